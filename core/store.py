@@ -1,0 +1,97 @@
+"""The DuckDB event store: schema, connection policy and the read API.
+
+Connection policy (see README, "Connections"): writers (ingest, build, live appends) open the file,
+write inside one transaction and close it at once. Readers (the app, the CLI) open the file
+read-only for a short time and retry for a bounded time when a writer holds it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+__all__ = ["SCHEMA_VERSION", "DEFAULT_DB", "StoreError", "default_db_path", "connect_write", "connect_read", "init_schema"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+DEFAULT_DB = Path("data") / "interestlens.duckdb"
+
+
+class StoreError(RuntimeError):
+    """A problem with the database an analyst can act on; the message is one clear sentence."""
+
+
+def default_db_path(db: str | os.PathLike | None = None) -> Path:
+    """The database path: the argument, else $INTERESTLENS_DB, else data/interestlens.duckdb."""
+    if db:
+        return Path(db)
+    env = os.environ.get("INTERESTLENS_DB")
+    return Path(env) if env else DEFAULT_DB
+
+
+_SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS users (user_id VARCHAR PRIMARY KEY, attributes MAP(VARCHAR, VARCHAR))""",
+    """CREATE TABLE IF NOT EXISTS items (item_id VARCHAR PRIMARY KEY, title VARCHAR,
+        categories VARCHAR[], attributes MAP(VARCHAR, VARCHAR))""",
+    """CREATE TABLE IF NOT EXISTS events (user_id VARCHAR NOT NULL, item_id VARCHAR NOT NULL,
+        ts TIMESTAMPTZ NOT NULL, event_type VARCHAR NOT NULL, value DOUBLE,
+        context MAP(VARCHAR, VARCHAR), run_id BIGINT NOT NULL, seq BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS ingest_runs (run_id BIGINT PRIMARY KEY, source VARCHAR, preset VARCHAR,
+        status VARCHAR, accepted BIGINT, rejected BIGINT, duplicates BIGINT, message VARCHAR,
+        started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ)""",
+    """CREATE TABLE IF NOT EXISTS rejects (run_id BIGINT, row_number BIGINT, reason VARCHAR, raw VARCHAR)""",
+]
+
+
+def init_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables if absent and record the schema version."""
+    for stmt in _SCHEMA:
+        con.execute(stmt)
+    con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+
+
+@contextmanager
+def connect_write(db: str | os.PathLike | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the database for writing, create the schema, and close it when done."""
+    path = default_db_path(db)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = _retry(lambda: duckdb.connect(str(path)), path)
+    try:
+        init_schema(con)
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def connect_read(db: str | os.PathLike | None = None, timeout_s: float = 10.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the database read-only, retrying while a writer holds it, and close it when done."""
+    path = default_db_path(db)
+    if not path.exists():
+        raise StoreError(f"No database at {path}: create one with `interestlens build` or `interestlens ingest`.")
+    con = _retry(lambda: duckdb.connect(str(path), read_only=True), path, timeout_s)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _retry(open_fn, path: Path, timeout_s: float = 10.0) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + timeout_s
+    delay = 0.05
+    while True:
+        try:
+            return open_fn()
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise StoreError(f"The database {path} is held by another process ({exc}); try again shortly.") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
