@@ -16,6 +16,8 @@ from pathlib import Path
 
 import duckdb
 
+from core.errors import InterestLensError
+
 __all__ = ["SCHEMA_VERSION", "DEFAULT_DB", "StoreError", "default_db_path", "connect_write", "connect_read", "init_schema"]
 
 log = logging.getLogger(__name__)
@@ -24,7 +26,7 @@ SCHEMA_VERSION = 1
 DEFAULT_DB = Path("data") / "interestlens.duckdb"
 
 
-class StoreError(RuntimeError):
+class StoreError(InterestLensError):
     """A problem with the database an analyst can act on; the message is one clear sentence."""
 
 
@@ -42,11 +44,11 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS items (item_id VARCHAR PRIMARY KEY, title VARCHAR,
         categories VARCHAR[], attributes MAP(VARCHAR, VARCHAR))""",
     """CREATE TABLE IF NOT EXISTS events (user_id VARCHAR NOT NULL, item_id VARCHAR NOT NULL,
-        ts TIMESTAMPTZ NOT NULL, event_type VARCHAR NOT NULL, value DOUBLE,
+        ts TIMESTAMP NOT NULL, event_type VARCHAR NOT NULL, value DOUBLE,
         context MAP(VARCHAR, VARCHAR), run_id BIGINT NOT NULL, seq BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS ingest_runs (run_id BIGINT PRIMARY KEY, source VARCHAR, preset VARCHAR,
         status VARCHAR, accepted BIGINT, rejected BIGINT, duplicates BIGINT, message VARCHAR,
-        started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ)""",
+        started_at TIMESTAMP, finished_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS rejects (run_id BIGINT, row_number BIGINT, reason VARCHAR, raw VARCHAR)""",
 ]
 

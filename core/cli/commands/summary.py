@@ -1,0 +1,30 @@
+"""`interestlens summary`: counts, time span, event types and categories of a database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from core.cli.common import DbOption, JsonOption, emit
+from core.store import connect_read, dataset_summary
+
+
+def summary(db: Path | None = DbOption, as_json: bool = JsonOption) -> None:
+    """Show what a database holds."""
+    with connect_read(db) as con:
+        s = dataset_summary(con)
+    human = "\n".join(
+        [
+            f"users   {s['users']:,}",
+            f"items   {s['items']:,}",
+            f"events  {s['events']:,}  ({s['first_event']} .. {s['last_event']})",
+            "event types: " + ", ".join(f"{k} {v:,}" for k, v in s["event_types"].items()),
+            "categories:  " + ", ".join(f"{k} {v:,}" for k, v in list(s["categories"].items())[:20]),
+        ]
+    )
+    emit(s, as_json, human)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("summary")(summary)

@@ -1,0 +1,112 @@
+"""Shared CLI helpers: the --json contract, error handling and progress bars."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import typer
+
+from core.errors import InterestLensError
+
+__all__ = ["DbOption", "JsonOption", "emit", "fail", "run_app", "to_jsonable", "progress"]
+
+T = TypeVar("T")
+
+DbOption = typer.Option(None, "--db", help="Database file (default: $INTERESTLENS_DB or data/interestlens.duckdb).")
+JsonOption = typer.Option(False, "--json", help="Print exactly one JSON object on stdout.")
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert results to JSON: ids stay strings, times become ISO-8601 UTC text, NaN becomes null."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [to_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating, float)):
+        f = float(obj)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if hasattr(obj, "isoformat") and isinstance(obj, (dt.datetime, dt.date)):
+        return iso_utc(obj)
+    if type(obj).__name__ == "Timestamp":
+        return iso_utc(obj.to_pydatetime())
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def iso_utc(t: dt.datetime | dt.date) -> str:
+    """ISO-8601 text in UTC with a trailing Z; naive datetimes are taken to be UTC (the store's rule)."""
+    if isinstance(t, dt.datetime):
+        if t.tzinfo is not None:
+            t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return t.isoformat(timespec="seconds") + "Z"
+    return t.isoformat()
+
+
+def emit(result: dict, as_json: bool, human: str | None = None) -> None:
+    """Print the result: one JSON object with --json, else a human-readable text."""
+    if as_json:
+        sys.stdout.write(json.dumps(to_jsonable(result), ensure_ascii=False) + "\n")
+    else:
+        typer.echo(human if human is not None else json.dumps(to_jsonable(result), indent=2, ensure_ascii=False))
+
+
+def fail(message: str, code: int = 1) -> None:
+    """Stop with one clear sentence on stderr and a non-zero exit code."""
+    raise InterestLensError(message)
+
+
+def run_app(app: typer.Typer) -> int:
+    """Run the Typer app; known errors print one sentence on stderr and return 1."""
+    try:
+        app(standalone_mode=False)
+    except InterestLensError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        sys.stderr.write("error: aborted.\n")
+        return 130
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted.\n")
+        return 130
+    except Exception as exc:  # click usage errors and anything unexpected: one line, never a traceback
+        import click
+
+        if isinstance(exc, click.exceptions.UsageError):
+            sys.stderr.write(f"error: {exc.format_message()}\n")
+            return 2
+        if isinstance(exc, click.exceptions.ClickException):
+            sys.stderr.write(f"error: {exc.format_message()}\n")
+            return exc.exit_code
+        sys.stderr.write(f"error: unexpected {type(exc).__name__}: {exc}\n")
+        return 1
+    return 0
+
+
+def progress(it: Iterable[T], total: int | None, description: str, quiet: bool) -> Iterator[T]:
+    """A progress bar on a terminal; silent under --json or when stderr is not a terminal."""
+    if quiet or not sys.stderr.isatty():
+        yield from it
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        for x in it:
+            yield x
+            bar.advance(task)
