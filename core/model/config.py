@@ -1,0 +1,52 @@
+"""Model configuration (what the analyst or trainer chooses) and sizes (what the data dictates)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from core.model.batch import N_GAP_BUCKETS
+
+__all__ = ["ModelConfig", "ModelSizes"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    d_model: int = 64  # width of every step embedding and hidden state
+    n_layers: int = 2  # number of pre-LayerNorm causal self-attention blocks
+    n_heads: int = 2  # attention heads per block (d_model must divide evenly)
+    max_len: int = 200  # longest history window the model reads; longer histories keep their latest events
+    dropout: float = 0.2  # dropout on embeddings, attention weights and block outputs (training only)
+    use_time_gaps: bool = True  # fuse the log-bucketed time gap to the previous event into each step
+    use_event_types: bool = True  # fuse the event type (view, cart, rating, ...) into each step
+    use_categories: bool = True  # fuse the mean embedding of the item's categories into each step
+    use_context: bool = True  # fuse categorical context columns (device, ...) into each step
+    n_gap_buckets: int = N_GAP_BUCKETS  # number of time-gap buckets (bucket 0 = first event / unknown)
+    text_dim: int = 0  # width of pretrained item text vectors fused into item embeddings; 0 = no text
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class ModelSizes:
+    n_items: int  # catalogue size I (model item index 1..I; 0 is padding)
+    n_categories: int = 0  # number of item categories C
+    n_event_types: int = 0  # number of event types (index 1..n; 0 = unknown)
+    context_sizes: tuple[int, ...] = field(default_factory=tuple)  # values per context column (index 0 = unknown)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "context_sizes": list(self.context_sizes)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelSizes:
+        return cls(
+            n_items=int(d["n_items"]),
+            n_categories=int(d.get("n_categories", 0)),
+            n_event_types=int(d.get("n_event_types", 0)),
+            context_sizes=tuple(int(x) for x in d.get("context_sizes", ())),
+        )

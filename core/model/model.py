@@ -1,0 +1,260 @@
+"""The interest model: fused step embeddings, causal self-attention, and a gated long/short-term interest.
+
+Shapes use the letters of core/model/batch.py: B batch, T steps, D hidden, I items (+1 padding), H heads,
+C categories, K context columns.
+
+Absent events (the rule explanations rely on): an event whose `mask` is False is attended by nothing (its key is
+masked in every attention layer for every other position) and pooled by nothing (it is excluded from long-term
+pooling). The readout for step t is taken at the last present position <= t; a history with no present event
+reads out the learned `empty` state. Positions are counted over the window's real slots and are not renumbered when
+an event is absent, and the time gap of the next event is unchanged, so masking an event is "this event is unseen"
+rather than "this event never happened".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from core.model.batch import FEATURE_GROUPS, Batch
+from core.model.config import ModelConfig, ModelSizes
+
+__all__ = ["Encoding", "InterestModel"]
+
+
+@dataclass
+class Encoding:
+    """Per-step outputs of `InterestModel.encode`."""
+
+    states: torch.Tensor  # [B,T,D] gated interest after each step
+    long: torch.Tensor  # [B,T,D] long-term interest (attention pooling over the present history so far)
+    short: torch.Tensor  # [B,T,D] short-term interest (the step's own hidden state)
+    gate: torch.Tensor  # [B,T] weight of the long-term interest, in (0, 1)
+    attention: list[torch.Tensor] | None = None  # per layer [B,H,T,T], rows = queries; explain path only
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        assert cfg.d_model % cfg.n_heads == 0, "d_model must be divisible by n_heads"
+        self.n_heads = cfg.n_heads
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.dropout = cfg.dropout
+        self.resid_drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, return_attention: bool):
+        B, T, D = x.shape
+        q, k, v = self.qkv(x).split(D, dim=2)  # 3 x [B,T,D]
+        q, k, v = (t.view(B, T, self.n_heads, D // self.n_heads).transpose(1, 2) for t in (q, k, v))  # [B,H,T,D/H]
+        if return_attention:
+            # Explain path: the same computation written out, so the weights can be returned.
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))  # [B,H,T,T]
+            att = att.masked_fill(~allowed, float("-inf")).softmax(dim=-1)
+            weights = att
+            att = F.dropout(att, self.dropout, self.training)
+            y = att @ v  # [B,H,T,D/H]
+        else:
+            weights = None
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=allowed, dropout_p=self.dropout if self.training else 0.0
+            )  # [B,H,T,D/H]
+        y = y.transpose(1, 2).contiguous().view(B, T, D)  # [B,T,D]
+        return self.resid_drop(self.proj(y)), weights
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.attn = CausalSelfAttention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.mlp = nn.Sequential(
+            nn.Linear(cfg.d_model, 4 * cfg.d_model),
+            nn.GELU(),
+            nn.Linear(4 * cfg.d_model, cfg.d_model),
+            nn.Dropout(cfg.dropout),
+        )
+
+    def forward(self, x: torch.Tensor, allowed: torch.Tensor, return_attention: bool):
+        a, w = self.attn(self.ln1(x), allowed, return_attention)
+        x = x + a
+        x = x + self.mlp(self.ln2(x))
+        return x, w
+
+
+class InterestModel(nn.Module):
+    """Sequential interest model; see the module docstring for the masking rule."""
+
+    def __init__(self, config: ModelConfig, sizes: ModelSizes, item_category_weights: torch.Tensor | None = None):
+        super().__init__()
+        cfg = self.config = config
+        self.sizes = sizes
+        D = cfg.d_model
+        self.item_emb = nn.Embedding(sizes.n_items + 1, D, padding_idx=0)
+        self.pos_emb = nn.Embedding(cfg.max_len, D)
+        self.gap_emb = nn.Embedding(cfg.n_gap_buckets, D) if cfg.use_time_gaps else None
+        self.type_emb = nn.Embedding(sizes.n_event_types + 1, D) if cfg.use_event_types else None
+        use_cats = cfg.use_categories and sizes.n_categories > 0
+        self.cat_emb = nn.Parameter(torch.zeros(sizes.n_categories, D)) if use_cats else None
+        self.cat_unknown = nn.Parameter(torch.zeros(D)) if use_cats else None
+        if use_cats:
+            w = item_category_weights
+            if w is None or tuple(w.shape) != (sizes.n_items + 1, sizes.n_categories):
+                raise ValueError("item_category_weights must have shape [n_items + 1, n_categories]")
+            self.register_buffer("item_cats", w.float().clone())  # [I,C], rows sum to 1 (0 for no category)
+        else:
+            self.register_buffer("item_cats", torch.zeros(0))
+        self.ctx_emb = nn.ModuleList(
+            nn.Embedding(n + 1, D) for n in (sizes.context_sizes if cfg.use_context else ())
+        )
+        if cfg.text_dim:
+            self.register_buffer("item_text", torch.zeros(sizes.n_items + 1, cfg.text_dim))  # frozen text vectors
+            self.text_proj = nn.Linear(cfg.text_dim, D, bias=False)
+        else:
+            self.text_proj = None
+        self.drop = nn.Dropout(cfg.dropout)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_f = nn.LayerNorm(D)
+        self.pool_key = nn.Linear(D, D)
+        self.pool_query = nn.Parameter(torch.zeros(D))
+        self.gate = nn.Linear(2 * D, 1)
+        self.empty = nn.Parameter(torch.zeros(D))
+        self.apply(self._init_weights)
+        nn.init.normal_(self.pool_query, std=0.02)
+        if self.cat_emb is not None:
+            nn.init.normal_(self.cat_emb, std=0.02)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+            if module.padding_idx is not None:
+                with torch.no_grad():
+                    module.weight[module.padding_idx].zero_()
+
+    # ----------------------------------------------------------------------------------------------
+    def item_vectors(self) -> torch.Tensor:
+        """Item representations used both as step inputs and as output scorers. [I,D]"""
+        w = self.item_emb.weight
+        if self.text_proj is not None:
+            w = w + self.text_proj(self.item_text)
+        return w
+
+    def embed(self, batch: Batch) -> torch.Tensor:
+        """Fuse every feature of every step into one vector. [B,T,D]"""
+        cfg = self.config
+        items = batch.items  # [B,T]
+        B, T = items.shape
+        present = {g: None for g in FEATURE_GROUPS}
+        if batch.group_present is not None:
+            present = {g: batch.group_present[:, i].view(B, 1) for i, g in enumerate(FEATURE_GROUPS)}  # [B,1]
+        real = items > 0  # [B,T]
+        x = self.item_vectors()[items] * math.sqrt(cfg.d_model)  # [B,T,D]
+        pos = (real.long().cumsum(1) - 1).clamp(min=0)  # [B,T] slot index from the window's first event
+        x = x + self.pos_emb(pos)
+        if self.gap_emb is not None:
+            gaps = batch.gaps if present["time_gap"] is None else batch.gaps * present["time_gap"]
+            x = x + self.gap_emb(gaps)
+        if self.type_emb is not None:
+            et = batch.event_types if present["event_type"] is None else batch.event_types * present["event_type"]
+            x = x + self.type_emb(et)
+        if self.cat_emb is not None:
+            cats = self.item_cats[items] @ self.cat_emb  # [B,T,D]
+            if present["category"] is not None:
+                keep = present["category"].unsqueeze(-1).float()  # [B,1,1]
+                cats = keep * cats + (1 - keep) * self.cat_unknown
+            x = x + cats
+        for k, emb in enumerate(self.ctx_emb):
+            ctx = batch.context[:, :, k]  # [B,T]
+            if present["context"] is not None:
+                ctx = ctx * present["context"]
+            x = x + emb(ctx)
+        return self.drop(x * real.unsqueeze(-1))
+
+    def encode(self, batch: Batch, return_attention: bool = False) -> Encoding:
+        """Encode histories into per-step interests.
+
+        Step t's state depends only on present events at positions <= t (causality and the masking rule).
+        """
+        mask = batch.mask & (batch.items > 0)  # [B,T]
+        B, T = mask.shape
+        causal = torch.ones(T, T, dtype=torch.bool, device=mask.device).tril()  # [T,T]
+        eye = torch.eye(T, dtype=torch.bool, device=mask.device)
+        # Query i may attend key j when j <= i and j is present; every query also sees itself so no row is empty
+        # (an absent query's own state is never read out, see `readout`).
+        allowed = (causal & mask[:, None, :]) | eye  # [B,T,T]
+        x = self.embed(batch)
+        weights = []
+        for block in self.blocks:
+            x, w = block(x, allowed[:, None], return_attention)
+            weights.append(w)
+        h = self.ln_f(x)  # [B,T,D]
+        # Long-term interest: attention pooling with one learned query over present states j <= t.
+        a = (torch.tanh(self.pool_key(h)) @ self.pool_query) / math.sqrt(h.size(-1))  # [B,T]
+        pool = a[:, None, :].expand(B, T, T).masked_fill(~allowed, float("-inf")).softmax(-1)  # [B,T,T]
+        long = pool @ h  # [B,T,D]
+        g = torch.sigmoid(self.gate(torch.cat([long, h], dim=-1))).squeeze(-1)  # [B,T]
+        states = g.unsqueeze(-1) * long + (1 - g.unsqueeze(-1)) * h  # [B,T,D]
+        return Encoding(states=states, long=long, short=h, gate=g, attention=weights if return_attention else None)
+
+    def readout_index(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """For every step t: the last present position <= t, and whether one exists. ([B,T] long, [B,T] bool)"""
+        mask = batch.mask & (batch.items > 0)
+        T = mask.shape[1]
+        ar = torch.arange(T, device=mask.device).expand_as(mask)
+        idx = torch.where(mask, ar, torch.full_like(ar, -1)).cummax(dim=1).values  # [B,T]
+        return idx.clamp(min=0), idx >= 0
+
+    def readout(self, enc: Encoding, batch: Batch, per_step: bool = False, which: str = "states") -> torch.Tensor:
+        """The interest after the last present event: [B,D], or for every step [B,T,D] with `per_step`.
+
+        `which` picks states (gated), long or short. Rows with no present event get the learned empty state.
+        """
+        src = getattr(enc, which)  # [B,T,D]
+        idx, has = self.readout_index(batch)  # [B,T]
+        out = src.gather(1, idx.unsqueeze(-1).expand_as(src))  # [B,T,D]
+        out = torch.where(has.unsqueeze(-1), out, self.empty.expand_as(out))
+        return out if per_step else out[:, -1]
+
+    def score(self, states: torch.Tensor) -> torch.Tensor:
+        """Logits over the catalogue: [..., D] -> [..., I+1], padding index 0 set to -inf."""
+        logits = states @ self.item_vectors().t()
+        logits[..., 0] = float("-inf")
+        return logits
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """Scores after the last present event of each history. [B,I+1]"""
+        return self.score(self.readout(self.encode(batch), batch))
+
+    def loss(self, batch: Batch, targets: torch.Tensor, n_negatives: int | None = None) -> torch.Tensor:
+        """Next-item cross-entropy at every step with a target (targets [B,T], 0 = no target).
+
+        Full softmax over the catalogue by default; with `n_negatives`, a sampled softmax against that many
+        uniformly drawn items shared across the batch (accidental hits masked), for large catalogues.
+        """
+        states = self.encode(batch).states  # [B,T,D]
+        sel = targets > 0
+        h = states[sel]  # [N,D]
+        y = targets[sel]  # [N]
+        if h.numel() == 0:
+            return states.sum() * 0.0
+        items = self.item_vectors()  # [I,D]
+        if n_negatives is None or n_negatives >= self.sizes.n_items:
+            logits = h @ items.t()  # [N,I]
+            logits[:, 0] = float("-inf")
+            return F.cross_entropy(logits.float(), y)
+        neg = torch.randint(1, self.sizes.n_items + 1, (n_negatives,), device=h.device)  # [S]
+        pos_logit = (h * items[y]).sum(-1, keepdim=True)  # [N,1]
+        neg_logit = h @ items[neg].t()  # [N,S]
+        neg_logit = neg_logit.masked_fill(neg[None, :] == y[:, None], float("-inf"))
+        logits = torch.cat([pos_logit, neg_logit], dim=1).float()  # [N,1+S]
+        return F.cross_entropy(logits, torch.zeros_like(y))
