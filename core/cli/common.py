@@ -51,7 +51,7 @@ def iso_utc(t: dt.datetime | dt.date) -> str:
     """ISO-8601 text in UTC with a trailing Z; naive datetimes are taken to be UTC (the store's rule)."""
     if isinstance(t, dt.datetime):
         if t.tzinfo is not None:
-            t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            t = t.astimezone(dt.UTC).replace(tzinfo=None)
         return t.isoformat(timespec="seconds") + "Z"
     return t.isoformat()
 
