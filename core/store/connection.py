@@ -18,7 +18,17 @@ import duckdb
 
 from core.errors import InterestLensError
 
-__all__ = ["SCHEMA_VERSION", "DEFAULT_DB", "StoreError", "default_db_path", "connect_write", "connect_read", "init_schema"]
+__all__ = [
+    "DEFAULT_DB",
+    "SCHEMA_VERSION",
+    "StoreError",
+    "check_version",
+    "connect_read",
+    "connect_write",
+    "default_db_path",
+    "init_schema",
+    "schema_version",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +63,55 @@ _SCHEMA = [
 ]
 
 
+# Migrations from version N to N+1, applied in order inside one transaction when a writer opens an older file.
+_MIGRATIONS: dict[int, list[str]] = {}
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The schema version recorded in the database, or None for an empty file."""
+    has_meta = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+    ).fetchone()[0]
+    if not has_meta:
+        return None
+    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else None
+
+
+def check_version(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
+    """Raise a clear StoreError when a read-only database has a schema this version cannot read."""
+    version = schema_version(con)
+    if version is None:
+        raise StoreError(f"{path} is not an InterestLens database (no schema version); build or ingest into it first.")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer InterestLens (schema {version}, this one reads {SCHEMA_VERSION}); upgrade InterestLens."
+        )
+    if version < SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema {version}; run `interestlens migrate --db {path}` (or any ingest) to upgrade it to {SCHEMA_VERSION}."
+        )
+
+
 def init_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the tables if absent and record the schema version."""
-    for stmt in _SCHEMA:
-        con.execute(stmt)
-    con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+    """Create the tables if absent, migrate an older schema, and record the schema version."""
+    version = schema_version(con)
+    if version is not None and version > SCHEMA_VERSION:
+        raise StoreError(
+            f"This database was written by a newer InterestLens (schema {version}, this one writes {SCHEMA_VERSION}); upgrade InterestLens."
+        )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for v in range(version or SCHEMA_VERSION, SCHEMA_VERSION):
+            for stmt in _MIGRATIONS.get(v, []):
+                con.execute(stmt)
+        for stmt in _SCHEMA:
+            con.execute(stmt)
+        con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
 
 
 @contextmanager
@@ -81,6 +135,7 @@ def connect_read(db: str | os.PathLike | None = None, timeout_s: float = 10.0) -
         raise StoreError(f"No database at {path}: create one with `interestlens build` or `interestlens ingest`.")
     con = _retry(lambda: duckdb.connect(str(path), read_only=True), path, timeout_s)
     try:
+        check_version(con, path)
         yield con
     finally:
         con.close()
@@ -92,8 +147,10 @@ def _retry(open_fn, path: Path, timeout_s: float = 10.0) -> duckdb.DuckDBPyConne
     while True:
         try:
             return open_fn()
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            # Another process holds a write lock, or this process has the file open in the other mode.
+            busy = "lock" in str(exc).lower() or "different configuration" in str(exc).lower()
+            if not busy or time.monotonic() > deadline:
                 raise StoreError(f"The database {path} is held by another process ({exc}); try again shortly.") from exc
             time.sleep(delay)
             delay = min(delay * 2, 0.5)

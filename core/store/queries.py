@@ -42,6 +42,20 @@ class UserFilter:
     max_events: int | None = None
 
 
+def _to_dict(m) -> dict:
+    """DuckDB MAP values arrive as dicts (or NULL/NA); normalise to a dict."""
+    if isinstance(m, dict):
+        return m
+    return dict(m) if isinstance(m, (list, tuple)) else {}
+
+
+def _to_list(c) -> list:
+    """DuckDB LIST values arrive as lists/arrays (or NULL/NA); normalise to a list."""
+    if c is None or c is pd.NA or isinstance(c, float):
+        return []
+    return list(c)
+
+
 def dataset_summary(con: duckdb.DuckDBPyConnection) -> dict:
     """Counts, time span, event types and category counts (an event counts once per category of its item)."""
     users, items, events = (con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("users", "items", "events"))
@@ -114,7 +128,7 @@ def list_users(
         ORDER BY {orders[order]}
         LIMIT ? OFFSET ?"""
     df = con.execute(sql, params + hparams + [int(limit), int(offset)]).df()
-    df["attributes"] = df["attributes"].map(lambda m: dict(m) if m is not None else {})
+    df["attributes"] = df["attributes"].map(_to_dict)
     return df
 
 
@@ -138,8 +152,8 @@ def user_history(con: duckdb.DuckDBPyConnection, user_id: str, limit: int | None
     if limit is not None:
         df = df.iloc[-int(limit):]
     df.insert(0, "step", range(len(df)))
-    df["categories"] = df["categories"].map(lambda c: list(c) if c is not None else [])
-    df["context"] = df["context"].map(lambda m: dict(m) if m is not None else {})
+    df["categories"] = df["categories"].map(_to_list)
+    df["context"] = df["context"].map(_to_dict)
     return df.reset_index(drop=True)
 
 
@@ -189,7 +203,7 @@ def item_lookup(con: duckdb.DuckDBPyConnection, item_ids: list[str]) -> pd.DataF
     ).df()
     pos = {k: n for n, k in enumerate(ids)}
     df = df.sort_values("item_id", key=lambda s: s.map(pos)).reset_index(drop=True)
-    df["categories"] = df["categories"].map(lambda c: list(c) if c is not None else [])
+    df["categories"] = df["categories"].map(_to_list)
     return df
 
 
@@ -202,7 +216,7 @@ def top_items(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:
            GROUP BY e.item_id ORDER BY events DESC, e.item_id LIMIT ?""",
         [int(limit)],
     ).df()
-    df["categories"] = df["categories"].map(lambda c: list(c) if c is not None else [])
+    df["categories"] = df["categories"].map(_to_list)
     return df
 
 

@@ -1,6 +1,45 @@
+import datetime as dt
+import multiprocessing as mp
+import time
+
+import duckdb
 import pytest
 
+from core.errors import NotFoundError, UserInputError
 from core.store import SCHEMA_VERSION, StoreError, connect_read, connect_write
+from core.store.queries import (
+    UserFilter,
+    activity_distribution,
+    category_share_over_time,
+    dataset_summary,
+    events_over_time,
+    item_lookup,
+    list_users,
+    top_items,
+    user_history,
+)
+
+T0 = dt.datetime(2024, 1, 1, 12, 0, 0)
+
+
+@pytest.fixture()
+def hand_db(tmp_path):
+    """3 users, 3 items; u1 has two events at the same time (ordered by run, then seq)."""
+    db = tmp_path / "hand.duckdb"
+    with connect_write(db) as con:
+        con.execute("INSERT INTO users VALUES ('u1', MAP {'gender': 'F'}), ('u2', MAP {'gender': 'M'}), ('u3', MAP {'gender': 'F'})")
+        con.execute(
+            "INSERT INTO items VALUES ('a', 'Alpha', ['x'], NULL), ('b', 'Beta', ['x', 'y'], NULL), ('c', 'Gamma <b>', ['y'], NULL)"
+        )
+        rows = [
+            ("u1", "b", T0, "view", None, 1, 2),
+            ("u1", "a", T0, "view", None, 1, 1),
+            ("u1", "c", T0 + dt.timedelta(days=40), "cart", 2.0, 1, 3),
+            ("u2", "a", T0 + dt.timedelta(days=1), "view", None, 1, 4),
+            ("u2", "a", T0 + dt.timedelta(days=35), "purchase", None, 2, 0),
+        ]
+        con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, NULL, ?, ?)", rows)
+    return db
 
 
 def test_schema_is_created_and_versioned(tmp_path):
@@ -16,3 +55,113 @@ def test_missing_database_is_a_clear_error(tmp_path):
     with pytest.raises(StoreError, match="No database"):
         with connect_read(tmp_path / "absent.duckdb"):
             pass
+
+
+def test_newer_schema_is_refused_with_a_clear_message(tmp_path):
+    db = tmp_path / "new.duckdb"
+    with connect_write(db) as con:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION + 1)])
+    with pytest.raises(StoreError, match="newer InterestLens"):
+        with connect_read(db):
+            pass
+    with pytest.raises(StoreError, match="newer InterestLens"):
+        with connect_write(db):
+            pass
+
+
+def test_foreign_duckdb_file_is_not_an_interestlens_database(tmp_path):
+    db = tmp_path / "foreign.duckdb"
+    duckdb.connect(str(db)).execute("CREATE TABLE t (x INT)").close()
+    with pytest.raises(StoreError, match="not an InterestLens database"):
+        with connect_read(db):
+            pass
+
+
+def test_summary_by_hand(hand_db):
+    with connect_read(hand_db) as con:
+        s = dataset_summary(con)
+    assert (s["users"], s["items"], s["events"]) == (3, 3, 5)
+    assert s["first_event"] == T0 and s["last_event"] == T0 + dt.timedelta(days=40)
+    assert s["event_types"] == {"view": 3, "cart": 1, "purchase": 1}
+    # a: x (3 events), b: x and y (1 event), c: y (1 event)
+    assert s["categories"] == {"x": 4, "y": 2}
+
+
+def test_user_history_order_is_time_then_run_then_seq(hand_db):
+    with connect_read(hand_db) as con:
+        h = user_history(con, "u1")
+        assert list(h["item_id"]) == ["a", "b", "c"]
+        assert list(h["step"]) == [0, 1, 2]
+        assert h.loc[2, "title"] == "Gamma <b>" and h.loc[1, "categories"] == ["x", "y"]
+        assert list(user_history(con, "u1", limit=2)["item_id"]) == ["b", "c"]
+        assert user_history(con, "u3").empty  # known user without events
+        with pytest.raises(NotFoundError, match="no user"):
+            user_history(con, "nobody' OR '1'='1")
+
+
+def test_list_users_filters_orders_and_pages(hand_db):
+    with connect_read(hand_db) as con:
+        df = list_users(con)
+        assert list(df["user_id"]) == ["u1", "u2", "u3"] and list(df["events"]) == [3, 2, 0]
+        assert list(list_users(con, UserFilter(attributes=(("gender", "F"),)))["user_id"]) == ["u1", "u3"]
+        assert list(list_users(con, UserFilter(search="U2"))["user_id"]) == ["u2"]
+        assert list(list_users(con, UserFilter(min_events=1, max_events=2))["user_id"]) == ["u2"]
+        assert list(list_users(con, order="events_asc", limit=1, offset=1)["user_id"]) == ["u2"]
+        assert list_users(con, UserFilter(search="%' OR 1=1 --")).empty
+        with pytest.raises(UserInputError):
+            list_users(con, order="user_id; DROP TABLE events")
+
+
+def test_time_series_by_hand(hand_db):
+    with connect_read(hand_db) as con:
+        ev = events_over_time(con, "month")
+        share = category_share_over_time(con, "month")
+        with pytest.raises(UserInputError):
+            events_over_time(con, "fortnight")
+    jan = ev[ev["period"] == dt.datetime(2024, 1, 1)]
+    assert dict(zip(jan["event_type"], jan["events"], strict=True)) == {"view": 3}
+    # January: a (x), b (x .5, y .5), a (x) -> x 2.5, y .5 ; February: c (y), a (x) -> .5 / .5
+    j = share[share["period"] == dt.datetime(2024, 1, 1)].set_index("category")["share"]
+    assert j["x"] == pytest.approx(2.5 / 3) and j["y"] == pytest.approx(0.5 / 3)
+    f = share[share["period"] == dt.datetime(2024, 2, 1)].set_index("category")["share"]
+    assert f["x"] == pytest.approx(0.5) and f["y"] == pytest.approx(0.5)
+
+
+def test_item_lookup_and_top_items(hand_db):
+    with connect_read(hand_db) as con:
+        items = item_lookup(con, ["c", "zzz", "a"])
+        top = top_items(con, 2)
+        act = activity_distribution(con)
+    assert list(items["item_id"]) == ["c", "a"] and list(items["events"]) == [1, 3]
+    assert list(top["item_id"]) == ["a", "b"] and list(top["users"]) == [2, 1]
+    assert list(act["events"]) == [3, 2]
+
+
+def _hold_write_lock(db, seconds, ready):
+    con = duckdb.connect(str(db))
+    ready.set()
+    time.sleep(seconds)
+    con.close()
+
+
+def test_reader_waits_for_a_writer_then_reads(hand_db):
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    p = ctx.Process(target=_hold_write_lock, args=(hand_db, 1.0, ready))
+    p.start()
+    assert ready.wait(30)
+    with connect_read(hand_db, timeout_s=20) as con:
+        assert con.execute("SELECT count(*) FROM events").fetchone()[0] == 5
+    p.join()
+
+
+def test_reader_gives_up_with_a_clear_message(hand_db):
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    p = ctx.Process(target=_hold_write_lock, args=(hand_db, 3.0, ready))
+    p.start()
+    assert ready.wait(30)
+    with pytest.raises(StoreError, match="held by another process"):
+        with connect_read(hand_db, timeout_s=0.3):
+            pass
+    p.join()
