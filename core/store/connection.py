@@ -71,11 +71,11 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
     """The schema version recorded in the database, or None for an empty file."""
     has_meta = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not has_meta:
         return None
-    row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    return int(row[0]) if row else None
+    rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+    return int(rows[0][0]) if rows else None
 
 
 def check_version(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:

@@ -1,0 +1,219 @@
+"""Checkpoints: a directory with safetensors weights and JSON metadata (never pickle).
+
+Layout of `data/models/<name>/`::
+
+    model.safetensors   weights and buffers (the item→category weights, text vectors when used)
+    config.json         {"model": ModelConfig, "sizes": ModelSizes, "format": 1}
+    vocab.json          the Vocab (what every index means)
+    fingerprint.json    the data the model was trained on (core.sequences.data_fingerprint)
+    metrics.json        the model card: created, device, epochs, seconds, validation / test metrics
+
+Derived results (drift summaries, recommendations, per-user evaluation, text vectors) are Parquet files in the
+same folder; they are never written into the events database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from core.errors import InterestLensError, NotFoundError
+from core.model import InterestModel, ModelConfig, ModelSizes
+from core.sequences import Vocab
+
+__all__ = [
+    "CheckpointError",
+    "LoadedModel",
+    "DEFAULT_MODELS",
+    "save_checkpoint",
+    "load_checkpoint",
+    "list_checkpoints",
+    "newest_checkpoint",
+    "resolve_model_dir",
+    "read_json",
+    "pick_device",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODELS = Path("data") / "models"
+FORMAT = 1
+_REQUIRED = ("model.safetensors", "config.json", "vocab.json")
+
+
+class CheckpointError(InterestLensError):
+    """A checkpoint that is missing, damaged or does not match this version; one clear sentence."""
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for inference, with what its indices mean and its card."""
+
+    model: InterestModel
+    vocab: Vocab
+    config: ModelConfig
+    sizes: ModelSizes
+    path: Path
+    card: dict = field(default_factory=dict)  # metrics.json
+    fingerprint: dict = field(default_factory=dict)  # fingerprint.json
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """`auto` picks CUDA, then Apple MPS, then the CPU; an explicit choice that is unavailable is an error."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InterestLensError("--device cuda was asked for, but no CUDA GPU is available; use --device auto or cpu.")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InterestLensError("--device mps was asked for, but Apple MPS is not available; use --device auto or cpu.")
+    if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        raise InterestLensError(f"Unknown device {device!r}; expected auto, cpu, cuda or mps.")
+    return torch.device(device)
+
+
+def read_json(path: Path, default: dict | None = None) -> dict:
+    """A JSON file as a dict; `default` when absent (None: raise CheckpointError)."""
+    if not path.exists():
+        if default is not None:
+            return dict(default)
+        raise CheckpointError(f"The checkpoint file {path} is missing.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"The checkpoint file {path} is damaged ({exc.__class__.__name__}).") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"The checkpoint file {path} does not hold a JSON object.")
+    return data
+
+
+def save_checkpoint(
+    out: str | os.PathLike,
+    model: InterestModel,
+    vocab: Vocab,
+    fingerprint: dict | None = None,
+    card: dict | None = None,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write the checkpoint atomically (into a temporary folder, then renamed over `out`).
+
+    Derived Parquet files already in `out` are kept. `extra_tensors` (e.g. optimizer state for resuming) are
+    saved in `train_state.safetensors`.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp / "model.safetensors"), metadata={"format": str(FORMAT)})
+    config = {"format": FORMAT, "model": model.config.to_dict(), "sizes": model.sizes.to_dict()}
+    (tmp / "config.json").write_text(json.dumps(config, indent=2))
+    vocab.save(tmp / "vocab.json")
+    (tmp / "fingerprint.json").write_text(json.dumps(fingerprint or {}, indent=2, default=str))
+    card = {"created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), **(card or {})}
+    (tmp / "metrics.json").write_text(json.dumps(card, indent=2, default=str))
+    if extra_tensors:
+        save_file({k: v.detach().cpu().contiguous() for k, v in extra_tensors.items()}, str(tmp / "train_state.safetensors"))
+    if out.exists():
+        for f in out.iterdir():
+            if f.is_file() and f.name not in {p.name for p in tmp.iterdir()} and f.suffix == ".parquet":
+                shutil.copy2(f, tmp / f.name)
+        backup = out.with_name(out.name + ".old")
+        shutil.rmtree(backup, ignore_errors=True)
+        out.rename(backup)
+        tmp.rename(out)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        tmp.rename(out)
+    return out
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
+    """Load a checkpoint for inference (eval mode). Clear CheckpointError for anything missing or damaged."""
+    path = Path(path)
+    if not path.is_dir():
+        raise NotFoundError(f"There is no model at {path}; train one with `interestlens train`.")
+    for name in _REQUIRED:
+        if not (path / name).exists():
+            raise CheckpointError(f"The model at {path} is incomplete: {name} is missing; train it again.")
+    config = read_json(path / "config.json")
+    if int(config.get("format", 0)) > FORMAT:
+        raise CheckpointError(f"The model at {path} was saved by a newer InterestLens; upgrade to load it.")
+    try:
+        cfg = ModelConfig.from_dict(config["model"])
+        sizes = ModelSizes.from_dict(config["sizes"])
+        vocab = Vocab.load(path / "vocab.json")
+    except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"The model at {path} has a damaged config.json or vocab.json ({exc}).") from exc
+    if vocab.n_items != sizes.n_items or len(vocab.categories) != sizes.n_categories:
+        raise CheckpointError(f"The model at {path} does not match its own vocabulary; train it again.")
+    try:
+        state = load_file(str(path / "model.safetensors"))
+    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"The weights of the model at {path} are damaged or truncated ({exc}).") from exc
+    weights = vocab.category_weights() if sizes.n_categories else None
+    model = InterestModel(cfg, sizes, weights)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise CheckpointError(f"The weights of the model at {path} do not fit its config ({first}).") from exc
+    dev = torch.device(device) if not isinstance(device, torch.device) else device
+    model.to(dev).eval()
+    return LoadedModel(
+        model=model,
+        vocab=vocab,
+        config=cfg,
+        sizes=sizes,
+        path=path,
+        card=read_json(path / "metrics.json", default={}),
+        fingerprint=read_json(path / "fingerprint.json", default={}),
+    )
+
+
+def list_checkpoints(root: str | os.PathLike | None = None) -> list[Path]:
+    """Checkpoint folders under `root` (default data/models, or $INTERESTLENS_MODELS), newest first."""
+    root = Path(root or os.environ.get("INTERESTLENS_MODELS") or DEFAULT_MODELS)
+    if not root.is_dir():
+        return []
+    dirs = [d for d in root.iterdir() if d.is_dir() and (d / "model.safetensors").exists() and not d.name.endswith((".tmp", ".old"))]
+    return sorted(dirs, key=lambda d: (d / "model.safetensors").stat().st_mtime, reverse=True)
+
+
+def newest_checkpoint(root: str | os.PathLike | None = None) -> Path | None:
+    found = list_checkpoints(root)
+    return found[0] if found else None
+
+
+def resolve_model_dir(model: str | os.PathLike | None) -> Path:
+    """The model folder: the argument, else $INTERESTLENS_MODEL, else the newest under data/models."""
+    if model:
+        return Path(model)
+    env = os.environ.get("INTERESTLENS_MODEL")
+    if env:
+        return Path(env)
+    newest = newest_checkpoint()
+    if newest is None:
+        raise NotFoundError("No trained model found under data/models; train one with `interestlens train`.")
+    return newest

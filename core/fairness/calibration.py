@@ -1,0 +1,59 @@
+"""Miscalibration of top-K lists against users' own category mix (Steck, RecSys 2018).
+
+C_KL(u) = Σ_g p(g|u) · ln(p(g|u) / q̃(g|u)), q̃ = (1 − α)·q + α·p, α = 0.01, where p is the category
+distribution of u's history and q that of u's top-K list; each item's category weights sum to 1
+(split equally). The direction is KL(history ‖ recommendations): categories the user likes but the list
+lacks are penalised (up to ln(1/α) ≈ 4.6 nats when the list misses all of them); extra categories in the
+list only dilute q. The reverse, KL(recommendations ‖ history), is a different (and wrong) quantity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ALPHA", "item_category_weights", "category_distribution", "miscalibration"]
+
+ALPHA = 0.01
+
+
+def item_category_weights(item_categories: pd.Series) -> pd.DataFrame:
+    """(item_id, category, weight) with weights 1/n over an item's n distinct categories."""
+    rows = []
+    for item, cats in item_categories.items():
+        if cats is None or len(cats) == 0:
+            continue
+        names = list(dict.fromkeys(str(c) for c in cats))
+        rows += [(str(item), c, 1.0 / len(names)) for c in names]
+    return pd.DataFrame(rows, columns=["item_id", "category", "weight"])
+
+
+def category_distribution(events: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFrame:
+    """Per-user category distribution of the items in `events` (user_id, item_id; one row per event).
+
+    Items without categories are left out. Returns (user_id, category, share) with shares summing to 1
+    per user.
+    """
+    e = events[["user_id", "item_id"]].astype(str).merge(weights, on="item_id", how="inner")
+    d = e.groupby(["user_id", "category"], sort=True)["weight"].sum().rename("share").reset_index()
+    d["share"] = d["share"] / d.groupby("user_id")["share"].transform("sum")
+    return d
+
+
+def miscalibration(
+    histories: pd.DataFrame, recs: pd.DataFrame, item_categories: pd.Series, alpha: float = ALPHA
+) -> pd.Series:
+    """C_KL(u) for every user with a top-K list, in nats, indexed by user_id.
+
+    NaN for users whose history has no categorised item (p undefined). A list with no categorised item
+    has q = 0, so q̃ = α·p and C_KL = ln(1/α).
+    """
+    w = item_category_weights(item_categories)
+    users = pd.Index(pd.unique(recs["user_id"].astype(str)), name="user_id")
+    p = category_distribution(histories, w).rename(columns={"share": "p"})
+    q = category_distribution(recs, w).rename(columns={"share": "q"})
+    p = p[p["user_id"].isin(users)]
+    both = p.merge(q, on=["user_id", "category"], how="left").fillna({"q": 0.0})
+    q_tilde = (1.0 - alpha) * both["q"] + alpha * both["p"]
+    both["term"] = both["p"] * np.log(both["p"] / q_tilde)
+    return both.groupby("user_id")["term"].sum().reindex(users).rename("C_KL")

@@ -1,0 +1,149 @@
+"""Fairness and bias per calendar window, for trends.
+
+Protocol: cut the log into calendar windows (UTC; month by default). At the end of window t, every user
+active in t (at least one event in it) who also has an event in window t+1 gets a top-K list from
+`recommend_fn`, made from their history up to the end of t; the list is scored against their first event
+in t+1 (canonical order). Item popularity is the count of interactions before the end of t, and the
+catalogue is every item seen before the end of t plus every recommended item. No intervals here: the
+bootstrap is for the overall report only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.errors import UserInputError
+from core.fairness.calibration import miscalibration
+from core.fairness.groups import derive_user_groups, user_group_table
+from core.fairness.items import check_recs, item_summary
+from core.fairness.users import per_user_quality
+
+__all__ = ["RecommendFn", "WindowRow", "FREQUENCIES", "calendar_windows", "window_split", "over_time", "popularity_recommender"]
+
+log = logging.getLogger(__name__)
+
+# histories (user_id, item_id, ts, … in canonical order; one user's rows are their history) and K
+# → top-K lists (user_id, rank 1..K, item_id)
+RecommendFn = Callable[[pd.DataFrame, int], pd.DataFrame]
+
+FREQUENCIES = {"day": "D", "week": "W-SUN", "month": "M", "quarter": "Q", "year": "Y"}
+
+
+@dataclass(frozen=True)
+class WindowRow:
+    """One window's metrics: the lists were made at `end` and scored on the next window's first events."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    users: int  # users scored
+    metrics: dict[str, float]  # NDCG@K, HR@K, coverage, gini, arp, aplt, popularity_lift, novelty, C_KL, …
+    gaps: dict[str, float]  # attribute → NDCG@K difference (largest − smallest group mean)
+
+
+def _utc_naive(ts: pd.Series) -> pd.Series:
+    ts = pd.to_datetime(ts)
+    if getattr(ts.dt, "tz", None) is not None:
+        ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
+    return ts
+
+
+def calendar_windows(ts: pd.Series, freq: str = "month") -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Consecutive calendar windows [start, end) from the first to the last timestamp (UTC)."""
+    if freq not in FREQUENCIES:
+        raise UserInputError(f"Unknown window {freq!r}; expected one of {', '.join(FREQUENCIES)}.")
+    ts = _utc_naive(ts)
+    if ts.empty:
+        return []
+    first, last = ts.min().to_period(FREQUENCIES[freq]), ts.max().to_period(FREQUENCIES[freq])
+    periods = pd.period_range(first, last, freq=FREQUENCIES[freq])
+    return [(p.start_time, (p + 1).start_time) for p in periods]
+
+
+def window_split(
+    events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, next_end: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Histories (events before `end` of users active in [start, end) with an event in [end, next_end))
+    and their targets (each such user's first event in [end, next_end)). Row order is kept."""
+    ts = events["ts"]
+    active = set(events.loc[(ts >= start) & (ts < end), "user_id"])
+    nxt = events[(ts >= end) & (ts < next_end) & events["user_id"].isin(active)]
+    targets = nxt.drop_duplicates("user_id", keep="first")
+    histories = events[(ts < end) & events["user_id"].isin(set(targets["user_id"]))]
+    return histories.reset_index(drop=True), targets.reset_index(drop=True)
+
+
+def over_time(
+    events: pd.DataFrame,
+    recommend_fn: RecommendFn,
+    k: int,
+    item_categories: pd.Series,
+    user_attributes: pd.DataFrame | None = None,
+    by: list[str] | None = None,
+    freq: str = "month",
+    min_users: int = 1,
+) -> list[WindowRow]:
+    """Every metric per calendar window (see the module docstring for the protocol).
+
+    Parameters
+    ----------
+    events : the log (user_id, item_id, ts) in canonical order (``ORDER BY ts, run_id, seq``).
+    recommend_fn : called once per window with the histories and K.
+    k : list length.
+    item_categories : item_id → list of categories (for C_KL).
+    user_attributes, by : as in `fairness_report`; gaps are given for these attributes.
+    freq : day, week, month, quarter or year.
+    min_users : windows with fewer scored users are left out.
+    """
+    missing = [c for c in ("user_id", "item_id", "ts") if c not in events.columns]
+    if missing:
+        raise UserInputError(f"The event log lacks the column(s) {', '.join(missing)}.")
+    ev = events.assign(user_id=events["user_id"].astype(str), item_id=events["item_id"].astype(str), ts=_utc_naive(events["ts"]))
+    windows = calendar_windows(ev["ts"], freq)
+    rows: list[WindowRow] = []
+    for (start, end), (_, next_end) in zip(windows[:-1], windows[1:], strict=True):
+        histories, targets = window_split(ev, start, end, next_end)
+        if len(targets) < max(min_users, 1):
+            continue
+        recs = check_recs(recommend_fn(histories, k))
+        recs = recs[(recs["rank"] <= k) & recs["user_id"].isin(set(targets["user_id"]))]
+        hit = targets[["user_id", "item_id"]].merge(recs, on=["user_id", "item_id"], how="left")
+        hit = hit.drop_duplicates("user_id")  # a list holds an item once; keep the first if not
+        quality = per_user_quality(hit[["user_id", "rank"]], k)
+        pop = ev.loc[ev["ts"] < end, "item_id"].value_counts()
+        catalogue = pop.index.union(pd.Index(recs["item_id"].unique()))
+        summary = item_summary(recs, pop, histories, catalogue, k)
+        ckl = miscalibration(histories, recs, item_categories)
+        metrics = {f"NDCG@{k}": float(quality[f"NDCG@{k}"].mean()), f"HR@{k}": float(quality[f"HR@{k}"].mean())}
+        metrics.update({key: float(v) for key, v in summary.items() if key != "users"})
+        metrics["C_KL"] = float(ckl.mean()) if ckl.notna().any() else float("nan")
+        derived = derive_user_groups(histories, as_of=end)
+        groups = user_group_table(quality.index, user_attributes, derived, by)
+        gaps = {}
+        for attr in groups.columns:
+            means = quality[f"NDCG@{k}"].groupby(groups[attr]).mean()
+            gaps[attr] = float(means.max() - means.min()) if len(means) else float("nan")
+        rows.append(WindowRow(start, end, int(len(targets)), metrics, gaps))
+        log.debug("window %s: %d users", start, len(targets))
+    return rows
+
+
+def popularity_recommender(histories: pd.DataFrame, k: int) -> pd.DataFrame:
+    """A baseline RecommendFn: the K items most interacted with in `histories` (ties by item id) that the
+    user has not interacted with yet."""
+    counts = histories["item_id"].astype(str).value_counts()
+    ranked = (
+        pd.DataFrame({"item": counts.index, "n": counts.to_numpy()})
+        .sort_values(["n", "item"], ascending=[False, True], kind="stable")["item"]
+        .tolist()
+    )
+    out = []
+    for user, seen in histories.groupby(histories["user_id"].astype(str), sort=True)["item_id"]:
+        seen_set = set(seen.astype(str))
+        top = [i for i in ranked[: k + len(seen_set)] if i not in seen_set][:k]
+        out += [(user, r + 1, item) for r, item in enumerate(top)]
+    return pd.DataFrame(out, columns=["user_id", "rank", "item_id"]).astype({"rank": np.int64})

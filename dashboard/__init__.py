@@ -1,0 +1,3 @@
+"""The InterestLens Streamlit app (`interestlens serve`); pages only lay out, cache and call `core`."""
+
+__all__: list[str] = []

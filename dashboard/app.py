@@ -1,0 +1,50 @@
+"""InterestLens dashboard: `interestlens serve --db PATH` (or `streamlit run dashboard/app.py`).
+
+The database comes from $INTERESTLENS_DB, the model from the sidebar, else $INTERESTLENS_MODEL, else the newest
+checkpoint under data/models. Opening the root as `/?user=ID` lands on that user's explorer.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# `streamlit run dashboard/app.py` puts dashboard/ on sys.path, not the project root; make `core` importable
+# from a source checkout as well as from an installed package.
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+import streamlit as st  # noqa: E402
+
+from core.errors import InterestLensError  # noqa: E402
+from dashboard.components.sidebar import render_sidebar  # noqa: E402
+
+st.set_page_config(page_title="InterestLens", page_icon=":material/insights:", layout="wide")
+
+_PAGES = Path(__file__).resolve().parent / "pages"
+overview = st.Page(_PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True)
+explorer = st.Page(_PAGES / "user_explorer.py", title="User explorer", icon=":material/person_search:", url_path="user")
+pages = [
+    overview,
+    explorer,
+    st.Page(_PAGES / "attention.py", title="Attention", icon=":material/grid_on:", url_path="attention"),
+    st.Page(_PAGES / "explain.py", title="Explain", icon=":material/lightbulb:", url_path="explain"),
+    st.Page(_PAGES / "fairness.py", title="Fairness", icon=":material/balance:", url_path="fairness"),
+    st.Page(_PAGES / "cohorts.py", title="Cohorts", icon=":material/groups:", url_path="cohorts"),
+    st.Page(_PAGES / "data_models.py", title="Data & models", icon=":material/database:", url_path="data"),
+]
+current = st.navigation(pages)
+
+# A shared link to the root with ?user=ID opens that user's explorer (only on a session's first run, so moving
+# to the Overview later with the user still in the URL does not bounce back).
+first_run = not st.session_state.get("_routed", False)
+st.session_state["_routed"] = True
+if first_run and current.url_path == overview.url_path and st.query_params.get("user"):
+    st.switch_page(explorer, query_params={"user": st.query_params["user"]})
+
+render_sidebar()
+try:
+    current.run()
+except InterestLensError as exc:
+    st.error(str(exc))

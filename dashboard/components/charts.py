@@ -1,0 +1,86 @@
+"""Plotly figures for the pages. They only draw DataFrames that `core` computed.
+
+Text from the logs (titles, ids) is escaped before it reaches Plotly, whose labels understand a few HTML tags:
+a title like "<b>x</b>" is shown as those characters, never as markup.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+__all__ = [
+    "plain",
+    "events_over_time",
+    "category_share",
+    "activity_histogram",
+    "top_items",
+    "timeline",
+]
+
+_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend_title_text="", hovermode="closest")
+_SYMBOLS = ["circle", "diamond", "square", "x", "triangle-up", "star", "cross", "triangle-down", "hexagon"]
+
+
+def plain(text: object) -> str:
+    """Log text made safe for Plotly labels: shown as the characters it contains."""
+    return html.escape("" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text))
+
+
+def events_over_time(df: pd.DataFrame) -> go.Figure:
+    """Stacked bars of events per period and event type (columns period, event_type, events)."""
+    fig = px.bar(df, x="period", y="events", color="event_type", title="Events over time")
+    return fig.update_layout(**_LAYOUT, xaxis_title="", yaxis_title="events")
+
+
+def category_share(df: pd.DataFrame, title: str = "Category share over time") -> go.Figure:
+    """Stacked area of each category's share per period (columns period, category, share)."""
+    d = df.assign(category=df["category"].map(plain))
+    fig = px.area(d, x="period", y="share", color="category", title=title)
+    return fig.update_layout(**_LAYOUT, xaxis_title="", yaxis_title="share", yaxis_tickformat=".0%")
+
+
+def activity_histogram(df: pd.DataFrame) -> go.Figure:
+    """Histogram of events per user (columns user_id, events)."""
+    fig = px.histogram(df, x="events", nbins=min(50, max(5, len(df) // 5)), title="Events per user")
+    return fig.update_layout(**_LAYOUT, xaxis_title="events per user", yaxis_title="users")
+
+
+def top_items(df: pd.DataFrame) -> go.Figure:
+    """Horizontal bars of the most interacted-with items (columns item_id, title, events)."""
+    d = df.assign(label=[plain(t if isinstance(t, str) and t else i) for t, i in zip(df["title"], df["item_id"], strict=True)])
+    fig = px.bar(d.iloc[::-1], x="events", y="label", orientation="h", title="Top items")
+    return fig.update_layout(**_LAYOUT, yaxis_title="", xaxis_title="events")
+
+
+def timeline(history: pd.DataFrame) -> go.Figure:
+    """The user's events: time × category, one marker symbol per event type, titles on hover.
+
+    `history` is `core.store.queries.user_history`'s frame; an event with several categories is drawn once per
+    category, an event with none on a "(none)" row.
+    """
+    d = history.assign(category=history["categories"].map(lambda c: list(c) if len(c) else ["(none)"]))
+    d = d.explode("category")
+    fig = go.Figure()
+    for n, (etype, g) in enumerate(d.groupby("event_type", sort=True)):
+        hover = [
+            f"{plain(t if isinstance(t, str) and t else i)}<br>{plain(ts)} · step {s}"
+            for t, i, ts, s in zip(g["title"], g["item_id"], g["ts"], g["step"], strict=True)
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=g["ts"],
+                y=g["category"].map(plain),
+                mode="markers",
+                name=plain(etype),
+                marker=dict(symbol=_SYMBOLS[n % len(_SYMBOLS)], size=10, opacity=0.8),
+                hovertext=hover,
+                hoverinfo="text",
+            )
+        )
+    fig.update_layout(**_LAYOUT, title="Event timeline", xaxis_title="", yaxis_title="")
+    fig.update_yaxes(categoryorder="category ascending")
+    return fig

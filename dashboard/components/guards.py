@@ -1,0 +1,65 @@
+"""Stop a page with one clear message and the command that fixes it, instead of a traceback."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from core.errors import InterestLensError
+from dashboard import data
+
+__all__ = ["require_db", "require_model", "require_capability", "train_command", "build_command"]
+
+
+def build_command(db: Path) -> str:
+    """The CLI command that creates a database at `db`."""
+    return f"interestlens build --db {shlex.quote(str(db))} --dataset synthetic"
+
+
+def train_command(db: Path) -> str:
+    """The CLI command that trains the default model on `db`."""
+    return f"interestlens train --db {shlex.quote(str(db))} --out data/models/default"
+
+
+def require_db() -> dict:
+    """The dataset summary; stops the page with a way forward when there is no usable, non-empty database."""
+    path = data.db_path()
+    if not path.exists():
+        st.info(f"No database at `{path}` yet. Create one with `make run`, or:")
+        st.code(build_command(path), language="bash")
+        st.stop()
+    try:
+        summary = data.query("dataset_summary")
+    except InterestLensError as exc:
+        st.error(str(exc))
+        st.stop()
+    if summary["events"] == 0:
+        st.info(f"The database `{path}` has no events yet. Add some on the **Data & models** page, or:")
+        st.code(build_command(path), language="bash")
+        st.stop()
+    return summary
+
+
+def require_model(stop: bool = True) -> Path | None:
+    """The active checkpoint folder; without one, an info with the training command (and a stop if asked)."""
+    model_dir = data.active_model_dir()
+    if model_dir is None:
+        st.info("No trained model yet. Train the default one with:")
+        st.code(train_command(data.db_path()), language="bash")
+        if stop:
+            st.stop()
+    return model_dir
+
+
+def require_capability(module: str, what: str, command: str, stop: bool = True) -> Any:
+    """Import `module` (a core capability); when it is not in this build, say so and how to get `what`."""
+    mod = data.optional(module)
+    if mod is None:
+        st.info(f"{what} is not available in this build yet (`{module}` is missing). From the command line:")
+        st.code(command, language="bash")
+        if stop:
+            st.stop()
+    return mod

@@ -1,0 +1,66 @@
+"""The user finder: search by id, filter by attributes and activity, pick a row to select that user.
+
+The selected user lives in the `user` widget, which is bound to the URL (`?user=ID`), so every view is a link.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.store.queries import UserFilter
+from dashboard import data
+
+__all__ = ["USER_KEY", "user_input", "user_finder"]
+
+USER_KEY = "user"  # the widget key and the URL query parameter
+
+
+def user_input() -> str:
+    """The user id box (bound to `?user=`); returns the stripped id, '' when none."""
+    value = st.text_input("User id", key=USER_KEY, bind="query-params", placeholder="e.g. 17")
+    return (value or "").strip()
+
+
+def _pick() -> None:
+    """Row picked in the table → that user becomes the selection (runs before the script, so the bound
+    widget can still be set)."""
+    rows = st.session_state["finder_table"].selection.rows
+    ids = st.session_state.get("finder_ids", [])
+    if rows and rows[0] < len(ids):
+        st.session_state[USER_KEY] = ids[rows[0]]
+
+
+def user_finder(expanded: bool) -> None:
+    """Search, filters and a table of matching users; picking a row selects the user."""
+    with st.expander("Find a user", expanded=expanded, icon=":material/search:"):
+        c = st.columns([2, 1, 1])
+        search = c[0].text_input("Search user ids", key="finder_search")
+        order = c[1].selectbox(
+            "Order", ["events_desc", "events_asc", "recent", "user_id"], key="finder_order",
+            format_func={"events_desc": "most active", "events_asc": "least active", "recent": "most recent",
+                         "user_id": "by id"}.get,
+        )
+        min_events = c[2].number_input("Min events", 0, value=0, key="finder_min")
+        keys = data.query("user_attribute_keys")
+        filters = []
+        if keys:
+            cols = st.columns(min(len(keys), 4))
+            for n, key in enumerate(keys):
+                values = data.query("attribute_values", key)
+                choice = cols[n % len(cols)].selectbox(key, ["any", *values], key=f"finder_attr_{key}")
+                if choice != "any":
+                    filters.append((key, choice))
+        flt = UserFilter(search=search or None, attributes=tuple(filters), min_events=min_events or None)
+        users = data.query("list_users", flt, order, 200)
+        if users.empty:
+            st.info("No user matches these filters.")
+            return
+        st.session_state["finder_ids"] = users["user_id"].tolist()
+        table = users.assign(
+            attributes=users["attributes"].map(lambda a: ", ".join(f"{k}={v}" for k, v in sorted(a.items())))
+        )
+        st.dataframe(
+            table, hide_index=True, width="stretch", height=260, key="finder_table",
+            on_select=_pick, selection_mode="single-row",
+        )
+        st.caption(f"Showing {len(users)} users (at most 200). Pick a row to open that user.")

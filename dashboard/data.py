@@ -1,0 +1,147 @@
+"""The app's only way to the data: where the database and models are, cached query results, the loaded model.
+
+Connection policy: DuckDB lets one writing process or many reading processes hold a file, never both. The app
+therefore never keeps a connection: every query opens the file read-only through `core.store.connect_read`
+(which retries for a bounded time while a writer holds it), runs, and closes. Results are kept with
+`st.cache_data`, keyed by the database path and its file stamp (size and modification time of the file and its
+WAL), so a new ingest shows up on the next rerun and an unchanged file is never reopened for a repeated view.
+Only the loaded model (immutable files) is an `st.cache_resource`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import streamlit as st
+
+from core.store import connect_read, default_db_path, queries, views
+
+__all__ = [
+    "db_path",
+    "db_stamp",
+    "query",
+    "models_root",
+    "list_models",
+    "active_model_dir",
+    "read_card",
+    "optional",
+    "load_model",
+]
+
+log = logging.getLogger(__name__)
+
+# Every query a page may run: name -> function(con, *args). Pages pass names, so cached keys stay hashable.
+_QUERIES = {
+    "dataset_summary": queries.dataset_summary,
+    "list_users": queries.list_users,
+    "user_history": queries.user_history,
+    "events_over_time": queries.events_over_time,
+    "category_share_over_time": queries.category_share_over_time,
+    "top_items": queries.top_items,
+    "activity_distribution": queries.activity_distribution,
+    "item_lookup": queries.item_lookup,
+    "user_attribute_keys": queries.user_attribute_keys,
+    "user_exists": views.user_exists,
+    "attribute_values": views.attribute_values,
+    "cohort_sizes": views.cohort_sizes,
+    "cohort_category_share": views.cohort_category_share,
+    "model_fit": views.model_fit,
+}
+
+
+def db_path() -> Path:
+    """The database the app reads: $INTERESTLENS_DB (set by `interestlens serve --db`), else the default."""
+    return default_db_path().resolve()
+
+
+def db_stamp(path: Path) -> tuple[int, int, int]:
+    """(size, mtime_ns of the file, mtime_ns of its WAL) — changes whenever a writer commits."""
+    if not path.exists():
+        return (0, 0, 0)
+    st_ = path.stat()
+    wal = Path(str(path) + ".wal")
+    return (st_.st_size, st_.st_mtime_ns, wal.stat().st_mtime_ns if wal.exists() else 0)
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _cached_query(name: str, db: str, stamp: tuple[int, int, int], args: tuple, kwargs: tuple) -> Any:
+    with connect_read(db) as con:
+        return _QUERIES[name](con, *args, **dict(kwargs))
+
+
+def query(name: str, *args: Any, **kwargs: Any) -> Any:
+    """Run a named read query against the app's database (opened read-only for this call only), cached."""
+    path = db_path()
+    return _cached_query(name, str(path), db_stamp(path), tuple(args), tuple(sorted(kwargs.items())))
+
+
+def models_root() -> Path:
+    """Where checkpoints live: $INTERESTLENS_MODELS, else the parent of $INTERESTLENS_MODEL, else data/models."""
+    if os.environ.get("INTERESTLENS_MODELS"):
+        return Path(os.environ["INTERESTLENS_MODELS"]).resolve()
+    if os.environ.get("INTERESTLENS_MODEL"):
+        return Path(os.environ["INTERESTLENS_MODEL"]).resolve().parent
+    return (Path("data") / "models").resolve()
+
+
+def list_models() -> list[Path]:
+    """Checkpoint folders under `models_root()`, newest first (a folder with a model.safetensors)."""
+    root = models_root()
+    if not root.is_dir():
+        return []
+    dirs = [d for d in root.iterdir() if (d / "model.safetensors").is_file()]
+    return sorted(dirs, key=lambda d: (d / "model.safetensors").stat().st_mtime_ns, reverse=True)
+
+
+def active_model_dir() -> Path | None:
+    """The model chosen in the sidebar, else $INTERESTLENS_MODEL, else the newest checkpoint, else None."""
+    chosen = st.session_state.get("sidebar_model")
+    if chosen and (Path(chosen) / "model.safetensors").is_file():
+        return Path(chosen)
+    env = os.environ.get("INTERESTLENS_MODEL")
+    if env and (Path(env) / "model.safetensors").is_file():
+        return Path(env).resolve()
+    models = list_models()
+    return models[0] if models else None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _read_json(path: str, mtime_ns: int) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def read_card(model_dir: Path) -> dict:
+    """The checkpoint's JSON files by name (metrics, fingerprint, config, vocab); absent files are {}."""
+    out = {}
+    for name in ("metrics", "fingerprint", "config", "vocab"):
+        p = model_dir / f"{name}.json"
+        out[name] = _read_json(str(p), p.stat().st_mtime_ns) if p.is_file() else {}
+    return out
+
+
+def optional(module: str) -> ModuleType | None:
+    """Import a core capability if this build has it (None while it is not there yet or fails to import)."""
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:  # a capability still being written must not break the other pages
+        log.info("capability %s unavailable: %s", module, exc)
+        return None
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def _load_model(model_dir: str, mtime_ns: int) -> Any:
+    checkpoint = optional("core.checkpoint")
+    return checkpoint.load(model_dir) if checkpoint is not None else None
+
+
+def load_model(model_dir: Path) -> Any:
+    """`core.checkpoint.load(dir)` (a LoadedModel), cached per checkpoint; None when core.checkpoint is absent."""
+    weights = model_dir / "model.safetensors"
+    return _load_model(str(model_dir), weights.stat().st_mtime_ns)
