@@ -15,7 +15,7 @@ import typer
 
 from core.errors import InterestLensError
 
-__all__ = ["DbOption", "JsonOption", "emit", "fail", "run_app", "to_jsonable", "progress"]
+__all__ = ["DbOption", "ModelOption", "JsonOption", "emit", "fail", "run_app", "to_jsonable", "progress"]
 
 T = TypeVar("T")
 
@@ -110,3 +110,8 @@ def progress(it: Iterable[T], total: int | None, description: str, quiet: bool) 
         for x in it:
             yield x
             bar.advance(task)
+
+
+ModelOption = typer.Option(
+    None, "--model", help="Model folder (default: $INTERESTLENS_MODEL, else the newest under data/models)."
+)
