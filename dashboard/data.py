@@ -6,6 +6,9 @@ therefore never keeps a connection: every query opens the file read-only through
 `st.cache_data`, keyed by the database path and its file stamp (size and modification time of the file and its
 WAL), so a new ingest shows up on the next rerun and an unchanged file is never reopened for a repeated view.
 Only the loaded model (immutable files) is an `st.cache_resource`.
+
+Model-backed results (`model_call`) are keyed by the checkpoint folder and its weights' stamp as well, so
+switching models in the sidebar never shows another model's numbers.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import importlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from core.store import connect_read, default_db_path, queries, views
@@ -32,6 +37,9 @@ __all__ = [
     "read_card",
     "optional",
     "load_model",
+    "model_call",
+    "model_calls",
+    "model_parquet",
 ]
 
 log = logging.getLogger(__name__)
@@ -48,10 +56,23 @@ _QUERIES = {
     "item_lookup": queries.item_lookup,
     "user_attribute_keys": queries.user_attribute_keys,
     "user_exists": views.user_exists,
+    "user_attributes": views.user_attributes,
     "attribute_values": views.attribute_values,
     "cohort_sizes": views.cohort_sizes,
     "cohort_category_share": views.cohort_category_share,
     "model_fit": views.model_fit,
+}
+
+# Model-backed calls: name -> "module:function"; each is called as function(loaded, con, *args). They live in
+# core capabilities that may not be in this build yet, so they are imported when first used.
+_MODEL_CALLS = {
+    "recommend": "dashboard.calls:recommend",
+    "trajectory": "dashboard.calls:trajectory",
+    "attention": "dashboard.calls:attention",
+    "explain": "dashboard.calls:explain",
+    "what_if": "dashboard.calls:what_if",
+    "fairness": "dashboard.calls:fairness",
+    "cohort_trajectories": "dashboard.calls:cohort_trajectories",
 }
 
 
@@ -91,12 +112,14 @@ def models_root() -> Path:
 
 
 def list_models() -> list[Path]:
-    """Checkpoint folders under `models_root()`, newest first (a folder with a model.safetensors)."""
-    root = models_root()
-    if not root.is_dir():
-        return []
-    dirs = [d for d in root.iterdir() if (d / "model.safetensors").is_file()]
-    return sorted(dirs, key=lambda d: (d / "model.safetensors").stat().st_mtime_ns, reverse=True)
+    """Checkpoint folders under `models_root()`, newest first (`core.checkpoint.list_checkpoints`)."""
+    from core.checkpoint import list_checkpoints
+
+    found = [p.resolve() for p in list_checkpoints(models_root())]
+    env = os.environ.get("INTERESTLENS_MODEL")
+    if env and (Path(env) / "model.safetensors").is_file() and Path(env).resolve() not in found:
+        found.insert(0, Path(env).resolve())
+    return found
 
 
 def active_model_dir() -> Path | None:
@@ -118,11 +141,14 @@ def _read_json(path: str, mtime_ns: int) -> dict:
 
 
 def read_card(model_dir: Path) -> dict:
-    """The checkpoint's JSON files by name (metrics, fingerprint, config, vocab); absent files are {}."""
+    """The checkpoint's JSON files by name (metrics, fingerprint, config, vocab); absent or damaged files are {}."""
     out = {}
     for name in ("metrics", "fingerprint", "config", "vocab"):
         p = model_dir / f"{name}.json"
-        out[name] = _read_json(str(p), p.stat().st_mtime_ns) if p.is_file() else {}
+        try:
+            out[name] = _read_json(str(p), p.stat().st_mtime_ns) if p.is_file() else {}
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            out[name] = {}
     return out
 
 
@@ -135,13 +161,55 @@ def optional(module: str) -> ModuleType | None:
         return None
 
 
+def _model_stamp(model_dir: Path) -> int:
+    return (model_dir / "model.safetensors").stat().st_mtime_ns
+
+
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _load_model(model_dir: str, mtime_ns: int) -> Any:
-    checkpoint = optional("core.checkpoint")
-    return checkpoint.load(model_dir) if checkpoint is not None else None
+    from core.checkpoint import load_checkpoint
+
+    return load_checkpoint(model_dir, "cpu")
 
 
 def load_model(model_dir: Path) -> Any:
-    """`core.checkpoint.load(dir)` (a LoadedModel), cached per checkpoint; None when core.checkpoint is absent."""
-    weights = model_dir / "model.safetensors"
-    return _load_model(str(model_dir), weights.stat().st_mtime_ns)
+    """`core.checkpoint.load_checkpoint(dir)` (a LoadedModel), cached per checkpoint and weights stamp."""
+    return _load_model(str(model_dir), _model_stamp(model_dir))
+
+
+def _resolve(name: str) -> Callable[..., Any]:
+    module, _, attr = _MODEL_CALLS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def model_calls(name: str) -> Callable[..., Any]:
+    """The uncached function behind `model_call(name, …)` (for benchmarks and tests)."""
+    return _resolve(name)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _cached_model_call(
+    name: str, model_dir: str, model_stamp: int, db: str, stamp: tuple[int, int, int], args: tuple
+) -> Any:
+    loaded = _load_model(model_dir, model_stamp)
+    with connect_read(db) as con:
+        return _resolve(name)(loaded, con, *args)
+
+
+def model_call(name: str, model_dir: Path, *args: Any) -> Any:
+    """A model-backed result (recommendations, trajectory, attention, explanation…), cached per model and data."""
+    path = db_path()
+    return _cached_model_call(name, str(model_dir), _model_stamp(model_dir), str(path), db_stamp(path), tuple(args))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _read_parquet(path: str, mtime_ns: int) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+def model_parquet(model_dir: Path, name: str) -> pd.DataFrame | None:
+    """A derived Parquet file beside the checkpoint (e.g. `drift`), or None when it has not been built."""
+    p = model_dir / f"{name}.parquet"
+    if not p.is_file():
+        return None
+    return _read_parquet(str(p), p.stat().st_mtime_ns)

@@ -17,6 +17,7 @@ from core.errors import UserInputError
 __all__ = [
     "ModelFit",
     "user_exists",
+    "user_attributes",
     "attribute_values",
     "cohort_category_share",
     "cohort_sizes",
@@ -33,6 +34,13 @@ def user_exists(con: duckdb.DuckDBPyConnection, user_id: str) -> bool:
         [str(user_id), str(user_id)],
     ).fetchone()
     return bool(row[0])
+
+
+def user_attributes(con: duckdb.DuckDBPyConnection, user_id: str) -> dict[str, str]:
+    """One user's attributes ({} for a user without any, or unknown)."""
+    rows = con.execute("SELECT attributes FROM users WHERE user_id = ?", [str(user_id)]).fetchall()
+    m = rows[0][0] if rows else None
+    return {str(k): str(v) for k, v in (m.items() if isinstance(m, dict) else [])}
 
 
 def attribute_values(con: duckdb.DuckDBPyConnection, key: str, limit: int = 200) -> list[str]:
@@ -94,7 +102,7 @@ class ModelFit:
 
     events_now: int  # events in the database
     events_after: int  # events with ts later than the last event the model was trained on
-    unseen_items: int  # items in the database that are not in the model's vocabulary
+    unseen_items: int  # items with events in the database that are not in the model's vocabulary
     unseen_categories: list[str] = field(default_factory=list)  # categories the model has never seen
     unseen_event_types: list[str] = field(default_factory=list)  # event types the model has never seen
 
@@ -124,18 +132,24 @@ def model_fit(
     after = 0
     if trained_until is not None:
         after = int(con.execute("SELECT count(*) FROM events WHERE ts > ?", [trained_until]).fetchone()[0])
+    # Anti-joins against the vocabulary (a list_contains per row would be O(events × catalogue)).
     unseen_items = int(
         con.execute(
-            "SELECT count(*) FROM items WHERE NOT list_contains(?::VARCHAR[], item_id)", [[str(i) for i in items]]
+            """SELECT count(*) FROM (SELECT DISTINCT item_id FROM events) e
+               ANTI JOIN (SELECT unnest(?::VARCHAR[]) AS item_id) v USING (item_id)""",
+            [[str(i) for i in items]],
         ).fetchone()[0]
     )
     cats = con.execute(
-        """SELECT DISTINCT c FROM (SELECT unnest(categories) AS c FROM items)
-           WHERE NOT list_contains(?::VARCHAR[], c) ORDER BY c""",
+        """SELECT DISTINCT c.c FROM (SELECT unnest(categories) AS c FROM items
+                                   WHERE item_id IN (SELECT DISTINCT item_id FROM events)) c
+           ANTI JOIN (SELECT unnest(?::VARCHAR[]) AS c) v USING (c)
+           WHERE c.c IS NOT NULL ORDER BY 1""",
         [[str(c) for c in categories]],
     ).fetchall()
     types = con.execute(
-        "SELECT DISTINCT event_type FROM events WHERE NOT list_contains(?::VARCHAR[], event_type) ORDER BY 1",
+        """SELECT t.event_type FROM (SELECT DISTINCT event_type FROM events) t
+           ANTI JOIN (SELECT unnest(?::VARCHAR[]) AS event_type) v USING (event_type) ORDER BY 1""",
         [[str(t) for t in event_types]],
     ).fetchall()
     return ModelFit(

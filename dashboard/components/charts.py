@@ -19,6 +19,7 @@ __all__ = [
     "activity_histogram",
     "top_items",
     "timeline",
+    "cohort_comparison",
 ]
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend_title_text="", hovermode="closest")
@@ -84,3 +85,10 @@ def timeline(history: pd.DataFrame) -> go.Figure:
     fig.update_layout(**_LAYOUT, title="Event timeline", xaxis_title="", yaxis_title="")
     fig.update_yaxes(categoryorder="category ascending")
     return fig
+
+
+def cohort_comparison(df: pd.DataFrame, category: str) -> go.Figure:
+    """One category's share per period, one line per cohort (columns period, category, share, cohort)."""
+    d = df[df["category"] == category]
+    fig = px.line(d, x="period", y="share", color="cohort", markers=True, title=f"Share of {plain(category)}")
+    return fig.update_layout(**_LAYOUT, xaxis_title="", yaxis_title="share", yaxis_tickformat=".0%")

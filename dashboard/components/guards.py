@@ -11,7 +11,7 @@ import streamlit as st
 from core.errors import InterestLensError
 from dashboard import data
 
-__all__ = ["require_db", "require_model", "require_capability", "train_command", "build_command"]
+__all__ = ["require_db", "require_model", "require_user", "require_capability", "train_command", "build_command"]
 
 
 def build_command(db: Path) -> str:
@@ -41,6 +41,17 @@ def require_db() -> dict:
         st.code(build_command(path), language="bash")
         st.stop()
     return summary
+
+
+def require_user(user: str) -> str:
+    """The user id when it is in the database; otherwise a message and a way forward, then a stop."""
+    if not user:
+        st.info("Pick a user: type an id above, search with **Find a user**, or choose one whose interests changed most.")
+        st.stop()
+    if not data.query("user_exists", user):
+        st.warning(f"There is no user {user!r} in this database. Check the id, or search for a user above.")
+        st.stop()
+    return user
 
 
 def require_model(stop: bool = True) -> Path | None:

@@ -5,12 +5,14 @@ The selected user lives in the `user` widget, which is bound to the URL (`?user=
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from core.store.queries import UserFilter
 from dashboard import data
 
-__all__ = ["USER_KEY", "user_input", "user_finder"]
+__all__ = ["USER_KEY", "user_input", "user_finder", "changed_most"]
 
 USER_KEY = "user"  # the widget key and the URL query parameter
 
@@ -64,3 +66,29 @@ def user_finder(expanded: bool) -> None:
             on_select=_pick, selection_mode="single-row",
         )
         st.caption(f"Showing {len(users)} users (at most 200). Pick a row to open that user.")
+
+
+def _pick_changed() -> None:
+    rows = st.session_state["changed_table"].selection.rows
+    ids = st.session_state.get("changed_ids", [])
+    if rows and rows[0] < len(ids):
+        st.session_state[USER_KEY] = ids[rows[0]]
+
+
+def changed_most(model_dir: Path | None, expanded: bool, top: int = 50) -> None:
+    """Users whose interests changed most (from `drift.parquet` beside the model); picking a row selects one."""
+    with st.expander("Interests changed most", expanded=expanded, icon=":material/trending_up:"):
+        drift = data.model_parquet(model_dir, "drift") if model_dir is not None else None
+        if drift is None or drift.empty:
+            st.caption("Drift summaries are built with the model (`interestlens drift`); none for this model yet.")
+            return
+        cols = [c for c in ("user_id", "total_drift", "max_drift", "n_events", "dominant_first", "dominant_last")
+                if c in drift.columns]
+        table = drift.sort_values("total_drift", ascending=False).head(top)[cols].reset_index(drop=True)
+        st.session_state["changed_ids"] = table["user_id"].astype(str).tolist()
+        st.dataframe(
+            table, hide_index=True, width="stretch", height=260, key="changed_table",
+            on_select=_pick_changed, selection_mode="single-row",
+            column_config={"total_drift": st.column_config.NumberColumn("total drift (bits)", format="%.2f"),
+                           "max_drift": st.column_config.NumberColumn("max drift", format="%.2f")},
+        )

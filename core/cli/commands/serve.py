@@ -1,0 +1,196 @@
+"""`interestlens serve` (the dashboard on a database) and `interestlens demo` (what `make run` calls: prepare
+the default dataset and model if absent, then serve).
+
+`serve` replaces this process with `streamlit run dashboard/app.py`, so stopping it (Ctrl-C, SIGTERM) stops the
+server itself. The database, model and models folder reach the app as absolute paths in $INTERESTLENS_DB,
+$INTERESTLENS_MODEL and $INTERESTLENS_MODELS; the server binds to 127.0.0.1 unless `--host` says otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from core.cli.common import DbOption, ModelOption
+from core.errors import InterestLensError, UserInputError
+from core.store import default_db_path
+
+__all__ = ["register", "serve", "demo", "launch", "streamlit_argv", "port_free", "ensure_database", "ensure_model", "ensure_drift"]
+
+log = logging.getLogger(__name__)
+
+_ROOT = Path(__file__).resolve().parents[3]  # the project root: dashboard/ and .streamlit/ live here
+_APP = _ROOT / "dashboard" / "app.py"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8501
+DEMO_SYNTHETIC = dict(users=2000, items=1000, events=100_000, seed=0, categories=12)  # the fallback dataset
+
+
+def port_free(host: str, port: int) -> bool:
+    """True when nothing listens on host:port (a bind succeeds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def streamlit_argv(host: str, port: int) -> list[str]:
+    """The command line that runs the dashboard; settings that matter for safety are passed explicitly so they
+    hold even when .streamlit/config.toml is not in the working directory."""
+    return [
+        sys.executable, "-m", "streamlit", "run", str(_APP),
+        "--server.address", host,
+        "--server.port", str(port),
+        "--server.headless", "true",
+        "--server.enableXsrfProtection", "true",
+        "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false",
+        "--browser.serverAddress", host,
+    ]
+
+
+def _model_env(model: Path | None) -> dict[str, str]:
+    env = {"INTERESTLENS_MODELS": str((Path(os.environ.get("INTERESTLENS_MODELS") or "data/models")).resolve())}
+    if model is not None:
+        if not (model / "model.safetensors").is_file():
+            raise UserInputError(f"There is no trained model at {model}; train one with `interestlens train`.")
+        env["INTERESTLENS_MODEL"] = str(model.resolve())
+        if "INTERESTLENS_MODELS" not in os.environ:
+            env["INTERESTLENS_MODELS"] = str(model.resolve().parent)
+    return env
+
+
+def launch(db: Path, model: Path | None, host: str, port: int) -> None:
+    """Check the address, then replace this process with the Streamlit server."""
+    if not 0 < port < 65536:
+        raise UserInputError(f"Port {port} is not a valid TCP port (1-65535).")
+    if not port_free(host, port):
+        raise UserInputError(f"Port {port} on {host} is already in use; pick another with --port.")
+    if not db.exists():
+        log.warning("no database at %s yet: the dashboard will say how to create one", db)
+    env = {**os.environ, "INTERESTLENS_DB": str(db.resolve()), **_model_env(model)}
+    url = f"http://{host}:{port}"
+    sys.stderr.write(f"InterestLens dashboard on {url}  (database {db}; Ctrl-C stops it)\n")
+    sys.stderr.flush()
+    os.chdir(_ROOT)  # so Streamlit reads the project's .streamlit/config.toml (theme, upload limit)
+    argv = streamlit_argv(host, port)
+    os.execve(argv[0], argv, env)
+
+
+def serve(
+    db: Path | None = DbOption,
+    model: Path | None = ModelOption,
+    host: str = typer.Option(DEFAULT_HOST, "--host", help="Address to bind (default 127.0.0.1: this machine only)."),
+    port: int = typer.Option(DEFAULT_PORT, "--port", help="TCP port."),
+) -> None:
+    """Serve the dashboard on a database (http://127.0.0.1:8501 by default)."""
+    launch(default_db_path(db), model, host, port)
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"[demo] {message}\n")
+    sys.stderr.flush()
+
+
+def ensure_database(db: Path) -> None:
+    """Build the default dataset into `db` when the file is absent: MovieLens-100k when it can be read, else the
+    synthetic log (saying which and why)."""
+    if db.exists():
+        _say(f"database {db} exists; using it")
+        return
+    t0 = time.perf_counter()
+    movielens = _movielens_builder()
+    if movielens is not None:
+        try:
+            _say(f"building MovieLens-100k into {db}")
+            movielens(db)
+            _say(f"MovieLens-100k ready ({time.perf_counter() - t0:.0f} s)")
+            return
+        except InterestLensError as exc:
+            _say(f"MovieLens-100k is not available ({exc}); using the synthetic dataset instead")
+    else:
+        _say("MovieLens-100k is not available in this build; using the synthetic dataset instead")
+    from core.datasets.build import build_synthetic
+
+    build_synthetic(db, progress=lambda stage: _say(f"  synthetic: {stage}"), **DEMO_SYNTHETIC)
+    _say(f"synthetic dataset ready ({time.perf_counter() - t0:.0f} s)")
+
+
+def _movielens_builder():
+    """The MovieLens-100k builder of `core.datasets` (None while that build has none)."""
+    try:
+        from core.datasets import build_movielens_100k
+    except ImportError:
+        return None
+    return build_movielens_100k
+
+
+def ensure_model(db: Path, root: Path, minutes: float) -> Path:
+    """The newest checkpoint under `root`; trains `root/default` first when there is none."""
+    from core.checkpoint import newest_checkpoint
+
+    found = newest_checkpoint(root)
+    if found is not None:
+        _say(f"model {found} exists; using it")
+        return found
+    from core.train import TrainConfig, train
+
+    out = root / "default"
+    _say(f"training the default model into {out} (at most {minutes:g} minutes; early stopping may end sooner)")
+
+    def report(r) -> None:
+        ndcg = r.valid.get("NDCG@10", float("nan"))
+        _say(f"  epoch {r.epoch}: loss {r.loss:.3f}, valid NDCG@10 {ndcg:.4f}{' *' if r.improved else ''} ({r.seconds:.0f} s)")
+
+    result = train(db, out, None, TrainConfig(time_budget=minutes * 60.0, patience=5), progress=report)
+    _say(f"model trained: {result.epochs} epochs, best {result.best_epoch} ({result.seconds:.0f} s)")
+    return out
+
+
+def ensure_drift(db: Path, model_dir: Path) -> None:
+    """Write `drift.parquet` beside the model when it is missing (the explorer's "interests changed most")."""
+    from core.trajectory import DRIFT_FILE, build_drift
+
+    if (model_dir / DRIFT_FILE).exists():
+        _say("drift summaries exist; using them")
+        return
+    from core.checkpoint import load_checkpoint
+
+    _say("building drift summaries for every user")
+    batch = build_drift(db, load_checkpoint(model_dir), progress=lambda done, total: _say(f"  drift: {done}/{total} users"))
+    _say(f"drift summaries ready: {batch.users:,} users ({batch.seconds:.0f} s)")
+
+
+def demo(
+    db: Path | None = DbOption,
+    host: str = typer.Option(DEFAULT_HOST, "--host", help="Address to bind."),
+    port: int = typer.Option(DEFAULT_PORT, "--port", help="TCP port."),
+    train_minutes: float = typer.Option(8.0, "--train-minutes", help="Most minutes to train the default model."),
+    prepare_only: bool = typer.Option(False, "--prepare-only", help="Prepare data and model, do not serve."),
+) -> None:
+    """Prepare the default dataset and model when absent, build drift summaries, then serve the dashboard."""
+    path = default_db_path(db)
+    root = Path(os.environ.get("INTERESTLENS_MODELS") or "data/models")
+    t0 = time.perf_counter()
+    if not prepare_only and not port_free(host, port):
+        raise UserInputError(f"Port {port} on {host} is already in use; pick another with --port.")
+    ensure_database(path)
+    model_dir = ensure_model(path, root, train_minutes)
+    ensure_drift(path, model_dir)
+    _say(f"ready in {time.perf_counter() - t0:.0f} s")
+    if not prepare_only:
+        launch(path, model_dir, host, port)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.command("demo")(demo)

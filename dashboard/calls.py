@@ -1,0 +1,109 @@
+"""The model-backed calls behind `data.model_call`: each is `fn(loaded, con, *args)` and returns a picklable result
+from a core capability (so `st.cache_data` can keep it). They only call `core` and join in titles to show;
+nothing here computes a number of its own.
+
+Analysers and explainers are built once per loaded model (they precompute category weights) and kept here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from core.store import queries
+
+__all__ = [
+    "recommend",
+    "trajectory",
+    "attention",
+    "explain",
+    "what_if",
+    "fairness",
+    "cohort_trajectories",
+    "analyzer",
+]
+
+_BUILT: dict[tuple[str, int], tuple[Any, Any]] = {}  # (kind, id(loaded)) -> (loaded, built object)
+
+
+def analyzer(kind: str, loaded: Any) -> Any:
+    """The `kind` analyser ("trajectory", "attention", "explain") for a loaded model, built once."""
+    key = (kind, id(loaded))
+    hit = _BUILT.get(key)
+    if hit is not None and hit[0] is loaded:
+        return hit[1]
+    if kind == "trajectory":
+        from core.trajectory import TrajectoryAnalyzer
+
+        built = TrajectoryAnalyzer(loaded)
+    elif kind == "attention":
+        from core.attention import AttentionAnalyzer
+
+        built = AttentionAnalyzer(loaded)
+    elif kind == "explain":
+        from core.explain import HistoryExplainer
+
+        built = HistoryExplainer(loaded)
+    else:
+        raise ValueError(f"unknown analyser {kind!r}")
+    _BUILT[key] = (loaded, built)
+    return built
+
+
+def recommend(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, k: int) -> pd.DataFrame:
+    """The user's top-K (rank, item_id, score) with titles and categories from the store."""
+    from core.recommend import recommend_users
+
+    recs = recommend_users(loaded, con, [str(user_id)], int(k))
+    recs = recs[recs["user_id"].astype(str) == str(user_id)].sort_values("rank").reset_index(drop=True)
+    info = queries.item_lookup(con, recs["item_id"].astype(str).tolist())
+    out = recs[["rank", "item_id", "score"]].assign(item_id=recs["item_id"].astype(str))
+    out = out.merge(info[["item_id", "title", "categories"]], on="item_id", how="left")
+    out["categories"] = out["categories"].map(lambda c: list(c) if isinstance(c, list) else [])
+    return out
+
+
+def trajectory(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str) -> Any:
+    """`core.trajectory.TrajectoryAnalyzer.user` — the user's full trajectory."""
+    return analyzer("trajectory", loaded).user(con, str(user_id))
+
+
+def attention(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, step: int | None = None) -> Any:
+    """`core.attention.AttentionAnalyzer.user` — attention at one step (default the last)."""
+    return analyzer("attention", loaded).user(con, str(user_id), step)
+
+
+def explain(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, item_id: str | None = None) -> Any:
+    """`core.explain.HistoryExplainer.explain` for the user's history and one target item."""
+    from core.explain import load_labelled_history
+
+    lh = load_labelled_history(con, loaded, str(user_id))
+    return analyzer("explain", loaded).explain(lh, target=item_id)
+
+
+def what_if(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, edits: tuple, k: int) -> Any:
+    """`core.explain`'s what-if: the user's history with `edits` applied, re-ranked (nothing is written)."""
+    from core.explain import load_labelled_history
+    from core.explain import what_if as core_what_if
+
+    lh = load_labelled_history(con, loaded, str(user_id))
+    return core_what_if(loaded, lh, list(edits), k=int(k))
+
+
+def fairness(loaded: Any, con: duckdb.DuckDBPyConnection, k: int, by: tuple[str, ...]) -> Any:
+    """`core.fairness.fairness_report` over the model's recommendations and per-user evaluation."""
+    from core.fairness import fairness_report, load_inputs
+
+    inputs = load_inputs(con, loaded, k=int(k))
+    return fairness_report(inputs, k=int(k), by=list(by) or None)
+
+
+def cohort_trajectories(
+    loaded: Any, con: duckdb.DuckDBPyConnection, attributes: tuple[tuple[str, str], ...], period: str
+) -> Any:
+    """`core.trajectory.cohort_trajectory`: the segment's mean model interest by calendar period."""
+    from core.trajectory import cohort_trajectory
+
+    return cohort_trajectory(con, analyzer("trajectory", loaded), attributes, period=period)

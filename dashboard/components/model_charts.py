@@ -1,0 +1,137 @@
+"""Plotly figures of model results: interest trajectories, the long/short gate, attention, explanations.
+
+They only draw what `core` computed. Log text (titles, category names, ids) goes through `charts.plain`, so
+Plotly shows it as characters, never as markup.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from dashboard.components.charts import plain
+
+__all__ = [
+    "VIEWS",
+    "trajectory_area",
+    "gate_line",
+    "heatmap",
+    "bars",
+    "waterfall",
+    "deletion_curves",
+]
+
+# Trajectory views: URL value -> label; the Trajectory attribute each one draws.
+VIEWS = {"model": "Model", "long": "Long-term", "short": "Short-term", "baseline": "Baseline (decayed history)"}
+_SERIES = {"model": "distribution", "long": "long_term", "short": "short_term", "baseline": "baseline"}
+_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend_title_text="", hovermode="x unified")
+MAX_CATEGORIES = 10  # more than this are folded into "other" so the stacked area stays readable
+
+
+def _change_lines(fig: go.Figure, traj, times: np.ndarray) -> None:
+    for step in traj.change_points:
+        if 0 <= step < len(times):
+            fig.add_vline(x=times[step], line_dash="dash", line_color="#111827", opacity=0.6)
+
+
+def trajectory_area(traj, view: str) -> go.Figure:
+    """Stacked area of the interest over categories after each event; drift points as dashed lines.
+
+    `traj` is a `core.trajectory.Trajectory`; `view` one of `VIEWS`.
+    """
+    folded = traj.fold(MAX_CATEGORIES)
+    df = folded.frame(_SERIES[view])
+    df = df.assign(category=df["category"].map(plain))
+    fig = px.area(
+        df, x="time", y="share", color="category", line_group="category",
+        title=f"Interest over categories — {VIEWS[view].lower()}",
+        hover_data={"step": True, "time": False},
+    )
+    fig.update_traces(line_width=0.5)
+    _change_lines(fig, traj, traj.times)
+    return fig.update_layout(**_LAYOUT, xaxis_title="", yaxis_title="share", yaxis_tickformat=".0%", yaxis_range=[0, 1])
+
+
+def gate_line(traj) -> go.Figure:
+    """The weight on the long-term interest after each event (1 = all long-term), with drift points."""
+    fig = go.Figure(
+        go.Scatter(
+            x=traj.times, y=traj.gate, mode="lines", name="gate", line_color="#2563eb",
+            hovertemplate="%{x}<br>long-term weight %{y:.2f}<extra></extra>",
+        )
+    )
+    drift = np.asarray(traj.drift, dtype=float)
+    fig.add_trace(
+        go.Scatter(
+            x=traj.times, y=drift / max(1e-9, float(np.nanmax(drift)) if len(drift) else 1.0), mode="lines",
+            name="drift (scaled)", line=dict(color="#f59e0b", width=1),
+            customdata=drift, hovertemplate="%{x}<br>drift %{customdata:.3f} bits<extra></extra>",
+        )
+    )
+    _change_lines(fig, traj, traj.times)
+    fig.update_layout(
+        **{**_LAYOUT, "margin": dict(l=10, r=10, t=40, b=10)}, height=260,
+        title="Long-term vs short-term (gate) and drift", yaxis_range=[0, 1], xaxis_title="", yaxis_title="",
+    )
+    return fig
+
+
+def heatmap(matrix: np.ndarray, x: list[str], y: list[str], title: str, zmax: float | None = None) -> go.Figure:
+    """A heatmap with escaped axis labels (rows y, columns x)."""
+    fig = go.Figure(
+        go.Heatmap(
+            z=matrix, x=[plain(v) for v in x], y=[plain(v) for v in y], colorscale="Blues", zmin=0, zmax=zmax,
+            hovertemplate="%{y} → %{x}<br>%{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), title=title, yaxis_autorange="reversed")
+    fig.update_xaxes(type="category", showticklabels=len(x) <= 60)
+    fig.update_yaxes(type="category")
+    return fig
+
+
+def bars(df: pd.DataFrame, x: str, y: str, title: str, color: str | None = None, horizontal: bool = False) -> go.Figure:
+    """Bars of `y` by `x` (labels escaped)."""
+    d = df.assign(**{x: df[x].map(plain)})
+    if color:
+        d = d.assign(**{color: d[color].map(plain)})
+    fig = px.bar(d, x=y if horizontal else x, y=x if horizontal else y, color=color, title=title,
+                 orientation="h" if horizontal else "v", barmode="group")
+    return fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), legend_title_text="", xaxis_title="", yaxis_title="")
+
+
+def waterfall(labels: list[str], values: np.ndarray, base: float, total: float, title: str, top: int = 15) -> go.Figure:
+    """A SHAP waterfall: from the base value, the `top` largest contributions, the rest summed, to f(x)."""
+    values = np.asarray(values, dtype=float)
+    order = np.argsort(-np.abs(values), kind="stable")
+    shown = order[:top]
+    rest = float(values[order[top:]].sum()) if len(order) > top else 0.0
+    names = [plain(labels[i]) for i in shown[::-1]]
+    vals = [float(values[i]) for i in shown[::-1]]
+    if len(order) > top:
+        names.insert(0, f"{len(order) - top} other events")
+        vals.insert(0, rest)
+    fig = go.Figure(
+        go.Waterfall(
+            orientation="h", base=base, y=[*names, "score f(x)"], x=[*vals, 0.0],
+            measure=[*(["relative"] * len(vals)), "total"],
+            increasing_marker_color="#dc2626", decreasing_marker_color="#2563eb", totals_marker_color="#6b7280",
+            hovertemplate="%{y}<br>%{x:+.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        margin=dict(l=10, r=10, t=40, b=10), title=f"{title} (base {base:.3f} → {total:.3f})",
+        height=max(320, 26 * (len(names) + 2)), showlegend=False,
+    )
+    return fig
+
+
+def deletion_curves(df: pd.DataFrame) -> go.Figure:
+    """Normalised target score as the top-k events are removed, one line per ordering (columns ordering, k,
+    score; `auc` in the legend when present)."""
+    fig = px.line(df, x="k", y="score", color="ordering", markers=True,
+                  title="Deletion curves (lower area = more faithful ordering)")
+    return fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), legend_title_text="",
+                             xaxis_title="events removed", yaxis_title="normalised score")

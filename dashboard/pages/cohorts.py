@@ -1,0 +1,79 @@
+"""Cohorts: define segments by user attributes and compare how their interests moved over calendar time."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+from dashboard.components import charts, panels
+from dashboard.components.guards import require_db
+
+st.title("Cohorts")
+
+# State set-up.
+summary = require_db()
+keys = data.query("user_attribute_keys")
+if not keys:
+    st.info("The users in this database have no attributes (gender, age, …), so there is nothing to segment by.")
+    st.stop()
+
+# Inputs: two cohorts, each a set of attribute filters (bound to the URL so a comparison can be shared).
+period = st.segmented_control(
+    "Period", ["week", "month", "quarter", "year"], default="month", key="cohorts_period", bind="query-params"
+) or "month"
+cohorts: dict[str, tuple[tuple[str, str], ...]] = {}
+for name, col in zip("AB", st.columns(2), strict=True):
+    with col.container(border=True):
+        st.markdown(f"**Cohort {name}**")
+        chosen = []
+        for key in keys:
+            values = ["any", *data.query("attribute_values", key)]
+            v = st.selectbox(key, values, key=f"cohorts_{name.lower()}_{key}", bind="query-params")
+            if v and v != "any":
+                chosen.append((key, v))
+        cohorts[name] = tuple(chosen)
+
+
+def label(filters: tuple[tuple[str, str], ...]) -> str:
+    return " & ".join(f"{k}={v}" for k, v in filters) or "everyone"
+
+
+# Cached calls into core.
+sizes = {n: data.query("cohort_sizes", f) for n, f in cohorts.items()}
+shares = {n: data.query("cohort_category_share", f, period) for n, f in cohorts.items()}
+
+# Layout.
+cols = st.columns(2)
+for (n, f), col in zip(cohorts.items(), cols, strict=True):
+    with col:
+        s = sizes[n]
+        st.metric(f"Cohort {n}: {label(f)}", f"{s['users']:,} users", f"{s['events']:,} events", delta_color="off")
+        if s["users"] < 30:
+            st.caption("Fewer than 30 users: differences from this cohort are mostly noise.")
+        if shares[n].empty:
+            st.info("No categorised events in this cohort.")
+        else:
+            st.plotly_chart(
+                charts.category_share(shares[n], title=f"Category share, cohort {n}"), key=f"cohorts_share_{n}"
+            )
+
+both = pd.concat([df.assign(cohort=n) for n, df in shares.items() if not df.empty], ignore_index=True)
+if both.empty:
+    st.stop()
+categories = sorted(both["category"].unique())
+category = st.selectbox("Compare one category", categories, key="cohorts_category", bind="query-params")
+st.plotly_chart(charts.cohort_comparison(both, category), key="cohorts_compare")
+
+overall = (
+    both.groupby(["cohort", "category"])["weight"].sum().unstack("cohort").fillna(0.0)
+)
+overall = (overall / overall.sum()).rename(columns=lambda n: f"share {n}")
+if {"share A", "share B"} <= set(overall.columns):
+    overall["B − A"] = overall["share B"] - overall["share A"]
+overall = overall.sort_values(overall.columns[-1]).reset_index()
+st.subheader("Share of each category over the whole period")
+st.dataframe(overall, hide_index=True, width="stretch", column_config={
+    c: st.column_config.NumberColumn(format="percent") for c in overall.columns if c != "category"
+})
+st.download_button("Download (CSV)", panels.csv(both), "cohorts.csv", "text/csv", key="cohorts_csv")
