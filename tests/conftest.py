@@ -58,3 +58,19 @@ def untrained_model_dir(synthetic_db, tmp_path_factory) -> Path:
     model = InterestModel(ModelConfig(d_model=32, n_layers=2, n_heads=2, max_len=50), sizes, vocab.category_weights())
     out = tmp_path_factory.mktemp("models") / "untrained"
     return save_checkpoint(out, model.eval(), vocab, fp, {"epochs": 0, "note": "untrained test fixture"})
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(synthetic_db, tmp_path_factory) -> Path:
+    """A small model trained for a few seconds on the tiny database (seeded; its metrics.json has test metrics)."""
+    from core.model import ModelConfig
+    from core.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("models") / "trained"
+    train(
+        synthetic_db,
+        out,
+        ModelConfig(d_model=32, n_layers=2, n_heads=2, max_len=50, dropout=0.1),
+        TrainConfig(epochs=12, batch_size=16, lr=3e-3, warmup=10, patience=12, seed=0, device="cpu"),
+    )
+    return out

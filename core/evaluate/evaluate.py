@@ -1,0 +1,117 @@
+"""Evaluate a trained model on its held-out test targets, side by side with the baselines."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from core.checkpoint import LoadedModel, load_checkpoint, pick_device
+from core.evaluate.baselines import markov_scorer, most_popular_scorer
+from core.evaluate.metrics import summarize
+from core.evaluate.ranking import Ranked, Scorer, model_scorer, rank_targets
+from core.evaluate.split import Split, split_from_card
+from core.sequences import Sequences, data_fingerprint, load_sequences
+from core.store import connect_read
+
+__all__ = ["EvalResult", "evaluate_split", "evaluate_loaded", "evaluate_model", "EVAL_USERS_FILE"]
+
+log = logging.getLogger(__name__)
+
+EVAL_USERS_FILE = "eval_users.parquet"
+
+
+@dataclass
+class EvalResult:
+    """Test metrics of a model and of the baselines under the same protocol."""
+
+    metrics: dict[str, float]  # the model's metrics, keys core.evaluate.METRIC_KEYS
+    users: int  # users evaluated (those with a test target the model knows)
+    baselines: dict[str, dict[str, float]]  # {"most_popular": {...}, "markov": {...}}
+    split: str  # "loo" or "time"
+    unknown_targets: int = 0  # test targets whose item the model has never seen (left out)
+    fingerprint_matches: bool = True  # False when the database changed since training
+    users_path: Path | None = None  # eval_users.parquet, when written
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The CLI's JSON: the metric keys, `users` and `baselines`."""
+        return {**self.metrics, "users": self.users, "baselines": self.baselines}
+
+
+def evaluate_split(
+    scorer: Scorer, seqs: Sequences, split: Split, which: Literal["valid", "test"], max_len: int, n_items: int,
+    rows_limit: np.ndarray | None = None,
+) -> tuple[dict[str, float], Ranked]:
+    """Metrics of one scorer on the split's validation or test targets (optionally only `rows_limit` users)."""
+    rows, targets = split.targets(which)
+    if rows_limit is not None:
+        keep = np.isin(rows, rows_limit)
+        rows, targets = rows[keep], targets[keep]
+    ranked = rank_targets(scorer, seqs, rows, targets, max_len, k=10)
+    return summarize(ranked.ranks, ranked.top, n_items), ranked
+
+
+def _users_table(seqs: Sequences, ranked: Ranked, loaded: LoadedModel) -> pd.DataFrame:
+    ts = pd.to_datetime(seqs.ts[ranked.targets], unit="s")
+    return pd.DataFrame(
+        {
+            "user_id": pd.Series(seqs.user_ids[ranked.rows].astype(str), dtype="string"),
+            "item_id": pd.Series([loaded.vocab.item_id(i) for i in ranked.items], dtype="string"),
+            "ts": ts,
+            "rank": ranked.ranks.astype(np.int64),
+        }
+    )
+
+
+def evaluate_loaded(
+    loaded: LoadedModel, seqs: Sequences, write: bool = True, fingerprint: dict | None = None
+) -> EvalResult:
+    """Evaluate an already loaded model on sequences mapped with its vocabulary."""
+    split = split_from_card(seqs, loaded.card.get("split"))
+    n_items = loaded.vocab.n_items
+    max_len = loaded.config.max_len
+    rows, _ = split.targets("test")
+    metrics, ranked = evaluate_split(model_scorer(loaded.model.eval(), loaded.device), seqs, split, "test", max_len, n_items)
+    baselines = {
+        "most_popular": evaluate_split(most_popular_scorer(seqs, split, n_items), seqs, split, "test", max_len, n_items)[0],
+        "markov": evaluate_split(markov_scorer(seqs, split, n_items), seqs, split, "test", max_len, n_items)[0],
+    }
+    path = None
+    if write:
+        path = loaded.path / EVAL_USERS_FILE
+        tmp = path.with_name(path.name + ".tmp")
+        _users_table(seqs, ranked, loaded).to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    matches = fingerprint is None or fingerprint == loaded.fingerprint or not loaded.fingerprint
+    return EvalResult(
+        metrics=metrics,
+        users=len(ranked.rows),
+        baselines=baselines,
+        split=split.kind,
+        unknown_targets=int(len(rows) - len(ranked.rows)),
+        fingerprint_matches=matches,
+        users_path=path,
+    )
+
+
+def evaluate_model(db: str | os.PathLike | None, model_dir: str | os.PathLike, device: str = "auto") -> EvalResult:
+    """Full-ranking test metrics of the model in `model_dir` on `db`, with most-popular and Markov baselines.
+
+    Writes `eval_users.parquet` beside the model: user_id, item_id (the test target), ts (its time), rank (the
+    target's 1-based rank among all items, items seen in the input excluded). Test targets whose item the model
+    has never seen (added after training) are left out and counted in `unknown_targets`.
+    """
+    loaded = load_checkpoint(model_dir, pick_device(device))
+    with connect_read(db) as con:
+        seqs = load_sequences(con, loaded.vocab)
+        fp = data_fingerprint(con)
+    result = evaluate_loaded(loaded, seqs, write=True, fingerprint=fp)
+    if not result.fingerprint_matches:
+        log.warning("The database changed since %s was trained; metrics use the data as it is now.", loaded.path)
+    return result

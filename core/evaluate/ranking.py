@@ -1,0 +1,96 @@
+"""Full-catalogue ranking of held-out targets: the protocol of ../shared/METRICS.md §1.
+
+Every item of the catalogue is scored; items the user already has in the input (all earlier events, not only
+the model's window) are excluded, never the target itself. Ties are broken by item index (lower first), the same
+rule the top-K lists use, so a rank and a list never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core.evaluate.windows import prefix_pairs, window_batch
+from core.model import Batch
+from core.sequences import Sequences
+
+__all__ = ["Scorer", "Ranked", "rank_targets", "top_k", "exclude_seen", "model_scorer"]
+
+Scorer = Callable[[Batch], torch.Tensor]  # a batch of input windows -> scores [B, I+1] (index 0 ignored)
+
+
+@dataclass
+class Ranked:
+    """Targets ranked in the full catalogue, one row per evaluated user."""
+
+    rows: np.ndarray  # [U] user rows in the Sequences
+    targets: np.ndarray  # [U] absolute index of the target event
+    items: np.ndarray  # [U] model index of the target item
+    ranks: np.ndarray  # [U] 1-based rank of the target (seen items excluded)
+    top: np.ndarray  # [U,K] model indices of the top-K items in order
+
+
+def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k (values, indices) per row, ties broken by lower item index. scores [B, I+1] -> [B,k], [B,k]."""
+    k = min(k, scores.shape[-1])
+    values, idx = torch.sort(scores, dim=-1, descending=True, stable=True)  # [B,I+1]
+    return values[:, :k], idx[:, :k]
+
+
+def exclude_seen(scores: torch.Tensor, owner: np.ndarray, seen_items: np.ndarray) -> torch.Tensor:
+    """Set scores [B, I+1] of seen items (owner[n] = row, seen_items[n] = item) and of padding to -inf, in place."""
+    if len(owner):
+        scores[torch.from_numpy(owner), torch.from_numpy(seen_items)] = float("-inf")
+    scores[:, 0] = float("-inf")
+    return scores
+
+
+def rank_targets(
+    scorer: Scorer,
+    seqs: Sequences,
+    rows: np.ndarray,
+    targets: np.ndarray,
+    max_len: int,
+    k: int = 10,
+    batch_size: int = 256,
+) -> Ranked:
+    """Rank each target (absolute event index) among all items, the input being every earlier event of its user.
+
+    The scorer reads the latest `max_len` events; seen-item exclusion uses the whole input.
+    """
+    rows = np.asarray(rows, np.int64)
+    targets = np.asarray(targets, np.int64)
+    target_items = seqs.items[targets] if len(targets) else np.zeros(0, np.int64)
+    known = target_items > 0  # a target the model has never seen cannot be ranked; it is left out
+    rows, targets, target_items = rows[known], targets[known], target_items[known]
+    ranks = np.zeros(len(rows), np.int64)
+    tops = np.zeros((len(rows), k), np.int64)
+    starts = seqs.offsets[rows]
+    for b0 in range(0, len(rows), batch_size):
+        sl = slice(b0, b0 + batch_size)
+        lo, hi = starts[sl], targets[sl]
+        with torch.no_grad():
+            scores = scorer(window_batch(seqs, np.maximum(lo, hi - max_len), hi)).float().cpu().clone()  # [B,I+1]
+        tgt = torch.from_numpy(target_items[sl])[:, None]  # [B,1]
+        t_score = scores.gather(1, tgt)  # [B,1] before exclusion: a repeated target is never excluded
+        owner, ev = prefix_pairs(lo, hi)
+        exclude_seen(scores, owner, seqs.items[ev])
+        scores.scatter_(1, tgt, t_score)
+        ar = torch.arange(scores.shape[1])
+        better = (scores > t_score).sum(1)
+        ties_before = ((scores == t_score) & (ar[None, :] < tgt)).sum(1)
+        ranks[sl] = (1 + better + ties_before).numpy()
+        tops[sl] = top_k(scores, k)[1].numpy()
+    return Ranked(rows, targets, target_items, ranks, tops)
+
+
+def model_scorer(model: torch.nn.Module, device: torch.device | str = "cpu") -> Scorer:
+    """Scores of an `InterestModel` (eval mode) after each window's last present event."""
+
+    def score(batch: Batch) -> torch.Tensor:
+        return model(batch.to(device))
+
+    return score

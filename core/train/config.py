@@ -1,0 +1,79 @@
+"""What a training run is told (TrainConfig) and what it reports (EpochReport, TrainResult)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+__all__ = ["TrainConfig", "EpochReport", "TrainResult"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 200  # most passes over the training windows; early stopping usually ends sooner
+    batch_size: int = 128  # history windows per optimiser step (per process under torchrun)
+    lr: float = 2e-3  # peak AdamW learning rate, reached after the warm-up
+    weight_decay: float = 0.1  # AdamW decoupled weight decay on matrices and embeddings (not biases / norms)
+    warmup: int = 50  # optimiser steps of linear learning-rate warm-up from 0
+    patience: int = 10  # epochs without a better validation NDCG@10 before stopping
+    min_delta: float = 1e-4  # an improvement smaller than this does not reset the patience
+    grad_clip: float = 1.0  # clip the global gradient norm (0 = off)
+    seed: int = 0  # seeds weights, shuffling and dropout; a run is repeatable on the same device
+    split: Literal["loo", "time"] = "loo"  # leave-one-out (comparable with published numbers) or global time cuts
+    valid_share: float = 0.1  # time split only: share of events (by time) in the validation window
+    test_share: float = 0.1  # time split only: share of events (by time) in the test window
+    device: str = "auto"  # auto = CUDA, then Apple MPS, then CPU
+    bf16: bool = True  # bf16 autocast on CUDA (ignored elsewhere)
+    sampled_softmax_above: int = 50_000  # catalogue size above which a sampled softmax replaces the full one
+    n_negatives: int = 8192  # negatives per step of the sampled softmax
+    max_valid_users: int = 20_000  # validate on at most this many users (a fixed random sample) per epoch
+    time_budget: float | None = None  # stop after this many seconds of training (None = no limit)
+    checkpoint_every: float = 30.0  # seconds between saves of the resume state (the best model saves on improving)
+    num_threads: int | None = None  # CPU threads for torch (None = torch's default)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class EpochReport:
+    """Sent to the `progress` callback after every epoch."""
+
+    epoch: int  # 1-based
+    epochs: int  # the most epochs this run may take
+    loss: float  # mean training loss of the epoch
+    valid: dict[str, float]  # validation metrics of this epoch's model
+    seconds: float  # training seconds so far (including validation, excluding the final test)
+    improved: bool  # this epoch's model is the new best
+    best_epoch: int
+    model: object | None = None  # the live (unwrapped) model, for callbacks that snapshot it; do not modify
+
+
+@dataclass
+class TrainResult:
+    """What `train` returns and `interestlens train --json` prints (keys epochs, seconds, best_epoch, valid, device)."""
+
+    epochs: int  # epochs run (in total, across resumes)
+    seconds: float  # training seconds (in total, across resumes)
+    best_epoch: int
+    valid: dict[str, float]  # validation metrics of the best epoch
+    device: str
+    test: dict[str, float] = field(default_factory=dict)  # test metrics of the best model (touched once, at the end)
+    path: str = ""  # the checkpoint folder
+    stopped: str = ""  # why training stopped: early_stopping, max_epochs, time_budget
+
+    def to_dict(self) -> dict:
+        return {
+            "epochs": self.epochs,
+            "seconds": self.seconds,
+            "best_epoch": self.best_epoch,
+            "valid": self.valid,
+            "device": self.device,
+            "test": self.test,
+            "path": self.path,
+            "stopped": self.stopped,
+        }
