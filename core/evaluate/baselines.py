@@ -67,39 +67,6 @@ def markov_scorer(seqs: Sequences, split: Split, n_items: int) -> Scorer:
             return out
 
     def score(batch: Batch) -> torch.Tensor:
-        return pop.expand(batch.size, -1)  # [B,I+1]
-
-    return score
-
-
-def markov_scorer(seqs: Sequences, split: Split, n_items: int) -> Scorer:
-    """Scores items by how often they followed the history's last item in training; ties go to the more popular.
-
-    Transition counts are whole numbers and the popularity tie-break is scaled below 1, so it never overrides a
-    count. A history whose last item was never followed in training is ranked by popularity alone.
-    """
-    starts = seqs.offsets[:-1]
-    _, ev = prefix_pairs(starts, np.maximum(split.train_end - 1, starts))  # every training event with a successor
-    src, dst = seqs.items[ev], seqs.items[ev + 1]
-    keep = (src > 0) & (dst > 0)
-    size = n_items + 1
-    flat = np.bincount(src[keep] * size + dst[keep], minlength=size * size) if size * size <= 50_000_000 else None
-    pop = popularity(seqs, split, n_items)
-    tie = torch.from_numpy(pop / (pop.max() + 1.0)).float()  # [I+1] in [0, 1)
-    if flat is not None:
-        table = torch.from_numpy(flat.reshape(size, size)).float()  # [I+1,I+1]
-
-        def row_counts(last: torch.Tensor) -> torch.Tensor:
-            return table[last]
-    else:  # a large catalogue: a sparse table, rows densified per batch
-        pairs = np.unique(np.stack([src[keep], dst[keep]]), axis=1, return_counts=True)
-        sparse = torch.sparse_coo_tensor(torch.from_numpy(pairs[0]), torch.from_numpy(pairs[1]).float(), (size, size))
-        sparse = sparse.coalesce().to_sparse_csr()
-
-        def row_counts(last: torch.Tensor) -> torch.Tensor:
-            return torch.stack([sparse[int(i)].to_dense() for i in last])
-
-    def score(batch: Batch) -> torch.Tensor:
         last = batch.items[:, -1]  # [B] latest item (0 = unknown: popularity only)
         return row_counts(last) + tie  # [B,I+1]
 
