@@ -60,6 +60,55 @@ def untrained_model_dir(synthetic_db, tmp_path_factory) -> Path:
     return save_checkpoint(out, model.eval(), vocab, fp, {"epochs": 0, "note": "untrained test fixture"})
 
 
+class TinyTextEncoder(torch.nn.Module):
+    """A real, tiny text encoder for tests of core.semantic (the `semantic` extra may not be installed).
+
+    Words (lower-cased \\w+ tokens) are hashed into 4,096 buckets, embedded by a seeded EmbeddingBag (mean), mixed by
+    a seeded linear layer and normalised: texts that share words get similar vectors, deterministically.
+    `texts_encoded` counts every text it has encoded, so tests can see whether a cache called it.
+    """
+
+    name = "tiny-test-encoder"
+    dim = 32
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.emb = torch.nn.EmbeddingBag(4096, self.dim, mode="mean")
+        self.mix = torch.nn.Linear(self.dim, self.dim, bias=False)
+        with torch.no_grad():
+            self.emb.weight.copy_(torch.randn(4096, self.dim, generator=g))
+            self.mix.weight.copy_(torch.eye(self.dim) + 0.1 * torch.randn(self.dim, self.dim, generator=g))
+        self.texts_encoded = 0
+
+    @staticmethod
+    def _tokens(text: str) -> list[int]:
+        import re
+        import zlib
+
+        return [zlib.crc32(w.encode()) % 4096 for w in re.findall(r"\w+", text.lower())] or [0]
+
+    def encode(self, texts, batch_size: int = 64):
+        import numpy as np
+
+        out = []
+        for b0 in range(0, len(texts), batch_size):
+            chunk = [self._tokens(t) for t in texts[b0 : b0 + batch_size]]
+            flat = torch.tensor([i for toks in chunk for i in toks])
+            offsets = torch.tensor([0, *np.cumsum([len(t) for t in chunk])[:-1].tolist()])
+            with torch.no_grad():
+                v = self.mix(self.emb(flat, offsets))  # [b, dim]
+            out.append(torch.nn.functional.normalize(v, dim=-1))
+        self.texts_encoded += len(texts)
+        return torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
+
+
+@pytest.fixture
+def tiny_text_encoder() -> TinyTextEncoder:
+    """A fresh deterministic TinyTextEncoder (its `texts_encoded` counter starts at 0)."""
+    return TinyTextEncoder(seed=0)
+
+
 @pytest.fixture(scope="session")
 def trained_model_dir(synthetic_db, tmp_path_factory) -> Path:
     """A small model trained for a few seconds on the tiny database (seeded; its metrics.json has test metrics)."""

@@ -1,0 +1,81 @@
+"""Language-model item semantics: item texts encoded by a pretrained sentence encoder, cached in Parquet, fused
+into the interest model, searched by meaning, and used to describe interests in words.
+
+Only `load_encoder` (and encoding new texts) needs the optional `semantic` extra; reading cached vectors,
+similar items, model fusion and describing interests work without it.
+"""
+
+from core.semantic.describe import (
+    InterestWords,
+    UserInterestWords,
+    current_interest_text,
+    describe_user,
+    interest_states,
+    interest_text,
+    words_for,
+)
+from core.semantic.encoder import (
+    DEFAULT_ENCODER,
+    INSTALL_HINT,
+    SemanticUnavailable,
+    SentenceEncoder,
+    TextEncoder,
+    encoder_available,
+    load_encoder,
+)
+from core.semantic.fusion import attach_text, extend_catalogue, text_config
+from core.semantic.search import (
+    Match,
+    UserMatch,
+    nearest,
+    query_vector,
+    search_items,
+    search_users,
+    similar_items,
+)
+from core.semantic.text import TEXT_ATTRIBUTES, ItemTexts, compose_text, item_texts
+from core.semantic.vectors import (
+    VECTORS_FILE,
+    TextVectors,
+    default_vectors_path,
+    encode_items,
+    read_vectors,
+    write_vectors,
+)
+
+__all__ = [
+    "DEFAULT_ENCODER",
+    "INSTALL_HINT",
+    "TEXT_ATTRIBUTES",
+    "VECTORS_FILE",
+    "InterestWords",
+    "ItemTexts",
+    "Match",
+    "SemanticUnavailable",
+    "SentenceEncoder",
+    "TextEncoder",
+    "TextVectors",
+    "UserInterestWords",
+    "UserMatch",
+    "attach_text",
+    "compose_text",
+    "current_interest_text",
+    "default_vectors_path",
+    "describe_user",
+    "encode_items",
+    "encoder_available",
+    "extend_catalogue",
+    "interest_states",
+    "interest_text",
+    "item_texts",
+    "load_encoder",
+    "nearest",
+    "query_vector",
+    "read_vectors",
+    "search_items",
+    "search_users",
+    "similar_items",
+    "text_config",
+    "words_for",
+    "write_vectors",
+]

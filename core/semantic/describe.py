@@ -1,0 +1,141 @@
+"""Interests in words: the category names, tags and item texts nearest to a user's interest state.
+
+The interest after step t is the model's distribution over items, softmax(s_t) (as in ../shared/METRICS.md §2).
+Its text vector is the expectation of the item text vectors under that distribution, normalised to unit length:
+u_t = Σ_i softmax(s_t)_i · text_i / ‖·‖. The words that describe it are the terms (categories, tags) and item texts
+nearest to u_t. This works for any model, with or without text features: only the item texts need encoding.
+
+Shapes: N states, D hidden, I items (+1 padding), d text width.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from core.checkpoint import LoadedModel
+from core.errors import UserInputError
+from core.model import InterestModel
+from core.semantic.search import Match, nearest
+from core.semantic.vectors import TextVectors
+from core.sequences import History, Sequences, make_batch
+
+__all__ = [
+    "InterestWords",
+    "UserInterestWords",
+    "interest_text",
+    "words_for",
+    "interest_states",
+    "current_interest_text",
+    "describe_user",
+]
+
+
+@dataclass
+class InterestWords:
+    """The words nearest to the interest after one step of a history."""
+
+    step: int  # 0-based index of the last event read (the interest after it)
+    ts: dt.datetime | None  # time of that event (naive UTC)
+    terms: list[Match] = field(default_factory=list)  # nearest categories / tags, best first
+    items: list[Match] = field(default_factory=list)  # nearest item texts, best first
+
+    @property
+    def summary(self) -> str:
+        """The nearest terms as one short phrase, e.g. "Sci-Fi, Adventure, Action"."""
+        return ", ".join(m.key for m in self.terms)
+
+
+@dataclass
+class UserInterestWords:
+    """A user's interest in words at a few points of their history; the last point is the current interest."""
+
+    user_id: str
+    n_events: int
+    points: list[InterestWords]
+
+    @property
+    def current(self) -> InterestWords:
+        return self.points[-1]
+
+
+def interest_text(model: InterestModel, states: torch.Tensor, item_text: torch.Tensor) -> np.ndarray:
+    """Text vectors of interest states: states [N,D], item_text [I+1,d] (row = model index) -> [N,d] unit rows."""
+    with torch.no_grad():
+        p = model.score(states).float().softmax(-1)  # [N,I+1]; padding scores -inf so gets 0
+        u = p @ item_text.to(p.device, p.dtype)  # [N,d]
+        u = u / u.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return u.cpu().numpy().astype(np.float32)
+
+
+def words_for(u: np.ndarray, tv: TextVectors, k: int = 5) -> tuple[list[Match], list[Match]]:
+    """The k terms and k item texts nearest to one text-space interest u [d]."""
+    t_rows, t_sims = nearest(tv.term_vectors, u, k)
+    i_rows, i_sims = nearest(tv.vectors, u, k)
+    terms = [Match(tv.terms[r], tv.terms[r], float(s)) for r, s in zip(t_rows, t_sims, strict=True)]
+    items = [Match(tv.item_ids[r], tv.texts[r], float(s)) for r, s in zip(i_rows, i_sims, strict=True)]
+    return terms, items
+
+
+def interest_states(loaded: LoadedModel, histories: Sequence[History], batch_size: int = 256) -> torch.Tensor:
+    """The interest after the last event of each history (its latest `max_len` events), as recommendations read it.
+
+    Returns [N,D] on the model's device.
+    """
+    model, max_len = loaded.model, loaded.config.max_len
+    out = []
+    with torch.no_grad():
+        for b0 in range(0, len(histories), batch_size):
+            batch = make_batch(histories[b0 : b0 + batch_size], max_len, len(loaded.vocab.context)).to(loaded.device)
+            out.append(model.readout(model.encode(batch), batch))  # [B,D]
+    return torch.cat(out) if out else torch.zeros(0, loaded.config.d_model, device=loaded.device)
+
+
+def _item_text(loaded: LoadedModel, tv: TextVectors) -> torch.Tensor:
+    return torch.from_numpy(tv.aligned(loaded.vocab.items))  # [I+1,d]
+
+
+def current_interest_text(loaded: LoadedModel, tv: TextVectors, seqs: Sequences, batch_size: int = 256) -> np.ndarray:
+    """[U,d] the text vector of every user's current interest (rows in `seqs` order)."""
+    histories = [seqs.history(r) for r in range(seqs.n_users)]
+    states = interest_states(loaded, histories, batch_size)
+    return interest_text(loaded.model, states, _item_text(loaded, tv))
+
+
+def _default_steps(n: int, points: int) -> list[int]:
+    ends = np.round(np.linspace(n / points, n, points)).astype(np.int64) - 1
+    return sorted({int(s) for s in np.clip(ends, 0, n - 1)})
+
+
+def describe_user(
+    loaded: LoadedModel,
+    tv: TextVectors,
+    seqs: Sequences,
+    user_id: str,
+    points: int = 4,
+    k: int = 5,
+    steps: Sequence[int] | None = None,
+) -> UserInterestWords:
+    """A user's interest in words after `steps` (default: `points` evenly spaced steps ending at the last event).
+
+    Raises NotFoundError for a user without events and UserInputError for a step outside the history.
+    """
+    row = seqs.row(user_id)
+    history = seqs.history(row)
+    n = len(history)
+    chosen = list(steps) if steps is not None else _default_steps(n, max(1, int(points)))
+    if any(s < 0 or s >= n for s in chosen):
+        raise UserInputError(f"User {user_id!r} has {n} events; steps must be between 0 and {n - 1}.")
+    max_len = loaded.config.max_len
+    windows = [history.slice(max(0, s + 1 - max_len), s + 1) for s in chosen]
+    u = interest_text(loaded.model, interest_states(loaded, windows), _item_text(loaded, tv))  # [P,d]
+    out = []
+    for s, vec in zip(chosen, u, strict=True):
+        terms, items = words_for(vec, tv, k)
+        ts = dt.datetime.fromtimestamp(int(history.ts[s]), dt.UTC).replace(tzinfo=None)
+        out.append(InterestWords(int(s), ts, terms, items))
+    return UserInterestWords(str(user_id), n, out)
