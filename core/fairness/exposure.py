@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from core.fairness.groups import label
 from core.fairness.items import short_head
 
 __all__ = [
@@ -109,7 +110,7 @@ def attribute_groups(item_attribute: pd.Series, catalogue: Iterable[str]) -> pd.
     items = pd.Index(pd.unique(pd.Series(list(catalogue), dtype=object).astype(str)))
     a = item_attribute.copy()
     a.index = a.index.astype(str)
-    values = a.reindex(items).map(lambda v: "unknown" if v is None or v != v or str(v) == "" else str(v))
+    values = a.reindex(items).map(label)
     return pd.DataFrame({"item_id": items, "group": values.to_numpy(), "weight": 1.0})
 
 

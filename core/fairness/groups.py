@@ -6,6 +6,8 @@ JSON and the dashboard treat them alike; users without a value get the label ``"
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 
@@ -15,11 +17,15 @@ __all__ = [
     "AGE_BANDS",
     "UNKNOWN",
     "DERIVED_ATTRIBUTES",
+    "MAX_DEFAULT_GROUPS",
     "age_band",
+    "label",
     "quartile_labels",
     "derive_user_groups",
     "user_group_table",
 ]
+
+log = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
 # (lower bound inclusive, label); the MovieLens-1M age codes 1, 18, 25, 35, 45, 50, 56 fall in the right bands.
@@ -33,6 +39,7 @@ AGE_BANDS: tuple[tuple[int, str], ...] = (
     (56, "56+"),
 )
 DERIVED_ATTRIBUTES = ("activity_quartile", "tenure_quartile", "new_vs_returning")
+MAX_DEFAULT_GROUPS = 50  # raw attributes with more groups (zip codes, ids) are only used when asked for
 
 
 def age_band(age: object) -> str:
@@ -43,11 +50,18 @@ def age_band(age: object) -> str:
         return UNKNOWN
     if not np.isfinite(value) or value < 0:
         return UNKNOWN
-    label = AGE_BANDS[0][1]
+    band = AGE_BANDS[0][1]
     for lower, name in AGE_BANDS:
         if value >= lower:
-            label = name
-    return label
+            band = name
+    return band
+
+
+def label(value: object) -> str:
+    """A group label: the value as text, ``"unknown"`` for None, NaN, NA or empty text."""
+    if value is None or (not isinstance(value, (list, tuple, dict)) and pd.isna(value)) or str(value) == "":
+        return UNKNOWN
+    return str(value)
 
 
 def quartile_labels(values: pd.Series, unit: str) -> pd.Series:
@@ -61,7 +75,10 @@ def quartile_labels(values: pd.Series, unit: str) -> pd.Series:
     known = values.dropna()
     if known.empty:
         return out
-    codes = pd.qcut(known, 4, labels=False, duplicates="drop")
+    if known.nunique() == 1:  # qcut has no bins to cut: everyone shares the first quartile
+        codes = pd.Series(0, index=known.index)
+    else:
+        codes = pd.qcut(known, 4, labels=False, duplicates="drop")
     for code in sorted(codes.unique()):
         members = known[codes == code]
         lo, hi = _fmt(members.min()), _fmt(members.max())
@@ -127,7 +144,8 @@ def user_group_table(
     attributes : DataFrame with ``user_id`` and one column per raw attribute (e.g. gender, age, occupation).
         A column named ``age`` holding numbers is turned into age bands (column ``age_band``).
     derived : output of `derive_user_groups`, or None.
-    by : attribute names to keep; default all raw attributes (with ``age_band`` for ``age``) and the derived ones.
+    by : attribute names to keep; default the raw attributes with at most `MAX_DEFAULT_GROUPS` groups (with
+        ``age_band`` in place of ``age``; a zip code is left out) and the derived ones.
 
     Returns
     -------
@@ -142,13 +160,17 @@ def user_group_table(
         for col in attrs.columns:
             if col == "age":
                 table["age_band"] = attrs[col].map(age_band)
-            table[col] = attrs[col].map(lambda v: UNKNOWN if v is None or v != v or str(v) == "" else str(v))
+            table[col] = attrs[col].map(label)
     if derived is not None:
         der = derived.assign(user_id=derived["user_id"].astype(str)).set_index("user_id").reindex(index)
         for col in der.columns:
             table[col] = der[col].fillna(UNKNOWN).astype(str)
     if by is None:
-        return table.drop(columns=["age"], errors="ignore")
+        raw = [c for c in table.columns if derived is None or c not in derived.columns]
+        wide = [c for c in raw if c == "age" or table[c].nunique() > MAX_DEFAULT_GROUPS]
+        if any(c != "age" for c in wide):
+            log.info("attributes with more than %d groups left out by default: %s", MAX_DEFAULT_GROUPS, wide)
+        return table.drop(columns=wide)
     missing = [b for b in by if b not in table.columns]
     if missing:
         known = ", ".join(c for c in table.columns) or "none"

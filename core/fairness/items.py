@@ -37,11 +37,14 @@ def check_recs(recs: pd.DataFrame) -> pd.DataFrame:
     out["user_id"] = out["user_id"].astype(str)
     out["item_id"] = out["item_id"].astype(str)
     out["rank"] = pd.to_numeric(out["rank"], errors="coerce")
-    if out["rank"].isna().any() or (out["rank"] < 1).any():
+    rank = out["rank"].to_numpy(dtype=float)
+    if np.isnan(rank).any() or (rank < 1).any() or (rank != np.floor(rank)).any():
         raise UserInputError("Recommendation ranks must be whole numbers starting at 1.")
-    out["rank"] = out["rank"].astype(int)
+    out["rank"] = rank.astype(np.int64)
     if out.duplicated(["user_id", "rank"]).any():
         raise UserInputError("The recommendations table has two items at the same rank for one user.")
+    if out.duplicated(["user_id", "item_id"]).any():
+        raise UserInputError("The recommendations table lists the same item twice for one user.")
     return out.sort_values(["user_id", "rank"], kind="stable").reset_index(drop=True)
 
 

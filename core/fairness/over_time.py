@@ -19,6 +19,7 @@ import pandas as pd
 
 from core.errors import UserInputError
 from core.fairness.calibration import miscalibration
+from core.fairness.exposure import category_groups, exposure_table, popularity_groups
 from core.fairness.groups import derive_user_groups, user_group_table
 from core.fairness.items import check_recs, item_summary
 from core.fairness.users import per_user_quality
@@ -41,7 +42,8 @@ class WindowRow:
     start: pd.Timestamp
     end: pd.Timestamp
     users: int  # users scored
-    metrics: dict[str, float]  # NDCG@K, HR@K, coverage, gini, arp, aplt, popularity_lift, novelty, C_KL, …
+    metrics: dict[str, float]  # NDCG@K, HR@K, coverage, gini, arp, aplt, popularity_lift, novelty, C_KL,
+    # exposure_parity:<grouping> and exposure_treatment:<grouping> for category and popularity
     gaps: dict[str, float]  # attribute → NDCG@K difference (largest − smallest group mean)
 
 
@@ -112,7 +114,6 @@ def over_time(
         recs = check_recs(recommend_fn(histories, k))
         recs = recs[(recs["rank"] <= k) & recs["user_id"].isin(set(targets["user_id"]))]
         hit = targets[["user_id", "item_id"]].merge(recs, on=["user_id", "item_id"], how="left")
-        hit = hit.drop_duplicates("user_id")  # a list holds an item once; keep the first if not
         quality = per_user_quality(hit[["user_id", "rank"]], k)
         pop = ev.loc[ev["ts"] < end, "item_id"].value_counts()
         catalogue = pop.index.union(pd.Index(recs["item_id"].unique()))
@@ -121,6 +122,11 @@ def over_time(
         metrics = {f"NDCG@{k}": float(quality[f"NDCG@{k}"].mean()), f"HR@{k}": float(quality[f"HR@{k}"].mean())}
         metrics.update({key: float(v) for key, v in summary.items() if key != "users"})
         metrics["C_KL"] = float(ckl.mean()) if ckl.notna().any() else float("nan")
+        item_groups = {"category": category_groups(item_categories, catalogue), "popularity": popularity_groups(pop, catalogue)}
+        for name, item_group in item_groups.items():
+            table = exposure_table(recs, item_group, catalogue, targets, grouping=name)
+            metrics[f"exposure_parity:{name}"] = table.parity_ratio
+            metrics[f"exposure_treatment:{name}"] = table.treatment_ratio
         derived = derive_user_groups(histories, as_of=end)
         groups = user_group_table(quality.index, user_attributes, derived, by)
         gaps = {}

@@ -102,9 +102,13 @@ class FairnessReport:
     calibration: CalibrationReport
     over_time: list[WindowRow]
     settings: dict[str, object]
+    per_user: pd.DataFrame  # indexed by user_id: NDCG@K, HR@K, C_KL (NaN without a list) and each user's groups
 
     def to_dict(self) -> dict:
-        """Plain dict: users as flat rows {attribute, group, size, NDCG@K, NDCG@K_low, NDCG@K_high, …}."""
+        """Plain dict: users as flat rows {attribute, group, size, NDCG@K, NDCG@K_low, NDCG@K_high, …}.
+
+        The per-user table is left out (it can be large); `per_user` holds it.
+        """
 
         def flat(r: GroupRow) -> dict:
             d: dict = {"attribute": r.attribute, "group": r.group, "size": r.size}
@@ -231,8 +235,16 @@ def fairness_report(
         trend = over_time(
             inputs.events, recommend_fn, k, inputs.item_categories, inputs.user_attributes, by, freq
         )
-    settings = {"n_boot": n_boot or 0, "ci": list(ci), "random_state": random_state, "alpha": ALPHA, "freq": freq}
-    return FairnessReport(k, rows, gaps, items, calibration, trend, settings)
+    settings = {
+        "n_boot": n_boot or 0,
+        "ci": list(ci),
+        "random_state": random_state,
+        "bootstrap": bootstrap,
+        "alpha": ALPHA,
+        "freq": freq,
+    }
+    per_user = quality.join(ckl.rename("C_KL")).join(groups)
+    return FairnessReport(k, rows, gaps, items, calibration, trend, settings, per_user)
 
 
 def _exposure(recs: pd.DataFrame, name: str, inputs: FairnessInputs, pop: pd.Series, catalogue: list[str]) -> ExposureTable:

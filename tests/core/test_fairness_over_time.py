@@ -1,0 +1,95 @@
+"""Fairness per calendar window on hand-made timestamps.
+
+Events (UTC), given in New York time to check the conversion:
+  u1: Jan 5 a, Jan 20 b, Feb 3 c, Feb 10 d
+  u2: Jan 10 a, Feb 1 04:30 b (Jan 31 23:30 in New York), Mar 2 c
+  u3: Jan 15 a, Jan 16 c, Mar 5 b
+  u4: Feb 20 d, Mar 1 a
+January: u1, u2, u3 active; u1 and u2 have a February event (targets c and b); u3 has none.
+February: u1, u2, u4 active; u2 and u4 have a March event (targets c and a).
+March is the last window: nothing follows it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from core.errors import UserInputError
+from core.fairness import calendar_windows, over_time, popularity_recommender, window_split
+
+ROWS = [
+    ("u1", "a", "2024-01-05 10:00"), ("u2", "a", "2024-01-10 10:00"), ("u3", "a", "2024-01-15 10:00"),
+    ("u3", "c", "2024-01-16 10:00"), ("u1", "b", "2024-01-20 10:00"), ("u2", "b", "2024-02-01 04:30"),
+    ("u1", "c", "2024-02-03 10:00"), ("u1", "d", "2024-02-10 10:00"), ("u4", "d", "2024-02-20 10:00"),
+    ("u4", "a", "2024-03-01 10:00"), ("u2", "c", "2024-03-02 10:00"), ("u3", "b", "2024-03-05 10:00"),
+]
+CATS = pd.Series({"a": ["X"], "b": ["X", "Y"], "c": ["Y"], "d": ["Y"]})
+
+
+def events(tz: str | None = "America/New_York") -> pd.DataFrame:
+    ts = pd.to_datetime(pd.Series([r[2] for r in ROWS]), utc=True)
+    return pd.DataFrame(
+        {"user_id": [r[0] for r in ROWS], "item_id": [r[1] for r in ROWS], "ts": ts.dt.tz_convert(tz) if tz else ts}
+    )
+
+
+def test_calendar_windows_are_utc_months():
+    windows = calendar_windows(events()["ts"])
+    assert [(s.strftime("%Y-%m-%d"), e.strftime("%Y-%m-%d")) for s, e in windows] == [
+        ("2024-01-01", "2024-02-01"), ("2024-02-01", "2024-03-01"), ("2024-03-01", "2024-04-01")]
+    weeks = calendar_windows(pd.Series(pd.to_datetime(["2024-02-14", "2024-02-19"])), "week")
+    assert [s.strftime("%a %d") for s, _ in weeks] == ["Mon 12", "Mon 19"]
+    with pytest.raises(UserInputError, match="Unknown window 'fortnight'"):
+        calendar_windows(events()["ts"], "fortnight")
+
+
+def test_window_split_histories_and_next_events():
+    ev = events(None).assign(ts=lambda d: d["ts"].dt.tz_localize(None))
+    (start, end), (_, next_end) = calendar_windows(ev["ts"])[:2]
+    hist, targets = window_split(ev, start, end, next_end)
+    assert targets[["user_id", "item_id"]].values.tolist() == [["u2", "b"], ["u1", "c"]]
+    assert hist[["user_id", "item_id"]].values.tolist() == [["u1", "a"], ["u2", "a"], ["u1", "b"]]
+
+
+def test_over_time_by_hand():
+    rows = over_time(events(), popularity_recommender, k=2, item_categories=CATS)
+    assert [r.start.strftime("%Y-%m") for r in rows] == ["2024-01", "2024-02"]
+    jan, feb = rows
+    # January: popularity over u1, u2 histories a=2, b=1; u1 has seen both (empty list), u2 gets [b] = target
+    assert jan.users == 2
+    assert jan.metrics["NDCG@2"] == pytest.approx(0.5) and jan.metrics["HR@2"] == pytest.approx(0.5)
+    # catalogue before Feb 1: a, b, c; only b recommended → coverage 1/3, Gini 1
+    assert jan.metrics["coverage"] == pytest.approx(1 / 3)
+    assert jan.metrics["gini"] == pytest.approx(1.0)
+    # February: a=1, b=1, d=1 (ties by id); u2 seen a, b → [d] (target c: miss); u4 seen d → [a, b] (target a: hit)
+    assert feb.users == 2
+    assert feb.metrics["NDCG@2"] == pytest.approx(0.5) and feb.metrics["HR@2"] == pytest.approx(0.5)
+    # u2 history a, b (X 1.5, Y .5 → p = .75/.25), list [d] (Y): C_KL = .75 ln(.75/(.01·.75)) + .25 ln(.25/(.99 + .0025))
+    u2 = 0.75 * math.log(0.75 / 0.0075) + 0.25 * math.log(0.25 / (0.99 + 0.01 * 0.25))
+    # u4 history d (Y), list [a, b] (X 1.5, Y .5 → q(Y) = .25): C_KL = ln(1 / (.99·.25 + .01))
+    u4 = math.log(1 / (0.99 * 0.25 + 0.01))
+    assert feb.metrics["C_KL"] == pytest.approx((u2 + u4) / 2)
+    assert "exposure_parity:category" in feb.metrics and "exposure_treatment:popularity" in feb.metrics
+
+
+def test_over_time_would_differ_without_utc_conversion():
+    # read as wall-clock New York time, u2's "b" falls in January and the January window changes
+    naive = events().assign(ts=lambda d: d["ts"].dt.tz_localize(None))
+    rows = over_time(naive, popularity_recommender, k=2, item_categories=CATS)
+    assert rows[0].users == 1
+
+
+def test_over_time_gaps_by_attribute():
+    attrs = pd.DataFrame({"user_id": ["u1", "u2", "u3", "u4"], "gender": ["F", "M", "F", "M"]})
+    rows = over_time(events(), popularity_recommender, 2, CATS, attrs, by=["gender"])
+    # January: u1 (F) NDCG 0, u2 (M) NDCG 1 → gap 1; February: u2 (M) 0, u4 (M) 1 → one group, gap 0
+    assert [r.gaps["gender"] for r in rows] == [1.0, 0.0]
+
+
+def test_popularity_recommender_skips_seen_items():
+    hist = pd.DataFrame({"user_id": ["x", "x", "y"], "item_id": ["a", "b", "a"]})
+    recs = popularity_recommender(hist, 2)
+    assert recs.values.tolist() == [["y", 1, "b"]]
