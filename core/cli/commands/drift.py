@@ -1,0 +1,61 @@
+"""`interestlens drift`: every user's drift summary, written beside the model; shows the users who changed most."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import typer
+
+from core.checkpoint import load_checkpoint, resolve_model_dir
+from core.cli.commands.trajectory import HalfLifeOption, WindowOption
+from core.cli.common import DbOption, JsonOption, ModelOption, emit
+from core.trajectory import TrajectoryConfig, build_drift
+
+
+def drift(
+    db: Path | None = DbOption,
+    model: Path | None = ModelOption,
+    top: int = typer.Option(20, "--top", min=1, help="How many users to show, most total drift first."),
+    window: int = WindowOption,
+    half_life: float = HalfLifeOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Summarise every user's interest drift into drift.parquet beside the model, and list the top N."""
+    loaded = load_checkpoint(resolve_model_dir(model))
+    result = build_drift(db, loaded, TrajectoryConfig(window=window, half_life=half_life))
+    users = [_user(row) for row in result.table.head(top).itertuples(index=False)]
+    if not as_json:
+        sys.stderr.write(f"wrote {result.path} ({result.users:,} users, {result.events:,} events, {result.seconds:.1f} s)\n")
+    emit({"users": users}, as_json, _human(users))
+
+
+def _user(row) -> dict:
+    times = [pd.Timestamp(t).to_pydatetime() for t in row.change_times]
+    return {
+        "user_id": str(row.user_id),
+        "n_events": int(row.n_events),
+        "total_drift": round(float(row.total_drift), 6),
+        "max_drift": round(float(row.max_drift), 6),
+        "change_points": [
+            {"step": int(s), "time": t, "before": list(b), "after": list(a), "divergence": round(float(d), 6)}
+            for s, t, b, a, d in zip(row.change_steps, times, row.before, row.after, row.change_divergence, strict=True)
+        ],
+        "dominant_first": str(row.dominant_first),
+        "dominant_last": str(row.dominant_last),
+    }
+
+
+def _human(users: list[dict]) -> str:
+    lines = [f"{'user':14}  {'events':>6}  {'drift':>6}  changes  first -> last interest"]
+    for u in users:
+        lines.append(
+            f"{u['user_id'][:14]:14}  {u['n_events']:>6}  {u['total_drift']:6.3f}  {len(u['change_points']):>7}  "
+            f"{u['dominant_first']} -> {u['dominant_last']}"
+        )
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("drift")(drift)

@@ -1,0 +1,66 @@
+"""Interest trajectories: per-step interest over categories, a decayed-histogram baseline, drift, change points,
+per-user drift summaries (written beside the model) and cohort trajectories."""
+
+from core.trajectory.analyzer import TrajectoryAnalyzer, TrajectoryConfig
+from core.trajectory.batch import DRIFT_FILE, DriftBatch, build_drift, read_drift, summaries_table
+from core.trajectory.changes import (
+    PENALTY_SCALE,
+    ChangePoint,
+    auto_penalty,
+    describe_changes,
+    detect_change_points,
+    noise_variance,
+)
+from core.trajectory.cohort import (
+    CohortTrajectory,
+    cohort_mean,
+    cohort_members,
+    cohort_trajectory,
+    period_start,
+)
+from core.trajectory.engine import StepOutputs, encode_steps, plan_windows
+from core.trajectory.measures import (
+    category_distribution,
+    decayed_histogram,
+    drift_series,
+    js_divergence,
+    total_variation,
+)
+from core.trajectory.result import OTHER, SERIES, DriftSummary, Trajectory
+from core.trajectory.validation import ChangePointScore, change_point_scores, match_change_points
+
+__all__ = [
+    "TrajectoryAnalyzer",
+    "TrajectoryConfig",
+    "Trajectory",
+    "DriftSummary",
+    "OTHER",
+    "SERIES",
+    "StepOutputs",
+    "encode_steps",
+    "plan_windows",
+    "category_distribution",
+    "decayed_histogram",
+    "drift_series",
+    "js_divergence",
+    "total_variation",
+    "ChangePoint",
+    "PENALTY_SCALE",
+    "auto_penalty",
+    "noise_variance",
+    "detect_change_points",
+    "describe_changes",
+    "DRIFT_FILE",
+    "DriftBatch",
+    "build_drift",
+    "read_drift",
+    "summaries_table",
+    "CohortTrajectory",
+    "cohort_mean",
+    "cohort_members",
+    "cohort_trajectory",
+    "period_start",
+    "ChangePointScore",
+    "change_point_scores",
+    "match_change_points",
+]

@@ -1,0 +1,142 @@
+"""Interest trajectories for users of a trained model: built once with the model, then called on users."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from core.checkpoint import LoadedModel
+from core.errors import NotFoundError, UserInputError
+from core.sequences import History, Sequences
+from core.store import user_history
+from core.trajectory.changes import PENALTY_SCALE, detect_change_points
+from core.trajectory.engine import StepOutputs, encode_steps
+from core.trajectory.measures import decayed_histogram, drift_series
+from core.trajectory.result import Trajectory
+
+__all__ = ["TrajectoryConfig", "TrajectoryAnalyzer"]
+
+log = logging.getLogger(__name__)
+
+Signal = Literal["distribution", "long_term", "short_term", "baseline"]
+
+
+@dataclass(frozen=True)
+class TrajectoryConfig:
+    window: int = 5  # drift compares the interest at step t with the one `window` steps earlier
+    half_life: float = 10.0  # baseline: events after which a past event's weight has halved
+    stride: int | None = None  # long histories: steps between the ends of overlapping windows (None: max_len // 4)
+    change_signal: Signal = "distribution"  # which trajectory change points are found on
+    penalty_scale: float = PENALTY_SCALE  # multiplier of the noise-scaled PELT penalty (higher = fewer changes)
+    min_segment: int = 5  # fewest steps between two change points
+    batch_size: int = 256  # history windows per forward pass
+
+    def __post_init__(self) -> None:
+        if self.window < 1:
+            raise UserInputError("--window must be at least 1.")
+        if not self.half_life > 0:
+            raise UserInputError("--half-life must be positive.")
+        if self.stride is not None and self.stride < 1:
+            raise UserInputError("The window stride must be at least 1.")
+        if self.min_segment < 1:
+            raise UserInputError("The minimum segment length must be at least 1.")
+
+
+class TrajectoryAnalyzer:
+    """Per-step interests, baseline, drift and change points for users of one model.
+
+    Parameters
+    ----------
+    loaded
+        A model from `core.checkpoint.load_checkpoint` (its vocabulary says what categories mean).
+    config
+        Drift window, baseline half-life, change-point settings.
+    """
+
+    def __init__(self, loaded: LoadedModel, config: TrajectoryConfig | None = None):
+        self.loaded = loaded
+        self.config = config or TrajectoryConfig()
+        self.categories = list(loaded.vocab.categories)
+        if not self.categories:
+            raise UserInputError("This model's data has no item categories, so there is no interest to trace.")
+        self.item_categories = loaded.vocab.category_weights()  # [I+1, C]
+        self._w = self.item_categories.numpy().astype(np.float64)
+        self._context = {k: {v: n + 1 for n, v in enumerate(vals)} for k, vals in loaded.vocab.context.items()}
+
+    def outputs(self, histories: Sequence[History]) -> list[StepOutputs]:
+        """The model's per-step distributions and gates for each history (batched forward passes)."""
+        return encode_steps(
+            self.loaded.model, histories, self.item_categories, self.config.stride, self.config.batch_size
+        )
+
+    def build(self, user_id: str, history: History, steps: pd.DataFrame, out: StepOutputs | None = None) -> Trajectory:
+        """The trajectory of one history whose events are described by `steps` (index, time, item, title)."""
+        cfg = self.config
+        out = out if out is not None else self.outputs([history])[0]
+        baseline = decayed_histogram(self._w[history.items], cfg.half_life)  # unknown items (0) weigh nothing
+        signal = baseline if cfg.change_signal == "baseline" else getattr(out, cfg.change_signal)
+        return Trajectory(
+            user_id=str(user_id),
+            steps=steps,
+            categories=self.categories,
+            distribution=out.distribution,
+            long_term=out.long_term,
+            short_term=out.short_term,
+            baseline=baseline,
+            gate=out.gate,
+            drift=drift_series(out.distribution, cfg.window),
+            change_points=detect_change_points(signal, min_size=cfg.min_segment, scale=cfg.penalty_scale),
+            window=cfg.window,
+            half_life=cfg.half_life,
+        )
+
+    def user(self, con: duckdb.DuckDBPyConnection, user_id: str) -> Trajectory:
+        """One user's full trajectory (every event of their history). NotFoundError for an unknown user."""
+        df = user_history(con, str(user_id))
+        if df.empty:
+            raise NotFoundError(f"User {user_id!r} has no events, so there is no trajectory to show.")
+        history = self.history_of(df)
+        steps = pd.DataFrame(
+            {"index": np.arange(len(df)), "time": df["ts"], "item": df["item_id"], "title": df["title"]}
+        )
+        return self.build(str(user_id), history, steps)
+
+    def history_of(self, events: pd.DataFrame) -> History:
+        """A `user_history` frame in model indices (the same mapping as `load_sequences`, without a second query)."""
+        vocab = self.loaded.vocab
+        ts = events["ts"].to_numpy(dtype="datetime64[s]").astype(np.int64)
+        types = np.array([vocab.event_type_index(t) for t in events["event_type"]], dtype=np.int64)
+        maps = [c if isinstance(c, dict) else {} for c in events["context"]]
+        ctx = np.zeros((len(events), len(self._context)), np.int64)  # [n,K]
+        for j, (key, index) in enumerate(self._context.items()):
+            ctx[:, j] = [index.get(str(m[key]), 0) if m.get(key) is not None else 0 for m in maps]
+        return History.from_arrays(vocab.item_indices(events["item_id"]), ts, types, ctx)
+
+    def trajectories(
+        self, seqs: Sequences, rows: Sequence[int] | None = None, chunk: int = 1024
+    ) -> Iterator[Trajectory]:
+        """Trajectories of many users (all by default), `chunk` users per batch of forward passes.
+
+        Steps carry times and item indices only (no titles): this is the path for batch jobs and cohorts.
+        """
+        rows = list(range(seqs.n_users)) if rows is None else [int(r) for r in rows]
+        vocab = self.loaded.vocab
+        for lo in range(0, len(rows), chunk):
+            part = rows[lo : lo + chunk]
+            histories = [seqs.history(r) for r in part]
+            for r, h, out in zip(part, histories, self.outputs(histories), strict=True):
+                steps = pd.DataFrame(
+                    {
+                        "index": np.arange(len(h)),
+                        "time": h.ts.astype("datetime64[s]"),
+                        "item": [vocab.item_id(i) if i > 0 else "" for i in h.items],
+                        "title": None,
+                    }
+                )
+                yield self.build(str(seqs.user_ids[r]), h, steps, out)

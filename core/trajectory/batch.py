@@ -1,0 +1,132 @@
+"""The drift batch job: every user's drift summary, written as `drift.parquet` beside the model checkpoint.
+
+The database is read once through a short read-only connection (the store's connection policy), closed, and the
+model then runs over all users in batched forward passes. The Parquet file is written to a temporary name and
+renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from core.checkpoint import LoadedModel
+from core.errors import NotFoundError
+from core.sequences import load_sequences
+from core.store import connect_read
+from core.trajectory.analyzer import TrajectoryAnalyzer, TrajectoryConfig
+from core.trajectory.result import DriftSummary
+
+__all__ = ["DRIFT_FILE", "DriftBatch", "build_drift", "read_drift", "summaries_table"]
+
+log = logging.getLogger(__name__)
+
+DRIFT_FILE = "drift.parquet"
+
+_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("n_events", pa.int64()),
+        ("total_drift", pa.float64()),
+        ("max_drift", pa.float64()),
+        ("n_change_points", pa.int64()),
+        ("change_steps", pa.list_(pa.int64())),
+        ("change_times", pa.list_(pa.timestamp("s"))),
+        ("before", pa.list_(pa.list_(pa.string()))),  # per change point: top categories before it
+        ("after", pa.list_(pa.list_(pa.string()))),  # per change point: top categories after it
+        ("change_divergence", pa.list_(pa.float64())),  # per change point: JS(before, after) in bits
+        ("dominant_first", pa.string()),
+        ("dominant_last", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class DriftBatch:
+    """What the batch job wrote."""
+
+    path: Path  # the Parquet file
+    users: int  # users summarised
+    events: int  # events traced
+    seconds: float  # wall time of the whole job
+    table: pd.DataFrame  # the summaries (same rows as the file), most total drift first
+
+
+def summaries_table(summaries: list[DriftSummary]) -> pa.Table:
+    """Summaries as an Arrow table with the `drift.parquet` schema."""
+    cps = [s.change_points for s in summaries]
+    cols = {
+        "user_id": [s.user_id for s in summaries],
+        "n_events": [s.n_events for s in summaries],
+        "total_drift": [s.total_drift for s in summaries],
+        "max_drift": [s.max_drift for s in summaries],
+        "n_change_points": [len(c) for c in cps],
+        "change_steps": [[p.step for p in c] for c in cps],
+        "change_times": [[p.time.astype("datetime64[s]").astype(object) for p in c] for c in cps],
+        "before": [[[name for name, _ in p.before] for p in c] for c in cps],
+        "after": [[[name for name, _ in p.after] for p in c] for c in cps],
+        "change_divergence": [[p.divergence for p in c] for c in cps],
+        "dominant_first": [s.dominant_first for s in summaries],
+        "dominant_last": [s.dominant_last for s in summaries],
+    }
+    return pa.table(cols, schema=_SCHEMA)
+
+
+def build_drift(
+    db: str | os.PathLike | None,
+    loaded: LoadedModel,
+    config: TrajectoryConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> DriftBatch:
+    """Summarise every user's drift and write `drift.parquet` into the model's folder.
+
+    Parameters
+    ----------
+    db
+        The events database (None: the default one).
+    loaded
+        The model (`load_checkpoint`); the file goes into `loaded.path`.
+    progress
+        Called with (users done, users in all) after each chunk.
+    """
+    t0 = time.perf_counter()
+    with connect_read(db) as con:
+        seqs = load_sequences(con, loaded.vocab)
+    if seqs.n_users == 0:
+        raise NotFoundError("This database has no events, so there is no drift to summarise.")
+    analyzer = TrajectoryAnalyzer(loaded, config)
+    summaries = []
+    for n, traj in enumerate(analyzer.trajectories(seqs), start=1):
+        summaries.append(traj.summary())
+        if progress is not None and (n % 256 == 0 or n == seqs.n_users):
+            progress(n, seqs.n_users)
+    table = summaries_table(summaries)
+    path = Path(loaded.path) / DRIFT_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+    seconds = time.perf_counter() - t0
+    log.info("drift: %d users, %d events in %.1f s -> %s", seqs.n_users, len(seqs.items), seconds, path)
+    return DriftBatch(path, seqs.n_users, int(len(seqs.items)), seconds, _ordered(table.to_pandas()))
+
+
+def read_drift(model_dir: str | os.PathLike) -> pd.DataFrame:
+    """The drift summaries beside a model, most total drift first; NotFoundError if the job has not run."""
+    path = Path(model_dir) / DRIFT_FILE
+    if not path.exists():
+        raise NotFoundError(f"No drift summaries beside the model at {model_dir}; run `interestlens drift` first.")
+    return _ordered(pq.read_table(path).to_pandas())
+
+
+def _ordered(df: pd.DataFrame) -> pd.DataFrame:
+    order = np.lexsort((df["user_id"].to_numpy(dtype=str), -df["total_drift"].to_numpy(dtype=float)))
+    return df.iloc[order].reset_index(drop=True)

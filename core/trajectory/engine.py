@@ -1,0 +1,140 @@
+"""Per-step model outputs for whole histories, in batched forward passes.
+
+A history no longer than the model's `max_len` is encoded in one pass and every step is read out exactly as the
+model reads it. A longer history is covered by overlapping windows of `max_len` events whose ends are `stride`
+events apart (the last window ends at the last event): each step is read out from the first window that ends at
+or after it, so it sees at least `max_len − stride` earlier events (all of them for the first `max_len` steps),
+and the last step is read exactly as recommendations read it (the latest `max_len` events). All windows of all
+histories go through the model together, `batch_size` windows at a time, shortest with shortest.
+
+Events whose item the model does not know are skipped by the model (as `make_batch` does): their step repeats
+the interest after the last known event before them; steps before any known event get the model's learned empty
+state (gate NaN).
+
+Shapes: B windows, T steps, D hidden, I items (+1 padding), C categories, N read-out steps.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core.model import InterestModel
+from core.sequences import History, make_batch
+from core.trajectory.measures import category_distribution
+
+__all__ = ["StepOutputs", "plan_windows", "encode_steps"]
+
+log = logging.getLogger(__name__)
+
+_SCORE_CELLS = 1 << 23  # states x items scored at a time (bounds the [N, I+1] logits to ~32 MB)
+
+
+@dataclass
+class StepOutputs:
+    """The model's interest after every step of one history (row k = after the first k+1 events)."""
+
+    distribution: np.ndarray  # [n, C] from the gated state (what recommendations use)
+    long_term: np.ndarray  # [n, C] from the long-term interest alone
+    short_term: np.ndarray  # [n, C] from the short-term interest alone
+    gate: np.ndarray  # [n] weight on the long-term interest (NaN before the first known event)
+
+
+def plan_windows(m: int, max_len: int, stride: int) -> list[tuple[int, int, int]]:
+    """Windows covering m steps: (start, end_exclusive, first_step_read) per window, in order.
+
+    Window k holds steps [start, end) and is read out for steps [first_step_read, end). Every step is read
+    exactly once; each read step has at least `max_len − stride` earlier steps in its window, or all of them.
+    """
+    if m <= 0:
+        return []
+    if m <= max_len:
+        return [(0, m, 0)]
+    stride = max(1, min(int(stride), max_len))
+    ends = list(range(max_len, m, stride))
+    if ends[-1] != m:
+        ends.append(m)
+    plan, read_from = [], 0
+    for end in ends:
+        plan.append((end - max_len, end, read_from))
+        read_from = end
+    return plan
+
+
+def encode_steps(
+    model: InterestModel,
+    histories: Sequence[History],
+    item_categories: torch.Tensor,
+    stride: int | None = None,
+    batch_size: int = 256,
+) -> list[StepOutputs]:
+    """Per-step distributions and gates for each history (see the module docstring for long histories).
+
+    Parameters
+    ----------
+    model
+        The interest model, in eval mode.
+    histories
+        Histories in model indices (`Sequences.history` or `History.from_arrays`).
+    item_categories
+        [I+1, C] item→category weights (`Vocab.category_weights()`).
+    stride
+        Distance between the ends of consecutive windows of a long history; default `max_len // 4`.
+    batch_size
+        Windows per forward pass.
+    """
+    L = model.config.max_len
+    stride = stride or max(1, L // 4)
+    device = next(model.parameters()).device
+    w_cat = item_categories.to(device)
+    D = model.config.d_model
+    known = [np.flatnonzero(h.items > 0) for h in histories]
+    windows: list[tuple[int, int, History, int]] = []  # (history, window number, window events, read from)
+    for h_idx, (h, k) in enumerate(zip(histories, known, strict=True)):
+        kh = History(h.items[k], h.gaps[k], h.event_types[k], h.context[k], h.ts[k])
+        for n, (lo, hi, read) in enumerate(plan_windows(len(k), L, stride)):
+            windows.append((h_idx, n, kh.slice(lo, hi), read - lo))
+    windows.sort(key=lambda w: len(w[2]))  # similar lengths together: less padding
+    n_ctx = histories[0].context.shape[1] if histories else 0
+    pieces: dict[tuple[int, int], torch.Tensor] = {}
+    with torch.inference_mode():
+        for b0 in range(0, len(windows), batch_size):
+            chunk = windows[b0 : b0 + batch_size]
+            batch = make_batch([w[2] for w in chunk], L, n_context=n_ctx).to(device)
+            enc = model.encode(batch)
+            T = batch.items.shape[1]
+            both = torch.cat([enc.states, enc.long, enc.short, enc.gate.unsqueeze(-1)], dim=-1)  # [B,T,3D+1]
+            for row, (h_idx, n, win, read) in enumerate(chunk):
+                pieces[h_idx, n] = both[row, T - len(win) + read :].clone()  # [n_read, 3D+1]
+        flat = torch.cat([pieces[key] for key in sorted(pieces)]) if pieces else torch.zeros(0, 3 * D + 1)
+        dists = [_distributions(model, flat[:, j * D : (j + 1) * D], w_cat) for j in range(3)]  # 3 x [N,C]
+        empty = _distributions(model, model.empty[None, :], w_cat)  # [1,C]
+    gates = flat[:, -1].double().cpu().numpy()
+    out, pos = [], 0
+    for h, k in zip(histories, known, strict=True):
+        # step i reads the latest known event <= i (row `src` among known events), or the empty state
+        last = np.maximum.accumulate(np.where(h.items > 0, np.arange(len(h)), -1)) if len(h) else np.zeros(0, int)
+        src = pos + np.searchsorted(k, last)
+        seen = last >= 0
+        pos += len(k)
+        rows = []
+        for d in dists:
+            r = np.tile(empty, (len(h), 1))  # [n,C]
+            r[seen] = d[src[seen]]
+            rows.append(r)
+        gate = np.full(len(h), np.nan)
+        gate[seen] = gates[src[seen]]
+        out.append(StepOutputs(*rows, gate=gate))
+    return out
+
+
+def _distributions(model: InterestModel, states: torch.Tensor, w_cat: torch.Tensor) -> np.ndarray:
+    step = max(1, _SCORE_CELLS // w_cat.shape[0])
+    out = [category_distribution(model.score(states[i : i + step]), w_cat) for i in range(0, len(states), step)]
+    if not out:
+        return np.zeros((0, w_cat.shape[1]))
+    return torch.cat(out).cpu().numpy()
