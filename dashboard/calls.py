@@ -7,6 +7,7 @@ Analysers and explainers are built once per loaded model (they precompute catego
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -19,8 +20,10 @@ __all__ = [
     "trajectory",
     "attention",
     "explain",
+    "deletion",
     "what_if",
     "fairness",
+    "FairnessView",
     "cohort_trajectories",
     "analyzer",
 ]
@@ -83,6 +86,14 @@ def explain(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, item_id: 
     return analyzer("explain", loaded).explain(lh, target=item_id)
 
 
+def deletion(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, item_id: str) -> pd.DataFrame:
+    """`core.explain`'s deletion curves for one (user, item): columns ordering, k, score (normalised)."""
+    from core.explain import deletion_curves, load_labelled_history
+
+    lh = load_labelled_history(con, loaded, str(user_id))
+    return deletion_curves(loaded, lh, item_id)
+
+
 def what_if(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, edits: tuple, k: int) -> Any:
     """`core.explain`'s what-if: the user's history with `edits` applied, re-ranked (nothing is written)."""
     from core.explain import load_labelled_history
@@ -92,12 +103,28 @@ def what_if(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, edits: tu
     return core_what_if(loaded, lh, list(edits), k=int(k))
 
 
-def fairness(loaded: Any, con: duckdb.DuckDBPyConnection, k: int, by: tuple[str, ...]) -> Any:
-    """`core.fairness.fairness_report` over the model's recommendations and per-user evaluation."""
-    from core.fairness import fairness_report, load_inputs
+@dataclass
+class FairnessView:
+    """The fairness report plus what its charts need beyond it."""
 
-    inputs = load_inputs(con, loaded, k=int(k))
-    return fairness_report(inputs, k=int(k), by=list(by) or None)
+    report: Any  # core.fairness.FairnessReport
+    counts: pd.Series  # c_i: times each catalogue item is in a top-K list (zeros included), for the Lorenz curve
+    notes: list[str]  # inputs that had to be computed because a file beside the model was missing
+
+
+def fairness(db: str, model_dir: str, k: int, by: tuple[str, ...], freq: str, n_boot: int, trend: bool) -> FairnessView:
+    """`core.fairness.fairness_report` over `core.fairness.inputs.load_inputs` (the CLI's path)."""
+    from core.fairness import fairness_report, recommendation_counts
+    from core.fairness.inputs import load_inputs
+
+    loaded = load_inputs(db, model_dir, k=int(k), by=list(by) or None)
+    report = fairness_report(
+        loaded.inputs, k=int(k), by=list(by) or None, n_boot=int(n_boot) or None,
+        recommend_fn=loaded.recommend_fn if trend else None, freq=freq,
+    )
+    recs = loaded.inputs.recs
+    counts = recommendation_counts(recs[recs["rank"] <= int(k)], loaded.inputs.catalogue)
+    return FairnessView(report, counts, list(loaded.notes))
 
 
 def cohort_trajectories(

@@ -40,6 +40,7 @@ __all__ = [
     "model_call",
     "model_calls",
     "model_parquet",
+    "path_call",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ _QUERIES = {
     "cohort_sizes": views.cohort_sizes,
     "cohort_category_share": views.cohort_category_share,
     "model_fit": views.model_fit,
+    "ingest_runs": views.ingest_runs,
+    "run_rejects": views.run_rejects,
 }
 
 # Model-backed calls: name -> "module:function"; each is called as function(loaded, con, *args). They live in
@@ -70,9 +73,13 @@ _MODEL_CALLS = {
     "trajectory": "dashboard.calls:trajectory",
     "attention": "dashboard.calls:attention",
     "explain": "dashboard.calls:explain",
+    "deletion": "dashboard.calls:deletion",
     "what_if": "dashboard.calls:what_if",
-    "fairness": "dashboard.calls:fairness",
     "cohort_trajectories": "dashboard.calls:cohort_trajectories",
+}
+# Calls that open the database and the model themselves: name -> "module:function", called as fn(db, model_dir, *args).
+_PATH_CALLS = {
+    "fairness": "dashboard.calls:fairness",
 }
 
 
@@ -178,7 +185,7 @@ def load_model(model_dir: Path) -> Any:
 
 
 def _resolve(name: str) -> Callable[..., Any]:
-    module, _, attr = _MODEL_CALLS[name].partition(":")
+    module, _, attr = {**_MODEL_CALLS, **_PATH_CALLS}[name].partition(":")
     return getattr(importlib.import_module(module), attr)
 
 
@@ -200,6 +207,20 @@ def model_call(name: str, model_dir: Path, *args: Any) -> Any:
     """A model-backed result (recommendations, trajectory, attention, explanation…), cached per model and data."""
     path = db_path()
     return _cached_model_call(name, str(model_dir), _model_stamp(model_dir), str(path), db_stamp(path), tuple(args))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _cached_path_call(
+    name: str, model_dir: str, model_stamp: int, db: str, stamp: tuple[int, int, int], args: tuple
+) -> Any:
+    return _resolve(name)(db, model_dir, *args)
+
+
+def path_call(name: str, model_dir: Path, *args: Any) -> Any:
+    """A result computed from the database and model folder by a core function that opens them itself (e.g. the
+    fairness report), cached per model and data."""
+    path = db_path()
+    return _cached_path_call(name, str(model_dir), _model_stamp(model_dir), str(path), db_stamp(path), tuple(args))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

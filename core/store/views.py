@@ -22,6 +22,8 @@ __all__ = [
     "cohort_category_share",
     "cohort_sizes",
     "model_fit",
+    "ingest_runs",
+    "run_rejects",
 ]
 
 _PERIODS = {"day", "week", "month", "quarter", "year"}
@@ -159,3 +161,20 @@ def model_fit(
         unseen_categories=[r[0] for r in cats],
         unseen_event_types=[r[0] for r in types],
     )
+
+
+def ingest_runs(con: duckdb.DuckDBPyConnection, limit: int = 50) -> pd.DataFrame:
+    """The latest ingest runs, newest first (failed ones too). Columns as in the `ingest_runs` table."""
+    return con.execute(
+        """SELECT run_id, source, preset, status, accepted, rejected, duplicates, message, started_at, finished_at
+           FROM ingest_runs ORDER BY run_id DESC LIMIT ?""",
+        [int(limit)],
+    ).df()
+
+
+def run_rejects(con: duckdb.DuckDBPyConnection, run_id: int, limit: int = 1000) -> pd.DataFrame:
+    """The rows one run rejected, in source order: row_number, reason, raw (the row as text)."""
+    return con.execute(
+        "SELECT row_number, reason, raw FROM rejects WHERE run_id = ? ORDER BY row_number LIMIT ?",
+        [int(run_id), int(limit)],
+    ).df()

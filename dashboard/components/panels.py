@@ -3,6 +3,7 @@ download."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import streamlit as st
 from core.errors import InterestLensError
 from dashboard import data
 from dashboard.components.guards import train_command
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "no_model",
@@ -37,8 +40,9 @@ def model_result(name: str, model_dir: Path, *args: Any) -> Any:
             return data.model_call(name, model_dir, *args)
     except InterestLensError as exc:
         st.error(str(exc))
-    except ImportError as exc:
-        st.info(f"This view is not available in this build yet ({exc.name or exc} is missing).")
+    except ImportError as exc:  # a core capability still being written
+        log.info("model call %s unavailable: %s", name, exc)
+        st.info("This view is not available in this build of InterestLens yet.")
     return None
 
 

@@ -1,5 +1,5 @@
-"""The sidebar: which database, which model (its card and a switch between saved models), and whether the model
-still fits the database."""
+"""The sidebar: which database, which model (its card and a switch between saved models), whether the model still
+fits the database, and how many events arrived after it was trained."""
 
 from __future__ import annotations
 
@@ -12,45 +12,47 @@ import streamlit as st
 from core.errors import InterestLensError
 from dashboard import data
 
-__all__ = ["render_sidebar"]
+__all__ = ["render_sidebar", "PENDING_MODEL"]
 
-
-def _scalar_items(d: dict) -> dict:
-    return {k: v for k, v in d.items() if isinstance(v, (str, int, float, bool)) or v is None}
-
-
-def _metrics_table(metrics: dict) -> pd.DataFrame | None:
-    """Nested metric dicts ({"validation": {"recall@10": …}, …}) as one table: metric × split."""
-    nested = {k: _scalar_items(v) for k, v in metrics.items() if isinstance(v, dict) and v}
-    if not nested:
-        return None
-    return pd.DataFrame(nested).rename_axis("metric")
+PENDING_MODEL = "_pending_model"  # a page that trained a model asks for it to become active on the next run
+_CARD_FACTS = ("created", "device", "epochs", "best_epoch", "seconds", "stopped", "parameters")
 
 
 def _parse_ts(value: object) -> dt.datetime | None:
     if value in (None, ""):
         return None
-    if isinstance(value, (int, float)):
-        return dt.datetime.fromtimestamp(value, dt.UTC).replace(tzinfo=None)
     try:
-        t = pd.Timestamp(str(value))
-    except ValueError:
+        t = pd.Timestamp(value, unit="s") if isinstance(value, (int, float)) else pd.Timestamp(str(value))
+    except (ValueError, TypeError):
         return None
     return (t.tz_convert("UTC").tz_localize(None) if t.tzinfo else t).to_pydatetime()
+
+
+def card_tables(card: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The model card as two tables: facts (training and data fingerprint) and metrics (metric × split)."""
+    metrics, fp = card["metrics"], card["fingerprint"]
+    facts = {k: metrics[k] for k in _CARD_FACTS if k in metrics}
+    facts.update({f"data {k}": v for k, v in fp.items() if isinstance(v, (str, int, float))})
+    split = metrics.get("split")
+    if isinstance(split, dict) and split.get("kind"):
+        facts["split"] = split["kind"]
+    fact_table = pd.DataFrame({"value": [str(v) for v in facts.values()]}, index=pd.Index(list(facts), name="fact"))
+    scores = {s: metrics[s] for s in ("valid", "test") if isinstance(metrics.get(s), dict) and metrics[s]}
+    metric_table = pd.DataFrame(scores).rename_axis("metric") if scores else None
+    return fact_table, metric_table
 
 
 def _model_fit(card: dict) -> None:
     vocab, fp = card["vocab"], card["fingerprint"]
     if not vocab:
         return
-    trained_until = _parse_ts(fp.get("max_ts") or fp.get("last_event"))
     try:
         fit = data.query(
             "model_fit",
             tuple(vocab.get("items", [])),
             tuple(vocab.get("categories", [])),
             tuple(vocab.get("event_types", [])),
-            trained_until,
+            _parse_ts(fp.get("max_ts")),
         )
     except InterestLensError as exc:
         st.caption(str(exc))
@@ -60,12 +62,12 @@ def _model_fit(card: dict) -> None:
         if fit.unseen_items:
             parts.append(f"{fit.unseen_items:,} items")
         if fit.unseen_categories:
-            parts.append("categories " + ", ".join(fit.unseen_categories[:5]))
+            parts.append("the categories " + ", ".join(fit.unseen_categories[:5]))
         if fit.unseen_event_types:
-            parts.append("event types " + ", ".join(fit.unseen_event_types[:5]))
+            parts.append("the event types " + ", ".join(fit.unseen_event_types[:5]))
         st.warning(
             "This model no longer fits the database: it has never seen " + "; ".join(parts)
-            + ". They are skipped; retrain to include them."
+            + ". The model skips them; retrain it to include them."
         )
     if fit.events_after:
         st.caption(f"{fit.events_after:,} events arrived after this model was trained.")
@@ -76,28 +78,29 @@ def render_sidebar() -> None:
     path = data.db_path()
     with st.sidebar:
         st.caption("Database")
-        st.text(str(path) if path.exists() else f"{path} (missing)")
+        st.text(path.name if path.exists() else f"{path.name} (missing)", help=str(path))
         models = data.list_models()
         st.caption("Model")
         if not models:
             st.text("none trained yet")
             return
-        current = data.active_model_dir()
         options = [str(m) for m in models]
-        index = options.index(str(current)) if current is not None and str(current) in options else 0
-        chosen = st.selectbox(
-            "Active model", options, index=index, format_func=lambda p: Path(p).name, key="sidebar_model"
-        )
+        pending = st.session_state.pop(PENDING_MODEL, None)
+        if pending in options:
+            st.session_state["sidebar_model"] = pending
+        if st.session_state.get("sidebar_model") not in options:
+            current = data.active_model_dir()
+            st.session_state["sidebar_model"] = str(current) if current is not None and str(current) in options else options[0]
+        chosen = st.selectbox("Active model", options, format_func=lambda p: Path(p).name, key="sidebar_model")
         card = data.read_card(Path(chosen))
-        metrics = card["metrics"]
         with st.expander("Model card", expanded=False):
-            facts = {**_scalar_items(metrics), **{f"data {k}": v for k, v in _scalar_items(card["fingerprint"]).items()}}
-            if facts:
-                st.dataframe(pd.DataFrame({"value": [str(v) for v in facts.values()]}, index=list(facts)), width="stretch")
-            table = _metrics_table(metrics)
-            if table is not None:
-                st.dataframe(table, width="stretch")
-            if not facts and table is None:
+            facts, metrics = card_tables(card)
+            if facts.empty and metrics is None:
                 st.text("metrics.json is missing from this checkpoint.")
+            else:
+                st.dataframe(facts, width="stretch")
+            if metrics is not None:
+                st.dataframe(metrics, width="stretch", column_config={c: st.column_config.NumberColumn(format="%.4f")
+                                                                      for c in metrics.columns})
         if path.exists():
             _model_fit(card)

@@ -15,11 +15,20 @@ from dashboard import data
 __all__ = ["USER_KEY", "user_input", "user_finder", "changed_most"]
 
 USER_KEY = "user"  # the widget key and the URL query parameter
+_CARRIED = "_user_carried"  # the last selected user, kept when the widget's page is left
 
 
 def user_input() -> str:
     """The user id box (bound to `?user=`); returns the stripped id, '' when none."""
+    # Carry the selection across pages: a widget on another page starts empty even though the session (and the
+    # URL) still hold the user, so hand the value over through session state before the widget is created.
+    carried = st.session_state.get(USER_KEY)
+    if carried is None:
+        carried = st.session_state.get(_CARRIED)
+    if carried is not None:
+        st.session_state[USER_KEY] = carried
     value = st.text_input("User id", key=USER_KEY, bind="query-params", placeholder="e.g. 17")
+    st.session_state[_CARRIED] = value
     return (value or "").strip()
 
 

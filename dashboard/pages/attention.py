@@ -1,6 +1,87 @@
-"""Placeholder while this page is written."""
+"""Attention: where the model looked at one step of a user's history — per layer and head, rolled out across
+layers, and summed by category and by calendar window. Attention is not attribution: see Explain for that."""
 
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-st.title("attention")
-st.info("Coming soon.")
+from dashboard import data
+from dashboard.components import charts, model_charts, panels
+from dashboard.components.guards import require_db, require_model, require_user
+from dashboard.components.user_finder import user_input
+
+st.title("Attention")
+
+# State set-up.
+require_db()
+model_dir = require_model()
+
+# Inputs.
+user = require_user(user_input())
+history = data.query("user_history", user)
+if history.empty:
+    st.info("This user has no events, so there is no attention to show.")
+    st.stop()
+n = len(history)
+c = st.columns([3, 2, 2])
+step = c[0].slider("Step (the query event)", 0, n - 1, n - 1, key="step", bind="query-params") if n > 1 else 0
+source_label = c[1].selectbox("Weights", ["rollout", "mean over heads"], key="attention_source", bind="query-params")
+period = c[2].segmented_control("Time window", ["day", "week", "month"], default="week", key="attention_period",
+                                bind="query-params") or "week"
+source = "rollout" if source_label == "rollout" else "mean"
+
+# Cached call into core.
+att = panels.model_result("attention", model_dir, user, int(step))
+if att is None:
+    st.stop()
+
+# Layout.
+row = history.iloc[int(step)]
+st.caption(
+    f"Query: step {int(step)} — {row['title'] if isinstance(row['title'], str) else row['item_id']} "
+    f"({row['ts']:%Y-%m-%d %H:%M}); the window holds the latest {len(att.steps)} known events up to it."
+)
+labels = [f"#{s}" for s in att.steps]
+L, H, _ = att.weights.shape
+matrix = att.weights.reshape(L * H, -1)
+names = [f"layer {lay} · head {h}" for lay in range(L) for h in range(H)]
+st.plotly_chart(
+    model_charts.heatmap(np.vstack([matrix, att.rollout[None, :]]), labels, [*names, "rollout"],
+                         "Attention of the query over the history (rows: layer × head, then rollout)"),
+    key="attention_heatmap",
+)
+
+weights = att.values(source)
+window = history.set_index("step").loc[att.steps].reset_index()
+aligned = window.assign(attention=weights)
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(charts.timeline(history.iloc[: int(step) + 1]), key="attention_timeline")
+    st.plotly_chart(
+        model_charts.bars(
+            aligned.assign(when=aligned["ts"].dt.strftime("%Y-%m-%d %H:%M") + " #" + aligned["step"].astype(str)),
+            "when", "attention", f"Attention per event ({source_label})",
+        ),
+        key="attention_events",
+    )
+with right:
+    by_cat = att.by_category(source)
+    st.plotly_chart(model_charts.bars(by_cat, "category", "weight", "Attention by category", horizontal=True),
+                    key="attention_category")
+    by_time = att.by_time(period, source)
+    st.plotly_chart(
+        model_charts.bars(by_time.assign(period=by_time["period"].astype(str).str[:10]), "period", "weight",
+                          f"Attention by {period}"),
+        key="attention_time",
+    )
+
+with st.expander("Weights as a table"):
+    table = pd.DataFrame({"step": att.steps, "item_id": att.items, "time": att.times, "rollout": att.rollout,
+                          "mean": att.values("mean")})
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.download_button("Download (CSV)", panels.csv(att.frame()), f"attention_{user}_{int(step)}.csv", "text/csv",
+                       key="attention_csv")
+st.caption("Attention weights say where the model looked, not how much each event changed the score; "
+           "the Explain page compares them with SHAP values and deletion curves.")

@@ -1,6 +1,92 @@
-"""Placeholder while this page is written."""
+"""Explain: why the model recommends an item to a user — SHAP values of past events and of time windows, feature
+groups, attention against SHAP with deletion curves, and a what-if editor that re-ranks without touching the
+database."""
 
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-st.title("explain")
-st.info("Coming soon.")
+from dashboard.components import explain_panels, model_charts, panels
+from dashboard.components.guards import require_db, require_model, require_user
+from dashboard.components.user_finder import user_input
+
+st.title("Explain a recommendation")
+
+# State set-up.
+require_db()
+model_dir = require_model()
+
+# Inputs: the user, then one of their recommendations (both bound to the URL: ?user=…&item=…).
+user = require_user(user_input())
+recs = panels.model_result("recommend", model_dir, user, 10)
+if recs is None:
+    st.stop()
+options = recs["item_id"].astype(str).tolist()
+asked = st.query_params.get("item")
+if asked and asked not in options:
+    options.append(asked)
+titles = dict(zip(recs["item_id"].astype(str), recs["title"], strict=True))
+ranks = dict(zip(recs["item_id"].astype(str), recs["rank"], strict=True))
+item = st.selectbox(
+    "Recommendation to explain", options, index=None, key="item", bind="query-params",
+    placeholder="Choose one of the user's top-10",
+    format_func=lambda i: f"#{ranks[i]} · {titles.get(i) or i}" if i in ranks else f"{titles.get(i) or i} (not in the top 10)",
+)
+if not item:
+    st.info("Choose a recommendation above to see why the model ranks it.")
+    st.dataframe(recs[["rank", "item_id", "title", "score"]], hide_index=True, width="stretch")
+    st.stop()
+
+# Cached call into core.
+expl = panels.model_result("explain", model_dir, user, item)
+if expl is None:
+    st.stop()
+
+# Layout.
+name = titles.get(item) or item
+c = st.columns(4)
+c[0].metric("Score f(x)", f"{expl.fx:.3f}")
+c[1].metric("Base (no history)", f"{expl.base:.3f}")
+c[2].metric("Events explained", f"{len(expl.labels):,}")
+c[3].metric("Additivity error", f"{expl.additivity_error:.1e}")
+st.caption(
+    f"Why **{explain_panels.md_text(name)}** for user **{explain_panels.md_text(user)}**: each past event's Shapley "
+    "value says how much it moved the item's score (logit); they add up from the base to the score."
+)
+
+events_tab, windows_tab, groups_tab, faith_tab, whatif_tab = st.tabs(
+    ["Events", "Time windows", "Feature groups", "Attention vs SHAP", "What-if"]
+)
+with events_tab:
+    labels = [lab.text() for lab in expl.labels]
+    st.plotly_chart(model_charts.waterfall(labels, expl.values, expl.base, expl.fx, "Contribution of each event"),
+                    key="explain_waterfall")
+    table = explain_panels.event_table(expl)
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.download_button("Download (CSV)", panels.csv(table), f"explanation_{user}_{item}.csv", "text/csv",
+                       key="explain_csv")
+with windows_tab:
+    windows = explain_panels.window_table(expl)
+    if windows.empty:
+        st.info("No time windows for this explanation.")
+    else:
+        level = st.segmented_control("Level", list(dict.fromkeys(windows["level"])), default=windows["level"].iloc[-1],
+                                     key="explain_level") or windows["level"].iloc[-1]
+        st.plotly_chart(model_charts.bars(windows[windows["level"] == level], "label", "value",
+                                          f"Contribution per {level}"), key="explain_windows")
+        st.dataframe(windows, hide_index=True, width="stretch")
+with groups_tab:
+    groups = explain_panels.group_table(expl)
+    if groups.empty:
+        st.info("No feature-group attribution for this explanation.")
+    else:
+        st.plotly_chart(model_charts.bars(groups, "group", "value", "Contribution per feature group", horizontal=True),
+                        key="explain_groups")
+        st.caption("An absent group means its embedding is replaced by the learned 'unknown' one at every step "
+                   f"(base {groups.attrs.get('base', float('nan')):.3f}, all groups unknown).")
+with faith_tab:
+    explain_panels.attention_vs_shap(model_dir, user, item, expl)
+with whatif_tab:
+    explain_panels.what_if_editor(model_dir, user, item, np.asarray(expl.positions), pd.DataFrame(recs))

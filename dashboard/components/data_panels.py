@@ -1,0 +1,155 @@
+"""The Data & models page's panels: column mapping for generic files, ingest with progress, the reject report,
+the checkpoint list and training with live progress.
+
+Connection policy: an ingest opens the database for writing only inside `core.ingest.ingest` (one short
+transaction, then closed); the app holds no connection meanwhile, and every reader retries while the file is held.
+Training reads the database read-only and writes only its checkpoint folder.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import InterestLensError
+from dashboard import data
+from dashboard.components.sidebar import PENDING_MODEL
+
+__all__ = ["mapping_inputs", "run_ingest", "reject_report", "models_table", "train_panel"]
+
+_NONE = "(none)"
+
+
+def mapping_inputs(columns: list[str]):
+    """Widgets for a generic file's column mapping; returns a `core.ingest.ColumnMapping` (or None if incomplete)."""
+    from core.ingest import ColumnMapping
+
+    if not columns:
+        st.warning("The columns of this file cannot be told from its first line; check the delimiter and header.")
+        return None
+
+    def pick(label: str, guess: tuple[str, ...], required: bool, key: str) -> str | None:
+        options = columns if required else [_NONE, *columns]
+        found = next((i for i, c in enumerate(options) if c.lower() in guess), 0)
+        v = st.selectbox(label, options, index=found, key=f"data_map_{key}")
+        return None if v == _NONE else v
+
+    c = st.columns(3)
+    with c[0]:
+        user = pick("User column", ("user_id", "user", "userid", "visitorid", "reviewerid", "uid"), True, "user")
+        item = pick("Item column", ("item_id", "item", "itemid", "movieid", "asin", "sku"), True, "item")
+        when = pick("Time column", ("timestamp", "ts", "time", "unixreviewtime", "datetime", "date"), True, "time")
+    with c[1]:
+        event = pick("Event type column", ("event", "event_type", "behavior_type", "action"), False, "event")
+        value = pick("Value column", ("rating", "value", "overall", "weight"), False, "value")
+        unit = st.selectbox("Time unit", ["auto", "s", "ms", "iso"], key="data_map_unit")
+    with c[2]:
+        category = pick("Category column", ("category", "categories", "genres", "genre"), False, "category")
+        title = pick("Title column", ("title", "name"), False, "title")
+        context = st.multiselect("Context columns", [x for x in columns if x not in {user, item, when}],
+                                 key="data_map_context")
+    if len({user, item, when}) < 3:
+        st.warning("User, item and time must be three different columns.")
+        return None
+    try:
+        return ColumnMapping(user=user, item=item, time=when, event=event, value=value, category=category,
+                             title=title, context=tuple(context), time_unit=unit)
+    except InterestLensError as exc:
+        st.error(str(exc))
+        return None
+
+
+def run_ingest(db: Path, preset: str, source: Path, mapping) -> int | None:
+    """Ingest with progress in an `st.status`; returns the run id (None after a clear error)."""
+    from core.ingest import ingest
+
+    with st.status(f"Ingesting {source.name} with the {preset} preset…", expanded=True) as status:
+        t0 = time.perf_counter()
+
+        def progress(stage: str) -> None:
+            status.update(label=f"Ingest: {stage}…")
+            st.write(f"{stage} ({time.perf_counter() - t0:.1f} s)")
+
+        try:
+            result = ingest(db, preset, source, mapping=mapping, progress=progress)
+        except InterestLensError as exc:
+            status.update(label="Ingest failed; the database is unchanged.", state="error")
+            st.error(str(exc))
+            return None
+        status.update(label=f"Ingested: {result.accepted:,} events added, {result.rejected:,} rejected, "
+                            f"{result.duplicates:,} duplicates dropped.", state="complete", expanded=False)
+    for note in result.assumptions:
+        st.info(note)
+    return int(result.run_id)
+
+
+def reject_report(run_id: int) -> None:
+    """The rows a run rejected, with reasons; the raw text is shown as text."""
+    rejects = data.query("run_rejects", run_id)
+    if rejects.empty:
+        st.success(f"Run {run_id} rejected no rows.")
+        return
+    reasons = rejects.groupby("reason").size().rename("rows").reset_index().sort_values("rows", ascending=False)
+    st.dataframe(reasons, hide_index=True, width="stretch")
+    st.dataframe(rejects, hide_index=True, width="stretch", height=240)
+    from dashboard.components.panels import csv
+
+    st.download_button("Download rejected rows (CSV)", csv(rejects), f"rejects_run_{run_id}.csv", "text/csv",
+                       key=f"data_rejects_csv_{run_id}")
+
+
+def models_table(models: list[Path]) -> pd.DataFrame:
+    """One row per checkpoint: name, created, epochs, device, validation NDCG@10, test NDCG@10, drift built."""
+    rows = []
+    for m in models:
+        card = data.read_card(m)["metrics"]
+        valid, test = card.get("valid") or card.get("validation") or {}, card.get("test") or {}
+        rows.append({
+            "model": m.name, "created": card.get("created", ""), "epochs": card.get("epochs"),
+            "device": card.get("device", ""),
+            "valid NDCG@10": valid.get("NDCG@10") if isinstance(valid, dict) else None,
+            "test NDCG@10": test.get("NDCG@10") if isinstance(test, dict) else None,
+            "drift summaries": (m / "drift.parquet").exists(), "folder": str(m),
+        })
+    return pd.DataFrame(rows)
+
+
+def train_panel(db: Path) -> None:
+    """Train a model here with live progress, or copy the CLI command."""
+    root = data.models_root()
+    c = st.columns([2, 1, 1])
+    name = c[0].text_input("Model name", value="default", key="data_train_name").strip()
+    minutes = c[1].number_input("At most (minutes)", 1, 120, 8, key="data_train_minutes")
+    drift = c[2].checkbox("Build drift summaries after", value=True, key="data_train_drift")
+    out = root / (name or "default")
+    st.caption("Or from a terminal (the app keeps working meanwhile):")
+    st.code(f"interestlens train --db {shlex.quote(str(db))} --out {shlex.quote(str(out))}", language="bash")
+    if not st.button("Train here", key="data_train_go", icon=":material/model_training:", type="primary"):
+        return
+    from core.train import TrainConfig, train
+
+    with st.status(f"Training {out.name}…", expanded=True) as status:
+        def progress(r) -> None:
+            ndcg = r.valid.get("NDCG@10", float("nan"))
+            status.update(label=f"Training {out.name}: epoch {r.epoch}, valid NDCG@10 {ndcg:.4f}")
+            st.write(f"epoch {r.epoch}: loss {r.loss:.3f}, valid NDCG@10 {ndcg:.4f}{' (best)' if r.improved else ''}")
+
+        try:
+            result = train(db, out, None, TrainConfig(time_budget=float(minutes) * 60.0), progress=progress)
+            if drift:
+                from core.checkpoint import load_checkpoint
+                from core.trajectory import build_drift
+
+                status.update(label="Building drift summaries…")
+                build_drift(db, load_checkpoint(out))
+        except InterestLensError as exc:
+            status.update(label="Training stopped.", state="error")
+            st.error(str(exc))
+            return
+        status.update(label=f"Trained {out.name}: {result.epochs} epochs, best {result.best_epoch}.",
+                      state="complete", expanded=False)
+    st.session_state[PENDING_MODEL] = str(out)
