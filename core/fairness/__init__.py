@@ -1,8 +1,8 @@
 """Fairness and bias of recommendations: user-group quality, item exposure, popularity bias, calibration
 and their trends over time (definitions in docs/fairness.md and ../shared/METRICS.md §3).
 
-The metric layer is pure: it reads DataFrames only. `load_inputs` builds them from a database and a model
-directory; `fairness_report` computes everything.
+The metric layer is pure: it reads DataFrames only. `load_inputs` (core/fairness/inputs.py) builds them from a
+database and a model directory; `fairness_report` computes everything.
 """
 
 from core.fairness.calibration import ALPHA, category_distribution, item_category_weights, miscalibration
@@ -17,6 +17,7 @@ from core.fairness.exposure import (
     position_weight,
 )
 from core.fairness.groups import AGE_BANDS, DERIVED_ATTRIBUTES, age_band, derive_user_groups, user_group_table
+from core.fairness.inputs import LoadedInputs, known_attributes, load_inputs, model_recommender
 from core.fairness.items import (
     aplt,
     arp,
@@ -61,6 +62,7 @@ __all__ = [
     "GapRow",
     "GroupRow",
     "ItemReport",
+    "LoadedInputs",
     "RecommendFn",
     "WindowRow",
     "age_band",
@@ -81,7 +83,10 @@ __all__ = [
     "item_category_weights",
     "item_exposure",
     "item_summary",
+    "known_attributes",
+    "load_inputs",
     "miscalibration",
+    "model_recommender",
     "novelty",
     "over_time",
     "per_user_quality",

@@ -1,0 +1,96 @@
+"""`interestlens fairness`: user-group quality with intervals, item-side bias, calibration and monthly trends."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from core.cli.common import DbOption, JsonOption, ModelOption, emit
+from core.errors import UserInputError
+from core.fairness import FREQUENCIES, FairnessReport, fairness_report
+from core.fairness.inputs import load_inputs
+
+
+def fairness(
+    db: Path | None = DbOption,
+    model: Path | None = ModelOption,
+    by: list[str] | None = typer.Option(
+        None, "--by", help="User attribute to group by (repeat it); default every attribute with few groups."
+    ),
+    k: int = typer.Option(10, "--k", help="Length of the top-K lists."),
+    n_boot: int = typer.Option(200, "--n-boot", min=0, help="Bootstrap resamples for the intervals (0: none)."),
+    window: str = typer.Option("month", "--window", help=f"Calendar window of the trend: {', '.join(FREQUENCIES)}."),
+    trend: bool = typer.Option(True, "--trend/--no-trend", help="Compute the metrics per calendar window."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Fairness and bias of a model's recommendations: user groups, item exposure, calibration, trends."""
+    if k < 1:
+        raise UserInputError(f"--k must be a positive integer, not {k}.")
+    if window not in FREQUENCIES:
+        raise UserInputError(f"Unknown --window {window!r}; expected one of {', '.join(FREQUENCIES)}.")
+    loaded = load_inputs(db, model, k=k, by=by)
+    for note in loaded.notes:
+        sys.stderr.write(f"note: {note}\n")
+    report = fairness_report(
+        loaded.inputs,
+        k=k,
+        by=by or None,
+        n_boot=n_boot,
+        random_state=seed,
+        recommend_fn=loaded.recommend_fn if trend else None,
+        freq=window,
+    )
+    result = {"model": str(loaded.model_dir), "notes": loaded.notes, **report.to_dict()}
+    emit(result, as_json, _human(report))
+
+
+def _num(x: float, digits: int = 3) -> str:
+    return "-" if x != x else f"{x:.{digits}f}"
+
+
+def _human(report: FairnessReport) -> str:
+    k = report.k
+    nd, hr = f"NDCG@{k}", f"HR@{k}"
+    lines = [f"{'attribute':18} {'group':24} {'users':>6}  {nd:>8} {'95% interval':>17}  {hr:>7}"]
+    for r in report.users:
+        interval = f"[{_num(r.low.get(nd, float('nan')))}, {_num(r.high.get(nd, float('nan')))}]"
+        lines.append(
+            f"{r.attribute[:18]:18} {r.group[:24]:24} {r.size:>6}  {_num(r.values[nd]):>8} {interval:>17}  "
+            f"{_num(r.values[hr]):>7}"
+        )
+    lines.append("")
+    for g in report.user_gaps:
+        if g.metric == nd:
+            lines.append(
+                f"{g.attribute}: {nd} difference {_num(g.difference)} [{_num(g.difference_low)}, "
+                f"{_num(g.difference_high)}], ratio {_num(g.ratio)} (best {g.best_group}, worst {g.worst_group})"
+            )
+    it = report.items
+    lines += [
+        "",
+        f"items: coverage {_num(it.coverage)}  gini {_num(it.gini)}  arp {_num(it.arp, 1)}  aplt {_num(it.aplt)}  "
+        f"popularity lift {_num(it.popularity_lift)}  novelty {_num(it.novelty, 2)} bits  "
+        f"({it.users:,} lists, {it.catalogue:,} items, short head {it.short_head_items:,})",
+    ]
+    for t in it.exposure:
+        lines.append(
+            f"exposure by {t.grouping}: parity {_num(t.parity_ratio)}, exposure/relevance ratio {_num(t.treatment_ratio)}"
+        )
+    c = report.calibration
+    lines.append(f"calibration: mean C_KL {_num(c.mean)} nats over {c.users:,} users (alpha {c.alpha})")
+    if report.over_time:
+        lines += ["", f"{'window':10} {'users':>6} {nd:>8} {'gini':>6} {'aplt':>6} {'C_KL':>6}"]
+        for w in report.over_time:
+            m = w.metrics
+            lines.append(
+                f"{w.start:%Y-%m-%d} {w.users:>6} {_num(m[nd]):>8} {_num(m['gini']):>6} {_num(m['aplt']):>6} "
+                f"{_num(m['C_KL']):>6}"
+            )
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("fairness")(fairness)

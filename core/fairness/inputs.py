@@ -1,0 +1,212 @@
+"""Build the fairness report's inputs from a database and a model folder.
+
+What comes from where:
+
+- per-user quality: ``eval_users.parquet`` beside the model (user_id, item_id = the test target, ts, rank in the
+  full ranking); when it is missing it is computed here with `core.evaluate` under the split the model card
+  names, and a note says so;
+- top-K lists: ``recommendations.parquet`` beside the model (user_id, rank, item_id, score); when it is missing
+  or holds fewer than K items per user, every user's list is computed with `core.recommend.recommend` from their
+  whole history (seen items excluded), and a note says so;
+- pop(i): the item's training interactions (the events before each user's training end in that split);
+- the catalogue: the model's items (every item with at least one event when it was trained);
+- histories, user and item attributes and categories: the database.
+
+Nothing is written: the model folder and the database are only read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from core.checkpoint import LoadedModel, load_checkpoint, pick_device, resolve_model_dir
+from core.errors import UserInputError
+from core.evaluate import EVAL_USERS_FILE, evaluate_split, model_scorer, split_from_card
+from core.fairness.groups import DERIVED_ATTRIBUTES
+from core.fairness.over_time import RecommendFn
+from core.fairness.report import FairnessInputs
+from core.recommend import RECOMMENDATIONS_FILE, recommend
+from core.sequences import Sequences, load_sequences
+from core.store import connect_read
+from core.store.queries import EVENT_ORDER
+
+__all__ = ["LoadedInputs", "load_inputs", "model_recommender", "known_attributes"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedInputs:
+    """The report's inputs, the trained model as a recommender for trends, and what had to be computed."""
+
+    inputs: FairnessInputs
+    recommend_fn: RecommendFn  # the trained model through core.recommend (histories → top-K lists)
+    model_dir: Path
+    notes: list[str] = field(default_factory=list)  # one sentence per input computed because a file was missing
+
+
+def known_attributes(user_attributes: pd.DataFrame | None) -> list[str]:
+    """The attributes a report can group users by: raw ones (``age_band`` in place of ``age``) and derived ones."""
+    raw = [c for c in (user_attributes.columns if user_attributes is not None else []) if c != "user_id"]
+    if "age" in raw:
+        raw.append("age_band")
+    return list(dict.fromkeys([*raw, *DERIVED_ATTRIBUTES]))
+
+
+def load_inputs(
+    db: str | os.PathLike | None,
+    model_dir: str | os.PathLike | None,
+    k: int = 10,
+    by: list[str] | None = None,
+    device: str = "cpu",
+) -> LoadedInputs:
+    """Read (or compute) everything `fairness_report` needs.
+
+    Parameters
+    ----------
+    db : the events database (default as `core.store.connect_read`).
+    model_dir : the model folder (default as `core.checkpoint.resolve_model_dir`).
+    k : list length; recommendations are computed when the saved ones are shorter.
+    by : user attributes that will be asked for; an unknown one is reported before any heavy work.
+    device : where the model runs when lists or ranks must be computed.
+
+    Raises
+    ------
+    UserInputError : an unknown attribute in `by`, or K below 1.
+    CheckpointError, StoreError : a missing or damaged model folder or database.
+    """
+    if k < 1:
+        raise UserInputError(f"K must be a positive integer, not {k}.")
+    path = resolve_model_dir(model_dir)
+    loaded = load_checkpoint(path, pick_device(device))
+    notes: list[str] = []
+    with connect_read(db) as con:
+        user_attributes = _user_attributes(con)
+        known = known_attributes(user_attributes)
+        unknown = [b for b in (by or []) if b not in known]
+        if unknown:
+            raise UserInputError(f"Unknown user attribute {unknown[0]!r}; known attributes: {', '.join(known)}.")
+        events = con.execute(
+            f"SELECT user_id, item_id, ts FROM events ORDER BY {EVENT_ORDER}"
+        ).df()
+        item_categories, item_attributes = _items(con)
+        seqs = load_sequences(con, loaded.vocab)
+    recs = _read_recommendations(path, k)
+    if recs is None:
+        notes.append(f"{RECOMMENDATIONS_FILE} is missing or shorter than K={k}; computed every user's top-{k} list.")
+        users = [str(u) for u in seqs.user_ids]
+        recs = _lists_frame(loaded, users, recommend(loaded, [seqs.history(r) for r in range(seqs.n_users)], k))
+    events = events.astype({"user_id": str, "item_id": str})
+    split = split_from_card(seqs, loaded.card.get("split"))
+    eval_users = _read_eval_users(path)
+    if eval_users is None:
+        notes.append(f"{EVAL_USERS_FILE} is missing; ranked every user's test target with the model.")
+        eval_users = _eval_users(loaded, seqs, split)
+    for note in notes:
+        log.info(note)
+    inputs = FairnessInputs(
+        recs=recs,
+        eval_users=eval_users[["user_id", "rank"]],
+        histories=events,
+        pop=_training_popularity(seqs, split.train_end, loaded),
+        item_categories=item_categories,
+        catalogue=list(loaded.vocab.items),
+        user_attributes=user_attributes,
+        targets=eval_users[["user_id", "item_id", "ts"]],
+        item_attributes=item_attributes,
+        events=events,
+    )
+    return LoadedInputs(inputs, model_recommender(loaded, seqs), path, notes)
+
+
+def model_recommender(loaded: LoadedModel, seqs: Sequences) -> RecommendFn:
+    """A `RecommendFn` over the trained model for trends.
+
+    `histories` must be each user's first events in the store's canonical order (what
+    `core.fairness.over_time.window_split` gives from a log read in that order); user u's history is then the
+    first n_u events of u's sequence in `seqs`, with their event types, context and time gaps.
+    """
+
+    def fn(histories: pd.DataFrame, k: int) -> pd.DataFrame:
+        counts = histories.groupby(histories["user_id"].astype(str), sort=True).size()
+        users = [str(u) for u in counts.index]
+        hs = [seqs.history(seqs.row(u), 0, int(n)) for u, n in zip(users, counts.to_numpy(), strict=True)]
+        return _lists_frame(loaded, users, recommend(loaded, hs, k, exclude_seen=True))
+
+    return fn
+
+
+def _lists_frame(loaded: LoadedModel, users: list[str], lists: list[list[tuple[int, float]]]) -> pd.DataFrame:
+    """core.recommend's per-history top-K lists (model index, score) as (user_id, rank, item_id, score)."""
+    item_id = loaded.vocab.item_id
+    rows = [(u, r + 1, item_id(i), s) for u, top in zip(users, lists, strict=True) for r, (i, s) in enumerate(top)]
+    return pd.DataFrame(rows, columns=["user_id", "rank", "item_id", "score"]).astype({"rank": np.int64})
+
+
+def _read_recommendations(path: Path, k: int) -> pd.DataFrame | None:
+    file = path / RECOMMENDATIONS_FILE
+    if not file.exists():
+        return None
+    recs = pd.read_parquet(file)
+    if not {"user_id", "rank", "item_id"} <= set(recs.columns):
+        raise UserInputError(f"{file} lacks one of the columns user_id, rank, item_id; delete it to recompute.")
+    if recs.empty or int(recs["rank"].max()) < k:
+        return None
+    return recs.astype({"user_id": str, "item_id": str})
+
+
+def _read_eval_users(path: Path) -> pd.DataFrame | None:
+    file = path / EVAL_USERS_FILE
+    if not file.exists():
+        return None
+    table = pd.read_parquet(file)
+    if not {"user_id", "item_id", "ts", "rank"} <= set(table.columns):
+        raise UserInputError(f"{file} lacks one of the columns user_id, item_id, ts, rank; delete it to recompute.")
+    return table.astype({"user_id": str, "item_id": str})
+
+
+def _eval_users(loaded: LoadedModel, seqs: Sequences, split) -> pd.DataFrame:
+    """The per-user evaluation table (the `eval_users.parquet` contract), computed with core.evaluate."""
+    scorer = model_scorer(loaded.model.eval(), loaded.device)
+    _, ranked = evaluate_split(scorer, seqs, split, "test", loaded.config.max_len, loaded.vocab.n_items)
+    return pd.DataFrame(
+        {
+            "user_id": seqs.user_ids[ranked.rows].astype(str),
+            "item_id": [loaded.vocab.item_id(i) for i in ranked.items],
+            "ts": pd.to_datetime(seqs.ts[ranked.targets], unit="s"),
+            "rank": ranked.ranks.astype(np.int64),
+        }
+    )
+
+
+def _training_popularity(seqs: Sequences, train_end: np.ndarray, loaded: LoadedModel) -> pd.Series:
+    """pop(i): events of item i among the training events (before each user's `train_end`)."""
+    rows = np.repeat(np.arange(seqs.n_users), seqs.lengths)
+    train = np.arange(len(seqs.items)) < train_end[rows]
+    counts = np.bincount(seqs.items[train], minlength=loaded.vocab.n_items + 1)[1:]  # index 0 = unknown items
+    return pd.Series(counts.astype(np.int64), index=pd.Index(loaded.vocab.items, name="item_id"), name="pop")
+
+
+def _user_attributes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """user_id and one text column per attribute key (None where a user lacks it)."""
+    rows = con.execute("SELECT user_id, map_keys(attributes), map_values(attributes) FROM users ORDER BY user_id").fetchall()
+    records = [{"user_id": str(u), **dict(zip(ks or [], vs or [], strict=True))} for u, ks, vs in rows]
+    return pd.DataFrame.from_records(records) if records else pd.DataFrame({"user_id": []})
+
+
+def _items(con: duckdb.DuckDBPyConnection) -> tuple[pd.Series, pd.DataFrame]:
+    """item_id → list of categories, and item_id + one text column per item attribute."""
+    rows = con.execute(
+        "SELECT item_id, categories, map_keys(attributes), map_values(attributes) FROM items ORDER BY item_id"
+    ).fetchall()
+    cats = pd.Series({str(i): list(c or []) for i, c, _, _ in rows}, dtype=object)
+    records = [{"item_id": str(i), **dict(zip(ks or [], vs or [], strict=True))} for i, _, ks, vs in rows]
+    attrs = pd.DataFrame.from_records(records) if records else pd.DataFrame({"item_id": []})
+    return cats, attrs

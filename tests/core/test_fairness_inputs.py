@@ -1,0 +1,141 @@
+"""Building the report's inputs from the tiny database and a trained model, and the `fairness` command end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from core.checkpoint import load_checkpoint
+from core.cli import app
+from core.cli.common import run_app
+from core.errors import UserInputError
+from core.fairness import load_inputs
+from core.recommend import recommend
+from core.sequences import load_sequences
+from core.store import connect_read
+
+
+@pytest.fixture(scope="module")
+def loaded_inputs(synthetic_db, trained_model_dir):
+    return load_inputs(synthetic_db, trained_model_dir, k=10)
+
+
+def test_missing_parquet_files_are_computed_and_said(loaded_inputs):
+    assert len(loaded_inputs.notes) == 2
+    assert any("recommendations.parquet" in n for n in loaded_inputs.notes)
+    assert any("eval_users.parquet" in n for n in loaded_inputs.notes)
+
+
+def test_inputs_from_the_database(synthetic_db, loaded_inputs):
+    inp = loaded_inputs.inputs
+    with connect_read(synthetic_db) as con:
+        n_events, n_users = con.execute("SELECT count(*), count(DISTINCT user_id) FROM events").fetchall()[0]
+        seen = con.execute("SELECT user_id, item_id FROM events").df()
+    # leave-one-out: pop counts every event but each user's last two (validation and test targets)
+    assert int(inp.pop.sum()) == n_events - 2 * n_users
+    assert len(inp.histories) == n_events
+    assert set(inp.user_attributes.columns) == {"user_id", "gender", "age_band", "region"}
+    # every user gets K distinct items they have not interacted with
+    recs = inp.recs
+    assert recs.groupby("user_id").size().eq(10).all() and recs["user_id"].nunique() == n_users
+    overlap = recs.merge(seen.astype(str), on=["user_id", "item_id"])
+    assert overlap.empty
+    # ranks are full-catalogue ranks of each user's last event (the log is in canonical order)
+    assert inp.eval_users["rank"].min() >= 1 and len(inp.eval_users) == n_users
+    last = inp.events.groupby("user_id").tail(1)
+    assert sorted(zip(inp.targets["user_id"], inp.targets["item_id"], strict=True)) == sorted(
+        zip(last["user_id"], last["item_id"], strict=True))
+    t_ts = inp.targets.set_index("user_id")["ts"].sort_index()
+    assert (t_ts == last.set_index("user_id")["ts"].reindex(t_ts.index)).all()
+
+
+def test_saved_parquet_files_are_read(synthetic_db, trained_model_dir, loaded_inputs, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(trained_model_dir, model)
+    recs = loaded_inputs.inputs.recs.copy()
+    recs.loc[recs["rank"] == 1, "score"] = 123.0  # a mark that only the saved file has
+    recs.to_parquet(model / "recommendations.parquet", index=False)
+    ev = loaded_inputs.inputs.eval_users.merge(loaded_inputs.inputs.targets, on="user_id")
+    ev.assign(rank=1).to_parquet(model / "eval_users.parquet", index=False)
+    again = load_inputs(synthetic_db, model, k=10)
+    assert again.notes == []
+    assert (again.inputs.recs.loc[again.inputs.recs["rank"] == 1, "score"] == 123.0).all()
+    assert (again.inputs.eval_users["rank"] == 1).all()
+    # a saved list shorter than K is recomputed
+    longer = load_inputs(synthetic_db, model, k=12)
+    assert any("recommendations.parquet" in n for n in longer.notes)
+    assert longer.inputs.recs["rank"].max() == 12
+
+
+def test_window_recommender_uses_the_first_events(synthetic_db, trained_model_dir, loaded_inputs):
+    loaded = load_checkpoint(trained_model_dir)
+    with connect_read(synthetic_db) as con:
+        seqs = load_sequences(con, loaded.vocab)
+    events = loaded_inputs.inputs.events
+    user = str(seqs.user_ids[3])
+    first = events[events["user_id"] == user].head(7)
+    got = loaded_inputs.recommend_fn(first, 5)
+    expected = recommend(loaded, [seqs.history(3, 0, 7)], 5)[0]
+    assert got["item_id"].tolist() == [loaded.vocab.item_id(i) for i, _ in expected]
+    assert got["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert not set(got["item_id"]) & set(first["item_id"])
+    # the full history gives the saved all-user list
+    full = loaded_inputs.recommend_fn(events[events["user_id"] == user], 10)
+    saved = loaded_inputs.inputs.recs
+    assert full["item_id"].tolist() == saved.loc[saved["user_id"] == user, "item_id"].tolist()
+
+
+def test_unknown_attribute_fails_before_heavy_work(synthetic_db, trained_model_dir):
+    with pytest.raises(UserInputError, match="Unknown user attribute 'occupation'; known attributes: .*gender"):
+        load_inputs(synthetic_db, trained_model_dir, by=["gender", "occupation"])
+
+
+def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["interestlens", *args])
+    code = run_app(app)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_end_to_end(monkeypatch, capsys, synthetic_db, trained_model_dir):
+    code, out, err = cli(monkeypatch, capsys, "fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
+                         "--by", "gender", "--by", "age_band", "--by", "activity_quartile", "--n-boot", "50", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert "note: recommendations.parquet is missing" in err
+    assert {r["attribute"] for r in d["users"]} == {"all", "gender", "age_band", "activity_quartile"}
+    for r in d["users"]:
+        assert {"attribute", "group", "size", "NDCG@10", "HR@10", "NDCG@10_low", "NDCG@10_high"} <= set(r)
+        assert r["NDCG@10_low"] - 1e-12 <= r["NDCG@10"] <= r["NDCG@10_high"] + 1e-12
+    sizes = {r["group"]: r["size"] for r in d["users"] if r["attribute"] == "gender"}
+    assert sum(sizes.values()) == 120
+    assert {"gini", "coverage", "arp", "aplt"} <= set(d["items"])
+    assert 0 <= d["items"]["gini"] <= 1 and 0 < d["items"]["coverage"] <= 1
+    assert d["calibration"]["users"] == 120 and d["calibration"]["mean"] > 0
+    assert len(d["over_time"]) >= 6  # the tiny log spans about a year of months
+    months = [w["start"][:7] for w in d["over_time"]]
+    assert months == sorted(months)
+    assert all(w["users"] > 0 and "NDCG@10" in w and "gini" in w for w in d["over_time"])
+
+
+def test_cli_unknown_attribute_is_one_sentence(monkeypatch, capsys, synthetic_db, trained_model_dir):
+    code, out, err = cli(monkeypatch, capsys, "fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
+                         "--by", "shoe_size", "--json")
+    assert code == 1 and out == ""
+    assert err.startswith("error: Unknown user attribute 'shoe_size'") and err.count("\n") == 1
+    code, _, err = cli(monkeypatch, capsys, "fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
+                       "--window", "fortnight")
+    assert code == 1 and "Unknown --window 'fortnight'" in err
+
+
+def test_cli_human_output(monkeypatch, capsys, synthetic_db, trained_model_dir):
+    code, out, _ = cli(monkeypatch, capsys, "fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
+                       "--by", "region", "--n-boot", "0", "--no-trend", "--k", "5")
+    assert code == 0
+    assert "NDCG@5" in out and "region" in out and "gini" in out and "C_KL" in out
+    assert np.isfinite(float(out.split("gini ")[1].split()[0]))
+    assert "window" not in out  # --no-trend
