@@ -123,3 +123,30 @@ def trained_model_dir(synthetic_db, tmp_path_factory) -> Path:
         TrainConfig(epochs=12, batch_size=16, lr=3e-3, warmup=10, patience=12, seed=0, device="cpu"),
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def semantic_db(synthetic_db, tmp_path_factory) -> Path:
+    """A read-only copy of the tiny database with item text vectors cached beside it by TinyTextEncoder(seed=0)."""
+    from core.semantic import encode_items
+
+    db = tmp_path_factory.mktemp("semantic") / "text.duckdb"
+    shutil.copy2(synthetic_db, db)
+    encode_items(db, TinyTextEncoder(seed=0))
+    return db
+
+
+@pytest.fixture(scope="session")
+def text_model_dir(semantic_db, tmp_path_factory) -> Path:
+    """A small model trained with text features (`TrainConfig(text=True)`) on `semantic_db` (seeded, 3 epochs)."""
+    from core.model import ModelConfig
+    from core.train import TrainConfig, train
+
+    out = tmp_path_factory.mktemp("models") / "text"
+    train(
+        semantic_db,
+        out,
+        ModelConfig(d_model=32, n_layers=2, n_heads=2, max_len=50, dropout=0.1),
+        TrainConfig(epochs=3, batch_size=32, lr=3e-3, warmup=10, patience=12, seed=0, device="cpu", text=True),
+    )
+    return out

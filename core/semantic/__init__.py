@@ -23,7 +23,7 @@ from core.semantic.encoder import (
     encoder_available,
     load_encoder,
 )
-from core.semantic.fusion import attach_text, extend_catalogue, text_config
+from core.semantic.fusion import attach_text, extend_catalogue, text_config, text_for_training
 from core.semantic.search import (
     Match,
     UserMatch,
@@ -76,6 +76,7 @@ __all__ = [
     "search_users",
     "similar_items",
     "text_config",
+    "text_for_training",
     "words_for",
     "write_vectors",
 ]

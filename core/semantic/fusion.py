@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,10 +22,10 @@ import torch
 from core.checkpoint import LoadedModel
 from core.errors import InterestLensError
 from core.model import InterestModel, ModelConfig, ModelSizes
-from core.semantic.vectors import TextVectors
+from core.semantic.vectors import TextVectors, encode_items
 from core.sequences import Vocab
 
-__all__ = ["text_config", "attach_text", "extend_catalogue"]
+__all__ = ["text_config", "text_for_training", "attach_text", "extend_catalogue"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,18 @@ log = logging.getLogger(__name__)
 def text_config(config: ModelConfig, tv: TextVectors) -> ModelConfig:
     """`config` with the text input switched on at the width of these vectors."""
     return dataclasses.replace(config, text_dim=tv.dim)
+
+
+def text_for_training(db: str | os.PathLike | None, config: ModelConfig) -> tuple[ModelConfig, TextVectors]:
+    """The item text vectors of `db` (cached beside it; the encoder loads only when texts changed) and `config`
+    with the text input switched on at their width. Called by `core.train` when text features are asked for.
+
+    Raises SemanticUnavailable when texts must be encoded and the `semantic` extra is not installed.
+    """
+    tv = encode_items(db)
+    if config.text_dim and config.text_dim != tv.dim:
+        raise InterestLensError(f"text_dim is {config.text_dim} but the encoder {tv.encoder} gives {tv.dim}-wide vectors.")
+    return text_config(config, tv), tv
 
 
 def attach_text(model: InterestModel, vocab: Vocab, tv: TextVectors) -> int:

@@ -178,28 +178,28 @@ def encode_items(
     path
         The cache file (default `default_vectors_path(db)`); written only when something was encoded.
     encoder_name
-        The name of the encoder a loader will return (default: the encoder's name, or all-MiniLM-L6-v2), so a
-        fresh cache is recognised without loading the encoder.
+        The name of the encoder a loader will return, so a fresh cache is recognised without loading it. By
+        default a cache made by any encoder is fresh while the texts are unchanged.
 
     Returns
     -------
     TextVectors
         `encoded` says how many texts were encoded now (0 when the cache was fresh).
     """
-    from core.semantic.encoder import DEFAULT_ENCODER, load_encoder
+    from core.semantic.encoder import load_encoder
 
     with connect_read(db) as con:
         texts: ItemTexts = item_texts(con)
     path = Path(path) if path else default_vectors_path(db)
-    name = encoder_name or (encoder.name if isinstance(encoder, TextEncoder) else DEFAULT_ENCODER)
-    fingerprint = texts.fingerprint(name)
     old: TextVectors | None = None
     if path.exists():
         try:
             old = read_vectors(path)
         except InterestLensError as exc:
             log.warning("%s; encoding again", exc)
-    if old is not None and old.fingerprint == fingerprint:
+    # Without a named encoder, a cache from whichever encoder made it is fresh while the texts are unchanged.
+    name = encoder.name if isinstance(encoder, TextEncoder) else encoder_name or (old.encoder if old else None)
+    if old is not None and name == old.encoder and old.fingerprint == texts.fingerprint(name):
         log.info("text vectors of %d items are up to date in %s", len(old.item_ids), path)
         return old
     if encoder is None:
@@ -208,8 +208,7 @@ def encode_items(
         enc = encoder
     else:
         enc = encoder()
-    if enc.name != name:  # the loader returned another encoder than announced: fingerprint by what it is
-        name, fingerprint = enc.name, texts.fingerprint(enc.name)
+    name, fingerprint = enc.name, texts.fingerprint(enc.name)
     cached: dict[str, np.ndarray] = {}
     if old is not None and old.encoder == enc.name and old.dim == enc.dim:
         for t, v in zip(old.texts + old.terms, np.concatenate([old.vectors, old.term_vectors]), strict=True):

@@ -30,6 +30,7 @@ class TrainConfig:
     time_budget: float | None = None  # stop after this many seconds of training (None = no limit)
     checkpoint_every: float = 30.0  # seconds between saves of the resume state (the best model saves on improving)
     num_threads: int | None = None  # CPU threads for torch (None = torch's default)
+    text: bool = False  # fuse pretrained item text vectors into item embeddings (core.semantic; sets text_dim)
 
     def to_dict(self) -> dict:
         return asdict(self)

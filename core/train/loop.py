@@ -78,6 +78,11 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
     if prior and prior[0].fingerprint and prior[0].fingerprint != fingerprint:
         raise InterestLensError(f"The database changed since {out} was trained, so it cannot resume; train without --resume.")
     mcfg = prior[0].config if prior else (model_config or ModelConfig())
+    text = None
+    if config.text or mcfg.text_dim:
+        from core.semantic import text_for_training  # optional feature, imported only when asked for
+
+        mcfg, text = text_for_training(db, mcfg)
     split = make_split(seqs, config.split, config.valid_share, config.test_share)
     windows = training_windows(seqs, split, mcfg.max_len)
     valid_rows, _ = split.targets("valid")
@@ -88,6 +93,10 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
     )
     torch.manual_seed(config.seed)
     model = InterestModel(mcfg, sizes, vocab.category_weights() if sizes.n_categories else None).to(ctx.device)
+    if text is not None:
+        from core.semantic import attach_text
+
+        attach_text(model, vocab, text)
     opt = make_optimizer(model, config)
     card_state: dict = dict(prior[0].card.get("resume", {})) if prior else {}
     if prior:
@@ -199,4 +208,8 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
         test, _ = evaluate_split(model_scorer(best, ctx.device), seqs, split, "test", mcfg.max_len, sizes.n_items)
         best.cpu()
         save(final=True, test=test)
+        if text is not None:
+            from core.semantic import VECTORS_FILE, write_vectors
+
+            write_vectors(text, out / VECTORS_FILE)
     return TrainResult(epoch, round(seconds, 3), best_epoch, best_valid, str(ctx.device), test, str(out), stopped)
