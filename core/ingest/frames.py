@@ -73,18 +73,23 @@ def ingest_frames(
     )
     if "value" not in events:
         ev["value"] = None
-    for c in context:
-        ev[f"ctx_{c}"] = [None if pd.isna(v) else str(v) for v in events[c].astype(object)]
+    for i, c in enumerate(context):
+        col = events[c]
+        ev[f"ctx_{i}"] = col.astype(str).where(col.notna(), None).to_numpy(dtype=object)
+    if len(ev) == 0:
+        raise UserInputError("The events table has no rows.")
 
     def build(run: Run) -> Stage:
         run.register("_il_frame_events", ev)
-        ctx_sql = _attr_map([f"ctx_{c}" for c in context], list(context))
+        ctx_sql = "".join(f", CAST(ctx_{i} AS VARCHAR) AS ctx_{i}" for i in range(len(context)))
         stage = Stage(
             events_sql=f"""SELECT seq, user_id, item_id, CAST(ts AS TIMESTAMP) AS ts, NULL::VARCHAR AS ts_problem,
-                    event_type, CAST(value AS DOUBLE) AS value, NULL::VARCHAR AS problem, {ctx_sql} AS context,
-                    concat_ws(',', user_id, item_id, CAST(ts AS VARCHAR), event_type, CAST(value AS VARCHAR)) AS raw
+                    event_type, CAST(value AS DOUBLE) AS value, NULL::VARCHAR AS problem{ctx_sql},
+                    user_id AS raw_0, item_id AS raw_1, CAST(ts AS VARCHAR) AS raw_2, event_type AS raw_3,
+                    CAST(value AS VARCHAR) AS raw_4
                 FROM _il_frame_events""",
             context_keys=tuple(context),
+            raw_parts=5,
         )
         side_users = side_items = None
         if users is not None:
@@ -122,6 +127,6 @@ def ingest_frames(
                         {_attr_map(attrs)} AS attributes, item_id AS raw FROM _il_frame_items""",
                 label="items",
             )
-        return Stage(stage.events_sql, [], side_users, side_items, tuple(context))
+        return Stage(stage.events_sql, [], side_users, side_items, tuple(context), raw_parts=5)
 
     return execute_run(db, source=source, preset=preset, build=build, progress=progress)

@@ -1,0 +1,201 @@
+"""Any CSV / TSV / Parquet / JSON lines file, with a `ColumnMapping` (flags or a small TOML file) saying
+which column holds the user, the item and the time, and optionally the event type, value, categories, title
+and context columns.
+
+The format comes from the extension (`.csv`, `.tsv`, `.parquet`, `.jsonl`/`.json`, each optionally `.gz`),
+else from the first bytes. A CSV's delimiter is taken from the mapping, else `.tsv` means tab, else the most
+frequent of `, \\t ; |` in the header line (stated). The time column is read as the mapping says or, with
+`time_unit = "auto"`, as what its first 10,000 values look like (stated; rows that do not fit are rejected).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from core.errors import UserInputError
+from core.ingest.files import require_file
+from core.ingest.presets.common import (
+    IngestOptions,
+    events_select,
+    first_problem,
+    number,
+    number_problem,
+    raw_fields,
+)
+from core.ingest.readers import (
+    Dialect,
+    delimited,
+    first_line,
+    header_names,
+    json_lines,
+    parquet_columns,
+    require_columns,
+)
+from core.ingest.result import ColumnMapping
+from core.ingest.run import Run, Stage
+from core.ingest.times import TimeSql, guess_unit, time_sql
+
+__all__ = ["load_generic", "detect_format"]
+
+_SAMPLE = 10_000
+_TYPED_TIME = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
+
+
+def detect_format(path: Path) -> str:
+    """"csv", "tsv", "parquet" or "json" from the extension (ignoring .gz), else from the first bytes."""
+    name = re.sub(r"\.gz$", "", path.name.lower())
+    suffix = Path(name).suffix
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".json", ".jsonl", ".ndjson"):
+        return "json"
+    if suffix in (".tsv", ".tab"):
+        return "tsv"
+    if suffix in (".csv", ".txt", ".dat"):
+        return "csv"
+    with open(path, "rb") as f:
+        if f.read(4) == b"PAR1":
+            return "parquet"
+    return "json" if first_line(path).lstrip().startswith("{") else "csv"
+
+
+def _roles(m: ColumnMapping) -> dict[str, str]:
+    """Role -> column name for every column the mapping uses (context columns as ctx0, ctx1, …)."""
+    roles = {"user": m.user, "item": m.item, "time": m.time}
+    for role in ("event", "value", "category", "title"):
+        if getattr(m, role):
+            roles[role] = getattr(m, role)
+    roles.update({f"ctx{i}": c for i, c in enumerate(m.context)})
+    return roles
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def load_generic(run: Run, source: Path, options: IngestOptions) -> Stage:
+    """A single file of events described by `options.mapping` (default: user_id, item_id, timestamp)."""
+    m = options.mapping or ColumnMapping()
+    path = require_file(source, "events file")
+    fmt = detect_format(path)
+    roles = _roles(m)
+    typed_time = False
+    if fmt == "parquet":
+        types = parquet_columns(run.con, path)
+        require_columns(list(types), roles, path.name)
+        typed_time = types[m.time].upper() in _TYPED_TIME
+        cols = {r: f"CAST({_quote(c)} AS VARCHAR)" for r, c in roles.items()}
+        if typed_time:
+            cols["time"] = f"CAST({_quote(m.time)} AS TIMESTAMP)"
+        raw, delim = [f"r_{role}" for role in cols], ","
+        base = f"SELECT file_row_number AS seq, {_select(cols)}, FALSE AS bad FROM read_parquet(?, file_row_number = true)"
+        params: list = [str(path)]
+        sample = (f"SELECT {cols['time']} AS x FROM read_parquet(?) LIMIT {_SAMPLE}", [str(path)])
+    elif fmt == "json":
+        keys = _json_keys(run, path)
+        require_columns(keys, roles, path.name)
+        paths = ["$." + json.dumps(c) for c in roles.values()]
+        cols = {r: f"j[{k + 1}]" for k, r in enumerate(roles)}
+        src, rparams = run.json_lines(path, "one JSON object per line")
+        inner = """SELECT n, c0, CASE WHEN json_valid(c0) THEN json_extract_string(c0, ?::VARCHAR[]) END AS j
+                    FROM (SELECT row_number() OVER () - 1 AS n, c0 FROM {src}) WHERE c0 IS NOT NULL AND trim(c0) <> ''"""
+        raw, delim = ["c0"], ""
+        base = f"SELECT n AS seq, {_select(cols)}, c0, j IS NULL AS bad FROM ({inner.format(src=src)})"
+        params = [paths, *rparams]
+        s_src, s_params = json_lines(path, quarantine=False)
+        sample = (f"SELECT j[{list(roles).index('time') + 1}] AS x FROM ({inner.format(src=s_src)}) LIMIT {_SAMPLE}",
+                  [paths, *s_params])  # fmt: skip
+    else:
+        dialect = _dialect(run, path, fmt, m)
+        names = header_names(path, dialect)
+        pos = require_columns(names, roles, path.name)
+        cols = {r: f"c{k}" for r, k in pos.items()}
+        sep = "tab" if dialect.delim == "\t" else repr(dialect.delim)
+        src, rparams = run.delimited(path, len(names), dialect, f"{len(names)} {sep}-separated fields: {', '.join(names)}")
+        raw, delim = raw_fields(len(names)), dialect.delim
+        base = f"SELECT row_number() OVER () - 1 AS seq, {_select(cols)}, {', '.join(raw)}, FALSE AS bad FROM {src}"
+        params = rparams
+        s_src, s_params = delimited(path, len(names), dialect, quarantine=False)
+        sample = (f"SELECT {cols['time']} AS x FROM {s_src} LIMIT {_SAMPLE}", s_params)
+    time = _time(run, m, typed_time, sample)
+    event = "lower(r_event)" if "event" in roles else "?::VARCHAR"
+    sql = events_select(
+        f"({base})",
+        user="r_user",
+        item="r_item",
+        time=time,
+        event_type=event,
+        value=number("r_value") if "value" in roles else "NULL",
+        problem=first_problem(
+            "CASE WHEN bad THEN 'not a JSON object' END",
+            number_problem("r_value", "value") if "value" in roles else "NULL",
+        ),
+        raw=raw,
+        context=[f"r_ctx{i}" for i in range(len(m.context))],
+        item_title="r_title" if "title" in roles else None,
+        item_categories=(
+            "list_filter(list_transform(string_split(r_category, ?::VARCHAR), lambda x: trim(x)), lambda x: x <> '')"
+            if "category" in roles
+            else None
+        ),
+        seq="seq",
+    )
+    # parameters in text order: the event type constant, the category separator, then the source's
+    head = ([] if "event" in roles else [m.event_type]) + ([m.category_sep] if "category" in roles else [])
+    return Stage(
+        sql,
+        [*head, *params],
+        context_keys=tuple(m.context),
+        item_columns="category" in roles or "title" in roles,
+        raw_parts=len(raw),
+        raw_delim=delim,
+    )
+
+
+def _select(cols: dict[str, str]) -> str:
+    return ", ".join(f"{expr} AS r_{role}" for role, expr in cols.items())
+
+
+def _dialect(run: Run, path: Path, fmt: str, m: ColumnMapping) -> Dialect:
+    if m.delimiter:
+        delim = "\t" if m.delimiter in ("\\t", "tab") else m.delimiter
+    elif fmt == "tsv":
+        delim = "\t"
+    else:
+        line = first_line(path, m.encoding)
+        counts = {d: line.count(d) for d in (",", "\t", ";", "|")}
+        delim = max(counts, key=lambda d: counts[d]) if any(counts.values()) else ","
+        if delim != ",":
+            shown = "tab" if delim == "\t" else repr(delim)
+            run.assume(f"{path.name} is read as {shown}-separated (the most frequent separator in its header line).")
+    return Dialect(delim=delim, header=True, encoding=m.encoding)
+
+
+def _json_keys(run: Run, path: Path) -> list[str]:
+    """Keys of the first 1,000 JSON objects (in first-seen order)."""
+    src, params = json_lines(path, quarantine=False)
+    rows = run.con.execute(
+        f"""SELECT k FROM (SELECT unnest(json_keys(c0)) AS k, n FROM (
+                SELECT row_number() OVER () AS n, c0 FROM {src} WHERE json_valid(c0) AND c0 LIKE '{{%' LIMIT 1000))
+            GROUP BY k ORDER BY min(n), k""",
+        params,
+    ).fetchall()
+    if not rows:
+        raise UserInputError(f"{path.name} has no JSON object in its first lines; expected JSON lines.")
+    return [r[0] for r in rows]
+
+
+def _time(run: Run, m: ColumnMapping, typed: bool, sample: tuple[str, list]) -> TimeSql:
+    if typed:
+        run.assume(f"The time column {m.time!r} holds timestamps; those without a time zone are taken as UTC.")
+        return TimeSql(ts="r_time", problem="CASE WHEN r_time IS NULL THEN 'missing timestamp' END")
+    unit = m.time_unit
+    if unit == "auto":
+        guess = guess_unit(run.con, sample[0], sample[1], m.time, _SAMPLE)
+        run.assume(guess.sentence)
+        unit = guess.unit
+    elif unit == "iso":
+        run.assume(f"Times in {m.time!r} without a UTC offset are taken as UTC.")
+    return time_sql("r_time", unit)
