@@ -17,7 +17,7 @@ from core.evaluate.windows import prefix_pairs, window_batch
 from core.model import Batch
 from core.sequences import Sequences
 
-__all__ = ["Scorer", "Ranked", "rank_targets", "top_k", "exclude_seen", "model_scorer"]
+__all__ = ["Scorer", "Ranked", "rank_targets", "top_k", "exclude_seen", "model_scorer", "rank_batch"]
 
 Scorer = Callable[[Batch], torch.Tensor]  # a batch of input windows -> scores [B, I+1] (index 0 ignored)
 
@@ -74,17 +74,27 @@ def rank_targets(
         lo, hi = starts[sl], targets[sl]
         with torch.no_grad():
             scores = scorer(window_batch(seqs, np.maximum(lo, hi - max_len), hi)).float().cpu().clone()  # [B,I+1]
-        tgt = torch.from_numpy(target_items[sl])[:, None]  # [B,1]
-        t_score = scores.gather(1, tgt)  # [B,1] before exclusion: a repeated target is never excluded
-        owner, ev = prefix_pairs(lo, hi)
-        exclude_seen(scores, owner, seqs.items[ev])
-        scores.scatter_(1, tgt, t_score)
-        ar = torch.arange(scores.shape[1])
-        better = (scores > t_score).sum(1)
-        ties_before = ((scores == t_score) & (ar[None, :] < tgt)).sum(1)
-        ranks[sl] = (1 + better + ties_before).numpy()
-        tops[sl] = top_k(scores, k)[1].numpy()
+        ranks[sl], top = rank_batch(scores, seqs, lo, hi, target_items[sl], k)
+        tops[sl, : top.shape[1]] = top  # a catalogue smaller than k leaves empty (0) slots
     return Ranked(rows, targets, target_items, ranks, tops)
+
+
+def rank_batch(
+    scores: torch.Tensor, seqs: Sequences, lo: np.ndarray, hi: np.ndarray, target_items: np.ndarray, k: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks [B] of the target items and top-k lists [B,k] from full scores [B, I+1] (modified in place).
+
+    Row b's input is events lo[b] .. hi[b]-1; those items are excluded, except the target itself.
+    """
+    tgt = torch.from_numpy(np.asarray(target_items, np.int64))[:, None]  # [B,1]
+    t_score = scores.gather(1, tgt)  # [B,1] before exclusion: a repeated target is never excluded
+    owner, ev = prefix_pairs(lo, hi)
+    exclude_seen(scores, owner, seqs.items[ev])
+    scores.scatter_(1, tgt, t_score)
+    ar = torch.arange(scores.shape[1])
+    better = (scores > t_score).sum(1)
+    ties_before = ((scores == t_score) & (ar[None, :] < tgt)).sum(1)
+    return (1 + better + ties_before).numpy(), top_k(scores, k)[1].numpy()
 
 
 def model_scorer(model: torch.nn.Module, device: torch.device | str = "cpu") -> Scorer:

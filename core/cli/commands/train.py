@@ -1,0 +1,81 @@
+"""`interestlens train`: train the interest model on a database and save a checkpoint.
+
+Multi-process (several GPUs, or CPU processes with gloo): `torchrun --nproc_per_node N -m core.train --db ... --out ...`
+takes the same options.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from core.cli.common import DbOption, JsonOption, emit
+from core.model import ModelConfig
+from core.store import default_db_path
+from core.train import EpochReport, TrainConfig, train
+
+__all__ = ["train_cmd", "register"]
+
+_D = TrainConfig()
+
+
+def _default_out(db: Path | None) -> Path:
+    root = Path(os.environ.get("INTERESTLENS_MODELS") or Path("data") / "models")
+    return root / Path(default_db_path(db)).stem
+
+
+def train_cmd(
+    db: Path | None = DbOption,
+    out: Path | None = typer.Option(None, "--out", help="Checkpoint folder (default: data/models/<database name>)."),
+    epochs: int = typer.Option(_D.epochs, "--epochs", help="Most epochs; early stopping usually ends sooner."),
+    max_len: int = typer.Option(ModelConfig().max_len, "--max-len", help="Longest history window the model reads."),
+    seed: int = typer.Option(_D.seed, "--seed", help="Seed for weights, shuffling and dropout."),
+    device: str = typer.Option(_D.device, "--device", help="auto, cpu, cuda or mps."),
+    split: str = typer.Option(_D.split, "--split", help="loo (leave-one-out) or time (global time cut points)."),
+    batch_size: int = typer.Option(_D.batch_size, "--batch-size", help="History windows per step."),
+    lr: float = typer.Option(_D.lr, "--lr", help="Peak learning rate."),
+    patience: int = typer.Option(_D.patience, "--patience", help="Epochs without improvement before stopping."),
+    time_budget: float | None = typer.Option(None, "--time-budget", help="Stop after this many seconds."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the resume state saved in --out."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Train the interest model (full-ranking validation NDCG@10 picks the epoch) and save its checkpoint."""
+    if split not in ("loo", "time"):
+        raise typer.BadParameter("--split must be loo or time")
+    out = out or _default_out(db)
+    config = TrainConfig(epochs=epochs, seed=seed, device=device, split=split, batch_size=batch_size, lr=lr,
+                         patience=patience, time_budget=time_budget)
+    main_process = int(os.environ.get("RANK", "0")) == 0
+    show = main_process and not as_json and sys.stderr.isatty()
+    if show:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
+                      TimeElapsedColumn(), transient=True) as bar:
+            task = bar.add_task("training", total=epochs, info="")
+
+            def report(e: EpochReport) -> None:
+                info = f"loss {e.loss:.3f}  valid NDCG@10 {e.valid.get('NDCG@10', 0):.4f}  best epoch {e.best_epoch}"
+                bar.update(task, completed=e.epoch, info=info)
+
+            result = train(db, out, ModelConfig(max_len=max_len), config, report, resume=resume)
+    else:
+        result = train(db, out, ModelConfig(max_len=max_len), config, None, resume=resume)
+    if not main_process:
+        return
+    payload = {k: result.to_dict()[k] for k in ("epochs", "seconds", "best_epoch", "valid", "device")}
+    v, t = result.valid, result.test
+    human = (
+        f"trained {result.epochs} epochs in {result.seconds:.0f} s on {result.device} (stopped: {result.stopped})\n"
+        f"best epoch {result.best_epoch}: valid NDCG@10 {v.get('NDCG@10', 0):.4f}  HR@10 {v.get('HR@10', 0):.4f}\n"
+        f"test NDCG@10 {t.get('NDCG@10', 0):.4f}  HR@10 {t.get('HR@10', 0):.4f}\n"
+        f"saved to {result.path}"
+    )
+    emit(payload, as_json, human)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_cmd)

@@ -1,0 +1,124 @@
+"""Top-K recommendations from a trained model: the interest after each history's last known event, scored against
+the whole catalogue (items the model has never seen are skipped in the history and cannot be recommended)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import torch
+
+from core.checkpoint import LoadedModel
+from core.errors import NotFoundError
+from core.evaluate.ranking import exclude_seen, top_k
+from core.sequences import History, load_sequences, make_batch
+
+__all__ = ["recommend", "recommend_users", "recommend_all", "unknown_history_items", "write_recommendations",
+           "RECOMMENDATIONS_FILE", "UnknownItems"]
+
+log = logging.getLogger(__name__)
+
+RECOMMENDATIONS_FILE = "recommendations.parquet"
+COLUMNS = ["user_id", "rank", "item_id", "score"]
+
+
+@dataclass
+class UnknownItems:
+    """Items in a user's history that the model has never seen (added after training); the model skipped them."""
+
+    user_id: str
+    item_ids: list[str]
+
+
+def recommend(
+    loaded: LoadedModel, histories: Sequence[History], k: int = 10, exclude_seen: bool = True, batch_size: int = 256
+) -> list[list[tuple[int, float]]]:
+    """Top-K (model item index, score) per history, best first; ties go to the lower item index.
+
+    Unknown items (index 0) in a history are skipped. With `exclude_seen`, items already in the history are not
+    recommended. A history with no known event gets the model's learned "empty" interest.
+    """
+    model = loaded.model.eval()
+    out: list[list[tuple[int, float]]] = []
+    K = len(loaded.vocab.context)
+    for b0 in range(0, len(histories), batch_size):
+        chunk = histories[b0 : b0 + batch_size]
+        batch = make_batch(chunk, loaded.config.max_len, n_context=K)
+        with torch.no_grad():
+            scores = model(batch.to(loaded.device)).float().cpu().clone()  # [B,I+1]
+        if exclude_seen:
+            lens = np.array([len(h) for h in chunk], dtype=np.int64)
+            owner = np.repeat(np.arange(len(chunk)), lens)
+            seen = np.concatenate([h.items for h in chunk]) if len(chunk) else np.zeros(0, np.int64)
+            exclude_seen_fn(scores, owner, seen)
+        else:
+            scores[:, 0] = float("-inf")
+        values, idx = top_k(scores, k)
+        for v, i in zip(values.tolist(), idx.tolist(), strict=True):
+            out.append([(int(a), float(s)) for a, s in zip(i, v, strict=True) if s != float("-inf")])
+    return out
+
+
+exclude_seen_fn = exclude_seen
+
+
+def _frame(loaded: LoadedModel, user_ids: Sequence[str], lists: list[list[tuple[int, float]]]) -> pd.DataFrame:
+    rows = [(u, r + 1, loaded.vocab.item_id(i), s) for u, lst in zip(user_ids, lists, strict=True) for r, (i, s) in enumerate(lst)]
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    return df.astype({"user_id": "string", "rank": "int64", "item_id": "string", "score": "float64"})
+
+
+def recommend_users(
+    loaded: LoadedModel, con: duckdb.DuckDBPyConnection, user_ids: Sequence[str], k: int = 10, exclude_seen: bool = True
+) -> pd.DataFrame:
+    """Top-K per user from the user's whole history in the database. Columns: user_id, rank (1..K), item_id, score.
+
+    Raises NotFoundError for a user with no events.
+    """
+    ids = [str(u) for u in user_ids]
+    seqs = load_sequences(con, loaded.vocab, users=ids)
+    rows = [seqs.row(u) for u in ids]
+    lists = recommend(loaded, [seqs.history(r) for r in rows], k, exclude_seen)
+    return _frame(loaded, ids, lists)
+
+
+def unknown_history_items(loaded: LoadedModel, con: duckdb.DuckDBPyConnection, user_id: str) -> UnknownItems:
+    """The items in a user's history that the model's vocabulary does not know (in order, without repeats)."""
+    rows = con.execute(
+        "SELECT DISTINCT item_id FROM events WHERE user_id = ? ORDER BY item_id", [str(user_id)]
+    ).fetchall()
+    if not rows:
+        raise NotFoundError(f"There is no user {user_id!r} with events in this database.")
+    unknown = [r[0] for r in rows if loaded.vocab.item_index(r[0]) == 0]
+    return UnknownItems(str(user_id), unknown)
+
+
+def recommend_all(
+    loaded: LoadedModel, con: duckdb.DuckDBPyConnection, k: int = 10, exclude_seen: bool = True, batch_size: int = 512
+) -> pd.DataFrame:
+    """Top-K for every user with events, in user-id order (same columns as `recommend_users`)."""
+    seqs = load_sequences(con, loaded.vocab)
+    frames = []
+    for r0 in range(0, seqs.n_users, batch_size):
+        rows = range(r0, min(r0 + batch_size, seqs.n_users))
+        lists = recommend(loaded, [seqs.history(r) for r in rows], k, exclude_seen, batch_size)
+        frames.append(_frame(loaded, [str(seqs.user_ids[r]) for r in rows], lists))
+    return pd.concat(frames, ignore_index=True) if frames else _frame(loaded, [], [])
+
+
+def write_recommendations(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write recommendations to Parquet (default) or CSV (a `.csv` path), atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix.lower() == ".csv":
+        df.to_csv(tmp, index=False)
+    else:
+        df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return path

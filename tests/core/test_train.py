@@ -1,0 +1,86 @@
+"""Training: windows and batches from the CSR arrays, the model card, resume, and a time split."""
+
+import json
+
+import numpy as np
+import pytest
+
+from core.checkpoint import load_checkpoint
+from core.errors import UserInputError
+from core.evaluate import leave_one_out
+from core.model import ModelConfig
+from core.sequences import Sequences
+from core.train import TrainConfig, epoch_batches, train, train_batch, training_windows
+
+SMALL = ModelConfig(d_model=16, n_layers=1, n_heads=2, max_len=20, dropout=0.1)
+
+
+def seqs_of(users: list[list[int]]) -> Sequences:
+    lens = [len(u) for u in users]
+    n = sum(lens)
+    return Sequences(
+        user_ids=np.array([f"u{k}" for k in range(len(users))], dtype=object),
+        offsets=np.r_[0, np.cumsum(lens)].astype(np.int64),
+        items=np.array([i for u in users for i in u], np.int64),
+        ts=np.arange(n, dtype=np.int64),
+        gaps=np.ones(n, np.int64),
+        event_types=np.zeros(n, np.int64),
+        context=np.zeros((n, 0), np.int64),
+    )
+
+
+def test_windows_make_every_training_event_a_target_exactly_once():
+    s = seqs_of([list(range(1, 13)), [5, 6, 7], [9, 9]])
+    sp = leave_one_out(s)
+    w = training_windows(s, sp, max_len=4)
+    # user 0 trains on events 1..10 (11, 12 held out): inputs 1..9 -> windows of 4 from the end: [6..9] [2..5] [1]
+    batch, targets = train_batch(s, w.lo, w.hi, T=4)
+    got = sorted(int(t) for t in targets[targets > 0])
+    assert got == list(range(2, 11))  # user 1 (one training event) and user 2 (none) add no targets
+    # alignment: the target of each slot is the next event of the same user
+    assert batch.items[0].tolist() == [6, 7, 8, 9] and targets[0].tolist() == [7, 8, 9, 10]
+    assert batch.items[2].tolist() == [0, 0, 0, 1] and targets[2].tolist() == [0, 0, 0, 2]
+    assert w.n_targets == 9
+
+
+def test_epoch_batches_cover_all_windows_and_split_between_processes():
+    s = seqs_of([list(range(1, 30))] * 10)
+    w = training_windows(s, leave_one_out(s), max_len=5)
+    one = np.concatenate(epoch_batches(w, 7, np.random.default_rng(0)))
+    assert sorted(one.tolist()) == list(range(len(w)))
+    a = epoch_batches(w, 7, np.random.default_rng(0), rank=0, world=2)
+    b = epoch_batches(w, 7, np.random.default_rng(0), rank=1, world=2)
+    assert len(a) == len(b) and not set(np.concatenate(a)) & set(np.concatenate(b))
+
+
+def test_trained_fixture_has_a_model_card(trained_model_dir):
+    card = json.loads((trained_model_dir / "metrics.json").read_text())
+    for key in ("created", "device", "epochs", "seconds", "valid", "test", "split", "trained_until", "best_epoch"):
+        assert key in card, key
+    assert card["split"]["kind"] == "loo" and card["device"] == "cpu"
+    assert 0 < card["test"]["NDCG@10"] <= 1 and card["epochs"] >= card["best_epoch"] >= 1
+    fp = json.loads((trained_model_dir / "fingerprint.json").read_text())
+    assert fp["users"] == 120 and fp["events"] > 0
+    assert (trained_model_dir / "train_state.safetensors").exists()
+
+
+def test_resume_continues_where_training_stopped(synthetic_db, tmp_path):
+    out = tmp_path / "m"
+    cfg = TrainConfig(epochs=2, batch_size=32, seed=1, device="cpu", patience=50)
+    first = train(synthetic_db, out, SMALL, cfg)
+    assert first.epochs == 2
+    seen: list[int] = []
+    more = train(synthetic_db, out, None, TrainConfig(epochs=3, batch_size=32, seed=1, device="cpu", patience=50),
+                 progress=lambda e: seen.append(e.epoch), resume=True)
+    assert seen == [3] and more.epochs == 3 and more.seconds >= first.seconds
+    card = load_checkpoint(out).card
+    assert [h["epoch"] for h in card["resume"]["history"]] == [1, 2, 3]
+    assert load_checkpoint(out).config == SMALL  # the checkpoint's model config wins on resume
+
+
+def test_time_split_training_and_a_clear_error_for_too_little_data(synthetic_db, tmp_path):
+    r = train(synthetic_db, tmp_path / "t", SMALL, TrainConfig(epochs=1, split="time", device="cpu"))
+    card = load_checkpoint(tmp_path / "t").card
+    assert r.epochs == 1 and card["split"]["kind"] == "time" and "test_from" in card["split"]
+    with pytest.raises(UserInputError):
+        train(synthetic_db, tmp_path / "x", SMALL, TrainConfig(epochs=1, split="bogus", device="cpu"))  # type: ignore[arg-type]

@@ -1,0 +1,45 @@
+"""The train / evaluate commands' JSON contracts, and torchrun DDP with 2 CPU processes (gloo)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from core.checkpoint import load_checkpoint
+from core.cli import app
+from core.evaluate import METRIC_KEYS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_cli_train_and_evaluate_json(synthetic_db, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "cli-model"
+    r = runner.invoke(app, ["train", "--db", str(synthetic_db), "--out", str(out), "--epochs", "1", "--max-len", "20",
+                            "--seed", "3", "--device", "cpu", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert set(res) == {"epochs", "seconds", "best_epoch", "valid", "device"}
+    assert res["epochs"] == 1 and res["device"] == "cpu" and set(METRIC_KEYS) == set(res["valid"])
+    r = runner.invoke(app, ["evaluate", "--db", str(synthetic_db), "--model", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    ev = json.loads(r.stdout)
+    assert set(ev) == {*METRIC_KEYS, "users", "baselines"} and ev["users"] == 120
+    assert set(ev["baselines"]) == {"most_popular", "markov"} and set(ev["baselines"]["markov"]) == set(METRIC_KEYS)
+    assert ev["NDCG@10"] == load_checkpoint(out).card["test"]["NDCG@10"]  # the card's test metrics are the same
+
+
+def test_torchrun_ddp_two_cpu_processes(synthetic_db, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "core.train",
+           "--db", str(synthetic_db), "--out", str(out), "--epochs", "2", "--max-len", "20", "--device", "cpu", "--json"]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    assert res["epochs"] == 2 and res["device"] == "cpu"
+    card = load_checkpoint(out).card
+    assert card["processes"] == 2 and card["test"]["HR@10"] > 0
