@@ -6,8 +6,10 @@ importing `recbole` fails on NumPy 2, and only its data files are needed.
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from core.errors import NotFoundError
@@ -21,10 +23,16 @@ INSTALL_HINT = "pip install --no-deps recbole==1.2.1"
 _FILES = ("ml-100k.inter", "ml-100k.item", "ml-100k.user")
 
 
-def find_movielens_100k() -> Path | None:
-    """The folder holding RecBole's ml-100k atomic files, or None when recbole is not installed."""
+def find_movielens_100k(search_path: Sequence[str] | None = None) -> Path | None:
+    """The folder holding RecBole's ml-100k atomic files, or None when recbole is not installed.
+
+    `search_path` (folders to look in instead of `sys.path`) lets a caller check a particular environment.
+    """
     try:
-        spec = importlib.util.find_spec("recbole")
+        if search_path is None:
+            spec = importlib.util.find_spec("recbole")
+        else:
+            spec = importlib.machinery.PathFinder.find_spec("recbole", list(search_path))
     except (ImportError, ValueError):
         return None
     if spec is None or not spec.submodule_search_locations:
@@ -36,9 +44,9 @@ def find_movielens_100k() -> Path | None:
     return None
 
 
-def require_movielens_100k() -> Path:
+def require_movielens_100k(search_path: Sequence[str] | None = None) -> Path:
     """The ml-100k folder, or a clear error saying how to install it."""
-    folder = find_movielens_100k()
+    folder = find_movielens_100k(search_path)
     if folder is None:
         raise NotFoundError(
             f"MovieLens-100k comes from the recbole wheel's files, which are not installed; run `{INSTALL_HINT}` "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
@@ -47,9 +48,13 @@ _PATTERNS: list[tuple[str, str]] = [
 ]
 
 
-def translate_error(exc: duckdb.Error, source: str) -> UserInputError:
-    """One clear sentence for a DuckDB error met while reading `source` (never a traceback)."""
+def translate_error(exc: duckdb.Error, source: str, files: Iterable[str] = ()) -> UserInputError:
+    """One clear sentence for a DuckDB error met while reading `source` (never a traceback).
+
+    When the error names one of `files` (the paths the run read), that file's name is used instead of `source`.
+    """
     text = str(exc)
+    source = next((Path(f).name for f in files if f and f in text), source)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     detail = re.sub(r"\s+", " ", first)[:300]
     for pattern, template in _PATTERNS:

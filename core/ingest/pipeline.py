@@ -36,7 +36,10 @@ def _missing(col: str) -> str:
     return f"({col} IS NULL OR {col} = '' OR {col} IN ('NULL', 'null') OR (ascii({col}) IN (9, 32) AND trim({col}) = ''))"
 
 
+# One reason per rejected row, the first that applies; the loader's own `problem` (an unparseable line, an
+# unknown behaviour type, a rating out of range) is the most specific, so it comes first.
 _REASON = f"""CASE
+    WHEN problem IS NOT NULL THEN problem
     WHEN {_missing("user_id")} THEN 'missing user id'
     WHEN {_missing("item_id")} THEN 'missing item id'
     WHEN ts_problem IS NOT NULL THEN ts_problem
@@ -44,7 +47,6 @@ _REASON = f"""CASE
     WHEN ts < TIMESTAMP '1990-01-01' THEN 'timestamp before 1990'
     WHEN ts > ?::TIMESTAMP THEN 'timestamp in the future'
     WHEN event_type IS NULL OR event_type = '' THEN 'missing event type'
-    WHEN problem IS NOT NULL THEN problem
     WHEN value IS NOT NULL AND NOT isfinite(value) THEN 'value is not a finite number'
     WHEN event_type = 'rating' AND value < 0 THEN 'negative rating'
 END"""

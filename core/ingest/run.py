@@ -173,6 +173,7 @@ def _execute(con, source, preset, build, assumptions, progress) -> IngestResult:
     step = progress or (lambda _name: None)
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")  # DuckDB's bar writes to stdout; the CLI draws its own
+    _require_our_tables(con)
     run = Run(con=con, run_id=_next_run_id(con), started_at=_now(), assumptions=list(assumptions))
     con.execute("BEGIN TRANSACTION")
     try:
@@ -200,7 +201,7 @@ def _execute(con, source, preset, build, assumptions, progress) -> IngestResult:
         if isinstance(exc, InterestLensError):
             error: BaseException = exc
         elif isinstance(exc, duckdb.Error):
-            error = translate_error(exc, Path(source).name or source)
+            error = translate_error(exc, Path(source).name or source, run.layouts)
         else:
             error = exc
         _record_failure(con, run.run_id, source, preset, run.started_at, str(error) or type(error).__name__)
@@ -211,6 +212,21 @@ def _execute(con, source, preset, build, assumptions, progress) -> IngestResult:
     step("done")
     log.info("run %s: %s", run.run_id, message)
     return IngestResult(accepted, rejected, duplicates, run.run_id, list(run.assumptions), message)
+
+
+_EVENT_COLUMNS = {"user_id", "item_id", "ts", "event_type", "value", "context", "run_id", "seq"}
+
+
+def _require_our_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Refuse a DuckDB file whose tables merely share our names (writing into it would corrupt it)."""
+    cols = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'events' AND table_schema = 'main'"
+    ).fetchall()}  # fmt: skip
+    if not _EVENT_COLUMNS <= cols:
+        raise UserInputError(
+            "This database has an events table that is not InterestLens' (missing "
+            f"{', '.join(sorted(_EVENT_COLUMNS - cols))}); ingest into a new --db file."
+        )
 
 
 def _unregister(run: Run) -> None:

@@ -57,7 +57,7 @@ def load_amazon_reviews(run: Run, source: Path, options: IngestOptions) -> Stage
     src, params = run.json_lines(path, "one JSON object per line with reviewerID, asin and unixReviewTime")
     t = time_sql("j[3]", "s")
     events = events_select(
-        f"(SELECT n, c0, CASE WHEN json_valid(c0) THEN json_extract_string(c0, ?::VARCHAR[]) END AS j "
+        f"(SELECT n, c0, CASE WHEN TRY(json_type(c0)) = 'OBJECT' THEN json_extract_string(c0, ?::VARCHAR[]) END AS j "
         f"FROM (SELECT row_number() OVER () - 1 AS n, c0 FROM {src}) WHERE c0 IS NOT NULL AND trim(c0) <> '')",
         user="j[1]",
         item="j[2]",
@@ -110,7 +110,7 @@ def _meta(run: Run, path: Path) -> SideTable:
                     struct_pack(k := 'category_path', v := array_to_string({cats}, ' > '))],
                     lambda e: e.v IS NOT NULL AND e.v <> '')) AS attributes,
                 c0 AS raw
-            FROM (SELECT n, c0, CASE WHEN json_valid(c0) THEN json_extract_string(c0, ?::VARCHAR[]) END AS j,
-                         CASE WHEN json_valid(c0) THEN TRY_CAST(json_extract(c0, '$.category') AS VARCHAR[]) END AS cats
+            FROM (SELECT n, c0, CASE WHEN TRY(json_type(c0)) = 'OBJECT' THEN json_extract_string(c0, ?::VARCHAR[]) END AS j,
+                         CASE WHEN TRY(json_type(c0)) = 'OBJECT' THEN TRY_CAST(json_extract(c0, '$.category') AS VARCHAR[]) END AS cats
                   FROM (SELECT row_number() OVER () - 1 AS n, c0 FROM {src}) WHERE c0 IS NOT NULL AND trim(c0) <> '')"""
     return SideTable(sql, [_META_FIELDS, *params], label=path.name)

@@ -99,7 +99,7 @@ def load_generic(run: Run, source: Path, options: IngestOptions) -> Stage:
         paths = ["$." + json.dumps(c) for c in roles.values()]
         cols = {r: f"j[{k + 1}]" for k, r in enumerate(roles)}
         src, rparams = run.json_lines(path, "one JSON object per line")
-        inner = """SELECT n, c0, CASE WHEN json_valid(c0) THEN json_extract_string(c0, ?::VARCHAR[]) END AS j
+        inner = """SELECT n, c0, CASE WHEN TRY(json_type(c0)) = 'OBJECT' THEN json_extract_string(c0, ?::VARCHAR[]) END AS j
                     FROM (SELECT row_number() OVER () - 1 AS n, c0 FROM {src}) WHERE c0 IS NOT NULL AND trim(c0) <> ''"""
         raw, delim = ["c0"], ""
         base = f"SELECT n AS seq, {_select(cols)}, c0, j IS NULL AS bad FROM ({inner.format(src=src)})"

@@ -36,7 +36,7 @@ def load_retailrocket(run: Run, source: Path, options: IngestOptions) -> Stage:
         item=f"c{cols['item']}",
         time=time_sql(f"c{cols['time']}", "ms"),
         event_type=f"coalesce((?::MAP(VARCHAR, VARCHAR))[{event}], {event})",
-        problem=f"CASE WHEN (?::MAP(VARCHAR, VARCHAR))[{event}] IS NULL THEN 'unknown event \"' || {event} "
+        problem=f"CASE WHEN {event} <> '' AND (?::MAP(VARCHAR, VARCHAR))[{event}] IS NULL THEN 'unknown event \"' || {event} "
         f"|| '\" (expected view, addtocart or transaction)' END",
         raw=raw_fields(len(names)),
     )

@@ -47,7 +47,7 @@ def load_taobao(run: Run, source: Path, options: IngestOptions) -> Stage:
         item="c1",
         time=ts,
         event_type=f"coalesce((?::MAP(VARCHAR, VARCHAR))[{behaviour}], {behaviour})",
-        problem=f"CASE WHEN (?::MAP(VARCHAR, VARCHAR))[{behaviour}] IS NULL THEN 'unknown behaviour type \"' || "
+        problem=f"CASE WHEN c3 <> '' AND (?::MAP(VARCHAR, VARCHAR))[{behaviour}] IS NULL THEN 'unknown behaviour type \"' || "
         f"{behaviour} || '\" (expected pv, cart, fav or buy)' END",
         raw=raw_fields(5),
         item_categories="CASE WHEN c2 <> '' THEN [c2] ELSE []::VARCHAR[] END",
