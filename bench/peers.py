@@ -7,7 +7,9 @@ strictly increasing per-user timestamps (the event's position), leave-one-out, t
 model is scored on the full catalogue and ranked by InterestLens's protocol (items seen in the input excluded,
 ties to the lower index), so the numbers are comparable. RecBole runs in `.venv-peers` (numpy<2) as a
 subprocess; each model's result is saved as it finishes (`bench/results/peers-<size>.json`), so an interrupted
-run resumes. Ours runs with several seeds under the same wall-clock budget; its time to reach SASRec's test
+run resumes. Times are CPU seconds of each training process (one thread each by default), so other work on a
+shared machine does not distort them; wall seconds are recorded beside. Ours runs with several seeds under the
+same budget; its time to reach SASRec's test
 NDCG@10 is read from the model validation would have selected at each epoch (test never steers training).
 """
 
@@ -93,8 +95,10 @@ def run_ours(db: Path, seed: int, args, seqs, split, n_items: int, work: Path) -
             snaps.append((rep.seconds, copy.deepcopy(rep.model.state_dict())))
 
     mcfg = ModelConfig(max_len=args.max_len)
-    tcfg = TrainConfig(seed=seed, time_budget=args.budget, num_threads=args.threads, device="cpu")
+    tcfg = TrainConfig(seed=seed, time_budget=args.budget, num_threads=args.threads, device="cpu", clock="process")
+    t0 = time.perf_counter()
     res = train(db, work / f"ours-{seed}", mcfg, tcfg, on_epoch)
+    wall = time.perf_counter() - t0
     from core.checkpoint import load_checkpoint
 
     loaded = load_checkpoint(work / f"ours-{seed}")
@@ -103,7 +107,7 @@ def run_ours(db: Path, seed: int, args, seqs, split, n_items: int, work: Path) -
         loaded.model.load_state_dict(state)
         m, _ = evaluate_split(model_scorer(loaded.model.eval()), seqs, split, "test", args.max_len, n_items)
         curve.append({"seconds": seconds, "NDCG@10": m["NDCG@10"]})
-    return {**{k: res.test[k] for k in res.test}, "train_seconds": res.seconds, "best_epoch": res.best_epoch,
+    return {**{k: res.test[k] for k in res.test}, "train_seconds": res.seconds, "wall_seconds": wall, "best_epoch": res.best_epoch,
             "epochs": res.epochs, "stopped": res.stopped, "curve": curve}
 
 
@@ -115,17 +119,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", required=True, type=Path)
     ap.add_argument("--size", default=None, help="results name (default: the database file's stem)")
-    ap.add_argument("--budget", type=float, default=1200.0, help="training seconds per model (default 20 min)")
+    ap.add_argument("--budget", type=float, default=1200.0, help="training CPU seconds per model (default 20 min)")
     ap.add_argument("--max-len", type=int, default=50, help="maximum history length for every model")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--peers", default="sasrec,gru4rec")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads per model (the same for everyone)")
+    ap.add_argument("--part", choices=["all", "peers", "ours"], default="all",
+                    help="run only the peers or only ours (two processes may run side by side; each part has its "
+                    "own results file and the table merges them)")
     ap.add_argument("--fresh", action="store_true", help="ignore saved results")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     size = args.size or args.db.stem
-    results = Results("peers", size, resume=not args.fresh)
-    results.set("settings", {"budget": args.budget, "max_len": args.max_len, "threads": args.threads})
+    results = Results("peers", size if args.part != "ours" else f"{size}-ours", resume=not args.fresh)
+    results.set("settings", {"budget": args.budget, "max_len": args.max_len, "threads": args.threads,
+                             "clock": "process CPU seconds"})
     work = ROOT / "data/cache/peers" / size  # git ignores data/cache
     work.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(args.threads)
@@ -136,21 +144,24 @@ def main() -> None:
     n = vocab.n_items
     data = export_atomic(seqs, work / "atomic", size).parent
     for name, scorer in (("most_popular", most_popular_scorer), ("markov", markov_scorer)):
-        if not results.done(name):
+        if not results.done(name) and args.part != "ours":
             results.stage(name, evaluate_split(scorer(seqs, split, n), seqs, split, "test", args.max_len, n)[0])
-    for key in [p for p in args.peers.split(",") if p]:
+    for key in [p for p in args.peers.split(",") if p and args.part != "ours"]:
         if not results.done(key):
             meta = run_peer(key, data, size, args, work)
             m = peer_metrics(meta, seqs, split, n)
-            results.stage(key, {**m, "train_seconds": meta["train_seconds"], "best_epoch": meta["best_epoch"],
+            results.stage(key, {**m, "train_seconds": meta["train_seconds"], "wall_seconds": meta["wall_seconds"],
+                                "best_epoch": meta["best_epoch"],
                                 "seconds_at_best_epoch": meta["seconds_at_best_epoch"], "stopped": meta["stopped"],
                                 "epochs": meta["epochs"], "config": meta["config"]})
-    for seed in [int(s) for s in args.seeds.split(",") if s]:
+    for seed in [int(s) for s in args.seeds.split(",") if s and args.part != "peers"]:
         if not results.done(f"ours_seed{seed}"):
             t = time.perf_counter()
             results.stage(f"ours_seed{seed}", run_ours(args.db, seed, args, seqs, split, n, work))
             print(f"ours seed {seed}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
-    report = summarize_results(results)
+    merged = Results("peers", size)  # re-read: the other part may have saved since
+    merged.data["stages"].update(Results("peers", f"{size}-ours").data["stages"])
+    report = summarize_results(merged)
     results.set("report", report)
     print_table(report)
     if args.json:

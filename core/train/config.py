@@ -11,7 +11,7 @@ __all__ = ["TrainConfig", "EpochReport", "TrainResult"]
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 200  # most passes over the training windows; early stopping usually ends sooner
-    batch_size: int = 128  # history windows per optimiser step (per process under torchrun)
+    batch_size: int = 32  # history windows per optimiser step (per process under torchrun)
     lr: float = 2e-3  # peak AdamW learning rate, reached after the warm-up
     weight_decay: float = 0.1  # AdamW decoupled weight decay on matrices and embeddings (not biases / norms)
     warmup: int = 50  # optimiser steps of linear learning-rate warm-up from 0
@@ -28,6 +28,7 @@ class TrainConfig:
     n_negatives: int = 8192  # negatives per step of the sampled softmax
     max_valid_users: int = 20_000  # validate on at most this many users (a fixed random sample) per epoch
     time_budget: float | None = None  # stop after this many seconds of training (None = no limit)
+    clock: Literal["wall", "process"] = "wall"  # what seconds measure; process = this process's CPU time (shared machines)
     checkpoint_every: float = 30.0  # seconds between saves of the resume state (the best model saves on improving)
     num_threads: int | None = None  # CPU threads for torch (None = torch's default)
     text: bool = False  # fuse pretrained item text vectors into item embeddings (core.semantic; sets text_dim)

@@ -123,11 +123,12 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
     history: list[dict] = list(card_state.get("history", []))
     best_valid: dict = dict(prior[0].card.get("valid", {})) if prior else {}
     stopped = "max_epochs"
-    t0 = time.perf_counter()
-    last_save = t0
+    clock = time.process_time if config.clock == "process" else time.perf_counter
+    t0 = clock()
+    last_save = time.perf_counter()
 
     def elapsed() -> float:
-        return seconds0 + time.perf_counter() - t0
+        return seconds0 + clock() - t0
 
     def save(final: bool = False, test: dict | None = None) -> None:
         resume_state = {"epoch": epoch, "step": step, "best_epoch": best_epoch, "best_score": best_score,
