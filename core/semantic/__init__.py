@@ -5,6 +5,13 @@ Only `load_encoder` (and encoding new texts) needs the optional `semantic` extra
 similar items, model fusion and describing interests work without it.
 """
 
+from core.semantic.coldstart import (
+    ColdStartRanks,
+    cold_start_ranks,
+    cold_start_targets,
+    held_out_items,
+    without_items,
+)
 from core.semantic.describe import (
     InterestWords,
     UserInterestWords,
@@ -44,6 +51,11 @@ from core.semantic.vectors import (
 )
 
 __all__ = [
+    "ColdStartRanks",
+    "cold_start_ranks",
+    "cold_start_targets",
+    "held_out_items",
+    "without_items",
     "DEFAULT_ENCODER",
     "INSTALL_HINT",
     "TEXT_ATTRIBUTES",

@@ -2,7 +2,7 @@
 
 An item's text joins, in this order: its title, its categories (genres), and the text-like attributes it has
 (`TEXT_ATTRIBUTES`: tags, description, review text, ...), e.g.
-"Toy Story (1995). Animation, Children's, Comedy. Tags: pixar, toys". Terms are the distinct category names and
+"Toy Story. Animation, Children's, Comedy. Year: 1995. Tags: pixar, toys". Terms are the distinct category names and
 tags: the words an interest is described with.
 
 The fingerprint covers every item id, every text and every term, so cached vectors are reused exactly while the
@@ -23,6 +23,8 @@ __all__ = ["TEXT_ATTRIBUTES", "MAX_TEXT_CHARS", "ItemTexts", "item_texts", "comp
 TEXT_ATTRIBUTES: tuple[str, ...] = (
     "tags",
     "genres",
+    "release_year",
+    "year",
     "brand",
     "main_cat",
     "description",
@@ -33,7 +35,14 @@ TEXT_ATTRIBUTES: tuple[str, ...] = (
     "reviews",
 )
 MAX_TEXT_CHARS = 2000  # longer texts are cut (the encoder reads at most 256 tokens anyway)
-_LABELS = {"tags": "Tags", "genres": "Genres", "brand": "Brand", "main_cat": "Department"}
+_LABELS = {
+    "tags": "Tags",
+    "genres": "Genres",
+    "release_year": "Year",
+    "year": "Year",
+    "brand": "Brand",
+    "main_cat": "Department",
+}
 _SPLIT_TAGS = re.compile(r"[|,;]")
 
 

@@ -27,9 +27,9 @@ def test_compose_text_orders_title_categories_and_text_attributes():
     text = compose_text(
         "Toy Story (1995)",
         ["Animation", "Comedy"],
-        {"tags": "pixar| toys ,friendship", "description": "Toys come alive.", "zip": "12345"},
+        {"tags": "pixar| toys ,friendship", "description": "Toys come alive.", "zip": "12345", "release_year": "1995"},
     )
-    assert text == "Toy Story (1995). Animation, Comedy. Tags: pixar, toys, friendship. Toys come alive"
+    assert text == "Toy Story (1995). Animation, Comedy. Tags: pixar, toys, friendship. Year: 1995. Toys come alive"
     assert compose_text(None, [], {}) == ""
 
 
