@@ -20,7 +20,8 @@ from core.ingest.run import FILE_SHIFT, Run, SideTable, Stage
 
 __all__ = ["Counts", "stage_and_validate", "insert_events", "upsert_users", "upsert_items", "merge_context_keys"]
 
-CHECKED = "_il_checked"
+CHECKED_ROWS = "_il_checked_rows"
+CHECKED = "_il_checked"  # a view over CHECKED_ROWS with seq filled in
 USERS = "_il_users"
 ITEMS = "_il_items"
 REPEATS = "_il_repeats"
@@ -77,13 +78,21 @@ def stage_and_validate(run: Run, stage: Stage) -> Counts:
         else "?::VARCHAR"
     )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {CHECKED} AS
+        f"""CREATE OR REPLACE TEMP TABLE {CHECKED_ROWS} AS
             SELECT seq, user_id, item_id, ts, event_type, value{extra}, reason,
                    CASE WHEN reason IS NOT NULL THEN left({raw}, 2000) END AS raw,
                    CASE WHEN reason IS NULL THEN hash(user_id, item_id, ts) END AS h
             FROM (SELECT *, {_REASON} AS reason FROM ({stage.events_sql}) s) c""",
         # parameters in text order: the raw delimiter, the reason's "future" bound, then the loader's
         [stage.raw_delim if stage.raw_parts else None, run.started_at, *stage.events_params],
+    )
+    # A stage that leaves seq NULL numbers its rows by position: the table keeps the source's order
+    # (DuckDB preserves insertion order), so rowid is the row's position without a one-thread window.
+    # Rows written inside a transaction get row ids counted from a large base, hence the offset.
+    base = int(con.execute(f"SELECT coalesce(min(rowid), 0) FROM {CHECKED_ROWS}").fetchall()[0][0])
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW {CHECKED} AS
+            SELECT coalesce(seq, rowid - {base}) AS seq, * EXCLUDE (seq) FROM {CHECKED_ROWS}"""
     )
     for name, side in ((USERS, stage.users), (ITEMS, stage.items)):
         if side is not None:
@@ -280,6 +289,7 @@ def merge_context_keys(con: duckdb.DuckDBPyConnection, keys: tuple[str, ...]) ->
 
 def drop_temp(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the run's temporary tables (before COMMIT, so a long session does not keep them)."""
-    for name in (CHECKED, USERS, ITEMS, REPEATS, CONTEXTS):
+    con.execute(f"DROP VIEW IF EXISTS {CHECKED}")
+    for name in (CHECKED_ROWS, USERS, ITEMS, REPEATS, CONTEXTS):
         con.execute(f"DROP TABLE IF EXISTS {name}")
     readers.drop_reader_tables(con)

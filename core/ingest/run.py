@@ -6,8 +6,9 @@ columns below; everything after that is shared (`core.ingest.pipeline`), so ever
 
 Stage columns of the events SELECT::
 
-    seq BIGINT           position of the row in its source (0-based); with several event files, file k's rows
-                         carry k << 40 on top, so ties keep file order and rejects still name the row
+    seq BIGINT           position of the row in its source (0-based), or NULL to let the pipeline number the
+                         rows by their position in the stage (the usual case: DuckDB then reads on all threads);
+                         with several event files, file k's rows carry k << 40 on top, so ties keep file order
     user_id, item_id     VARCHAR
     ts TIMESTAMP         UTC; NULL when missing or unparseable
     ts_problem VARCHAR   why ts is NULL or unusable (NULL when fine)

@@ -57,8 +57,8 @@ def load_amazon_reviews(run: Run, source: Path, options: IngestOptions) -> Stage
     src, params = run.json_lines(path, "one JSON object per line with reviewerID, asin and unixReviewTime")
     t = time_sql("j[3]", "s")
     events = events_select(
-        f"(SELECT n, c0, CASE WHEN TRY(json_type(c0)) = 'OBJECT' THEN json_extract_string(c0, ?::VARCHAR[]) END AS j "
-        f"FROM (SELECT row_number() OVER () - 1 AS n, c0 FROM {src}) WHERE c0 IS NOT NULL AND trim(c0) <> '')",
+        f"(SELECT c0, CASE WHEN TRY(json_type(c0)) = 'OBJECT' THEN json_extract_string(c0, ?::VARCHAR[]) END AS j "
+        f"FROM {src} WHERE c0 IS NOT NULL AND trim(c0) <> '')",
         user="j[1]",
         item="j[2]",
         time=t,
@@ -70,7 +70,6 @@ def load_amazon_reviews(run: Run, source: Path, options: IngestOptions) -> Stage
             "CASE WHEN TRY_CAST(j[4] AS DOUBLE) > 5 THEN 'rating above 5' END",
         ),
         raw=["c0"],
-        seq="n",
     )
     meta = options.meta or meta_path_for(path)
     if options.meta is None and meta is not None:

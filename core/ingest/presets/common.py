@@ -99,11 +99,15 @@ def events_select(
     item_title: str | None = None,
     item_categories: str | None = None,
     file_index: int = 0,
-    seq: str = "row_number() OVER () - 1",
+    seq: str | None = None,
+    seq_rows: bool = False,
 ) -> str:
     """The stage SELECT (see `core.ingest.run`) over the table function or subquery `src`.
 
-    Every argument is a SQL expression over `src`'s columns; `seq` defaults to the row's position in `src`.
+    Every argument is a SQL expression over `src`'s columns. `seq` is left NULL by default: the pipeline then
+    uses the row's position in the stage (see `core.ingest.run`), which lets DuckDB read the file on all
+    threads. `seq_rows=True` numbers `src`'s rows here instead (a window, so one thread): needed when several
+    files are stacked (`file_index`).
     `raw` lists the source fields passed through as raw_0, raw_1, …; the pipeline joins them into the reject's
     text only for rejected rows (building that text for every row would cost as much as the read).
     """
@@ -115,7 +119,10 @@ def events_select(
             f", CAST({item_title or 'NULL'} AS VARCHAR) AS item_title,"
             f" CAST({item_categories or '[]'} AS VARCHAR[]) AS item_categories"
         )
-    return f"""SELECT ({seq}) + {file_index << FILE_SHIFT} AS seq,
+    if seq_rows:
+        seq = "row_number() OVER () - 1"
+    position = "NULL::BIGINT" if seq is None else f"({seq}) + {file_index << FILE_SHIFT}"
+    return f"""SELECT {position} AS seq,
             CAST({user} AS VARCHAR) AS user_id, CAST({item} AS VARCHAR) AS item_id,
             {time.ts} AS ts, {time.problem} AS ts_problem,
             CAST({event_type} AS VARCHAR) AS event_type, CAST({value} AS DOUBLE) AS value,

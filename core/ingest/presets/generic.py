@@ -99,10 +99,10 @@ def load_generic(run: Run, source: Path, options: IngestOptions) -> Stage:
         paths = ["$." + json.dumps(c) for c in roles.values()]
         cols = {r: f"j[{k + 1}]" for k, r in enumerate(roles)}
         src, rparams = run.json_lines(path, "one JSON object per line")
-        inner = """SELECT n, c0, CASE WHEN TRY(json_type(c0)) = 'OBJECT' THEN json_extract_string(c0, ?::VARCHAR[]) END AS j
-                    FROM (SELECT row_number() OVER () - 1 AS n, c0 FROM {src}) WHERE c0 IS NOT NULL AND trim(c0) <> ''"""
+        inner = """SELECT c0, CASE WHEN TRY(json_type(c0)) = 'OBJECT' THEN json_extract_string(c0, ?::VARCHAR[]) END AS j
+                    FROM {src} WHERE c0 IS NOT NULL AND trim(c0) <> ''"""
         raw, delim = ["c0"], ""
-        base = f"SELECT n AS seq, {_select(cols)}, c0, j IS NULL AS bad FROM ({inner.format(src=src)})"
+        base = f"SELECT NULL::BIGINT AS seq, {_select(cols)}, c0, j IS NULL AS bad FROM ({inner.format(src=src)})"
         params = [paths, *rparams]
         s_src, s_params = json_lines(path, quarantine=False)
         sample = (f"SELECT j[{list(roles).index('time') + 1}] AS x FROM ({inner.format(src=s_src)}) LIMIT {_SAMPLE}",
@@ -115,7 +115,7 @@ def load_generic(run: Run, source: Path, options: IngestOptions) -> Stage:
         sep = "tab" if dialect.delim == "\t" else repr(dialect.delim)
         src, rparams = run.delimited(path, len(names), dialect, f"{len(names)} {sep}-separated fields: {', '.join(names)}")
         raw, delim = raw_fields(len(names)), dialect.delim
-        base = f"SELECT row_number() OVER () - 1 AS seq, {_select(cols)}, {', '.join(raw)}, FALSE AS bad FROM {src}"
+        base = f"SELECT NULL::BIGINT AS seq, {_select(cols)}, {', '.join(raw)}, FALSE AS bad FROM {src}"
         params = rparams
         s_src, s_params = delimited(path, len(names), dialect, quarantine=False)
         sample = (f"SELECT {cols['time']} AS x FROM {s_src} LIMIT {_SAMPLE}", s_params)

@@ -37,6 +37,7 @@ def load_movielens_latest(run: Run, source: Path, options: IngestOptions) -> Sta
     )
     src, params = run.delimited(ratings, len(names), _CSV, f"{len(names)} comma-separated fields: {','.join(names)}")
     r = f"c{cols['rating']}"
+    tags = sibling(ratings, ["tags.csv"])  # a second event file: rows are then numbered per file
     parts = [
         events_select(
             src,
@@ -48,10 +49,10 @@ def load_movielens_latest(run: Run, source: Path, options: IngestOptions) -> Sta
             problem=rating_problem(r),
             raw=raw_fields(len(names)),
             context=["NULL"],
+            seq_rows=tags is not None,
         )
     ]
     files, widths = [ratings.name], [len(names)]
-    tags = sibling(ratings, ["tags.csv"])
     if tags is not None:
         t_names = header_names(tags, _CSV)
         t = require_columns(t_names, {"user": "userId", "item": "movieId", "tag": "tag", "time": "timestamp"}, tags.name)
@@ -66,6 +67,7 @@ def load_movielens_latest(run: Run, source: Path, options: IngestOptions) -> Sta
                 raw=raw_fields(len(t_names)),
                 context=[f"c{t['tag']}"],
                 file_index=1,
+                seq_rows=True,
             )
         )
         params = [*params, *t_params]
