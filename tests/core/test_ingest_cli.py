@@ -71,3 +71,12 @@ def test_size_flags_apply_to_synthetic_only(tmp_path):
     assert result.exit_code != 0
     assert "apply to --dataset synthetic only" in str(result.exception)
     assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_readme_style_column_flags(tmp_path):
+    out = cli("ingest", "--db", str(tmp_path / "r.duckdb"), "--preset", "generic", str(FIX / "generic" / "events.csv"),
+              "--user-col", "visitor", "--item-col", "sku", "--time-col", "when", "--event-col", "action", "--json")  # fmt: skip
+    assert (out["accepted"], out["rejected"]) == (4, 0)
+    with connect_read(tmp_path / "r.duckdb") as con:
+        assert con.execute("SELECT DISTINCT event_type FROM events ORDER BY 1").fetchall() == [
+            ("click",), ("purchase",), ("view",)]  # fmt: skip
