@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
-from core.cli import app
+from core.cli import app, main
 from core.store import connect_read
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures"
@@ -54,15 +54,18 @@ def test_datasets_lists_both_with_availability():
     assert out["datasets"][0]["available"] is True
 
 
-def test_errors_are_one_line_on_stderr_with_a_nonzero_exit(tmp_path):
-    """The real console entry point: no traceback, nothing on stdout."""
-    cmd = [sys.executable, "-c", "from core.cli import main; main()", "ingest", "--db", str(tmp_path / "e.duckdb"),
-           "--preset", "movielens-1m", str(FIX / "bad" / "ml1m_all_bad.dat"), "--json"]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 1
-    assert done.stdout == ""
-    assert done.stderr.startswith("error: ml1m_all_bad.dat has no line in the expected layout")
-    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+def test_errors_are_one_line_on_stderr_with_a_nonzero_exit(tmp_path, monkeypatch, capsys):
+    """The console entry point (`main`): no traceback, nothing on stdout."""
+    argv = ["interestlens", "ingest", "--db", str(tmp_path / "e.duckdb"), "--preset", "movielens-1m",
+            str(FIX / "bad" / "ml1m_all_bad.dat"), "--json"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    out = capsys.readouterr()
+    assert exit_info.value.code == 1
+    assert out.out == ""
+    assert out.err.startswith("error: ml1m_all_bad.dat has no line in the expected layout")
+    assert len(out.err.strip().splitlines()) == 1 and "Traceback" not in out.err
 
 
 def test_size_flags_apply_to_synthetic_only(tmp_path):
