@@ -41,14 +41,19 @@ def category_distribution(events: pd.DataFrame, weights: pd.DataFrame) -> pd.Dat
 
 
 def miscalibration(
-    histories: pd.DataFrame, recs: pd.DataFrame, item_categories: pd.Series, alpha: float = ALPHA
+    histories: pd.DataFrame,
+    recs: pd.DataFrame,
+    item_categories: pd.Series,
+    alpha: float = ALPHA,
+    weights: pd.DataFrame | None = None,
 ) -> pd.Series:
     """C_KL(u) for every user with a top-K list, in nats, indexed by user_id.
 
     NaN for users whose history has no categorised item (p undefined). A list with no categorised item
-    has q = 0, so q̃ = α·p and C_KL = ln(1/α).
+    has q = 0, so q̃ = α·p and C_KL = ln(1/α). `weights` (from `item_category_weights(item_categories)`)
+    saves recomputing them when called repeatedly.
     """
-    w = item_category_weights(item_categories)
+    w = item_category_weights(item_categories) if weights is None else weights
     users = pd.Index(pd.unique(recs["user_id"].astype(str)), name="user_id")
     p = category_distribution(histories, w).rename(columns={"share": "p"})
     q = category_distribution(recs, w).rename(columns={"share": "q"})

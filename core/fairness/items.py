@@ -119,11 +119,16 @@ def aplt(recs: pd.DataFrame, head: set[str], k: int) -> float:
 
 def history_popularity(histories: pd.DataFrame, pop: pd.Series, users: Iterable[str] | None = None) -> float:
     """mean_u mean_{events e of u's history} pop(item of e): the popularity level users chose themselves."""
-    h = histories if users is None else histories[histories["user_id"].astype(str).isin(set(users))]
+    h = histories if users is None else histories[histories["user_id"].isin(pd.Index(list(users)))]
     if h.empty:
         return float("nan")
     per_user = pd.Series(_pop_of(h["item_id"].astype(str), pop)).groupby(h["user_id"].astype(str).to_numpy()).mean()
     return float(per_user.mean())
+
+
+def _listed_with_history(recs: pd.DataFrame, histories: pd.DataFrame) -> pd.Index:
+    """Users with a top-K list and at least one history event."""
+    return pd.Index(recs["user_id"].unique()).intersection(pd.Index(histories["user_id"].unique()))
 
 
 def popularity_lift(recs: pd.DataFrame, histories: pd.DataFrame, pop: pd.Series) -> float:
@@ -132,7 +137,7 @@ def popularity_lift(recs: pd.DataFrame, histories: pd.DataFrame, pop: pd.Series)
     Both means run over the same users: those with a top-K list and a non-empty history. Positive = the
     recommender pushes more popular items than these users chose themselves.
     """
-    users = set(recs["user_id"]) & set(histories["user_id"].astype(str))
+    users = _listed_with_history(recs, histories)
     base = history_popularity(histories, pop, users)
     rec = arp(recs[recs["user_id"].isin(users)], pop)
     if not base or np.isnan(base):
@@ -160,7 +165,7 @@ def item_summary(
     """coverage, gini, arp, aplt, popularity_lift, history_popularity, novelty and the short-head size."""
     counts = recommendation_counts(recs, catalogue)
     head = short_head(pop)
-    users = set(recs["user_id"]) & set(histories["user_id"].astype(str))
+    users = _listed_with_history(recs, histories)
     return {
         "users": int(recs["user_id"].nunique()),
         "catalogue": int(len(counts)),

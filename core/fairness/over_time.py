@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UserInputError
-from core.fairness.calibration import miscalibration
+from core.fairness.calibration import item_category_weights, miscalibration
 from core.fairness.exposure import category_groups, exposure_table, popularity_groups
 from core.fairness.groups import derive_user_groups, user_group_table
 from core.fairness.items import check_recs, item_summary
@@ -72,10 +72,10 @@ def window_split(
     """Histories (events before `end` of users active in [start, end) with an event in [end, next_end))
     and their targets (each such user's first event in [end, next_end)). Row order is kept."""
     ts = events["ts"]
-    active = set(events.loc[(ts >= start) & (ts < end), "user_id"])
+    active = events.loc[(ts >= start) & (ts < end), "user_id"].unique()
     nxt = events[(ts >= end) & (ts < next_end) & events["user_id"].isin(active)]
     targets = nxt.drop_duplicates("user_id", keep="first")
-    histories = events[(ts < end) & events["user_id"].isin(set(targets["user_id"]))]
+    histories = events[(ts < end) & events["user_id"].isin(targets["user_id"].unique())]
     return histories.reset_index(drop=True), targets.reset_index(drop=True)
 
 
@@ -106,23 +106,27 @@ def over_time(
         raise UserInputError(f"The event log lacks the column(s) {', '.join(missing)}.")
     ev = events.assign(user_id=events["user_id"].astype(str), item_id=events["item_id"].astype(str), ts=_utc_naive(events["ts"]))
     windows = calendar_windows(ev["ts"], freq)
+    # built once: each window keeps the rows of its own catalogue
+    all_items = pd.Index(ev["item_id"].unique()).union(pd.Index(item_categories.index.astype(str)))
+    by_category = category_groups(item_categories, all_items)
+    weights = item_category_weights(item_categories)
     rows: list[WindowRow] = []
     for (start, end), (_, next_end) in zip(windows[:-1], windows[1:], strict=True):
         histories, targets = window_split(ev, start, end, next_end)
         if len(targets) < max(min_users, 1):
             continue
         recs = check_recs(recommend_fn(histories, k))
-        recs = recs[(recs["rank"] <= k) & recs["user_id"].isin(set(targets["user_id"]))]
+        recs = recs[(recs["rank"] <= k) & recs["user_id"].isin(targets["user_id"].unique())]
         hit = targets[["user_id", "item_id"]].merge(recs, on=["user_id", "item_id"], how="left")
         quality = per_user_quality(hit[["user_id", "rank"]], k)
         pop = ev.loc[ev["ts"] < end, "item_id"].value_counts()
         catalogue = pop.index.union(pd.Index(recs["item_id"].unique()))
         summary = item_summary(recs, pop, histories, catalogue, k)
-        ckl = miscalibration(histories, recs, item_categories)
+        ckl = miscalibration(histories, recs, item_categories, weights=weights)
         metrics = {f"NDCG@{k}": float(quality[f"NDCG@{k}"].mean()), f"HR@{k}": float(quality[f"HR@{k}"].mean())}
         metrics.update({key: float(v) for key, v in summary.items() if key != "users"})
         metrics["C_KL"] = float(ckl.mean()) if ckl.notna().any() else float("nan")
-        item_groups = {"category": category_groups(item_categories, catalogue), "popularity": popularity_groups(pop, catalogue)}
+        item_groups = {"category": by_category, "popularity": popularity_groups(pop, catalogue)}
         for name, item_group in item_groups.items():
             table = exposure_table(recs, item_group, catalogue, targets, grouping=name)
             metrics[f"exposure_parity:{name}"] = table.parity_ratio

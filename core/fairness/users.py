@@ -125,6 +125,8 @@ def grouped_metrics(
     fns = {m: _group_mean for m in metrics}
     params = {m: {"v": values[m].to_numpy(dtype=float)} for m in metrics}
     zeros = np.zeros(len(users))
+    # every attribute sees the same resamples, as fairlearn's loop with the same random_state would draw them
+    draws = _bootstrap_draws(len(users), int(n_boot), random_state) if boot and bootstrap == "vectorised" else None
     overall_done = False
     for attr in groups.columns:
         feature = groups[attr].fillna("unknown").astype(str).rename(attr).reset_index(drop=True)
@@ -139,7 +141,7 @@ def grouped_metrics(
             ci_overall, ci_group = mf.overall_ci, mf.by_group_ci
             ci_diff, ci_ratio = mf.difference_ci(), mf.ratio_ci()
         elif boot:
-            ci_overall, ci_group, ci_diff, ci_ratio = _vectorised_ci(values, feature, by_group.index, n_boot, ci, random_state)
+            ci_overall, ci_group, ci_diff, ci_ratio = _vectorised_ci(values, feature, by_group.index, draws, ci)
         else:
             ci_overall = ci_group = ci_diff = ci_ratio = None
         sizes = feature.value_counts()
@@ -169,7 +171,7 @@ def grouped_metrics(
             )
     if not overall_done:  # no attribute asked for: still report the overall means and intervals
         feature = pd.Series(OVERALL, index=range(len(users)), name=OVERALL)
-        ci_overall = _vectorised_ci(values, feature, pd.Index([OVERALL]), n_boot, ci, random_state)[0] if boot else None
+        ci_overall = _vectorised_ci(values, feature, pd.Index([OVERALL]), draws, ci)[0] if boot else None
         overall = values.apply(lambda c: _group_mean(None, None, c.to_numpy()))
         rows.append(_row(OVERALL, OVERALL, len(users), overall, ci_overall, None))
     return rows, gaps
@@ -185,32 +187,39 @@ def _row(attr: str, group: str, size: int, point: pd.Series, ci_frames, key) -> 
     return GroupRow(attr, group, size, values, {m: float(lo[m]) for m in values}, {m: float(hi[m]) for m in values})
 
 
-def _vectorised_ci(
-    values: pd.DataFrame, feature: pd.Series, group_index: pd.Index, n_boot: int, ci, random_state: int
-):
-    """fairlearn's bootstrap (fairlearn.metrics._bootstrap), computed with bincount instead of group-by."""
-    n = len(values)
+def _bootstrap_draws(n: int, n_boot: int, random_state: int) -> np.ndarray:
+    """[n_boot, n] row indices of fairlearn's resamples (fairlearn.metrics._bootstrap).
+
+    Fairlearn draws one uint32 seed per resample from ``default_rng(random_state)`` and then calls
+    ``DataFrame.sample(frac=1, replace=True, random_state=seed)``, which draws exactly
+    ``RandomState(seed).choice(n, size=n, replace=True)``.
+    """
     seeds = np.random.default_rng(seed=int(random_state)).integers(
         low=0, high=np.iinfo(np.uint32).max, size=int(n_boot), dtype=np.uint32
     )
+    return np.stack([np.random.RandomState(seed).choice(n, size=n, replace=True) for seed in seeds])
+
+
+def _vectorised_ci(
+    values: pd.DataFrame, feature: pd.Series, group_index: pd.Index, draws: np.ndarray, ci: tuple[float, float]
+):
+    """fairlearn's bootstrap intervals from the same resamples (`draws`), with one bincount per metric."""
+    B, n = draws.shape
     code_of = {g: i for i, g in enumerate(group_index)}
     codes = feature.map(code_of).to_numpy(dtype=np.int64)
     G, M = len(group_index), values.shape[1]
     v = values.to_numpy(dtype=float)
     present = ~np.isnan(v)
     v0 = np.where(present, v, 0.0)
-    overall = np.empty((n_boot, M))
-    by_group = np.empty((n_boot, G, M))
-    for b, seed in enumerate(seeds):
-        # DataFrame.sample(frac=1, replace=True, random_state=seed) draws exactly these rows
-        idx = np.random.RandomState(seed).choice(n, size=n, replace=True)
-        c = codes[idx]
-        for m in range(M):
-            sums = np.bincount(c, weights=v0[idx, m], minlength=G)
-            cnts = np.bincount(c, weights=present[idx, m], minlength=G)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                by_group[b, :, m] = sums / cnts  # a group absent from the resample is NaN
-                overall[b, m] = sums.sum() / cnts.sum()
+    cells = (np.arange(B)[:, None] * G + codes[draws]).ravel()  # [B·n] resample × group cell of every draw
+    by_group = np.empty((B, G, M))
+    overall = np.empty((B, M))
+    for m in range(M):
+        sums = np.bincount(cells, weights=v0[draws, m].ravel(), minlength=B * G).reshape(B, G)
+        cnts = np.bincount(cells, weights=present[draws, m].ravel(), minlength=B * G).reshape(B, G)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            by_group[:, :, m] = sums / cnts  # a group absent from a resample is NaN there
+            overall[:, m] = sums.sum(1) / cnts.sum(1)
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         gmax, gmin = np.nanmax(by_group, axis=1), np.nanmin(by_group, axis=1)

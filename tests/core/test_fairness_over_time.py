@@ -72,7 +72,10 @@ def test_over_time_by_hand():
     # u4 history d (Y), list [a, b] (X 1.5, Y .5 → q(Y) = .25): C_KL = ln(1 / (.99·.25 + .01))
     u4 = math.log(1 / (0.99 * 0.25 + 0.01))
     assert feb.metrics["C_KL"] == pytest.approx((u2 + u4) / 2)
-    assert "exposure_parity:category" in feb.metrics and "exposure_treatment:popularity" in feb.metrics
+    # exposure: d 1 (u2), a 1 and b 1/log2(3) (u4), c 0; X = a + b/2 over 1.5 items, Y = b/2 + c + d over 2.5:
+    # both sums are 1 + ½·v2, so parity = (sum / 2.5) / (sum / 1.5) = 0.6
+    assert feb.metrics["exposure_parity:category"] == pytest.approx(0.6)
+    assert "exposure_treatment:popularity" in feb.metrics
 
 
 def test_over_time_would_differ_without_utc_conversion():
