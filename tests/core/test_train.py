@@ -84,3 +84,19 @@ def test_time_split_training_and_a_clear_error_for_too_little_data(synthetic_db,
     assert r.epochs == 1 and card["split"]["kind"] == "time" and "test_from" in card["split"]
     with pytest.raises(UserInputError):
         train(synthetic_db, tmp_path / "x", SMALL, TrainConfig(epochs=1, split="bogus", device="cpu"))  # type: ignore[arg-type]
+
+
+def test_save_load_gives_identical_scores(synthetic_db, trained_model_dir, tmp_path):
+    import torch
+
+    from core.checkpoint import save_checkpoint
+    from core.sequences import load_sequences, make_batch
+    from core.store import connect_read
+
+    a = load_checkpoint(trained_model_dir)
+    with connect_read(synthetic_db) as con:
+        seqs = load_sequences(con, a.vocab)
+    batch = make_batch([seqs.history(r) for r in range(5)], a.config.max_len, n_context=len(a.vocab.context))
+    b = load_checkpoint(save_checkpoint(tmp_path / "copy", a.model, a.vocab, a.fingerprint, a.card))
+    with torch.no_grad():
+        assert torch.equal(a.model(batch), b.model(batch))
