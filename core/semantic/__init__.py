@@ -40,6 +40,7 @@ from core.semantic.search import (
     search_users,
     similar_items,
 )
+from core.semantic.status import SemanticStatus, semantic_status
 from core.semantic.text import TEXT_ATTRIBUTES, ItemTexts, compose_text, item_texts
 from core.semantic.vectors import (
     VECTORS_FILE,
@@ -51,6 +52,8 @@ from core.semantic.vectors import (
 )
 
 __all__ = [
+    "SemanticStatus",
+    "semantic_status",
     "ColdStartRanks",
     "cold_start_ranks",
     "cold_start_targets",

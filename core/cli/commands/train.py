@@ -40,6 +40,9 @@ def train_cmd(
     patience: int = typer.Option(_D.patience, "--patience", help="Epochs without improvement before stopping."),
     time_budget: float | None = typer.Option(None, "--time-budget", help="Stop after this many seconds."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the resume state saved in --out."),
+    text: bool = typer.Option(
+        False, "--text", help="Fuse item text vectors (semantic extra, or vectors from `interestlens semantic encode`)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Train the interest model (full-ranking validation NDCG@10 picks the epoch) and save its checkpoint."""
@@ -47,7 +50,7 @@ def train_cmd(
         raise typer.BadParameter("--split must be loo or time")
     out = out or _default_out(db)
     config = TrainConfig(epochs=epochs, seed=seed, device=device, split=split, batch_size=batch_size, lr=lr,
-                         patience=patience, time_budget=time_budget)
+                         patience=patience, time_budget=time_budget, text=text)
     main_process = int(os.environ.get("RANK", "0")) == 0
     show = main_process and not as_json and sys.stderr.isatty()
     if show:
