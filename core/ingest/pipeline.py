@@ -33,8 +33,9 @@ _ROW_MASK = (1 << FILE_SHIFT) - 1
 
 
 def _missing(col: str) -> str:
-    """SQL: the id is absent — NULL, empty, blank or the text NULL (cheap tests first; trim only on a blank)."""
-    return f"({col} IS NULL OR {col} = '' OR {col} IN ('NULL', 'null') OR (ascii({col}) IN (9, 32) AND trim({col}) = ''))"
+    """SQL: the id is absent — NULL, empty, blank or the text NULL. A string that sorts before "!" is empty or
+    starts with a space or control character; only those are trimmed (plain comparisons cost far less)."""
+    return f"({col} IS NULL OR ({col} < '!' AND trim({col}) = '') OR {col} = 'NULL' OR {col} = 'null')"
 
 
 # One reason per rejected row, the first that applies; the loader's own `problem` (an unparseable line, an

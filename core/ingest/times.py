@@ -36,8 +36,8 @@ def time_sql(x: str, unit: Unit) -> TimeSql:
         parsed = f"CAST(TRY_CAST(trim({x}) AS TIMESTAMPTZ) AS TIMESTAMP)"  # the session time zone is UTC
         return TimeSql(
             ts=parsed,
-            problem=f"""CASE WHEN {missing} THEN 'missing timestamp'
-                WHEN {parsed} IS NULL THEN 'timestamp is not ISO-8601 text' END""",
+            problem=f"""CASE WHEN {parsed} IS NULL THEN CASE WHEN {missing} THEN 'missing timestamp'
+                ELSE 'timestamp is not ISO-8601 text' END END""",
         )
     n = f"TRY_CAST({x} AS DOUBLE)"
     if unit == "s":
@@ -51,12 +51,14 @@ def time_sql(x: str, unit: Unit) -> TimeSql:
             f"WHEN {n} >= 0 AND {n} < {_MS_THRESHOLD} THEN 'timestamp looks like seconds where milliseconds were expected'"
             f" WHEN {n} >= {_MS_THRESHOLD * 1000} THEN 'timestamp in the future'"
         )
+    ts = f"CASE WHEN {ok} THEN make_timestamp({micros}) END"
+    # the reasons are worked out only for the few rows without a timestamp (CASE evaluates lazily)
     return TimeSql(
-        ts=f"CASE WHEN {ok} THEN make_timestamp({micros}) END",
-        problem=f"""CASE WHEN {missing} THEN 'missing timestamp'
+        ts=ts,
+        problem=f"""CASE WHEN ({ts}) IS NULL THEN CASE WHEN {missing} THEN 'missing timestamp'
             WHEN {n} IS NULL OR NOT isfinite({n}) THEN 'timestamp is not a number'
             {wrong_unit}
-            WHEN {n} < 0 THEN 'timestamp before 1990' END""",
+            WHEN {n} < 0 THEN 'timestamp before 1990' END END""",
     )
 
 

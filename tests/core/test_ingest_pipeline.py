@@ -100,6 +100,8 @@ def test_events_are_clustered_by_user(synthetic_db, tmp_path):
     assert r.accepted == 400 and _sorted_by_user_within_runs(db)
     assert q(db, "SELECT context FROM events WHERE seq = 123")[0][0] == {"place": "c43"}
     assert q(db, "SELECT count(DISTINCT context['place']) FROM events")[0][0] == 80
+    again = ingest(db, "generic", tmp_path / "c.csv", mapping=ColumnMapping(context=("place",)))
+    assert (again.accepted, again.duplicates) == (0, 400)  # stored maps compare equal to rebuilt ones
 
 
 def test_an_error_part_way_leaves_the_database_exactly_as_before(writable_db):
