@@ -24,7 +24,9 @@ __all__ = ["TrajectoryConfig", "TrajectoryAnalyzer"]
 
 log = logging.getLogger(__name__)
 
-Signal = Literal["distribution", "long_term", "short_term", "baseline"]
+# What change points are found on: one of the model's trajectories, the baseline, or the categories of the events
+# themselves (each event's item→category weights, one row per step).
+Signal = Literal["distribution", "long_term", "short_term", "baseline", "events"]
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,9 @@ class TrajectoryConfig:
     window: int = 5  # drift compares the interest at step t with the one `window` steps earlier
     half_life: float = 10.0  # baseline: events after which a past event's weight has halved
     stride: int | None = None  # long histories: steps between the ends of overlapping windows (None: max_len // 4)
-    change_signal: Signal = "distribution"  # which trajectory change points are found on
+    change_signal: Signal = "events"  # what change points are found on (see `Signal`; events: best F1 in bench/)
     penalty_scale: float = PENALTY_SCALE  # multiplier of the noise-scaled PELT penalty (higher = fewer changes)
-    min_segment: int = 5  # fewest steps between two change points
+    min_segment: int = 10  # fewest steps between two change points (a change must last this long)
     batch_size: int = 256  # history windows per forward pass
 
     def __post_init__(self) -> None:
@@ -79,8 +81,11 @@ class TrajectoryAnalyzer:
         """The trajectory of one history whose events are described by `steps` (index, time, item, title)."""
         cfg = self.config
         out = out if out is not None else self.outputs([history])[0]
-        baseline = decayed_histogram(self._w[history.items], cfg.half_life)  # unknown items (0) weigh nothing
-        signal = baseline if cfg.change_signal == "baseline" else getattr(out, cfg.change_signal)
+        events = self._w[history.items]  # [n,C]; an item the model does not know (index 0) weighs nothing
+        baseline = decayed_histogram(events, cfg.half_life)
+        signal = {"baseline": baseline, "events": events}.get(cfg.change_signal)
+        if signal is None:
+            signal = getattr(out, cfg.change_signal)
         return Trajectory(
             user_id=str(user_id),
             steps=steps,

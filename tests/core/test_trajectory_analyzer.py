@@ -9,7 +9,7 @@ import pytest
 
 from core.checkpoint import load_checkpoint
 from core.errors import NotFoundError, UserInputError
-from core.sequences import load_sequences
+from core.sequences import History, load_sequences
 from core.store import connect_read, user_history
 from core.trajectory import (
     DRIFT_FILE,
@@ -153,3 +153,17 @@ def test_cohort_trajectory_over_a_segment(synthetic_db, loaded):
     np.testing.assert_allclose(women.mean.sum(axis=1), 1.0, atol=1e-9)
     assert women.active_users.max() <= n_women and pd.Series(women.periods).is_monotonic_increasing
     assert len(heavy.frame()) == len(heavy.periods) * len(heavy.categories)
+
+
+def test_change_point_found_where_the_events_switch_category(loaded):
+    vocab = loaded.vocab
+    single = [[i + 1 for i, cs in enumerate(vocab.item_categories) if cs == [c]] for c in range(len(vocab.categories))]
+    a, b = [c for c in range(len(single)) if len(single[c]) >= 2][:2]
+    rng = np.random.default_rng(0)
+    items = np.r_[rng.choice(single[a], 30), rng.choice(single[b], 25)]  # 30 events of one category, then another
+    h = History.from_arrays(items, np.arange(55) * 600, k=len(vocab.context))
+    steps = pd.DataFrame({"index": np.arange(55), "time": h.ts.astype("datetime64[s]"), "item": "", "title": None})
+    traj = TrajectoryAnalyzer(loaded).build("x", h, steps)
+    assert traj.change_points == [30]
+    (cp,) = traj.describe()
+    assert cp.step == 30 and cp.time == np.datetime64(30 * 600, "s")

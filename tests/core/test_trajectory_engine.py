@@ -64,12 +64,13 @@ def test_long_history_reads_each_step_from_its_window(model_and_weights):
     (out,) = encode_steps(model, [h], w, stride=stride)
     # the last step is what recommendations use: the latest L events
     np.testing.assert_allclose(out.distribution[-1], exact(model, w, h), atol=1e-5)
-    for lo, hi, first in plan_windows(60, L, stride):
+    plan = plan_windows(60, L, stride)
+    for lo, hi, first in [plan[0], plan[len(plan) // 2], plan[-1]]:
         for t in {first, hi - 1}:
             np.testing.assert_allclose(out.distribution[t], exact(model, w, h.slice(lo, t + 1)), atol=1e-5)
     # stride 1 is the exact sliding window at every step
-    (one,) = encode_steps(model, [h], w, stride=1)
-    for t in (20, 37, 59):
+    (one,) = encode_steps(model, [h.slice(0, 30)], w, stride=1)
+    for t in (20, 29):
         np.testing.assert_allclose(one.distribution[t], exact(model, w, h.slice(t + 1 - L, t + 1)), atol=1e-5)
 
 
