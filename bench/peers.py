@@ -97,7 +97,7 @@ def run_ours(db: Path, seed: int, args, seqs, split, n_items: int, work: Path) -
     mcfg = ModelConfig(max_len=args.max_len)
     tcfg = TrainConfig(seed=seed, time_budget=args.budget, num_threads=args.threads, device="cpu", clock="process")
     t0 = time.perf_counter()
-    res = train(db, work / f"ours-{seed}", mcfg, tcfg, on_epoch)
+    res = train(db, work / f"ours-{seed}", mcfg, tcfg, on_epoch)  # seeds may run in parallel: own folders
     wall = time.perf_counter() - t0
     from core.checkpoint import load_checkpoint
 
@@ -127,11 +127,12 @@ def main() -> None:
     ap.add_argument("--part", choices=["all", "peers", "ours"], default="all",
                     help="run only the peers or only ours (two processes may run side by side; each part has its "
                     "own results file and the table merges them)")
+    ap.add_argument("--suffix", default="", help="ours part: results file suffix, so seeds can run in parallel")
     ap.add_argument("--fresh", action="store_true", help="ignore saved results")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     size = args.size or args.db.stem
-    results = Results("peers", size if args.part != "ours" else f"{size}-ours", resume=not args.fresh)
+    results = Results("peers", size if args.part != "ours" else f"{size}-ours{args.suffix}", resume=not args.fresh)
     results.set("settings", {"budget": args.budget, "max_len": args.max_len, "threads": args.threads,
                              "clock": "process CPU seconds"})
     work = ROOT / "data/cache/peers" / size  # git ignores data/cache
@@ -142,7 +143,7 @@ def main() -> None:
         seqs = load_sequences(con, vocab)
     split = leave_one_out(seqs)
     n = vocab.n_items
-    data = export_atomic(seqs, work / "atomic", size).parent
+    data = export_atomic(seqs, work / "atomic", size).parent if args.part != "ours" else None
     for name, scorer in (("most_popular", most_popular_scorer), ("markov", markov_scorer)):
         if not results.done(name) and args.part != "ours":
             results.stage(name, evaluate_split(scorer(seqs, split, n), seqs, split, "test", args.max_len, n)[0])
@@ -160,7 +161,8 @@ def main() -> None:
             results.stage(f"ours_seed{seed}", run_ours(args.db, seed, args, seqs, split, n, work))
             print(f"ours seed {seed}: {time.perf_counter() - t:.0f} s", file=sys.stderr)
     merged = Results("peers", size)  # re-read: the other part may have saved since
-    merged.data["stages"].update(Results("peers", f"{size}-ours").data["stages"])
+    for f in sorted(merged.path.parent.glob(f"peers-{size}-ours*.json")):
+        merged.data["stages"].update(json.loads(f.read_text()).get("stages", {}))
     report = summarize_results(merged)
     results.set("report", report)
     print_table(report)
