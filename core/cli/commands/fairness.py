@@ -24,6 +24,9 @@ def fairness(
     window: str = typer.Option("month", "--window", help=f"Calendar window of the trend: {', '.join(FREQUENCIES)}."),
     trend: bool = typer.Option(True, "--trend/--no-trend", help="Compute the metrics per calendar window."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="CPU threads for the model (default: torch's choice; 1 is fastest on a busy machine)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Fairness and bias of a model's recommendations: user groups, item exposure, calibration, trends."""
@@ -31,6 +34,10 @@ def fairness(
         raise UserInputError(f"--k must be a positive integer, not {k}.")
     if window not in FREQUENCIES:
         raise UserInputError(f"Unknown --window {window!r}; expected one of {', '.join(FREQUENCIES)}.")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     loaded = load_inputs(db, model, k=k, by=by)
     for note in loaded.notes:
         sys.stderr.write(f"note: {note}\n")
