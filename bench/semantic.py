@@ -1,7 +1,7 @@
 """Language-model item semantics on MovieLens-100k: accuracy with and without text, cold start, encoding time, size.
 
     python bench/semantic.py [--epochs 5] [--batch-size 256] [--lr 3e-3] [--seed 0] [--holdout 0.2]
-                             [--stages install_size,encode,full_plain,full_text,cold_plain,cold_text]
+                             [--text-id-dropout 0.25] [--stages install_size,encode,full_plain,...]
 
 Stages (each saved as it finishes in bench/results/semantic-ml100k.json; a rerun skips finished ones, --fresh
 redoes them):
@@ -9,9 +9,10 @@ redoes them):
   closure of `interestlens[semantic]` minus that of `interestlens`, each distribution's RECORD files summed).
 - encode: loading all-MiniLM-L6-v2 on the CPU, encoding every item text and term from scratch, and reading the
   fingerprinted cache back.
-- full_plain / full_text: the same model and training config and seed, without and with text features;
-  test NDCG@10 / HR@10 by the trainer's protocol (leave-one-out, full ranking, seen items excluded).
-- cold_plain / cold_text: a seeded `--holdout` share of the movies is held out of training entirely; each model
+- full_plain / full_text / full_text_iddrop: the same model and training config and seed, without text, with text
+  (text_id_dropout 0) and with text and `--text-id-dropout`; test NDCG@10 / HR@10 by the trainer's protocol
+  (leave-one-out, full ranking, seen items excluded).
+- cold_plain / cold_text / cold_text_iddrop: a seeded `--holdout` share of the movies is held out of training entirely; each model
   is trained on the rest, its catalogue extended with the held-out movies, and the users whose last rating is on
   one are ranked over the whole catalogue (ties broken at random, exactly; see core/semantic/coldstart.py).
 Data and models go to data/cache/semantic-bench/ (ignored by git).
@@ -38,7 +39,8 @@ from core.model import ModelConfig  # noqa: E402
 from core.train import TrainConfig, train  # noqa: E402
 
 WORK = Path("data") / "cache" / "semantic-bench"
-STAGES = ("install_size", "encode", "full_plain", "full_text", "cold_plain", "cold_text")
+STAGES = ("install_size", "encode", "full_plain", "full_text", "full_text_iddrop", "cold_plain", "cold_text",
+          "cold_text_iddrop")
 log = logging.getLogger("bench.semantic")
 
 
@@ -104,8 +106,8 @@ def encode(db: Path) -> dict:
             "cached_rerun_encoded": again.encoded, "example_text": tv.texts[0]}
 
 
-def _train(db: Path, out: Path, text: bool, args) -> dict:
-    mcfg = ModelConfig(max_len=args.max_len)
+def _train(db: Path, out: Path, text: bool, args, id_dropout: float = 0.0) -> dict:
+    mcfg = ModelConfig(max_len=args.max_len, text_id_dropout=id_dropout)
     tcfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, warmup=20, seed=args.seed,
                        device="cpu", num_threads=args.threads, text=text)
     t0 = time.perf_counter()
@@ -115,7 +117,7 @@ def _train(db: Path, out: Path, text: bool, args) -> dict:
             "valid": res.valid, "test": res.test}
 
 
-def cold(db: Path, text: bool, args) -> dict:
+def cold(db: Path, text: bool, args, id_dropout: float = 0.0) -> dict:
     from core.checkpoint import load_checkpoint
     from core.semantic import (
         cold_start_ranks,
@@ -138,8 +140,8 @@ def cold(db: Path, text: bool, args) -> dict:
     cache = default_vectors_path(train_db)
     cache.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(default_vectors_path(db), cache)  # same items table, same texts: the cache is fresh there
-    out = WORK / "models" / f"cold-{'text' if text else 'plain'}"
-    figures = _train(train_db, out, text, args)
+    out = WORK / "models" / f"cold-{'text' if text else 'plain'}-{id_dropout}"
+    figures = _train(train_db, out, text, args, id_dropout)
     loaded = load_checkpoint(out)
     tv = encode_items(db)
     with connect_read(db) as con:
@@ -165,6 +167,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--holdout", type=float, default=0.2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--text-id-dropout", type=float, default=0.25, help="ModelConfig.text_id_dropout of *_iddrop stages")
     ap.add_argument("--stages", default=",".join(STAGES))
     ap.add_argument("--fresh", action="store_true", help="redo stages already in the results file")
     args = ap.parse_args()
@@ -186,10 +189,11 @@ def main() -> None:
             figures = install_size()
         elif stage == "encode":
             figures = encode(db)
-        elif stage in ("full_plain", "full_text"):
-            figures = _train(db, WORK / "models" / stage, stage == "full_text", args)
-        elif stage in ("cold_plain", "cold_text"):
-            figures = cold(db, stage == "cold_text", args)
+        elif stage.startswith("full_"):
+            drop = args.text_id_dropout if stage.endswith("_iddrop") else 0.0
+            figures = _train(db, WORK / "models" / stage, "_text" in stage, args, drop)
+        elif stage.startswith("cold_"):
+            figures = cold(db, "_text" in stage, args, args.text_id_dropout if stage.endswith("_iddrop") else 0.0)
         else:
             raise SystemExit(f"unknown stage {stage!r}; expected {', '.join(STAGES)}")
         figures["load_average_1m"] = round(os.getloadavg()[0], 1)  # this 2-core machine is shared: context

@@ -22,6 +22,7 @@ class ModelConfig:
     use_context: bool = True  # fuse categorical context columns (device, ...) into each step
     n_gap_buckets: int = N_GAP_BUCKETS  # number of time-gap buckets (bucket 0 = first event / unknown)
     text_dim: int = 0  # width of pretrained item text vectors fused into item embeddings; 0 = no text
+    text_id_dropout: float = 0.25  # with text, share of items scored by their text alone in each training step
 
     def to_dict(self) -> dict:
         return asdict(self)

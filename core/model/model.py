@@ -143,9 +143,18 @@ class InterestModel(nn.Module):
 
     # ----------------------------------------------------------------------------------------------
     def item_vectors(self) -> torch.Tensor:
-        """Item representations used both as step inputs and as output scorers. [I,D]"""
+        """Item representations used both as step inputs and as output scorers. [I,D]
+
+        With text, an item is its own embedding plus the projection of its frozen text vector. In training, each
+        item's own embedding is dropped with probability `text_id_dropout` (per call), so text alone learns to
+        stand for an item: that is all a new item, one with no training events, has.
+        """
         w = self.item_emb.weight
         if self.text_proj is not None:
+            p = self.config.text_id_dropout
+            if self.training and p > 0:
+                keep = (torch.rand(w.shape[0], 1, device=w.device) >= p).to(w.dtype)  # [I,1]
+                w = w * keep
             w = w + self.text_proj(self.item_text)
         return w
 

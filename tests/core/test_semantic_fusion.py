@@ -127,3 +127,24 @@ def test_held_out_category_items_go_to_users_of_that_category(semantic_db, text_
         recent = Counter(c for i in h.items[-10:] if i for c in loaded.vocab.item_categories[i - 1])
         agree.append(int(s.argmax()) == recent.most_common(1)[0][0])
     assert np.mean(agree) > 2 / len(cats)  # chance is 1/C
+
+
+def test_text_id_dropout_scores_items_by_text_alone_in_training_only():
+    sizes = ModelSizes(n_items=40)
+    torch.manual_seed(0)
+    model = InterestModel(ModelConfig(**SMALL, text_dim=8, text_id_dropout=1.0), sizes)
+    with torch.no_grad():
+        model.item_text.copy_(torch.randn(41, 8))
+        text_part = model.text_proj(model.item_text)  # [I+1, D]
+        model.train()
+        assert torch.equal(model.item_vectors(), text_part)  # every own embedding dropped
+        model.eval()
+        assert torch.equal(model.item_vectors(), model.item_emb.weight + text_part)  # never at inference
+        model.config = ModelConfig(**SMALL, text_dim=8, text_id_dropout=0.25)
+        model.train()
+        torch.manual_seed(1)
+        w = model.item_vectors()
+        dropped = torch.isclose(w, text_part, atol=0).all(1)[1:]  # row 0 (padding) has a zero embedding anyway
+        assert 0 < int(dropped.sum()) < 40  # some items by text alone, the others with their own embedding
+        kept = ~dropped
+        assert torch.equal(w[1:][kept], (model.item_emb.weight + text_part)[1:][kept])
