@@ -20,7 +20,8 @@ import streamlit as st  # noqa: E402
 from core.errors import InterestLensError  # noqa: E402
 from dashboard.components.sidebar import render_sidebar  # noqa: E402
 
-st.set_page_config(page_title="InterestLens", page_icon=":material/insights:", layout="wide")
+# A local icon: a Material icon here would be fetched from fonts.gstatic.com (no data leaves the machine).
+st.set_page_config(page_title="InterestLens", page_icon=str(Path(__file__).parent / "static" / "icon.png"), layout="wide")
 
 _PAGES = Path(__file__).resolve().parent / "pages"
 overview = st.Page(_PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True)

@@ -20,7 +20,7 @@ __all__ = [
     "trajectory",
     "attention",
     "explain",
-    "deletion",
+    "ExplainView",
     "what_if",
     "fairness",
     "FairnessView",
@@ -78,29 +78,37 @@ def attention(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, step: i
     return analyzer("attention", loaded).user(con, str(user_id), step)
 
 
-def explain(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, item_id: str | None = None) -> Any:
-    """`core.explain.HistoryExplainer.explain` for the user's history and one target item."""
-    from core.explain import load_labelled_history
+@dataclass
+class ExplainView:
+    """One explanation and its deletion curves (the Explain page shows both)."""
 
-    lh = load_labelled_history(con, loaded, str(user_id))
-    return analyzer("explain", loaded).explain(lh, target=item_id)
+    explanation: Any  # core.explain.HistoryExplanation
+    curves: Any  # core.explain.DeletionCurves
 
 
-def deletion(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, item_id: str) -> pd.DataFrame:
-    """`core.explain`'s deletion curves for one (user, item): columns ordering, k, score (normalised)."""
+def explain(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, item_id: str | None = None) -> ExplainView:
+    """`core.explain.HistoryExplainer.explain` for the user's history and one target item, with
+    `core.explain.deletion_curves` for that explanation."""
     from core.explain import deletion_curves, load_labelled_history
 
     lh = load_labelled_history(con, loaded, str(user_id))
-    return deletion_curves(loaded, lh, item_id)
+    explainer = analyzer("explain", loaded)
+    expl = explainer.explain(lh, target=item_id)
+    return ExplainView(expl, deletion_curves(explainer, lh, expl))
 
 
-def what_if(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, edits: tuple, k: int) -> Any:
-    """`core.explain`'s what-if: the user's history with `edits` applied, re-ranked (nothing is written)."""
+def what_if(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, edits: tuple, k: int, target: str) -> Any:
+    """`core.explain.what_if`: the user's history with `edits` applied, re-ranked, `target` followed through it
+    (nothing is written)."""
     from core.explain import load_labelled_history
     from core.explain import what_if as core_what_if
 
     lh = load_labelled_history(con, loaded, str(user_id))
-    return core_what_if(loaded, lh, list(edits), k=int(k))
+    inserted = [e.item_id for e in edits if hasattr(e, "item_id")]
+    known = queries.item_lookup(con, inserted) if inserted else None
+    titles = dict(zip(known["item_id"], known["title"], strict=True)) if known is not None else None
+    return core_what_if(analyzer("explain", loaded), lh, list(edits), k=int(k), target=str(target), explain=False,
+                        titles=titles)
 
 
 @dataclass

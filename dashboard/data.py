@@ -73,7 +73,6 @@ _MODEL_CALLS = {
     "trajectory": "dashboard.calls:trajectory",
     "attention": "dashboard.calls:attention",
     "explain": "dashboard.calls:explain",
-    "deletion": "dashboard.calls:deletion",
     "what_if": "dashboard.calls:what_if",
     "cohort_trajectories": "dashboard.calls:cohort_trajectories",
 }

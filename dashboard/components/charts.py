@@ -82,7 +82,8 @@ def timeline(history: pd.DataFrame) -> go.Figure:
                 hoverinfo="text",
             )
         )
-    fig.update_layout(**_LAYOUT, title="Event timeline", xaxis_title="", yaxis_title="")
+    n_rows = d["category"].nunique()
+    fig.update_layout(**_LAYOUT, title="Event timeline", xaxis_title="", yaxis_title="", height=min(520, 140 + 28 * n_rows))
     fig.update_yaxes(categoryorder="category ascending")
     return fig
 

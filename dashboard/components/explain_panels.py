@@ -58,58 +58,74 @@ def group_table(expl: Any) -> pd.DataFrame:
 
 
 @st.fragment
-def attention_vs_shap(model_dir: Path, user: str, item: str, expl: Any) -> None:
-    """SHAP values and rolled-out attention over the same events, then the deletion curves (when available)."""
+def attention_vs_shap(model_dir: Path, user: str, expl: Any, curves: Any) -> None:
+    """SHAP values and rolled-out attention over the same events, then the deletion curves of every ordering."""
     att = panels.model_result("attention", model_dir, user, None)
     if att is None:
         return
     shap_by_step = pd.Series(expl.values, index=[lab.step for lab in expl.labels])
     both = pd.DataFrame({"step": att.steps, "attention": att.rollout})
     both["shap"] = both["step"].map(shap_by_step)
-    both = both.dropna()
-    long = both.assign(event="#" + both["step"].astype(str)).melt(
-        id_vars="event", value_vars=["shap", "attention"], var_name="measure"
-    )
+    both = both.dropna().assign(event=lambda d: "#" + d["step"].astype(str))
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(model_charts.bars(long[long["measure"] == "shap"], "event", "value", "SHAP value per event"),
-                        key="explain_shap_bars")
+        st.plotly_chart(model_charts.bars(both, "event", "shap", "SHAP value per event"), key="explain_shap_bars")
     with right:
-        st.plotly_chart(model_charts.bars(long[long["measure"] == "attention"], "event", "value",
-                                          "Attention (rollout) per event"), key="explain_att_bars")
+        st.plotly_chart(model_charts.bars(both, "event", "attention", "Attention (rollout) per event"),
+                        key="explain_att_bars")
     if len(both) > 2:
         rho = both[["shap", "attention"]].rank().corr().iloc[0, 1]
         st.caption(f"Rank correlation between SHAP values and attention over {len(both)} events: {rho:+.2f}. "
                    "Attention says where the model looked; SHAP says what moved the score.")
-    curves = panels.model_result("deletion", model_dir, user, item)
-    if curves is not None:
-        st.plotly_chart(model_charts.deletion_curves(curves), key="explain_deletion")
+    frame = curves.frame()
+    auc = curves.auc
+    frame = frame.assign(ordering=frame["ordering"].map(lambda o: f"{o} (area {auc[o]:.3f})"))
+    st.plotly_chart(model_charts.deletion_curves(frame.rename(columns={"normalised": "score", "score": "raw"})),
+                    key="explain_deletion")
+    st.caption("Each curve removes the explained events in one order (largest SHAP value, most attention, newest, "
+               "random) and follows the item's normalised score from f(x) (1) down to the base (0). The ordering "
+               "with the smallest area finds the events that matter soonest.")
 
 
 @st.fragment
 def what_if_editor(model_dir: Path, user: str, item: str, positions: np.ndarray, recs: pd.DataFrame) -> None:
-    """Untick events to remove them (or add an item) and re-rank; nothing is written to the database."""
+    """Untick events to remove them, change an event's time to move it, or add an item; the model re-ranks.
+    Nothing is written to the database."""
+    from core.explain import InsertItem, MoveEvent, RemoveEvents
+
     history = data.query("user_history", user)
     window = history.set_index("step").loc[[int(p) for p in positions]].reset_index()
     table = pd.DataFrame({"keep": True, "step": window["step"], "time": window["ts"], "item_id": window["item_id"],
                           "title": window["title"]})
     edited = st.data_editor(
-        table, hide_index=True, width="stretch", key="explain_whatif_table", disabled=["step", "time", "item_id", "title"],
-        column_config={"keep": st.column_config.CheckboxColumn("keep", help="Untick to remove this event")},
+        table, hide_index=True, width="stretch", key="explain_whatif_table", disabled=["step", "item_id", "title"],
+        column_config={"keep": st.column_config.CheckboxColumn("keep", help="Untick to remove this event"),
+                       "time": st.column_config.DatetimeColumn("time (UTC)", help="Change it to move the event")},
     )
-    c = st.columns([2, 1])
-    added = c[0].text_input("Add an item (id) as the newest event", key="explain_whatif_add").strip()
+    c = st.columns(2)
+    added = c[0].text_input("Add an item (id)", key="explain_whatif_add").strip()
+    last = pd.Timestamp(history["ts"].max())
+    when = c[1].datetime_input("at (UTC)", value=(last + pd.Timedelta(minutes=1)).to_pydatetime(),
+                               key="explain_whatif_when")
+    edits: list = []
     removed = tuple(int(s) for s in edited.loc[~edited["keep"], "step"])
-    edits = (("remove", removed), ("insert", added)) if added else (("remove", removed),)
-    if not removed and not added:
-        st.caption("Untick events or add an item to see how the recommendations would change.")
+    if removed:
+        edits.append(RemoveEvents(removed))
+    moved = edited[edited["keep"] & (pd.to_datetime(edited["time"]) != pd.to_datetime(table["time"]))]
+    edits += [MoveEvent(int(r.step), pd.Timestamp(r.time).to_pydatetime()) for r in moved.itertuples()]
+    if added:
+        edits.append(InsertItem(added, when))
+    if not edits:
+        st.caption("Untick events, change a time or add an item to see how the recommendations would change.")
         return
-    result = panels.model_result("what_if", model_dir, user, edits, 10)
+    result = panels.model_result("what_if", model_dir, user, tuple(edits), 10, item)
     if result is None:
         return
-    before = recs[["rank", "item_id", "title"]].rename(columns={"rank": "rank before"})
-    after = result.recommendations.rename(columns={"rank": "rank after"})
-    st.dataframe(after.merge(before[["item_id", "rank before"]], on="item_id", how="left"), hide_index=True,
-                 width="stretch")
-    st.caption(f"Item {item}: score {result.target_score_before:.3f} → {result.target_score_after:.3f} "
-               "(the database is unchanged).")
+    after = result.recommendations
+    titles = data.query("item_lookup", tuple(after["item_id"].astype(str)))
+    after = after.merge(titles[["item_id", "title"]], on="item_id", how="left")
+    before = {r.item_id: r.rank for r in result.before}
+    after["rank before"] = after["item_id"].map(before)
+    st.dataframe(after[["rank", "rank before", "item_id", "title", "score"]], hide_index=True, width="stretch")
+    st.caption(f"Item {item}: score {result.target_score_before:.3f} → {result.target_score_after:.3f}, "
+               f"rank {result.target_rank_before} → {result.target_rank_after} (the database is unchanged).")

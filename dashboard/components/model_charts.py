@@ -23,57 +23,57 @@ __all__ = [
     "deletion_curves",
 ]
 
-# Trajectory views: URL value -> label; the Trajectory attribute each one draws.
-VIEWS = {"model": "Model", "long": "Long-term", "short": "Short-term", "baseline": "Baseline (decayed history)"}
-_SERIES = {"model": "distribution", "long": "long_term", "short": "short_term", "baseline": "baseline"}
+# Trajectory views (also their URL values) -> the Trajectory attribute each one draws.
+VIEWS = {"model": "distribution", "long-term": "long_term", "short-term": "short_term", "baseline": "baseline"}
+_TITLES = {"model": "model", "long-term": "long-term", "short-term": "short-term", "baseline": "baseline (decayed history)"}
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend_title_text="", hovermode="x unified")
 MAX_CATEGORIES = 10  # more than this are folded into "other" so the stacked area stays readable
 
 
-def _change_lines(fig: go.Figure, traj, times: np.ndarray) -> None:
+def _change_lines(fig: go.Figure, traj) -> None:
     for step in traj.change_points:
-        if 0 <= step < len(times):
-            fig.add_vline(x=times[step], line_dash="dash", line_color="#111827", opacity=0.6)
+        if 0 <= step < len(traj):
+            fig.add_vline(x=step, line_dash="dash", line_color="#111827", opacity=0.6)
 
 
 def trajectory_area(traj, view: str) -> go.Figure:
-    """Stacked area of the interest over categories after each event; drift points as dashed lines.
-
-    `traj` is a `core.trajectory.Trajectory`; `view` one of `VIEWS`.
-    """
+    """Stacked area of the interest over categories after each event (x = event number, time on hover); drift
+    points as dashed lines. `traj` is a `core.trajectory.Trajectory`; `view` one of `VIEWS`."""
     folded = traj.fold(MAX_CATEGORIES)
-    df = folded.frame(_SERIES[view])
-    df = df.assign(category=df["category"].map(plain))
+    df = folded.frame(VIEWS[view])
+    df = df.assign(category=df["category"].map(plain), time=pd.to_datetime(df["time"]).dt.strftime("%Y-%m-%d %H:%M"))
     fig = px.area(
-        df, x="time", y="share", color="category", line_group="category",
-        title=f"Interest over categories — {VIEWS[view].lower()}",
-        hover_data={"step": True, "time": False},
+        df, x="step", y="share", color="category", line_group="category",
+        title=f"Interest over categories — {_TITLES[view]}", hover_data={"time": True},
     )
     fig.update_traces(line_width=0.5)
-    _change_lines(fig, traj, traj.times)
-    return fig.update_layout(**_LAYOUT, xaxis_title="", yaxis_title="share", yaxis_tickformat=".0%", yaxis_range=[0, 1])
+    _change_lines(fig, traj)
+    return fig.update_layout(**_LAYOUT, xaxis_title="event", yaxis_title="share", yaxis_tickformat=".0%",
+                             yaxis_range=[0, 1])
 
 
 def gate_line(traj) -> go.Figure:
-    """The weight on the long-term interest after each event (1 = all long-term), with drift points."""
+    """The weight on the long-term interest after each event (1 = all long-term) and the drift, by event."""
+    steps = np.arange(len(traj))
+    times = pd.to_datetime(traj.times).strftime("%Y-%m-%d %H:%M")
+    drift = np.asarray(traj.drift, dtype=float)
     fig = go.Figure(
         go.Scatter(
-            x=traj.times, y=traj.gate, mode="lines", name="gate", line_color="#2563eb",
-            hovertemplate="%{x}<br>long-term weight %{y:.2f}<extra></extra>",
+            x=steps, y=traj.gate, mode="lines", name="gate", line_color="#2563eb", customdata=times,
+            hovertemplate="event %{x} · %{customdata}<br>long-term weight %{y:.2f}<extra></extra>",
         )
     )
-    drift = np.asarray(traj.drift, dtype=float)
+    top = float(np.nanmax(drift)) if len(drift) and np.isfinite(drift).any() else 0.0
     fig.add_trace(
         go.Scatter(
-            x=traj.times, y=drift / max(1e-9, float(np.nanmax(drift)) if len(drift) else 1.0), mode="lines",
-            name="drift (scaled)", line=dict(color="#f59e0b", width=1),
-            customdata=drift, hovertemplate="%{x}<br>drift %{customdata:.3f} bits<extra></extra>",
+            x=steps, y=drift / max(top, 1e-9), mode="lines", name="drift (scaled)", line=dict(color="#f59e0b", width=1),
+            customdata=drift, hovertemplate="event %{x}<br>drift %{customdata:.3f} bits<extra></extra>",
         )
     )
-    _change_lines(fig, traj, traj.times)
+    _change_lines(fig, traj)
     fig.update_layout(
-        **{**_LAYOUT, "margin": dict(l=10, r=10, t=40, b=10)}, height=260,
-        title="Long-term vs short-term (gate) and drift", yaxis_range=[0, 1], xaxis_title="", yaxis_title="",
+        **{**_LAYOUT, "hovermode": "closest"}, height=260, title="Long-term vs short-term (gate) and drift",
+        yaxis_range=[0, 1], xaxis_title="event", yaxis_title="",
     )
     return fig
 
@@ -92,13 +92,18 @@ def heatmap(matrix: np.ndarray, x: list[str], y: list[str], title: str, zmax: fl
     return fig
 
 
-def bars(df: pd.DataFrame, x: str, y: str, title: str, color: str | None = None, horizontal: bool = False) -> go.Figure:
-    """Bars of `y` by `x` (labels escaped)."""
+def bars(
+    df: pd.DataFrame, x: str, y: str, title: str, color: str | None = None, horizontal: bool = False,
+    categorical: bool = False,
+) -> go.Figure:
+    """Bars of `y` by `x` (labels escaped); `categorical` keeps `x` labels as given (no date or number parsing)."""
     d = df.assign(**{x: df[x].map(plain)})
     if color:
         d = d.assign(**{color: d[color].map(plain)})
     fig = px.bar(d, x=y if horizontal else x, y=x if horizontal else y, color=color, title=title,
                  orientation="h" if horizontal else "v", barmode="group")
+    if categorical:
+        (fig.update_yaxes if horizontal else fig.update_xaxes)(type="category")
     return fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), legend_title_text="", xaxis_title="", yaxis_title="")
 
 

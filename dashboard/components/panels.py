@@ -43,6 +43,9 @@ def model_result(name: str, model_dir: Path, *args: Any) -> Any:
     except ImportError as exc:  # a core capability still being written
         log.info("model call %s unavailable: %s", name, exc)
         st.info("This view is not available in this build of InterestLens yet.")
+    except Exception:  # never a traceback on screen: say so, keep the details in the server log
+        log.exception("model call %s failed", name)
+        st.error(f"Computing this view ({name}) failed unexpectedly; the details are in the server log.")
     return None
 
 
@@ -50,8 +53,8 @@ def csv(df: pd.DataFrame) -> bytes:
     """A table as CSV bytes; cells that a spreadsheet would run as a formula are prefixed with a quote."""
     out = df.copy()
     for col in out.columns:
-        if out[col].dtype == object:
-            out[col] = out[col].map(_cell)
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(_cell, na_action="ignore")
     return out.to_csv(index=False).encode("utf-8")
 
 
@@ -102,7 +105,8 @@ def report_download(model_dir: Path, user: str, history: pd.DataFrame) -> None:
         recs = model_result("recommend", model_dir, user, 10)
         explanation = None
         if recs is not None and len(recs):
-            explanation = model_result("explain", model_dir, user, str(recs["item_id"].iloc[0]))
+            view = model_result("explain", model_dir, user, str(recs["item_id"].iloc[0]))
+            explanation = view.explanation if view is not None else None
         html_text = user_report(user, history, traj, recs, explanation, model_name=model_dir.name)
         st.download_button(
             "Download the report (HTML)", html_text.encode("utf-8"), f"interestlens_user_{user}.html", "text/html",

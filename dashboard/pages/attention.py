@@ -27,10 +27,10 @@ if history.empty:
 n = len(history)
 c = st.columns([3, 2, 2])
 step = c[0].slider("Step (the query event)", 0, n - 1, n - 1, key="step", bind="query-params") if n > 1 else 0
-source_label = c[1].selectbox("Weights", ["rollout", "mean over heads"], key="attention_source", bind="query-params")
+source = c[1].selectbox("Weights", ["rollout", "mean"], key="attention_source", bind="query-params",
+                        help="rollout: attention flowing through all layers; mean: averaged over layers and heads")
 period = c[2].segmented_control("Time window", ["day", "week", "month"], default="week", key="attention_period",
                                 bind="query-params") or "week"
-source = "rollout" if source_label == "rollout" else "mean"
 
 # Cached call into core.
 att = panels.model_result("attention", model_dir, user, int(step))
@@ -60,10 +60,8 @@ left, right = st.columns(2)
 with left:
     st.plotly_chart(charts.timeline(history.iloc[: int(step) + 1]), key="attention_timeline")
     st.plotly_chart(
-        model_charts.bars(
-            aligned.assign(when=aligned["ts"].dt.strftime("%Y-%m-%d %H:%M") + " #" + aligned["step"].astype(str)),
-            "when", "attention", f"Attention per event ({source_label})",
-        ),
+        model_charts.bars(aligned.assign(event="#" + aligned["step"].astype(str)), "event", "attention",
+                          f"Attention per event ({source})", categorical=True),
         key="attention_events",
     )
 with right:
@@ -73,7 +71,7 @@ with right:
     by_time = att.by_time(period, source)
     st.plotly_chart(
         model_charts.bars(by_time.assign(period=by_time["period"].astype(str).str[:10]), "period", "weight",
-                          f"Attention by {period}"),
+                          f"Attention by {period}", categorical=True),
         key="attention_time",
     )
 

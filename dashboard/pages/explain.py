@@ -5,9 +5,9 @@ database."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
+from dashboard import data
 from dashboard.components import explain_panels, model_charts, panels
 from dashboard.components.guards import require_db, require_model, require_user
 from dashboard.components.user_finder import user_input
@@ -24,25 +24,35 @@ recs = panels.model_result("recommend", model_dir, user, 10)
 if recs is None:
     st.stop()
 options = recs["item_id"].astype(str).tolist()
-asked = st.query_params.get("item")
+asked = st.query_params.get("item")  # kept in the URL by hand: the widget shows titles, the URL holds the id
 if asked and asked not in options:
     options.append(asked)
+if asked and st.session_state.get("explain_item") != asked and st.session_state.get("_explain_url_item") != asked:
+    st.session_state["explain_item"] = asked
 titles = dict(zip(recs["item_id"].astype(str), recs["title"], strict=True))
+if asked and asked not in titles:
+    known = data.query("item_lookup", [asked])
+    titles.update(zip(known["item_id"].astype(str), known["title"], strict=True))
 ranks = dict(zip(recs["item_id"].astype(str), recs["rank"], strict=True))
 item = st.selectbox(
-    "Recommendation to explain", options, index=None, key="item", bind="query-params",
-    placeholder="Choose one of the user's top-10",
+    "Recommendation to explain", options, index=None, key="explain_item", placeholder="Choose one of the user's top-10",
     format_func=lambda i: f"#{ranks[i]} · {titles.get(i) or i}" if i in ranks else f"{titles.get(i) or i} (not in the top 10)",
 )
+st.session_state["_explain_url_item"] = item
+if item:
+    st.query_params["item"] = item
+elif "item" in st.query_params:
+    del st.query_params["item"]
 if not item:
     st.info("Choose a recommendation above to see why the model ranks it.")
     st.dataframe(recs[["rank", "item_id", "title", "score"]], hide_index=True, width="stretch")
     st.stop()
 
 # Cached call into core.
-expl = panels.model_result("explain", model_dir, user, item)
-if expl is None:
+view = panels.model_result("explain", model_dir, user, item)
+if view is None:
     st.stop()
+expl = view.explanation
 
 # Layout.
 name = titles.get(item) or item
@@ -87,6 +97,6 @@ with groups_tab:
         st.caption("An absent group means its embedding is replaced by the learned 'unknown' one at every step "
                    f"(base {groups.attrs.get('base', float('nan')):.3f}, all groups unknown).")
 with faith_tab:
-    explain_panels.attention_vs_shap(model_dir, user, item, expl)
+    explain_panels.attention_vs_shap(model_dir, user, expl, view.curves)
 with whatif_tab:
-    explain_panels.what_if_editor(model_dir, user, item, np.asarray(expl.positions), pd.DataFrame(recs))
+    explain_panels.what_if_editor(model_dir, user, item, np.asarray(expl.positions), recs)

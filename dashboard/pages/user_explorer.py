@@ -40,7 +40,6 @@ if history.empty:
     st.info("This user has no events yet.")
     st.stop()
 
-st.plotly_chart(charts.timeline(history), key="user_timeline")
 
 
 @st.fragment
@@ -49,8 +48,7 @@ def trajectory_panel() -> None:
         panels.no_model()
         return
     view = st.segmented_control(
-        "Interest", list(model_charts.VIEWS), default="model", key="view", bind="query-params",
-        format_func=model_charts.VIEWS.get,
+        "Interest", list(model_charts.VIEWS), default="model", key="view", bind="query-params"
     ) or "model"
     traj = panels.model_result("trajectory", model_dir, user)
     if traj is None:
@@ -87,6 +85,8 @@ with left:
 with right:
     st.subheader("Top recommendations")
     recommendations_panel()
+
+st.plotly_chart(charts.timeline(history), key="user_timeline")
 
 with st.expander("Events as a table"):
     table = panels.history_table(history)

@@ -73,11 +73,11 @@ def launch(db: Path, model: Path | None, host: str, port: int) -> None:
     """Check the address, then replace this process with the Streamlit server."""
     if not 0 < port < 65536:
         raise UserInputError(f"Port {port} is not a valid TCP port (1-65535).")
+    env = {**os.environ, "INTERESTLENS_DB": str(db.resolve()), **_model_env(model)}
     if not port_free(host, port):
         raise UserInputError(f"Port {port} on {host} is already in use; pick another with --port.")
     if not db.exists():
         log.warning("no database at %s yet: the dashboard will say how to create one", db)
-    env = {**os.environ, "INTERESTLENS_DB": str(db.resolve()), **_model_env(model)}
     url = f"http://{host}:{port}"
     sys.stderr.write(f"InterestLens dashboard on {url}  (database {db}; Ctrl-C stops it)\n")
     sys.stderr.flush()

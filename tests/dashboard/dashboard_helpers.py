@@ -1,0 +1,41 @@
+"""Helpers for the dashboard's AppTests: open a page the way a browser link would, list what went wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+TIMEOUT = 240  # seconds per script run: torch, model loading and SHAP on a busy 2-core machine
+USER = "u003"  # a fixture user with a few dozen events
+OTHER_USER = "u010"
+
+
+def open_page(page: str | None = None, **query: str) -> AppTest:
+    """Run the app on `page` (a file under dashboard/pages, None = the default page) with URL query params."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    if page is not None:
+        at.run()  # st.navigation registers the pages on the first run
+        at.switch_page(f"pages/{page}.py")
+    at.query_params.update(query)
+    return at.run()
+
+
+def problems(at: AppTest) -> list[str]:
+    """Exceptions and error boxes on the page (an empty list on a healthy page)."""
+    return [e.value for e in at.exception] + [e.value for e in at.error]
+
+
+def figure(at: AppTest, key: str) -> dict:
+    """The Plotly figure (as its JSON dict) of the chart with widget key `key`."""
+    import json
+
+    found = [c for c in at.get("plotly_chart") if c.proto.id.endswith(f"-{key}")]
+    assert len(found) == 1, f"expected one chart {key!r}, found {len(found)}"
+    return json.loads(found[0].proto.spec)
+
+
+def title(fig: dict) -> str:
+    t = fig.get("layout", {}).get("title", {})
+    return t.get("text", "") if isinstance(t, dict) else str(t)

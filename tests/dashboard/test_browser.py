@@ -1,0 +1,157 @@
+"""The real thing: `interestlens serve` in a subprocess, driven by Debian's Chromium through Playwright.
+
+Opens a deep link to a user, waits until the Plotly charts are drawn, clicks through to an explanation, the fairness
+page and every other page, asserts on visible text, saves screenshots to docs/screenshots/ (the README shows them)
+and fails on any browser console error or failed request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from dashboard_helpers import USER
+
+from core.store import connect_read, user_history
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SLOW = 300_000  # ms: a first explanation or fairness report on a busy 2-core machine
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(dash_env, tmp_path):
+    """`interestlens serve` on a free port (its own process group, stopped afterwards); yields the base URL."""
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.skip("CHROMIUM IS NOT INSTALLED: the browser test needs Debian's chromium (apt-get install -y chromium)")
+    db, model = dash_env
+    port = _free_port()
+    log = open(tmp_path / "server.log", "w")
+    cli = Path(sys.executable).with_name("interestlens")
+    proc = subprocess.Popen(
+        [str(cli), "serve", "--db", str(db), "--model", str(model), "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("the server did not start:\n" + (tmp_path / "server.log").read_text())
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def _charts_drawn(page, n: int) -> None:
+    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n}", timeout=SLOW)
+
+
+def _idle(page) -> None:
+    """Wait until the script run is over (Streamlit shows its running widget only while a script runs)."""
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=SLOW)
+
+
+def _shot(page, name: str) -> None:
+    _idle(page)
+    page.screenshot(path=str(SHOTS / name))
+
+
+def _goto(page, name: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
+
+
+def test_browser_deep_link_explanation_fairness_and_screenshots(server, dash_env):
+    from playwright.sync_api import expect, sync_playwright
+
+    db, _ = dash_env
+    with connect_read(db) as con:
+        n_events = len(user_history(con, USER))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 2000})
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+
+            # A shared link to the root with ?user= lands on that user's explorer.
+            page.goto(f"{server}/?user={USER}")
+            expect(page.get_by_role("heading", name="User explorer")).to_be_visible(timeout=SLOW)
+            _charts_drawn(page, 3)  # trajectory, gate, timeline
+            expect(page.get_by_test_id("stMetric").filter(has_text="Events")).to_contain_text(str(n_events))
+            expect(page.get_by_text("Interest over categories — model").first).to_be_visible()
+            assert re.search(rf"/user\?(.*&)?user={USER}", page.url)
+            _shot(page, "user_explorer.png")
+
+            # Click through to an explanation of the top recommendation.
+            _goto(page, "Explain")
+            expect(page.get_by_role("heading", name="Explain a recommendation")).to_be_visible(timeout=SLOW)
+            page.get_by_test_id("stSelectbox").filter(has_text="Recommendation to explain").click()
+            page.get_by_role("option").first.click()
+            expect(page.get_by_test_id("stMetric").filter(has_text="Score f(x)")).to_be_visible(timeout=SLOW)
+            _charts_drawn(page, 1)
+            expect(page.get_by_text("Contribution of each event").first).to_be_visible()
+            assert f"user={USER}" in page.url and "item=" in page.url
+            _shot(page, "explain.png")
+            page.get_by_role("tab", name="Attention vs SHAP").click()
+            expect(page.get_by_text("Deletion curves").first).to_be_visible(timeout=SLOW)
+            _shot(page, "explain_faithfulness.png")
+
+            # The fairness page.
+            _goto(page, "Fairness")
+            expect(page.get_by_role("tab", name="User groups")).to_be_visible(timeout=SLOW)
+            _charts_drawn(page, 1)
+            _shot(page, "fairness.png")
+            page.get_by_role("tab", name="Items & exposure").click()
+            expect(page.get_by_test_id("stMetric").filter(has_text="Coverage")).to_be_visible(timeout=SLOW)
+            expect(page.get_by_text("Exposure Lorenz curve").first).to_be_visible(timeout=SLOW)
+            _shot(page, "fairness_items.png")
+
+            # The other pages, each drawn without an error.
+            for name, heading, charts, shot in [
+                ("Overview", "Overview", 4, "overview.png"),
+                ("Attention", "Attention", 3, "attention.png"),
+                ("Cohorts", "Cohorts", 2, "cohorts.png"),
+                ("Data & models", "Data & models", 0, "data_models.png"),
+            ]:
+                _goto(page, name)
+                expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible(timeout=SLOW)
+                if charts:
+                    _charts_drawn(page, charts)
+                _shot(page, shot)
+            assert not page.get_by_test_id("stException").count()
+        finally:
+            browser.close()
+    assert not problems, "\n".join(problems)

@@ -1,0 +1,48 @@
+"""Cohorts: a segment's size and category shares are the store's for that segment."""
+
+from __future__ import annotations
+
+import html
+
+from dashboard_helpers import figure, open_page, problems
+
+from core.store import connect_read
+from core.store.views import cohort_category_share
+
+
+def test_cohort_filters_select_the_right_users(dash_env):
+    db, _ = dash_env
+    with connect_read(db) as con:
+        women = con.execute("SELECT count(*) FROM users WHERE attributes['gender'] = ?", ["F"]).fetchone()[0]
+        everyone = con.execute("SELECT count(*) FROM users").fetchone()[0]
+        share = cohort_category_share(con, [("gender", "F")], "month")
+    at = open_page("cohorts")
+    assert not problems(at)
+    assert [m.value for m in at.metric] == [f"{everyone:,} users", f"{everyone:,} users"]
+    at.selectbox(key="cohorts_a_gender").set_value("F").run()
+    assert not problems(at)
+    assert at.metric[0].label == "Cohort A: gender=F"
+    assert at.metric[0].value == f"{women:,} users"
+    assert 0 < women < everyone
+    fig = figure(at, "cohorts_share_A")
+    shown = {(t["name"], x[:10]): y for t in fig["data"] for x, y in zip(t["x"], _ys(t), strict=True)}
+    for row in share.itertuples():
+        assert abs(shown[(html.escape(row.category), f"{row.period:%Y-%m-%d}")] - row.share) < 1e-9
+
+
+def _ys(trace: dict) -> list[float]:
+    import base64
+
+    import numpy as np
+
+    y = trace["y"]
+    if isinstance(y, dict):  # plotly's binary encoding of numeric arrays
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.dtype(y["dtype"])).tolist()
+    return list(y)
+
+
+def test_cohorts_are_shareable_by_link(dash_env):
+    at = open_page("cohorts", cohorts_b_gender="M", cohorts_period="quarter")
+    assert not problems(at)
+    assert at.metric[1].label == "Cohort B: gender=M"
+    assert at.segmented_control(key="cohorts_period").value == "quarter"

@@ -1,0 +1,42 @@
+"""Explain: choosing a recommendation shows its explanation, which adds up (base + Σφ = f(x)) and is core's."""
+
+from __future__ import annotations
+
+from dashboard_helpers import USER, figure, open_page, problems
+
+from core.checkpoint import load_checkpoint
+from core.recommend import recommend_users
+from core.store import connect_read
+
+
+def _top(db, model) -> list[str]:
+    with connect_read(db) as con:
+        return recommend_users(load_checkpoint(model), con, [USER], 10)["item_id"].astype(str).tolist()
+
+
+def test_choosing_a_recommendation_shows_its_explanation(dash_env):
+    db, model = dash_env
+    top = _top(db, model)
+    at = open_page("explain", user=USER)
+    assert not problems(at)
+    box = at.selectbox(key="explain_item")
+    assert box.value is None and any("Choose a recommendation" in i.value for i in at.info)
+    assert [o.split(" · ")[0] for o in box.options] == [f"#{r}" for r in range(1, 11)]
+    box.set_value(top[1]).run()
+    assert not problems(at)
+    assert at.query_params["item"] == top[1]
+    metrics = {m.label: m.value for m in at.metric}
+    fx, base = float(metrics["Score f(x)"]), float(metrics["Base (no history)"])
+    table = next(d.value for d in at.dataframe if "shap" in d.value.columns)
+    assert abs(base + table["shap"].sum() - fx) < 2e-3  # shown rounded to 3 decimals
+    assert float(metrics["Additivity error"]) <= 1e-4 * max(1.0, abs(fx))
+    assert len(figure(at, "explain_waterfall")["data"][0]["y"]) >= 2
+
+
+def test_explanation_deep_link_selects_user_and_item(dash_env):
+    db, model = dash_env
+    top = _top(db, model)
+    at = open_page("explain", user=USER, item=top[0])
+    assert not problems(at)
+    assert at.selectbox(key="explain_item").value == top[0]
+    assert {m.label for m in at.metric} >= {"Score f(x)", "Base (no history)"}

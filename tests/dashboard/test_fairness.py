@@ -1,0 +1,32 @@
+"""Fairness: the report's numbers on the page match the recommendations they come from."""
+
+from __future__ import annotations
+
+from dashboard_helpers import figure, open_page, problems
+
+from core.checkpoint import load_checkpoint
+from core.recommend import recommend_users
+from core.store import connect_read
+
+
+def test_fairness_page_shows_groups_items_and_trends(dash_env):
+    db, model = dash_env
+    loaded = load_checkpoint(model)
+    with connect_read(db) as con:
+        users = [r[0] for r in con.execute("SELECT DISTINCT user_id FROM events ORDER BY 1").fetchall()]
+        recs = recommend_users(loaded, con, users, 10)
+        genders = dict(con.execute("SELECT attributes['gender'], count(*) FROM users GROUP BY 1").fetchall())
+    at = open_page("fairness", fairness_by="gender")
+    assert not problems(at)
+    assert at.multiselect(key="fairness_by").value == ["gender"]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Coverage"] == f"{recs['item_id'].nunique() / len(loaded.vocab.items):.1%}"
+    groups = next(d.value for d in at.dataframe if {"attribute", "group", "size"} <= set(d.value.columns))
+    by_gender = groups[groups["attribute"] == "gender"]
+    assert dict(zip(by_gender["group"], by_gender["size"], strict=True)) == genders
+    assert (by_gender["NDCG@10 low"] <= by_gender["NDCG@10"]).all()
+    assert (by_gender["NDCG@10"] <= by_gender["NDCG@10 high"]).all()
+    lorenz = figure(at, "fairness_lorenz")
+    assert lorenz["layout"]["title"]["text"].startswith("Exposure Lorenz curve (Gini ")
+    assert metrics["Gini@10"] in lorenz["layout"]["title"]["text"]
+    assert any(d.value.shape[0] > 0 and "start" in d.value.columns for d in at.dataframe)  # monthly trend table

@@ -1,0 +1,35 @@
+"""Shared page pieces that must be exact: CSV exports that a spreadsheet cannot run, Markdown shown literally."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+from dashboard.components.explain_panels import md_text
+from dashboard.components.panels import csv
+from dashboard.components.upload import column_names, safe_name
+
+
+def test_csv_neutralises_formulas_and_flattens_lists():
+    df = pd.DataFrame({"title": ["=HYPERLINK(\"http://x\")", "+1", "ok", "-2 days"], "n": [1, 2, 3, -4],
+                       "categories": [["a", "b"], [], ["c"], ["d"]]})
+    back = pd.read_csv(io.BytesIO(csv(df)), keep_default_na=False)
+    assert back["title"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+1", "ok", "'-2 days"]
+    assert back["n"].tolist() == [1, 2, 3, -4]  # numbers stay numbers
+    assert back["categories"].tolist() == ["a, b", "", "c", "d"]
+
+
+def test_markdown_text_is_escaped():
+    assert md_text("[click](javascript:alert(1)) *x*") == r"\[click\]\(javascript\:alert\(1\)\) \*x\*"
+
+
+def test_upload_names_and_columns(tmp_path):
+    assert safe_name("../../etc/passwd") == "passwd"
+    assert safe_name("my file (1).csv") == "my_file_1_.csv"
+    p = tmp_path / "a.tsv"
+    p.write_text("user\titem\tts\nu1\ti1\t1\n")
+    assert column_names(p) == ["user", "item", "ts"]
+    j = tmp_path / "b.jsonl"
+    j.write_text('{"reviewerID": "A", "asin": "B", "unixReviewTime": 1}\n')
+    assert column_names(j) == ["reviewerID", "asin", "unixReviewTime"]

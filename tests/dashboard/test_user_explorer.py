@@ -1,0 +1,93 @@
+"""User explorer: a deep link lands on the user, the numbers shown are core's, and choosing another user changes the
+trajectory and the recommendations."""
+
+from __future__ import annotations
+
+import pandas as pd
+from dashboard_helpers import OTHER_USER, USER, figure, open_page, problems, title
+
+from core.checkpoint import load_checkpoint
+from core.recommend import recommend_users
+from core.store import connect_read, user_history
+
+
+def _core_view(db, model_dir, user: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with connect_read(db) as con:
+        return user_history(con, user), recommend_users(load_checkpoint(model_dir), con, [user], 10)
+
+
+def _recs_table(at) -> pd.DataFrame:
+    tables = [d.value for d in at.dataframe if "rank" in d.value.columns and "score" in d.value.columns]
+    assert len(tables) == 1
+    return tables[0]
+
+
+def test_root_deep_link_lands_on_the_users_explorer(dash_env):
+    db, model = dash_env
+    at = open_page(None, user=USER)
+    assert not problems(at)
+    assert at.title[0].value == "User explorer"
+    assert at.text_input(key="user").value == USER
+    history, recs = _core_view(db, model, USER)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Events"] == f"{len(history):,}"
+    assert metrics["Items"] == f"{history['item_id'].nunique():,}"
+    assert metrics["First event"] == f"{history['ts'].min():%Y-%m-%d}"
+    shown = _recs_table(at)
+    assert shown["item_id"].tolist() == recs["item_id"].tolist()
+    assert shown["score"].round(5).tolist() == recs["score"].round(5).tolist()
+    assert not set(shown["item_id"]) & set(history["item_id"])  # seen items are never recommended
+    assert title(figure(at, "user_timeline")) == "Event timeline"
+    traj = figure(at, "user_trajectory")
+    assert len(traj["data"]) >= 2  # one stacked area per category
+    assert title(figure(at, "user_gate")).startswith("Long-term vs short-term")
+    assert at.query_params["user"] == USER
+
+
+def test_choosing_another_user_changes_trajectory_and_recommendations(dash_env):
+    db, model = dash_env
+    at = open_page("user_explorer", user=USER)
+    before_recs = _recs_table(at)
+    before_traj = figure(at, "user_trajectory")["data"]
+    at.text_input(key="user").set_value(OTHER_USER).run()
+    assert not problems(at)
+    assert at.query_params["user"] == OTHER_USER
+    history, recs = _core_view(db, model, OTHER_USER)
+    assert {m.label: m.value for m in at.metric}["Events"] == f"{len(history):,}"
+    after_recs = _recs_table(at)
+    assert after_recs["item_id"].tolist() == recs["item_id"].tolist()
+    assert after_recs["item_id"].tolist() != before_recs["item_id"].tolist()
+    assert figure(at, "user_trajectory")["data"] != before_traj
+
+
+def test_trajectory_view_switches_and_comes_from_the_url(dash_env):
+    at = open_page("user_explorer", user=USER)
+    assert title(figure(at, "user_trajectory")) == "Interest over categories — model"
+    at.segmented_control(key="view").set_value("short-term").run()
+    assert not problems(at)
+    assert title(figure(at, "user_trajectory")) == "Interest over categories — short-term"
+    linked = open_page("user_explorer", user=USER, view="baseline")  # a shared link with the view in it
+    assert linked.segmented_control(key="view").value == "baseline"
+    assert title(figure(linked, "user_trajectory")) == "Interest over categories — baseline (decayed history)"
+
+
+def test_interests_changed_most_lists_the_drift_summaries(dash_env):
+    _, model = dash_env
+    drift = pd.read_parquet(model / "drift.parquet").sort_values(["total_drift", "user_id"], ascending=[False, True])
+    at = open_page("user_explorer")
+    tables = [d.value for d in at.dataframe if "total_drift" in d.value.columns]
+    assert len(tables) == 1
+    assert tables[0]["user_id"].head(5).tolist() == drift["user_id"].head(5).tolist()
+    assert any("Pick a user" in i.value for i in at.info)
+
+
+def test_unknown_user_in_the_url_gets_a_message_not_a_traceback(dash_env):
+    at = open_page(None, user="no-such-user")
+    assert not at.exception
+    assert any("There is no user 'no-such-user'" in w.value for w in at.warning)
+
+
+def test_events_download_is_offered(dash_env):
+    at = open_page("user_explorer", user=USER)
+    labels = [b.label for b in at.download_button]
+    assert "Download events (CSV)" in labels and "Download recommendations (CSV)" in labels
