@@ -16,7 +16,8 @@ import torch
 
 from core.checkpoint import LoadedModel
 from core.errors import NotFoundError
-from core.evaluate.ranking import exclude_seen, top_k
+from core.evaluate.ranking import exclude_seen as mask_seen
+from core.evaluate.ranking import top_k
 from core.sequences import History, load_sequences, make_batch
 
 __all__ = ["recommend", "recommend_users", "recommend_all", "unknown_history_items", "write_recommendations",
@@ -56,7 +57,7 @@ def recommend(
             lens = np.array([len(h) for h in chunk], dtype=np.int64)
             owner = np.repeat(np.arange(len(chunk)), lens)
             seen = np.concatenate([h.items for h in chunk]) if len(chunk) else np.zeros(0, np.int64)
-            exclude_seen_fn(scores, owner, seen)
+            mask_seen(scores, owner, seen)
         else:
             scores[:, 0] = float("-inf")
         values, idx = top_k(scores, k)
@@ -64,8 +65,6 @@ def recommend(
             out.append([(int(a), float(s)) for a, s in zip(i, v, strict=True) if s != float("-inf")])
     return out
 
-
-exclude_seen_fn = exclude_seen
 
 
 def _frame(loaded: LoadedModel, user_ids: Sequence[str], lists: list[list[tuple[int, float]]]) -> pd.DataFrame:
