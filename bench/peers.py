@@ -119,7 +119,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", required=True, type=Path)
     ap.add_argument("--size", default=None, help="results name (default: the database file's stem)")
-    ap.add_argument("--budget", type=float, default=1200.0, help="training CPU seconds per model (default 20 min)")
+    ap.add_argument("--budget", type=float, default=2400.0,
+                    help="training CPU seconds per model (default: 20 minutes of this 2-core CPU)")
     ap.add_argument("--max-len", type=int, default=50, help="maximum history length for every model")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--peers", default="sasrec,gru4rec")
