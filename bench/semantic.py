@@ -169,11 +169,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--text-id-dropout", type=float, default=0.25, help="ModelConfig.text_id_dropout of *_iddrop stages")
     ap.add_argument("--stages", default=",".join(STAGES))
-    ap.add_argument("--fresh", action="store_true", help="redo stages already in the results file")
+    ap.add_argument("--fresh", action="store_true", help="redo the listed stages even if already recorded")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(args.threads)
-    res = Results("semantic", "ml100k", resume=not args.fresh)
+    res = Results("semantic", "ml100k")  # other stages' figures are kept; --fresh redoes only the listed ones
     res.set("args", vars(args))
     WORK.mkdir(parents=True, exist_ok=True)
     db = WORK / "ml100k.duckdb"
@@ -182,8 +182,11 @@ def main() -> None:
 
         build_movielens_100k(db)
     for stage in args.stages.split(","):
-        if res.done(stage) and not args.fresh:
-            print(f"{stage}: done already", res.get(stage))
+        key = stage  # *_iddrop stages at another --text-id-dropout than 0.25 are recorded under their own key
+        if stage.endswith("_iddrop") and args.text_id_dropout != 0.25:
+            key = f"{stage}{args.text_id_dropout}"
+        if res.done(key) and not args.fresh:
+            print(f"{key}: done already", res.get(key))
             continue
         if stage == "install_size":
             figures = install_size()
@@ -197,11 +200,11 @@ def main() -> None:
         else:
             raise SystemExit(f"unknown stage {stage!r}; expected {', '.join(STAGES)}")
         figures["load_average_1m"] = round(os.getloadavg()[0], 1)  # this 2-core machine is shared: context
-        res.stage(stage, figures)
+        res.stage(key, figures)
         shown = {k: v for k, v in figures.items() if k not in ("model_config", "train_config", "valid")}
         if "test" in shown:
             shown["test"] = {k: round(shown["test"][k], 4) for k in ("NDCG@10", "HR@10")}
-        print(f"{stage}: {shown}", flush=True)
+        print(f"{key}: {shown}", flush=True)
     print(f"wrote {res.path}")
 
 
