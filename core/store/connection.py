@@ -27,6 +27,7 @@ __all__ = [
     "connect_write",
     "default_db_path",
     "init_schema",
+    "require_interestlens",
     "schema_version",
 ]
 
@@ -94,12 +95,18 @@ def check_version(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
 
 
 def init_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the tables if absent, migrate an older schema, and record the schema version."""
+    """Create the tables if absent, migrate an older schema, and record the schema version.
+
+    A database already at this version is left untouched (no write transaction), so opening it for a
+    small append costs nothing here.
+    """
     version = schema_version(con)
     if version is not None and version > SCHEMA_VERSION:
         raise StoreError(
             f"This database was written by a newer InterestLens (schema {version}, this one writes {SCHEMA_VERSION}); upgrade InterestLens."
         )
+    if version == SCHEMA_VERSION and _OUR_TABLES <= set(_table_names(con)):
+        return
     con.execute("BEGIN TRANSACTION")
     try:
         for v in range(version or SCHEMA_VERSION, SCHEMA_VERSION):
@@ -114,13 +121,53 @@ def init_schema(con: duckdb.DuckDBPyConnection) -> None:
         raise
 
 
+_OUR_TABLES = {"meta", "users", "items", "events", "ingest_runs", "rejects"}
+
+
+def _table_names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Tables and views of the database's own catalog (not temporary ones, not attached databases)."""
+    rows = con.execute(
+        """SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() AND NOT temporary
+           UNION ALL
+           SELECT view_name FROM duckdb_views() WHERE database_name = current_database() AND NOT internal
+             AND NOT temporary"""
+    ).fetchall()
+    return sorted(str(r[0]) for r in rows)
+
+
+def require_interestlens(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
+    """Refuse a DuckDB file that holds tables but is not an InterestLens database (before anything is written).
+
+    An empty file is fine (it becomes a new database); a file with tables needs the `meta` table with a
+    schema version, otherwise creating our tables inside it would mix them with someone else's data.
+    """
+    names = _table_names(con)
+    if not names:
+        return
+    try:
+        version = schema_version(con)
+    except duckdb.Error:  # a `meta` table of someone else's shape
+        version = None
+    if version is None:
+        shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+        raise StoreError(
+            f"{path} is not an InterestLens database (it holds other tables: {shown}); use a new --db file."
+        )
+
+
 @contextmanager
-def connect_write(db: str | os.PathLike | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the database for writing, create the schema, and close it when done."""
+def connect_write(db: str | os.PathLike | None = None, timeout_s: float = 10.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the database for writing, create the schema, and close it when done.
+
+    While another process holds the file (a reader or a writer), the open is retried for up to `timeout_s`
+    seconds and then refused with one sentence: a writer never waits forever. A DuckDB file that holds
+    tables but is not an InterestLens database is refused before anything is written.
+    """
     path = default_db_path(db)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _retry(lambda: duckdb.connect(str(path)), path)
+    con = _retry(lambda: duckdb.connect(str(path)), path, timeout_s)
     try:
+        require_interestlens(con, path)
         init_schema(con)
         yield con
     finally:

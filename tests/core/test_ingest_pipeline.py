@@ -13,7 +13,7 @@ import pytest
 
 from core.errors import UserInputError
 from core.ingest import ColumnMapping, ingest, ingest_frames
-from core.store import connect_read, connect_write
+from core.store import StoreError, connect_read, connect_write
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures"
 T0 = dt.datetime(2024, 5, 1, 12, 0, 0)
@@ -172,8 +172,9 @@ def test_a_foreign_duckdb_file_is_refused_not_modified(tmp_path):
     con = duckdb.connect(str(db))
     con.execute("CREATE TABLE events (x INT)")
     con.close()
-    with pytest.raises(UserInputError, match="has an events table that is not InterestLens' .*; ingest into a new --db"):
+    with pytest.raises(StoreError, match=r"is not an InterestLens database \(it holds other tables: events\); use a new --db"):
         ingest(db, "generic", FIX / "generic" / "events.tsv")
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM events").fetchall() == [(0,)]
+    assert con.execute("SELECT table_name FROM duckdb_tables()").fetchall() == [("events",)]  # nothing created
     con.close()

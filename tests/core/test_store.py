@@ -77,6 +77,47 @@ def test_foreign_duckdb_file_is_not_an_interestlens_database(tmp_path):
             pass
 
 
+def _catalog(db) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(
+            """SELECT table_name, estimated_size FROM duckdb_tables() UNION ALL
+               SELECT view_name, NULL FROM duckdb_views() WHERE NOT internal ORDER BY 1"""
+        ).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize(
+    "ddl, shown",
+    [
+        ("CREATE TABLE events (x INT); INSERT INTO events VALUES (1)", "events"),
+        ("CREATE TABLE meta (k INT)", "meta"),  # a `meta` of someone else's shape
+        ("CREATE TABLE meta (key VARCHAR, value VARCHAR); CREATE TABLE t (x INT)", "meta, t"),  # no schema version
+        ("CREATE VIEW v AS SELECT 1 AS x", "v"),
+    ],
+)
+def test_writer_refuses_a_foreign_duckdb_file_before_writing(tmp_path, ddl, shown):
+    db = tmp_path / "foreign.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute(ddl)
+    con.close()
+    before = _catalog(db)
+    with pytest.raises(StoreError, match=rf"is not an InterestLens database \(it holds other tables: {shown}\)"):
+        with connect_write(db):
+            pass
+    assert _catalog(db) == before  # no InterestLens table was created inside it
+
+
+def test_writer_accepts_an_empty_duckdb_file(tmp_path):
+    db = tmp_path / "empty.duckdb"
+    duckdb.connect(str(db)).close()
+    with connect_write(db) as con:
+        assert con.execute("SELECT count(*) FROM events").fetchall() == [(0,)]
+    with connect_read(db) as con:
+        assert con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [(str(SCHEMA_VERSION),)]
+
+
 def test_summary_by_hand(hand_db):
     with connect_read(hand_db) as con:
         s = dataset_summary(con)
