@@ -10,7 +10,7 @@ import duckdb
 from core.errors import UserInputError
 from core.ingest.presets import IngestOptions, get_preset
 from core.ingest.result import ColumnMapping, IngestResult
-from core.ingest.run import Progress, Run, Stage, execute_run
+from core.ingest.run import Offset, Progress, Run, Stage, execute_run
 
 __all__ = ["ingest"]
 
@@ -23,6 +23,9 @@ def ingest(
     mapping: ColumnMapping | None = None,
     meta: str | os.PathLike | None = None,
     progress: Progress | None = None,
+    state: dict[str, str] | None = None,
+    offset: Offset | None = None,
+    label: str | None = None,
 ) -> IngestResult:
     """Ingest `source` with the named preset; every accepted row lands, or nothing changes.
 
@@ -33,6 +36,10 @@ def ingest(
     source : a file or folder, as the preset describes (`PRESETS[name].source`).
     mapping : generic only: which columns hold the user, item, time, etc.
     meta : amazon-reviews only: the metadata file (default: `meta_<name>` beside the reviews, if present).
+    state : rows for the `meta` table, written in the same transaction as the events (live ingest keeps its
+        position in a source there, so the position advances exactly when the batch lands).
+    offset : the rows and lines of the whole source before `source` when it is a chunk of a longer file.
+    label : what `ingest_runs.source` records (default: the path).
 
     Returns the run's counts: `accepted + duplicates` valid rows, `rejected` rows in `rejects` with reasons.
     Raises `UserInputError` (one sentence) for a missing file, an unknown preset or format, missing
@@ -52,4 +59,6 @@ def ingest(
     def build(run: Run) -> Stage:
         return p.load(run, path, options)
 
-    return execute_run(db, source=str(path), preset=p.name, build=build, progress=progress)
+    return execute_run(
+        db, source=label or str(path), preset=p.name, build=build, progress=progress, state=state, offset=offset
+    )

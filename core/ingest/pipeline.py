@@ -90,15 +90,17 @@ def stage_and_validate(run: Run, stage: Stage) -> Counts:
     # A stage that leaves seq NULL numbers its rows by position: the table keeps the source's order
     # (DuckDB preserves insertion order), so rowid is the row's position without a one-thread window.
     # Rows written inside a transaction get row ids counted from a large base, hence the offset.
+    # A chunk of a longer source (live ingest) adds the rows before it, so seq is the position in the source.
     base = int(con.execute(f"SELECT coalesce(min(rowid), 0) FROM {CHECKED_ROWS}").fetchall()[0][0])
+    shift = int(run.offset.rows)
     con.execute(
         f"""CREATE OR REPLACE TEMP VIEW {CHECKED} AS
-            SELECT coalesce(seq, rowid - {base}) AS seq, * EXCLUDE (seq) FROM {CHECKED_ROWS}"""
+            SELECT coalesce(seq, rowid - {base}) + {shift} AS seq, * EXCLUDE (seq) FROM {CHECKED_ROWS}"""
     )
     for name, side in ((USERS, stage.users), (ITEMS, stage.items)):
         if side is not None:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {side.sql}", side.params)
-    unreadable = readers.collect_reader_rejects(con, run.run_id, run.layouts)
+    unreadable = readers.collect_reader_rejects(con, run.run_id, run.layouts, run.offset.lines)
     total, valid = con.execute(f"SELECT count(*), count(*) FILTER (reason IS NULL) FROM {CHECKED}").fetchall()[0]
     if total == 0:
         _refuse_empty(run, unreadable)
@@ -163,9 +165,23 @@ def _context_table(run: Run, stage: Stage) -> str:
     return " AND ".join(f"r.{c} IS NOT DISTINCT FROM m.{c}" for c in ctx)
 
 
-_NOT_STORED = """WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.user_id = c.user_id AND e.item_id = c.item_id
+# Only stored events inside the batch's time range can equal one of its rows, so the stored side of the
+# anti-join is restricted to that range first (a filter on `ts` that DuckDB evaluates inside the scan); a live
+# batch of new events then compares against a handful of rows, not against the whole store.
+_NOT_STORED = """WHERE NOT EXISTS (SELECT 1 FROM (SELECT * FROM events WHERE ts >= ?::TIMESTAMP AND ts <= ?::TIMESTAMP) e
+    WHERE e.user_id = c.user_id AND e.item_id = c.item_id
     AND e.ts = c.ts AND e.event_type = c.event_type AND e.value IS NOT DISTINCT FROM c.value
     AND list_sort(map_entries(coalesce(e.context, MAP {}))) = list_sort(map_entries(coalesce(c.context, MAP {}))))"""
+
+
+def _stored_overlap(run: Run) -> list | None:
+    """[first, last] time of the valid rows when the store already has events in that range, else None."""
+    con = run.con
+    lo, hi = con.execute(f"SELECT min(ts), max(ts) FROM {CHECKED} WHERE reason IS NULL").fetchall()[0]
+    if lo is None:
+        return None
+    hit = con.execute("SELECT EXISTS (SELECT 1 FROM events WHERE ts >= ? AND ts <= ?)", [lo, hi]).fetchall()[0][0]
+    return [lo, hi] if hit else None
 
 
 def insert_events(run: Run, stage: Stage) -> int:
@@ -173,8 +189,9 @@ def insert_events(run: Run, stage: Stage) -> int:
 
     Exact duplicates (same user, item, time, event type, value and context) keep their first row. Candidates
     are found by one aggregate over a 64-bit hash of (user, item, time); only rows whose hash repeats are
-    grouped on all the fields themselves, so a collision can never drop a distinct event. Against a non-empty
-    store an anti-join drops events already stored by any earlier run; on an empty store it is skipped.
+    grouped on all the fields themselves, so a collision can never drop a distinct event. When the store holds
+    events inside the batch's time range, an anti-join against those (and only those) drops events already
+    stored by any earlier run; otherwise it is skipped.
     """
     con = run.con
     keys = ", ".join(_KEYS + _ctx_cols(stage))
@@ -189,7 +206,8 @@ def insert_events(run: Run, stage: Stage) -> int:
                    UNION ALL
                    SELECT {keys}, min(seq) AS seq FROM {CHECKED}
                    WHERE reason IS NULL AND h IN (SELECT h FROM {REPEATS}) GROUP BY {keys}"""
-    has_events = con.execute("SELECT EXISTS (SELECT 1 FROM events)").fetchall()[0][0]
+    bounds = _stored_overlap(run)  # None: no stored event can equal a row of this batch
+    has_events = bounds is not None
     case = _context_case(run, stage) if stage.context_keys and not has_events else None
     if not stage.context_keys or case is not None:
         # fast path: sort the plain rows, then attach each row's MAP (a constant per combination)
@@ -198,7 +216,7 @@ def insert_events(run: Run, stage: Stage) -> int:
             rows = f"SELECT *, {context} AS context FROM ({rows}) r"
             sql = f"""SELECT user_id, item_id, ts, event_type, value, context, ?, seq FROM ({rows}) c
                       {_NOT_STORED} ORDER BY {CLUSTER}"""
-            params = [run.run_id, *params]
+            params = [run.run_id, *params, *bounds]
         else:
             sql = f"""SELECT user_id, item_id, ts, event_type, value, {context}, ?, seq
                       FROM ({rows} ORDER BY {CLUSTER}) c"""
@@ -210,7 +228,7 @@ def insert_events(run: Run, stage: Stage) -> int:
         not_stored = _NOT_STORED if has_events else ""
         sql = f"""SELECT user_id, item_id, ts, event_type, value, context, ?, seq FROM ({rows}) c
                   {not_stored} ORDER BY {CLUSTER}"""
-        params = [run.run_id]
+        params = [run.run_id, *(bounds or [])]
     row = con.execute(
         f"INSERT INTO events (user_id, item_id, ts, event_type, value, context, run_id, seq) {sql}", params
     ).fetchall()
@@ -239,9 +257,10 @@ def upsert_users(run: Run, stage: Stage) -> int:
                 ON CONFLICT (user_id) DO UPDATE
                 SET attributes = map_concat(coalesce(users.attributes, MAP {{}}), EXCLUDED.attributes)"""
         )
+    # new ids only: an anti-join against the key costs half of ON CONFLICT's per-row index probes
     con.execute(
-        f"""INSERT INTO users SELECT DISTINCT user_id, MAP {{}}::MAP(VARCHAR, VARCHAR)
-            FROM {CHECKED} WHERE reason IS NULL ON CONFLICT DO NOTHING"""
+        f"""INSERT INTO users SELECT d.user_id, MAP {{}}::MAP(VARCHAR, VARCHAR)
+            FROM (SELECT DISTINCT user_id FROM {CHECKED} WHERE reason IS NULL) d ANTI JOIN users USING (user_id)"""
     )
     return bad
 
@@ -274,8 +293,8 @@ def upsert_items(run: Run, stage: Stage) -> int:
                 {_ITEM_UPSERT}"""
         )
     con.execute(
-        f"""INSERT INTO items SELECT DISTINCT item_id, NULL, []::VARCHAR[], MAP {{}}::MAP(VARCHAR, VARCHAR)
-            FROM {CHECKED} WHERE reason IS NULL ON CONFLICT DO NOTHING"""
+        f"""INSERT INTO items SELECT d.item_id, NULL, []::VARCHAR[], MAP {{}}::MAP(VARCHAR, VARCHAR)
+            FROM (SELECT DISTINCT item_id FROM {CHECKED} WHERE reason IS NULL) d ANTI JOIN items USING (item_id)"""
     )
     return bad
 

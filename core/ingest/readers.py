@@ -154,10 +154,13 @@ def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(rows[0][0])
 
 
-def collect_reader_rejects(con: duckdb.DuckDBPyConnection, run_id: int, expect: dict[str, str]) -> ReaderCounts:
+def collect_reader_rejects(
+    con: duckdb.DuckDBPyConnection, run_id: int, expect: dict[str, str], line_offset: int = 0
+) -> ReaderCounts:
     """Copy the reader's unreadable lines into `rejects` (one row per line) and count them per file.
 
-    `expect` maps a file path to what its lines should look like, for the reason text. A file that is not
+    `expect` maps a file path to what its lines should look like, for the reason text; `line_offset` is added
+    to every line number (a chunk of a longer file numbers its lines as in that file). A file that is not
     in the declared encoding is refused as a whole (one sentence), since every later line is suspect too.
     """
     if not _table_exists(con, REJECTS_TABLE):
@@ -169,7 +172,7 @@ def collect_reader_rejects(con: duckdb.DuckDBPyConnection, run_id: int, expect: 
     if bad:
         path, line = Path(bad[0][0]), bad[0][1]
         raise UserInputError(
-            f"{path.name} is not valid UTF-8 text (line {line}); if it is Latin-1, say so with --encoding latin-1."
+            f"{path.name} is not valid UTF-8 text (line {line + line_offset}); if it is Latin-1, say so with --encoding latin-1."
         )
     counts = con.execute(
         f"""SELECT s.file_path, count(DISTINCT e.line) FROM {REJECTS_TABLE} e
@@ -179,8 +182,8 @@ def collect_reader_rejects(con: duckdb.DuckDBPyConnection, run_id: int, expect: 
         layout = expect.get(str(path), "the documented layout")
         con.execute(
             f"""INSERT INTO rejects
-                SELECT ?, e.line,
-                       ? || ' line ' || e.line || ': unreadable line, ' ||
+                SELECT ?, e.line + ?,
+                       ? || ' line ' || (e.line + ?) || ': unreadable line, ' ||
                        CASE WHEN bool_or(e.error_type = 'LINE SIZE OVER MAXIMUM') THEN 'longer than the reader''s limit'
                             WHEN bool_or(e.error_type IN ('MISSING COLUMNS', 'TOO MANY COLUMNS'))
                                 THEN 'wrong number of fields (expected ' || ? || ')'
@@ -188,7 +191,7 @@ def collect_reader_rejects(con: duckdb.DuckDBPyConnection, run_id: int, expect: 
                        left(any_value(e.csv_line), 2000)
                 FROM {REJECTS_TABLE} e JOIN {REJECTS_SCAN} s USING (scan_id, file_id)
                 WHERE s.file_path = ? GROUP BY e.line ORDER BY e.line""",
-            [run_id, Path(path).name, layout, str(path)],
+            [run_id, line_offset, Path(path).name, line_offset, layout, str(path)],
         )
     return ReaderCounts({str(p): int(n) for p, n in counts})
 

@@ -41,7 +41,7 @@ from core.ingest.files import translate_error
 from core.ingest.result import IngestResult
 from core.store import connect_write
 
-__all__ = ["Run", "Stage", "SideTable", "execute_run", "require", "FILE_SHIFT"]
+__all__ = ["Run", "Stage", "SideTable", "Offset", "execute_run", "require", "FILE_SHIFT"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,18 @@ class Stage:
     raw_delim: str = ","  # how the raw_i columns are joined into the rejected row's text
 
 
+@dataclass(frozen=True)
+class Offset:
+    """Where a chunk of a longer source starts (live ingest of a growing file reads it in chunks).
+
+    `rows` data rows and `lines` lines of the whole source come before the chunk's first data row, so `seq`
+    and the row and line numbers of rejects refer to the whole source, not to the chunk.
+    """
+
+    rows: int = 0
+    lines: int = 0  # added to a line number in the chunk to give the line number in the source
+
+
 @dataclass
 class Run:
     """The open run: its connection (inside the transaction), id and the assumptions made so far."""
@@ -88,6 +100,7 @@ class Run:
     registered: list[str] = field(default_factory=list)
     layouts: dict[str, str] = field(default_factory=dict)  # file path -> what its lines should look like
     event_files: list[str] = field(default_factory=list)
+    offset: Offset = field(default_factory=Offset)
 
     def register(self, name: str, frame) -> None:
         """Expose a DataFrame (or Arrow table) to this run's SQL under `name`; unregistered when the run ends."""
@@ -152,30 +165,35 @@ def execute_run(
     build: Callable[[Run], Stage],
     assumptions: list[str] | tuple[str, ...] = (),
     progress: Progress | None = None,
+    state: dict[str, str] | None = None,
+    offset: Offset | None = None,
 ) -> IngestResult:
     """Run `build` and the shared pipeline in one transaction; record the run, failed or not.
 
     `db` is a database path (opened with `connect_write` and closed after) or an open writable
-    connection. Raises UserInputError (one sentence) when the source cannot be ingested; the
-    database is then exactly as before, apart from the `ingest_runs` row recording the failure.
+    connection. `state` rows are written to `meta` in the same transaction as the events (a live reader's
+    position in its source: it advances exactly when the batch lands). Raises UserInputError (one sentence)
+    when the source cannot be ingested; the database is then exactly as before, apart from the `ingest_runs`
+    row recording the failure. An interrupt (Ctrl-C) rolls the batch back and is raised as KeyboardInterrupt.
     """
+    args = (source, preset, build, assumptions, progress, state or {}, offset or Offset())
     if isinstance(db, duckdb.DuckDBPyConnection):
         from core.store import init_schema
 
         init_schema(db)
-        return _execute(db, source, preset, build, assumptions, progress)
+        return _execute(db, *args)
     with connect_write(db) as con:
-        return _execute(con, source, preset, build, assumptions, progress)
+        return _execute(con, *args)
 
 
-def _execute(con, source, preset, build, assumptions, progress) -> IngestResult:
+def _execute(con, source, preset, build, assumptions, progress, state, offset) -> IngestResult:
     from core.ingest import pipeline
 
     step = progress or (lambda _name: None)
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")  # DuckDB's bar writes to stdout; the CLI draws its own
     _require_our_tables(con)
-    run = Run(con=con, run_id=_next_run_id(con), started_at=_now(), assumptions=list(assumptions))
+    run = Run(con=con, run_id=_next_run_id(con), started_at=_now(), assumptions=list(assumptions), offset=offset)
     con.execute("BEGIN TRANSACTION")
     try:
         step("reading")
@@ -187,6 +205,8 @@ def _execute(con, source, preset, build, assumptions, progress) -> IngestResult:
         step("updating users and items")
         side_rejected = pipeline.upsert_users(run, stage) + pipeline.upsert_items(run, stage)
         pipeline.merge_context_keys(con, stage.context_keys)
+        for key, value in state.items():
+            con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
         rejected = counts.rejected + side_rejected
         duplicates = counts.valid - accepted
         message = _summary(accepted, rejected, duplicates, run.assumptions)
@@ -197,15 +217,21 @@ def _execute(con, source, preset, build, assumptions, progress) -> IngestResult:
         pipeline.drop_temp(con)
         con.execute("COMMIT")
     except BaseException as exc:
-        con.execute("ROLLBACK")
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:  # interrupted during COMMIT, which then completed: the batch landed whole
+            log.warning("run %s: nothing to roll back after %s", run.run_id, type(exc).__name__)
         _unregister(run)
-        if isinstance(exc, InterestLensError):
-            error: BaseException = exc
+        if isinstance(exc, duckdb.InterruptException):
+            error: BaseException = KeyboardInterrupt()
+        elif isinstance(exc, InterestLensError):
+            error = exc
         elif isinstance(exc, duckdb.Error):
             error = translate_error(exc, Path(source).name or source, run.layouts)
         else:
             error = exc
-        _record_failure(con, run.run_id, source, preset, run.started_at, str(error) or type(error).__name__)
+        reason = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error) or type(error).__name__
+        _record_failure(con, run.run_id, source, preset, run.started_at, reason)
         if error is exc:
             raise
         raise error from exc
