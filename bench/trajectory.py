@@ -48,7 +48,8 @@ from core.trajectory import (  # noqa: E402
 log = logging.getLogger("bench.trajectory")
 
 HALF_LIVES = [1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 75, 100, 150, float("inf")]
-SCALES = [0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
+SCALES = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256, 512]
+DIVERGENCES = [0.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5]
 SIGNALS = ["distribution", "long_term", "short_term", "baseline", "events"]
 
 
@@ -156,32 +157,39 @@ def evaluate_change_points(trajs, items: dict, truth, vocab, tolerance: int = 5)
     def signal(tr, name: str) -> np.ndarray:
         return w[items[tr.user_id]] if name == "events" else getattr(tr, name)
 
-    def score(half: str, name: str, s: float) -> dict:
-        det = [detect_change_points(signal(tr, name), min_size=cfg.min_segment, scale=s) for tr in halves[half]]
+    def score(half: str, name: str, s: float, delta: float) -> dict:
+        det = [
+            detect_change_points(signal(tr, name), min_size=cfg.min_segment, scale=s, min_divergence=delta)
+            for tr in halves[half]
+        ]
         out = change_point_scores(det, planted[half], tolerance).__dict__
         arch = [truth.archetype(tr.user_id) for tr in halves[half]]
         out["false_by_archetype"] = {
             a: sum(len(d) for d, aa in zip(det, arch, strict=True) if aa == a) for a in ("gradual", "periodic", "stable")
         }
+        sw = [k for k, a in enumerate(arch) if a == "switch"]
+        out["switch_users_f1"] = change_point_scores([det[k] for k in sw], [planted[half][k] for k in sw], tolerance).f1
         return out
 
-    grid = {f"{sig}@{s}": score("tune", sig, s)["f1"] for sig in SIGNALS for s in SCALES}
-    best = max(grid, key=grid.get)
-    sig, scale = best.split("@")
-
-    def on_eval(name: str, s: float) -> dict:
-        return score("eval", name, s)
-
-    chosen = on_eval(sig, float(scale))
-    default = on_eval(cfg.change_signal, cfg.penalty_scale)
+    # the signal first (no minimum divergence), then the penalty scale and minimum divergence for it
+    grid = {f"{sig}@{s}": score("tune", sig, s, 0.0)["f1"] for sig in SIGNALS for s in SCALES}
+    sig = max(grid, key=grid.get).split("@")[0]
+    grid2 = {(s, d): score("tune", sig, s, d)["f1"] for s in SCALES if s <= 4 for d in DIVERGENCES}
+    scale, delta = max(grid2, key=grid2.get)
+    chosen = score("eval", sig, scale, delta)
+    default = score("eval", cfg.change_signal, cfg.penalty_scale, cfg.min_divergence)
     return {
         "tolerance": tolerance,
         "tune_users": len(halves["tune"]),
         "eval_users": len(halves["eval"]),
-        "tune_f1_grid": grid,
-        "chosen_on_tune": {"signal": sig, "scale": float(scale), "tune_f1": grid[best]},
+        "tune_f1_by_signal": grid,
+        "tune_f1_scale_divergence": {f"{s}/{d}": f for (s, d), f in grid2.items()},
+        "chosen_on_tune": {"signal": sig, "scale": scale, "min_divergence": delta, "tune_f1": grid2[scale, delta]},
         "eval_chosen": chosen,
-        "eval_default": {"signal": cfg.change_signal, "scale": cfg.penalty_scale, "min_segment": cfg.min_segment, **default},
+        "eval_default": {
+            "signal": cfg.change_signal, "scale": cfg.penalty_scale, "min_divergence": cfg.min_divergence,
+            "min_segment": cfg.min_segment, **default,
+        },
         "change_point_precision": default["precision"],
         "change_point_recall": default["recall"],
         "change_point_f1": default["f1"],
@@ -231,6 +239,7 @@ def main() -> None:
     ap.add_argument("--ml-model", help="a model trained on it")
     ap.add_argument("--fresh", action="store_true", help="ignore saved stages")
     ap.add_argument("--train-only", action="store_true", help="stop after building and training")
+    ap.add_argument("--stages", default="tv,change_points,latency,drift_batch", help="comma-separated stages to run")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
@@ -239,34 +248,40 @@ def main() -> None:
     db, model_dir = build_and_train(args, res)
     if args.train_only:
         return
-    loaded = load_checkpoint(model_dir)
-    truth = load_truth(db)
-    analyzer = TrajectoryAnalyzer(loaded)
-    with connect_read(db) as con:
-        seqs = load_sequences(con, loaded.vocab)
-    t0 = time.perf_counter()
-    trajs = list(analyzer.trajectories(seqs))
-    log.info("trajectories of %d users in %.1f s", len(trajs), time.perf_counter() - t0)
-    items = {u: seqs.history(r).items for r, u in enumerate(seqs.user_ids)}
-    tv = evaluate_tv(trajs, items, truth, loaded.vocab, TrajectoryConfig().half_life)
-    res.stage("tv", tv)
-    res.stage("change_points", evaluate_change_points(trajs, items, truth, loaded.vocab))
-    res.stage("latency", latency(db, model_dir, threads=1))
-    res.stage("drift_batch_synthetic", drift_batch(db, model_dir, args.threads))
-    if args.ml_db and args.ml_model:
-        res.stage("drift_batch_ml100k", drift_batch(Path(args.ml_db), Path(args.ml_model), args.threads))
-    s = res.data["stages"]
+    stages = set(args.stages.split(","))
+    if stages & {"tv", "change_points"}:
+        loaded = load_checkpoint(model_dir)
+        truth = load_truth(db)
+        with connect_read(db) as con:
+            seqs = load_sequences(con, loaded.vocab)
+        t0 = time.perf_counter()
+        trajs = list(TrajectoryAnalyzer(loaded).trajectories(seqs))
+        log.info("trajectories of %d users in %.1f s", len(trajs), time.perf_counter() - t0)
+        items = {u: seqs.history(r).items for r, u in enumerate(seqs.user_ids)}
+        if "tv" in stages:
+            res.stage("tv", evaluate_tv(trajs, items, truth, loaded.vocab, TrajectoryConfig().half_life))
+        if "change_points" in stages:
+            res.stage("change_points", evaluate_change_points(trajs, items, truth, loaded.vocab))
+    if "latency" in stages:
+        res.stage("latency", latency(db, model_dir, threads=1))
+    if "drift_batch" in stages:
+        res.stage("drift_batch_synthetic", drift_batch(db, model_dir, args.threads))
+        if args.ml_db and args.ml_model:
+            res.stage("drift_batch_ml100k", drift_batch(Path(args.ml_db), Path(args.ml_model), args.threads))
+    s = {k: {} for k in ("tv", "change_points", "latency", "drift_batch_synthetic")} | res.data["stages"]
     summary = {
-        "model_tv_error": s["tv"]["model_tv_error"],
-        "baseline_tv_error": s["tv"]["baseline_tv_error"],
-        "baseline_half_life": s["tv"]["baseline_half_life_tuned"],
-        "tv_error_ratio": s["tv"]["tv_error_ratio"],
-        "projected_tv_error_ratio": s["tv"]["projected_tv_error_ratio"],
-        "change_point_precision": s["change_points"]["change_point_precision"],
-        "change_point_recall": s["change_points"]["change_point_recall"],
-        "change_point_f1": s["change_points"]["change_point_f1"],
-        "latency_p95_ms": s["latency"]["full_ms"]["p95"],
-        "drift_batch_synthetic_s": s["drift_batch_synthetic"]["wall_s"],
+        "model_tv_error": s["tv"].get("model_tv_error"),
+        "baseline_tv_error": s["tv"].get("baseline_tv_error"),
+        "baseline_half_life": s["tv"].get("baseline_half_life_tuned"),
+        "tv_error_ratio": s["tv"].get("tv_error_ratio"),
+        "projected_model_tv_error": s["tv"].get("projected_model_tv_error"),
+        "projected_baseline_tv_error": s["tv"].get("projected_baseline_tv_error"),
+        "projected_tv_error_ratio": s["tv"].get("projected_tv_error_ratio"),
+        "change_point_precision": s["change_points"].get("change_point_precision"),
+        "change_point_recall": s["change_points"].get("change_point_recall"),
+        "change_point_f1": s["change_points"].get("change_point_f1"),
+        "latency_p95_ms": s["latency"].get("full_ms", {}).get("p95"),
+        "drift_batch_synthetic_s": s["drift_batch_synthetic"].get("wall_s"),
         "drift_batch_ml100k_s": s.get("drift_batch_ml100k", {}).get("wall_s"),
         "results": str(res.path),
     }

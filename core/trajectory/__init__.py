@@ -4,6 +4,7 @@ per-user drift summaries (written beside the model) and cohort trajectories."""
 from core.trajectory.analyzer import TrajectoryAnalyzer, TrajectoryConfig
 from core.trajectory.batch import DRIFT_FILE, DriftBatch, build_drift, read_drift, summaries_table
 from core.trajectory.changes import (
+    MIN_DIVERGENCE,
     PENALTY_SCALE,
     ChangePoint,
     auto_penalty,
@@ -46,6 +47,7 @@ __all__ = [
     "total_variation",
     "ChangePoint",
     "PENALTY_SCALE",
+    "MIN_DIVERGENCE",
     "auto_penalty",
     "noise_variance",
     "detect_change_points",

@@ -15,7 +15,7 @@ from core.checkpoint import LoadedModel
 from core.errors import NotFoundError, UserInputError
 from core.sequences import History, Sequences
 from core.store import user_history
-from core.trajectory.changes import PENALTY_SCALE, detect_change_points
+from core.trajectory.changes import MIN_DIVERGENCE, PENALTY_SCALE, detect_change_points
 from core.trajectory.engine import StepOutputs, encode_steps
 from core.trajectory.measures import decayed_histogram, drift_series
 from core.trajectory.result import Trajectory
@@ -33,10 +33,11 @@ Signal = Literal["distribution", "long_term", "short_term", "baseline", "events"
 class TrajectoryConfig:
     window: int = 5  # drift compares the interest at step t with the one `window` steps earlier
     half_life: float = 10.0  # baseline: events after which a past event's weight has halved
-    stride: int | None = None  # long histories: steps between the ends of overlapping windows (None: max_len // 4)
+    stride: int | None = None  # long histories: steps between the ends of overlapping windows (None: max_len // 2)
     change_signal: Signal = "events"  # what change points are found on (see `Signal`; events: best F1 in bench/)
     penalty_scale: float = PENALTY_SCALE  # multiplier of the noise-scaled PELT penalty (higher = fewer changes)
     min_segment: int = 10  # fewest steps between two change points (a change must last this long)
+    min_divergence: float = MIN_DIVERGENCE  # smallest JS (bits) between the mixes either side of a change
     batch_size: int = 256  # history windows per forward pass
 
     def __post_init__(self) -> None:
@@ -48,6 +49,8 @@ class TrajectoryConfig:
             raise UserInputError("The window stride must be at least 1.")
         if self.min_segment < 1:
             raise UserInputError("The minimum segment length must be at least 1.")
+        if not 0 <= self.min_divergence <= 1:
+            raise UserInputError("The minimum divergence of a change must be between 0 and 1 bit.")
 
 
 class TrajectoryAnalyzer:
@@ -71,10 +74,12 @@ class TrajectoryAnalyzer:
         self._w = self.item_categories.numpy().astype(np.float64)
         self._context = {k: {v: n + 1 for n, v in enumerate(vals)} for k, vals in loaded.vocab.context.items()}
 
-    def outputs(self, histories: Sequence[History]) -> list[StepOutputs]:
-        """The model's per-step distributions and gates for each history (batched forward passes)."""
+    def outputs(self, histories: Sequence[History], components: bool = True) -> list[StepOutputs]:
+        """The model's per-step distributions and gates for each history (batched forward passes); without
+        `components`, only the gated interest is scored (unless change points need a component)."""
+        components = components or self.config.change_signal in ("long_term", "short_term")
         return encode_steps(
-            self.loaded.model, histories, self.item_categories, self.config.stride, self.config.batch_size
+            self.loaded.model, histories, self.item_categories, self.config.stride, self.config.batch_size, components
         )
 
     def build(self, user_id: str, history: History, steps: pd.DataFrame, out: StepOutputs | None = None) -> Trajectory:
@@ -96,7 +101,9 @@ class TrajectoryAnalyzer:
             baseline=baseline,
             gate=out.gate,
             drift=drift_series(out.distribution, cfg.window),
-            change_points=detect_change_points(signal, min_size=cfg.min_segment, scale=cfg.penalty_scale),
+            change_points=detect_change_points(
+                signal, min_size=cfg.min_segment, scale=cfg.penalty_scale, min_divergence=cfg.min_divergence
+            ),
             window=cfg.window,
             half_life=cfg.half_life,
         )
@@ -124,18 +131,19 @@ class TrajectoryAnalyzer:
         return History.from_arrays(vocab.item_indices(events["item_id"]), ts, types, ctx)
 
     def trajectories(
-        self, seqs: Sequences, rows: Sequence[int] | None = None, chunk: int = 1024
+        self, seqs: Sequences, rows: Sequence[int] | None = None, chunk: int = 1024, components: bool = True
     ) -> Iterator[Trajectory]:
         """Trajectories of many users (all by default), `chunk` users per batch of forward passes.
 
-        Steps carry times and item indices only (no titles): this is the path for batch jobs and cohorts.
+        Steps carry times and item ids only (no titles): this is the path for batch jobs and cohorts. Without
+        `components`, `long_term` and `short_term` are None (a third of the scoring work).
         """
         rows = list(range(seqs.n_users)) if rows is None else [int(r) for r in rows]
         vocab = self.loaded.vocab
         for lo in range(0, len(rows), chunk):
             part = rows[lo : lo + chunk]
             histories = [seqs.history(r) for r in part]
-            for r, h, out in zip(part, histories, self.outputs(histories), strict=True):
+            for r, h, out in zip(part, histories, self.outputs(histories, components), strict=True):
                 steps = pd.DataFrame(
                     {
                         "index": np.arange(len(h)),

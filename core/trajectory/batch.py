@@ -105,7 +105,7 @@ def build_drift(
         raise NotFoundError("This database has no events, so there is no drift to summarise.")
     analyzer = TrajectoryAnalyzer(loaded, config)
     summaries = []
-    for n, traj in enumerate(analyzer.trajectories(seqs), start=1):
+    for n, traj in enumerate(analyzer.trajectories(seqs, components=False), start=1):
         summaries.append(traj.summary())
         if progress is not None and (n % 256 == 0 or n == seqs.n_users):
             progress(n, seqs.n_users)

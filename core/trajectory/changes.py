@@ -21,14 +21,19 @@ import ruptures as rpt
 
 from core.trajectory.measures import js_divergence
 
-__all__ = ["ChangePoint", "PENALTY_SCALE", "auto_penalty", "noise_variance", "detect_change_points", "describe_changes"]
+__all__ = ["ChangePoint", "PENALTY_SCALE", "MIN_DIVERGENCE", "auto_penalty", "noise_variance", "detect_change_points", "describe_changes"]
 
 log = logging.getLogger(__name__)
 
-# Multiplier of the BIC-style penalty s²·log(n) (see `auto_penalty`; BIC itself is about 1). 0.8 had the best F1
-# on the "tune" half of the synthetic users with the events signal and segments of at least 10 events; the
-# benchmark reports F1 on the other half (bench/trajectory.py).
-PENALTY_SCALE = 0.8
+# Multiplier of the BIC-style penalty s²·log(n) (see `auto_penalty`; BIC itself is about 1). Chosen together with
+# MIN_DIVERGENCE for the best F1 on the "tune" half of the synthetic users (events signal, segments of at least
+# 10 events); the benchmark reports F1 on the other half (bench/trajectory.py).
+PENALTY_SCALE = 0.6
+
+# Smallest JS divergence (bits) between the category mix before and after a reported change; chosen with
+# PENALTY_SCALE on the same "tune" users. For scale: JS((1, 0), (½, ½)) = 0.31 bits, i.e. going from one
+# category alone to sharing it half-and-half with a new one.
+MIN_DIVERGENCE = 0.3
 
 
 @dataclass(frozen=True)
@@ -66,25 +71,52 @@ def auto_penalty(signal: np.ndarray, scale: float = PENALTY_SCALE) -> float:
 
 
 def detect_change_points(
-    signal: np.ndarray, penalty: float | None = None, min_size: int = 10, scale: float = PENALTY_SCALE
+    signal: np.ndarray,
+    penalty: float | None = None,
+    min_size: int = 10,
+    scale: float = PENALTY_SCALE,
+    min_divergence: float = MIN_DIVERGENCE,
 ) -> list[int]:
-    """Steps where a new segment starts (PELT, l2 cost), ascending; empty for a short or steady signal.
+    """Steps where a new segment starts, ascending; empty for a short or steady signal.
+
+    PELT (l2 cost) segments the signal; then, while some change separates two neighbouring segments whose mean
+    rows (normalised to distributions) are closer than `min_divergence` bits of JS divergence, the closest such
+    change is dropped and its segments merged. So every change reported is both supported by the data (the
+    penalty) and large enough to matter (the minimum divergence).
 
     Parameters
     ----------
     signal
-        [n, C] one distribution per step.
+        [n, C] one non-negative row per step (a distribution, or an event's category weights).
     penalty
         PELT penalty; None = `auto_penalty(signal, scale)`.
     min_size
         Fewest steps in a segment (also between a change and either end).
+    min_divergence
+        Smallest JS divergence (bits) between the mean rows of the segments either side of a change; 0 keeps all.
     """
     x = np.asarray(signal, dtype=np.float64)
     if x.ndim != 2 or len(x) < 2 * min_size:
         return []
     pen = auto_penalty(x, scale) if penalty is None else float(penalty)
     algo = rpt.KernelCPD(kernel="linear", min_size=min_size).fit(x)
-    return [int(b) for b in algo.predict(pen=pen)[:-1]]  # the last breakpoint is always n
+    cps = [int(b) for b in algo.predict(pen=pen)[:-1]]  # the last breakpoint is always n
+    while cps and min_divergence > 0:
+        div = _divergences(x, cps)
+        k = int(np.argmin(div))
+        if div[k] >= min_divergence:
+            break
+        cps.pop(k)
+    return cps
+
+
+def _divergences(x: np.ndarray, cps: list[int]) -> np.ndarray:
+    """JS divergence between the normalised mean rows of the two segments either side of each change."""
+    bounds = [0, *cps, len(x)]
+    means = np.stack([x[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])  # [S,C]
+    total = means.sum(axis=1, keepdims=True)
+    means = np.where(total > 0, means / np.where(total > 0, total, 1.0), 1.0 / x.shape[1])
+    return js_divergence(means[:-1], means[1:])
 
 
 def describe_changes(

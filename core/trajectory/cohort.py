@@ -154,7 +154,7 @@ def cohort_trajectory(
         raise NotFoundError("No user matches this segment; loosen the attribute or activity filters.")
     seqs = load_sequences(con, analyzer.loaded.vocab, users=users)
     times, dists = [], []
-    for traj in analyzer.trajectories(seqs):
+    for traj in analyzer.trajectories(seqs, components=source in ("long_term", "short_term")):
         times.append(traj.times)
         dists.append(getattr(traj, source))
     out = cohort_mean(times, dists, analyzer.categories, period)

@@ -41,8 +41,8 @@ class Trajectory:
     steps: pd.DataFrame  # [n] index, time, item, title
     categories: list[str]  # [C]
     distribution: np.ndarray  # [n, C] from the model's gated interest (what recommendations use)
-    long_term: np.ndarray  # [n, C] from the long-term interest alone
-    short_term: np.ndarray  # [n, C] from the short-term interest alone
+    long_term: np.ndarray | None  # [n, C] from the long-term interest alone (None from batch jobs that skip it)
+    short_term: np.ndarray | None  # [n, C] from the short-term interest alone (None likewise)
     baseline: np.ndarray  # [n, C] decayed histogram of past events' categories
     gate: np.ndarray  # [n] weight on the long-term interest, in (0, 1); NaN before the first known item
     drift: np.ndarray  # [n] JS(p_t, p_{t−window}) in bits
@@ -67,7 +67,9 @@ class Trajectory:
         keep = np.sort(np.argsort(-self.distribution.mean(axis=0), kind="stable")[:top_n])
         rest = np.setdiff1d(np.arange(C), keep)
 
-        def fold_one(a: np.ndarray) -> np.ndarray:
+        def fold_one(a: np.ndarray | None) -> np.ndarray | None:
+            if a is None:
+                return None
             return np.concatenate([a[:, keep], a[:, rest].sum(axis=1, keepdims=True)], axis=1)
 
         return replace(
@@ -98,6 +100,8 @@ class Trajectory:
         if which not in SERIES:
             raise ValueError(f"which must be one of {', '.join(SERIES)}")
         a = getattr(self, which)
+        if a is None:
+            raise ValueError(f"{which} was not computed for this trajectory")
         n, C = a.shape
         return pd.DataFrame(
             {
@@ -118,8 +122,12 @@ class Trajectory:
         return {
             "steps": steps,
             "categories": list(self.categories),
-            **{name: np.round(getattr(self, name), 6).tolist() for name in SERIES},
+            **{name: _rounded(getattr(self, name)) for name in SERIES},
             "gate": np.round(self.gate, 6).tolist(),
             "drift": np.round(self.drift, 6).tolist(),
             "change_points": [int(c) for c in self.change_points],
         }
+
+
+def _rounded(a: np.ndarray | None) -> list | None:
+    return None if a is None else np.round(a, 6).tolist()

@@ -76,7 +76,7 @@ def _steps(levels, lengths, noise, seed=0):
 
 
 def test_change_points_found_on_a_step_signal():
-    a, b, c = [0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]
+    a, b, c = [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8]
     x = _steps([a, b, c], [40, 30, 50], noise=0.03)
     assert detect_change_points(x) == [40, 70]
 
@@ -100,3 +100,11 @@ def test_describe_changes_reports_dominant_interests_either_side():
     assert cp.step == 5 and cp.time == np.datetime64("1970-01-06T00:00:00")
     assert cp.before == [("Books", pytest.approx(0.8))] and cp.after == [("Music", pytest.approx(0.9))]
     assert cp.divergence == pytest.approx(float(js_divergence([0.8, 0.2], [0.1, 0.9])))
+
+
+def test_small_changes_are_merged_by_the_minimum_divergence():
+    a, b, c = [0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.1, 0.2, 0.7]  # a -> b is small, b -> c is large
+    x = _steps([a, b, c], [40, 40, 40], noise=0.01, seed=1)
+    assert js_divergence(a, b) < 0.05 < 0.3 < js_divergence(b, c)
+    assert detect_change_points(x, min_divergence=0.0) == [40, 80]
+    assert detect_change_points(x) == [80]  # the default keeps only changes of at least MIN_DIVERGENCE bits

@@ -122,7 +122,7 @@ def test_drift_job_writes_every_user_beside_the_model(synthetic_db, untrained_mo
     uid = back["user_id"].iloc[0]
     with connect_read(synthetic_db) as con:
         s = TrajectoryAnalyzer(loaded).user(con, uid).summary()
-    assert back["total_drift"].iloc[0] == pytest.approx(s.total_drift, abs=1e-9)
+    assert back["total_drift"].iloc[0] == pytest.approx(s.total_drift, rel=1e-4)  # float32 batching noise only
     assert list(back["change_steps"].iloc[0]) == [c.step for c in s.change_points]
 
 
