@@ -14,7 +14,7 @@ from core.cli.common import DbOption, JsonOption, emit
 from core.ingest import ColumnMapping, IngestResult, ingest, preset_names
 from core.ingest.presets import PRESETS
 
-__all__ = ["register", "step_progress", "show_result"]
+__all__ = ["register", "step_progress", "show_result", "mapping_from_flags"]
 
 _STEPS = ("reading", "validating", "inserting events", "updating users and items", "done")
 
@@ -55,7 +55,7 @@ def show_result(result: IngestResult, as_json: bool) -> None:
     emit(result.as_dict(), as_json, human)
 
 
-def _mapping(toml: Path | None, flags: dict) -> ColumnMapping | None:
+def mapping_from_flags(toml: Path | None, flags: dict) -> ColumnMapping | None:
     """The TOML mapping (if any) with the given flags on top; None when neither was given."""
     given = {k: v for k, v in flags.items() if v not in (None, [], ())}
     if toml is None and not given:
@@ -93,7 +93,7 @@ def ingest_command(
         event_type=event_type,
     )  # fmt: skip
     with step_progress(as_json) as step:
-        result = ingest(db, preset, source, mapping=_mapping(mapping, flags), meta=meta, progress=step)
+        result = ingest(db, preset, source, mapping=mapping_from_flags(mapping, flags), meta=meta, progress=step)
     show_result(result, as_json)
 
 

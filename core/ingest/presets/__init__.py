@@ -9,11 +9,12 @@ from pathlib import Path
 from core.errors import UserInputError
 from core.ingest.presets.amazon import load_amazon_reviews
 from core.ingest.presets.common import IngestOptions
-from core.ingest.presets.generic import load_generic
+from core.ingest.presets.generic import detect_format, load_generic
 from core.ingest.presets.movielens import load_movielens_1m, load_movielens_100k
 from core.ingest.presets.movielens_latest import load_movielens_latest
 from core.ingest.presets.retailrocket import load_retailrocket
 from core.ingest.presets.taobao import load_taobao
+from core.ingest.readers import first_line
 from core.ingest.run import Run, Stage
 
 __all__ = ["Preset", "PRESETS", "IngestOptions", "get_preset", "preset_names"]
@@ -28,6 +29,16 @@ class Preset:
     source: str  # what the SOURCE argument is
     load: Callable[[Run, Path, IngestOptions], Stage]
     aliases: tuple[str, ...] = ()
+    # whether an events file starts with a header line (live ingest repeats it at the top of every chunk)
+    header: Callable[[Path], bool] = lambda _path: False
+
+
+def _amazon_header(path: Path) -> bool:
+    return path.name.lower().endswith(".csv") and first_line(path).lower().replace(" ", "").startswith("user,item")
+
+
+def _generic_header(path: Path) -> bool:
+    return detect_format(path) in ("csv", "tsv")
 
 
 PRESETS: dict[str, Preset] = {
@@ -38,6 +49,7 @@ PRESETS: dict[str, Preset] = {
             "MovieLens 100k ratings with genres and user attributes (original u.* or RecBole atomic files)",
             "the ml-100k folder, u.data, or RecBole's ml-100k.inter",
             load_movielens_100k,
+            header=lambda path: path.suffix == ".inter",
         ),
         Preset(
             "movielens-1m",
@@ -51,12 +63,14 @@ PRESETS: dict[str, Preset] = {
             "the folder or its ratings.csv",
             load_movielens_latest,
             aliases=("movielens-latest-small", "movielens-20m", "movielens-25m"),
+            header=lambda _path: True,
         ),
         Preset(
             "amazon-reviews",
             "Amazon reviews 2018 JSON lines (gzip or not) with optional meta_*.json.gz; or ratings-only CSV",
             "the reviews file (Category_5.json.gz, Category.json.gz or ratings .csv)",
             load_amazon_reviews,
+            header=_amazon_header,
         ),
         Preset(
             "taobao",
@@ -69,12 +83,14 @@ PRESETS: dict[str, Preset] = {
             "RetailRocket events.csv (ms times) with item categories from item_properties_part*.csv",
             "the folder or its events.csv",
             load_retailrocket,
+            header=lambda _path: True,
         ),
         Preset(
             "generic",
             "Any CSV/TSV/Parquet/JSON lines file with a column mapping (flags or --mapping TOML)",
             "one events file",
             load_generic,
+            header=_generic_header,
         ),
     )
 }

@@ -1,0 +1,147 @@
+"""`interestlens follow` and `interestlens replay`: live mode's data path.
+
+Both write each batch as one short transaction (open, write, close), so the app and other readers get in
+between batches, and both run until stopped (follow) or until the log is exhausted (replay). With `--json`
+they print one JSON object per line: one per batch (`"event": "batch"`, or `"error"` for a file that cannot be
+ingested) and a last one when they stop (`"event": "stopped"` or `"done"`). Ctrl-C (or SIGTERM) stops them
+cleanly: a batch in progress is rolled back, nothing of it lands, and follow picks it up again next time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+
+from core.cli.commands.ingest import mapping_from_flags
+from core.cli.common import DbOption, JsonOption, to_jsonable
+from core.ingest import preset_names
+from core.live import FollowBatch, Follower, ReplayBatch, Replayer
+
+__all__ = ["register"]
+
+
+def _line(obj: dict, as_json: bool, human: str) -> None:
+    sys.stdout.write((json.dumps(to_jsonable(obj), ensure_ascii=False) if as_json else human) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops like Ctrl-C (a service manager's stop request), restored afterwards."""
+    def raise_interrupt(_signum, _frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    except ValueError:  # not in the main thread (e.g. a test runner's worker): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _human_batch(b: FollowBatch) -> str:
+    if b.error is not None:
+        return f"{b.path}: {b.error}"
+    r = b.result
+    return (f"{b.path} bytes {b.first_byte}-{b.last_byte}: run {r.run_id}, {r.accepted:,} accepted, "
+            f"{r.rejected:,} rejected, {r.duplicates:,} duplicates ({b.seconds:.2f} s)")  # fmt: skip
+
+
+def follow(
+    source: Path = typer.Argument(..., help="A folder to watch for new files, or a file that keeps growing."),
+    preset: str = typer.Option(..., "--preset", "-p", help="Format: " + ", ".join(preset_names()) + "."),
+    db: Path | None = DbOption,
+    pattern: str = typer.Option("*", "--pattern", help="Folder: only files matching this glob."),
+    interval: float = typer.Option(1.0, "--interval", help="Seconds between looks at the source."),
+    settle: float = typer.Option(2.0, "--settle", help="Folder: seconds a file must stay unchanged before its "
+                                 "unterminated last line (or a compressed/Parquet file) is taken."),  # fmt: skip
+    write_timeout: float = typer.Option(30.0, "--write-timeout", help="Seconds a batch waits for a database held "
+                                        "by another process before giving up with an error."),  # fmt: skip
+    once: bool = typer.Option(False, "--once", help="Ingest what is there now (files as complete), then exit."),
+    mapping: Path | None = typer.Option(None, "--mapping", help="generic: a TOML file with the column mapping."),
+    user: str | None = typer.Option(None, "--user", "--user-col", help="generic: the user id column."),
+    item: str | None = typer.Option(None, "--item", "--item-col", help="generic: the item id column."),
+    time: str | None = typer.Option(None, "--time", "--time-col", help="generic: the time column."),
+    event: str | None = typer.Option(None, "--event", "--event-col", help="generic: the event type column."),
+    value: str | None = typer.Option(None, "--value", "--value-col", help="generic: the value column."),
+    category: str | None = typer.Option(None, "--category", "--category-col", help="generic: the category column."),
+    title: str | None = typer.Option(None, "--title", "--title-col", help="generic: the item title column."),
+    context: list[str] = typer.Option([], "--context", "--context-col", help="generic: a context column (repeatable)."),
+    time_unit: str | None = typer.Option(None, "--time-unit", help="generic: auto, s, ms or iso."),
+    delimiter: str | None = typer.Option(None, "--delimiter", help="generic: CSV delimiter (default: detected)."),
+    encoding: str | None = typer.Option(None, "--encoding", help="generic: utf-8, latin-1 or utf-16."),
+    meta: Path | None = typer.Option(None, "--meta", help="amazon-reviews: the metadata file (meta_*.json.gz)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Ingest each new file in a folder (or the new lines of a growing file) as it lands, until stopped."""
+    flags = dict(user=user, item=item, time=time, event=event, value=value, category=category, title=title,
+                 context=context, time_unit=time_unit, delimiter=delimiter, encoding=encoding)  # fmt: skip
+    follower = Follower(db, preset, source, mapping=mapping_from_flags(mapping, flags), meta=meta,
+                        pattern=pattern, settle_s=settle, write_timeout_s=write_timeout)  # fmt: skip
+    totals = {"batches": 0, "errors": 0, "accepted": 0, "rejected": 0, "duplicates": 0}
+
+    def on_batch(b: FollowBatch) -> None:
+        if b.error is not None:
+            totals["errors"] += 1
+        else:
+            totals["batches"] += 1
+            for k in ("accepted", "rejected", "duplicates"):
+                totals[k] += getattr(b.result, k)
+        _line(b.as_dict(), as_json, _human_batch(b))
+
+    if not as_json:
+        _line({}, False, f"following {follower.source} into {follower.db} (Ctrl-C stops)")
+    try:
+        with _sigterm_as_interrupt():
+            if once:
+                for b in follower.poll(final=True):
+                    on_batch(b)
+            else:
+                follower.run(interval, on_batch)
+    except KeyboardInterrupt:
+        pass
+    _line({"event": "stopped", **totals}, as_json,
+          f"stopped: {totals['batches']} batches, {totals['accepted']:,} events accepted, "
+          f"{totals['duplicates']:,} duplicates, {totals['rejected']:,} rejected, {totals['errors']} errors.")  # fmt: skip
+
+
+def replay(
+    source: Path = typer.Option(..., "--source", help="The database whose log is replayed."),
+    db: Path | None = DbOption,
+    speed: float = typer.Option(math.inf, "--speed", help="Seconds of log time per second (default: as fast as "
+                                "possible; 1000 plays 1,000 s of log per second)."),  # fmt: skip
+    interval: float = typer.Option(1.0, "--interval", help="At most one batch per this many seconds while replaying "
+                                   "in real time."),  # fmt: skip
+    batch_size: int = typer.Option(10_000, "--batch-size", help="At most this many events per batch."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Replay another database's events (with their users and items) into --db in time order."""
+    replayer = Replayer(db, source, speed=speed, interval_s=interval, max_batch=batch_size)
+
+    def on_batch(b: ReplayBatch) -> None:
+        _line(b.as_dict(), as_json, f"batch {b.index}: {b.accepted:,} events up to {b.log_time} "
+                                    f"(run {b.run_id}, {b.seconds:.2f} s)")  # fmt: skip
+
+    try:
+        with _sigterm_as_interrupt():
+            replayer.run(on_batch)
+    except KeyboardInterrupt:
+        pass
+    s = replayer.summary
+    _line(s.as_dict(), as_json, f"{'done' if s.done else 'stopped'}: {s.events:,} of {s.source_events:,} events "
+                                f"in {s.batches} batches ({s.accepted:,} accepted, {s.duplicates:,} duplicates).")  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    app.command("follow")(follow)
+    app.command("replay")(replay)
