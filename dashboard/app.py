@@ -18,6 +18,7 @@ if str(_ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from core.errors import InterestLensError  # noqa: E402
+from dashboard.components.charts import md_text  # noqa: E402
 from dashboard.components.sidebar import render_sidebar  # noqa: E402
 
 # A local icon: a Material icon here would be fetched from fonts.gstatic.com (no data leaves the machine).
@@ -48,4 +49,4 @@ render_sidebar()
 try:
     current.run()
 except InterestLensError as exc:
-    st.error(str(exc))
+    st.error(md_text(exc))

@@ -16,6 +16,7 @@ import pandas as pd
 from core.store import queries
 
 __all__ = [
+    "APP_TORCH_THREADS",
     "recommend",
     "trajectory",
     "attention",
@@ -27,6 +28,11 @@ __all__ = [
     "cohort_trajectories",
     "analyzer",
 ]
+
+# Torch threads for the app's inference. One view's work is many small forward passes; with several intra-op
+# threads on a busy 2-core machine they spin-wait on each other (bench/dashboard.py --threads 1 vs 2), and
+# several sessions already run in parallel threads of their own.
+APP_TORCH_THREADS = 1
 
 _BUILT: dict[tuple[str, int], tuple[Any, Any]] = {}  # (kind, id(loaded)) -> (loaded, built object)
 

@@ -1,8 +1,9 @@
 """The app's only way to the data: where the database and models are, cached query results, the loaded model.
 
 Connection policy: DuckDB lets one writing process or many reading processes hold a file, never both. The app
-therefore never keeps a connection: every query opens the file read-only through `core.store.connect_read`
-(which retries for a bounded time while a writer holds it), runs, and closes. Results are kept with
+therefore never keeps a connection while it is idle: queries run on `dashboard.reader.READER`, one read-only
+connection (`core.store.connect_read`, which retries for a bounded time while a writer holds the file) shared by
+the queries of a burst and closed a second after the last one. Results are kept with
 `st.cache_data`, keyed by the database path and its file stamp (size and modification time of the file and its
 WAL), so a new ingest shows up on the next rerun and an unchanged file is never reopened for a repeated view.
 Only the loaded model (immutable files) is an `st.cache_resource`.
@@ -25,7 +26,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from core.store import connect_read, default_db_path, queries, views
+from core.store import default_db_path, queries, views
+from dashboard import calls
+from dashboard.reader import READER, file_stamp
 
 __all__ = [
     "db_path",
@@ -89,16 +92,12 @@ def db_path() -> Path:
 
 def db_stamp(path: Path) -> tuple[int, int, int]:
     """(size, mtime_ns of the file, mtime_ns of its WAL) — changes whenever a writer commits."""
-    if not path.exists():
-        return (0, 0, 0)
-    st_ = path.stat()
-    wal = Path(str(path) + ".wal")
-    return (st_.st_size, st_.st_mtime_ns, wal.stat().st_mtime_ns if wal.exists() else 0)
+    return file_stamp(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _cached_query(name: str, db: str, stamp: tuple[int, int, int], args: tuple, kwargs: tuple) -> Any:
-    with connect_read(db) as con:
+    with READER.cursor(db, stamp) as con:
         return _QUERIES[name](con, *args, **dict(kwargs))
 
 
@@ -173,8 +172,11 @@ def _model_stamp(model_dir: Path) -> int:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def _load_model(model_dir: str, mtime_ns: int) -> Any:
+    import torch
+
     from core.checkpoint import load_checkpoint
 
+    torch.set_num_threads(calls.APP_TORCH_THREADS)
     return load_checkpoint(model_dir, "cpu")
 
 
@@ -198,7 +200,7 @@ def _cached_model_call(
     name: str, model_dir: str, model_stamp: int, db: str, stamp: tuple[int, int, int], args: tuple
 ) -> Any:
     loaded = _load_model(model_dir, model_stamp)
-    with connect_read(db) as con:
+    with READER.cursor(db, stamp) as con:
         return _resolve(name)(loaded, con, *args)
 
 

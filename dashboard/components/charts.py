@@ -7,6 +7,7 @@ a title like "<b>x</b>" is shown as those characters, never as markup.
 from __future__ import annotations
 
 import html
+import re
 
 import pandas as pd
 import plotly.express as px
@@ -14,6 +15,7 @@ import plotly.graph_objects as go
 
 __all__ = [
     "plain",
+    "md_text",
     "events_over_time",
     "category_share",
     "activity_histogram",
@@ -29,6 +31,15 @@ _SYMBOLS = ["circle", "diamond", "square", "x", "triangle-up", "star", "cross", 
 def plain(text: object) -> str:
     """Log text made safe for Plotly labels: shown as the characters it contains."""
     return html.escape("" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text))
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md_text(text: object) -> str:
+    """Log text for a Markdown element (captions, labels, messages), shown literally: every Markdown character is
+    escaped, so `[x](javascript:…)` or `**x**` in a title or id is just those characters."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
 
 
 def events_over_time(df: pd.DataFrame) -> go.Figure:

@@ -2,7 +2,8 @@
 the checkpoint list and training with live progress.
 
 Connection policy: an ingest opens the database for writing only inside `core.ingest.ingest` (one short
-transaction, then closed); the app holds no connection meanwhile, and every reader retries while the file is held.
+transaction, then closed); the app's shared read connection is closed and held back meanwhile
+(`dashboard.reader.READER.writing`), and readers in other processes retry while the file is held.
 Training reads the database read-only and writes only its checkpoint folder.
 """
 
@@ -17,7 +18,9 @@ import streamlit as st
 
 from core.errors import InterestLensError
 from dashboard import data
+from dashboard.components.charts import md_text
 from dashboard.components.sidebar import PENDING_MODEL
+from dashboard.reader import READER
 
 __all__ = ["mapping_inputs", "run_ingest", "reject_report", "models_table", "train_panel"]
 
@@ -59,7 +62,7 @@ def mapping_inputs(columns: list[str]):
         return ColumnMapping(user=user, item=item, time=when, event=event, value=value, category=category,
                              title=title, context=tuple(context), time_unit=unit)
     except InterestLensError as exc:
-        st.error(str(exc))
+        st.error(md_text(exc))
         return None
 
 
@@ -75,10 +78,11 @@ def run_ingest(db: Path, preset: str, source: Path, mapping) -> int | None:
             st.write(f"{stage} ({time.perf_counter() - t0:.1f} s)")
 
         try:
-            result = ingest(db, preset, source, mapping=mapping, progress=progress)
+            with READER.writing():  # this process must not hold the file read-only while it writes
+                result = ingest(db, preset, source, mapping=mapping, progress=progress)
         except InterestLensError as exc:
             status.update(label="Ingest failed; the database is unchanged.", state="error")
-            st.error(str(exc))
+            st.error(md_text(exc))
             return None
         status.update(label=f"Ingested: {result.accepted:,} events added, {result.rejected:,} rejected, "
                             f"{result.duplicates:,} duplicates dropped.", state="complete", expanded=False)
@@ -148,7 +152,7 @@ def train_panel(db: Path) -> None:
                 build_drift(db, load_checkpoint(out))
         except InterestLensError as exc:
             status.update(label="Training stopped.", state="error")
-            st.error(str(exc))
+            st.error(md_text(exc))
             return
         status.update(label=f"Trained {out.name}: {result.epochs} epochs, best {result.best_epoch}.",
                       state="complete", expanded=False)

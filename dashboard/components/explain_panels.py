@@ -3,7 +3,6 @@ what-if editor. Every number comes from `core.explain` / `core.attention`; these
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +12,9 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.components import model_charts, panels
+from dashboard.components.charts import md_text
 
 __all__ = ["md_text", "event_table", "window_table", "group_table", "attention_vs_shap", "what_if_editor"]
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def md_text(text: object) -> str:
-    """Log text for a Markdown element, shown literally (every Markdown character escaped)."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
-
 
 def event_table(expl: Any) -> pd.DataFrame:
     """One row per explained event: step, time, item, title, categories, SHAP value; largest |value| first."""
@@ -127,5 +119,5 @@ def what_if_editor(model_dir: Path, user: str, item: str, positions: np.ndarray,
     before = {r.item_id: r.rank for r in result.before}
     after["rank before"] = after["item_id"].map(before)
     st.dataframe(after[["rank", "rank before", "item_id", "title", "score"]], hide_index=True, width="stretch")
-    st.caption(f"Item {item}: score {result.target_score_before:.3f} → {result.target_score_after:.3f}, "
+    st.caption(f"Item {md_text(item)}: score {result.target_score_before:.3f} → {result.target_score_after:.3f}, "
                f"rank {result.target_rank_before} → {result.target_rank_after} (the database is unchanged).")

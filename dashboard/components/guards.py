@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.errors import InterestLensError
 from dashboard import data
+from dashboard.components.charts import md_text
 
 __all__ = ["require_db", "require_model", "require_user", "require_capability", "train_command", "build_command"]
 
@@ -34,7 +35,7 @@ def require_db() -> dict:
     try:
         summary = data.query("dataset_summary")
     except InterestLensError as exc:
-        st.error(str(exc))
+        st.error(md_text(exc))
         st.stop()
     if summary["events"] == 0:
         st.info(f"The database `{path}` has no events yet. Add some on the **Data & models** page, or:")
@@ -49,7 +50,7 @@ def require_user(user: str) -> str:
         st.info("Pick a user: type an id above, search with **Find a user**, or choose one whose interests changed most.")
         st.stop()
     if not data.query("user_exists", user):
-        st.warning(f"There is no user {user!r} in this database. Check the id, or search for a user above.")
+        st.warning(f"There is no user {md_text(repr(user))} in this database. Check the id, or search for a user above.")
         st.stop()
     return user
 

@@ -12,6 +12,7 @@ import streamlit as st
 
 from core.errors import InterestLensError
 from dashboard import data
+from dashboard.components.charts import md_text
 from dashboard.components.guards import train_command
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def model_result(name: str, model_dir: Path, *args: Any) -> Any:
         with st.spinner("Computing…", show_time=True):
             return data.model_call(name, model_dir, *args)
     except InterestLensError as exc:
-        st.error(str(exc))
+        st.error(md_text(exc))
     except ImportError as exc:  # a core capability still being written
         log.info("model call %s unavailable: %s", name, exc)
         st.info("This view is not available in this build of InterestLens yet.")

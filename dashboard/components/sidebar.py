@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.errors import InterestLensError
 from dashboard import data
+from dashboard.components.charts import md_text
 
 __all__ = ["render_sidebar", "PENDING_MODEL"]
 
@@ -62,9 +63,9 @@ def _model_fit(card: dict) -> None:
         if fit.unseen_items:
             parts.append(f"{fit.unseen_items:,} items")
         if fit.unseen_categories:
-            parts.append("the categories " + ", ".join(fit.unseen_categories[:5]))
+            parts.append("the categories " + ", ".join(map(md_text, fit.unseen_categories[:5])))
         if fit.unseen_event_types:
-            parts.append("the event types " + ", ".join(fit.unseen_event_types[:5]))
+            parts.append("the event types " + ", ".join(map(md_text, fit.unseen_event_types[:5])))
         st.warning(
             "This model no longer fits the database: it has never seen " + "; ".join(parts)
             + ". The model skips them; retrain it to include them."

@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.components import charts, model_charts, panels
+from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db, require_model, require_user
 from dashboard.components.user_finder import user_input
 
@@ -40,7 +41,7 @@ if att is None:
 # Layout.
 row = history.iloc[int(step)]
 st.caption(
-    f"Query: step {int(step)} — {row['title'] if isinstance(row['title'], str) else row['item_id']} "
+    f"Query: step {int(step)} — {md_text(row['title'] if isinstance(row['title'], str) else row['item_id'])} "
     f"({row['ts']:%Y-%m-%d %H:%M}); the window holds the latest {len(att.steps)} known events up to it."
 )
 labels = [f"#{s}" for s in att.steps]

@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.components import charts, panels
+from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db
 
 st.title("Cohorts")
@@ -19,9 +20,19 @@ if not keys:
     st.stop()
 
 # Inputs: two cohorts, each a set of attribute filters (bound to the URL so a comparison can be shared).
-period = st.segmented_control(
+c = st.columns(2)
+period = c[0].segmented_control(
     "Period", ["week", "month", "quarter", "year"], default="month", key="cohorts_period", bind="query-params"
 ) or "month"
+model_dir = data.active_model_dir()
+source = c[1].segmented_control(
+    "Interest from", ["events", "model"], default="events", key="cohorts_source", bind="query-params",
+    help="events: the categories of what members did in each period; model: the mean of members' model interest "
+         "(core.trajectory.cohort_trajectory; slower, every member's trajectory is computed)",
+) or "events"
+if source == "model" and model_dir is None:
+    st.info("Model interest needs a trained model; showing the events instead.")
+    source = "events"
 cohorts: dict[str, tuple[tuple[str, str], ...]] = {}
 for name, col in zip("AB", st.columns(2), strict=True):
     with col.container(border=True):
@@ -36,12 +47,17 @@ for name, col in zip("AB", st.columns(2), strict=True):
 
 
 def label(filters: tuple[tuple[str, str], ...]) -> str:
-    return " & ".join(f"{k}={v}" for k, v in filters) or "everyone"
+    return " & ".join(f"{md_text(k)}={md_text(v)}" for k, v in filters) or "everyone"
 
 
 # Cached calls into core.
 sizes = {n: data.query("cohort_sizes", f) for n, f in cohorts.items()}
-shares = {n: data.query("cohort_category_share", f, period) for n, f in cohorts.items()}
+if source == "model":
+    model_shares = {n: panels.model_result("cohort_trajectories", model_dir, f, period) for n, f in cohorts.items()}
+    shares = {n: (r.fold(10).frame() if r is not None else pd.DataFrame(columns=["period", "category", "share"]))
+              for n, r in model_shares.items()}
+else:
+    shares = {n: data.query("cohort_category_share", f, period) for n, f in cohorts.items()}
 
 # Layout.
 cols = st.columns(2)
@@ -55,7 +71,8 @@ for (n, f), col in zip(cohorts.items(), cols, strict=True):
             st.info("No categorised events in this cohort.")
         else:
             st.plotly_chart(
-                charts.category_share(shares[n], title=f"Category share, cohort {n}"), key=f"cohorts_share_{n}"
+                charts.category_share(shares[n], title=f"{'Model interest' if source == 'model' else 'Category share'}, cohort {n}"),
+                key=f"cohorts_share_{n}",
             )
 
 both = pd.concat([df.assign(cohort=n) for n, df in shares.items() if not df.empty], ignore_index=True)
@@ -65,9 +82,10 @@ categories = sorted(both["category"].unique())
 category = st.selectbox("Compare one category", categories, key="cohorts_category", bind="query-params")
 st.plotly_chart(charts.cohort_comparison(both, category), key="cohorts_compare")
 
-overall = (
-    both.groupby(["cohort", "category"])["weight"].sum().unstack("cohort").fillna(0.0)
-)
+if "weight" not in both.columns:  # model interest: no event weights to pool over the whole period
+    st.download_button("Download (CSV)", panels.csv(both), "cohorts.csv", "text/csv", key="cohorts_csv")
+    st.stop()
+overall = both.groupby(["cohort", "category"])["weight"].sum().unstack("cohort").fillna(0.0)
 overall = (overall / overall.sum()).rename(columns=lambda n: f"share {n}")
 if {"share A", "share B"} <= set(overall.columns):
     overall["B − A"] = overall["share B"] - overall["share A"]

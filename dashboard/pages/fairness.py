@@ -10,6 +10,7 @@ from core.errors import InterestLensError
 from dashboard import data
 from dashboard.components import fairness_charts as fc
 from dashboard.components import panels
+from dashboard.components.charts import md_text
 from dashboard.components.guards import require_capability, require_db, require_model
 
 st.title("Fairness")
@@ -35,7 +36,7 @@ try:
     with st.spinner("Computing the fairness report (first time for this model: a few seconds)…", show_time=True):
         view = data.path_call("fairness", model_dir, int(k), tuple(by), freq, 200, bool(trend))
 except InterestLensError as exc:
-    st.error(str(exc))
+    st.error(md_text(exc))
     st.stop()
 report = view.report
 for note in view.notes:

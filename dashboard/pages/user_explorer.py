@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.components import charts, model_charts, panels
+from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db, require_user
 from dashboard.components.user_finder import changed_most, user_finder, user_input
 
@@ -35,7 +36,7 @@ c[1].metric("Items", f"{history['item_id'].nunique():,}")
 c[2].metric("First event", f"{history['ts'].min():%Y-%m-%d}" if len(history) else "—")
 c[3].metric("Last event", f"{history['ts'].max():%Y-%m-%d}" if len(history) else "—")
 if attrs:
-    st.caption("Attributes: " + " · ".join(f"{k} = {v}" for k, v in sorted(attrs.items())))
+    st.caption("Attributes: " + " · ".join(f"{md_text(k)} = {md_text(v)}" for k, v in sorted(attrs.items())))
 if history.empty:
     st.info("This user has no events yet.")
     st.stop()
@@ -69,7 +70,7 @@ def recommendations_panel() -> None:
     picked = panels.recommendation_table(recs, key="user_recs")
     if picked is not None:
         st.page_link(
-            "pages/explain.py", label=f"Explain why item {picked} is recommended", icon=":material/lightbulb:",
+            "pages/explain.py", label=f"Explain why item {md_text(picked)} is recommended", icon=":material/lightbulb:",
             query_params={"user": user, "item": picked},
         )
     st.download_button(

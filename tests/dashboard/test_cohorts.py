@@ -6,8 +6,10 @@ import html
 
 from dashboard_helpers import figure, open_page, problems
 
+from core.checkpoint import load_checkpoint
 from core.store import connect_read
 from core.store.views import cohort_category_share
+from core.trajectory import TrajectoryAnalyzer, cohort_trajectory
 
 
 def test_cohort_filters_select_the_right_users(dash_env):
@@ -46,3 +48,17 @@ def test_cohorts_are_shareable_by_link(dash_env):
     assert not problems(at)
     assert at.metric[1].label == "Cohort B: gender=M"
     assert at.segmented_control(key="cohorts_period").value == "quarter"
+
+
+def test_cohort_model_interest_is_cores_cohort_trajectory(dash_env):
+    db, model = dash_env
+    with connect_read(db) as con:
+        expected = cohort_trajectory(con, TrajectoryAnalyzer(load_checkpoint(model)), [("gender", "F")], period="month")
+    frame = expected.fold(10).frame()
+    at = open_page("cohorts", cohorts_source="model", cohorts_a_gender="F")
+    assert not problems(at)
+    fig = figure(at, "cohorts_share_A")
+    assert fig["layout"]["title"]["text"] == "Model interest, cohort A"
+    shown = {(t["name"], x[:10]): y for t in fig["data"] for x, y in zip(t["x"], _ys(t), strict=True)}
+    for row in frame.itertuples():
+        assert abs(shown[(html.escape(row.category), str(row.period)[:10])] - row.share) < 1e-9

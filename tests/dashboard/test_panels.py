@@ -6,7 +6,7 @@ import io
 
 import pandas as pd
 
-from dashboard.components.explain_panels import md_text
+from dashboard.components.charts import md_text
 from dashboard.components.panels import csv
 from dashboard.components.upload import column_names, safe_name
 

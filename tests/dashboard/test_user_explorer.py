@@ -82,12 +82,18 @@ def test_interests_changed_most_lists_the_drift_summaries(dash_env):
 
 
 def test_unknown_user_in_the_url_gets_a_message_not_a_traceback(dash_env):
-    at = open_page(None, user="no-such-user")
+    at = open_page(None, user="nosuchuser")
     assert not at.exception
-    assert any("There is no user 'no-such-user'" in w.value for w in at.warning)
+    assert any("There is no user 'nosuchuser'" in w.value for w in at.warning)
 
 
 def test_events_download_is_offered(dash_env):
     at = open_page("user_explorer", user=USER)
     labels = [b.label for b in at.download_button]
     assert "Download events (CSV)" in labels and "Download recommendations (CSV)" in labels
+
+
+def test_markup_in_a_linked_user_id_is_shown_as_text(dash_env):
+    at = open_page(None, user="[x](javascript:alert(1))")
+    assert not at.exception
+    assert any(r"\[x\]\(javascript\:alert\(1\)\)" in w.value for w in at.warning)
