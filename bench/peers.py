@@ -1,5 +1,6 @@
 """Side-by-side next-item benchmark: InterestLens against RecBole 1.2.1's SASRec and GRU4Rec.
 
+    bench/peers/setup_venv.sh        # once: .venv-peers with RecBole 1.2.1
     python bench/peers.py --db data/ml100k.duckdb --json
 
 Same sequences and split for everyone: the store's canonical order is exported to RecBole's atomic format with
