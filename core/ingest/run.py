@@ -247,7 +247,8 @@ _EVENT_COLUMNS = {"user_id", "item_id", "ts", "event_type", "value", "context", 
 def _require_our_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Refuse a DuckDB file whose tables merely share our names (writing into it would corrupt it)."""
     cols = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'events' AND table_schema = 'main'"
+        """SELECT column_name FROM duckdb_columns()
+           WHERE table_name = 'events' AND schema_name = 'main' AND database_name = current_database()"""
     ).fetchall()}  # fmt: skip
     if not _EVENT_COLUMNS <= cols:
         raise UserInputError(
