@@ -5,7 +5,7 @@
 Stages, each in its own subprocess so every peak memory figure is that stage's alone:
 - `bare`: DuckDB `CREATE TABLE t AS SELECT * FROM read_csv(…)` of the file (no checks) — the reference rate;
 - `interestlens`: `core.ingest.ingest(…, "generic", …)` into an empty database (validation, rejects,
-  dedupe, clustering by user, users/items upsert, one transaction);
+  dedupe, clustering by user, users/items upsert, one transaction), with the time of each pipeline step;
 - `pandas`: `pandas.read_csv` then `CREATE TABLE … AS SELECT * FROM df` in DuckDB;
 - `history`: p50 / p95 latency of `core.store.user_history` for random users of the ingested database.
 Results go to `bench/results/ingest-<size>.json` (stages already there are skipped unless `--fresh`).
@@ -99,9 +99,15 @@ def child(stage: str, csv: Path, db: Path) -> dict:
         mapping = ColumnMapping(
             user="user_id", item="item_id", time="timestamp", event="event_type", value="value", context=("device",)
         )
-        r = ingest(db, "generic", csv, mapping=mapping)
+        marks: list[tuple[str, float, float]] = [("open", time.perf_counter(), time.process_time())]
+        r = ingest(db, "generic", csv, mapping=mapping,
+                   progress=lambda step: marks.append((step, time.perf_counter(), time.process_time())))  # fmt: skip
+        marks.append(("closed", time.perf_counter(), time.process_time()))
         out.update(rows=r.accepted + r.rejected + r.duplicates, accepted=r.accepted, rejected=r.rejected,
                    duplicates=r.duplicates)  # fmt: skip
+        # where the time goes: each pipeline step from its start to the next (wall / CPU seconds)
+        out["steps"] = {a[0]: {"seconds": round(b[1] - a[1], 3), "cpu_seconds": round(b[2] - a[2], 3)}
+                        for a, b in zip(marks, marks[1:], strict=False)}  # fmt: skip
     elif stage == "pandas":
         _fresh(db)
         df = pd.read_csv(csv)
