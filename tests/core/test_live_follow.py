@@ -177,3 +177,35 @@ def test_follow_cli_prints_json_lines_and_stops_cleanly_on_ctrl_c(tmp_path):
     assert proc.returncode == 0 and "Traceback" not in err
     assert json.loads(out.strip().splitlines()[-1]) == {"event": "stopped", "batches": 2, "errors": 0,
                                                          "accepted": 3, "rejected": 0, "duplicates": 0}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "preset, fixture, cut",
+    [("taobao", "taobao/UserBehavior.csv", 3), ("movielens-100k", "ml-100k/u.data", 4),
+     ("movielens-latest", "ml-latest-small/ratings.csv", 3)],
+)  # fmt: skip
+def test_following_a_file_in_pieces_equals_ingesting_it_whole(tmp_path, preset, fixture, cut):
+    from core.ingest import ingest
+
+    whole = (ROOT / "tests" / "fixtures" / fixture).read_bytes()
+    lines = whole.splitlines(keepends=True)
+    name = Path(fixture).name
+    ref = tmp_path / "ref" / name  # alone in its folder, like the chunks: no sibling files
+    ref.parent.mkdir()
+    ref.write_bytes(whole)
+    expected = ingest(tmp_path / "whole.duckdb", preset, ref)
+    path, db = tmp_path / "live" / name, tmp_path / "live.duckdb"
+    path.parent.mkdir()
+    path.write_bytes(b"".join(lines[:cut]))
+    f = Follower(db, preset, path)
+    got = f.poll()
+    with open(path, "ab") as fh:
+        fh.write(b"".join(lines[cut:]))
+    got += f.poll()
+    assert len(got) == 2 and all(b.error is None for b in got)
+    assert sum(b.result.accepted for b in got) == expected.accepted
+    assert sum(b.result.rejected for b in got) == expected.rejected
+    events = "SELECT user_id, item_id, ts, event_type, value, seq FROM events ORDER BY ts, run_id, seq"
+    assert rows(db, events) == rows(tmp_path / "whole.duckdb", events)
+    reasons = "SELECT row_number, reason FROM rejects ORDER BY row_number"
+    assert rows(db, reasons) == rows(tmp_path / "whole.duckdb", reasons)

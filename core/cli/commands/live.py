@@ -75,17 +75,20 @@ def follow(
     event: str | None = typer.Option(None, "--event", "--event-col", help="generic: the event type column."),
     value: str | None = typer.Option(None, "--value", "--value-col", help="generic: the value column."),
     category: str | None = typer.Option(None, "--category", "--category-col", help="generic: the category column."),
+    category_sep: str | None = typer.Option(None, "--category-sep", help="generic: separator of several categories."),
     title: str | None = typer.Option(None, "--title", "--title-col", help="generic: the item title column."),
     context: list[str] = typer.Option([], "--context", "--context-col", help="generic: a context column (repeatable)."),
     time_unit: str | None = typer.Option(None, "--time-unit", help="generic: auto, s, ms or iso."),
     delimiter: str | None = typer.Option(None, "--delimiter", help="generic: CSV delimiter (default: detected)."),
     encoding: str | None = typer.Option(None, "--encoding", help="generic: utf-8, latin-1 or utf-16."),
+    event_type: str | None = typer.Option(None, "--event-type", help="generic: event type without --event."),
     meta: Path | None = typer.Option(None, "--meta", help="amazon-reviews: the metadata file (meta_*.json.gz)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Ingest each new file in a folder (or the new lines of a growing file) as it lands, until stopped."""
-    flags = dict(user=user, item=item, time=time, event=event, value=value, category=category, title=title,
-                 context=context, time_unit=time_unit, delimiter=delimiter, encoding=encoding)  # fmt: skip
+    flags = dict(user=user, item=item, time=time, event=event, value=value, category=category,
+                 category_sep=category_sep, title=title, context=context, time_unit=time_unit, delimiter=delimiter,
+                 encoding=encoding, event_type=event_type)  # fmt: skip
     follower = Follower(db, preset, source, mapping=mapping_from_flags(mapping, flags), meta=meta,
                         pattern=pattern, settle_s=settle, write_timeout_s=write_timeout)  # fmt: skip
     totals = {"batches": 0, "errors": 0, "accepted": 0, "rejected": 0, "duplicates": 0}
