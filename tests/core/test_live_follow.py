@@ -209,3 +209,37 @@ def test_following_a_file_in_pieces_equals_ingesting_it_whole(tmp_path, preset, 
     assert rows(db, events) == rows(tmp_path / "whole.duckdb", events)
     reasons = "SELECT row_number, reason FROM rejects ORDER BY row_number"
     assert rows(db, reasons) == rows(tmp_path / "whole.duckdb", reasons)
+
+
+def _hold_read_only(db: str, seconds: float, ready) -> None:
+    import duckdb
+
+    con = duckdb.connect(db, read_only=True)
+    ready.set()
+    time.sleep(seconds)
+    con.close()
+
+
+def test_a_writer_held_off_by_a_reader_gives_up_with_one_sentence(tmp_path):
+    import multiprocessing as mp
+
+    from core.store import StoreError
+
+    path, db = tmp_path / "log.csv", tmp_path / "live.duckdb"
+    path.write_text(HEADER + line(0))
+    f = follower(db, path, write_timeout_s=0.3)
+    f.poll()
+    with open(path, "a") as fh:
+        fh.write(line(1))
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    reader = ctx.Process(target=_hold_read_only, args=(str(db), 4.0, ready))
+    reader.start()
+    try:
+        assert ready.wait(60)
+        with pytest.raises(StoreError, match="is held by another process"):
+            f.poll()
+    finally:
+        reader.join(60)
+    assert [b.result.accepted for b in f.poll()] == [1]  # once the reader is gone the batch goes in, once
+    assert [r[1] for r in rows(db)] == ["i0", "i1"]
