@@ -26,6 +26,7 @@ def ingest(
     state: dict[str, str] | None = None,
     offset: Offset | None = None,
     label: str | None = None,
+    write_timeout_s: float = 10.0,
 ) -> IngestResult:
     """Ingest `source` with the named preset; every accepted row lands, or nothing changes.
 
@@ -40,6 +41,7 @@ def ingest(
         position in a source there, so the position advances exactly when the batch lands).
     offset : the rows and lines of the whole source before `source` when it is a chunk of a longer file.
     label : what `ingest_runs.source` records (default: the path).
+    write_timeout_s : how long to wait for a database held by another process before giving up (`StoreError`).
 
     Returns the run's counts: `accepted + duplicates` valid rows, `rejected` rows in `rejects` with reasons.
     Raises `UserInputError` (one sentence) for a missing file, an unknown preset or format, missing
@@ -60,5 +62,6 @@ def ingest(
         return p.load(run, path, options)
 
     return execute_run(
-        db, source=label or str(path), preset=p.name, build=build, progress=progress, state=state, offset=offset
+        db, source=label or str(path), preset=p.name, build=build, progress=progress, state=state, offset=offset,
+        write_timeout_s=write_timeout_s,
     )

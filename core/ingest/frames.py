@@ -45,6 +45,7 @@ def ingest_frames(
     source: str = "dataframe",
     preset: str = "frames",
     progress: Progress | None = None,
+    write_timeout_s: float = 10.0,
 ) -> IngestResult:
     """Ingest events (and optional users / items) from DataFrames in one transaction.
 
@@ -129,4 +130,4 @@ def ingest_frames(
             )
         return Stage(stage.events_sql, [], side_users, side_items, tuple(context), raw_parts=5)
 
-    return execute_run(db, source=source, preset=preset, build=build, progress=progress)
+    return execute_run(db, source=source, preset=preset, build=build, progress=progress, write_timeout_s=write_timeout_s)

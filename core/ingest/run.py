@@ -167,6 +167,7 @@ def execute_run(
     progress: Progress | None = None,
     state: dict[str, str] | None = None,
     offset: Offset | None = None,
+    write_timeout_s: float = 10.0,
 ) -> IngestResult:
     """Run `build` and the shared pipeline in one transaction; record the run, failed or not.
 
@@ -175,6 +176,8 @@ def execute_run(
     position in its source: it advances exactly when the batch lands). Raises UserInputError (one sentence)
     when the source cannot be ingested; the database is then exactly as before, apart from the `ingest_runs`
     row recording the failure. An interrupt (Ctrl-C) rolls the batch back and is raised as KeyboardInterrupt.
+    While another process holds the file, opening it is retried for `write_timeout_s` seconds, then refused
+    (`StoreError`, one sentence).
     """
     args = (source, preset, build, assumptions, progress, state or {}, offset or Offset())
     if isinstance(db, duckdb.DuckDBPyConnection):
@@ -182,7 +185,7 @@ def execute_run(
 
         init_schema(db)
         return _execute(db, *args)
-    with connect_write(db) as con:
+    with connect_write(db, timeout_s=write_timeout_s) as con:
         return _execute(con, *args)
 
 

@@ -257,6 +257,7 @@ class Follower:
             result = ingest(
                 self.db, self.preset.name, read, mapping=self.mapping, meta=self.meta,
                 state={STATE_PREFIX + key: new.to_json()}, offset=offset, label=label,
+                write_timeout_s=self.write_timeout_s,
             )  # fmt: skip
         except UserInputError as exc:  # this file cannot be ingested as it is: say so, retry when it changes
             st = path.stat()

@@ -87,6 +87,7 @@ class Replayer:
     speed : seconds of log time per wall second; `math.inf` (or any factor large enough) = as fast as possible.
     interval_s : at most one batch per interval while the log is due (fewer, larger batches than one per event).
     max_batch : at most this many events per batch.
+    write_timeout_s : how long a batch waits for a target held by another process, then fails (`StoreError`).
     """
 
     def __init__(
@@ -97,6 +98,7 @@ class Replayer:
         speed: float = math.inf,
         interval_s: float = 1.0,
         max_batch: int = 10_000,
+        write_timeout_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -109,6 +111,7 @@ class Replayer:
         if self.db.exists() and self.db.resolve() == self.source.resolve():
             raise UserInputError("--source and --db are the same file; replay into another database.")
         self.speed, self.interval_s, self.max_batch = float(speed), float(interval_s), max(1, int(max_batch))
+        self.write_timeout_s = float(write_timeout_s)
         self.clock, self.sleep = clock, sleep
         self.summary = ReplaySummary()
         self._on_batch: Callable[[ReplayBatch], None] | None = None
@@ -157,7 +160,7 @@ class Replayer:
         users, items = self._new_users(side, events), self._new_items(side, events)
         t0 = self.clock()
         result = ingest_frames(self.db, events, users, items, context=keys, source=f"replay of {self.source}",
-                               preset="replay")  # fmt: skip
+                               preset="replay", write_timeout_s=self.write_timeout_s)  # fmt: skip
         s = self.summary
         s.batches += 1
         s.events += len(events)

@@ -126,10 +126,13 @@ def replay(
     interval: float = typer.Option(1.0, "--interval", help="At most one batch per this many seconds while replaying "
                                    "in real time."),  # fmt: skip
     batch_size: int = typer.Option(10_000, "--batch-size", help="At most this many events per batch."),
+    write_timeout: float = typer.Option(30.0, "--write-timeout", help="Seconds a batch waits for a database held "
+                                        "by another process before giving up with an error."),  # fmt: skip
     as_json: bool = JsonOption,
 ) -> None:
     """Replay another database's events (with their users and items) into --db in time order."""
-    replayer = Replayer(db, source, speed=speed, interval_s=interval, max_batch=batch_size)
+    replayer = Replayer(db, source, speed=speed, interval_s=interval, max_batch=batch_size,
+                        write_timeout_s=write_timeout)  # fmt: skip
 
     def on_batch(b: ReplayBatch) -> None:
         _line(b.as_dict(), as_json, f"batch {b.index}: {b.accepted:,} events up to {b.log_time} "
