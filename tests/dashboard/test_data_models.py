@@ -5,6 +5,7 @@ from __future__ import annotations
 from dashboard_helpers import open_page, problems
 
 from core.store import connect_read
+from dashboard.components import upload
 
 CSV = (
     b"uid,sku,when,kind,name\n"
@@ -15,7 +16,7 @@ CSV = (
 )
 
 
-def test_upload_map_ingest_and_reject_report(monkeypatch, writable_db, dash_model):
+def test_upload_map_ingest_and_reject_report(monkeypatch, request, writable_db, dash_model):
     monkeypatch.setenv("INTERESTLENS_DB", str(writable_db))
     monkeypatch.setenv("INTERESTLENS_MODEL", str(dash_model))
     monkeypatch.setenv("INTERESTLENS_MODELS", str(dash_model.parent))
@@ -25,6 +26,7 @@ def test_upload_map_ingest_and_reject_report(monkeypatch, writable_db, dash_mode
     assert not problems(at)
     at.file_uploader(key="data_upload").upload("clicks.csv", CSV, "text/csv")
     at.run()
+    request.addfinalizer(lambda: upload.discard(at.session_state["data_upload_dir"]))
     assert not problems(at)
     assert "uid,sku,when,kind,name" in at.code[0].value  # the preview is the file's text, shown as text
     assert "<b>Bold</b> & co" in at.code[0].value

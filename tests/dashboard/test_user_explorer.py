@@ -97,3 +97,10 @@ def test_markup_in_a_linked_user_id_is_shown_as_text(dash_env):
     at = open_page(None, user="[x](javascript:alert(1))")
     assert not at.exception
     assert any(r"\[x\]\(javascript\:alert\(1\)\)" in w.value for w in at.warning)
+
+
+def test_html_report_of_the_user_is_offered_for_download(dash_env):
+    at = open_page("user_explorer", user=USER)
+    at.button(key="user_report_build").click().run()
+    assert not problems(at)
+    assert "Download the report (HTML)" in [b.label for b in at.download_button]
