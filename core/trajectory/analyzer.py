@@ -106,6 +106,7 @@ class TrajectoryAnalyzer:
             ),
             window=cfg.window,
             half_life=cfg.half_life,
+            events=events,
         )
 
     def user(self, con: duckdb.DuckDBPyConnection, user_id: str) -> Trajectory:

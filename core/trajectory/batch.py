@@ -43,7 +43,8 @@ _SCHEMA = pa.schema(
         ("change_times", pa.list_(pa.timestamp("s"))),
         ("before", pa.list_(pa.list_(pa.string()))),  # per change point: top categories before it
         ("after", pa.list_(pa.list_(pa.string()))),  # per change point: top categories after it
-        ("change_divergence", pa.list_(pa.float64())),  # per change point: JS(before, after) in bits
+        ("change_divergence", pa.list_(pa.float64())),  # per change point: JS of the mean interest before/after
+        ("change_observed_divergence", pa.list_(pa.float64())),  # per change point: JS of the events' categories
         ("dominant_first", pa.string()),
         ("dominant_last", pa.string()),
     ]
@@ -75,6 +76,7 @@ def summaries_table(summaries: list[DriftSummary]) -> pa.Table:
         "before": [[[name for name, _ in p.before] for p in c] for c in cps],
         "after": [[[name for name, _ in p.after] for p in c] for c in cps],
         "change_divergence": [[p.divergence for p in c] for c in cps],
+        "change_observed_divergence": [[p.observed_divergence for p in c] for c in cps],
         "dominant_first": [s.dominant_first for s in summaries],
         "dominant_last": [s.dominant_last for s in summaries],
     }

@@ -45,6 +45,7 @@ class ChangePoint:
     before: list[tuple[str, float]]  # top categories (name, mean share) from the previous change to this one
     after: list[tuple[str, float]]  # top categories from this change to the next
     divergence: float  # JS divergence (bits) between the mean interest before and after
+    observed_divergence: float | None = None  # JS (bits) between the categories of the events before and after
 
 
 def noise_variance(signal: np.ndarray) -> float:
@@ -125,10 +126,13 @@ def describe_changes(
     categories: list[str],
     times: np.ndarray | None = None,
     top: int = 3,
+    events: np.ndarray | None = None,
 ) -> list[ChangePoint]:
-    """For each change point: the dominant interests in the segment before and after it."""
+    """For each change point: the dominant interests (`dist`, [n, C]) in the segment before and after it, and,
+    with `events` ([n, C] category weights of each event), how far apart the observed categories are."""
     bounds = [0, *change_points, len(dist)]
     means = [dist[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    observed = _divergences(events, change_points) if events is not None and change_points else None
 
     def ranked(m: np.ndarray) -> list[tuple[str, float]]:
         idx = np.argsort(-m, kind="stable")[:top]
@@ -136,7 +140,14 @@ def describe_changes(
 
     out = []
     for k, cp in enumerate(change_points):
-        t = None if times is None else np.datetime64(times[cp], "s")
-        div = float(js_divergence(means[k], means[k + 1]))
-        out.append(ChangePoint(step=cp, time=t, before=ranked(means[k]), after=ranked(means[k + 1]), divergence=div))
+        out.append(
+            ChangePoint(
+                step=cp,
+                time=None if times is None else np.datetime64(times[cp], "s"),
+                before=ranked(means[k]),
+                after=ranked(means[k + 1]),
+                divergence=float(js_divergence(means[k], means[k + 1])),
+                observed_divergence=None if observed is None else float(observed[k]),
+            )
+        )
     return out

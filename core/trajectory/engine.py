@@ -97,7 +97,6 @@ def encode_steps(
     stride = stride or max(1, L // 2)
     device = next(model.parameters()).device
     w_cat = item_categories.to(device).float()
-    C = w_cat.shape[1]
     known = [np.flatnonzero(h.items > 0) for h in histories]
     windows: list[tuple[int, int, History, int]] = []  # (history, window number, window events, read from)
     for h_idx, (h, k) in enumerate(zip(histories, known, strict=True)):
@@ -127,29 +126,33 @@ def encode_steps(
                 pieces[h_idx, n] = (*(d[sl] for d in dists), gate[sl])
                 at = sl.stop
         empty = _distributions(model.empty[None, :], item_vectors, w_cat)  # [1,C]
-    out = []
-    parts = {h: [] for h in range(len(histories))}
-    for (h_idx, _), piece in sorted(pieces.items()):
+    parts: dict[int, list[tuple[np.ndarray, ...]]] = {h: [] for h in range(len(histories))}
+    for (h_idx, _), piece in sorted(pieces.items()):  # windows of a history in step order
         parts[h_idx].append(piece)
-    for h_idx, (h, k) in enumerate(zip(histories, known, strict=True)):
-        got = parts[h_idx]
-        n_d = 3 if components else 1
-        dist = [np.concatenate([p[j] for p in got]) if got else np.zeros((0, C)) for j in range(n_d)]
-        gates = np.concatenate([p[n_d] for p in got]) if got else np.zeros(0)
-        # step i reads the latest known event <= i (row `src` among known events), or the empty state
-        last = np.maximum.accumulate(np.where(h.items > 0, np.arange(len(h)), -1)) if len(h) else np.zeros(0, int)
-        src = np.searchsorted(k, last)
-        seen = last >= 0
-        rows3 = []
-        for d in dist:
-            r = np.tile(empty, (len(h), 1))  # [n,C]
-            r[seen] = d[src[seen]]
-            rows3.append(r)
-        gate = np.full(len(h), np.nan)
-        gate[seen] = gates[src[seen]]
-        rows3 += [None] * (3 - len(rows3))
-        out.append(StepOutputs(*rows3, gate=gate))
-    return out
+    n_d = 3 if components else 1
+    return [_assemble(h, k, parts[i], empty[0], n_d) for i, (h, k) in enumerate(zip(histories, known, strict=True))]
+
+
+def _assemble(h: History, known: np.ndarray, pieces: list[tuple[np.ndarray, ...]], empty: np.ndarray, n_d: int) -> StepOutputs:
+    """One history's outputs at every step from its windows' read-out pieces (known events only).
+
+    Step i reads the latest known event <= i, or the model's empty state before any.
+    """
+    C = len(empty)
+    dists = [np.concatenate([p[j] for p in pieces]) if pieces else np.zeros((0, C)) for j in range(n_d)]
+    gates = np.concatenate([p[n_d] for p in pieces]) if pieces else np.zeros(0)
+    last = np.maximum.accumulate(np.where(h.items > 0, np.arange(len(h)), -1)) if len(h) else np.zeros(0, int)
+    src = np.searchsorted(known, last)  # row among the known events
+    seen = last >= 0
+    rows: list[np.ndarray | None] = []
+    for d in dists:
+        r = np.tile(empty, (len(h), 1))  # [n,C]
+        r[seen] = d[src[seen]]
+        rows.append(r)
+    gate = np.full(len(h), np.nan)
+    gate[seen] = gates[src[seen]]
+    rows += [None] * (3 - len(rows))
+    return StepOutputs(*rows, gate=gate)
 
 
 def _distributions(states: torch.Tensor, item_vectors: torch.Tensor, w_cat: torch.Tensor) -> np.ndarray:

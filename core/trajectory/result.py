@@ -49,6 +49,7 @@ class Trajectory:
     change_points: list[int]  # step indices where a new stretch of interest starts
     window: int = 5
     half_life: float = 10.0
+    events: np.ndarray | None = None  # [n, C] category weights of each event's item (what the user did)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -75,12 +76,12 @@ class Trajectory:
         return replace(
             self,
             categories=[self.categories[i] for i in keep] + [OTHER],
-            **{name: fold_one(getattr(self, name)) for name in SERIES},
+            **{name: fold_one(getattr(self, name)) for name in (*SERIES, "events")},
         )
 
     def describe(self, top: int = 3) -> list[ChangePoint]:
         """The change points with the dominant interests before and after each."""
-        return describe_changes(self.distribution, self.change_points, self.categories, self.times, top)
+        return describe_changes(self.distribution, self.change_points, self.categories, self.times, top, self.events)
 
     def summary(self) -> DriftSummary:
         n = len(self)

@@ -96,8 +96,11 @@ def test_penalty_scales_with_noise():
 def test_describe_changes_reports_dominant_interests_either_side():
     dist = np.array([[0.8, 0.2]] * 5 + [[0.1, 0.9]] * 5)
     times = np.arange(10).astype("datetime64[D]").astype("datetime64[s]")
-    (cp,) = describe_changes(dist, [5], ["Books", "Music"], times, top=1)
+    events = np.array([[1.0, 0.0]] * 4 + [[0.0, 1.0]] * 6)  # what the user did: Books, then Music from step 4
+    (cp,) = describe_changes(dist, [5], ["Books", "Music"], times, top=1, events=events)
     assert cp.step == 5 and cp.time == np.datetime64("1970-01-06T00:00:00")
+    # events before: 4 Books + 1 Music -> (0.8, 0.2); after: all Music
+    assert cp.observed_divergence == pytest.approx(float(js_divergence([0.8, 0.2], [0.0, 1.0])))
     assert cp.before == [("Books", pytest.approx(0.8))] and cp.after == [("Music", pytest.approx(0.9))]
     assert cp.divergence == pytest.approx(float(js_divergence([0.8, 0.2], [0.1, 0.9])))
 

@@ -116,6 +116,7 @@ def test_drift_job_writes_every_user_beside_the_model(synthetic_db, untrained_mo
     assert result.users == len(table) == len(counts)
     assert dict(zip(table["user_id"], table["n_events"], strict=True)) == counts
     assert (table["n_change_points"] == table["change_steps"].map(len)).all()
+    assert (table["n_change_points"] == table["change_observed_divergence"].map(len)).all()
     back = read_drift(model_dir)
     assert list(back["total_drift"]) == sorted(back["total_drift"], reverse=True)
     # a user's row is that user's trajectory summary
@@ -167,3 +168,4 @@ def test_change_point_found_where_the_events_switch_category(loaded):
     assert traj.change_points == [30]
     (cp,) = traj.describe()
     assert cp.step == 30 and cp.time == np.datetime64(30 * 600, "s")
+    assert cp.observed_divergence == pytest.approx(1.0)  # one category alone, then another alone

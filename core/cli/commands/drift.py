@@ -39,8 +39,14 @@ def _user(row) -> dict:
         "total_drift": round(float(row.total_drift), 6),
         "max_drift": round(float(row.max_drift), 6),
         "change_points": [
-            {"step": int(s), "time": t, "before": list(b), "after": list(a), "divergence": round(float(d), 6)}
-            for s, t, b, a, d in zip(row.change_steps, times, row.before, row.after, row.change_divergence, strict=True)
+            {
+                "step": int(s), "time": t, "before": list(b), "after": list(a),
+                "divergence": round(float(d), 6), "observed_divergence": round(float(o), 6),
+            }
+            for s, t, b, a, d, o in zip(
+                row.change_steps, times, row.before, row.after, row.change_divergence, row.change_observed_divergence,
+                strict=True,
+            )
         ],
         "dominant_first": str(row.dominant_first),
         "dominant_last": str(row.dominant_last),

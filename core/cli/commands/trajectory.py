@@ -53,7 +53,7 @@ def _human(traj: Trajectory) -> str:
         when = iso_utc(cp.time.astype(object)) if cp.time is not None else "?"
         before = ", ".join(f"{n} {v:.0%}" for n, v in cp.before)
         after = ", ".join(f"{n} {v:.0%}" for n, v in cp.after)
-        lines.append(f"  step {cp.step} ({when}): {before}  ->  {after}")
+        lines.append(f"  step {cp.step} ({when}): {before}  ->  {after}  (events {cp.observed_divergence:.2f} bits apart)")
     lines.append(f"{'step':>5}  {'time':20}  {'item':12}  {'top interest':24}  {'baseline top':24}  gate   drift")
     cps = set(traj.change_points)
     for k, row in enumerate(traj.steps.itertuples(index=False)):
