@@ -61,9 +61,10 @@ def attention_vs_shap(model_dir: Path, user: str, expl: Any, curves: Any) -> Non
     both = both.dropna().assign(event=lambda d: "#" + d["step"].astype(str))
     left, right = st.columns(2)
     with left:
-        st.plotly_chart(model_charts.bars(both, "event", "shap", "SHAP value per event"), key="explain_shap_bars")
+        st.plotly_chart(model_charts.bars(both, "event", "shap", "SHAP value per event", categorical=True),
+                        key="explain_shap_bars")
     with right:
-        st.plotly_chart(model_charts.bars(both, "event", "attention", "Attention (rollout) per event"),
+        st.plotly_chart(model_charts.bars(both, "event", "attention", "Attention (rollout) per event", categorical=True),
                         key="explain_att_bars")
     if len(both) > 2:
         rho = both[["shap", "attention"]].rank().corr().iloc[0, 1]
