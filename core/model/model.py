@@ -194,14 +194,21 @@ class InterestModel(nn.Module):
 
         Step t's state depends only on present events at positions <= t (causality and the masking rule).
         """
-        mask = batch.mask & (batch.items > 0)  # [B,T]
+        return self.encode_embedded(self.embed(batch), batch.mask & (batch.items > 0), return_attention)
+
+    def encode_embedded(self, x: torch.Tensor, mask: torch.Tensor, return_attention: bool = False) -> Encoding:
+        """`encode` from step embeddings x [B,T,D] (`embed`) and the present events mask [B,T] (padding False).
+
+        An event's embedding does not depend on which other events are present, so callers that evaluate many
+        subsets of one history (explanations) embed it once and pass the present events' rows here, keeping
+        their positions (`embed` counts them over the whole window); absent events need no slot at all.
+        """
         B, T = mask.shape
         causal = torch.ones(T, T, dtype=torch.bool, device=mask.device).tril()  # [T,T]
         eye = torch.eye(T, dtype=torch.bool, device=mask.device)
         # Query i may attend key j when j <= i and j is present; every query also sees itself so no row is empty
         # (an absent query's own state is never read out, see `readout`).
         allowed = (causal & mask[:, None, :]) | eye  # [B,T,T]
-        x = self.embed(batch)
         weights = []
         for block in self.blocks:
             x, w = block(x, allowed[:, None], return_attention)
