@@ -14,7 +14,7 @@ class ModelConfig:
     d_model: int = 64  # width of every step embedding and hidden state
     n_layers: int = 2  # number of pre-LayerNorm causal self-attention blocks
     n_heads: int = 2  # attention heads per block (d_model must divide evenly)
-    max_len: int = 200  # longest history window the model reads; longer histories keep their latest events
+    max_len: int = 50  # longest history window the model reads (the latest events); 50 scored best on ML-100k
     dropout: float = 0.2  # dropout on embeddings, attention weights and block outputs (training only)
     use_time_gaps: bool = True  # fuse the log-bucketed time gap to the previous event into each step
     use_event_types: bool = True  # fuse the event type (view, cart, rating, ...) into each step
