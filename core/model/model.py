@@ -252,7 +252,8 @@ class InterestModel(nn.Module):
         return self.score(self.readout(self.encode(batch), batch))
 
     def loss(self, batch: Batch, targets: torch.Tensor, n_negatives: int | None = None) -> torch.Tensor:
-        """Next-item cross-entropy at every step with a target (targets [B,T], 0 = no target).
+        """Next-item cross-entropy at every step with a target (targets [B,T], 0 = no target), plus the first
+        present event of each row predicted from the learned empty-history state.
 
         Full softmax over the catalogue by default; with `n_negatives`, a sampled softmax against that many
         uniformly drawn items shared across the batch (accidental hits masked), for large catalogues.
@@ -261,6 +262,13 @@ class InterestModel(nn.Module):
         sel = targets > 0
         h = states[sel]  # [N,D]
         y = targets[sel]  # [N]
+        # The empty-history state learns to predict each window's first event, so "no history" reads as a
+        # popularity prior (the base value of explanations) rather than an untrained vector.
+        present = batch.mask & (batch.items > 0)  # [B,T]
+        has = present.any(1)  # [B]
+        first = batch.items.gather(1, present.float().argmax(1, keepdim=True)).squeeze(1)[has]  # [B']
+        h = torch.cat([h, self.empty.to(h.dtype).expand(len(first), -1)])  # [N+B',D]
+        y = torch.cat([y, first])  # [N+B']
         if h.numel() == 0:
             return states.sum() * 0.0
         items = self.item_vectors()  # [I,D]

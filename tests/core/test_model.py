@@ -118,3 +118,16 @@ def test_loss_full_and_sampled_backpropagate():
         loss = model.loss(batch, targets, n_negatives=n_neg)
         loss.backward()
         assert torch.isfinite(loss) and model.item_emb.weight.grad.abs().sum() > 0
+
+
+def test_empty_history_state_is_trained_on_first_events():
+    model, batch = make_model(), make_batch()
+    model.train()
+    targets = torch.zeros_like(batch.items)  # no next-item targets at all: only the first events teach `empty`
+    loss = model.loss(batch, targets)
+    loss.backward()
+    assert torch.isfinite(loss) and model.empty.grad is not None and model.empty.grad.abs().sum() > 0
+    first = torch.tensor([batch.items[b][batch.mask[b]][0].item() for b in range(B)])
+    logits = model.score(model.empty.detach())  # [I+1]
+    expected = torch.nn.functional.cross_entropy(logits.expand(B, -1), first)
+    assert torch.allclose(loss, expected, atol=1e-5)
