@@ -20,7 +20,17 @@ from core.explain.faithfulness import (
     summarise_faithfulness,
 )
 from core.explain.game import HistoryGame, PresenceMasker
-from core.explain.hierarchy import LEVELS, SESSION_GAP_SECONDS, TimeHierarchy, Window, build_time_hierarchy
+from core.explain.hierarchy import (
+    LEVELS,
+    OLDER_GROUPS,
+    RECENT_EVENTS,
+    SESSION_GAP_SECONDS,
+    FeatureSpan,
+    TimeHierarchy,
+    Window,
+    build_time_hierarchy,
+    explained_features,
+)
 from core.explain.history import EventLabel, LabelledHistory, load_labelled_history
 from core.explain.whatif import (
     Edit,
@@ -54,7 +64,11 @@ __all__ = [
     "HistoryGame",
     "PresenceMasker",
     "LEVELS",
+    "OLDER_GROUPS",
+    "RECENT_EVENTS",
     "SESSION_GAP_SECONDS",
+    "FeatureSpan",
+    "explained_features",
     "TimeHierarchy",
     "Window",
     "build_time_hierarchy",

@@ -6,9 +6,12 @@ when the target is in the top K, so the margin is positive exactly when the targ
 Three explanations share that scalar and the masking rule:
 
 - **events**: `shap.explainers.Permutation` over the events the model reads — Shapley values, exactly additive
-  by construction (every permutation walks from no event to all events and back);
-- **periods**: `shap.explainers.Partition` with the time hierarchy (`core.explain.hierarchy`) as its clustering —
-  Owen values, so a session, day, week or month has a value of its own (the sum of its events' values);
+  by construction (every permutation walks from no event to all events and back). In a window of more than
+  `recent` events (50), the latest `recent` are players one by one and the older ones are grouped into at most
+  `older_groups` periods (`core.explain.hierarchy.explained_features`), each a player of its own;
+- **periods**: `shap.explainers.Partition` over every event of the window with the time hierarchy
+  (`core.explain.hierarchy`) as its clustering — Owen values, so a session, day, week or month has a value of its
+  own (the sum of its events' values);
 - **groups**: `shap.explainers.Exact` over the four feature groups (time gaps, event types, categories, context),
   an absent group meaning its embedding is the learned "unknown" one for every event.
 
@@ -29,7 +32,7 @@ import shap
 from core.checkpoint import LoadedModel
 from core.errors import InterestLensError, NotFoundError
 from core.explain.game import HistoryGame, PresenceMasker
-from core.explain.hierarchy import build_time_hierarchy
+from core.explain.hierarchy import OLDER_GROUPS, RECENT_EVENTS, build_time_hierarchy, explained_features
 from core.explain.history import EventLabel, LabelledHistory
 from core.model import FEATURE_GROUPS
 from core.recommend import recommend
@@ -64,7 +67,8 @@ class WindowValue:
 class HistoryExplanation:
     """Why the model scores `target` as it does for one history; values are in logit units.
 
-    `events.values[i]` is the Shapley value of event `labels[i]` (the model's window, oldest first); the values sum
+    `events.values[i]` is the Shapley value of player `labels[i]` (oldest first): one event of the model's window,
+    or a period of older events (`labels[i].n_events > 1`) whose events are `positions[members[i]]`. The values sum
     to `fx − base`, where `base` is the scalar with no event present (the model's learned empty state).
     """
 
@@ -75,13 +79,18 @@ class HistoryExplanation:
     k: int  # the list length K: the foil is the K-th best item other than the target
     base: float  # f with no event present
     fx: float  # f with every event present
-    positions: np.ndarray  # [n] positions of the explained events in the history
-    labels: list[EventLabel]  # [n] what each explained event is
-    events: shap.Explanation  # Permutation (Shapley) values over the n events
+    positions: np.ndarray  # [n] positions in the history of the events the model reads (the window)
+    labels: list[EventLabel]  # [p] what each player is: an event, or a period of older events
+    events: shap.Explanation  # Permutation (Shapley) values over the p players
     periods: shap.Explanation | None  # Partition (Owen) values over the n events, time hierarchy as clustering
     windows: list[WindowValue]  # sessions, days, weeks and months with their values
     groups: shap.Explanation | None  # Exact Shapley values over FEATURE_GROUPS (own base: all groups unknown)
     additivity_error: float  # the largest |Σφ + base − f(x)| over the explanations above
+    members: list[np.ndarray] | None = None  # [p] each player's events as indices into `positions` (None: one each)
+
+    def __post_init__(self) -> None:
+        if self.members is None:
+            self.members = [np.array([i]) for i in range(len(self.labels))]
 
     @property
     def values(self) -> np.ndarray:
@@ -105,14 +114,22 @@ class HistoryExplainer:
     loaded
         The model (on the device it will run on: a GPU model evaluates the masked variants on the GPU).
     event_evals
-        `max_evals` of the Permutation explainer; raised to 2n+1 (one permutation) when lower.
+        `max_evals` of the Permutation explainer; raised to 2p+1 (one permutation) when lower.
     window_evals
         `max_evals` of the Partition explainer; the internal nodes it does not reach keep their value and share
         it among their events by size (still exactly additive).
     batch_size
-        Masked variants per forward pass (default 256 on a CPU, 4096 on a GPU).
+        Masked variants per forward pass, at most (default 64 on a CPU, 4096 on a GPU: small passes stay in the
+        CPU's caches).
     seed
         Seed of the permutations (numpy's global generator is restored after each call).
+    recent
+        Windows of more events than this explain the latest `recent` one by one and group the older ones.
+    older_groups
+        At most this many periods of older events (`core.explain.hierarchy.explained_features`).
+    tokens
+        Event slots per forward pass of the present-events path (`core.explain.game`; default 2,048 on a CPU,
+        fastest on MovieLens-100k windows of 200 events: the attention of a pass stays in the caches).
     """
 
     def __init__(
@@ -122,12 +139,19 @@ class HistoryExplainer:
         window_evals: int = DEFAULT_WINDOW_EVALS,
         batch_size: int | None = None,
         seed: int = 0,
+        recent: int = RECENT_EVENTS,
+        older_groups: int = OLDER_GROUPS,
+        tokens: int | None = None,
     ):
         self.loaded = loaded
         self.event_evals = int(event_evals)
         self.window_evals = int(window_evals)
-        self.batch_size = batch_size or (4096 if loaded.device.type == "cuda" else 256)
+        gpu = loaded.device.type == "cuda"
+        self.batch_size = batch_size or (4096 if gpu else 64)
+        self.tokens = tokens or (1 << 22 if gpu else 2048)
         self.seed = seed
+        self.recent = int(recent)
+        self.older_groups = int(older_groups)
 
     # ------------------------------------------------------------------------------------------
     def game(self, lh: LabelledHistory, target: str | None = None, margin: bool = False, k: int = 10) -> HistoryGame:
@@ -151,18 +175,32 @@ class HistoryExplainer:
         return self._game(lh, t, foil)
 
     def game_for(self, lh: LabelledHistory, expl: HistoryExplanation) -> HistoryGame:
-        """The game an explanation of `lh` was made for (same target and foil)."""
+        """The game an explanation of `lh` was made for (same target, foil and players)."""
         foil = None if expl.foil is None else self.loaded.vocab.item_index(expl.foil)
-        return self._game(lh, expl.target_index, foil)
+        return self._game(lh, expl.target_index, foil, expl.members)
 
-    def _game(self, lh: LabelledHistory, target: int, foil: int | None) -> HistoryGame:
+    def features(self, lh: LabelledHistory) -> tuple[list[np.ndarray], list[EventLabel]]:
+        """The players of the per-event explanation of `lh`: their events (indices into the window) and labels."""
+        positions = lh.window(self.loaded.config.max_len)
+        spans = explained_features(lh.history.ts[positions], self.recent, self.older_groups)
+        members = [np.asarray(s.members, dtype=np.int64) for s in spans]
+        labels = [
+            lh.labels[int(positions[s.members[0]])] if s.level is None
+            else EventLabel.period([lh.labels[int(positions[i])] for i in s.members], s.level, s.label)
+            for s in spans
+        ]
+        return members, labels
+
+    def _game(self, lh: LabelledHistory, target: int, foil: int | None, members: list[np.ndarray] | None = None) -> HistoryGame:
         loaded = self.loaded
         window = lh.window(loaded.config.max_len)
         if len(window) == 0:
             raise NotFoundError(f"User {lh.user_id!r} has no event with an item the model knows, so there is nothing to explain.")
+        if members is None:
+            members = self.features(lh)[0]
         events = lh.history.slice(int(window[0]), int(window[-1]) + 1)  # make_batch drops the unknown items inside
         batch = make_batch([events], loaded.config.max_len, len(loaded.vocab.context))
-        return HistoryGame(loaded.model, batch, target, foil, self.batch_size)
+        return HistoryGame(loaded.model, batch, target, foil, self.batch_size, members, self.tokens)
 
     def _run(self, make: Callable[[], shap.Explainer], x: np.ndarray, max_evals: int) -> shap.Explanation:
         state = np.random.get_state()  # shap's explainers draw from numpy's global generator
@@ -187,16 +225,17 @@ class HistoryExplainer:
         """
         game = self.game(lh, target, margin, k)
         positions = lh.window(self.loaded.config.max_len)
-        labels = [lh.labels[int(p)] for p in positions]
-        names = [lab.text() for lab in labels]
+        members, labels = self.features(lh)
         n = game.n
-        x = lh.history.items[positions].astype(np.float64)
+        items = lh.history.items[positions]
+        x = np.array([items[m[0]] if len(m) == 1 else 0 for m in members], dtype=np.float64)  # shap's sample row
         fx = game.full()
         what = f"item {self.loaded.vocab.item_id(game.target)!r} for user {lh.user_id!r}"
 
         events = self._run(
             lambda: shap.explainers.Permutation(
-                game.events, PresenceMasker(n, None, self.batch_size), feature_names=names, seed=self.seed
+                game.events, PresenceMasker(n, None, self.batch_size), feature_names=[lab.text() for lab in labels],
+                seed=self.seed,
             ),
             x,
             max(self.event_evals, 2 * n + 1),
@@ -204,20 +243,8 @@ class HistoryExplainer:
         errors = [self._check("per-event", what, events.values, events.base_values, fx)]
         periods, window_values = None, []
         if windows:
-            hierarchy = build_time_hierarchy(lh.history.ts[positions])
-            periods = self._run(
-                lambda: shap.explainers.Partition(
-                    game.events, PresenceMasker(n, hierarchy.linkage, self.batch_size), feature_names=names
-                ),
-                x,
-                max(self.window_evals, 3),
-            )
-            errors.append(self._check("per-period", what, periods.values, periods.base_values, fx))
-            pv = np.asarray(periods.values, dtype=np.float64)
-            window_values = [
-                WindowValue(w.level, w.label, w.start, w.end, len(w.members), float(pv[list(w.members)].sum()))
-                for w in hierarchy.windows
-            ]
+            periods, window_values, err = self._periods(game, lh, fx, what)
+            errors.append(err)
         group_expl = None
         if groups:
             G = len(FEATURE_GROUPS)
@@ -243,7 +270,39 @@ class HistoryExplainer:
             windows=window_values,
             groups=group_expl,
             additivity_error=max(errors),
+            members=members,
         )
+
+    def periods(
+        self, lh: LabelledHistory, target: str | None = None, margin: bool = False, k: int = 10
+    ) -> tuple[shap.Explanation, list[WindowValue], float]:
+        """Only the periods part of `explain` (same target and defaults): the Owen values over the window's events,
+        the windows' values and the additivity error. Raises AdditivityError as `explain` does."""
+        game = self.game(lh, target, margin, k)
+        what = f"item {self.loaded.vocab.item_id(game.target)!r} for user {lh.user_id!r}"
+        return self._periods(game, lh, game.full(), what)
+
+    def _periods(
+        self, game: HistoryGame, lh: LabelledHistory, fx: float, what: str
+    ) -> tuple[shap.Explanation, list[WindowValue], float]:
+        positions = lh.window(self.loaded.config.max_len)
+        hierarchy = build_time_hierarchy(lh.history.ts[positions])
+        m = game.n_events
+        periods = self._run(
+            lambda: shap.explainers.Partition(
+                game.event_values, PresenceMasker(m, hierarchy.linkage, self.batch_size),
+                feature_names=[lh.labels[int(p)].text() for p in positions],
+            ),
+            lh.history.items[positions].astype(np.float64),
+            max(self.window_evals, 3),
+        )
+        err = self._check("per-period", what, periods.values, periods.base_values, fx)
+        pv = np.asarray(periods.values, dtype=np.float64)
+        window_values = [
+            WindowValue(w.level, w.label, w.start, w.end, len(w.members), float(pv[list(w.members)].sum()))
+            for w in hierarchy.windows
+        ]
+        return periods, window_values, err
 
     @staticmethod
     def _check(name: str, what: str, values: np.ndarray, base: float, fx: float) -> float:

@@ -1,10 +1,11 @@
 """Faithfulness: deletion curves of an explanation against attention, recency and chance (METRICS.md §4).
 
-For each ordering of the explained events — by SHAP value (largest first), by attention (rolled-out attention of
-the read-out step, largest first), by recency (newest first) and at random — the events are removed one by one
-(made absent by the model's masking rule) and after each removal the explained scalar and the target's rank are
-recorded, for k = 0..n removed. All (n+1) masked variants of every ordering go through the model in batched
-forward passes.
+For each ordering of the explained players (events, and periods of older events in long windows: see
+`core.explain.explainer`) — by SHAP value (largest first), by attention (rolled-out attention of the read-out step,
+summed over a player's events, largest first), by recency (newest first) and at random — the players are removed
+one by one (their events made absent by the model's masking rule) and after each removal the explained scalar and
+the target's rank are recorded, for k = 0..n removed. All (n+1) masked variants of every ordering go through the
+model in batched forward passes.
 
 Normalised area: the scores are mapped to y_k = (s_k − s_n) / (s_0 − s_n), so every curve starts at 1 (nothing
 removed, f(x)) and ends at 0 (everything removed, the base), and the area is the trapezoid rule over k/n in
@@ -66,6 +67,7 @@ class DeletionCurves:
     user_id: str
     target: str
     curves: dict[str, DeletionCurve]
+    attention: np.ndarray | None = None  # [n] rolled-out attention of the read-out step, per explained player
 
     @property
     def auc(self) -> dict[str, float]:
@@ -93,11 +95,13 @@ def normalised_auc(scores: np.ndarray) -> float:
 
 
 def attention_scores(game: HistoryGame) -> np.ndarray:
-    """[n] rolled-out attention (`core.attention.attention_rollout`) of the read-out step over the explained events."""
+    """[n] rolled-out attention (`core.attention.attention_rollout`) of the read-out step over the game's players
+    (a period of older events gets the sum over its events)."""
     with torch.inference_mode():
         enc = game.model.encode(game.window, return_attention=True)
     att = torch.stack([a[0] for a in enc.attention]).double().cpu()  # [L,H,T,T]
-    return attention_rollout(att)[-1, game.T - game.n :]
+    per_event = attention_rollout(att)[-1, game.T - game.n_events :]  # [n_events]
+    return np.bincount(game.owner, weights=per_event, minlength=game.n)
 
 
 def _removal_masks(orders: Sequence[np.ndarray], n: int) -> np.ndarray:
@@ -125,9 +129,10 @@ def deletion_curves(
     game = explainer.game_for(lh, expl)
     n = game.n
     rng = np.random.default_rng(seed)
+    attention = attention_scores(game)
     orders = {
         "shap": np.argsort(-expl.values, kind="stable"),
-        "attention": np.argsort(-attention_scores(game), kind="stable"),
+        "attention": np.argsort(-attention, kind="stable"),
         "recency": np.arange(n)[::-1].copy(),
     }
     randoms = [rng.permutation(n) for _ in range(max(1, n_random))]
@@ -142,7 +147,7 @@ def deletion_curves(
     r = slice(len(orders), None)
     mean_scores = scores[r].mean(axis=0)
     curves["random"] = DeletionCurve("random", randoms[0], mean_scores, ranks[r].mean(axis=0), normalised_auc(mean_scores))
-    return DeletionCurves(expl.user_id, expl.target, curves)
+    return DeletionCurves(expl.user_id, expl.target, curves, attention)
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LEVELS", "SESSION_GAP_SECONDS", "Window", "TimeHierarchy", "build_time_hierarchy", "window_keys"]
+__all__ = [
+    "LEVELS",
+    "SESSION_GAP_SECONDS",
+    "RECENT_EVENTS",
+    "OLDER_GROUPS",
+    "Window",
+    "TimeHierarchy",
+    "FeatureSpan",
+    "build_time_hierarchy",
+    "explained_features",
+    "window_keys",
+]
 
 LEVELS: tuple[str, ...] = ("session", "day", "week", "month")
 SESSION_GAP_SECONDS = 30 * 60  # a gap longer than this starts a new session
+RECENT_EVENTS = 50  # per-event explanations: the latest events explained one by one
+OLDER_GROUPS = 10  # ... and the older events of the window in at most this many periods
 _DAY = 86_400
 
 
@@ -138,3 +151,45 @@ def build_time_hierarchy(ts: np.ndarray, session_gap: int = SESSION_GAP_SECONDS)
         nodes, first = new_nodes, new_first
     linkage = np.array(rows, dtype=np.float64).reshape(-1, 4)
     return TimeHierarchy(linkage=linkage, windows=windows)
+
+
+@dataclass(frozen=True)
+class FeatureSpan:
+    """One player of a per-event explanation: a single event, or a period of older events."""
+
+    members: tuple[int, ...]  # positions (0..n-1) of its events, in time order
+    level: str | None  # None for a single event; else "session", "day", "week", "month" or "months"
+    label: str  # the period's label ("" for a single event)
+
+
+def explained_features(
+    ts: np.ndarray, recent: int = RECENT_EVENTS, max_groups: int = OLDER_GROUPS, session_gap: int = SESSION_GAP_SECONDS
+) -> list[FeatureSpan]:
+    """The players of a per-event explanation of `n` events sorted by time, oldest first.
+
+    With at most `recent` events, every event is a player. Otherwise the latest `recent` events are players one by
+    one and the older ones are grouped by period: the finest level (session, day, week, month) that has at most
+    `max_groups` windows among them, or, when even months are more, runs of consecutive months cut into
+    `max_groups` parts. A group is one player: its value is what its events do together.
+    """
+    ts = np.asarray(ts, dtype=np.int64)
+    n = len(ts)
+    if recent < 0 or max_groups < 1:
+        raise ValueError("recent must be at least 0 and max_groups at least 1")
+    if n <= recent:
+        return [FeatureSpan((i,), None, "") for i in range(n)]
+    old = n - recent
+    keys = window_keys(ts[:old], session_gap)
+    level = next((lv for lv in LEVELS if int(keys[lv][-1]) + 1 <= max_groups), "months")
+    group = keys[level] if level != "months" else keys["month"] * max_groups // (int(keys["month"][-1]) + 1)
+    spans = []
+    for g in np.unique(group):
+        idx = np.flatnonzero(group == g)
+        first, last = int(ts[idx[0]]), int(ts[idx[-1]])
+        if level == "months":
+            a, b = f"{_utc(first):%Y-%m}", f"{_utc(last):%Y-%m}"
+            label = a if a == b else f"{a} – {b}"
+        else:
+            label = _label(level, first, last)
+        spans.append(FeatureSpan(tuple(int(i) for i in idx), level, label))
+    return spans + [FeatureSpan((i,), None, "") for i in range(old, n)]

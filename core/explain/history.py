@@ -31,11 +31,29 @@ class EventLabel:
     title: str
     categories: tuple[str, ...]
     time: dt.datetime  # naive UTC
+    n_events: int = 1  # more than 1: a period of older events explained as one (step..last_step, time..end)
+    last_step: int | None = None  # a period's last step
+    end: dt.datetime | None = None  # a period's last event time
 
     def text(self) -> str:
-        """A short one-line label, e.g. "#12 Heat (1995) · 1997-10-01 12:00"."""
+        """A short one-line label, e.g. "#12 Heat (1995) · 1997-10-01 12:00" or, for a period of older events,
+        "#0–#149 150 earlier events · session 1997-09-20 22:05–23:10"."""
+        if self.n_events > 1:
+            return f"#{self.step}–#{self.last_step} {self.title}"
         step = f"#{self.step} " if self.step >= 0 else "+ "
         return f"{step}{self.title} · {self.time:%Y-%m-%d %H:%M}"
+
+    @classmethod
+    def period(cls, events: list[EventLabel], level: str, label: str) -> EventLabel:
+        """The label of a period of older events explained as one (its three most frequent categories)."""
+        counts: dict[str, int] = {}
+        for e in events:
+            for c in e.categories:
+                counts[c] = counts.get(c, 0) + 1
+        top = tuple(sorted(counts, key=lambda c: (-counts[c], c))[:3])
+        where = label if level == "months" else f"{level} {label}"
+        return cls(events[0].step, "", f"{len(events)} earlier events · {where}", top, events[0].time,
+                   len(events), events[-1].step, events[-1].time)
 
 
 @dataclass
