@@ -24,6 +24,7 @@ import torch
 
 from core.errors import NotFoundError
 from core.model.batch import Batch, gap_bucket
+from core.store.connection import StoreError
 from core.store.queries import EVENT_ORDER
 
 __all__ = ["Vocab", "History", "Sequences", "build_vocab", "load_sequences", "make_batch", "data_fingerprint"]
@@ -205,68 +206,105 @@ class Sequences:
 
 
 def load_sequences(
-    con: duckdb.DuckDBPyConnection, vocab: Vocab, users: Sequence[str] | None = None
+    con: duckdb.DuckDBPyConnection, vocab: Vocab, users: Sequence[str] | None = None, chunk_rows: int = 1 << 20
 ) -> Sequences:
     """Every user's events (or only `users`') in canonical order, mapped to the vocabulary's indices.
 
     Items, event types and context values the vocabulary does not know map to 0. Mapping happens in SQL against
-    registered vocabulary tables, so memory is a few numpy arrays whatever the size of the log.
+    registered vocabulary tables. For the whole log, users are mapped to integer rows in SQL as well, so a user
+    id string exists once per user, never per event, and the events stream from DuckDB `chunk_rows` at a time
+    into preallocated int64 arrays (DuckDB sorts out of core): memory is the result plus one chunk.
     """
     con = con.cursor()  # registered tables live on this cursor only; it also has no unfinished result
-    item_df = pd.DataFrame({"item_id": vocab.items, "idx": np.arange(1, vocab.n_items + 1, dtype=np.int64)})
-    type_df = pd.DataFrame({"event_type": vocab.event_types, "tidx": np.arange(1, len(vocab.event_types) + 1)})
-    con.register("_il_vocab_items", item_df)
-    con.register("_il_vocab_types", type_df)
-    ctx_cols, ctx_joins, params = [], [], []
-    for n, (key, values) in enumerate(vocab.context.items()):
-        con.register(f"_il_vocab_ctx{n}", pd.DataFrame({"v": values, "i": np.arange(1, len(values) + 1)}))
-        ctx_cols.append(f"coalesce(c{n}.i, 0) AS ctx{n}")
-        ctx_joins.append(f"LEFT JOIN _il_vocab_ctx{n} c{n} ON c{n}.v = e.context[?]")
-        params.append(key)
-    where = ""
-    if users is not None:
-        params.append([str(u) for u in users])
-        where = "WHERE list_contains(?::VARCHAR[], e.user_id)"
-    order = ", ".join(f"e.{c.strip()}" for c in EVENT_ORDER.split(","))
+    registered: list[str] = []
+
+    def register(name: str, frame: pd.DataFrame) -> None:
+        con.register(name, frame)
+        registered.append(name)
+
     try:
-        rel = con.execute(
-            f"""SELECT e.user_id, coalesce(v.idx, 0) AS item, epoch(e.ts)::BIGINT AS ts,
-                       coalesce(t.tidx, 0) AS etype {''.join(', ' + c for c in ctx_cols)}
-                FROM events e LEFT JOIN _il_vocab_items v USING (item_id)
-                LEFT JOIN _il_vocab_types t USING (event_type)
-                {' '.join(ctx_joins)}
-                {where}
-                ORDER BY e.user_id, {order}""",
-            params,
-        ).fetchnumpy()
+        where, params = _user_filter(users, register)
+        select, joins, ctx_params = _mapped_columns(vocab, register)
+        order = ", ".join(f"e.{c.strip()}" for c in EVENT_ORDER.split(","))
+        if users is not None:  # a few users: one query, the id fetched per event (their events only)
+            rel = con.execute(
+                f"SELECT e.user_id, {select} FROM events e {joins} {where} ORDER BY e.user_id, {order}",
+                ctx_params + params,
+            ).fetchnumpy()
+            user_col = np.asarray(rel["user_id"], dtype=object)
+            starts = np.flatnonzero(np.r_[True, user_col[1:] != user_col[:-1]]) if len(user_col) else np.zeros(0, int)
+            user_ids, offsets = user_col[starts], np.r_[starts, len(user_col)].astype(np.int64)
+            cols = {c: np.asarray(rel[c], np.int64) for c in rel if c != "user_id"}
+        else:
+            counts = con.execute("SELECT user_id, count(*) AS n FROM events GROUP BY 1 ORDER BY 1").fetchnumpy()
+            user_ids = np.asarray(counts["user_id"], dtype=object)
+            offsets = np.r_[0, np.cumsum(np.asarray(counts["n"], np.int64))].astype(np.int64)
+            register("_il_rows", pd.DataFrame({"user_id": user_ids, "urow": np.arange(len(user_ids))}))
+            sql = f"SELECT {select} FROM events e JOIN _il_rows r USING (user_id) {joins} ORDER BY r.urow, {order}"
+            cols = _stream_columns(con, sql, ctx_params, int(offsets[-1]), chunk_rows)
     finally:
-        con.unregister("_il_vocab_items")
-        con.unregister("_il_vocab_types")
-        for n in range(len(vocab.context)):
-            con.unregister(f"_il_vocab_ctx{n}")
+        for name in registered:
+            con.unregister(name)
         con.close()
-    user_col = np.asarray(rel["user_id"], dtype=object)
-    n = len(user_col)
-    if n:
-        starts = np.flatnonzero(np.r_[True, user_col[1:] != user_col[:-1]])
-    else:
-        starts = np.zeros(0, np.int64)
-    offsets = np.r_[starts, n].astype(np.int64)
-    ts = np.asarray(rel["ts"], dtype=np.int64)
+    n = int(offsets[-1])
     first = np.zeros(n, bool)
-    first[starts] = True
-    gaps = gap_bucket(np.diff(ts, prepend=ts[:1]) if n else ts, first) if n else np.zeros(0, np.int64)
+    first[offsets[:-1]] = True
+    ts = cols["ts"]
+    gaps = gap_bucket(np.diff(ts, prepend=ts[:1]), first) if n else np.zeros(0, np.int64)
     k = len(vocab.context)
-    ctx = np.stack([np.asarray(rel[f"ctx{j}"], np.int64) for j in range(k)], axis=1) if k else np.zeros((n, 0), np.int64)
-    return Sequences(
-        user_ids=user_col[starts],
-        offsets=offsets,
-        items=np.asarray(rel["item"], dtype=np.int64),
-        ts=ts,
-        gaps=np.asarray(gaps, dtype=np.int64),
-        event_types=np.asarray(rel["etype"], dtype=np.int64),
-        context=ctx,
-    )
+    ctx = np.stack([cols[f"ctx{j}"] for j in range(k)], axis=1) if k else np.zeros((n, 0), np.int64)
+    return Sequences(user_ids, offsets, cols["item"], ts, np.asarray(gaps, np.int64), cols["etype"], ctx)
+
+
+def _mapped_columns(vocab: Vocab, register) -> tuple[str, str, list]:
+    """The SELECT list (item, ts, etype, ctx0..) in model indices, its vocabulary joins and their parameters."""
+    register("_il_vocab_items", pd.DataFrame({"item_id": vocab.items, "idx": np.arange(1, vocab.n_items + 1)}))
+    register("_il_vocab_types", pd.DataFrame({"event_type": vocab.event_types,
+                                              "tidx": np.arange(1, len(vocab.event_types) + 1)}))
+    cols = ["coalesce(v.idx, 0) AS item", "epoch(e.ts)::BIGINT AS ts", "coalesce(t.tidx, 0) AS etype"]
+    joins = ["LEFT JOIN _il_vocab_items v USING (item_id)", "LEFT JOIN _il_vocab_types t USING (event_type)"]
+    params = []
+    for n, (key, values) in enumerate(vocab.context.items()):
+        register(f"_il_vocab_ctx{n}", pd.DataFrame({"v": values, "i": np.arange(1, len(values) + 1)}))
+        cols.append(f"coalesce(c{n}.i, 0) AS ctx{n}")
+        joins.append(f"LEFT JOIN _il_vocab_ctx{n} c{n} ON c{n}.v = e.context[?]")
+        params.append(key)
+    return ", ".join(cols), " ".join(joins), params
+
+
+def _user_filter(users: Sequence[str] | None, register) -> tuple[str, list]:
+    """The WHERE clause (and parameters) that keeps only `users`' events; none for every user.
+
+    One user is an equality the scan checks against each row group's min/max (the app's most common case);
+    several are a semi-join against a registered table, which DuckDB also pushes into the scan.
+    """
+    if users is None:
+        return "", []
+    ids = list(dict.fromkeys(str(u) for u in users))
+    if len(ids) == 1:
+        return "WHERE e.user_id = ?", ids
+    register("_il_wanted", pd.DataFrame({"user_id": pd.Series(ids, dtype=object)}))
+    return "WHERE e.user_id IN (SELECT user_id FROM _il_wanted)", []
+
+
+def _stream_columns(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list, n: int, chunk_rows: int
+) -> dict[str, np.ndarray]:
+    """Run `sql` and copy its int64 columns into arrays of length `n`, one Arrow batch at a time."""
+    reader = con.sql(sql, params=params).to_arrow_reader(max(1, int(chunk_rows)))
+    out = {name: np.empty(n, np.int64) for name in reader.schema.names}
+    at = 0
+    for batch in reader:
+        m = batch.num_rows
+        if at + m > n:
+            at += m
+            break
+        for name, col in zip(batch.schema.names, batch.columns, strict=True):
+            out[name][at : at + m] = col.to_numpy(zero_copy_only=False)
+        at += m
+    if at != n:
+        raise StoreError("The events changed while they were being read; try again.")
+    return out
 
 
 def make_batch(histories: Sequence[History], max_len: int, n_context: int | None = None) -> Batch:

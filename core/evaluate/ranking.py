@@ -34,10 +34,29 @@ class Ranked:
 
 
 def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k (values, indices) per row, ties broken by lower item index. scores [B, I+1] -> [B,k], [B,k]."""
+    """Top-k (values, indices) per row, ties broken by lower item index. scores [B, I+1] -> [B,k], [B,k].
+
+    Exactly what a stable descending sort would keep, without sorting the catalogue: `torch.topk` finds the k-th
+    score, every item above it is in, and the items equal to it fill the remaining places lowest index first.
+    """
     k = min(k, scores.shape[-1])
-    values, idx = torch.sort(scores, dim=-1, descending=True, stable=True)  # [B,I+1]
-    return values[:, :k], idx[:, :k]
+    if k <= 0:
+        return scores[:, :0], torch.zeros(scores.shape[0], 0, dtype=torch.long, device=scores.device)
+    kth = torch.topk(scores, k, dim=-1).values[:, -1:]  # [B,1] the k-th largest score
+    rows, cols = (scores >= kth).nonzero(as_tuple=True)  # [M] candidates, row-major: index order within a row
+    counts = torch.bincount(rows, minlength=scores.shape[0])  # [B] candidates per row
+    if len(counts) and int(counts.min()) < k:  # only NaN scores leave a row short: fall back to the full sort
+        values, idx = torch.sort(scores, dim=-1, descending=True, stable=True)  # [B,I+1]
+        return values[:, :k], idx[:, :k]
+    tied = (scores[rows, cols] == kth[rows, 0]).long()  # [M] 1 where equal to the k-th score
+    running = tied.cumsum(0)  # [M] tied candidates up to and including this one
+    tied_rank = running - (running - tied)[(counts.cumsum(0) - counts)[rows]]  # [M] 1-based within its row
+    need = k - counts + torch.bincount(rows, weights=tied.double(), minlength=len(counts)).long()  # [B] tied places
+    keep = (tied == 0) | (tied_rank <= need[rows])  # [M] exactly k per row
+    idx = cols[keep].view(-1, k)  # [B,k] in index order
+    values = scores.gather(1, idx)  # [B,k]
+    order = torch.sort(values, dim=-1, descending=True, stable=True).indices  # [B,k]; ties keep index order
+    return values.gather(1, order), idx.gather(1, order)
 
 
 def exclude_seen(scores: torch.Tensor, owner: np.ndarray, seen_items: np.ndarray) -> torch.Tensor:
