@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import typer
 
 from core.errors import InterestLensError
 
-__all__ = ["DbOption", "ModelOption", "JsonOption", "emit", "fail", "run_app", "to_jsonable", "progress"]
+__all__ = ["DbOption", "ModelOption", "JsonOption", "emit", "printable", "fail", "run_app", "to_jsonable", "progress"]
 
 T = TypeVar("T")
 
@@ -56,12 +57,22 @@ def iso_utc(t: dt.datetime | dt.date) -> str:
     return t.isoformat()
 
 
+# Control characters (ANSI escapes could recolour or rewrite the terminal) and bidi controls (could reorder what is
+# shown) inside log text; the human output shows them as escapes. JSON output escapes controls by itself.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` for a terminal: control and bidi characters become visible escapes (newlines and tabs stay)."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def emit(result: dict, as_json: bool, human: str | None = None) -> None:
-    """Print the result: one JSON object with --json, else a human-readable text."""
+    """Print the result: one JSON object with --json, else a human-readable text (log text shown as text)."""
     if as_json:
         sys.stdout.write(json.dumps(to_jsonable(result), ensure_ascii=False) + "\n")
     else:
-        typer.echo(human if human is not None else json.dumps(to_jsonable(result), indent=2, ensure_ascii=False))
+        typer.echo(printable(human if human is not None else json.dumps(to_jsonable(result), indent=2, ensure_ascii=False)))
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -74,7 +85,7 @@ def run_app(app: typer.Typer) -> int:
     try:
         app(standalone_mode=False)
     except InterestLensError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {printable(str(exc))}\n")
         return 1
     except typer.Exit as exc:
         return int(exc.exit_code or 0)

@@ -41,6 +41,9 @@ _PATTERNS: list[tuple[str, str]] = [
     (r"Referenced column|not found in FROM clause|Binder Error: .*column",
      "{src} is missing a required column: {detail}"),
     (r"Could not convert|Conversion Error|could not parse", "{src} has values of an unexpected type: {detail}"),
+    (r"state machine reached an invalid state",
+     "{src} has a line ending or quote the reader cannot follow (a lone carriage return, or an unclosed quote?); "
+     "fix its line endings or quoting and try again."),
     (r"CSV Error|sniff|Sniffing|delimiter|did not find any columns",
      "{src} could not be read as the expected delimited text: {detail}"),
     (r"Malformed JSON|JSON|json", "{src} is not valid JSON lines: {detail}"),

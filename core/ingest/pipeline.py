@@ -100,7 +100,7 @@ def stage_and_validate(run: Run, stage: Stage) -> Counts:
     for name, side in ((USERS, stage.users), (ITEMS, stage.items)):
         if side is not None:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {side.sql}", side.params)
-    unreadable = readers.collect_reader_rejects(con, run.run_id, run.layouts, run.offset.lines)
+    unreadable = readers.collect_reader_rejects(con, run.run_id, run.layouts, run.offset.lines, run.scans)
     total, valid = con.execute(f"SELECT count(*), count(*) FILTER (reason IS NULL) FROM {CHECKED}").fetchall()[0]
     if total == 0:
         _refuse_empty(run, unreadable)

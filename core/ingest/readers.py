@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 
 from core.errors import UserInputError
+from core.ingest import guard
 
 __all__ = [
     "Dialect",
@@ -68,18 +69,30 @@ def is_gzip(path: Path) -> bool:
 
 def first_line(path: Path, encoding: str = "utf-8") -> str:
     """The file's first line (gzip or not) without its line ending; a clear error when it cannot be read."""
+    enc = normalise_encoding(encoding)
     try:
         opener = gzip.open if is_gzip(path) else open
         with opener(path, "rb") as f:
-            raw = f.readline(_FIRST_LINE_LIMIT)
+            if enc == "utf-16":  # two bytes per character: split lines after decoding, not before
+                text = io.TextIOWrapper(f, encoding="utf-16", newline="").readline(_FIRST_LINE_LIMIT)
+            else:
+                raw = f.readline(_FIRST_LINE_LIMIT)
+                text = None
     except (OSError, EOFError, zlib.error) as exc:
         raise UserInputError(f"{path.name} looks compressed but cannot be decompressed (a truncated or damaged gzip file?).") from exc
-    if not raw.strip():
+    except UnicodeError as exc:
+        raise UserInputError(f"{path.name} is not valid {enc} text.") from exc
+    if text is None:
+        if not raw.strip():
+            raise UserInputError(f"{path.name} has an empty first line; expected a header or a first row.")
+        try:
+            text = raw.decode(enc.replace("-", "_"))
+        except UnicodeDecodeError as exc:
+            hint = "; if it is Latin-1, say so with --encoding latin-1" if enc == "utf-8" else ""
+            raise UserInputError(f"{path.name} is not valid {enc} text{hint}.") from exc
+    if not text.strip():
         raise UserInputError(f"{path.name} has an empty first line; expected a header or a first row.")
-    try:
-        return raw.decode(normalise_encoding(encoding).replace("-", "_")).rstrip("\r\n").lstrip("\ufeff")
-    except UnicodeDecodeError as exc:
-        raise UserInputError(f"{path.name} is not valid {encoding} text; if it is Latin-1, say so with --encoding latin-1.") from exc
+    return text.rstrip("\r\n").lstrip("\ufeff")
 
 
 def header_names(path: Path, dialect: Dialect) -> list[str]:
@@ -98,6 +111,7 @@ def delimited(path: Path, n_columns: int, dialect: Dialect, quarantine: bool = T
     With `quarantine`, lines that cannot be split into `n_columns` fields are kept aside (see
     `collect_reader_rejects`); without it they are skipped silently (for samples read before the run).
     """
+    guard.scan_text(path, dialect.max_line_size)  # refuses a decompression bomb before DuckDB reads a byte
     columns = {f"c{i}": "VARCHAR" for i in range(n_columns)}
     store = (
         f", store_rejects = true, rejects_table = '{REJECTS_TABLE}', rejects_scan = '{REJECTS_SCAN}'"
@@ -122,7 +136,10 @@ def delimited(path: Path, n_columns: int, dialect: Dialect, quarantine: bool = T
     return sql, params
 
 
-def json_lines(path: Path, max_line_size: int = 16_000_000, quarantine: bool = True) -> tuple[str, list]:
+JSON_MAX_LINE = 16_000_000  # bytes; a JSON line longer than this is quarantined
+
+
+def json_lines(path: Path, max_line_size: int = JSON_MAX_LINE, quarantine: bool = True) -> tuple[str, list]:
     """A `read_csv(…)` yielding one text column `c0` per line of a JSON lines file (gzip or not)."""
     return delimited(
         path, 1, Dialect(delim=_LINE_DELIM, header=False, quote="", escape="", max_line_size=max_line_size), quarantine
@@ -130,7 +147,8 @@ def json_lines(path: Path, max_line_size: int = 16_000_000, quarantine: bool = T
 
 
 def parquet_columns(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
-    """Column name -> DuckDB type of a Parquet file."""
+    """Column name -> DuckDB type of a Parquet file (one whose pages claim to expand enormously is refused)."""
+    guard.check_parquet(path)
     rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
     return {str(r[0]): str(r[1]) for r in rows}
 
@@ -155,16 +173,21 @@ def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 
 def collect_reader_rejects(
-    con: duckdb.DuckDBPyConnection, run_id: int, expect: dict[str, str], line_offset: int = 0
+    con: duckdb.DuckDBPyConnection,
+    run_id: int,
+    expect: dict[str, str],
+    line_offset: int = 0,
+    scans: dict[str, guard.FileScan] | None = None,
 ) -> ReaderCounts:
     """Copy the reader's unreadable lines into `rejects` (one row per line) and count them per file.
 
     `expect` maps a file path to what its lines should look like, for the reason text; `line_offset` is added
     to every line number (a chunk of a longer file numbers its lines as in that file). A file that is not
     in the declared encoding is refused as a whole (one sentence), since every later line is suspect too.
+    `scans` (`core.ingest.guard`) add the over-long lines DuckDB skipped without a record (longer than its buffer).
     """
     if not _table_exists(con, REJECTS_TABLE):
-        return ReaderCounts({})
+        return _add_long_lines(con, run_id, {}, line_offset, scans or {})
     bad = con.execute(
         f"""SELECT s.file_path, min(e.line) FROM {REJECTS_TABLE} e JOIN {REJECTS_SCAN} s USING (scan_id, file_id)
             WHERE e.error_type = 'INVALID ENCODING' GROUP BY 1 ORDER BY 1 LIMIT 1"""
@@ -193,7 +216,36 @@ def collect_reader_rejects(
                 WHERE s.file_path = ? GROUP BY e.line ORDER BY e.line""",
             [run_id, line_offset, Path(path).name, line_offset, layout, str(path)],
         )
-    return ReaderCounts({str(p): int(n) for p, n in counts})
+    return _add_long_lines(con, run_id, {str(p): int(n) for p, n in counts}, line_offset, scans or {})
+
+
+def _add_long_lines(
+    con: duckdb.DuckDBPyConnection, run_id: int, counts: dict[str, int], line_offset: int, scans: dict[str, guard.FileScan]
+) -> ReaderCounts:
+    """Rejects for the over-long lines of `scans` that the reader did not report itself."""
+    have = _table_exists(con, REJECTS_TABLE)
+    for path, scan in scans.items():
+        if not scan.long_lines:
+            continue
+        reported = set()
+        if have:
+            rows = con.execute(
+                f"""SELECT DISTINCT e.line FROM {REJECTS_TABLE} e JOIN {REJECTS_SCAN} s USING (scan_id, file_id)
+                    WHERE s.file_path = ?""",
+                [path],
+            ).fetchall()
+            reported = {int(r[0]) for r in rows}
+        missing = [(n, head) for n, head in scan.long_lines if n not in reported]
+        for n, head in missing:
+            number = n + line_offset
+            con.execute(
+                "INSERT INTO rejects VALUES (?, ?, ?, ?)",
+                [run_id, number, f"{Path(path).name} line {number}: unreadable line, longer than the reader's limit", head],
+            )
+        if missing:
+            log.info("%s: %d over-long line(s) the reader skipped without a record", path, len(missing))
+            counts[path] = counts.get(path, 0) + len(missing)
+    return ReaderCounts(counts)
 
 
 def first_reader_error(con: duckdb.DuckDBPyConnection, path: Path | str) -> tuple[int, str] | None:
@@ -219,6 +271,12 @@ def require_columns(names: Sequence[str], required: dict[str, str], file_label: 
     `required` maps a role (e.g. "user") to the column name expected for it.
     """
     pos = {n: i for i, n in enumerate(names)}
+    twice = sorted({col for col in required.values() if names.count(col) > 1})
+    if twice:
+        raise UserInputError(
+            f"{file_label} has the column(s) {', '.join(map(repr, twice))} more than once, so it is unclear which to "
+            "read; rename the copies."
+        )
     missing = [f"{col!r} ({role})" for role, col in required.items() if col not in pos]
     if missing:
         shown = ", ".join(repr(n) for n in names[:12]) + (", …" if len(names) > 12 else "")

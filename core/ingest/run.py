@@ -36,7 +36,7 @@ from pathlib import Path
 import duckdb
 
 from core.errors import InterestLensError, UserInputError
-from core.ingest import readers
+from core.ingest import guard, readers
 from core.ingest.files import translate_error
 from core.ingest.result import IngestResult
 from core.store import connect_write
@@ -101,6 +101,8 @@ class Run:
     layouts: dict[str, str] = field(default_factory=dict)  # file path -> what its lines should look like
     event_files: list[str] = field(default_factory=list)
     offset: Offset = field(default_factory=Offset)
+    stamps: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # file -> stamp when first read
+    scans: dict[str, guard.FileScan] = field(default_factory=dict)  # file -> what the guard's pass found
 
     def register(self, name: str, frame) -> None:
         """Expose a DataFrame (or Arrow table) to this run's SQL under `name`; unregistered when the run ends."""
@@ -118,15 +120,20 @@ class Run:
     ) -> tuple[str, list]:
         """`read_csv(…)` SQL for a delimited file whose unreadable lines become rejects (see `readers`)."""
         self._note(path, layout, events)
-        return readers.delimited(path, n_columns, dialect)
+        sql = readers.delimited(path, n_columns, dialect)
+        self.scans[str(path)] = guard.scan_text(path, dialect.max_line_size)  # cached by the read above
+        return sql
 
     def json_lines(self, path: Path, layout: str, events: bool = True) -> tuple[str, list]:
         """`read_csv(…)` SQL yielding one text column `c0` per line of a JSON lines file."""
         self._note(path, layout, events)
-        return readers.json_lines(path)
+        sql = readers.json_lines(path)
+        self.scans[str(path)] = guard.scan_text(path, readers.JSON_MAX_LINE)
+        return sql
 
     def _note(self, path: Path, layout: str, events: bool) -> None:
         self.layouts[str(path)] = layout
+        self.stamps.setdefault(str(path), guard.stamp(path))
         if events and str(path) not in self.event_files:
             self.event_files.append(str(path))
 
@@ -218,6 +225,7 @@ def _execute(con, source, preset, build, assumptions, progress, state, offset) -
             [run.run_id, source, preset, accepted, rejected, duplicates, message, run.started_at, _now()],
         )
         pipeline.drop_temp(con)
+        guard.check_unchanged(run.stamps)  # a file rewritten or appended to mid-run: nothing lands
         con.execute("COMMIT")
     except BaseException as exc:
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -188,6 +189,11 @@ def connect_read(db: str | os.PathLike | None = None, timeout_s: float = 10.0) -
         con.close()
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
 def _retry(open_fn, path: Path, timeout_s: float = 10.0) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + timeout_s
     delay = 0.05
@@ -197,7 +203,13 @@ def _retry(open_fn, path: Path, timeout_s: float = 10.0) -> duckdb.DuckDBPyConne
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
             # Another process holds a write lock, or this process has the file open in the other mode.
             busy = "lock" in str(exc).lower() or "different configuration" in str(exc).lower()
-            if not busy or time.monotonic() > deadline:
-                raise StoreError(f"The database {path} is held by another process ({exc}); try again shortly.") from exc
+            if not busy:
+                raise StoreError(f"The database {path} could not be opened ({_first_line(exc)}).") from exc
+            if time.monotonic() > deadline:
+                pid = re.search(r"\(PID (\d+)\)", str(exc))
+                who = f"another process (PID {pid.group(1)})" if pid else "another process"
+                raise StoreError(
+                    f"The database {path} is held by {who}; it was retried for {timeout_s:g} s, try again shortly."
+                ) from exc
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
