@@ -98,8 +98,16 @@ def first_line(path: Path, encoding: str = "utf-8") -> str:
 def header_names(path: Path, dialect: Dialect) -> list[str]:
     """Column names from the header line, split the way the reader will split it."""
     line = first_line(path, dialect.encoding)
+    if dialect.quote and line.count(dialect.quote) % 2:
+        raise UserInputError(
+            f"The header line of {path.name} has an unbalanced quote (a stray quote, or a line break inside a quoted "
+            "column name); fix that column name."
+        )
     if dialect.quote:
-        row = next(csv.reader(io.StringIO(line), delimiter=dialect.delim, quotechar=dialect.quote), [])
+        try:
+            row = next(csv.reader(io.StringIO(line), delimiter=dialect.delim, quotechar=dialect.quote), [])
+        except csv.Error as exc:
+            raise UserInputError(f"The header line of {path.name} cannot be split into column names ({exc}).") from exc
     else:
         row = line.split(dialect.delim)
     return [c.strip() for c in row]
