@@ -29,6 +29,7 @@ __all__ = [
     "default_db_path",
     "init_schema",
     "require_interestlens",
+    "require_table_events",
     "schema_version",
 ]
 
@@ -156,6 +157,20 @@ def require_interestlens(con: duckdb.DuckDBPyConnection, path: Path | str) -> No
         )
 
 
+def require_table_events(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
+    """Refuse to write into a database whose events are read in place from Parquet (`interestlens attach`):
+    ingest, live appends and forgetting a user need the events in a DuckDB table."""
+    views = con.execute(
+        """SELECT count(*) FROM duckdb_views() WHERE view_name = 'events' AND database_name = current_database()
+           AND NOT internal AND NOT temporary"""
+    ).fetchall()[0][0]
+    if views:
+        raise StoreError(
+            f"{path} reads its events in place from Parquet files (interestlens attach), so it cannot be written to; "
+            "add files to the Parquet dataset instead, or ingest into a database of its own."
+        )
+
+
 @contextmanager
 def connect_write(db: str | os.PathLike | None = None, timeout_s: float = 10.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database for writing, create the schema, and close it when done.
@@ -169,6 +184,7 @@ def connect_write(db: str | os.PathLike | None = None, timeout_s: float = 10.0) 
     con = _retry(lambda: duckdb.connect(str(path)), path, timeout_s)
     try:
         require_interestlens(con, path)
+        require_table_events(con, path)
         init_schema(con)
         yield con
     finally:

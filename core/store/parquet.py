@@ -1,0 +1,309 @@
+"""Event logs as Parquet, read in place: an InterestLens database whose `events` is a VIEW over a Parquet dataset.
+
+`attach_parquet(db, source, ...)` creates a new database file holding `meta`, `users`, `items` (filled from the
+Parquet or from side files), empty `ingest_runs` / `rejects` apart from one row recording the attach, and
+`events` as a VIEW over `read_parquet(source, hive_partitioning = true)` with the dataset's columns mapped to the
+events schema. Nothing is copied: every read query, training and the dashboard read the Parquet files through
+DuckDB (a local folder, a glob, or `s3://…` through DuckDB's httpfs extension and a DuckDB secret). Ingest-side
+features — rejects, dedupe, live appends, forgetting a user — need events in a DuckDB table, so every writer
+refuses such a database (`core.store.connect_write`) with one sentence.
+
+`export_parquet(db, out)` writes a table-backed database's log the other way: events partitioned by user bucket
+(hive layout `events/user_bucket=K/*.parquet`, each file in user and canonical order) plus `users.parquet` and
+`items.parquet`, which `attach_parquet` reads back with the default mapping.
+
+The source path is a literal inside the view (DuckDB binds no parameters in a view): it is made absolute and
+checked against a conservative character set before it is quoted; column names are checked against the
+dataset's real columns before they are quoted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from core.store.connection import StoreError, connect_read, connect_write, default_db_path
+
+__all__ = ["ParquetMapping", "AttachResult", "ExportResult", "attach_parquet", "export_parquet", "events_source",
+           "user_bucket", "source_glob", "BUCKET_COLUMN"]
+
+BUCKET_COLUMN = "user_bucket"
+_URL = re.compile(r"^(s3|s3a|gs|gcs|r2|az|abfss|https?)://[A-Za-z0-9._~/=+,:@%*-]+$")
+_LOCAL = re.compile(r"^[A-Za-z0-9 _./=+,:@%~*-]+$")
+_TIME_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1}
+_EMPTY_MAP = "MAP {}::MAP(VARCHAR, VARCHAR)"
+
+
+@dataclass(frozen=True)
+class ParquetMapping:
+    """Which Parquet column holds each part of an event; None = the conventional name when the dataset has it."""
+
+    user: str = "user_id"  # user id (cast to text)
+    item: str = "item_id"  # item id (cast to text)
+    time: str = "ts"  # TIMESTAMP (naive = UTC), TIMESTAMPTZ, DATE, text, or a number of `time_unit` since 1970
+    event_type: str | None = None  # default: column `event_type` if present, else every event is 'interaction'
+    value: str | None = None  # default: column `value` if present, else NULL
+    context: tuple[str, ...] | None = None  # columns kept as context; default: a MAP column `context`, else none
+    run_id: str | None = None  # default: column `run_id`, else a number per file (order of ties across files)
+    seq: str | None = None  # default: column `seq`, else the row's position in its file
+    time_unit: str = "s"  # unit of a numeric time column: s, ms or us
+
+
+@dataclass(frozen=True)
+class AttachResult:
+    db: Path
+    source: str  # the glob or URL the view reads
+    events: int
+    users: int
+    items: int
+    files: int
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    out: Path  # the dataset folder: events/, users.parquet, items.parquet
+    events: int
+    files: int
+    buckets: int
+    bytes: int
+
+
+def user_bucket(user_ids: list[str] | np.ndarray, buckets: int) -> np.ndarray:
+    """The partition of each user id: the first 8 bytes of its MD5 as an integer, modulo `buckets` (stable)."""
+    return np.array([int.from_bytes(hashlib.md5(str(u).encode("utf-8", "surrogatepass")).digest()[:8], "big") % buckets
+                     for u in user_ids], dtype=np.int64)  # fmt: skip
+
+
+def source_glob(source: str | os.PathLike) -> str:
+    """What `read_parquet` reads: a URL as given, a local folder as `<abs>/**/*.parquet`, a file or glob made
+    absolute. Refuses characters outside a conservative set, since the result becomes a literal in SQL."""
+    text = str(source)
+    if "://" in text:
+        if not _URL.match(text):
+            raise StoreError(f"The Parquet URL {text!r} has characters InterestLens does not accept in a path.")
+        return text.rstrip("/") + "/**/*.parquet" if text.endswith("/") else text
+    path = Path(text).expanduser().absolute()
+    if path.is_dir():
+        text = str(path / "**" / "*.parquet")
+    elif path.is_file() or any(c in text for c in "*?["):
+        text = str(path)
+    else:
+        raise StoreError(f"There is no Parquet file or folder at {source}.")
+    if not _LOCAL.match(text):
+        raise StoreError(f"The Parquet path {text!r} has characters InterestLens does not accept in a path; rename it.")
+    return text
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _columns(con: duckdb.DuckDBPyConnection, glob: str, hive: bool) -> dict[str, str]:
+    try:
+        rows = con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?, hive_partitioning = ?))",
+                           [glob, hive]).fetchall()  # fmt: skip
+    except duckdb.Error as exc:
+        raise StoreError(f"The Parquet dataset {glob} cannot be read ({str(exc).splitlines()[0][:200]}).") from exc
+    return {str(n): str(t) for n, t in rows}
+
+
+def _pick(cols: dict[str, str], asked: str | None, default: str, what: str) -> str | None:
+    """The column for `what`: the one asked for (which must exist), else `default` when present, else None."""
+    name = asked if asked is not None else default
+    if name in cols:
+        return name
+    if asked is not None:
+        raise StoreError(f"The Parquet dataset has no column {asked!r} for the {what}; it has {', '.join(cols)}.")
+    return None
+
+
+def _time_sql(col: str, kind: str, unit: str) -> str:
+    c = _ident(col)
+    if kind.startswith("TIMESTAMP WITH TIME ZONE"):
+        return f"timezone('UTC', {c})"
+    if kind.startswith(("TIMESTAMP", "DATE")):
+        return f"CAST({c} AS TIMESTAMP)"
+    if kind in ("VARCHAR", "BLOB"):
+        return f"CAST({c} AS TIMESTAMP)"
+    if unit not in _TIME_UNITS:
+        raise StoreError(f"Unknown time unit {unit!r}; expected s, ms or us.")
+    return f"make_timestamp(CAST(round({c} * {_TIME_UNITS[unit]}) AS BIGINT))"
+
+
+def _map_sql(cols: list[str]) -> str:
+    """A MAP(VARCHAR, VARCHAR) of the given columns keyed by their names, NULL values left out."""
+    if not cols:
+        return _EMPTY_MAP
+    entries = ", ".join(f"struct_pack(k := {_literal(c)}, v := CAST({_ident(c)} AS VARCHAR))" for c in cols)
+    return f"map_from_entries(list_filter([{entries}], lambda e: e.v IS NOT NULL))"
+
+
+def events_view_sql(glob: str, cols: dict[str, str], m: ParquetMapping, hive: bool) -> tuple[str, list[str]]:
+    """The `CREATE VIEW events` statement for a dataset with columns `cols`, and the context keys it yields."""
+    user, item, time = (_pick(cols, a, a, w) for a, w in ((m.user, "user id"), (m.item, "item id"), (m.time, "time")))
+    etype = _pick(cols, m.event_type, "event_type", "event type")
+    value = _pick(cols, m.value, "value", "value")
+    run_id, seq = _pick(cols, m.run_id, "run_id", "run number"), _pick(cols, m.seq, "seq", "position")
+    keys: list[str] = []
+    if m.context is None:
+        ctx = "context" if cols.get("context", "").startswith("MAP") else None
+        context = f"CAST({_ident(ctx)} AS MAP(VARCHAR, VARCHAR))" if ctx else _EMPTY_MAP
+    else:
+        for c in m.context:
+            _pick(cols, c, c, "context")
+        keys, context = list(m.context), _map_sql(list(m.context))
+    select = [
+        f"CAST({_ident(user)} AS VARCHAR) AS user_id",
+        f"CAST({_ident(item)} AS VARCHAR) AS item_id",
+        f"{_time_sql(time, cols[time], m.time_unit)} AS ts",
+        f"lower(CAST({_ident(etype)} AS VARCHAR)) AS event_type" if etype else "'interaction' AS event_type",
+        f"CAST({_ident(value)} AS DOUBLE) AS value" if value else "NULL::DOUBLE AS value",
+        f"{context} AS context",
+        f"CAST({_ident(run_id)} AS BIGINT) AS run_id" if run_id else "CAST(hash(filename) >> 1 AS BIGINT) AS run_id",
+        f"CAST({_ident(seq)} AS BIGINT) AS seq" if seq else "CAST(file_row_number AS BIGINT) AS seq",
+    ]
+    options = [f"hive_partitioning = {'true' if hive else 'false'}"]
+    if not run_id:
+        options.append("filename = true")
+    if not seq:
+        options.append("file_row_number = true")
+    sql = f"CREATE VIEW events AS SELECT {', '.join(select)} FROM read_parquet({_literal(glob)}, {', '.join(options)})"
+    return sql, keys
+
+
+def _side_sql(con: duckdb.DuckDBPyConnection, path: str | os.PathLike, key: str, kind: str) -> str:
+    """SELECT of a users or items side file in the table's shape (other columns become text attributes)."""
+    glob = source_glob(path)
+    cols = _columns(con, glob, False)
+    if key not in cols:
+        raise StoreError(f"The {kind} file {path} has no {key} column.")
+    fixed = {key, "attributes"} | ({"title", "categories"} if kind == "items" else set())
+    attrs = "CAST(attributes AS MAP(VARCHAR, VARCHAR))" if cols.get("attributes", "").startswith("MAP") else \
+        _map_sql([c for c in cols if c not in fixed])
+    parts = [f"CAST({_ident(key)} AS VARCHAR) AS {key}"]
+    if kind == "items":
+        parts.append("CAST(title AS VARCHAR) AS title" if "title" in cols else "NULL::VARCHAR AS title")
+        parts.append("CAST(categories AS VARCHAR[]) AS categories" if "categories" in cols else "[]::VARCHAR[] AS categories")
+    parts.append(f"{attrs} AS attributes")
+    return f"SELECT {', '.join(parts)} FROM read_parquet({_literal(glob)})"
+
+
+def attach_parquet(
+    db: str | os.PathLike,
+    source: str | os.PathLike,
+    mapping: ParquetMapping | None = None,
+    *,
+    users: str | os.PathLike | None = None,
+    items: str | os.PathLike | None = None,
+    hive: bool = True,
+) -> AttachResult:
+    """Create the database `db` (a new file) whose events are read in place from the Parquet dataset `source`.
+
+    Users and items come from the side files when given (user_id / item_id, optional title and categories, an
+    `attributes` MAP or one column per attribute) and from the distinct ids of the events otherwise; an id in
+    the events but not in its side file gets a row without attributes. Raises StoreError (one sentence) for an
+    existing file, an unreadable dataset, a missing column or an odd path.
+    """
+    path = default_db_path(db)
+    if path.exists():
+        raise StoreError(f"{path} already exists; attach a Parquet dataset to a new --db file.")
+    m = mapping or ParquetMapping()
+    try:
+        with connect_write(path) as con:
+            glob = source_glob(source)
+            cols = _columns(con, glob, hive)
+            view, keys = events_view_sql(glob, cols, m, hive)
+            con.execute("BEGIN TRANSACTION")
+            con.execute("DROP TABLE events")
+            con.execute(view)
+            if m.context is None and "context" in cols:
+                keys = [r[0] for r in con.execute(
+                    "SELECT DISTINCT k FROM (SELECT unnest(map_keys(context)) AS k FROM events) WHERE k IS NOT NULL ORDER BY 1"
+                ).fetchall()]  # fmt: skip
+            _fill(con, "users", "user_id", users, "attributes")
+            _fill(con, "items", "item_id", items, "NULL, []::VARCHAR[], " + "attributes")
+            events = con.execute("SELECT count(*) FROM events").fetchone()[0]
+            source_text = glob
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            con.execute(
+                "INSERT INTO ingest_runs VALUES (1, ?, 'parquet', 'ok', ?, 0, 0, ?, ?, ?)",
+                [source_text, events, "events read in place from Parquet (not copied); no rejects or dedupe", now, now],
+            )
+            info = {"kind": "parquet", "source": glob, "hive_partitioning": hive, "mapping": asdict(m),
+                    "users_file": str(users) if users else None, "items_file": str(items) if items else None}
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('events_source', ?)", [json.dumps(info)])
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('context_keys', ?)", [json.dumps(keys)])
+            con.execute("COMMIT")
+            n_users = con.execute("SELECT count(*) FROM users").fetchone()[0]
+            n_items = con.execute("SELECT count(*) FROM items").fetchone()[0]
+            files = con.execute("SELECT count(*) FROM glob(?)", [glob]).fetchone()[0] if "://" not in glob else 0
+    except BaseException:
+        for p in (path, Path(str(path) + ".wal")):
+            p.unlink(missing_ok=True)
+        raise
+    return AttachResult(path, glob, int(events), int(n_users), int(n_items), int(files))
+
+
+def _fill(con: duckdb.DuckDBPyConnection, table: str, key: str, side: str | os.PathLike | None, rest: str) -> None:
+    """Fill `users` or `items` from the side file, then add every id the events have that it lacks."""
+    if side is not None:
+        con.execute(f"INSERT INTO {table} SELECT DISTINCT ON ({key}) * FROM ({_side_sql(con, side, key, table)})")
+    extra = rest.replace("attributes", _EMPTY_MAP)
+    con.execute(f"""INSERT INTO {table} SELECT {key}, {extra} FROM (SELECT DISTINCT {key} FROM events) e
+                    ANTI JOIN {table} t USING ({key})""")
+
+
+def events_source(con: duckdb.DuckDBPyConnection) -> dict | None:
+    """What `attach_parquet` recorded (kind, source, mapping), or None for a database whose events are a table."""
+    rows = con.execute("SELECT value FROM meta WHERE key = 'events_source'").fetchall()
+    return json.loads(rows[0][0]) if rows and rows[0][0] else None
+
+
+def export_parquet(db: str | os.PathLike | None, out: str | os.PathLike, buckets: int = 64) -> ExportResult:
+    """Write the database's log as a Parquet dataset partitioned by user bucket (see the module docstring).
+
+    Each bucket's file holds its users' events sorted by user, then in canonical order, so a user's events are
+    in one row group of one file. `out` must not exist yet.
+    """
+    out = Path(out).absolute()
+    if out.exists():
+        raise StoreError(f"{out} already exists; export to a new folder.")
+    if not 1 <= int(buckets) <= 4096:
+        raise StoreError("The number of user buckets must be between 1 and 4,096.")
+    if not _LOCAL.match(str(out)):  # the check attach makes: refuse a folder it could not read back
+        raise StoreError(f"The folder {str(out)!r} has characters InterestLens does not accept in a path; rename it.")
+    events_dir = out / "events"
+    out.mkdir(parents=True)
+    with connect_read(db) as con:
+        cur = con.cursor()
+        ids = [r[0] for r in cur.execute("SELECT user_id FROM users UNION SELECT DISTINCT user_id FROM events").fetchall()]
+        cur.register("_il_buckets", pd.DataFrame({"user_id": pd.Series(ids, dtype=object),
+                                                  BUCKET_COLUMN: user_bucket(ids, int(buckets))}))
+        cur.execute(
+            f"""COPY (SELECT e.user_id, e.item_id, e.ts, e.event_type, e.value, e.context, e.run_id, e.seq, b.{BUCKET_COLUMN}
+                      FROM events e JOIN _il_buckets b USING (user_id)
+                      ORDER BY b.{BUCKET_COLUMN}, e.user_id, e.ts, e.run_id, e.seq)
+                TO ? (FORMAT parquet, PARTITION_BY ({BUCKET_COLUMN}), COMPRESSION zstd)""",
+            [str(events_dir)],
+        )
+        cur.execute("COPY (SELECT * FROM users ORDER BY user_id) TO ? (FORMAT parquet)", [str(out / "users.parquet")])
+        cur.execute("COPY (SELECT * FROM items ORDER BY item_id) TO ? (FORMAT parquet)", [str(out / "items.parquet")])
+        cur.unregister("_il_buckets")
+        n = cur.execute("SELECT count(*) FROM events").fetchone()[0]
+        cur.close()
+    files = list(events_dir.rglob("*.parquet"))
+    size = sum(f.stat().st_size for f in out.rglob("*.parquet"))
+    return ExportResult(out, int(n), len(files), int(buckets), int(size))
