@@ -151,6 +151,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
             model.train()
             losses = []
             over_budget = False
+            epoch_t0 = time.perf_counter()
             for idx in epoch_batches(windows, config.batch_size, np.random.default_rng([config.seed, epoch]),
                                      ctx.rank, ctx.world):
                 batch, targets = train_batch(seqs, windows.lo[idx], windows.hi[idx])
@@ -171,6 +172,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
                     break
             improved, stop = False, False
             valid: dict = {}
+            train_s = time.perf_counter() - epoch_t0  # wall seconds of this epoch's optimiser steps
             if ctx.is_main:
                 model.eval()
                 valid, _ = evaluate_split(model_scorer(model, ctx.device), seqs, split, "valid", mcfg.max_len,
@@ -183,7 +185,9 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
                 else:
                     bad += 1
                 history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else math.nan,
-                                "valid_ndcg10": score, "valid_hr10": valid["HR@10"], "seconds": round(elapsed(), 3)})
+                                "valid_ndcg10": score, "valid_hr10": valid["HR@10"], "seconds": round(elapsed(), 3),
+                                "train_seconds": round(train_s, 3), "steps": len(losses),
+                                "valid_seconds": round(time.perf_counter() - epoch_t0 - train_s, 3)})
                 if bad >= config.patience:
                     stop, stopped = True, "early_stopping"
                 if over_budget or (config.time_budget is not None and elapsed() >= config.time_budget):
