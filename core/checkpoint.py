@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_MODELS",
     "save_checkpoint",
     "load_checkpoint",
+    "recover_interrupted_save",
     "list_checkpoints",
     "newest_checkpoint",
     "resolve_model_dir",
@@ -149,9 +150,22 @@ def save_checkpoint(
     return out
 
 
+def recover_interrupted_save(path: str | os.PathLike) -> bool:
+    """Put back the previous checkpoint when a save was killed between its two renames (`out` renamed to
+    `out.old`, the new one not yet renamed to `out`). True when something was recovered."""
+    path = Path(path)
+    backup = path.with_name(path.name + ".old")
+    if path.exists() or not (backup / "model.safetensors").is_file():
+        return False
+    backup.rename(path)
+    log.warning("recovered the checkpoint %s from an interrupted save", path)
+    return True
+
+
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedModel:
     """Load a checkpoint for inference (eval mode). Clear CheckpointError for anything missing or damaged."""
     path = Path(path)
+    recover_interrupted_save(path)
     if not path.is_dir():
         raise NotFoundError(f"There is no model at {path}; train one with `interestlens train`.")
     for name in _REQUIRED:

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from core.checkpoint import LoadedModel, load_checkpoint
+from core.checkpoint import LoadedModel, load_checkpoint, recover_interrupted_save
 
 __all__ = ["state_tensors", "load_state_tensors", "load_resume", "TRAIN_STATE_FILE"]
 
@@ -39,6 +39,7 @@ def load_state_tensors(model: torch.nn.Module, opt: torch.optim.Optimizer, tenso
 def load_resume(path: str | Path) -> tuple[LoadedModel, dict[str, torch.Tensor]] | None:
     """The checkpoint in `path` and its resume tensors, or None when there is nothing to resume."""
     path = Path(path)
+    recover_interrupted_save(path)
     if not (path / TRAIN_STATE_FILE).exists() or not (path / "model.safetensors").exists():
         return None
     loaded = load_checkpoint(path, "cpu")
