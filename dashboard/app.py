@@ -18,11 +18,13 @@ if str(_ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from core.errors import InterestLensError  # noqa: E402
+from dashboard.access import require_login  # noqa: E402
 from dashboard.components.charts import md_text  # noqa: E402
 from dashboard.components.sidebar import render_sidebar  # noqa: E402
 
 # A local icon: a Material icon here would be fetched from fonts.gstatic.com (no data leaves the machine).
 st.set_page_config(page_title="InterestLens", page_icon=str(Path(__file__).parent / "static" / "icon.png"), layout="wide")
+require_login()  # sign-in configured in secrets: a session that has not signed in sees only the sign-in page
 
 _PAGES = Path(__file__).resolve().parent / "pages"
 overview = st.Page(_PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True)

@@ -17,10 +17,14 @@ from core.store import queries
 
 __all__ = [
     "APP_TORCH_THREADS",
+    "MAX_K",
     "recommend",
     "trajectory",
+    "user_view",
     "attention",
     "explain",
+    "periods",
+    "deletion",
     "ExplainView",
     "what_if",
     "fairness",
@@ -33,6 +37,7 @@ __all__ = [
 # threads on a busy 2-core machine they spin-wait on each other (bench/dashboard.py --threads 1 vs 2), and
 # several sessions already run in parallel threads of their own.
 APP_TORCH_THREADS = 1
+MAX_K = 50  # the user view ranks this many; the explorer's slider shows the first k of them
 
 _BUILT: dict[tuple[str, int], tuple[Any, Any]] = {}  # (kind, id(loaded)) -> (loaded, built object)
 
@@ -79,6 +84,13 @@ def trajectory(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str) -> Any
     return analyzer("trajectory", loaded).user(con, str(user_id))
 
 
+def user_view(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str) -> Any:
+    """`core.trajectory.user_view`: history, trajectory, top-`MAX_K` and attention at the last step from one read."""
+    from core.trajectory import user_view as core_user_view
+
+    return core_user_view(analyzer("trajectory", loaded), con, str(user_id), MAX_K, analyzer("attention", loaded))
+
+
 def attention(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, step: int | None = None) -> Any:
     """`core.attention.AttentionAnalyzer.user` — attention at one step (default the last)."""
     return analyzer("attention", loaded).user(con, str(user_id), step)
@@ -86,21 +98,54 @@ def attention(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, step: i
 
 @dataclass
 class ExplainView:
-    """One explanation and its deletion curves (the Explain page shows both)."""
+    """One explanation (events and feature groups); its periods and deletion curves are computed when their tab
+    is opened (`periods`, `deletion`)."""
 
-    explanation: Any  # core.explain.HistoryExplanation
-    curves: Any  # core.explain.DeletionCurves
+    explanation: Any  # core.explain.HistoryExplanation (windows empty: see `periods`)
+    curves: Any = None  # core.explain.DeletionCurves, filled by `deletion`
+
+
+_EXPLAINED: dict[tuple, Any] = {}  # (model, user, item, history digest) -> explanation, the latest few
+
+
+def _explained(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, item_id: str | None) -> tuple[Any, Any]:
+    """(labelled history, its explanation for `item_id`), the explanation reused while the history is unchanged."""
+    import hashlib
+
+    from core.explain import load_labelled_history
+
+    lh = load_labelled_history(con, loaded, str(user_id))
+    h = lh.history
+    digest = hashlib.sha256(b"".join(a.tobytes() for a in (h.items, h.ts, h.event_types, h.context))).hexdigest()
+    key = (id(loaded), str(user_id), item_id, digest)
+    expl = _EXPLAINED.get(key)
+    if expl is None or expl[0] is not loaded:
+        expl = (loaded, analyzer("explain", loaded).explain(lh, target=item_id, windows=False))
+        _EXPLAINED[key] = expl
+        while len(_EXPLAINED) > 8:
+            _EXPLAINED.pop(next(iter(_EXPLAINED)))
+    return lh, expl[1]
 
 
 def explain(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, item_id: str | None = None) -> ExplainView:
-    """`core.explain.HistoryExplainer.explain` for the user's history and one target item, with
-    `core.explain.deletion_curves` for that explanation."""
-    from core.explain import deletion_curves, load_labelled_history
+    """`core.explain.HistoryExplainer.explain` (events and feature groups) for the user's history and one item."""
+    return ExplainView(_explained(loaded, con, user_id, item_id)[1])
+
+
+def periods(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, item_id: str) -> Any:
+    """`core.explain.HistoryExplainer.periods`: the values of the history's sessions, days, weeks and months."""
+    from core.explain import load_labelled_history
 
     lh = load_labelled_history(con, loaded, str(user_id))
-    explainer = analyzer("explain", loaded)
-    expl = explainer.explain(lh, target=item_id)
-    return ExplainView(expl, deletion_curves(explainer, lh, expl))
+    return analyzer("explain", loaded).periods(lh, target=item_id)[1]
+
+
+def deletion(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, item_id: str) -> ExplainView:
+    """The explanation with `core.explain.deletion_curves` (SHAP against attention, recency and chance)."""
+    from core.explain import deletion_curves
+
+    lh, expl = _explained(loaded, con, user_id, item_id)
+    return ExplainView(expl, deletion_curves(analyzer("explain", loaded), lh, expl))
 
 
 def what_if(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, edits: tuple, k: int, target: str) -> Any:

@@ -27,7 +27,7 @@ import pandas as pd
 import streamlit as st
 
 from core.store import default_db_path, queries, views
-from dashboard import calls
+from dashboard import calls, demo
 from dashboard.reader import READER, file_stamp
 
 __all__ = [
@@ -98,7 +98,7 @@ def db_stamp(path: Path) -> tuple[int, int, int]:
 @st.cache_data(show_spinner=False, max_entries=512)
 def _cached_query(name: str, db: str, stamp: tuple[int, int, int], args: tuple, kwargs: tuple) -> Any:
     with READER.cursor(db, stamp) as con:
-        return _QUERIES[name](con, *args, **dict(kwargs))
+        return demo.wrap_query(name, _QUERIES[name])(con, *args, **dict(kwargs))  # pseudonyms in demo mode
 
 
 def query(name: str, *args: Any, **kwargs: Any) -> Any:
@@ -187,7 +187,7 @@ def load_model(model_dir: Path) -> Any:
 
 def _resolve(name: str) -> Callable[..., Any]:
     module, _, attr = {**_MODEL_CALLS, **_PATH_CALLS}[name].partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return demo.wrap_call(name, getattr(importlib.import_module(module), attr))  # pseudonyms in demo mode
 
 
 def model_calls(name: str) -> Callable[..., Any]:

@@ -194,7 +194,9 @@ class InterestModel(nn.Module):
 
         Step t's state depends only on present events at positions <= t (causality and the masking rule).
         """
-        return self.encode_embedded(self.embed(batch), batch.mask & (batch.items > 0), return_attention)
+        mask = batch.mask & (batch.items > 0)  # [B,T]
+        allowed = self._allowed(mask)
+        return self._encode(self.embed(batch), allowed, return_attention)
 
     def encode_embedded(self, x: torch.Tensor, mask: torch.Tensor, return_attention: bool = False) -> Encoding:
         """`encode` from step embeddings x [B,T,D] (`embed`) and the present events mask [B,T] (padding False).
@@ -203,12 +205,20 @@ class InterestModel(nn.Module):
         subsets of one history (explanations) embed it once and pass the present events' rows here, keeping
         their positions (`embed` counts them over the whole window); absent events need no slot at all.
         """
-        B, T = mask.shape
+        return self._encode(x, self._allowed(mask), return_attention)
+
+    @staticmethod
+    def _allowed(mask: torch.Tensor) -> torch.Tensor:
+        """[B,T,T] which keys each query may attend (see `encode`)."""
+        T = mask.shape[1]
         causal = torch.ones(T, T, dtype=torch.bool, device=mask.device).tril()  # [T,T]
         eye = torch.eye(T, dtype=torch.bool, device=mask.device)
         # Query i may attend key j when j <= i and j is present; every query also sees itself so no row is empty
         # (an absent query's own state is never read out, see `readout`).
-        allowed = (causal & mask[:, None, :]) | eye  # [B,T,T]
+        return (causal & mask[:, None, :]) | eye  # [B,T,T]
+
+    def _encode(self, x: torch.Tensor, allowed: torch.Tensor, return_attention: bool) -> Encoding:
+        B, T, _ = x.shape
         weights = []
         for block in self.blocks:
             x, w = block(x, allowed[:, None], return_attention)

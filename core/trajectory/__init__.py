@@ -29,6 +29,7 @@ from core.trajectory.measures import (
 )
 from core.trajectory.result import OTHER, SERIES, DriftSummary, Trajectory
 from core.trajectory.validation import ChangePointScore, change_point_scores, match_change_points
+from core.trajectory.view import UserView, item_titles, user_view
 
 __all__ = [
     "TrajectoryAnalyzer",
@@ -65,4 +66,7 @@ __all__ = [
     "ChangePointScore",
     "change_point_scores",
     "match_change_points",
+    "UserView",
+    "item_titles",
+    "user_view",
 ]

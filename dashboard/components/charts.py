@@ -68,20 +68,22 @@ def top_items(df: pd.DataFrame) -> go.Figure:
     return fig.update_layout(**_LAYOUT, yaxis_title="", xaxis_title="events")
 
 
-def timeline(history: pd.DataFrame) -> go.Figure:
+def timeline(
+    history: pd.DataFrame,
+    new_steps=None,
+    skipped_steps=None,
+    trained_until=None,
+) -> go.Figure:
     """The user's events: time × category, one marker symbol per event type, titles on hover.
 
     `history` is `core.store.queries.user_history`'s frame; an event with several categories is drawn once per
-    category, an event with none on a "(none)" row.
+    category, an event with none on a "(none)" row. Live marks: `new_steps` are ringed, `skipped_steps` (items the
+    model has never seen) crossed, and `trained_until` (the model's training cut-off) is a dotted line.
     """
     d = history.assign(category=history["categories"].map(lambda c: list(c) if len(c) else ["(none)"]))
     d = d.explode("category")
     fig = go.Figure()
     for n, (etype, g) in enumerate(d.groupby("event_type", sort=True)):
-        hover = [
-            f"{plain(t if isinstance(t, str) and t else i)}<br>{plain(ts)} · step {s}"
-            for t, i, ts, s in zip(g["title"], g["item_id"], g["ts"], g["step"], strict=True)
-        ]
         fig.add_trace(
             go.Scatter(
                 x=g["ts"],
@@ -89,14 +91,32 @@ def timeline(history: pd.DataFrame) -> go.Figure:
                 mode="markers",
                 name=plain(etype),
                 marker=dict(symbol=_SYMBOLS[n % len(_SYMBOLS)], size=10, opacity=0.8),
-                hovertext=hover,
+                hovertext=_hover(g),
                 hoverinfo="text",
             )
         )
+    for steps, name, marker in [
+        (new_steps, "new since live on", dict(symbol="circle-open", size=18, color="#f97316", line=dict(width=2))),
+        (skipped_steps, "new to the model (skipped)", dict(symbol="x-thin-open", size=16, color="#dc2626", line=dict(width=2))),
+    ]:
+        if steps is not None and len(steps):
+            g = d[d["step"].isin(set(int(s) for s in steps))]
+            fig.add_trace(go.Scatter(x=g["ts"], y=g["category"].map(plain), mode="markers", name=name, marker=marker,
+                                     hovertext=_hover(g), hoverinfo="text"))
+    if trained_until is not None and len(history) and pd.Timestamp(trained_until) <= history["ts"].max():
+        fig.add_vline(x=pd.Timestamp(trained_until).timestamp() * 1000, line_dash="dot", line_color="#6b7280",
+                      annotation_text="model trained until", annotation_position="top left")
     n_rows = d["category"].nunique()
     fig.update_layout(**_LAYOUT, title="Event timeline", xaxis_title="", yaxis_title="", height=min(520, 140 + 28 * n_rows))
     fig.update_yaxes(categoryorder="category ascending")
     return fig
+
+
+def _hover(g: pd.DataFrame) -> list[str]:
+    return [
+        f"{plain(t if isinstance(t, str) and t else i)}<br>{plain(ts)} · step {s}"
+        for t, i, ts, s in zip(g["title"], g["item_id"], g["ts"], g["step"], strict=True)
+    ]
 
 
 def cohort_comparison(df: pd.DataFrame, category: str) -> go.Figure:

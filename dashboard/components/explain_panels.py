@@ -14,13 +14,18 @@ from dashboard import data
 from dashboard.components import model_charts, panels
 from dashboard.components.charts import md_text
 
-__all__ = ["md_text", "event_table", "window_table", "group_table", "attention_vs_shap", "what_if_editor"]
+__all__ = ["md_text", "event_table", "window_table", "windows_panel", "group_table", "attention_vs_shap",
+           "what_if_editor"]
+
 
 def event_table(expl: Any) -> pd.DataFrame:
-    """One row per explained event: step, time, item, title, categories, SHAP value; largest |value| first."""
+    """One row per explained player (an event, or a period of older events: `events` > 1, steps `step`..`to step`):
+    time, item, title, categories, SHAP value; largest |value| first."""
     df = pd.DataFrame(
         {
             "step": [lab.step for lab in expl.labels],
+            "to step": [lab.last_step if lab.n_events > 1 else lab.step for lab in expl.labels],
+            "events": [lab.n_events for lab in expl.labels],
             "time": [lab.time for lab in expl.labels],
             "item_id": [lab.item_id for lab in expl.labels],
             "title": [lab.title for lab in expl.labels],
@@ -31,12 +36,29 @@ def event_table(expl: Any) -> pd.DataFrame:
     return df.iloc[np.argsort(-np.abs(df["shap"].to_numpy()), kind="stable")].reset_index(drop=True)
 
 
-def window_table(expl: Any) -> pd.DataFrame:
-    """Time windows (session, day, week, month) with their Owen values."""
+def window_table(windows: list) -> pd.DataFrame:
+    """Time windows (session, day, week, month: `core.explain.WindowValue`) with their Owen values."""
     return pd.DataFrame(
         [{"level": w.level, "label": w.label, "start": w.start, "end": w.end, "events": w.n_events, "value": w.value}
-         for w in expl.windows]
+         for w in windows]
     )
+
+
+@st.fragment
+def windows_panel(model_dir: Path, user: str, item: str) -> None:
+    """The values of the history's sessions, days, weeks and months (`core.explain.HistoryExplainer.periods`)."""
+    values = panels.model_result("periods", model_dir, user, item)
+    if values is None:
+        return
+    windows = window_table(values)
+    if windows.empty:
+        st.info("No time windows for this explanation.")
+        return
+    level = st.segmented_control("Level", list(dict.fromkeys(windows["level"])), default=windows["level"].iloc[-1],
+                                 key="explain_level") or windows["level"].iloc[-1]
+    st.plotly_chart(model_charts.bars(windows[windows["level"] == level], "label", "value", f"Contribution per {level}"),
+                    key="explain_windows")
+    st.dataframe(windows, hide_index=True, width="stretch")
 
 
 def group_table(expl: Any) -> pd.DataFrame:
@@ -50,15 +72,16 @@ def group_table(expl: Any) -> pd.DataFrame:
 
 
 @st.fragment
-def attention_vs_shap(model_dir: Path, user: str, expl: Any, curves: Any) -> None:
-    """SHAP values and rolled-out attention over the same events, then the deletion curves of every ordering."""
-    att = panels.model_result("attention", model_dir, user, None)
-    if att is None:
+def attention_vs_shap(model_dir: Path, user: str, item: str) -> None:
+    """SHAP values and rolled-out attention over the same players, then the deletion curves of every ordering."""
+    view = panels.model_result("deletion", model_dir, user, item)
+    if view is None:
         return
-    shap_by_step = pd.Series(expl.values, index=[lab.step for lab in expl.labels])
-    both = pd.DataFrame({"step": att.steps, "attention": att.rollout})
-    both["shap"] = both["step"].map(shap_by_step)
-    both = both.dropna().assign(event=lambda d: "#" + d["step"].astype(str))
+    expl, curves = view.explanation, view.curves
+    both = pd.DataFrame({
+        "event": [f"#{lab.step}" if lab.n_events == 1 else f"#{lab.step}–#{lab.last_step}" for lab in expl.labels],
+        "shap": expl.values, "attention": curves.attention,
+    })
     left, right = st.columns(2)
     with left:
         st.plotly_chart(model_charts.bars(both, "event", "shap", "SHAP value per event", categorical=True),

@@ -36,9 +36,10 @@ def _change_lines(fig: go.Figure, traj) -> None:
             fig.add_vline(x=step, line_dash="dash", line_color="#111827", opacity=0.6)
 
 
-def trajectory_area(traj, view: str) -> go.Figure:
+def trajectory_area(traj, view: str, new_steps=None, after_training=None) -> go.Figure:
     """Stacked area of the interest over categories after each event (x = event number, time on hover); drift
-    points as dashed lines. `traj` is a `core.trajectory.Trajectory`; `view` one of `VIEWS`."""
+    points as dashed lines. `traj` is a `core.trajectory.Trajectory`; `view` one of `VIEWS`. Live marks: the steps
+    since live mode was switched on (`new_steps`) and those after the model's training cut-off are shaded."""
     folded = traj.fold(MAX_CATEGORIES)
     df = folded.frame(VIEWS[view])
     df = df.assign(category=df["category"].map(plain), time=pd.to_datetime(df["time"]).dt.strftime("%Y-%m-%d %H:%M"))
@@ -48,6 +49,10 @@ def trajectory_area(traj, view: str) -> go.Figure:
     )
     fig.update_traces(line_width=0.5)
     _change_lines(fig, traj)
+    for steps, label, color in [(after_training, "after training", "#9ca3af"), (new_steps, "new since live on", "#f97316")]:
+        if steps is not None and len(steps):
+            fig.add_vrect(x0=int(min(steps)) - 0.5, x1=int(max(steps)) + 0.5, fillcolor=color, opacity=0.18, line_width=0,
+                          annotation_text=label, annotation_position="top left")
     return fig.update_layout(**_LAYOUT, xaxis_title="event", yaxis_title="share", yaxis_tickformat=".0%",
                              yaxis_range=[0, 1])
 

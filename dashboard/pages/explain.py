@@ -1,6 +1,6 @@
 """Explain: why the model recommends an item to a user — SHAP values of past events and of time windows, feature
 groups, attention against SHAP with deletion curves, and a what-if editor that re-ranks without touching the
-database."""
+database. Each tab computes only when it is opened (the open tab is in the URL as ?explain_tab=)."""
 
 from __future__ import annotations
 
@@ -59,37 +59,38 @@ name = titles.get(item) or item
 c = st.columns(4)
 c[0].metric("Score f(x)", f"{expl.fx:.3f}")
 c[1].metric("Base (no history)", f"{expl.base:.3f}")
-c[2].metric("Events explained", f"{len(expl.labels):,}")
+c[2].metric("Events explained", f"{len(expl.positions):,}")
 c[3].metric("Additivity error", f"{expl.additivity_error:.1e}")
 st.caption(
     f"Why **{explain_panels.md_text(name)}** for user **{explain_panels.md_text(user)}**: each past event's Shapley "
     "value says how much it moved the item's score (logit); they add up from the base to the score."
 )
 
+if len(expl.labels) < len(expl.positions):
+    st.caption(f"The latest {sum(lab.n_events == 1 for lab in expl.labels)} events are explained one by one and the "
+               f"{len(expl.positions) - sum(lab.n_events == 1 for lab in expl.labels)} older ones the model reads in "
+               "periods (rows with an event range): each period is one player.")
+
 events_tab, windows_tab, groups_tab, faith_tab, whatif_tab = st.tabs(
-    ["Events", "Time windows", "Feature groups", "Attention vs SHAP", "What-if"]
+    ["Events", "Time windows", "Feature groups", "Attention vs SHAP", "What-if"], key="explain_tab", bind="query-params"
 )
 with events_tab:
-    labels = [lab.text() for lab in expl.labels]
-    st.plotly_chart(model_charts.waterfall(labels, expl.values, expl.base, expl.fx, "Contribution of each event"),
-                    key="explain_waterfall")
-    table = explain_panels.event_table(expl)
-    st.dataframe(table, hide_index=True, width="stretch")
-    st.download_button("Download (CSV)", panels.csv(table), f"explanation_{user}_{item}.csv", "text/csv",
-                       key="explain_csv")
+    if events_tab.open:
+        labels = [lab.text() for lab in expl.labels]
+        st.plotly_chart(model_charts.waterfall(labels, expl.values, expl.base, expl.fx, "Contribution of each event"),
+                        key="explain_waterfall")
+        table = explain_panels.event_table(expl)
+        st.dataframe(table, hide_index=True, width="stretch")
+        st.download_button("Download (CSV)", panels.csv(table), f"explanation_{user}_{item}.csv", "text/csv",
+                           key="explain_csv")
 with windows_tab:
-    windows = explain_panels.window_table(expl)
-    if windows.empty:
-        st.info("No time windows for this explanation.")
-    else:
-        level = st.segmented_control("Level", list(dict.fromkeys(windows["level"])), default=windows["level"].iloc[-1],
-                                     key="explain_level") or windows["level"].iloc[-1]
-        st.plotly_chart(model_charts.bars(windows[windows["level"] == level], "label", "value",
-                                          f"Contribution per {level}"), key="explain_windows")
-        st.dataframe(windows, hide_index=True, width="stretch")
+    if windows_tab.open:
+        explain_panels.windows_panel(model_dir, user, item)
 with groups_tab:
     groups = explain_panels.group_table(expl)
-    if groups.empty:
+    if not groups_tab.open:
+        pass
+    elif groups.empty:
         st.info("No feature-group attribution for this explanation.")
     else:
         st.plotly_chart(model_charts.bars(groups, "group", "value", "Contribution per feature group", horizontal=True),
@@ -97,6 +98,8 @@ with groups_tab:
         st.caption("An absent group means its embedding is replaced by the learned 'unknown' one at every step "
                    f"(base {groups.attrs.get('base', float('nan')):.3f}, all groups unknown).")
 with faith_tab:
-    explain_panels.attention_vs_shap(model_dir, user, expl, view.curves)
+    if faith_tab.open:
+        explain_panels.attention_vs_shap(model_dir, user, item)
 with whatif_tab:
-    explain_panels.what_if_editor(model_dir, user, item, np.asarray(expl.positions), recs)
+    if whatif_tab.open:
+        explain_panels.what_if_editor(model_dir, user, item, np.asarray(expl.positions), recs)

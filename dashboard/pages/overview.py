@@ -52,6 +52,6 @@ with right:
 with st.expander("Top items as a table"):
     table = top.assign(categories=top["categories"].map(", ".join))
     st.dataframe(table, hide_index=True, width="stretch")
-    st.download_button(
-        "Download CSV", table.to_csv(index=False).encode(), "top_items.csv", "text/csv", key="overview_csv"
-    )
+    from dashboard.components.panels import csv  # titles that look like formulas are quoted for spreadsheets
+
+    st.download_button("Download CSV", csv(table), "top_items.csv", "text/csv", key="overview_csv")

@@ -31,7 +31,9 @@ def test_attention_page_shows_cores_weights_for_the_last_step(dash_env):
     assert _query(at).startswith(f"Query: step {n - 1} ")
     table = _table(at)
     assert table["step"].tolist() == expected.steps.tolist()
-    np.testing.assert_allclose(table["rollout"].to_numpy(), expected.rollout, atol=1e-9)
+    # float32 attention: the app's script thread runs torch with 1 thread, this test's with 2, and the sums of a
+    # matrix product differ in their last bits between the two (about 1e-8 here)
+    np.testing.assert_allclose(table["rollout"].to_numpy(), expected.rollout, atol=1e-6)
     heat = figure(at, "attention_heatmap")
     layers, heads = expected.weights.shape[:2]
     assert len(heat["data"][0]["y"]) == layers * heads + 1  # every layer x head, then the rollout row
@@ -47,5 +49,7 @@ def test_moving_the_step_recomputes_attention(dash_env):
         expected = AttentionAnalyzer(load_checkpoint(model)).user(con, USER, 10)
     table = _table(at)
     assert table["step"].max() <= 10
-    np.testing.assert_allclose(table["rollout"].to_numpy(), expected.rollout, atol=1e-9)
+    # float32 attention: the app's script thread runs torch with 1 thread, this test's with 2, and the sums of a
+    # matrix product differ in their last bits between the two (about 1e-8 here)
+    np.testing.assert_allclose(table["rollout"].to_numpy(), expected.rollout, atol=1e-6)
     assert _query(at).startswith("Query: step 10 ")

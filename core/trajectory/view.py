@@ -1,0 +1,88 @@
+"""One user's view for the explorer: history, trajectory, recommendations and attention from one read of the store.
+
+Switching user used to read the user's history five times (the history table, the trajectory, the recommendations
+and the attention each loaded it, two of them through `load_sequences`) and the recommended items' titles with a
+popularity count nobody showed; on MovieLens-100k those reads were most of the time to switch user
+(bench/dashboard.py). Here the history is read once, mapped to model indices in memory
+(`TrajectoryAnalyzer.history_of`, the same mapping as `load_sequences`), and the trajectory, the top-K
+(`core.recommend.recommend`, so the list is exactly the one `recommend_users` gives) and the attention at the last
+step (`core.attention.AttentionAnalyzer.at_step`) are computed from it; the forward passes themselves take a few
+milliseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from core.errors import NotFoundError, UserInputError
+from core.recommend import recommend
+from core.store import user_history
+from core.trajectory.analyzer import TrajectoryAnalyzer
+from core.trajectory.result import Trajectory
+
+__all__ = ["UserView", "user_view", "item_titles"]
+
+
+@dataclass
+class UserView:
+    """What the user explorer draws for one user."""
+
+    user_id: str
+    history: pd.DataFrame  # `core.store.user_history` (step, ts, item_id, title, categories, event_type, value, context)
+    trajectory: Trajectory
+    recommendations: pd.DataFrame  # rank, item_id, score, title, categories (seen items excluded)
+    attention: Any | None  # core.attention.StepAttention at the last step; None when not asked or nothing is known
+    unknown_items: list[str]  # items of the history the model has never seen (it skips them), first seen first
+
+
+def item_titles(con: duckdb.DuckDBPyConnection, item_ids: list[str]) -> pd.DataFrame:
+    """Titles and categories of the given items, in the order asked (ids without a row get empty ones).
+
+    Columns: item_id, title, categories (a list).
+    """
+    ids = [str(i) for i in item_ids]
+    rows = con.execute(
+        "SELECT item_id, title, categories FROM items WHERE item_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
+    ).fetchall()
+    found = {r[0]: (r[1], list(r[2]) if r[2] is not None else []) for r in rows}
+    return pd.DataFrame(
+        {
+            "item_id": ids,
+            "title": [found.get(i, (None, []))[0] for i in ids],
+            "categories": [found.get(i, (None, []))[1] for i in ids],
+        }
+    )
+
+
+def user_view(
+    analyzer: TrajectoryAnalyzer, con: duckdb.DuckDBPyConnection, user_id: str, k: int = 10, attention: Any | None = None
+) -> UserView:
+    """The explorer's view of one user (see the module docstring); with an `attention` analyser
+    (`core.attention.AttentionAnalyzer` of the same model) also the attention at the last step.
+
+    Raises NotFoundError for a user without events.
+    """
+    loaded = analyzer.loaded
+    df = user_history(con, str(user_id))
+    if df.empty:
+        raise NotFoundError(f"User {user_id!r} has no events, so there is no trajectory to show.")
+    history = analyzer.history_of(df)
+    steps = pd.DataFrame({"index": range(len(df)), "time": df["ts"], "item": df["item_id"], "title": df["title"]})
+    traj = analyzer.build(str(user_id), history, steps)
+    top = recommend(loaded, [history], int(k))[0]
+    ids = [loaded.vocab.item_id(i) for i, _ in top]
+    info = item_titles(con, ids)
+    recs = pd.DataFrame({"rank": range(1, len(top) + 1), "item_id": ids, "score": [s for _, s in top]})
+    recs = recs.assign(title=info["title"].to_numpy(), categories=info["categories"].to_list())
+    att = None
+    if attention is not None and (history.items > 0).any():
+        try:
+            att = attention.at_step(history, None)
+        except UserInputError:  # nothing the model knows up to the last step
+            att = None
+    unknown = list(dict.fromkeys(str(i) for i, x in zip(df["item_id"], history.items, strict=True) if x == 0))
+    return UserView(str(user_id), df, traj, recs, att, unknown)

@@ -1,0 +1,100 @@
+"""The user explorer's model panels: the interest trajectory (with its drift points and the interest in words at
+the end of each segment), the top recommendations (with similar items for a picked one).
+
+All of them draw one cached `user_view` (`core.trajectory.user_view`: history, trajectory, top-K and attention from
+one read of the store); each is a fragment, so moving one control redraws one panel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import InterestLensError
+from dashboard import calls, data
+from dashboard import semantic as sem
+from dashboard.components import model_charts, panels
+from dashboard.components.charts import md_text
+from dashboard.components.live import Marks
+
+__all__ = ["trajectory_panel", "recommendations_panel", "words_table"]
+
+
+@st.fragment
+def trajectory_panel(model_dir: Path, user: str, marks: Marks, live: bool) -> None:
+    """The trajectory (model, long-term, short-term or baseline), the gate and drift, and interests in words."""
+    view = st.segmented_control(
+        "Interest", list(model_charts.VIEWS), default="model", key="view", bind="query-params"
+    ) or "model"
+    uv = panels.model_result("user_view", model_dir, user)
+    if uv is None:
+        return
+    traj = uv.trajectory
+    st.plotly_chart(model_charts.trajectory_area(traj, view, marks.new_steps if live else None, marks.after_training),
+                    key="user_trajectory")
+    st.plotly_chart(model_charts.gate_line(traj), key="user_gate")
+    st.caption(panels.trajectory_caption(traj))
+    with st.expander("Interests in words", expanded=True, icon=":material/translate:"):
+        s = sem.status(data.db_path(), data.db_stamp(data.db_path()))
+        if not s.describe:
+            st.info(s.message)
+            return
+        steps = tuple(sorted({max(0, int(c) - 1) for c in traj.change_points} | {len(traj) - 1}))
+        words = panels.model_result("interest_words", model_dir, user, steps, str(s.vectors_path), s.vectors_stamp)
+        if words is not None:
+            st.dataframe(words_table(words, traj), hide_index=True, width="stretch", key="user_words")
+            st.caption("The category names, tags and item texts nearest to the model's interest (its expected item "
+                       "text), at the end of each segment between drift points and now.")
+
+
+def words_table(words, traj) -> pd.DataFrame:
+    """One row per described step: when, the nearest terms and the nearest items (titles)."""
+    last = len(traj) - 1
+    return pd.DataFrame(
+        {
+            "until": ["now" if p.step == last else f"event {p.step}" for p in words.points],
+            "time": [p.ts for p in words.points],
+            "interest in words": [p.summary for p in words.points],
+            "nearest items": [" · ".join(m.text.split(". ")[0] for m in p.items[:3]) for p in words.points],
+        }
+    )
+
+
+@st.fragment
+def recommendations_panel(model_dir: Path, user: str) -> None:
+    """The top-K (K from a slider bound to ?k=), a link to explain the picked one and items similar to it."""
+    k = st.slider("Recommendations", 5, calls.MAX_K, 10, step=5, key="k", bind="query-params")
+    uv = panels.model_result("user_view", model_dir, user)
+    if uv is None:
+        return
+    recs = uv.recommendations.head(int(k))
+    picked = panels.recommendation_table(recs, key="user_recs")
+    if picked is not None:
+        st.page_link(
+            "pages/explain.py", label=f"Explain why item {md_text(picked)} is recommended", icon=":material/lightbulb:",
+            query_params={"user": user, "item": picked},
+        )
+        _similar(picked)
+    st.download_button(
+        "Download recommendations (CSV)", panels.csv(recs), f"recommendations_{user}.csv", "text/csv",
+        key="user_recs_csv",
+    )
+
+
+def _similar(item: str) -> None:
+    s = sem.status(data.db_path(), data.db_stamp(data.db_path()))
+    if not s.describe:
+        st.caption(s.message)
+        return
+    try:
+        found = sem.similar(str(s.vectors_path), s.vectors_stamp, item, 5)
+    except InterestLensError:  # an item without a text vector
+        st.caption(f"No text vector for item {md_text(item)}, so no similar items.")
+        return
+    table = pd.DataFrame({"item_id": [m.key for m in found], "text": [m.text for m in found],
+                          "similarity": [m.score for m in found]})
+    st.caption(f"Items whose text is nearest to item {md_text(item)}'s:")
+    st.dataframe(table, hide_index=True, width="stretch", key="user_similar",
+                 column_config={"similarity": st.column_config.NumberColumn(format="%.3f")})

@@ -1,0 +1,66 @@
+"""Search by meaning: items whose text matches a free-text query ("space adventure"), and users whose current
+interest does (the model's expected item text after their last event, `core.semantic.search_users`)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.errors import InterestLensError
+from dashboard import data
+from dashboard import semantic as sem
+from dashboard.components import panels
+from dashboard.components.charts import md_text
+from dashboard.components.guards import require_db, require_model
+
+st.title("Search by meaning")
+
+# State set-up: a database whose item text vectors are cached, and the encoder that made them.
+require_db()
+path = data.db_path()
+status = sem.status(path, data.db_stamp(path))
+if not status.search:
+    st.info(status.message)
+    st.stop()
+
+# Inputs (in the URL: ?q=…&search_what=users).
+c = st.columns([4, 2, 2])
+query = c[0].text_input("Search", key="q", bind="query-params", placeholder="e.g. space adventure").strip()
+what = c[1].segmented_control("Find", ["items", "users"], default="items", key="search_what",
+                              bind="query-params") or "items"
+k = c[2].slider("Results", 5, 50, 10, step=5, key="search_k")
+if not query:
+    st.info("Type a few words: items are ranked by the meaning of their text (title, categories, tags), users by "
+            "what the model believes they want next.")
+    st.stop()
+
+# Cached calls into core.
+vectors = (str(status.vectors_path), status.vectors_stamp)
+try:
+    if what == "items":
+        found = sem.search_items(*vectors, query, int(k))
+        table = pd.DataFrame({"item_id": [m.key for m in found], "text": [m.text for m in found],
+                              "similarity": [m.score for m in found]})
+    else:
+        model_dir = require_model()
+        found = panels.model_result("search_users", model_dir, query, int(k), *vectors)
+        if found is None:
+            st.stop()
+        table = pd.DataFrame({"user_id": [m.user_id for m in found], "similarity": [m.score for m in found]})
+except InterestLensError as exc:
+    st.error(md_text(exc))
+    st.stop()
+
+# Layout.
+st.caption(f"The {len(table)} {what} nearest to “{md_text(query)}” (cosine similarity of text vectors, "
+           f"encoder {md_text(status.encoder)}).")
+event = st.dataframe(
+    table, hide_index=True, width="stretch", key="search_results", on_select="rerun", selection_mode="single-row",
+    column_config={"similarity": st.column_config.NumberColumn(format="%.3f")},
+)
+rows = event.selection.rows if event is not None else []
+if what == "users" and rows:
+    picked = str(table["user_id"].iloc[rows[0]])
+    st.page_link("pages/user_explorer.py", label=f"Open user {md_text(picked)} in the explorer",
+                 icon=":material/person_search:", query_params={"user": picked})
+st.download_button("Download (CSV)", panels.csv(table), f"search_{what}.csv", "text/csv", key="search_csv")

@@ -1,0 +1,159 @@
+"""Item semantics for the app: what can be shown (`core.semantic.semantic_status`), the cached item vectors, the
+text encoder, and the calls behind interests in words, search by meaning and similar items.
+
+The app never encodes the catalogue itself (tens of seconds on a CPU): it reads the vectors cached beside the
+database (`interestlens semantic encode`) and says in one sentence what to run when they are missing or out of date.
+Free-text queries need the encoder that made the vectors: the packaged one (the `semantic` extra, loaded once per
+process) or one registered with `register_text_encoder` (a process that embeds the app, e.g. a test with a tiny
+encoder). Without either, everything that needs no query still works from the cached vectors.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import streamlit as st
+
+from core.errors import InterestLensError
+
+__all__ = [
+    "SemanticView",
+    "status",
+    "register_text_encoder",
+    "text_encoder",
+    "vectors",
+    "similar",
+    "search_items",
+    "interest_words",
+    "search_users",
+]
+
+log = logging.getLogger(__name__)
+
+_ENCODERS: dict[str, Any] = {}  # encoder name -> a TextEncoder registered by the embedding process
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class SemanticView:
+    """What the semantic panels may show now, and the sentence to show where they cannot."""
+
+    vectors_path: Path
+    vectors_stamp: int  # mtime_ns of the vectors file (0 when absent)
+    encoder: str | None  # the encoder that made the cached vectors
+    describe: bool  # interests in words and similar items: up-to-date vectors are cached
+    search: bool  # free-text search: the vectors and the encoder that made them are both at hand
+    message: str | None  # one sentence where something cannot be shown
+
+
+def register_text_encoder(encoder: Any) -> None:
+    """Make a `core.semantic.TextEncoder` available to the app's free-text search under its `name`."""
+    with _LOCK:
+        _ENCODERS[str(encoder.name)] = encoder
+
+
+def unregister_text_encoder(name: str) -> None:
+    with _LOCK:
+        _ENCODERS.pop(str(name), None)
+
+
+@st.cache_resource(show_spinner="Loading the text encoder…")
+def _packaged_encoder() -> Any:
+    from core.semantic import load_encoder
+
+    return load_encoder("cpu")
+
+
+def text_encoder(name: str) -> Any:
+    """The encoder called `name`: a registered one, else the installed one (SemanticUnavailable without it)."""
+    with _LOCK:
+        found = _ENCODERS.get(str(name))
+    return found if found is not None else _packaged_encoder()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _status(db: str, db_stamp: tuple, vectors_stamp: int, registered: tuple[str, ...]) -> SemanticView:
+    from core.semantic import DEFAULT_ENCODER, default_vectors_path, read_vectors, semantic_status
+
+    s = semantic_status(db)
+    name = None
+    if s.cached:
+        try:
+            name = read_vectors(s.vectors_path).encoder
+        except InterestLensError:
+            name = None
+    cmd = f"`interestlens semantic encode --db {db}`"
+    installed = s.encoder_installed and name == DEFAULT_ENCODER
+    search = s.fresh and (name in registered or installed)
+    if not s.fresh:
+        what = "are out of date (the items changed)" if s.cached else "have not been computed"
+        message = (f"Interests in words, similar items and search by meaning need the item text vectors, which {what}: "
+                   f"run {cmd}." if s.encoder_installed else s.message)
+    elif not search and s.encoder_installed:
+        message = f"The item vectors were made by the encoder {name}; for search by meaning encode them again with {cmd}."
+    else:
+        message = None if search else s.message
+    return SemanticView(default_vectors_path(db), vectors_stamp, name, s.fresh, search, message)
+
+
+def status(db: Path, db_stamp: tuple) -> SemanticView:
+    """What semantics can show for `db` now (cached per database and vectors stamp)."""
+    from core.semantic import default_vectors_path
+
+    p = default_vectors_path(db)
+    with _LOCK:
+        registered = tuple(sorted(_ENCODERS))
+    return _status(str(db), tuple(db_stamp), p.stat().st_mtime_ns if p.exists() else 0, registered)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _vectors(path: str, mtime_ns: int) -> Any:
+    from core.semantic import read_vectors
+
+    return read_vectors(path)
+
+
+def vectors(view: SemanticView) -> Any:
+    """The cached `core.semantic.TextVectors` (read once per file version)."""
+    return _vectors(str(view.vectors_path), view.vectors_stamp)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def similar(path: str, mtime_ns: int, item_id: str, k: int) -> list:
+    """`core.semantic.similar_items`: the k items whose text is nearest to this item's."""
+    from core.semantic import similar_items
+
+    return similar_items(_vectors(path, mtime_ns), str(item_id), int(k))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def search_items(path: str, mtime_ns: int, query: str, k: int) -> list:
+    """`core.semantic.search_items` with the encoder that made the vectors."""
+    from core.semantic import search_items as core_search
+
+    tv = _vectors(path, mtime_ns)
+    return core_search(tv, query, text_encoder(tv.encoder), int(k))
+
+
+def interest_words(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, steps: tuple[int, ...], path: str,
+                   mtime_ns: int) -> Any:
+    """`core.semantic.describe_user` at the given steps (a model call: `data.model_call("interest_words", …)`)."""
+    from core.semantic import describe_user
+    from core.sequences import load_sequences
+
+    seqs = load_sequences(con, loaded.vocab, users=[str(user_id)])
+    return describe_user(loaded, _vectors(path, mtime_ns), seqs, str(user_id), steps=list(steps), k=5)
+
+
+def search_users(loaded: Any, con: duckdb.DuckDBPyConnection, query: str, k: int, path: str, mtime_ns: int) -> list:
+    """`core.semantic.search_users`: users whose current interest is nearest to the query (a model call)."""
+    from core.semantic import search_users as core_search
+    from core.sequences import load_sequences
+
+    tv = _vectors(path, mtime_ns)
+    return core_search(loaded, tv, load_sequences(con, loaded.vocab), query, text_encoder(tv.encoder), int(k))
