@@ -34,6 +34,7 @@ pages = [
     explorer,
     st.Page(_PAGES / "attention.py", title="Attention", icon=":material/grid_on:", url_path="attention"),
     st.Page(_PAGES / "explain.py", title="Explain", icon=":material/lightbulb:", url_path="explain"),
+    st.Page(_PAGES / "search.py", title="Search by meaning", icon=":material/manage_search:", url_path="search"),
     st.Page(_PAGES / "fairness.py", title="Fairness", icon=":material/balance:", url_path="fairness"),
     st.Page(_PAGES / "cohorts.py", title="Cohorts", icon=":material/groups:", url_path="cohorts"),
     st.Page(_PAGES / "data_models.py", title="Data & models", icon=":material/database:", url_path="data"),

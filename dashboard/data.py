@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from core import live
 from core.store import default_db_path, queries, views
 from dashboard import calls, demo
 from dashboard.reader import READER, file_stamp
@@ -33,6 +34,8 @@ from dashboard.reader import READER, file_stamp
 __all__ = [
     "db_path",
     "db_stamp",
+    "version",
+    "release",
     "query",
     "models_root",
     "list_models",
@@ -67,6 +70,7 @@ _QUERIES = {
     "model_fit": views.model_fit,
     "ingest_runs": views.ingest_runs,
     "run_rejects": views.run_rejects,
+    "events_since": live.events_since,
 }
 
 # Model-backed calls: name -> "module:function"; each is called as function(loaded, con, *args). They live in
@@ -74,8 +78,13 @@ _QUERIES = {
 _MODEL_CALLS = {
     "recommend": "dashboard.calls:recommend",
     "trajectory": "dashboard.calls:trajectory",
+    "user_view": "dashboard.calls:user_view",
     "attention": "dashboard.calls:attention",
     "explain": "dashboard.calls:explain",
+    "periods": "dashboard.calls:periods",
+    "deletion": "dashboard.calls:deletion",
+    "interest_words": "dashboard.semantic:interest_words",
+    "search_users": "dashboard.semantic:search_users",
     "what_if": "dashboard.calls:what_if",
     "cohort_trajectories": "dashboard.calls:cohort_trajectories",
 }
@@ -93,6 +102,25 @@ def db_path() -> Path:
 def db_stamp(path: Path) -> tuple[int, int, int]:
     """(size, mtime_ns of the file, mtime_ns of its WAL) — changes whenever a writer commits."""
     return file_stamp(path)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_version(db: str, stamp: tuple[int, int, int]) -> live.DataVersion:
+    with READER.cursor(db, stamp) as con:
+        return live.data_version(con)
+
+
+def version() -> live.DataVersion:
+    """`core.live.data_version` of the app's database: which ingest runs it holds. The file is opened only when
+    its stamp changed, so a live view that polls this every few seconds costs a `stat` while nothing arrives."""
+    path = db_path()
+    return _cached_version(str(path), db_stamp(path))
+
+
+def release() -> None:
+    """Close the shared read connection now (live views: no connection is held between refreshes, so a writer
+    never waits for the app's idle timeout)."""
+    READER.close()
 
 
 @st.cache_data(show_spinner=False, max_entries=512)

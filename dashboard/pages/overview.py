@@ -1,11 +1,12 @@
-"""Overview: what the database holds and how the population's interests move over time."""
+"""Overview: what the database holds and how the population's interests move over time; in live mode the event
+counters and the volume chart refresh as new events land."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from dashboard import data
-from dashboard.components import charts
+from dashboard.components import charts, live
 from dashboard.components.guards import require_db
 
 st.title("Overview")
@@ -17,20 +18,30 @@ summary = require_db()
 period = st.segmented_control(
     "Period", ["day", "week", "month", "quarter", "year"], default="month", key="overview_period", bind="query-params"
 ) or "month"
+every = live.controls("overview")
 
 
-@st.fragment
+@st.fragment(run_every=every)
 def counters() -> None:
+    """Counters and the volume chart: redrawn from cache while nothing changed (`data.version`), re-queried after a
+    writer committed; in live mode every `every` seconds."""
+    v = data.version()
     s = data.query("dataset_summary")
+    start = st.session_state.get("_live_since")
     c = st.columns(4)
     c[0].metric("Users", f"{s['users']:,}")
     c[1].metric("Items", f"{s['items']:,}")
-    c[2].metric("Events", f"{s['events']:,}")
+    c[2].metric("Events", f"{s['events']:,}",
+                delta=f"+{v.events - start.events:,} live" if start is not None and v.events > start.events else None)
     c[3].metric("Categories", f"{len(s['categories']):,}")
     st.caption(
         f"From {s['first_event']:%Y-%m-%d %H:%M} to {s['last_event']:%Y-%m-%d %H:%M} UTC · event types: "
         + ", ".join(f"{k} {v:,}" for k, v in s["event_types"].items())
     )
+    st.plotly_chart(charts.events_over_time(data.query("events_over_time", period)), key="overview_events")
+    if every is not None:
+        data.release()
+        st.caption(f"Live: the counters and this chart refresh every {every:g} s (latest run {v.last_run_id}).")
 
 
 counters()
@@ -38,16 +49,12 @@ counters()
 # Cached calls into core, then layout.
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(charts.events_over_time(data.query("events_over_time", period)), key="overview_events")
-with right:
     st.plotly_chart(charts.category_share(data.query("category_share_over_time", period)), key="overview_share")
-
-left, right = st.columns(2)
-with left:
-    st.plotly_chart(charts.activity_histogram(data.query("activity_distribution")), key="overview_activity")
 with right:
-    top = data.query("top_items", 15)
-    st.plotly_chart(charts.top_items(top), key="overview_top")
+    st.plotly_chart(charts.activity_histogram(data.query("activity_distribution")), key="overview_activity")
+
+top = data.query("top_items", 15)
+st.plotly_chart(charts.top_items(top), key="overview_top")
 
 with st.expander("Top items as a table"):
     table = top.assign(categories=top["categories"].map(", ".join))
