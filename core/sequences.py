@@ -25,6 +25,7 @@ import torch
 from core.errors import NotFoundError
 from core.model.batch import Batch, gap_bucket
 from core.store.connection import StoreError
+from core.store.parquet import user_predicate
 from core.store.queries import EVENT_ORDER
 
 __all__ = ["Vocab", "History", "Sequences", "build_vocab", "load_sequences", "make_batch", "data_fingerprint"]
@@ -223,7 +224,7 @@ def load_sequences(
         registered.append(name)
 
     try:
-        where, params = _user_filter(users, register)
+        where, params = _user_filter(con, users, register)
         select, joins, ctx_params = _mapped_columns(vocab, register)
         order = ", ".join(f"e.{c.strip()}" for c in EVENT_ORDER.split(","))
         if users is not None:  # a few users: one query, the id fetched per event (their events only)
@@ -272,7 +273,7 @@ def _mapped_columns(vocab: Vocab, register) -> tuple[str, str, list]:
     return ", ".join(cols), " ".join(joins), params
 
 
-def _user_filter(users: Sequence[str] | None, register) -> tuple[str, list]:
+def _user_filter(con: duckdb.DuckDBPyConnection, users: Sequence[str] | None, register) -> tuple[str, list]:
     """The WHERE clause (and parameters) that keeps only `users`' events; none for every user.
 
     One user is an equality the scan checks against each row group's min/max (the app's most common case);
@@ -282,7 +283,8 @@ def _user_filter(users: Sequence[str] | None, register) -> tuple[str, list]:
         return "", []
     ids = list(dict.fromkeys(str(u) for u in users))
     if len(ids) == 1:
-        return "WHERE e.user_id = ?", ids
+        where, params = user_predicate(con, ids[0])  # on a Parquet store also the user's partition
+        return f"WHERE {where}", params
     register("_il_wanted", pd.DataFrame({"user_id": pd.Series(ids, dtype=object)}))
     return "WHERE e.user_id IN (SELECT user_id FROM _il_wanted)", []
 

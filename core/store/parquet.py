@@ -8,9 +8,9 @@ DuckDB (a local folder, a glob, or `s3://…` through DuckDB's httpfs extension 
 features — rejects, dedupe, live appends, forgetting a user — need events in a DuckDB table, so every writer
 refuses such a database (`core.store.connect_write`) with one sentence.
 
-`export_parquet(db, out)` writes a table-backed database's log the other way: events partitioned by user bucket
-(hive layout `events/user_bucket=K/*.parquet`, each file in user and canonical order) plus `users.parquet` and
-`items.parquet`, which `attach_parquet` reads back with the default mapping.
+`core.store.parquet_export.export_parquet(db, out)` writes a table-backed database's log the other way: events
+partitioned by user bucket (hive layout `events/user_bucket=K/*.parquet`, K = `user_bucket(id, n)`), which
+`attach_parquet` reads back with the default mapping and recognises, so a user's lookup reads one partition.
 
 The source path is a literal inside the view (DuckDB binds no parameters in a view): it is made absolute and
 checked against a conservative character set before it is quoted; column names are checked against the
@@ -29,12 +29,11 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pandas as pd
 
-from core.store.connection import StoreError, connect_read, connect_write, default_db_path
+from core.store.connection import StoreError, connect_write, default_db_path
 
-__all__ = ["ParquetMapping", "AttachResult", "ExportResult", "attach_parquet", "export_parquet", "events_source",
-           "user_bucket", "source_glob", "BUCKET_COLUMN"]
+__all__ = ["ParquetMapping", "AttachResult", "attach_parquet", "events_source", "user_bucket", "user_predicate",
+           "note_opened", "source_glob", "BUCKET_COLUMN"]
 
 BUCKET_COLUMN = "user_bucket"
 _URL = re.compile(r"^(s3|s3a|gs|gcs|r2|az|abfss|https?)://[A-Za-z0-9._~/=+,:@%*-]+$")
@@ -56,6 +55,7 @@ class ParquetMapping:
     run_id: str | None = None  # default: column `run_id`, else a number per file (order of ties across files)
     seq: str | None = None  # default: column `seq`, else the row's position in its file
     time_unit: str = "s"  # unit of a numeric time column: s, ms or us
+    buckets: int | None = None  # user buckets of a `user_bucket` partition column (None: its largest value + 1)
 
 
 @dataclass(frozen=True)
@@ -66,15 +66,6 @@ class AttachResult:
     users: int
     items: int
     files: int
-
-
-@dataclass(frozen=True)
-class ExportResult:
-    out: Path  # the dataset folder: events/, users.parquet, items.parquet
-    events: int
-    files: int
-    buckets: int
-    bytes: int
 
 
 def user_bucket(user_ids: list[str] | np.ndarray, buckets: int) -> np.ndarray:
@@ -151,8 +142,14 @@ def _map_sql(cols: list[str]) -> str:
     return f"map_from_entries(list_filter([{entries}], lambda e: e.v IS NOT NULL))"
 
 
-def events_view_sql(glob: str, cols: dict[str, str], m: ParquetMapping, hive: bool) -> tuple[str, list[str]]:
-    """The `CREATE VIEW events` statement for a dataset with columns `cols`, and the context keys it yields."""
+def events_view_sql(
+    glob: str, cols: dict[str, str], m: ParquetMapping, hive: bool, bucketed: bool = False
+) -> tuple[str, list[str]]:
+    """The `CREATE VIEW events` statement for a dataset with columns `cols`, and the context keys it yields.
+
+    With `bucketed`, the partition column `user_bucket` follows the eight event columns, so a user's lookup can
+    name its bucket and DuckDB reads one partition (`user_predicate`).
+    """
     user, item, time = (_pick(cols, a, a, w) for a, w in ((m.user, "user id"), (m.item, "item id"), (m.time, "time")))
     etype = _pick(cols, m.event_type, "event_type", "event type")
     value = _pick(cols, m.value, "value", "value")
@@ -174,7 +171,7 @@ def events_view_sql(glob: str, cols: dict[str, str], m: ParquetMapping, hive: bo
         f"{context} AS context",
         f"CAST({_ident(run_id)} AS BIGINT) AS run_id" if run_id else "CAST(hash(filename) >> 1 AS BIGINT) AS run_id",
         f"CAST({_ident(seq)} AS BIGINT) AS seq" if seq else "CAST(file_row_number AS BIGINT) AS seq",
-    ]
+    ] + ([_ident(BUCKET_COLUMN)] if bucketed else [])
     options = [f"hive_partitioning = {'true' if hive else 'false'}"]
     if not run_id:
         options.append("filename = true")
@@ -225,7 +222,8 @@ def attach_parquet(
         with connect_write(path) as con:
             glob = source_glob(source)
             cols = _columns(con, glob, hive)
-            view, keys = events_view_sql(glob, cols, m, hive)
+            buckets = _bucket_scheme(con, glob, hive, cols, m)
+            view, keys = events_view_sql(glob, cols, m, hive, bucketed=buckets is not None)
             con.execute("BEGIN TRANSACTION")
             con.execute("DROP TABLE events")
             con.execute(view)
@@ -243,7 +241,8 @@ def attach_parquet(
                 [source_text, events, "events read in place from Parquet (not copied); no rejects or dedupe", now, now],
             )
             info = {"kind": "parquet", "source": glob, "hive_partitioning": hive, "mapping": asdict(m),
-                    "users_file": str(users) if users else None, "items_file": str(items) if items else None}
+                    "users_file": str(users) if users else None, "items_file": str(items) if items else None,
+                    "bucket": {"column": BUCKET_COLUMN, "buckets": buckets, "hash": "md5"} if buckets else None}
             con.execute("INSERT OR REPLACE INTO meta VALUES ('events_source', ?)", [json.dumps(info)])
             con.execute("INSERT OR REPLACE INTO meta VALUES ('context_keys', ?)", [json.dumps(keys)])
             con.execute("COMMIT")
@@ -255,6 +254,51 @@ def attach_parquet(
             p.unlink(missing_ok=True)
         raise
     return AttachResult(path, glob, int(events), int(n_users), int(n_items), int(files))
+
+
+def _bucket_scheme(con: duckdb.DuckDBPyConnection, glob: str, hive: bool, cols: dict[str, str],
+                   m: ParquetMapping) -> int | None:
+    """The number of user buckets when every user's `user_bucket` is `user_bucket(id, n)` (export-parquet's
+    scheme), so naming the bucket in a lookup is safe; None otherwise (lookups then scan every partition)."""
+    if not hive or cols.get(BUCKET_COLUMN) not in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UBIGINT"):
+        return None
+    pairs = con.execute(f"""SELECT DISTINCT CAST({_ident(m.user)} AS VARCHAR), {_ident(BUCKET_COLUMN)}
+                            FROM read_parquet(?, hive_partitioning = true)""", [glob]).fetchnumpy()
+    ids, got = pairs[next(iter(pairs))], np.asarray(pairs[BUCKET_COLUMN])
+    n = m.buckets or (int(got.max()) + 1 if len(got) else 0)
+    if n < 1 or not np.array_equal(user_bucket(ids, n), got):
+        return None
+    return n
+
+
+_PARQUET_OPENED = False  # set once a Parquet-backed database is opened in this process (see `user_predicate`)
+
+
+def note_opened(con: duckdb.DuckDBPyConnection) -> None:
+    """Called by `connect_read` on every open: remembers that this process reads a Parquet-backed database."""
+    global _PARQUET_OPENED
+    if not _PARQUET_OPENED:
+        _PARQUET_OPENED = bool(con.execute(
+            """SELECT count(*) FROM duckdb_views() WHERE view_name = 'events' AND database_name = current_database()
+               AND NOT internal AND NOT temporary""").fetchall()[0][0])  # fmt: skip
+
+
+def user_predicate(con: duckdb.DuckDBPyConnection, user_id: str, alias: str = "e") -> tuple[str, list]:
+    """SQL (and parameters) selecting one user's events of `alias`: `user_id = ?`, plus the user's bucket on a
+    Parquet store partitioned by export-parquet's scheme, so DuckDB opens one partition instead of all.
+
+    A process that never opened a Parquet-backed database skips the lookup of the scheme (no extra query on a
+    table-backed store); the predicate is an optimisation only, the rows are the same either way.
+    """
+    plain = (f"{alias}.user_id = ?", [str(user_id)])
+    if not _PARQUET_OPENED:
+        return plain
+    rows = con.execute("SELECT value FROM meta WHERE key = 'events_source'").fetchall()
+    bucket = json.loads(rows[0][0]).get("bucket") if rows and rows[0][0] else None
+    if not bucket:
+        return plain
+    b = int(user_bucket([str(user_id)], int(bucket["buckets"]))[0])
+    return f"{alias}.user_id = ? AND {alias}.{BUCKET_COLUMN} = ?", [str(user_id), b]
 
 
 def _fill(con: duckdb.DuckDBPyConnection, table: str, key: str, side: str | os.PathLike | None, rest: str) -> None:
@@ -270,40 +314,3 @@ def events_source(con: duckdb.DuckDBPyConnection) -> dict | None:
     """What `attach_parquet` recorded (kind, source, mapping), or None for a database whose events are a table."""
     rows = con.execute("SELECT value FROM meta WHERE key = 'events_source'").fetchall()
     return json.loads(rows[0][0]) if rows and rows[0][0] else None
-
-
-def export_parquet(db: str | os.PathLike | None, out: str | os.PathLike, buckets: int = 64) -> ExportResult:
-    """Write the database's log as a Parquet dataset partitioned by user bucket (see the module docstring).
-
-    Each bucket's file holds its users' events sorted by user, then in canonical order, so a user's events are
-    in one row group of one file. `out` must not exist yet.
-    """
-    out = Path(out).absolute()
-    if out.exists():
-        raise StoreError(f"{out} already exists; export to a new folder.")
-    if not 1 <= int(buckets) <= 4096:
-        raise StoreError("The number of user buckets must be between 1 and 4,096.")
-    if not _LOCAL.match(str(out)):  # the check attach makes: refuse a folder it could not read back
-        raise StoreError(f"The folder {str(out)!r} has characters InterestLens does not accept in a path; rename it.")
-    events_dir = out / "events"
-    out.mkdir(parents=True)
-    with connect_read(db) as con:
-        cur = con.cursor()
-        ids = [r[0] for r in cur.execute("SELECT user_id FROM users UNION SELECT DISTINCT user_id FROM events").fetchall()]
-        cur.register("_il_buckets", pd.DataFrame({"user_id": pd.Series(ids, dtype=object),
-                                                  BUCKET_COLUMN: user_bucket(ids, int(buckets))}))
-        cur.execute(
-            f"""COPY (SELECT e.user_id, e.item_id, e.ts, e.event_type, e.value, e.context, e.run_id, e.seq, b.{BUCKET_COLUMN}
-                      FROM events e JOIN _il_buckets b USING (user_id)
-                      ORDER BY b.{BUCKET_COLUMN}, e.user_id, e.ts, e.run_id, e.seq)
-                TO ? (FORMAT parquet, PARTITION_BY ({BUCKET_COLUMN}), COMPRESSION zstd)""",
-            [str(events_dir)],
-        )
-        cur.execute("COPY (SELECT * FROM users ORDER BY user_id) TO ? (FORMAT parquet)", [str(out / "users.parquet")])
-        cur.execute("COPY (SELECT * FROM items ORDER BY item_id) TO ? (FORMAT parquet)", [str(out / "items.parquet")])
-        cur.unregister("_il_buckets")
-        n = cur.execute("SELECT count(*) FROM events").fetchone()[0]
-        cur.close()
-    files = list(events_dir.rglob("*.parquet"))
-    size = sum(f.stat().st_size for f in out.rglob("*.parquet"))
-    return ExportResult(out, int(n), len(files), int(buckets), int(size))

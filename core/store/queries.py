@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import NotFoundError, UserInputError
+from core.store.parquet import user_predicate
 
 __all__ = [
     "EVENT_ORDER",
@@ -134,7 +135,7 @@ def list_users(
 
 
 _HISTORY = """SELECT e.ts, e.run_id, e.seq, e.item_id, i.title, i.categories, e.event_type, e.value, e.context
-    FROM events e LEFT JOIN items i USING (item_id) WHERE e.user_id = ?"""
+    FROM events e LEFT JOIN items i USING (item_id) WHERE """
 
 
 def user_history(con: duckdb.DuckDBPyConnection, user_id: str, limit: int | None = None) -> pd.DataFrame:
@@ -148,7 +149,8 @@ def user_history(con: duckdb.DuckDBPyConnection, user_id: str, limit: int | None
     beyond the lists and maps themselves), and the canonical order is applied with one `lexsort` in numpy
     rather than an ORDER BY operator.
     """
-    r = con.execute(_HISTORY, [str(user_id)]).fetchnumpy()
+    where, params = user_predicate(con, str(user_id))  # names the user's partition on a Parquet store
+    r = con.execute(_HISTORY + where, params).fetchnumpy()
     n = len(r["ts"])
     if n == 0:
         known = con.execute("SELECT count(*) FROM users WHERE user_id = ?", [str(user_id)]).fetchall()[0][0]

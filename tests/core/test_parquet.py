@@ -18,10 +18,11 @@ from core.store.parquet import (
     ParquetMapping,
     attach_parquet,
     events_source,
-    export_parquet,
     source_glob,
     user_bucket,
+    user_predicate,
 )
+from core.store.parquet_export import export_parquet
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,17 @@ def test_export_partitions_users_by_bucket(synthetic_db, attached):
     ids = sorted(buckets)
     assert [buckets[u].pop() for u in ids] == user_bucket(ids, 4).tolist()
     assert user_bucket(["alice"], 64).tolist() == [int.from_bytes(__import__("hashlib").md5(b"alice").digest()[:8], "big") % 64]
+
+
+def test_a_users_lookup_reads_only_their_partition(attached):
+    db, _ = attached
+    with connect_read(db) as con:
+        assert events_source(con)["bucket"] == {"column": "user_bucket", "buckets": 4, "hash": "md5"}
+        user = con.execute("SELECT user_id FROM users ORDER BY user_id LIMIT 1").fetchone()[0]
+        where, params = user_predicate(con, user)
+        assert where == "e.user_id = ? AND e.user_bucket = ?" and params == [user, int(user_bucket([user], 4)[0])]
+        plan = con.execute(f"EXPLAIN ANALYZE SELECT * FROM events e WHERE {where}", params).fetchall()[0][1]
+        assert "Scanning Files: 1/4" in plan
 
 
 def test_every_read_query_gives_the_same_answer(synthetic_db, attached):
@@ -126,6 +138,7 @@ def test_a_foreign_dataset_with_its_own_column_names(tmp_path):
     r = attach_parquet(tmp_path / "foreign.duckdb", folder, m)
     assert (r.events, r.users, r.items, r.files) == (5, 2, 3, 2)
     with connect_read(r.db) as c:
+        assert events_source(c)["bucket"] is None and user_predicate(c, "7") == ("e.user_id = ?", ["7"])
         h = queries.user_history(c, "7")
         assert h["item_id"].tolist() == ["b", "a", "c"]  # 2025-01-01 first; the two at the same second: file order
         assert h["event_type"].tolist() == ["view", "view", "cart"]
@@ -138,6 +151,21 @@ def test_a_foreign_dataset_with_its_own_column_names(tmp_path):
     assert not (tmp_path / "bad.duckdb").exists()  # a failed attach leaves no file behind
     with pytest.raises(StoreError, match="already exists"):
         attach_parquet(r.db, folder, m)
+
+
+def test_buckets_of_another_scheme_are_not_used_for_lookups(tmp_path):
+    """A `user_bucket` column that is not export-parquet's MD5 scheme is read as data, never used to prune."""
+    con = duckdb.connect()
+    df = pd.DataFrame({"user_id": ["a", "b", "c", "d"], "item_id": "x", "ts": pd.Timestamp("2025-01-01"),
+                       "user_bucket": [1, 1, 0, 0]})
+    expected = user_bucket(df["user_id"].tolist(), 2).tolist()
+    assert expected != [1, 1, 0, 0]  # so the scheme differs from ours
+    con.register("df", df)
+    con.execute("COPY df TO ? (FORMAT parquet, PARTITION_BY (user_bucket))", [str(tmp_path / "ds")])
+    r = attach_parquet(tmp_path / "x.duckdb", tmp_path / "ds")
+    with connect_read(r.db) as c:
+        assert events_source(c)["bucket"] is None
+        assert [len(queries.user_history(c, u)) for u in "abcd"] == [1, 1, 1, 1]
 
 
 def test_paths_become_safe_literals_or_are_refused(tmp_path):
