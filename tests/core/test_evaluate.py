@@ -2,6 +2,7 @@
 baselines, and evaluate_model on the trained fixture."""
 
 import math
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -116,13 +117,15 @@ def test_markov_counts_transitions():
     assert mk_scores is score
 
 
-def test_evaluate_model_writes_per_user_table_and_beats_most_popular(synthetic_db, trained_model_dir):
-    result = evaluate_model(synthetic_db, trained_model_dir, device="cpu")
+def test_evaluate_model_writes_per_user_table_and_beats_most_popular(synthetic_db, trained_model_dir, tmp_path):
+    model_dir = tmp_path / "model"  # a copy: the session's model folder stays as training left it
+    shutil.copytree(trained_model_dir, model_dir)
+    result = evaluate_model(synthetic_db, model_dir, device="cpu")
     d = result.to_dict()
     assert set(METRIC_KEYS) <= set(d) and set(d["baselines"]) == {"most_popular", "markov"}
     assert d["users"] == 120 and result.unknown_targets == 0
     assert result.metrics["NDCG@10"] > result.baselines["most_popular"]["NDCG@10"]
-    df = pd.read_parquet(trained_model_dir / EVAL_USERS_FILE)
+    df = pd.read_parquet(model_dir / EVAL_USERS_FILE)
     assert list(df.columns) == ["user_id", "item_id", "ts", "rank"] and len(df) == 120
     assert (df["rank"] >= 1).all()
     assert np.mean(df["rank"] <= 10) == pytest.approx(result.metrics["HR@10"])
