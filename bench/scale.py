@@ -10,7 +10,10 @@ Stages (`bench/scale_stages.py`), each in its own subprocess so its peak RSS (Vm
 `bench/results/scale-<size>.json` as it finishes (a rerun skips finished stages; `--fresh` redoes the listed ones):
 - `build`: generate the log and ingest it in one run (`core.datasets.build.build_synthetic`), per ingest step;
 - `train`: one epoch of `core.train.train` (sampled softmax above `TrainConfig.sampled_softmax_above` items),
-  optimisation and validation timed apart; the checkpoint is the model every later stage uses;
+  optimisation and validation timed apart; the checkpoint is the model every later stage uses. With
+  `--max-steps N` only N optimiser steps run (`TrainConfig.max_steps`): seconds per step and the steps of a whole
+  epoch are measured, and the epoch is reported as `train_epoch_seconds_projected`, a projection, with
+  `train_epoch_seconds` left null;
 - `evaluate`: `evaluate_model` (eval_users.parquet) and `recommend_all` (recommendations.parquet) beside it;
 - `drift`: the drift batch (`core.trajectory.build_drift`, every user);
 - `fairness`: `load_inputs` + `fairness_report` with 200 bootstrap resamples and the monthly trend;
@@ -51,6 +54,8 @@ def run_stage(stage: str, size: str, args: argparse.Namespace) -> dict:
     """Run one stage in a child process; its figures plus wall / CPU seconds and load averages."""
     cmd = [sys.executable, str(Path(__file__).with_name("scale_stages.py")), stage, "--size", size,
            "--work", str(WORK / size), "--threads", str(args.threads)]
+    if stage == "train" and args.max_steps:
+        cmd += ["--max-steps", str(args.max_steps)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load0, t0 = os.getloadavg()[0], time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -70,6 +75,9 @@ def main() -> None:
     ap.add_argument("--stages", default=",".join(STAGES))
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads in the compute stages")
     ap.add_argument("--fresh", action="store_true", help="redo the listed stages even if already recorded")
+    ap.add_argument("--max-steps", type=int, default=None,
+                    help="train: time this many optimiser steps instead of a whole epoch; the epoch's seconds are "
+                         "then reported as train_epoch_seconds_projected (seconds per step x steps per epoch)")
     args = ap.parse_args()
     res = Results("scale", args.size)
     res.set("dataset", {**SIZES[args.size], "categories": 12, "seed": 0, "work": str((WORK / args.size).relative_to(ROOT))})
@@ -101,7 +109,9 @@ def summary(st: dict) -> dict:
     return {
         "ingest_rows_per_s": get("build", "ingest_rows_per_s"),
         "build_peak_rss_mb": get("build", "peak_rss_mb"),
-        "train_epoch_seconds": get("train", "epoch_train_seconds"),
+        "train_epoch_seconds": get("train", "epoch_train_seconds"),  # measured whole epoch (None if projected)
+        "train_epoch_seconds_projected": get("train", "train_epoch_seconds_projected"),  # from --max-steps steps
+        "train_seconds_per_step": get("train", "train_seconds_per_step"),
         "train_peak_rss_mb": get("train", "peak_rss_mb"),
         "evaluate_seconds": get("evaluate", "evaluate_seconds"),
         "drift_batch_seconds": get("drift", "seconds"),
@@ -110,6 +120,7 @@ def summary(st: dict) -> dict:
         "fairness_peak_rss_mb": get("fairness", "peak_rss_mb"),
         "user_switch_p50_ms": get("switch", "total_ms", "p50"),
         "user_switch_p95_ms": get("switch", "total_ms", "p95"),
+        "user_view_p95_ms": get("switch", "user_view_ms", "p95"),
         "app_peak_rss_mb": get("app", "server_peak_rss_mb"),
         "history_table_p95_ms": get("parquet", "history_table_ms", "p95"),
         "history_parquet_p95_ms": get("parquet", "history_parquet_ms", "p95"),

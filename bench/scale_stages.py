@@ -53,16 +53,26 @@ def train_stage(args, p) -> dict:
     from core.train import TrainConfig, train
 
     shutil.rmtree(p["model"], ignore_errors=True)
-    cfg = TrainConfig(epochs=1, device="cpu", num_threads=args.threads, seed=0)
+    cfg = TrainConfig(epochs=1, device="cpu", num_threads=args.threads, seed=0, max_steps=args.max_steps)
     t0 = time.perf_counter()
     r = train(p["db"], p["model"], ModelConfig(), cfg)
     wall = time.perf_counter() - t0
     card = json.loads((p["model"] / "metrics.json").read_text())
     h = card["resume"]["history"][0]
     n_items = card["data"]["items"]
-    return {"epoch_train_seconds": h["train_seconds"], "epoch_valid_seconds": h["valid_seconds"], "steps": h["steps"],
+    whole = h["steps"] >= h["epoch_steps"]
+    per_step = h["train_seconds"] / max(1, h["steps"])
+    epoch = {"epoch_train_seconds": h["train_seconds"] if whole else None,  # measured: only when the epoch ran whole
+             "whole_epoch": whole, "steps": h["steps"], "epoch_steps": h["epoch_steps"],
+             "measured_train_seconds": h["train_seconds"], "train_seconds_per_step": round(per_step, 4),
+             "targets_per_s": round(card["data"]["train_targets"] / h["train_seconds"]) if whole else None}
+    if not whole:  # a projection from the measured steps (--max-steps), never a measured epoch
+        epoch["train_epoch_seconds_projected"] = round(per_step * h["epoch_steps"], 1)
+        epoch["projection"] = (f"{h['steps']} of {h['epoch_steps']} optimiser steps measured "
+                               f"({h['train_seconds']} s); epoch = seconds per step x steps per epoch")
+    return {**epoch, "epoch_valid_seconds": h["valid_seconds"],
             "batch_size": cfg.batch_size, "loss": h["loss"], "train_targets": card["data"]["train_targets"],
-            "targets_per_s": round(card["data"]["train_targets"] / h["train_seconds"]),
+            "stopped": r.stopped,
             "sampled_softmax": n_items > cfg.sampled_softmax_above, "n_negatives": cfg.n_negatives, "items": n_items,
             "valid": r.valid, "test": r.test, "train_call_seconds": round(wall, 2),
             "load_and_test_seconds": round(wall - h["train_seconds"] - h["valid_seconds"], 2),
@@ -151,6 +161,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--app-users", type=int, default=10, help="users the app stage opens in the user explorer")
     ap.add_argument("--buckets", type=int, default=64, help="user buckets of the Parquet export")
+    ap.add_argument("--max-steps", type=int, default=None,
+                    help="train stage: stop after this many optimiser steps and project the epoch from them")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     import torch

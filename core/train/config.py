@@ -30,6 +30,9 @@ class TrainConfig:
     n_negatives: int = 8192  # negatives per step of the sampled softmax
     max_valid_users: int = 20_000  # validate on at most this many users (a fixed random sample) per epoch
     time_budget: float | None = None  # stop after this many seconds of training (None = no limit)
+    # stop after this many optimiser steps in all (None = no limit), mid-epoch if need be: benchmarks time part of an
+    # epoch this way (the history records the steps taken and the steps a whole epoch has)
+    max_steps: int | None = None
     clock: Literal["wall", "process"] = "wall"  # what seconds measure; process = this process's CPU time (shared machines)
     checkpoint_every: float = 30.0  # seconds between saves of the resume state (the best model saves on improving)
     num_threads: int | None = None  # CPU threads for torch (None = torch's default)
@@ -68,7 +71,7 @@ class TrainResult:
     device: str
     test: dict[str, float] = field(default_factory=dict)  # test metrics of the best model (touched once, at the end)
     path: str = ""  # the checkpoint folder
-    stopped: str = ""  # why training stopped: early_stopping, max_epochs, time_budget
+    stopped: str = ""  # why training stopped: early_stopping, max_epochs, time_budget, max_steps
 
     def to_dict(self) -> dict:
         return {

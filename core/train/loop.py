@@ -150,10 +150,11 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
             torch.manual_seed(config.seed * 100_003 + epoch * 101 + ctx.rank)  # dropout; differs per process
             model.train()
             losses = []
-            over_budget = False
+            over_budget = over_steps = False
             epoch_t0 = time.perf_counter()
-            for idx in epoch_batches(windows, config.batch_size, np.random.default_rng([config.seed, epoch]),
-                                     ctx.rank, ctx.world):
+            batches = epoch_batches(windows, config.batch_size, np.random.default_rng([config.seed, epoch]),
+                                    ctx.rank, ctx.world)
+            for idx in batches:
                 batch, targets = train_batch(seqs, windows.lo[idx], windows.hi[idx])
                 batch, targets = batch.to(ctx.device), targets.to(ctx.device)
                 for g in opt.param_groups:
@@ -169,6 +170,9 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
                 losses.append(float(loss.detach()))
                 if config.time_budget is not None and elapsed() >= config.time_budget:
                     over_budget = True
+                    break
+                if config.max_steps is not None and step >= config.max_steps:
+                    over_steps = True
                     break
             improved, stop = False, False
             valid: dict = {}
@@ -186,12 +190,14 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
                     bad += 1
                 history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else math.nan,
                                 "valid_ndcg10": score, "valid_hr10": valid["HR@10"], "seconds": round(elapsed(), 3),
-                                "train_seconds": round(train_s, 3), "steps": len(losses),
+                                "train_seconds": round(train_s, 3), "steps": len(losses), "epoch_steps": len(batches),
                                 "valid_seconds": round(time.perf_counter() - epoch_t0 - train_s, 3)})
                 if bad >= config.patience:
                     stop, stopped = True, "early_stopping"
                 if over_budget or (config.time_budget is not None and elapsed() >= config.time_budget):
                     stop, stopped = True, "time_budget"
+                if over_steps or (config.max_steps is not None and step >= config.max_steps):
+                    stop, stopped = True, "max_steps"
                 if progress is not None:
                     progress(EpochReport(epoch, config.epochs, history[-1]["loss"], valid, elapsed(), improved,
                                          best_epoch, model))

@@ -78,6 +78,15 @@ def test_resume_continues_where_training_stopped(synthetic_db, tmp_path):
     assert load_checkpoint(out).config == SMALL  # the checkpoint's model config wins on resume
 
 
+def test_max_steps_stops_mid_epoch_and_records_the_steps_of_a_whole_epoch(synthetic_db, tmp_path):
+    out = tmp_path / "m"
+    r = train(synthetic_db, out, SMALL, TrainConfig(epochs=3, batch_size=8, seed=1, device="cpu", max_steps=5))
+    h = load_checkpoint(out).card["resume"]["history"]
+    assert r.stopped == "max_steps" and r.epochs == 1 and len(h) == 1
+    assert h[0]["steps"] == 5 < h[0]["epoch_steps"]  # the checkpoint of the partial epoch is still written
+    assert (out / "model.safetensors").exists()
+
+
 def test_time_split_training_and_a_clear_error_for_too_little_data(synthetic_db, tmp_path):
     r = train(synthetic_db, tmp_path / "t", SMALL, TrainConfig(epochs=1, split="time", device="cpu"))
     card = load_checkpoint(tmp_path / "t").card
