@@ -2,6 +2,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
+# make bench SIZE=small|1m|10m [BENCHES="scale ingest live"] [MAX_STEPS=300]: see bench/README.md
+SIZE ?= small
+BENCHES ?= scale ingest live
+MAX_STEPS ?=
 
 .PHONY: install run test lint bench clean
 
@@ -27,6 +31,16 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check core dashboard tests bench
+
+# Every size-aware benchmark at SIZE (each resumes: finished stages are skipped), then one table of the figures.
+# MAX_STEPS times that many training steps instead of a whole epoch (reported as a projection).
+bench: install
+	@set -e; for b in $(BENCHES); do \
+		extra=""; if [ "$$b" = scale ] && [ -n "$(MAX_STEPS)" ]; then extra="--max-steps $(MAX_STEPS)"; fi; \
+		echo "== bench/$$b.py --size $(SIZE) $$extra"; $(PY) bench/$$b.py --size $(SIZE) $$extra; \
+	done
+	@echo
+	@$(PY) bench/table.py --size $(SIZE)
 
 clean:
 	rm -rf $(VENV)
