@@ -20,18 +20,22 @@ sys.path.insert(0, str(ROOT))
 from bench.common import RESULTS  # noqa: E402
 from bench.scale import summary  # noqa: E402
 
-# (label, unit, scale summary key)
+# (label, unit, scale summary key, or a path into the stages: CPU seconds resist a shared machine's load better)
 SCALE_ROWS = [
     ("ingest, build_synthetic (validated insert)", "rows/s", "ingest_rows_per_s"),
     ("build peak memory", "MB", "build_peak_rss_mb"),
     ("training, seconds per epoch (measured)", "s", "train_epoch_seconds"),
     ("training, seconds per epoch (PROJECTED from measured steps)", "s", "train_epoch_seconds_projected"),
     ("training, seconds per optimiser step", "s", "train_seconds_per_step"),
+    ("training step, full softmax, CPU ms (random batch)", "ms", ("train", "step_ms", "full", "cpu_ms")),
+    ("training step, sampled softmax, CPU ms (random batch)", "ms", ("train", "step_ms", "sampled", "cpu_ms")),
     ("training peak memory", "MB", "train_peak_rss_mb"),
     ("evaluate (test split, every user)", "s", "evaluate_seconds"),
     ("drift batch (every user)", "s", "drift_batch_seconds"),
+    ("drift stage CPU seconds (all threads)", "s", ("drift", "cpu_seconds")),
     ("drift peak memory", "MB", "drift_peak_rss_mb"),
     ("fairness report (load + report + monthly trend)", "s", "fairness_report_seconds"),
+    ("fairness report CPU seconds (all threads)", "s", ("fairness", "full_report_cpu_seconds")),
     ("fairness peak memory", "MB", "fairness_peak_rss_mb"),
     ("user switch p50 (history, trajectory, top-10, attention)", "ms", "user_switch_p50_ms"),
     ("user switch p95 (same four reads)", "ms", "user_switch_p95_ms"),
@@ -40,6 +44,15 @@ SCALE_ROWS = [
     ("user history p95, DuckDB table", "ms", "history_table_p95_ms"),
     ("user history p95, Parquet by user bucket", "ms", "history_parquet_p95_ms"),
 ]
+
+
+def figure(summ: dict, stages: dict, key):
+    if isinstance(key, str):
+        return summ.get(key)
+    v = stages
+    for k in key:
+        v = v.get(k) if isinstance(v, dict) else None
+    return v
 
 
 def load(name: str, size: str) -> dict | None:
@@ -72,7 +85,7 @@ def size_rows(size: str) -> tuple[list[tuple[str, str, str, str]], list[str]]:
         for label, unit, key in SCALE_ROWS:
             if key == "train_epoch_seconds_projected" and s.get(key) is None:
                 continue
-            rows.append((label, fmt(s.get(key)), unit, "scale"))
+            rows.append((label, fmt(figure(s, sc["stages"], key)), unit, "scale"))
         tr = sc["stages"].get("train") or {}
         if tr.get("projection"):
             notes.append(f"training epoch at {size} is a projection: {tr['projection']}")
@@ -124,7 +137,7 @@ def print_growth(sizes: list[str]) -> None:
     print("| figure | unit | " + " | ".join(head + ratios) + " |")
     print("|---|---|" + "---:|" * (len(head) + len(ratios)))
     for label, unit, key in SCALE_ROWS:
-        vals = [sums[s].get(key) for s in sizes]
+        vals = [figure(sums[s], (data[s] or {}).get("stages", {}), key) for s in sizes]
         if all(v is None for v in vals):
             continue
         rs = [fmt(b / a) if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a else "-"

@@ -32,6 +32,16 @@ def test_cli_train_and_evaluate_json(synthetic_db, tmp_path):
     assert ev["NDCG@10"] == load_checkpoint(out).card["test"]["NDCG@10"]  # the card's test metrics are the same
 
 
+def test_cli_train_max_steps_stops_after_that_many_optimiser_steps(synthetic_db, tmp_path):
+    out = tmp_path / "steps"
+    r = CliRunner().invoke(app, ["train", "--db", str(synthetic_db), "--out", str(out), "--epochs", "5", "--max-len", "20",
+                                 "--max-steps", "3", "--device", "cpu", "--json"])
+    assert r.exit_code == 0, r.output
+    card = load_checkpoint(out).card
+    assert json.loads(r.stdout)["epochs"] == 1 and card["stopped"] == "max_steps"
+    assert card["train_config"]["max_steps"] == 3 and card["resume"]["history"][0]["steps"] == 3
+
+
 def test_torchrun_ddp_two_cpu_processes(synthetic_db, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}

@@ -39,6 +39,7 @@ def train_cmd(
     lr: float = typer.Option(_D.lr, "--lr", help="Peak learning rate."),
     patience: int = typer.Option(_D.patience, "--patience", help="Epochs without improvement before stopping."),
     time_budget: float | None = typer.Option(None, "--time-budget", help="Stop after this many seconds."),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many optimiser steps (timing runs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the resume state saved in --out."),
     text: bool = typer.Option(
         False, "--text", help="Fuse item text vectors (semantic extra, or vectors from `interestlens semantic encode`)."
@@ -50,7 +51,7 @@ def train_cmd(
         raise typer.BadParameter("--split must be loo or time")
     out = out or _default_out(db)
     config = TrainConfig(epochs=epochs, seed=seed, device=device, split=split, batch_size=batch_size, lr=lr,
-                         patience=patience, time_budget=time_budget, text=text)
+                         patience=patience, time_budget=time_budget, max_steps=max_steps, text=text)
     main_process = int(os.environ.get("RANK", "0")) == 0
     show = main_process and not as_json and sys.stderr.isatty()
     if show:
