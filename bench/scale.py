@@ -112,6 +112,7 @@ def summary(st: dict) -> dict:
         "train_epoch_seconds": get("train", "epoch_train_seconds"),  # measured whole epoch (None if projected)
         "train_epoch_seconds_projected": get("train", "train_epoch_seconds_projected"),  # from --max-steps steps
         "train_seconds_per_step": get("train", "train_seconds_per_step"),
+        "train_cpu_seconds_per_step": get("train", "train_cpu_seconds_per_step"),
         "train_peak_rss_mb": get("train", "peak_rss_mb"),
         "evaluate_seconds": get("evaluate", "evaluate_seconds"),
         "drift_batch_seconds": get("drift", "seconds"),

@@ -65,6 +65,9 @@ def train_stage(args, p) -> dict:
     epoch = {"epoch_train_seconds": h["train_seconds"] if whole else None,  # measured: only when the epoch ran whole
              "whole_epoch": whole, "steps": h["steps"], "epoch_steps": h["epoch_steps"],
              "measured_train_seconds": h["train_seconds"], "train_seconds_per_step": round(per_step, 4),
+             "measured_train_cpu_seconds": h.get("train_cpu_seconds"),  # this process, all threads: load-robust
+             "train_cpu_seconds_per_step": round(h["train_cpu_seconds"] / max(1, h["steps"]), 4)
+             if h.get("train_cpu_seconds") is not None else None,
              "targets_per_s": round(card["data"]["train_targets"] / h["train_seconds"]) if whole else None}
     if not whole:  # a projection from the measured steps (--max-steps), never a measured epoch
         epoch["train_epoch_seconds_projected"] = round(per_step * h["epoch_steps"], 1)

@@ -151,7 +151,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
             model.train()
             losses = []
             over_budget = over_steps = False
-            epoch_t0 = time.perf_counter()
+            epoch_t0, epoch_c0 = time.perf_counter(), time.process_time()
             batches = epoch_batches(windows, config.batch_size, np.random.default_rng([config.seed, epoch]),
                                     ctx.rank, ctx.world)
             for idx in batches:
@@ -177,6 +177,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
             improved, stop = False, False
             valid: dict = {}
             train_s = time.perf_counter() - epoch_t0  # wall seconds of this epoch's optimiser steps
+            train_cpu = time.process_time() - epoch_c0  # CPU seconds of the same (this process, all threads)
             if ctx.is_main:
                 model.eval()
                 valid, _ = evaluate_split(model_scorer(model, ctx.device), seqs, split, "valid", mcfg.max_len,
@@ -191,6 +192,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
                 history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else math.nan,
                                 "valid_ndcg10": score, "valid_hr10": valid["HR@10"], "seconds": round(elapsed(), 3),
                                 "train_seconds": round(train_s, 3), "steps": len(losses), "epoch_steps": len(batches),
+                                "train_cpu_seconds": round(train_cpu, 3),
                                 "valid_seconds": round(time.perf_counter() - epoch_t0 - train_s, 3)})
                 if bad >= config.patience:
                     stop, stopped = True, "early_stopping"
