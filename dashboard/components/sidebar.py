@@ -1,5 +1,6 @@
-"""The sidebar: which database, which model (its card and a switch between saved models), whether the model still
-fits the database, and how many events arrived after it was trained."""
+"""The sidebar: which database, which model (its card and a switch between saved models), whether the model can be
+used at all, whether it still fits the database, and how many events arrived after it was trained; who is signed in
+and whether demo mode is on."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import InterestLensError
-from dashboard import data
+from core.privacy import FORGOTTEN_KEY
+from dashboard import data, demo
+from dashboard.access import account_menu
 from dashboard.components.charts import md_text
 
 __all__ = ["render_sidebar", "PENDING_MODEL"]
@@ -74,10 +77,29 @@ def _model_fit(card: dict) -> None:
         st.caption(f"{fit.events_after:,} events arrived after this model was trained.")
 
 
+def _model_health(model_dir: Path, card: dict) -> None:
+    """Say when the chosen model cannot be loaded (the pages that need no model keep working) or when users it
+    was trained on have been deleted since (`interestlens forget` notes it in the card)."""
+    try:
+        data.load_model(model_dir)
+    except InterestLensError as exc:
+        st.error(f"This model is unusable, so pages show what they can without it: {md_text(exc)}")
+        return
+    forgotten = card["metrics"].get(FORGOTTEN_KEY)
+    if isinstance(forgotten, dict):
+        st.warning(
+            f"This model was trained on events of {int(forgotten.get('users', 1)):,} user(s) deleted since "
+            "(`interestlens forget`); retrain it to remove what it learned from them."
+        )
+
+
 def render_sidebar() -> None:
     """Draw the database and model panel in the sidebar."""
     path = data.db_path()
     with st.sidebar:
+        account_menu()
+        if demo.active() is not None:
+            st.caption("Demo mode: users are shown as pseudonyms and their attributes are hidden.")
         st.caption("Database")
         st.text(path.name if path.exists() else f"{path.name} (missing)", help=str(path))
         models = data.list_models()
@@ -103,5 +125,6 @@ def render_sidebar() -> None:
             if metrics is not None:
                 st.dataframe(metrics, width="stretch", column_config={c: st.column_config.NumberColumn(format="%.4f")
                                                                       for c in metrics.columns})
+        _model_health(Path(chosen), card)
         if path.exists():
             _model_fit(card)

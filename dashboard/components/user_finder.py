@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.store.queries import UserFilter
-from dashboard import data
+from dashboard import data, demo
 
 __all__ = ["USER_KEY", "user_input", "user_finder", "changed_most"]
 
@@ -70,6 +70,8 @@ def user_finder(expanded: bool) -> None:
         table = users.assign(
             attributes=users["attributes"].map(lambda a: ", ".join(f"{k}={v}" for k, v in sorted(a.items())))
         )
+        if demo.active() is not None:  # attributes are hidden in demo mode
+            table = table.drop(columns="attributes")
         st.dataframe(
             table, hide_index=True, width="stretch", height=260, key="finder_table",
             on_select=_pick, selection_mode="single-row",
@@ -94,6 +96,9 @@ def changed_most(model_dir: Path | None, expanded: bool, top: int = 50) -> None:
         cols = [c for c in ("user_id", "total_drift", "max_drift", "n_events", "dominant_first", "dominant_last")
                 if c in drift.columns]
         table = drift.sort_values("total_drift", ascending=False).head(top)[cols].reset_index(drop=True)
+        p = demo.active()
+        if p is not None:  # demo mode: the same pseudonyms as everywhere else
+            table = demo.scrub(table, p)
         st.session_state["changed_ids"] = table["user_id"].astype(str).tolist()
         st.dataframe(
             table, hide_index=True, width="stretch", height=260, key="changed_table",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, demo
 from dashboard.components import charts, panels
 from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db
@@ -16,7 +16,8 @@ st.title("Cohorts")
 summary = require_db()
 keys = data.query("user_attribute_keys")
 if not keys:
-    st.info("The users in this database have no attributes (gender, age, …), so there is nothing to segment by.")
+    st.info("Demo mode hides user attributes, so there are no cohorts to compare." if demo.active() is not None else
+            "The users in this database have no attributes (gender, age, …), so there is nothing to segment by.")
     st.stop()
 
 # Inputs: two cohorts, each a set of attribute filters (bound to the URL so a comparison can be shared).

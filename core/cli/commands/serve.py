@@ -21,7 +21,7 @@ from core.cli.common import DbOption, ModelOption
 from core.errors import InterestLensError, UserInputError
 from core.store import default_db_path
 
-__all__ = ["register", "serve", "demo", "launch", "streamlit_argv", "port_free", "ensure_database", "ensure_model", "ensure_drift"]
+__all__ = ["register", "serve", "demo", "launch", "demo_env", "streamlit_argv", "port_free", "ensure_database", "ensure_model", "ensure_drift"]
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +69,21 @@ def _model_env(model: Path | None) -> dict[str, str]:
     return env
 
 
-def launch(db: Path, model: Path | None, host: str, port: int) -> None:
+def demo_env(demo_mode: bool) -> dict[str, str]:
+    """The environment that turns the app's demo mode on (pseudonymous user ids, no user attributes): the key is
+    $INTERESTLENS_DEMO_KEY when set (links stay valid across restarts), else a new random one for this server."""
+    from core.privacy import DEMO_ENV, DEMO_KEY_ENV, new_demo_key
+
+    if not demo_mode:
+        return {}
+    return {DEMO_ENV: "1", DEMO_KEY_ENV: os.environ.get(DEMO_KEY_ENV) or new_demo_key()}
+
+
+def launch(db: Path, model: Path | None, host: str, port: int, demo_mode: bool = False) -> None:
     """Check the address, then replace this process with the Streamlit server."""
     if not 0 < port < 65536:
         raise UserInputError(f"Port {port} is not a valid TCP port (1-65535).")
-    env = {**os.environ, "INTERESTLENS_DB": str(db.resolve()), **_model_env(model)}
+    env = {**os.environ, "INTERESTLENS_DB": str(db.resolve()), **_model_env(model), **demo_env(demo_mode)}
     if not port_free(host, port):
         raise UserInputError(f"Port {port} on {host} is already in use; pick another with --port.")
     if not db.exists():
@@ -91,9 +101,12 @@ def serve(
     model: Path | None = ModelOption,
     host: str = typer.Option(DEFAULT_HOST, "--host", help="Address to bind (default 127.0.0.1: this machine only)."),
     port: int = typer.Option(DEFAULT_PORT, "--port", help="TCP port."),
+    demo_mode: bool = typer.Option(
+        False, "--demo-mode", help="Show users as pseudonyms (a keyed hash, $INTERESTLENS_DEMO_KEY) and hide their attributes."
+    ),
 ) -> None:
     """Serve the dashboard on a database (http://127.0.0.1:8501 by default)."""
-    launch(default_db_path(db), model, host, port)
+    launch(default_db_path(db), model, host, port, demo_mode)
 
 
 def _say(message: str) -> None:
