@@ -3,6 +3,7 @@ session, and the Parquet-backed store against the table-backed one (run by `benc
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -103,6 +104,8 @@ def app_stage(args, p) -> dict:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     log_path = args.work / "app-server.log"
+    progress = args.work / "app-visits.jsonl"  # each page as it finishes, so a stage stopped midway still shows them
+    progress.unlink(missing_ok=True)
     cli = Path(sys.executable).with_name("interestlens")
     with open(log_path, "w") as log_file:
         proc = subprocess.Popen([str(cli), "serve", "--db", str(p["db"]), "--model", str(p["model"]), "--port", str(port)],
@@ -139,6 +142,8 @@ def app_stage(args, p) -> dict:
                                "server_peak_rss_mb": round(vm_hwm_mb(proc.pid), 1),
                                "server_rss_mb": round(_rss_mb(proc.pid), 1)})
                 log.info("app: %s", visits[-1])
+                with open(progress, "a") as f:
+                    f.write(json.dumps(visits[-1]) + "\n")
             browser.close()
     finally:
         peak = vm_hwm_mb(proc.pid)
