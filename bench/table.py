@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/table.py --size 10m            # the figures at one size (scale, ingest, live)
     .venv/bin/python bench/table.py --growth small,1m,10m # the scale figures side by side, with growth ratios
+    .venv/bin/python bench/table.py --readme              # rewrite the tables in bench/README.md
 
 Nothing is measured here: every value is copied from a results file, and a figure a stage has not produced yet
 shows as "-". A training epoch timed on part of its steps (`bench/scale.py --max-steps`) is shown as a projection.
@@ -150,12 +151,36 @@ def print_growth(sizes: list[str]) -> None:
     print()
 
 
+README = Path(__file__).with_name("README.md")
+START, END = "<!-- tables:start (bench/table.py --readme) -->", "<!-- tables:end -->"
+
+
+def update_readme(sizes: list[str]) -> None:
+    """Rewrite the tables between the markers of bench/README.md from the results files."""
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        print("### How cost grows (bench/results/scale-*.json)\n")
+        print_growth(sizes)
+        for size in sizes:
+            print(f"\n### {size}: every figure (`make bench SIZE={size}`)\n")
+            print_size(size)
+    text = README.read_text()
+    a, b = text.index(START) + len(START), text.index(END)
+    README.write_text(text[:a] + "\n" + buf.getvalue() + text[b:])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="small")
     ap.add_argument("--growth", help="comma-separated sizes: the scale figures side by side")
+    ap.add_argument("--readme", action="store_true", help="rewrite the tables in bench/README.md (small, 1m, 10m)")
     args = ap.parse_args()
-    if args.growth:
+    if args.readme:
+        update_readme(["small", "1m", "10m"])
+    elif args.growth:
         print_growth(args.growth.split(","))
     else:
         print_size(args.size)
