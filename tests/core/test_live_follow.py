@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -135,14 +136,20 @@ def test_reappended_and_rewritten_lines_are_kept_once(tmp_path):
     assert [r[1] for r in rows(db)] == ["i0", "i1", "i2", "i3"]
 
 
-def test_a_folder_file_without_final_newline_is_taken_once_it_has_settled(tmp_path):
+def test_a_folder_file_without_final_newline_is_taken_once_it_has_settled(tmp_path, monkeypatch):
+    import core.live.follow as follow_module
+
+    now = [1000.0]  # the follower's clock, moved by hand: a slow ingest on a loaded machine cannot settle the file
+    monkeypatch.setattr(follow_module, "time", types.SimpleNamespace(monotonic=lambda: now[0], perf_counter=time.perf_counter))
     src, db = tmp_path / "in", tmp_path / "live.duckdb"
     src.mkdir()
     (src / "a.csv").write_text(HEADER + line(0) + line(1).rstrip("\n"))
     f = follower(db, src, settle_s=0.3)
     assert [b.result.accepted for b in f.poll()] == [1]  # first sight: the last line may still be written
-    time.sleep(0.4)
-    assert [b.result.accepted for b in f.poll()] == [1]  # unchanged for 0.3 s: the last line is complete
+    now[0] += 0.2
+    assert f.poll() == []  # unchanged for 0.2 s only: still not taken
+    now[0] += 0.2
+    assert [b.result.accepted for b in f.poll()] == [1]  # unchanged for 0.4 s >= 0.3 s: the last line is complete
     assert [r[1] for r in rows(db)] == ["i0", "i1"]
 
 

@@ -65,25 +65,43 @@ def mapping_from_flags(toml: Path | None, flags: dict) -> ColumnMapping | None:
     return replace(base, **{k: (tuple(v) if k == "context" else v) for k, v in given.items() if k in known})
 
 
+# The column-mapping options `ingest` and `follow` share (typer reads each default Option as the flag's spec).
+MAPPING_OPTION = typer.Option(None, "--mapping", help="generic: a TOML file with the column mapping.")
+USER_OPTION = typer.Option(None, "--user", "--user-col", help="generic: the user id column (default user_id).")
+ITEM_OPTION = typer.Option(None, "--item", "--item-col", help="generic: the item id column (default item_id).")
+TIME_OPTION = typer.Option(None, "--time", "--time-col", help="generic: the time column (default timestamp).")
+EVENT_OPTION = typer.Option(None, "--event", "--event-col", help="generic: the event type column.")
+VALUE_OPTION = typer.Option(None, "--value", "--value-col", help="generic: the value column (rating, weight, dwell).")
+CATEGORY_OPTION = typer.Option(None, "--category", "--category-col", help="generic: the item category column.")
+CATEGORY_SEP_OPTION = typer.Option(None, "--category-sep", help="generic: separator of several categories.")
+TITLE_OPTION = typer.Option(None, "--title", "--title-col", help="generic: the item title column.")
+CONTEXT_OPTION = typer.Option([], "--context", "--context-col", help="generic: a context column (repeatable).")
+TIME_UNIT_OPTION = typer.Option(None, "--time-unit", help="generic: auto, s, ms or iso.")
+DELIMITER_OPTION = typer.Option(None, "--delimiter", help="generic: CSV delimiter (default: detected).")
+ENCODING_OPTION = typer.Option(None, "--encoding", help="generic: utf-8, latin-1 or utf-16.")
+EVENT_TYPE_OPTION = typer.Option(None, "--event-type", help="generic: event type without --event.")
+META_OPTION = typer.Option(None, "--meta", help="amazon-reviews: the metadata file (meta_*.json.gz).")
+
+
 def ingest_command(
     source: Path = typer.Argument(..., help="File or folder to read (what each preset expects: see --preset)."),
     preset: str = typer.Option(..., "--preset", "-p", help="Format: " + ", ".join(preset_names()) + "."),
     db: Path | None = DbOption,
-    mapping: Path | None = typer.Option(None, "--mapping", help="generic: a TOML file with the column mapping."),
-    user: str | None = typer.Option(None, "--user", "--user-col", help="generic: the user id column (default user_id)."),
-    item: str | None = typer.Option(None, "--item", "--item-col", help="generic: the item id column (default item_id)."),
-    time: str | None = typer.Option(None, "--time", "--time-col", help="generic: the time column (default timestamp)."),
-    event: str | None = typer.Option(None, "--event", "--event-col", help="generic: the event type column."),
-    value: str | None = typer.Option(None, "--value", "--value-col", help="generic: the value column (rating, weight, dwell)."),
-    category: str | None = typer.Option(None, "--category", "--category-col", help="generic: the item category column."),
-    category_sep: str | None = typer.Option(None, "--category-sep", help="generic: separator of several categories."),
-    title: str | None = typer.Option(None, "--title", "--title-col", help="generic: the item title column."),
-    context: list[str] = typer.Option([], "--context", "--context-col", help="generic: a context column (repeatable)."),
-    time_unit: str | None = typer.Option(None, "--time-unit", help="generic: auto, s, ms or iso."),
-    delimiter: str | None = typer.Option(None, "--delimiter", help="generic: CSV delimiter (default: detected)."),
-    encoding: str | None = typer.Option(None, "--encoding", help="generic: utf-8, latin-1 or utf-16."),
-    event_type: str | None = typer.Option(None, "--event-type", help="generic: event type without --event."),
-    meta: Path | None = typer.Option(None, "--meta", help="amazon-reviews: the metadata file (meta_*.json.gz)."),
+    mapping: Path | None = MAPPING_OPTION,
+    user: str | None = USER_OPTION,
+    item: str | None = ITEM_OPTION,
+    time: str | None = TIME_OPTION,
+    event: str | None = EVENT_OPTION,
+    value: str | None = VALUE_OPTION,
+    category: str | None = CATEGORY_OPTION,
+    category_sep: str | None = CATEGORY_SEP_OPTION,
+    title: str | None = TITLE_OPTION,
+    context: list[str] = CONTEXT_OPTION,
+    time_unit: str | None = TIME_UNIT_OPTION,
+    delimiter: str | None = DELIMITER_OPTION,
+    encoding: str | None = ENCODING_OPTION,
+    event_type: str | None = EVENT_TYPE_OPTION,
+    meta: Path | None = META_OPTION,
     as_json: bool = JsonOption,
 ) -> None:
     """Ingest a behaviour log in one transaction: bad rows go to `rejects`, duplicates are dropped."""

@@ -19,7 +19,24 @@ from pathlib import Path
 
 import typer
 
-from core.cli.commands.ingest import mapping_from_flags
+from core.cli.commands.ingest import (
+    CATEGORY_OPTION,
+    CATEGORY_SEP_OPTION,
+    CONTEXT_OPTION,
+    DELIMITER_OPTION,
+    ENCODING_OPTION,
+    EVENT_OPTION,
+    EVENT_TYPE_OPTION,
+    ITEM_OPTION,
+    MAPPING_OPTION,
+    META_OPTION,
+    TIME_OPTION,
+    TIME_UNIT_OPTION,
+    TITLE_OPTION,
+    USER_OPTION,
+    VALUE_OPTION,
+    mapping_from_flags,
+)
 from core.cli.common import DbOption, JsonOption, to_jsonable
 from core.ingest import preset_names
 from core.live import FollowBatch, Follower, ReplayBatch, Replayer
@@ -68,21 +85,21 @@ def follow(
     write_timeout: float = typer.Option(30.0, "--write-timeout", help="Seconds a batch waits for a database held "
                                         "by another process before giving up with an error."),  # fmt: skip
     once: bool = typer.Option(False, "--once", help="Ingest what is there now (files as complete), then exit."),
-    mapping: Path | None = typer.Option(None, "--mapping", help="generic: a TOML file with the column mapping."),
-    user: str | None = typer.Option(None, "--user", "--user-col", help="generic: the user id column."),
-    item: str | None = typer.Option(None, "--item", "--item-col", help="generic: the item id column."),
-    time: str | None = typer.Option(None, "--time", "--time-col", help="generic: the time column."),
-    event: str | None = typer.Option(None, "--event", "--event-col", help="generic: the event type column."),
-    value: str | None = typer.Option(None, "--value", "--value-col", help="generic: the value column."),
-    category: str | None = typer.Option(None, "--category", "--category-col", help="generic: the category column."),
-    category_sep: str | None = typer.Option(None, "--category-sep", help="generic: separator of several categories."),
-    title: str | None = typer.Option(None, "--title", "--title-col", help="generic: the item title column."),
-    context: list[str] = typer.Option([], "--context", "--context-col", help="generic: a context column (repeatable)."),
-    time_unit: str | None = typer.Option(None, "--time-unit", help="generic: auto, s, ms or iso."),
-    delimiter: str | None = typer.Option(None, "--delimiter", help="generic: CSV delimiter (default: detected)."),
-    encoding: str | None = typer.Option(None, "--encoding", help="generic: utf-8, latin-1 or utf-16."),
-    event_type: str | None = typer.Option(None, "--event-type", help="generic: event type without --event."),
-    meta: Path | None = typer.Option(None, "--meta", help="amazon-reviews: the metadata file (meta_*.json.gz)."),
+    mapping: Path | None = MAPPING_OPTION,
+    user: str | None = USER_OPTION,
+    item: str | None = ITEM_OPTION,
+    time: str | None = TIME_OPTION,
+    event: str | None = EVENT_OPTION,
+    value: str | None = VALUE_OPTION,
+    category: str | None = CATEGORY_OPTION,
+    category_sep: str | None = CATEGORY_SEP_OPTION,
+    title: str | None = TITLE_OPTION,
+    context: list[str] = CONTEXT_OPTION,
+    time_unit: str | None = TIME_UNIT_OPTION,
+    delimiter: str | None = DELIMITER_OPTION,
+    encoding: str | None = ENCODING_OPTION,
+    event_type: str | None = EVENT_TYPE_OPTION,
+    meta: Path | None = META_OPTION,
     as_json: bool = JsonOption,
 ) -> None:
     """Ingest each new file in a folder (or the new lines of a growing file) as it lands, until stopped."""
