@@ -20,6 +20,7 @@ from core.errors import InterestLensError
 from dashboard import data
 from dashboard.components.charts import md_text
 from dashboard.components.sidebar import PENDING_MODEL
+from dashboard.components.upload import safe_name
 from dashboard.reader import READER
 
 __all__ = ["mapping_inputs", "run_ingest", "reject_report", "models_table", "train_panel"]
@@ -130,6 +131,9 @@ def train_panel(db: Path) -> None:
     minutes = c[1].number_input("At most (minutes)", 1, 120, 8, key="data_train_minutes")
     drift = c[2].checkbox("Build drift summaries after", value=True, key="data_train_drift")
     out = root / (name or "default")
+    if name and (name != safe_name(name) or name.startswith(".")):  # a folder name, never a path out of the root
+        st.error("A model name may use letters, digits, '.', '_' and '-' only (no folders).")
+        return
     st.caption("Or from a terminal (the app keeps working meanwhile):")
     st.code(f"interestlens train --db {shlex.quote(str(db))} --out {shlex.quote(str(out))}", language="bash")
     if not st.button("Train here", key="data_train_go", icon=":material/model_training:", type="primary"):

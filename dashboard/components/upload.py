@@ -14,10 +14,18 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-__all__ = ["safe_name", "save_uploads", "discard", "preview_lines", "preview_table", "column_names"]
+from core.errors import UserInputError
+
+__all__ = [
+    "ALLOWED_TYPES", "safe_name", "check_upload", "save_uploads", "discard", "preview_lines", "preview_table",
+    "column_names",
+]
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _TEXT_LINES = 20
+# What a behaviour log can be (FORMATS): delimited text, JSON lines, Parquet, MovieLens/RecBole names, gzip of any.
+ALLOWED_TYPES = ("csv", "tsv", "tab", "txt", "dat", "data", "item", "user", "inter", "json", "jsonl", "ndjson",
+                 "parquet", "pq", "gz")
 
 
 def safe_name(name: str) -> str:
@@ -26,8 +34,23 @@ def safe_name(name: str) -> str:
     return base[:120]
 
 
-def save_uploads(files: list) -> Path:
-    """Write uploaded files into a new private temporary folder; returns the folder."""
+def check_upload(name: str, size: int, limit_mb: int) -> None:
+    """Refuse (one sentence) an upload that is not a log file type or is over the size limit. Streamlit checks both
+    in the browser and the type on the server too; this holds even when a client skips them."""
+    suffix = Path(name).suffix.lower().lstrip(".")
+    if "\0" in name or suffix not in ALLOWED_TYPES:
+        raise UserInputError(
+            f"{safe_name(name)} is not a log file this page reads; upload {', '.join('.' + t for t in ALLOWED_TYPES)} files."
+        )
+    if size > limit_mb * 1024 * 1024:
+        raise UserInputError(f"{safe_name(name)} is larger than the upload limit of {limit_mb} MB; ingest it from a terminal.")
+
+
+def save_uploads(files: list, limit_mb: int) -> Path:
+    """Check and write uploaded files into a new private temporary folder; returns the folder (nothing is kept when
+    a file is refused)."""
+    for f in files:
+        check_upload(f.name, int(f.size), limit_mb)
     folder = Path(tempfile.mkdtemp(prefix="interestlens-upload-"))
     for f in files:
         with open(folder / safe_name(f.name), "wb") as out:

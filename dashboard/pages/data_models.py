@@ -7,8 +7,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from core.errors import InterestLensError
 from dashboard import data
 from dashboard.components import data_panels, upload
+from dashboard.components.charts import md_text
 from dashboard.components.guards import require_capability
 
 st.title("Data & models")
@@ -24,7 +26,7 @@ with add_tab:
     # Inputs: the files, then the preset (and a column mapping for generic files).
     files = st.file_uploader(
         f"Log files (at most {limit_mb} MB each; for MovieLens-100k upload u.data, u.item and u.user together)",
-        accept_multiple_files=True, key="data_upload",
+        accept_multiple_files=True, key="data_upload", type=list(upload.ALLOWED_TYPES),
     )
     if not files:
         upload.discard(st.session_state.pop("data_upload_dir", None))
@@ -35,7 +37,12 @@ with add_tab:
         signature = tuple(sorted((f.name, f.size) for f in files))
         if st.session_state.get("data_upload_sig") != signature:
             upload.discard(st.session_state.pop("data_upload_dir", None))
-            st.session_state["data_upload_dir"] = upload.save_uploads(files)
+            st.session_state.pop("data_upload_sig", None)
+            try:
+                st.session_state["data_upload_dir"] = upload.save_uploads(files, limit_mb)
+            except InterestLensError as exc:
+                st.error(md_text(exc))
+                st.stop()
             st.session_state["data_upload_sig"] = signature
         folder: Path = st.session_state["data_upload_dir"]
         saved = sorted(folder.iterdir())
