@@ -130,13 +130,24 @@ class Results:
 
     def stage(self, stage: str, figures: dict) -> dict:
         """Record one stage's figures and write the file at once."""
+        self._merge_saved()
         self.data["stages"][stage] = {**figures, "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
         self.save()
         return figures
 
     def set(self, key: str, value: Any) -> None:
+        self._merge_saved()
         self.data[key] = value
         self.save()
+
+    def _merge_saved(self) -> None:
+        """Take in the stages another process saved to the file meanwhile (two runs of different stages of one
+        suite at once keep each other's results)."""
+        try:
+            saved = json.loads(self.path.read_text()).get("stages", {})
+        except (OSError, json.JSONDecodeError):
+            return
+        self.data["stages"] = {**self.data["stages"], **saved}
 
     def save(self) -> None:
         RESULTS.mkdir(parents=True, exist_ok=True)
