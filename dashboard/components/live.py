@@ -39,7 +39,7 @@ def controls(page: str) -> float | None:
     if not on:
         st.session_state.pop(_SINCE, None)
         return None
-    every = c[1].selectbox("Refresh every", [1, 2, 5, 10], index=1, key=f"{page}_live_every",
+    every = c[1].selectbox("Refresh every", [1, 2, 5, 10], index=1, key=f"{page}_live_every", bind="query-params",
                            format_func=lambda s: f"every {s} s", label_visibility="collapsed")
     if _SINCE not in st.session_state:
         st.session_state[_SINCE] = data.version()

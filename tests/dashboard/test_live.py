@@ -117,3 +117,12 @@ def test_without_live_nothing_is_marked_as_new(live_env, tmp_path):
     assert "new since live on" not in names and "new to the model (skipped)" in names
     note = next(c.value for c in at.caption if c.value.startswith("New: "))
     assert "since live mode" not in note and "znew1" in note
+
+
+def test_the_refresh_interval_is_part_of_a_shared_link(live_env):
+    # The refresh selectbox is bound to ?user_live_every= by its shown label (the browser writes the URL back).
+    at = open_page("user_explorer", user=USER, user_live_every="every 5 s")
+    at.toggle(key="live").set_value(True).run()  # (the overview registered the switch first, so not from the URL)
+    assert not problems(at)
+    assert at.selectbox(key="user_live_every").value == 5
+    assert any(c.value.startswith("Live · checked") for c in at.caption)
