@@ -1,12 +1,17 @@
 """Server-side latency of the dashboard's two heavy interactions, measured through the same calls the pages make.
 
-- switching user: the explorer's and attention page's work for a user seen for the first time (nothing cached):
-  history (`user_history`), trajectory, top-10 recommendations and attention at the last step, each run on the
-  app's shared read-only connection (`dashboard.reader.READER`) through the functions behind its cache
-  (`dashboard.calls`); a pause longer than the reader's idle time before each user, so every switch pays the
-  database open as a first click after a pause does;
-- opening an explanation: SHAP per event, per time window and per feature group plus the deletion curves for the
-  user's top-1 item (`dashboard.calls.explain`).
+- switching user: the explorer's work for a user seen for the first time (nothing cached): the history table
+  (`user_history`) and `dashboard.calls.user_view` (trajectory, top-K recommendations and attention at the last
+  step from one read of the history), each on the app's shared read-only connection (`dashboard.reader.READER`);
+  a pause longer than the reader's idle time before each user, so every switch pays the database open as a first
+  click after a pause does. The previous path (history, trajectory, recommendations and attention as four separate
+  calls, each reading the history again) is timed on the same users, alternating, for comparison;
+- opening an explanation: `dashboard.calls.explain` for the user's top-1 item (SHAP per event, or per period for
+  older events of long windows, and per feature group: what the Explain page shows when it opens), then the two
+  tabs computed when opened, time windows (`calls.periods`) and attention vs SHAP (`calls.deletion`).
+
+Every figure has its wall time and the process CPU time beside it (the machine is shared: the gap is waiting for a
+core), and the load average is recorded before, during and after.
 
 Usage::
 
@@ -23,6 +28,8 @@ configuration, only the numbers differ. The results say which model was used. Pr
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import logging
 import os
 import sys
@@ -70,7 +77,10 @@ def stand_in_model(db: Path, size: str) -> Path:
     from core.sequences import build_vocab, data_fingerprint
     from core.store import connect_read
 
-    out = MODELS / f"{size}-untrained"
+    cfg = ModelConfig()
+    # The folder names the configuration: a stand-in saved under an older default is not reused.
+    digest = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    out = MODELS / f"{size}-untrained-{digest}"
     if (out / "model.safetensors").exists():
         return out
     with connect_read(db) as con:
@@ -79,7 +89,7 @@ def stand_in_model(db: Path, size: str) -> Path:
     sizes = ModelSizes(vocab.n_items, len(vocab.categories), len(vocab.event_types),
                        tuple(len(v) for v in vocab.context.values()))
     torch.manual_seed(0)
-    model = InterestModel(ModelConfig(), sizes, vocab.category_weights()).eval()
+    model = InterestModel(cfg, sizes, vocab.category_weights()).eval()
     return save_checkpoint(out, model, vocab, fp, {"epochs": 0, "note": "untrained stand-in for latency benchmarks"})
 
 
@@ -128,53 +138,92 @@ def main() -> None:
         "model": str(model_dir), "trained": args.model is not None, "model_config": loaded.config.to_dict(),
         "torch_threads": torch.get_num_threads(), "load_average_before": os.getloadavg(),
     })
-    steps = {
+    view = {
+        "history": lambda u: _read(db, lambda con: user_history(con, u)),
+        "user_view": lambda u: _read(db, lambda con: calls.user_view(loaded, con, u)),
+    }
+    separate = {
         "history": lambda u: _read(db, lambda con: user_history(con, u)),
         "trajectory": lambda u: _read(db, lambda con: calls.trajectory(loaded, con, u)),
         "recommendations": lambda u: _read(db, lambda con: calls.recommend(loaded, con, u, 10)),
         "attention": lambda u: _read(db, lambda con: calls.attention(loaded, con, u, None)),
     }
-    users = sample_users(db, args.users + 3, args.seed)
+    users = sample_users(db, 2 * args.users + 3, args.seed)
     for u in users[:3]:  # warm-up: imports, analysers, first allocations (the app pays this once)
-        for fn in steps.values():
+        for fn in [*view.values(), *separate.values()]:
             fn(u)
-    per_step: dict[str, list[float]] = {k: [] for k in steps}
-    totals, lengths = [], []
     from dashboard.reader import IDLE_S, READER
 
-    for u in users[3:]:
+    timings: dict[str, dict[str, list[float]]] = {"switch_user": {}, "switch_user_separate": {}}
+    lengths, loads = [], []
+    for n, u in enumerate(users[3:]):
+        stage, fns = ("switch_user", view) if n % 2 == 0 else ("switch_user_separate", separate)
         time.sleep(IDLE_S + 0.3)  # an analyst's pause: the shared connection has closed, this switch reopens it
+        deadline = time.monotonic() + 30  # on a loaded machine the reader's idle timer thread can run late
+        while READER.is_open and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert not READER.is_open
-        t_user = time.perf_counter()
-        for name, fn in steps.items():
-            t0 = time.perf_counter()
+        t_user, c_user = time.perf_counter(), time.process_time()
+        for name, fn in fns.items():
+            t0, c0 = time.perf_counter(), time.process_time()
             out = fn(u)
-            per_step[name].append((time.perf_counter() - t0) * 1000)
-            if name == "history":
-                lengths.append(len(out))
-        totals.append((time.perf_counter() - t_user) * 1000)
-    switch = {"total_ms": percentiles(totals), **{f"{k}_ms": percentiles(v) for k, v in per_step.items()},
-              "history_events": percentiles([float(x) for x in lengths])}
-    results.stage("switch_user", switch)
+            timings[stage].setdefault(f"{name}_ms", []).append((time.perf_counter() - t0) * 1000)
+            timings[stage].setdefault(f"{name}_cpu_ms", []).append((time.process_time() - c0) * 1000)
+            if name == "history" and stage == "switch_user":
+                lengths.append(float(len(out)))
+        timings[stage].setdefault("total_ms", []).append((time.perf_counter() - t_user) * 1000)
+        timings[stage].setdefault("total_cpu_ms", []).append((time.process_time() - c_user) * 1000)
+        loads.append(os.getloadavg()[0])
+    for stage, figs in timings.items():
+        results.stage(stage, {**{k: percentiles(v) for k, v in figs.items()},
+                              **({"history_events": percentiles(lengths)} if stage == "switch_user" else {})})
 
-    explain_ms, explained = [], []
+    expl: dict[str, list[float]] = {}
+    explained, players = [], []
+    warm = users[-1]  # warm-up: shap's numba functions compile on first use (the app pays this once)
+    item = str(_read(db, lambda con: calls.recommend(loaded, con, warm, 1))["item_id"].iloc[0])
+    for fn in (calls.explain, calls.periods, calls.deletion):
+        _read(db, lambda con, fn=fn: fn(loaded, con, warm, item))
     for u in users[: args.explanations]:
         top = _read(db, lambda con, u=u: calls.recommend(loaded, con, u, 1))
-        t0 = time.perf_counter()
-        view = _read(db, lambda con, u=u, i=str(top["item_id"].iloc[0]): calls.explain(loaded, con, u, i))
-        explain_ms.append((time.perf_counter() - t0) * 1000)
-        explained.append(float(len(view.explanation.labels)))
-    results.stage("open_explanation", {"total_ms": percentiles(explain_ms), "events_explained": percentiles(explained)})
+        item = str(top["item_id"].iloc[0])
+        calls._EXPLAINED.clear()  # a first opening: nothing kept from an earlier call
+        for name, fn in [("open", calls.explain), ("periods_tab", calls.periods), ("deletion_tab", calls.deletion)]:
+            t0, c0 = time.perf_counter(), time.process_time()
+            out = _read(db, lambda con, u=u, fn=fn, item=item: fn(loaded, con, u, item))
+            expl.setdefault(f"{name}_ms", []).append((time.perf_counter() - t0) * 1000)
+            expl.setdefault(f"{name}_cpu_ms", []).append((time.process_time() - c0) * 1000)
+            if name == "open":
+                explained.append(float(len(out.explanation.positions)))
+                players.append(float(len(out.explanation.labels)))
+        loads.append(os.getloadavg()[0])
+    total = [sum(x) for x in zip(expl["open_ms"], expl["periods_tab_ms"], expl["deletion_tab_ms"], strict=True)]
+    total_cpu = [sum(x) for x in zip(expl["open_cpu_ms"], expl["periods_tab_cpu_ms"], expl["deletion_tab_cpu_ms"],
+                                     strict=True)]
+    results.stage("open_explanation", {
+        **{k: percentiles(v) for k, v in expl.items()},
+        "all_three_ms": percentiles(total), "all_three_cpu_ms": percentiles(total_cpu),
+        "events_explained": percentiles(explained), "players": percentiles(players),
+    })
+    results.set("load_average_during", {"min": min(loads), "max": max(loads), "mean": sum(loads) / len(loads)})
     results.set("load_average_after", os.getloadavg())
 
     print(f"dashboard latency on {args.size} ({n_users:,} users, {n_events:,} events; model {model_dir}, "
-          f"{'trained' if args.model else 'untrained stand-in'}; load average {os.getloadavg()[0]:.1f})")
-    print(f"{'step':22} {'p50 ms':>9} {'p95 ms':>9} {'n':>4}")
-    for name, fig in [("switch user (total)", switch["total_ms"]),
-                      *[(f"  {k}", switch[f"{k}_ms"]) for k in steps],
-                      ("open explanation", percentiles(explain_ms))]:
-        if fig["n"]:
-            print(f"{name:22} {fig['p50']:9.1f} {fig['p95']:9.1f} {fig['n']:4d}")
+          f"{'trained' if args.model else 'untrained stand-in'}; torch threads {torch.get_num_threads()}; "
+          f"1-min load average {min(loads):.1f}–{max(loads):.1f} during)")
+    print(f"{'step':34} {'wall p50':>9} {'wall p95':>9} {'cpu p50':>9} {'cpu p95':>9} {'n':>4}")
+    rows = [("switch user (history + user_view)", "switch_user", "total"),
+            ("  history", "switch_user", "history"), ("  user_view", "switch_user", "user_view"),
+            ("switch user, previous 4 calls", "switch_user_separate", "total")]
+    for label, stage, key in rows:
+        w, c = percentiles(timings[stage][f"{key}_ms"]), percentiles(timings[stage][f"{key}_cpu_ms"])
+        print(f"{label:34} {w['p50']:9.1f} {w['p95']:9.1f} {c['p50']:9.1f} {c['p95']:9.1f} {w['n']:4d}")
+    for label, key in [("open explanation", "open"), ("  then time windows tab", "periods_tab"),
+                       ("  then attention vs SHAP tab", "deletion_tab")]:
+        w, c = percentiles(expl[f"{key}_ms"]), percentiles(expl[f"{key}_cpu_ms"])
+        print(f"{label:34} {w['p50']:9.1f} {w['p95']:9.1f} {c['p50']:9.1f} {c['p95']:9.1f} {w['n']:4d}")
+    w, c = percentiles(total), percentiles(total_cpu)
+    print(f"{'  all three':34} {w['p50']:9.1f} {w['p95']:9.1f} {c['p50']:9.1f} {c['p95']:9.1f} {w['n']:4d}")
     print(f"wrote {results.path}")
 
 
