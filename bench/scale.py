@@ -159,6 +159,8 @@ def summary(st: dict) -> dict:
         "user_switch_p50_ms": get("switch", "total_ms", "p50"),
         "user_switch_p95_ms": get("switch", "total_ms", "p95"),
         "user_view_p95_ms": get("switch", "user_view_ms", "p95"),
+        "user_switch_cpu_p95_ms": get("switch", "total_cpu_ms", "p95"),
+        "user_view_cpu_p95_ms": get("switch", "user_view_cpu_ms", "p95"),
         "app_peak_rss_mb": get("app", "server_peak_rss_mb"),
         "history_table_p95_ms": get("parquet", "history_table_ms", "p95"),
         "history_parquet_p95_ms": get("parquet", "history_parquet_ms", "p95"),

@@ -42,6 +42,8 @@ SCALE_ROWS = [
     ("user switch p50 (history, trajectory, top-10, attention)", "ms", "user_switch_p50_ms"),
     ("user switch p95 (same four reads)", "ms", "user_switch_p95_ms"),
     ("user switch p95, calls.user_view (the explorer's one read)", "ms", "user_view_p95_ms"),
+    ("user switch p95 CPU ms (four reads; this process, all threads)", "ms", "user_switch_cpu_p95_ms"),
+    ("user switch p95 CPU ms, calls.user_view", "ms", "user_view_cpu_p95_ms"),
     ("app (interestlens serve) peak memory, Chromium session", "MB", "app_peak_rss_mb"),
     ("user history p95, DuckDB table", "ms", "history_table_p95_ms"),
     ("user history p95, Parquet by user bucket", "ms", "history_parquet_p95_ms"),
