@@ -59,6 +59,8 @@ def run_stage(stage: str, size: str, args: argparse.Namespace) -> dict:
            "--work", str(WORK / size), "--threads", str(args.threads)]
     if stage == "train" and args.max_steps:
         cmd += ["--max-steps", str(args.max_steps)]
+    if stage == "train" and args.train_from_card:
+        cmd += ["--from-card"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load0, t0 = os.getloadavg()[0], time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -112,6 +114,9 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=None,
                     help="train: time this many optimiser steps instead of a whole epoch; the epoch's seconds are "
                          "then reported as train_epoch_seconds_projected (seconds per step x steps per epoch)")
+    ap.add_argument("--train-from-card", action="store_true",
+                    help="train: record the figures of a train run stopped after its epoch (its checkpoint card) "
+                         "instead of training again")
     ap.add_argument("--repeats", type=int, default=3, help="runs of a quick stage (medians are reported)")
     ap.add_argument("--repeat-under", type=float, default=60.0,
                     help="a build / evaluate / drift / fairness run shorter than this many wall seconds is repeated")
@@ -150,6 +155,7 @@ def summary(st: dict) -> dict:
         "train_epoch_seconds_projected": get("train", "train_epoch_seconds_projected"),  # from --max-steps steps
         "train_seconds_per_step": get("train", "train_seconds_per_step"),
         "train_cpu_seconds_per_step": get("train", "train_cpu_seconds_per_step"),
+        "train_epoch_cpu_seconds_projected": get("train", "train_epoch_cpu_seconds_projected"),
         "train_peak_rss_mb": get("train", "peak_rss_mb"),
         "evaluate_seconds": get("evaluate", "evaluate_seconds"),
         "drift_batch_seconds": get("drift", "seconds"),

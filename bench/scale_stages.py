@@ -52,11 +52,24 @@ def train_stage(args, p) -> dict:
     from core.model import ModelConfig
     from core.train import TrainConfig, train
 
-    shutil.rmtree(p["model"], ignore_errors=True)
     cfg = TrainConfig(epochs=1, device="cpu", num_threads=args.threads, seed=0, max_steps=args.max_steps)
+    if args.from_card:
+        card_cfg = TrainConfig.from_dict(json.loads((p["model"] / "metrics.json").read_text())["train_config"])
+        return {**card_figures(p, card_cfg), "from_card": True,
+                "note": "the train run was stopped after its epoch and validation (during its final test evaluation); "
+                        "figures from the checkpoint card it saved; no test metrics or step_ms"}
+    shutil.rmtree(p["model"], ignore_errors=True)
     t0 = time.perf_counter()
     r = train(p["db"], p["model"], ModelConfig(), cfg)
     wall = time.perf_counter() - t0
+    fig = card_figures(p, cfg)
+    return {**fig, "stopped": r.stopped, "valid": r.valid, "test": r.test, "train_call_seconds": round(wall, 2),
+            "load_and_test_seconds": round(wall - fig["measured_train_seconds"] - fig["epoch_valid_seconds"], 2),
+            "step_ms": step_times(p["model"], cfg)}
+
+
+def card_figures(p, cfg) -> dict:
+    """The epoch's figures from the checkpoint card (metrics.json) that `train` saves after validating."""
     card = json.loads((p["model"] / "metrics.json").read_text())
     h = card["resume"]["history"][0]
     n_items = card["data"]["items"]
@@ -71,15 +84,15 @@ def train_stage(args, p) -> dict:
              "targets_per_s": round(card["data"]["train_targets"] / h["train_seconds"]) if whole else None}
     if not whole:  # a projection from the measured steps (--max-steps), never a measured epoch
         epoch["train_epoch_seconds_projected"] = round(per_step * h["epoch_steps"], 1)
+        if epoch["train_cpu_seconds_per_step"] is not None:
+            epoch["train_epoch_cpu_seconds_projected"] = round(epoch["train_cpu_seconds_per_step"] * h["epoch_steps"], 1)
         epoch["projection"] = (f"{h['steps']} of {h['epoch_steps']} optimiser steps measured "
-                               f"({h['train_seconds']} s); epoch = seconds per step x steps per epoch")
+                               f"({h['train_seconds']} s wall, {h.get('train_cpu_seconds')} s CPU); "
+                               "epoch = seconds per step x steps per epoch")
     return {**epoch, "epoch_valid_seconds": h["valid_seconds"],
             "batch_size": cfg.batch_size, "loss": h["loss"], "train_targets": card["data"]["train_targets"],
-            "stopped": r.stopped,
             "sampled_softmax": n_items > cfg.sampled_softmax_above, "n_negatives": cfg.n_negatives, "items": n_items,
-            "valid": r.valid, "test": r.test, "train_call_seconds": round(wall, 2),
-            "load_and_test_seconds": round(wall - h["train_seconds"] - h["valid_seconds"], 2),
-            "step_ms": step_times(p["model"], cfg)}
+            "valid": card["valid"], "card_stopped": card["stopped"], "train_config": card["train_config"]}
 
 
 def step_times(model_dir: Path, cfg, n: int = 10) -> dict:
@@ -166,6 +179,8 @@ def main() -> None:
     ap.add_argument("--buckets", type=int, default=64, help="user buckets of the Parquet export")
     ap.add_argument("--max-steps", type=int, default=None,
                     help="train stage: stop after this many optimiser steps and project the epoch from them")
+    ap.add_argument("--from-card", action="store_true",
+                    help="train stage: do not train; take the figures of the checkpoint a stopped train run saved")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     import torch
@@ -175,7 +190,8 @@ def main() -> None:
     figures = STAGE_FNS[args.stage](args, paths(args.work))
     figures.setdefault("seconds", round(time.perf_counter() - t0, 2))
     figures.setdefault("cpu_seconds", round(time.process_time() - c0, 2))
-    figures["peak_rss_mb"] = round(vm_hwm_mb(), 1)
+    # a train stage taken from a checkpoint card did not train in this process: its peak is not the training's
+    figures["peak_rss_mb"] = None if figures.get("from_card") else round(vm_hwm_mb(), 1)
     print(json.dumps(figures, default=str))
 
 

@@ -27,6 +27,7 @@ SCALE_ROWS = [
     ("build peak memory", "MB", "build_peak_rss_mb"),
     ("training, seconds per epoch (measured)", "s", "train_epoch_seconds"),
     ("training, seconds per epoch (PROJECTED from measured steps)", "s", "train_epoch_seconds_projected"),
+    ("training, CPU seconds per epoch (PROJECTED from measured steps)", "s", "train_epoch_cpu_seconds_projected"),
     ("training, wall seconds per optimiser step", "s", "train_seconds_per_step"),
     ("training, CPU seconds per optimiser step (all threads)", "s", "train_cpu_seconds_per_step"),
     ("training step, full softmax, CPU ms (random batch)", "ms", ("train", "step_ms", "full", "cpu_ms")),
@@ -87,7 +88,7 @@ def size_rows(size: str) -> tuple[list[tuple[str, str, str, str]], list[str]]:
     if sc:
         s = summary(sc["stages"])
         for label, unit, key in SCALE_ROWS:
-            if key == "train_epoch_seconds_projected" and s.get(key) is None:
+            if key in ("train_epoch_seconds_projected", "train_epoch_cpu_seconds_projected") and s.get(key) is None:
                 continue
             rows.append((label, fmt(figure(s, sc["stages"], key)), unit, "scale"))
         tr = sc["stages"].get("train") or {}
