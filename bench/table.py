@@ -78,6 +78,8 @@ def fmt(v) -> str:
 def load_range(stages: dict) -> str:
     xs = [v[k] for v in stages.values() if isinstance(v, dict) for k in ("load_avg_1m_before", "load_avg_1m_after",
                                                                          "load_avg_1m") if k in v]
+    xs += [x for v in stages.values() if isinstance(v, dict) and isinstance(v.get("run"), dict)
+           for x in v["run"].get("load_avg_1m_polled", {}).values()]  # a stage whose run was polled by hand
     return f"{min(xs):.1f}-{max(xs):.1f}" if xs else "-"
 
 
