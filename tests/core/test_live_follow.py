@@ -250,3 +250,31 @@ def test_a_writer_held_off_by_a_reader_gives_up_with_one_sentence(tmp_path):
         reader.join(60)
     assert [b.result.accepted for b in f.poll()] == [1]  # once the reader is gone the batch goes in, once
     assert [r[1] for r in rows(db)] == ["i0", "i1"]
+
+
+def test_an_interrupt_swallowed_inside_a_batch_still_stops_the_follow_loop(tmp_path):
+    from core.cli.commands.live import _stop_signals
+
+    path, db = tmp_path / "log.csv", tmp_path / "live.duckdb"
+    path.write_text(HEADER + line(0))
+    f = follower(db, path)
+    polls = []
+
+    def swallowing_on_batch(batch):  # a library that turns Ctrl-C into an error of its own (DuckDB does)
+        polls.append(batch)
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except KeyboardInterrupt:
+            pass
+
+    sleeps = []
+
+    def sleep(seconds):  # without the flag the loop would poll forever: fail instead of hanging
+        sleeps.append(seconds)
+        assert len(sleeps) < 100, "the follow loop did not stop after Ctrl-C"
+
+    previous = signal.getsignal(signal.SIGINT)
+    with _stop_signals() as stopped:
+        f.run(0.01, swallowing_on_batch, stop=stopped, sleep=sleep)  # returns: the flag ends the loop
+        assert stopped()
+    assert len(polls) == 1 and signal.getsignal(signal.SIGINT) is previous

@@ -13,7 +13,7 @@ import json
 import math
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,20 +50,26 @@ def _line(obj: dict, as_json: bool, human: str) -> None:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops like Ctrl-C (a service manager's stop request), restored afterwards."""
+def _stop_signals() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C (SIGINT) and SIGTERM (a service manager's stop request) both stop the loop: the handler raises
+    KeyboardInterrupt and also sets a flag the loop checks between polls, so an interrupt that a library turned
+    into an error inside a batch (DuckDB reports one as an InterruptException) still stops it. Restored afterwards."""
+    stopping = [False]
+
     def raise_interrupt(_signum, _frame):
+        stopping[0] = True
         raise KeyboardInterrupt
 
     try:
-        previous = signal.signal(signal.SIGTERM, raise_interrupt)
+        previous = {s: signal.signal(s, raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not in the main thread (e.g. a test runner's worker): leave signals alone
-        yield
+        yield lambda: stopping[0]
         return
     try:
-        yield
+        yield lambda: stopping[0]
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _human_batch(b: FollowBatch) -> str:
@@ -122,12 +128,12 @@ def follow(
     if not as_json:
         _line({}, False, f"following {follower.source} into {follower.db} (Ctrl-C stops)")
     try:
-        with _sigterm_as_interrupt():
+        with _stop_signals() as stopped:
             if once:
                 for b in follower.poll(final=True):
                     on_batch(b)
             else:
-                follower.run(interval, on_batch)
+                follower.run(interval, on_batch, stop=stopped)
     except KeyboardInterrupt:
         pass
     _line({"event": "stopped", **totals}, as_json,
@@ -156,7 +162,7 @@ def replay(
                                     f"(run {b.run_id}, {b.seconds:.2f} s)")  # fmt: skip
 
     try:
-        with _sigterm_as_interrupt():
+        with _stop_signals():
             replayer.run(on_batch)
     except KeyboardInterrupt:
         pass
