@@ -1,7 +1,8 @@
 """The real thing: `interestlens serve` in a subprocess, driven by Debian's Chromium through Playwright.
 
 Opens a deep link to a user, waits until the Plotly charts are drawn, clicks through to an explanation, the fairness
-page and every other page, asserts on visible text, saves screenshots to docs/screenshots/ (the README shows them)
+page and every other page, asserts on visible text, saves screenshots (to $INTERESTLENS_SCREENSHOTS, e.g. docs/screenshots for the README;
+else a temporary folder, so `make test` leaves the working tree as it was)
 and fails on any browser console error or failed request.
 """
 
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -26,7 +28,7 @@ from core.store import connect_read, user_history
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOTS = Path(os.environ.get("INTERESTLENS_SCREENSHOTS") or tempfile.mkdtemp(prefix="interestlens-shots-"))
 SLOW = 300_000  # ms: a first explanation or fairness report on a busy 2-core machine
 
 
