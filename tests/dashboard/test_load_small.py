@@ -1,0 +1,39 @@
+"""A small run of the load benchmark (bench/load.py): three browser sessions at once against one `interestlens serve`
+for 20 seconds, one of them also opening explanations. Not timed: every session must complete interactions and the
+run must see no error (page errors, console errors, failed requests, HTTP errors, Streamlit exception or error
+elements, interactions that never finish)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench_load():
+    """bench/load.py itself (the benchmark's code, not a copy)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module("bench.load")
+
+
+def test_three_sessions_for_twenty_seconds_without_errors(dash_env, tmp_path):
+    load = _bench_load()
+    if not Path(load.CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.skip("CHROMIUM IS NOT INSTALLED: the load test needs Debian's chromium (apt-get install -y chromium)")
+    db, model = dash_env
+    counts = load.user_counts(db)
+    with load.server(db, model, tmp_path / "server.log") as (url, pid):
+        out = asyncio.run(load.drive(url, counts, sessions=3, seconds=20, explainers=1, interval=5, warmup=5,
+                                     server_pid=pid, timeout_s=240))
+    assert out["errors"] == []
+    assert [s["first_load_ms"] is not None for s in out["sessions"]] == [True] * 3
+    assert all(s["switches"] >= 1 for s in out["sessions"]), out["sessions"]
+    assert out["sessions"][0]["explains"] and out["sessions"][0]["explanations"] >= 1, out["sessions"][0]
+    assert out["server_rss_mb"]["end"] > 0  # the server's memory was read while it ran
