@@ -4,11 +4,15 @@ section the app opens as before. The server binds to 127.0.0.1 unless told other
 
 from __future__ import annotations
 
+import importlib
 import os
+import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from dashboard_helpers import APP, TIMEOUT, USER
 from streamlit.testing.v1 import AppTest
 
@@ -111,8 +115,38 @@ def test_serve_binds_this_machine_only_by_default_and_demo_mode_is_opt_in(monkey
     assert env[DEMO_KEY_ENV] == "kept across restarts"
 
 
+def _scanner():
+    """bench/reliability.py's secret scan (the same code the reliability report runs)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module("bench.reliability").scan_secrets
+
+
 def test_no_secret_is_committed():
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert ".streamlit/secrets.toml" in ignored
     config = (ROOT / ".streamlit" / "config.toml").read_text()
     assert 'address = "127.0.0.1"' in config and "client_secret" not in config and "cookie_secret" not in config
+    report = _scanner()(ROOT)
+    assert report["files_scanned"] > 100 and report["findings"] == []
+
+
+def test_the_secret_scan_finds_keys_tokens_and_configured_secrets(tmp_path):
+    """The scan itself: planted secrets in a throwaway repository are each found; placeholders are not."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    planted = {  # built from pieces so this file does not itself hold a secret-shaped string
+        "key.pem": "-----BEGIN " + "RSA PRIVATE KEY-----\nMIIE\n",
+        "deploy.sh": "export AWS_ACCESS_KEY_ID=" + "AKIA" + "Q3EXAMPLEKEY7ZZZ" + "\n",
+        "notes.md": "token: " + "ghp_" + "a1B2" * 9 + "\n",
+        ".streamlit/secrets.toml": '[auth]\nclient_secret = "' + "Zq8v" * 6 + '"\n',
+        "docs.toml": '[auth]\nclient_secret = "<your client secret>"\ncookie_secret = "change-me-please"\n',
+    }
+    for name, text in planted.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "-f", "."], cwd=tmp_path, check=True)
+    found = {(f["path"], f["kind"]) for f in _scanner()(tmp_path)["findings"]}
+    assert found == {("key.pem", "private key"), ("deploy.sh", "AWS access key"), ("notes.md", "GitHub token"),
+                     (".streamlit/secrets.toml", "client_secret in a config file")}
