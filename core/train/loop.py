@@ -60,7 +60,10 @@ def train(
     config = config or TrainConfig()
     ctx = setup_distributed(config.device)
     try:
-        return _train(Path(db) if db is not None else None, Path(out), model_config, config, progress, resume, ctx)
+        result = _train(Path(db) if db is not None else None, Path(out), model_config, config, progress, resume, ctx)
+        if ctx.world > 1:  # leave together: rank 0 still tests and saves, and gloo may abort a process that tears
+            torch.distributed.barrier()  # its group down while a peer is connected (seen once in a clean-clone run)
+        return result
     finally:
         teardown_distributed(ctx)
 
