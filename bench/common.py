@@ -154,3 +154,21 @@ class Results:
         tmp = self.path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.data, indent=2, default=str))
         tmp.replace(self.path)
+
+
+def wait_for_health(url: str, proc, timeout_s: float) -> bool:
+    """Poll a Streamlit server's `/_stcore/health` until it answers 200 (True), or until `proc` exits or
+    `timeout_s` passes (False); the caller says why, with its own server log."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Results, percentiles  # noqa: E402
+from bench.common import Results, percentiles, wait_for_health  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -163,17 +163,8 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     latencies, to_commit, to_screen, loads = [], [], [], []
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the server did not start:\n" + (work / "server.log").read_text())
-            time.sleep(0.5)
+        if not wait_for_health(url, server, 180):
+            raise SystemExit("the server did not start:\n" + (work / "server.log").read_text())
         cpu0 = {"server": cpu_seconds(server.pid), "follow": cpu_seconds(follow.pid)}
         rng = random.Random(args.seed)
         with sync_playwright() as p:

@@ -39,7 +39,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import Results, percentiles  # noqa: E402
+from bench.common import Results, percentiles, wait_for_health  # noqa: E402
 
 log = logging.getLogger("bench.load")
 
@@ -151,17 +150,8 @@ def server(db: Path, model: Path, log_path: Path, extra_env: dict | None = None)
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the server did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.5)
+        if not wait_for_health(url, proc, 180):
+            raise RuntimeError("the server did not start:\n" + log_path.read_text()[-3000:])
         yield url, proc.pid
     finally:
         try:

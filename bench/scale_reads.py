@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.common import percentiles
+from bench.common import percentiles, wait_for_health
 
 log = logging.getLogger("bench.scale")
 
@@ -98,7 +98,6 @@ def app_stage(args, p) -> dict:
     import signal
     import socket
     import subprocess
-    import urllib.request
 
     from playwright.sync_api import expect, sync_playwright
 
@@ -116,17 +115,8 @@ def app_stage(args, p) -> dict:
                                 stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     url, visits, errors = f"http://127.0.0.1:{port}", [], []
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the server did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.5)
+        if not wait_for_health(url, proc, 180):
+            raise SystemExit("the server did not start:\n" + log_path.read_text()[-3000:])
         users = sample_users(p["db"], args.app_users, seed=1)
         plan = [(h, path.format(u=users[0])) for h, path in APP_PAGES if h != "User explorer"]
         plan[1:1] = [("User explorer", f"user?user={u}") for u in users]
