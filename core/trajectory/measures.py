@@ -35,9 +35,8 @@ def category_distribution(logits: torch.Tensor, item_categories: torch.Tensor) -
     [N, C] float64. Rows sum to one: probability on items without a category is spread over the categorised
     ones in proportion, so the distribution answers "which categories, given that the next item has one".
     """
-    # The softmax normaliser cancels in the renormalisation below, so exp(s - max) is all that is needed.
-    logits = logits.float()
-    e = (logits - logits.max(dim=-1, keepdim=True).values).exp_()  # [N,I+1], padding (−inf) -> 0
+    # One fused softmax pass (padding, −inf, gets 0); its normaliser cancels in the renormalisation below.
+    e = torch.softmax(logits.float(), dim=-1)  # [N,I+1]
     p = (e @ item_categories.float()).double()  # [N,C]
     total = p.sum(dim=-1, keepdim=True)
     c = p.shape[-1]

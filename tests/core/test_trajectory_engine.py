@@ -97,3 +97,19 @@ def test_unknown_items_repeat_the_previous_interest(model_and_weights):
     np.testing.assert_allclose(out.distribution[0], empty, atol=1e-6)
     known = h.slice(0, 4)
     np.testing.assert_allclose(out.distribution[3], exact(model, w, known), atol=1e-5)
+
+
+def test_components_match_scoring_each_state_directly(model_and_weights):
+    """The gated distribution comes from mixing the long- and short-term logits; it must equal scoring the gated
+    state itself (components=False), and each component must equal scoring that component."""
+    model, w = model_and_weights
+    h = history(40, seed=3)
+    (full,) = encode_steps(model, [h], w)
+    (gated_only,) = encode_steps(model, [h], w, components=False)
+    np.testing.assert_allclose(full.distribution, gated_only.distribution, atol=1e-6)
+    with torch.no_grad():
+        batch = make_batch([h.slice(0, L)], L)
+        enc = model.encode(batch)
+        for part, got in (("long", full.long_term), ("short", full.short_term)):
+            want = category_distribution(model.score(getattr(enc, part)[0]), w).numpy()
+            np.testing.assert_allclose(got[:L], want, atol=1e-5)
