@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Results, peak_rss_mb  # noqa: E402
 from core.cli.common import to_jsonable  # noqa: E402
-from core.fairness import fairness_report, load_inputs  # noqa: E402
+from core.fairness import TREND_USERS, fairness_report, load_inputs  # noqa: E402
 
 log = logging.getLogger("bench.fairness")
 
@@ -90,7 +90,8 @@ def report_once(db: Path, model_dir: Path, args) -> tuple[dict, dict]:
     loaded = load_inputs(db, model_dir, k=args.k, by=args.by)
     t1 = time.perf_counter()
     full = fairness_report(
-        loaded.inputs, k=args.k, by=args.by, n_boot=args.n_boot, recommend_fn=loaded.recommend_fn, freq=args.window
+        loaded.inputs, k=args.k, by=args.by, n_boot=args.n_boot, recommend_fn=loaded.recommend_fn, freq=args.window,
+        trend_users=args.trend_users or None,
     )
     t2, c2 = time.perf_counter(), time.process_time()
     fairness_report(loaded.inputs, k=args.k, by=args.by, n_boot=args.n_boot, recommend_fn=None)
@@ -117,6 +118,8 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--n-boot", type=int, default=200)
     ap.add_argument("--window", default="month")
+    ap.add_argument("--trend-users", type=int, default=TREND_USERS,
+                    help="users scored per trend window, as the CLI and the app do (0: all)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's own choice)")
     ap.add_argument("--fresh", action="store_true", help="ignore earlier results")

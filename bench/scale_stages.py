@@ -158,8 +158,9 @@ def drift_stage(args, p) -> dict:
 
 def fairness_stage(args, p) -> dict:
     from bench.fairness import report_once
+    from core.fairness import TREND_USERS
 
-    opts = argparse.Namespace(k=10, by=None, n_boot=200, window="month")
+    opts = argparse.Namespace(k=10, by=None, n_boot=200, window="month", trend_users=TREND_USERS)
     times, report = report_once(p["db"], p["model"], opts)
     return {**{k: round(v, 2) if isinstance(v, float) else v for k, v in times.items()},
             "windows": len(report["over_time"]), "users": report["items"]["users"]}

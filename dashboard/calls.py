@@ -173,13 +173,13 @@ class FairnessView:
 
 def fairness(db: str, model_dir: str, k: int, by: tuple[str, ...], freq: str, n_boot: int, trend: bool) -> FairnessView:
     """`core.fairness.fairness_report` over `core.fairness.inputs.load_inputs` (the CLI's path)."""
-    from core.fairness import fairness_report, recommendation_counts
+    from core.fairness import TREND_USERS, fairness_report, recommendation_counts
     from core.fairness.inputs import load_inputs
 
     loaded = load_inputs(db, model_dir, k=int(k), by=list(by) or None)
     report = fairness_report(
         loaded.inputs, k=int(k), by=list(by) or None, n_boot=int(n_boot) or None,
-        recommend_fn=loaded.recommend_fn if trend else None, freq=freq,
+        recommend_fn=loaded.recommend_fn if trend else None, freq=freq, trend_users=TREND_USERS,
     )
     recs = loaded.inputs.recs
     counts = recommendation_counts(recs[recs["rank"] <= int(k)], loaded.inputs.catalogue)

@@ -33,11 +33,13 @@ from core.fairness.items import (
 )
 from core.fairness.over_time import (
     FREQUENCIES,
+    TREND_USERS,
     RecommendFn,
     WindowRow,
     calendar_windows,
     over_time,
     popularity_recommender,
+    user_panel,
     window_split,
 )
 from core.fairness.report import (
@@ -54,6 +56,7 @@ __all__ = [
     "AGE_BANDS",
     "DERIVED_ATTRIBUTES",
     "FREQUENCIES",
+    "TREND_USERS",
     "CalibrationReport",
     "ExposureRow",
     "ExposureTable",
@@ -97,5 +100,6 @@ __all__ = [
     "recommendation_counts",
     "short_head",
     "user_group_table",
+    "user_panel",
     "window_split",
 ]

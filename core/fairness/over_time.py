@@ -6,6 +6,11 @@ active in t (at least one event in it) who also has an event in window t+1 gets 
 in t+1 (canonical order). Item popularity is the count of interactions before the end of t, and the
 catalogue is every item seen before the end of t plus every recommended item. No intervals here: the
 bootstrap is for the overall report only.
+
+On a large log (`max_users`), each window scores a fixed panel of at most that many of its eligible users: the
+ones with the smallest stable hash of their id, so the same users are followed from window to window and a run
+gives the same rows every time. A window's item-side figures (coverage, Gini, …) are then those of the panel's
+lists, and `WindowRow.eligible` says how many users the window had in all.
 """
 
 from __future__ import annotations
@@ -24,13 +29,18 @@ from core.fairness.groups import derive_user_groups, user_group_table
 from core.fairness.items import check_recs, item_summary
 from core.fairness.users import per_user_quality
 
-__all__ = ["RecommendFn", "WindowRow", "FREQUENCIES", "calendar_windows", "window_split", "over_time", "popularity_recommender"]
+__all__ = ["RecommendFn", "WindowRow", "FREQUENCIES", "TREND_USERS", "user_panel", "calendar_windows", "window_split",
+           "over_time", "popularity_recommender"]
 
 log = logging.getLogger(__name__)
 
 # histories (user_id, item_id, ts, … in canonical order; one user's rows are their history) and K
 # → top-K lists (user_id, rank 1..K, item_id)
 RecommendFn = Callable[[pd.DataFrame, int], pd.DataFrame]
+
+# Users scored per trend window by the CLI and the app (a stable panel, see the module docstring): the trend
+# recomputes every scored user's list once per window, so without a cap it grows with users x windows.
+TREND_USERS = 5000
 
 FREQUENCIES = {"day": "D", "week": "W-SUN", "month": "M", "quarter": "Q", "year": "Y"}
 
@@ -45,6 +55,7 @@ class WindowRow:
     metrics: dict[str, float]  # NDCG@K, HR@K, coverage, gini, arp, aplt, popularity_lift, novelty, C_KL,
     # exposure_parity:<grouping> and exposure_treatment:<grouping> for category and popularity
     gaps: dict[str, float]  # attribute → NDCG@K difference (largest − smallest group mean)
+    eligible: int | None = None  # users the window had before the panel was drawn (None: all were scored)
 
 
 def _utc_naive(ts: pd.Series) -> pd.Series:
@@ -66,17 +77,44 @@ def calendar_windows(ts: pd.Series, freq: str = "month") -> list[tuple[pd.Timest
     return [(p.start_time, (p + 1).start_time) for p in periods]
 
 
+def user_panel(user_ids: pd.Series | pd.Index, max_users: int) -> pd.Index:
+    """At most `max_users` of the given ids: those with the smallest stable hash (the same ids in every window
+    and every run, whatever order they come in)."""
+    ids = pd.Index(pd.unique(pd.Series(user_ids).astype(str)))
+    if len(ids) <= max_users:
+        return ids
+    h = pd.util.hash_pandas_object(pd.Series(ids, dtype=object), index=False, hash_key="interestlens-pnl")
+    return ids[np.argsort(h.to_numpy(), kind="stable")[:max_users]]
+
+
 def window_split(
-    events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, next_end: pd.Timestamp
+    events: pd.DataFrame,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    next_end: pd.Timestamp,
+    max_users: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Histories (events before `end` of users active in [start, end) with an event in [end, next_end))
-    and their targets (each such user's first event in [end, next_end)). Row order is kept."""
+    and their targets (each such user's first event in [end, next_end)). Row order is kept. With `max_users`,
+    only the `user_panel` of those users."""
+    histories, targets, _ = _window(events, start, end, next_end, max_users)
+    return histories, targets
+
+
+def _window(
+    events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, next_end: pd.Timestamp, max_users: int | None
+) -> tuple[pd.DataFrame, pd.DataFrame, int | None]:
+    """`window_split` plus the number of eligible users when a panel was drawn (None when all were kept)."""
     ts = events["ts"]
     active = events.loc[(ts >= start) & (ts < end), "user_id"].unique()
     nxt = events[(ts >= end) & (ts < next_end) & events["user_id"].isin(active)]
     targets = nxt.drop_duplicates("user_id", keep="first")
+    eligible = None
+    if max_users is not None and len(targets) > max_users:
+        eligible = len(targets)
+        targets = targets[targets["user_id"].isin(user_panel(targets["user_id"], max_users))]
     histories = events[(ts < end) & events["user_id"].isin(targets["user_id"].unique())]
-    return histories.reset_index(drop=True), targets.reset_index(drop=True)
+    return histories.reset_index(drop=True), targets.reset_index(drop=True), eligible
 
 
 def over_time(
@@ -88,6 +126,7 @@ def over_time(
     by: list[str] | None = None,
     freq: str = "month",
     min_users: int = 1,
+    max_users: int | None = None,
 ) -> list[WindowRow]:
     """Every metric per calendar window (see the module docstring for the protocol).
 
@@ -100,7 +139,10 @@ def over_time(
     user_attributes, by : as in `fairness_report`; gaps are given for these attributes.
     freq : day, week, month, quarter or year.
     min_users : windows with fewer scored users are left out.
+    max_users : score at most this many users per window (a stable panel; see the module docstring); None: all.
     """
+    if max_users is not None and max_users < 1:
+        raise UserInputError(f"The trend panel must hold at least one user, not {max_users}.")
     missing = [c for c in ("user_id", "item_id", "ts") if c not in events.columns]
     if missing:
         raise UserInputError(f"The event log lacks the column(s) {', '.join(missing)}.")
@@ -112,7 +154,7 @@ def over_time(
     weights = item_category_weights(item_categories)
     rows: list[WindowRow] = []
     for (start, end), (_, next_end) in zip(windows[:-1], windows[1:], strict=True):
-        histories, targets = window_split(ev, start, end, next_end)
+        histories, targets, eligible = _window(ev, start, end, next_end, max_users)
         if len(targets) < max(min_users, 1):
             continue
         recs = check_recs(recommend_fn(histories, k))
@@ -137,7 +179,7 @@ def over_time(
         for attr in groups.columns:
             means = quality[f"NDCG@{k}"].groupby(groups[attr]).mean()
             gaps[attr] = float(means.max() - means.min()) if len(means) else float("nan")
-        rows.append(WindowRow(start, end, int(len(targets)), metrics, gaps))
+        rows.append(WindowRow(start, end, int(len(targets)), metrics, gaps, eligible))
         log.debug("window %s: %d users", start, len(targets))
     return rows
 

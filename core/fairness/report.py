@@ -153,7 +153,8 @@ class FairnessReport:
                 "by_group": [flat(r) for r in self.calibration.by_group],
             },
             "over_time": [
-                {"start": w.start, "end": w.end, "users": w.users, **w.metrics, "gaps": w.gaps} for w in self.over_time
+                {"start": w.start, "end": w.end, "users": w.users, "eligible_users": w.eligible or w.users, **w.metrics,
+                 "gaps": w.gaps} for w in self.over_time
             ],
         }
 
@@ -169,6 +170,7 @@ def fairness_report(
     recommend_fn: RecommendFn | None = None,
     freq: str = "month",
     bootstrap: Literal["vectorised", "fairlearn"] = "vectorised",
+    trend_users: int | None = None,
 ) -> FairnessReport:
     """Compute the whole report.
 
@@ -183,6 +185,7 @@ def fairness_report(
         ``"popularity:<b>"`` (b equal-size bins) or ``"attribute:<name>"`` (an item attribute column).
     recommend_fn : recommender for trends; None leaves `over_time` empty.
     freq : calendar window for trends (day, week, month, quarter, year; UTC).
+    trend_users : score at most this many users per trend window (a stable panel, `over_time`); None: all.
     """
     recs = check_recs(inputs.recs)
     recs = recs[recs["rank"] <= k]
@@ -233,7 +236,8 @@ def fairness_report(
         if inputs.events is None:
             raise UserInputError("Trends over time need the event log; none was given.")
         trend = over_time(
-            inputs.events, recommend_fn, k, inputs.item_categories, inputs.user_attributes, by, freq
+            inputs.events, recommend_fn, k, inputs.item_categories, inputs.user_attributes, by, freq,
+            max_users=trend_users,
         )
     settings = {
         "n_boot": n_boot or 0,
@@ -242,6 +246,7 @@ def fairness_report(
         "bootstrap": bootstrap,
         "alpha": ALPHA,
         "freq": freq,
+        "trend_users": trend_users,
     }
     per_user = quality.join(ckl.rename("C_KL")).join(groups)
     return FairnessReport(k, rows, gaps, items, calibration, trend, settings, per_user)

@@ -87,7 +87,8 @@ def trend_frame(windows: list) -> pd.DataFrame:
     """WindowRows as one row per window: start, end, users, each metric, and `gap:<attribute>` columns."""
     rows = []
     for w in windows:
-        rows.append({"start": w.start, "end": w.end, "users": w.users, **w.metrics,
+        rows.append({"start": w.start, "end": w.end, "users": w.users, "eligible users": w.eligible or w.users,
+                     **w.metrics,
                      **{f"gap:{k}": v for k, v in w.gaps.items()}})
     return pd.DataFrame(rows)
 

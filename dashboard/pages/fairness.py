@@ -90,6 +90,11 @@ with trend_tab:
     if frame.empty:
         st.info("No trend: turn **Trends** on, or the log spans too few calendar windows.")
     else:
+        sampled = [w for w in report.over_time if w.eligible]
+        if sampled:
+            st.caption(f"Each window scores a fixed panel of at most {max(w.users for w in sampled):,} users (of up "
+                       f"to {max(w.eligible for w in sampled):,}), followed from window to window; item-side "
+                       "figures are those of the panel's lists. `interestlens fairness --trend-users 0` scores all.")
         st.plotly_chart(fc.trend_lines(frame, [nd, hr, "coverage", "gini", "aplt"], f"Quality and exposure per {freq}"),
                         key="fairness_trend_quality")
         gap_cols = [col for col in frame.columns if col.startswith("gap:")]

@@ -139,3 +139,17 @@ def test_cli_human_output(monkeypatch, capsys, synthetic_db, trained_model_dir):
     assert "NDCG@5" in out and "region" in out and "gini" in out and "C_KL" in out
     assert np.isfinite(float(out.split("gini ")[1].split()[0]))
     assert "window" not in out  # --no-trend
+
+
+def test_cli_trend_panel(monkeypatch, capsys, synthetic_db, trained_model_dir):
+    """--trend-users caps the users scored per window and the output says how many each window had."""
+    code, out, err = cli(monkeypatch, capsys, "fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
+                         "--n-boot", "0", "--trend-users", "5", "--json")
+    assert code == 0, err
+    windows = json.loads(out)["over_time"]
+    assert windows and all(w["users"] <= 5 and w["eligible_users"] >= w["users"] for w in windows)
+    assert any(w["eligible_users"] > 5 for w in windows)
+    assert json.loads(out)["settings"]["trend_users"] == 5
+    code, out, _ = cli(monkeypatch, capsys, "fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
+                       "--n-boot", "0", "--trend-users", "5")
+    assert code == 0 and "a fixed panel of at most 5 users per window" in out

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from core.errors import UserInputError
-from core.fairness import calendar_windows, over_time, popularity_recommender, window_split
+from core.fairness import calendar_windows, over_time, popularity_recommender, user_panel, window_split
 
 ROWS = [
     ("u1", "a", "2024-01-05 10:00"), ("u2", "a", "2024-01-10 10:00"), ("u3", "a", "2024-01-15 10:00"),
@@ -96,3 +96,31 @@ def test_popularity_recommender_skips_seen_items():
     hist = pd.DataFrame({"user_id": ["x", "x", "y"], "item_id": ["a", "b", "a"]})
     recs = popularity_recommender(hist, 2)
     assert recs.values.tolist() == [["y", 1, "b"]]
+
+
+def test_user_panel_is_stable_and_order_free():
+    ids = [f"user{i}" for i in range(500)]
+    panel = user_panel(pd.Series(ids), 50)
+    assert len(panel) == 50 and set(panel) <= set(ids)
+    assert set(user_panel(pd.Series(ids[::-1]), 50)) == set(panel)  # whatever order the ids come in
+    # a user in the panel of a larger set stays in it for any subset that contains them
+    sub = [u for u in ids[:300]]
+    assert set(panel) & set(sub) <= set(user_panel(pd.Series(sub), 50))
+    assert list(user_panel(pd.Series(ids[:10]), 50)) == ids[:10]  # nothing to drop
+
+
+def test_over_time_panel_caps_users_per_window_and_says_how_many_there_were():
+    full = over_time(events(), popularity_recommender, k=2, item_categories=CATS)
+    capped = over_time(events(), popularity_recommender, k=2, item_categories=CATS, max_users=1)
+    assert [r.users for r in full] == [2, 2] and all(r.eligible is None for r in full)
+    assert [r.users for r in capped] == [1, 1] and [r.eligible for r in capped] == [2, 2]
+    # one user scored per window: a hit or a miss, and the same panel (so the same figures) on every run
+    assert all(c.metrics["HR@2"] in (0.0, 1.0) for c in capped)
+    again = over_time(events(), popularity_recommender, k=2, item_categories=CATS, max_users=1)
+    pd.testing.assert_frame_equal(pd.DataFrame([r.metrics for r in again]), pd.DataFrame([r.metrics for r in capped]))
+    with pytest.raises(UserInputError, match="at least one user"):
+        over_time(events(), popularity_recommender, k=2, item_categories=CATS, max_users=0)
+    ev = events(None).assign(ts=lambda d: d["ts"].dt.tz_localize(None))
+    (start, end), (_, next_end) = calendar_windows(ev["ts"])[:2]
+    hist, targets = window_split(ev, start, end, next_end, max_users=1)
+    assert len(targets) == 1 and set(hist["user_id"]) == set(targets["user_id"])

@@ -9,7 +9,7 @@ import typer
 
 from core.cli.common import DbOption, JsonOption, ModelOption, emit
 from core.errors import UserInputError
-from core.fairness import FREQUENCIES, FairnessReport, fairness_report
+from core.fairness import FREQUENCIES, TREND_USERS, FairnessReport, fairness_report
 from core.fairness.inputs import load_inputs
 
 
@@ -23,6 +23,10 @@ def fairness(
     n_boot: int = typer.Option(200, "--n-boot", min=0, help="Bootstrap resamples for the intervals (0: none)."),
     window: str = typer.Option("month", "--window", help=f"Calendar window of the trend: {', '.join(FREQUENCIES)}."),
     trend: bool = typer.Option(True, "--trend/--no-trend", help="Compute the metrics per calendar window."),
+    trend_users: int = typer.Option(
+        TREND_USERS, "--trend-users", min=0,
+        help="Score at most this many users per trend window (a fixed panel of users, followed over time; 0: all).",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="CPU threads for the model (default: torch's choice; 1 is fastest on a busy machine)."
@@ -49,6 +53,7 @@ def fairness(
         random_state=seed,
         recommend_fn=loaded.recommend_fn if trend else None,
         freq=window,
+        trend_users=trend_users or None,
     )
     result = {"model": str(loaded.model_dir), "notes": loaded.notes, **report.to_dict()}
     emit(result, as_json, _human(report))
@@ -89,6 +94,10 @@ def _human(report: FairnessReport) -> str:
     c = report.calibration
     lines.append(f"calibration: mean C_KL {_num(c.mean)} nats over {c.users:,} users (alpha {c.alpha})")
     if report.over_time:
+        sampled = [w for w in report.over_time if w.eligible]
+        if sampled:
+            lines += ["", f"trend: a fixed panel of at most {max(w.users for w in sampled):,} users per window "
+                          f"(of up to {max(w.eligible for w in sampled):,}); --trend-users 0 scores all"]
         lines += ["", f"{'window':10} {'users':>6} {nd:>8} {'gini':>6} {'aplt':>6} {'C_KL':>6}"]
         for w in report.over_time:
             m = w.metrics
