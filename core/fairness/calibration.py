@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 __all__ = ["ALPHA", "item_category_weights", "category_distribution", "miscalibration"]
 
@@ -32,12 +33,38 @@ def category_distribution(events: pd.DataFrame, weights: pd.DataFrame) -> pd.Dat
     """Per-user category distribution of the items in `events` (user_id, item_id; one row per event).
 
     Items without categories are left out. Returns (user_id, category, share) with shares summing to 1
-    per user.
+    per user, sorted by user then category.
+
+    Computed as a sparse (users × items) count matrix times the (items × categories) weight matrix, so a
+    10M-event log costs a few integer arrays instead of a 10M-row joined table of strings.
     """
-    e = events[["user_id", "item_id"]].astype(str).merge(weights, on="item_id", how="inner")
-    d = e.groupby(["user_id", "category"], sort=True)["weight"].sum().rename("share").reset_index()
-    d["share"] = d["share"] / d.groupby("user_id")["share"].transform("sum")
-    return d
+    cols = ["user_id", "category", "share"]
+    if events.empty or weights.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object if c != "share" else float) for c in cols})
+    item_index = pd.Index(pd.unique(weights["item_id"].astype(str)))
+    cat_index = pd.Index(pd.unique(weights["category"].astype(str)))
+    w = sparse.csr_matrix(
+        (weights["weight"].to_numpy(float), (item_index.get_indexer(weights["item_id"].astype(str)),
+                                              cat_index.get_indexer(weights["category"].astype(str)))),
+        shape=(len(item_index), len(cat_index)),
+    )
+    items = item_index.get_indexer(events["item_id"].astype(str))
+    known = items >= 0
+    u_codes, users = pd.factorize(events["user_id"].astype(str).to_numpy()[known])
+    counts = sparse.csr_matrix(
+        (np.ones(len(u_codes)), (u_codes, items[known])), shape=(len(users), len(item_index))
+    )  # duplicates are summed
+    per_user = (counts @ w).tocoo()  # [users, categories], summed weights
+    totals = np.asarray(per_user.sum(axis=1)).ravel()
+    keep = per_user.data > 0
+    out = pd.DataFrame(
+        {
+            "user_id": np.asarray(users, dtype=object)[per_user.row[keep]],
+            "category": np.asarray(cat_index, dtype=object)[per_user.col[keep]],
+            "share": per_user.data[keep] / totals[per_user.row[keep]],
+        }
+    )
+    return out.sort_values(["user_id", "category"], kind="stable").reset_index(drop=True)
 
 
 def miscalibration(

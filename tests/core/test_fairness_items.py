@@ -190,3 +190,22 @@ def test_miscalibration_edge_cases(recs):
     assert ckl["u1"] == pytest.approx(math.log(100))
     ckl = miscalibration(HIST[HIST["user_id"] != "u2"], recs, CATS)
     assert math.isnan(ckl["u2"])
+
+
+def test_category_distribution_matches_the_joined_table_definition():
+    """The sparse computation equals the plain definition (join events to item weights, sum per user and
+    category, normalise), with repeated events, multi-category items and items without a category."""
+    from core.fairness.calibration import category_distribution, item_category_weights
+
+    rng = np.random.default_rng(0)
+    cats = pd.Series({f"i{j}": [f"g{c}" for c in rng.choice(4, rng.integers(0, 3), replace=False)] for j in range(30)})
+    w = item_category_weights(cats)
+    events = pd.DataFrame({"user_id": rng.choice([f"u{k}" for k in range(12)], 400),
+                           "item_id": rng.choice(list(cats.index) + ["unknown"], 400)})
+    e = events.merge(w, on="item_id", how="inner")
+    want = e.groupby(["user_id", "category"], sort=True)["weight"].sum().rename("share").reset_index()
+    want["share"] = want["share"] / want.groupby("user_id")["share"].transform("sum")
+    got = category_distribution(events, w)
+    pd.testing.assert_frame_equal(got.astype({"user_id": object, "category": object}),
+                                  want.astype({"user_id": object, "category": object}), check_exact=False)
+    assert category_distribution(events.iloc[:0], w).empty
