@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -93,11 +93,19 @@ def load_inputs(
         unknown = [b for b in (by or []) if b not in known]
         if unknown:
             raise UserInputError(f"Unknown user attribute {unknown[0]!r}; known attributes: {', '.join(known)}.")
-        events = con.execute(
-            f"SELECT user_id, item_id, ts FROM events ORDER BY {EVENT_ORDER}"
-        ).df()
         item_categories, item_attributes = _items(con)
-        seqs = load_sequences(con, loaded.vocab)
+        # One read of the log serves both the model (its vocabulary's indices) and the report (every item's id):
+        # the model's items first, then the items it has never seen, so an index above the model's is unknown
+        # to it. The frame below then holds integer codes, not 10M id strings (a 10M-event log read as a
+        # sorted table of strings peaked at ~2.5 GB; see bench/results/scale-10m.json).
+        wide = replace(loaded.vocab, items=[*loaded.vocab.items, *_unseen(loaded.vocab, item_categories.index)])
+        seqs_all = load_sequences(con, wide)
+        events = _events_frame(seqs_all, wide.items)
+        if events is None:  # an event whose item is not in the items table: read the ids themselves
+            events = con.execute(f"SELECT user_id, item_id, ts FROM events ORDER BY {EVENT_ORDER}").df()
+    n_model = loaded.vocab.n_items
+    seqs = replace(seqs_all, items=np.where(seqs_all.items > n_model, 0, seqs_all.items))
+    del seqs_all
     recs = _read_recommendations(path, k)
     if recs is None:
         notes.append(f"{RECOMMENDATIONS_FILE} is missing or shorter than K={k}; computed every user's top-{k} list.")
@@ -124,6 +132,28 @@ def load_inputs(
         events=events,
     )
     return LoadedInputs(inputs, model_recommender(loaded, seqs), path, notes)
+
+
+def _unseen(vocab, item_ids: pd.Index) -> list[str]:
+    """Item ids of the database the model's vocabulary lacks, in the database's order."""
+    known = set(vocab.items)
+    return [str(i) for i in item_ids if str(i) not in known]
+
+
+def _events_frame(seqs: Sequences, items: list[str]) -> pd.DataFrame | None:
+    """(user_id, item_id, ts) of every event, each user's events together in canonical order, ids as categoricals
+    (codes into the user and item lists); None when an event's item is not in `items`."""
+    codes = seqs.items - 1
+    if len(codes) and codes.min() < 0:
+        return None
+    users = pd.Categorical.from_codes(np.repeat(np.arange(seqs.n_users), seqs.lengths), categories=pd.Index(seqs.user_ids.astype(str)))
+    return pd.DataFrame(
+        {
+            "user_id": users,
+            "item_id": pd.Categorical.from_codes(codes, categories=pd.Index(items, dtype=str)),
+            "ts": pd.to_datetime(seqs.ts, unit="s"),
+        }
+    )
 
 
 def model_recommender(loaded: LoadedModel, seqs: Sequences) -> RecommendFn:

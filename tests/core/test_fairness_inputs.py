@@ -53,6 +53,40 @@ def test_inputs_from_the_database(synthetic_db, loaded_inputs):
     assert (t_ts == last.set_index("user_id")["ts"].reindex(t_ts.index)).all()
 
 
+def _log_per_user(con) -> list[tuple]:
+    """The log as (user, item, ts to the second), each user's events in canonical order."""
+    rows = con.execute("SELECT user_id, item_id, date_trunc('second', ts) FROM events ORDER BY user_id, ts, run_id, seq")
+    return [(str(u), str(i), t) for u, i, t in rows.fetchall()]
+
+
+def test_events_frame_is_the_log_in_per_user_canonical_order(synthetic_db, loaded_inputs):
+    ev = loaded_inputs.inputs.events
+    with connect_read(synthetic_db) as con:
+        want = _log_per_user(con)
+    got = sorted(range(len(ev)), key=lambda r: ev["user_id"].iat[r])  # stable: keeps each user's order
+    assert [(ev["user_id"].iat[r], ev["item_id"].iat[r], ev["ts"].iat[r].to_pydatetime()) for r in got] == want
+
+
+def test_items_the_model_never_saw_keep_their_ids(synthetic_db, trained_model_dir, tmp_path):
+    """Events ingested after training name items outside the model's vocabulary: the report's log still has
+    their ids (the model sees them as unknown)."""
+    from core.store import connect_write
+
+    db = tmp_path / "later.duckdb"
+    shutil.copy(synthetic_db, db)
+    with connect_write(db) as con:
+        user = con.execute("SELECT user_id, max(ts) FROM events GROUP BY 1 ORDER BY 1 LIMIT 1").fetchall()[0]
+        con.execute("INSERT INTO items (item_id, title, categories) VALUES ('brand-new', 'New', ['c0'])")
+        con.execute("""INSERT INTO events (user_id, item_id, ts, event_type, value, context, run_id, seq)
+                       SELECT ?, 'brand-new', ?::TIMESTAMP + INTERVAL 1 HOUR, event_type, value, context, run_id, seq + 1
+                       FROM events ORDER BY run_id DESC, seq DESC LIMIT 1""", [user[0], user[1]])
+    got = load_inputs(db, trained_model_dir, k=10).inputs.events
+    mine = got[got["user_id"] == str(user[0])]
+    assert mine["item_id"].iloc[-1] == "brand-new"
+    with connect_read(db) as con:
+        assert sorted(zip(got["user_id"], got["item_id"], strict=True)) == sorted((u, i) for u, i, _ in _log_per_user(con))
+
+
 def test_saved_parquet_files_are_read(synthetic_db, trained_model_dir, loaded_inputs, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(trained_model_dir, model)
