@@ -178,3 +178,24 @@ def test_a_foreign_duckdb_file_is_refused_not_modified(tmp_path):
     assert con.execute("SELECT count(*) FROM events").fetchall() == [(0,)]
     assert con.execute("SELECT table_name FROM duckdb_tables()").fetchall() == [("events",)]  # nothing created
     con.close()
+
+
+def test_load_sequences_orders_ties_like_the_store(tmp_path):
+    """The whole-log read (streamed unsorted, then sorted in numpy) gives each user's events in the store's
+    canonical order: time to the microsecond, then run, then row; the one-user read agrees."""
+    from core.sequences import Vocab, load_sequences
+
+    db = tmp_path / "ties.duckdb"
+    a = write_csv(tmp_path / "a.csv", "user_id,item_id,timestamp\nu,z,1700000000\nu,y,1700000000\nt,x,1700000000.7\n"
+                                      "u,x,1700000000\nt,y,1700000000.2\n")
+    b = write_csv(tmp_path / "b.csv", "user_id,item_id,timestamp\nu,w,1700000000\nu,v,1699999999\nt,z,1700000000.1\n")
+    ingest(db, "generic", a)
+    ingest(db, "generic", b)
+    vocab = Vocab(items=["v", "w", "x", "y", "z"], categories=[], event_types=["view", "click", "rating", "purchase"])
+    with connect_read(db) as con:
+        seqs = load_sequences(con, vocab)
+        one = load_sequences(con, vocab, users=["t"])
+    named = {str(u): [vocab.item_id(i) for i in seqs.items[seqs.offsets[r] : seqs.offsets[r + 1]]]
+             for r, u in enumerate(seqs.user_ids)}
+    assert named == {"t": ["z", "y", "x"], "u": ["v", "z", "y", "x", "w"]}
+    assert [vocab.item_id(i) for i in one.items] == ["z", "y", "x"]
