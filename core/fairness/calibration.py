@@ -48,12 +48,16 @@ def category_distribution(events: pd.DataFrame, weights: pd.DataFrame) -> pd.Dat
                                               cat_index.get_indexer(weights["category"].astype(str)))),
         shape=(len(item_index), len(cat_index)),
     )
-    items = item_index.get_indexer(events["item_id"].astype(str))
+    # factorised on the columns themselves: integer codes, never one Python string per event
+    i_codes, i_names = pd.factorize(events["item_id"].astype(str))
+    items = item_index.get_indexer(pd.Index(i_names, dtype=object))[i_codes] if len(i_codes) else np.zeros(0, int)
     known = items >= 0
-    u_codes, users = pd.factorize(events["user_id"].astype(str).to_numpy()[known])
+    u_all, users = pd.factorize(events["user_id"].astype(str))
+    u_codes = u_all[known].astype(np.int32)
     counts = sparse.csr_matrix(
-        (np.ones(len(u_codes)), (u_codes, items[known])), shape=(len(users), len(item_index))
-    )  # duplicates are summed
+        (np.ones(len(u_codes), np.float32), (u_codes, items[known].astype(np.int32))),
+        shape=(len(users), len(item_index)),
+    ).astype(np.float64)  # duplicates are summed
     per_user = (counts @ w).tocoo()  # [users, categories], summed weights
     totals = np.asarray(per_user.sum(axis=1)).ravel()
     keep = per_user.data > 0

@@ -96,7 +96,7 @@ def load_inputs(
         item_categories, item_attributes = _items(con)
         # One read of the log serves both the model (its vocabulary's indices) and the report (every item's id):
         # the model's items first, then the items it has never seen, so an index above the model's is unknown
-        # to it. The frame below then holds integer codes, not 10M id strings (a 10M-event log read as a
+        # to it. The frame below takes its id strings from those lists by code (a 10M-event log read as a
         # sorted table of strings peaked at ~2.5 GB; see bench/results/scale-10m.json).
         wide = replace(loaded.vocab, items=[*loaded.vocab.items, *_unseen(loaded.vocab, item_categories.index)])
         seqs_all = load_sequences(con, wide)
@@ -111,7 +111,7 @@ def load_inputs(
         notes.append(f"{RECOMMENDATIONS_FILE} is missing or shorter than K={k}; computed every user's top-{k} list.")
         users = [str(u) for u in seqs.user_ids]
         recs = _lists_frame(loaded, users, recommend(loaded, [seqs.history(r) for r in range(seqs.n_users)], k))
-    events = events.astype({"user_id": str, "item_id": str})
+    events = events.astype({"user_id": str, "item_id": str})  # a no-op on the frame above (already strings)
     split = split_from_card(seqs, loaded.card.get("split"))
     eval_users = _read_eval_users(path)
     if eval_users is None:
@@ -141,16 +141,17 @@ def _unseen(vocab, item_ids: pd.Index) -> list[str]:
 
 
 def _events_frame(seqs: Sequences, items: list[str]) -> pd.DataFrame | None:
-    """(user_id, item_id, ts) of every event, each user's events together in canonical order, ids as categoricals
-    (codes into the user and item lists); None when an event's item is not in `items`."""
+    """(user_id, item_id, ts) of every event, each user's events together in canonical order; None when an
+    event's item is not in `items`."""
     codes = seqs.items - 1
     if len(codes) and codes.min() < 0:
         return None
-    users = pd.Categorical.from_codes(np.repeat(np.arange(seqs.n_users), seqs.lengths), categories=pd.Index(seqs.user_ids.astype(str)))
+    user_names = pd.array([str(u) for u in seqs.user_ids], dtype="str")
+    item_names = pd.array(items, dtype="str")
     return pd.DataFrame(
-        {
-            "user_id": users,
-            "item_id": pd.Categorical.from_codes(codes, categories=pd.Index(items, dtype=str)),
+        {  # string columns taken from the id lists by code (Arrow-backed: no Python string per event)
+            "user_id": user_names.take(np.repeat(np.arange(seqs.n_users), seqs.lengths)),
+            "item_id": item_names.take(codes),
             "ts": pd.to_datetime(seqs.ts, unit="s"),
         }
     )

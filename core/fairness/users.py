@@ -187,6 +187,9 @@ def _row(attr: str, group: str, size: int, point: pd.Series, ci_frames, key) -> 
     return GroupRow(attr, group, size, values, {m: float(lo[m]) for m in values}, {m: float(hi[m]) for m in values})
 
 
+_BOOT_CELLS = 1 << 22  # draws handled at once by `_vectorised_ci`: temporaries of ~4M cells, whatever the users
+
+
 def _bootstrap_draws(n: int, n_boot: int, random_state: int) -> np.ndarray:
     """[n_boot, n] row indices of fairlearn's resamples (fairlearn.metrics._bootstrap).
 
@@ -197,7 +200,8 @@ def _bootstrap_draws(n: int, n_boot: int, random_state: int) -> np.ndarray:
     seeds = np.random.default_rng(seed=int(random_state)).integers(
         low=0, high=np.iinfo(np.uint32).max, size=int(n_boot), dtype=np.uint32
     )
-    return np.stack([np.random.RandomState(seed).choice(n, size=n, replace=True) for seed in seeds])
+    dtype = np.int32 if n < np.iinfo(np.int32).max else np.int64  # half the memory: 200 x 100k users is 80 MB
+    return np.stack([np.random.RandomState(seed).choice(n, size=n, replace=True).astype(dtype) for seed in seeds])
 
 
 def _vectorised_ci(
@@ -211,15 +215,19 @@ def _vectorised_ci(
     v = values.to_numpy(dtype=float)
     present = ~np.isnan(v)
     v0 = np.where(present, v, 0.0)
-    cells = (np.arange(B)[:, None] * G + codes[draws]).ravel()  # [B·n] resample × group cell of every draw
     by_group = np.empty((B, G, M))
     overall = np.empty((B, M))
-    for m in range(M):
-        sums = np.bincount(cells, weights=v0[draws, m].ravel(), minlength=B * G).reshape(B, G)
-        cnts = np.bincount(cells, weights=present[draws, m].ravel(), minlength=B * G).reshape(B, G)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            by_group[:, :, m] = sums / cnts  # a group absent from a resample is NaN there
-            overall[:, m] = sums.sum(1) / cnts.sum(1)
+    step = max(1, _BOOT_CELLS // max(n, 1))  # resamples at a time
+    for b0 in range(0, B, step):
+        d = draws[b0 : b0 + step]
+        b = len(d)
+        cells = (np.arange(b)[:, None] * G + codes[d]).ravel()  # [b·n] resample × group cell of every draw
+        for m in range(M):
+            sums = np.bincount(cells, weights=v0[d, m].ravel(), minlength=b * G).reshape(b, G)
+            cnts = np.bincount(cells, weights=present[d, m].ravel(), minlength=b * G).reshape(b, G)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                by_group[b0 : b0 + b, :, m] = sums / cnts  # a group absent from a resample is NaN there
+                overall[b0 : b0 + b, m] = sums.sum(1) / cnts.sum(1)
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         gmax, gmin = np.nanmax(by_group, axis=1), np.nanmin(by_group, axis=1)

@@ -73,7 +73,11 @@ def test_grouped_metrics_agree_with_a_plain_metricframe():
     assert gaps[0].ratio == pytest.approx(mf.ratio()) == pytest.approx(manual.min() / manual.max())
 
 
-def test_vectorised_bootstrap_draws_fairlearns_resamples():
+@pytest.mark.parametrize("cells", [1 << 22, 3 * 80])  # one pass, and 3 resamples at a time (a ragged last one)
+def test_vectorised_bootstrap_draws_fairlearns_resamples(monkeypatch, cells):
+    import core.fairness.users as users_mod
+
+    monkeypatch.setattr(users_mod, "_BOOT_CELLS", cells)
     rng = np.random.default_rng(0)
     n = 80
     values = pd.DataFrame(
