@@ -164,7 +164,8 @@ def parquet_stage(args, p) -> dict:
     from core.checkpoint import load_checkpoint
     from core.sequences import load_sequences
     from core.store import connect_read, user_history
-    from core.store.parquet import attach_parquet, export_parquet
+    from core.store.parquet import attach_parquet
+    from core.store.parquet_export import export_parquet
 
     shutil.rmtree(p["parquet"], ignore_errors=True)
     for f in (p["attached"], Path(str(p["attached"]) + ".wal")):
