@@ -38,6 +38,7 @@ from core.fairness.over_time import (
     WindowRow,
     calendar_windows,
     over_time,
+    panel_note,
     popularity_recommender,
     user_panel,
     window_split,
@@ -100,6 +101,7 @@ __all__ = [
     "recommendation_counts",
     "short_head",
     "user_group_table",
+    "panel_note",
     "user_panel",
     "window_split",
 ]

@@ -29,8 +29,8 @@ from core.fairness.groups import derive_user_groups, user_group_table
 from core.fairness.items import check_recs, item_summary
 from core.fairness.users import per_user_quality
 
-__all__ = ["RecommendFn", "WindowRow", "FREQUENCIES", "TREND_USERS", "user_panel", "calendar_windows", "window_split",
-           "over_time", "popularity_recommender"]
+__all__ = ["RecommendFn", "WindowRow", "FREQUENCIES", "TREND_USERS", "user_panel", "panel_note", "calendar_windows",
+           "window_split", "over_time", "popularity_recommender"]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,16 @@ def _window(
         targets = targets[targets["user_id"].isin(user_panel(targets["user_id"], max_users))]
     histories = events[(ts < end) & events["user_id"].isin(targets["user_id"].unique())]
     return histories.reset_index(drop=True), targets.reset_index(drop=True), eligible
+
+
+def panel_note(windows: list[WindowRow]) -> str | None:
+    """How the trend's users were drawn, for a caption ("a fixed panel of at most N users per window …"), or None
+    when every window scored all its users."""
+    sampled = [w for w in windows if w.eligible]
+    if not sampled:
+        return None
+    return (f"a fixed panel of at most {max(w.users for w in sampled):,} users per window (of up to "
+            f"{max(w.eligible for w in sampled):,}), followed from window to window")
 
 
 def over_time(

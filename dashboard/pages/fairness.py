@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import InterestLensError
+from core.fairness.over_time import panel_note
 from dashboard import data
 from dashboard.components import fairness_charts as fc
 from dashboard.components import panels
@@ -90,11 +91,10 @@ with trend_tab:
     if frame.empty:
         st.info("No trend: turn **Trends** on, or the log spans too few calendar windows.")
     else:
-        sampled = [w for w in report.over_time if w.eligible]
-        if sampled:
-            st.caption(f"Each window scores a fixed panel of at most {max(w.users for w in sampled):,} users (of up "
-                       f"to {max(w.eligible for w in sampled):,}), followed from window to window; item-side "
-                       "figures are those of the panel's lists. `interestlens fairness --trend-users 0` scores all.")
+        note = panel_note(report.over_time)
+        if note:
+            st.caption(f"Each window scores {note}; item-side figures are those of the panel's lists. "
+                       "`interestlens fairness --trend-users 0` scores all.")
         st.plotly_chart(fc.trend_lines(frame, [nd, hr, "coverage", "gini", "aplt"], f"Quality and exposure per {freq}"),
                         key="fairness_trend_quality")
         gap_cols = [col for col in frame.columns if col.startswith("gap:")]

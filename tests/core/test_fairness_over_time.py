@@ -18,7 +18,14 @@ import pandas as pd
 import pytest
 
 from core.errors import UserInputError
-from core.fairness import calendar_windows, over_time, popularity_recommender, user_panel, window_split
+from core.fairness import (
+    calendar_windows,
+    over_time,
+    panel_note,
+    popularity_recommender,
+    user_panel,
+    window_split,
+)
 
 ROWS = [
     ("u1", "a", "2024-01-05 10:00"), ("u2", "a", "2024-01-10 10:00"), ("u3", "a", "2024-01-15 10:00"),
@@ -124,3 +131,10 @@ def test_over_time_panel_caps_users_per_window_and_says_how_many_there_were():
     (start, end), (_, next_end) = calendar_windows(ev["ts"])[:2]
     hist, targets = window_split(ev, start, end, next_end, max_users=1)
     assert len(targets) == 1 and set(hist["user_id"]) == set(targets["user_id"])
+
+
+def test_panel_note_only_when_a_panel_was_drawn():
+    full = over_time(events(), popularity_recommender, k=2, item_categories=CATS)
+    capped = over_time(events(), popularity_recommender, k=2, item_categories=CATS, max_users=1)
+    assert panel_note(full) is None
+    assert panel_note(capped) == "a fixed panel of at most 1 users per window (of up to 2), followed from window to window"

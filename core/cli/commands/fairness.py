@@ -9,7 +9,7 @@ import typer
 
 from core.cli.common import DbOption, JsonOption, ModelOption, emit
 from core.errors import UserInputError
-from core.fairness import FREQUENCIES, TREND_USERS, FairnessReport, fairness_report
+from core.fairness import FREQUENCIES, TREND_USERS, FairnessReport, fairness_report, panel_note
 from core.fairness.inputs import load_inputs
 
 
@@ -94,10 +94,9 @@ def _human(report: FairnessReport) -> str:
     c = report.calibration
     lines.append(f"calibration: mean C_KL {_num(c.mean)} nats over {c.users:,} users (alpha {c.alpha})")
     if report.over_time:
-        sampled = [w for w in report.over_time if w.eligible]
-        if sampled:
-            lines += ["", f"trend: a fixed panel of at most {max(w.users for w in sampled):,} users per window "
-                          f"(of up to {max(w.eligible for w in sampled):,}); --trend-users 0 scores all"]
+        note = panel_note(report.over_time)
+        if note:
+            lines += ["", f"trend: {note}; --trend-users 0 scores all"]
         lines += ["", f"{'window':10} {'users':>6} {nd:>8} {'gini':>6} {'aplt':>6} {'C_KL':>6}"]
         for w in report.over_time:
             m = w.metrics
