@@ -105,7 +105,7 @@ def load_inputs(
             events = con.execute(f"SELECT user_id, item_id, ts FROM events ORDER BY {EVENT_ORDER}").df()
     n_model = loaded.vocab.n_items
     # small-valued columns as int32 (make_batch copies them into int64 batches): ~40 MB each at 10M events
-    seqs = replace(seqs_all, items=np.where(seqs_all.items > n_model, 0, seqs_all.items),
+    seqs = replace(seqs_all, items=np.where(seqs_all.items > n_model, 0, seqs_all.items).astype(np.int32),
                    gaps=seqs_all.gaps.astype(np.int32), event_types=seqs_all.event_types.astype(np.int32),
                    context=seqs_all.context.astype(np.int32))
     del seqs_all
@@ -155,7 +155,7 @@ def _events_frame(seqs: Sequences, items: list[str]) -> pd.DataFrame | None:
         {  # string columns taken from the id lists by code (Arrow-backed: no Python string per event)
             "user_id": user_names.take(np.repeat(np.arange(seqs.n_users), seqs.lengths)),
             "item_id": item_names.take(codes),
-            "ts": pd.to_datetime(seqs.ts, unit="s"),
+            "ts": seqs.ts.view("datetime64[s]"),  # the sequences' own seconds, not a copy
         }
     )
 
