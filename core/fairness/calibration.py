@@ -16,6 +16,7 @@ from scipy import sparse
 __all__ = ["ALPHA", "item_category_weights", "category_distribution", "miscalibration"]
 
 ALPHA = 0.01
+_CHUNK_ROWS = 1 << 20  # events per chunk in `category_distribution`
 
 
 def item_category_weights(item_categories: pd.Series) -> pd.DataFrame:
@@ -48,17 +49,32 @@ def category_distribution(events: pd.DataFrame, weights: pd.DataFrame) -> pd.Dat
                                               cat_index.get_indexer(weights["category"].astype(str)))),
         shape=(len(item_index), len(cat_index)),
     )
-    # factorised on the columns themselves: integer codes, never one Python string per event
-    i_codes, i_names = pd.factorize(events["item_id"].astype(str))
-    items = item_index.get_indexer(pd.Index(i_names, dtype=object))[i_codes] if len(i_codes) else np.zeros(0, int)
-    known = items >= 0
-    u_all, users = pd.factorize(events["user_id"].astype(str))
-    u_codes = u_all[known].astype(np.int32)
-    counts = sparse.csr_matrix(
-        (np.ones(len(u_codes), np.float32), (u_codes, items[known].astype(np.int32))),
-        shape=(len(users), len(item_index)),
-    ).astype(np.float64)  # duplicates are summed
-    per_user = (counts @ w).tocoo()  # [users, categories], summed weights
+    # In chunks of rows, each factorised on its own (integer codes, never one Python string per event): a
+    # 10M-event log then costs a few chunk-sized arrays at a time instead of several 10M-long ones.
+    user_col, item_col = events["user_id"].astype(str), events["item_id"].astype(str)
+    names, rows, cat_codes, vals = [], [], [], []
+    offset = 0
+    for a in range(0, len(events), _CHUNK_ROWS):
+        i_codes, i_names = pd.factorize(item_col.iloc[a : a + _CHUNK_ROWS])
+        items = item_index.get_indexer(pd.Index(i_names, dtype=object))[i_codes]
+        known = items >= 0
+        u_codes, u_names = pd.factorize(user_col.iloc[a : a + _CHUNK_ROWS])
+        counts = sparse.csr_matrix(
+            (np.ones(int(known.sum()), np.float64), (u_codes[known].astype(np.int32), items[known].astype(np.int32))),
+            shape=(len(u_names), len(item_index)),
+        )  # duplicates are summed
+        part = (counts @ w).tocoo()  # [chunk users, categories], summed weights
+        names.append(np.asarray(u_names, dtype=object))
+        rows.append(part.row.astype(np.int64) + offset)
+        cat_codes.append(part.col)
+        vals.append(part.data)
+        offset += len(u_names)
+    # a user whose rows span two chunks has an entry in each: map chunk-local users to one index and sum
+    local = np.concatenate(names) if names else np.zeros(0, object)
+    u_index, users = pd.factorize(pd.Series(local, dtype=object))
+    per_user = sparse.csr_matrix(
+        (np.concatenate(vals), (u_index[np.concatenate(rows)], np.concatenate(cat_codes))), shape=(len(users), len(cat_index))
+    ).tocoo()  # duplicates are summed
     totals = np.asarray(per_user.sum(axis=1)).ravel()
     keep = per_user.data > 0
     out = pd.DataFrame(

@@ -27,6 +27,8 @@ __all__ = [
     "item_summary",
 ]
 
+_CHUNK_ROWS = 1 << 20  # history rows per chunk in `history_popularity`
+
 
 def check_recs(recs: pd.DataFrame) -> pd.DataFrame:
     """Validate a top-K table (user_id, rank 1..K, item_id) and return it with string ids, sorted."""
@@ -122,17 +124,27 @@ def aplt(recs: pd.DataFrame, head: set[str], k: int) -> float:
 
 def history_popularity(histories: pd.DataFrame, pop: pd.Series, users: Iterable[str] | None = None) -> float:
     """mean_u mean_{events e of u's history} pop(item of e): the popularity level users chose themselves."""
-    # integer codes throughout: a 10M-event log as Python strings (to_numpy, a filtered copy) cost ~1 GB
-    codes, names = pd.factorize(histories["user_id"].astype(str))
-    values = _pop_of(histories["item_id"].astype(str), pop)
-    if users is not None:
-        keep = pd.Index(names).isin(pd.Index([str(u) for u in users]))[codes] if len(codes) else np.zeros(0, bool)
-        codes, values = codes[keep], values[keep]
-    if len(codes) == 0:
+    # integer codes throughout (a 10M-event log as Python strings cost ~1 GB), in chunks of rows so that only
+    # chunk-sized arrays exist at a time; a user whose rows span chunks is summed over them at the end
+    keep_users = None if users is None else pd.Index([str(u) for u in users])
+    user_col, item_col = histories["user_id"].astype(str), histories["item_id"].astype(str)
+    names, sums, counts = [], [], []
+    for a in range(0, len(histories), _CHUNK_ROWS):
+        codes, chunk_users = pd.factorize(user_col.iloc[a : a + _CHUNK_ROWS])
+        values = _pop_of(item_col.iloc[a : a + _CHUNK_ROWS], pop)
+        if keep_users is not None:
+            keep = pd.Index(chunk_users).isin(keep_users)[codes]
+            codes, values = codes[keep], values[keep]
+        names.append(np.asarray(chunk_users, dtype=object))
+        sums.append(np.bincount(codes, weights=values, minlength=len(chunk_users)))
+        counts.append(np.bincount(codes, minlength=len(chunk_users)))
+    if not names:
         return float("nan")
-    n = np.bincount(codes, minlength=len(names))
-    per_user = np.bincount(codes, weights=values, minlength=len(names))[n > 0] / n[n > 0]
-    return float(per_user.mean())
+    per = pd.DataFrame({"s": np.concatenate(sums), "n": np.concatenate(counts)}).groupby(np.concatenate(names)).sum()
+    per = per[per["n"] > 0]
+    if per.empty:
+        return float("nan")
+    return float((per["s"] / per["n"]).mean())
 
 
 def _listed_with_history(recs: pd.DataFrame, histories: pd.DataFrame) -> pd.Index:

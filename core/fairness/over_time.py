@@ -59,6 +59,8 @@ class WindowRow:
 
 
 def _utc_naive(ts: pd.Series) -> pd.Series:
+    if isinstance(ts.dtype, np.dtype) and ts.dtype.kind == "M":
+        return ts  # already naive datetimes: no copy (pd.to_datetime copies, ~80 MB at 10M events)
     ts = pd.to_datetime(ts)
     if getattr(ts.dt, "tz", None) is not None:
         ts = ts.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -105,16 +107,49 @@ def _window(
     events: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, next_end: pd.Timestamp, max_users: int | None
 ) -> tuple[pd.DataFrame, pd.DataFrame, int | None]:
     """`window_split` plus the number of eligible users when a panel was drawn (None when all were kept)."""
-    ts = events["ts"]
-    active = events.loc[(ts >= start) & (ts < end), "user_id"].unique()
-    nxt = events[(ts >= end) & (ts < next_end) & events["user_id"].isin(active)]
-    targets = nxt.drop_duplicates("user_id", keep="first")
-    eligible = None
-    if max_users is not None and len(targets) > max_users:
-        eligible = len(targets)
-        targets = targets[targets["user_id"].isin(user_panel(targets["user_id"], max_users))]
-    histories = events[(ts < end) & events["user_id"].isin(targets["user_id"].unique())]
-    return histories.reset_index(drop=True), targets.reset_index(drop=True), eligible
+    return _Log(events).window(start, end, next_end, max_users)
+
+
+class _Log:
+    """The log as integer codes (user, item) and a time array, so each window's masks, joins and popularity
+    counts are numpy operations on 4- and 8-byte columns instead of hash lookups of 10M strings."""
+
+    def __init__(self, events: pd.DataFrame):
+        self.events = events
+        self.ts = _utc_naive(events["ts"]).to_numpy()
+        codes, self.users = pd.factorize(events["user_id"])
+        self.u = codes.astype(np.int32)
+        codes, self.items = pd.factorize(events["item_id"])
+        self.i = codes.astype(np.int32)
+
+    def window(
+        self, start: pd.Timestamp, end: pd.Timestamp, next_end: pd.Timestamp, max_users: int | None
+    ) -> tuple[pd.DataFrame, pd.DataFrame, int | None]:
+        ts, u, n = self.ts, self.u, len(self.users)
+        lo, mid, hi = (np.datetime64(t.to_datetime64()) for t in (start, end, next_end))
+        active = np.zeros(n, bool)
+        active[u[(ts >= lo) & (ts < mid)]] = True
+        nxt = np.flatnonzero((ts >= mid) & (ts < hi) & active[u])
+        _, first = np.unique(u[nxt], return_index=True)
+        tpos = nxt[np.sort(first)]  # each user's first event of the next window, in row order
+        eligible = None
+        if max_users is not None and len(tpos) > max_users:
+            eligible = len(tpos)
+            panel = user_panel(self.users[u[tpos]], max_users)
+            tpos = tpos[pd.Index(self.users[u[tpos]]).isin(panel)]
+        chosen = np.zeros(n, bool)
+        chosen[u[tpos]] = True
+        hpos = np.flatnonzero((ts < mid) & chosen[u])
+        ev = self.events
+        return ev.iloc[hpos].reset_index(drop=True), ev.iloc[tpos].reset_index(drop=True), eligible
+
+    def popularity(self, end: pd.Timestamp) -> pd.Series:
+        """Interactions per item before `end` (items with none left out), most popular first, ties by id."""
+        counts = np.bincount(self.i[self.ts < np.datetime64(end.to_datetime64())], minlength=len(self.items))
+        seen = np.flatnonzero(counts)
+        pop = pd.Series(counts[seen], index=pd.Index(self.items[seen], name="item_id"), name="count")
+        order = np.lexsort((pop.index.to_numpy(dtype=object), -pop.to_numpy()))
+        return pop.iloc[order]
 
 
 def panel_note(windows: list[WindowRow]) -> str | None:
@@ -162,16 +197,17 @@ def over_time(
     all_items = pd.Index(ev["item_id"].unique()).union(pd.Index(item_categories.index.astype(str)))
     by_category = category_groups(item_categories, all_items)
     weights = item_category_weights(item_categories)
+    log_codes = _Log(ev)
     rows: list[WindowRow] = []
     for (start, end), (_, next_end) in zip(windows[:-1], windows[1:], strict=True):
-        histories, targets, eligible = _window(ev, start, end, next_end, max_users)
+        histories, targets, eligible = log_codes.window(start, end, next_end, max_users)
         if len(targets) < max(min_users, 1):
             continue
         recs = check_recs(recommend_fn(histories, k))
         recs = recs[(recs["rank"] <= k) & recs["user_id"].isin(targets["user_id"].unique())]
         hit = targets[["user_id", "item_id"]].merge(recs, on=["user_id", "item_id"], how="left")
         quality = per_user_quality(hit[["user_id", "rank"]], k)
-        pop = ev.loc[ev["ts"] < end, "item_id"].value_counts()
+        pop = log_codes.popularity(end)
         catalogue = pop.index.union(pd.Index(recs["item_id"].unique()))
         summary = item_summary(recs, pop, histories, catalogue, k)
         ckl = miscalibration(histories, recs, item_categories, weights=weights)

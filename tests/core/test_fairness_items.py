@@ -192,11 +192,14 @@ def test_miscalibration_edge_cases(recs):
     assert math.isnan(ckl["u2"])
 
 
-def test_category_distribution_matches_the_joined_table_definition():
+@pytest.mark.parametrize("chunk", [1 << 20, 7])
+def test_category_distribution_matches_the_joined_table_definition(chunk, monkeypatch):
     """The sparse computation equals the plain definition (join events to item weights, sum per user and
     category, normalise), with repeated events, multi-category items and items without a category."""
+    import core.fairness.calibration as calibration
     from core.fairness.calibration import category_distribution, item_category_weights
 
+    monkeypatch.setattr(calibration, "_CHUNK_ROWS", chunk)  # 7: users' rows span several chunks
     rng = np.random.default_rng(0)
     cats = pd.Series({f"i{j}": [f"g{c}" for c in rng.choice(4, rng.integers(0, 3), replace=False)] for j in range(30)})
     w = item_category_weights(cats)
@@ -209,3 +212,21 @@ def test_category_distribution_matches_the_joined_table_definition():
     pd.testing.assert_frame_equal(got.astype({"user_id": object, "category": object}),
                                   want.astype({"user_id": object, "category": object}), check_exact=False)
     assert category_distribution(events.iloc[:0], w).empty
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 5])
+def test_history_popularity_in_chunks_equals_the_definition(chunk, monkeypatch):
+    """Chunks of rows (5: users' rows span several chunks) give the plain mean of per-user means."""
+    import core.fairness.items as items_mod
+
+    monkeypatch.setattr(items_mod, "_CHUNK_ROWS", chunk)
+    rng = np.random.default_rng(5)
+    pop = pd.Series({f"i{j}": int(rng.integers(0, 20)) for j in range(15)})
+    hist = pd.DataFrame({"user_id": [f"u{u}" for u in rng.integers(0, 9, 120)],
+                         "item_id": [f"i{j}" for j in rng.integers(0, 18, 120)]})  # i15..i17: no pop → 0
+    per_user = hist.assign(p=hist["item_id"].map(pop).fillna(0)).groupby("user_id")["p"].mean()
+    assert history_popularity(hist, pop) == pytest.approx(per_user.mean())
+    some = ["u1", "u4", "u7", "nobody"]
+    assert history_popularity(hist, pop, some) == pytest.approx(per_user[per_user.index.isin(some)].mean())
+    assert np.isnan(history_popularity(hist, pop, ["nobody"]))
+    assert np.isnan(history_popularity(hist.iloc[:0], pop))

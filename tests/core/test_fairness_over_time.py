@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -138,3 +139,55 @@ def test_panel_note_only_when_a_panel_was_drawn():
     capped = over_time(events(), popularity_recommender, k=2, item_categories=CATS, max_users=1)
     assert panel_note(full) is None
     assert panel_note(capped) == "a fixed panel of at most 1 users per window (of up to 2), followed from window to window"
+
+
+def _window_by_definition(ev: pd.DataFrame, start, end, next_end, max_users=None):
+    """The protocol spelled out with plain pandas filters (what `window_split` must equal)."""
+    ts = ev["ts"]
+    active = set(ev.loc[(ts >= start) & (ts < end), "user_id"])
+    nxt = ev[(ts >= end) & (ts < next_end) & ev["user_id"].isin(active)]
+    targets = nxt.drop_duplicates("user_id", keep="first")
+    if max_users is not None and len(targets) > max_users:
+        targets = targets[targets["user_id"].isin(user_panel(targets["user_id"], max_users))]
+    hist = ev[(ts < end) & ev["user_id"].isin(set(targets["user_id"]))]
+    return hist.reset_index(drop=True), targets.reset_index(drop=True)
+
+
+@pytest.mark.parametrize("max_users", [None, 7])
+def test_window_split_equals_the_definition_on_a_random_log(max_users):
+    rng = np.random.default_rng(3)
+    n = 3000
+    ev = pd.DataFrame({
+        "user_id": pd.array([f"u{i}" for i in rng.integers(0, 60, n)], dtype="str"),
+        "item_id": pd.array([f"i{i}" for i in rng.integers(0, 40, n)], dtype="str"),
+        "ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 200 * 86400, n), unit="s"),
+    })
+    # some events exactly on a window boundary (they belong to the later window)
+    edge = rng.choice(n, 60, replace=False)
+    ev.loc[edge, "ts"] = pd.to_datetime(rng.choice(["2024-02-01", "2024-03-01", "2024-04-01"], 60))
+    windows = calendar_windows(ev["ts"])
+    assert len(windows) >= 6
+    for (start, end), (_, next_end) in zip(windows[:-1], windows[1:], strict=True):
+        hist, targets = window_split(ev, start, end, next_end, max_users=max_users)
+        want_hist, want_targets = _window_by_definition(ev, start, end, next_end, max_users)
+        pd.testing.assert_frame_equal(targets, want_targets)
+        pd.testing.assert_frame_equal(hist, want_hist)
+        assert len(targets) > 0
+
+
+def test_window_popularity_equals_value_counts_before_the_window_end():
+    from core.fairness.over_time import _Log
+
+    rng = np.random.default_rng(4)
+    n = 2000
+    ev = pd.DataFrame({
+        "user_id": [f"u{i}" for i in rng.integers(0, 30, n)],
+        "item_id": [f"i{i}" for i in rng.integers(0, 50, n)],
+        "ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 100 * 86400, n), unit="s"),
+    })
+    log_codes = _Log(ev)
+    for _, end in calendar_windows(ev["ts"]):
+        got = log_codes.popularity(end)
+        want = ev.loc[ev["ts"] < end, "item_id"].value_counts()
+        assert got.to_dict() == want.to_dict()
+        assert list(got.to_numpy()) == sorted(got.to_numpy(), reverse=True)

@@ -85,3 +85,23 @@ def test_cli_recommend_user_and_all(synthetic_db, trained_model_dir, tmp_path):
     r = runner.invoke(app, ["recommend", "--db", str(synthetic_db), "--model", str(trained_model_dir), "--all",
                             "--out", str(csv)])
     assert r.exit_code == 0 and len(pd.read_csv(csv)) == 1200
+
+
+def test_batches_are_capped_by_catalogue_size_and_give_the_same_lists(synthetic_db, trained_model_dir, monkeypatch):
+    """`SCORE_CELLS` bounds a batch's score matrix; smaller batches must not change any list."""
+    import core.recommend as rec
+
+    loaded = load_checkpoint(trained_model_dir)
+    with connect_read(synthetic_db) as con:
+        seqs = load_sequences(con, loaded.vocab)
+    hs = [seqs.history(r) for r in range(min(40, seqs.n_users))]
+    whole = recommend(loaded, hs, k=10)
+    sizes = []
+    real_make_batch = rec.make_batch
+    monkeypatch.setattr(rec, "make_batch", lambda chunk, *a, **kw: sizes.append(len(chunk)) or real_make_batch(chunk, *a, **kw))
+    monkeypatch.setattr(rec, "SCORE_CELLS", 3 * (loaded.vocab.n_items + 1))  # three histories per batch
+    small = recommend(loaded, hs, k=10)
+    assert max(sizes) == 3 and sum(sizes) == len(hs)
+    for a, b in zip(whole, small, strict=True):
+        assert [i for i, _ in a] == [i for i, _ in b]
+        assert [s for _, s in a] == pytest.approx([s for _, s in b], abs=1e-5)
