@@ -117,9 +117,10 @@ class _Log:
     def __init__(self, events: pd.DataFrame):
         self.events = events
         self.ts = _utc_naive(events["ts"]).to_numpy()
-        codes, self.users = pd.factorize(events["user_id"])
+        # a missing id is a value of its own (as `isin` treats it), never the sentinel -1
+        codes, self.users = pd.factorize(events["user_id"], use_na_sentinel=False)
         self.u = codes.astype(np.int32)
-        codes, self.items = pd.factorize(events["item_id"])
+        codes, self.items = pd.factorize(events["item_id"], use_na_sentinel=False)
         self.i = codes.astype(np.int32)
 
     def window(
