@@ -26,7 +26,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from core.errors import InterestLensError, NotFoundError
+from core.errors import InterestLensError, NotFoundError, UserInputError
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.sequences import Vocab
 
@@ -40,6 +40,10 @@ __all__ = [
     "list_checkpoints",
     "newest_checkpoint",
     "resolve_model_dir",
+    "model_for",
+    "model_fits",
+    "items_in_common",
+    "WEIGHT_DERIVED",
     "read_json",
     "pick_device",
 ]
@@ -115,11 +119,13 @@ def save_checkpoint(
     fingerprint: dict | None = None,
     card: dict | None = None,
     extra_tensors: dict[str, torch.Tensor] | None = None,
+    drop: tuple[str, ...] = (),
 ) -> Path:
     """Write the checkpoint atomically (into a temporary folder, then renamed over `out`).
 
-    Derived Parquet files already in `out` are kept. `extra_tensors` (e.g. optimizer state for resuming) are
-    saved in `train_state.safetensors`.
+    Derived Parquet files already in `out` are kept, except those named in `drop` (training passes
+    `WEIGHT_DERIVED`: results of the weights it replaces). `extra_tensors` (e.g. optimizer state for resuming)
+    are saved in `train_state.safetensors`.
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -139,7 +145,8 @@ def save_checkpoint(
     if out.exists():
         for f in out.iterdir():
             if f.is_file() and f.name not in {p.name for p in tmp.iterdir()} and f.suffix == ".parquet":
-                shutil.copy2(f, tmp / f.name)
+                if f.name not in drop:
+                    shutil.copy2(f, tmp / f.name)
         backup = out.with_name(out.name + ".old")
         shutil.rmtree(backup, ignore_errors=True)
         out.rename(backup)
@@ -148,6 +155,12 @@ def save_checkpoint(
     else:
         tmp.rename(out)
     return out
+
+
+# Files beside a checkpoint computed from its weights (core.evaluate.EVAL_USERS_FILE, core.recommend.RECOMMENDATIONS_FILE,
+# core.trajectory.DRIFT_FILE): a new training drops them, since they describe the weights it replaces. Text vectors
+# (core.semantic.VECTORS_FILE) depend on the item texts only and are kept.
+WEIGHT_DERIVED = ("eval_users.parquet", "recommendations.parquet", "drift.parquet")
 
 
 def recover_interrupted_save(path: str | os.PathLike) -> bool:
@@ -231,3 +244,69 @@ def resolve_model_dir(model: str | os.PathLike | None) -> Path:
     if newest is None:
         raise NotFoundError("No trained model found under data/models; train one with `interestlens train`.")
     return newest
+
+
+_FIT_SAMPLE = 2000  # model items looked up in the database to tell whether the model was trained on it
+
+
+def items_in_common(vocab: Vocab, con) -> tuple[int, int]:
+    """(found, checked): how many of (up to 2,000, evenly spread) model items the database's `items` holds."""
+    step = max(1, len(vocab.items) // _FIT_SAMPLE)
+    sample = [str(i) for i in vocab.items[::step][:_FIT_SAMPLE]]
+    if not sample:
+        return 0, 0
+    found = con.execute("SELECT count(*) FROM items WHERE item_id IN (SELECT unnest(?::VARCHAR[]))", [sample]).fetchone()
+    return int(found[0]), len(sample)
+
+
+def model_fits(path: str | os.PathLike, con) -> bool:
+    """Whether the model at `path` can be used with the database on `con`: it knows some of its items (or the
+    database has none yet). A model that knows none was trained on another database."""
+    return _fits(Path(path), con)[0]
+
+
+def _fits(path: Path, con) -> tuple[bool, int]:
+    """(the model at `path` shares items with the database, or the database has no items; checked items)."""
+    try:
+        vocab = Vocab.load(path / "vocab.json")
+    except (OSError, ValueError, KeyError, TypeError):
+        return True, 0  # an unreadable vocabulary is load_checkpoint's to report, in its own words
+    found, checked = items_in_common(vocab, con)
+    if found or not checked:
+        return True, checked
+    has_items = con.execute("SELECT EXISTS (SELECT 1 FROM items)").fetchone()[0]
+    return not has_items, checked
+
+
+def model_for(
+    db: str | os.PathLike | None, model: str | os.PathLike | None, root: str | os.PathLike | None = None
+) -> Path:
+    """The model folder to use with database `db`: `model`, else $INTERESTLENS_MODEL, else the newest under
+    `root` (default data/models or $INTERESTLENS_MODELS) that was trained on this database's items.
+
+    A model that knows none of the database's items was trained on another database: its recommendations would
+    be items this database does not have, and files written beside it would describe the wrong data. It is
+    refused with one sentence (when named) or passed over (when picking the newest).
+    """
+    from core.store import connect_read, default_db_path  # the store does not import checkpoints
+
+    named = Path(model) if model else (Path(os.environ["INTERESTLENS_MODEL"]) if os.environ.get("INTERESTLENS_MODEL") else None)
+    candidates = [named] if named is not None else list_checkpoints(root)
+    if not candidates:
+        where = Path(root or os.environ.get("INTERESTLENS_MODELS") or DEFAULT_MODELS)
+        raise NotFoundError(f"No trained model found under {where}; train one with `interestlens train`.")
+    with connect_read(db) as con:
+        for path in candidates:
+            ok, checked = _fits(path, con)
+            if ok:
+                return path
+            if named is not None:
+                raise UserInputError(
+                    f"The model at {path} was trained on another database: none of the {checked:,} of its items "
+                    f"checked is in {default_db_path(db)}. Pass --model with a model trained on this database, or "
+                    f"train one with `interestlens train --db {default_db_path(db)}`."
+                )
+    raise NotFoundError(
+        f"None of the {len(candidates)} models under {candidates[0].parent} was trained on {default_db_path(db)} (none "
+        f"knows its items); train one with `interestlens train --db {default_db_path(db)}`."
+    )

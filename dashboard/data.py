@@ -27,6 +27,7 @@ import pandas as pd
 import streamlit as st
 
 from core import live
+from core.errors import InterestLensError
 from core.store import default_db_path, queries, views
 from dashboard import calls, demo
 from dashboard.reader import READER, file_stamp
@@ -156,7 +157,8 @@ def list_models() -> list[Path]:
 
 
 def active_model_dir() -> Path | None:
-    """The model chosen in the sidebar, else $INTERESTLENS_MODEL, else the newest checkpoint, else None."""
+    """The model chosen in the sidebar, else $INTERESTLENS_MODEL, else the newest checkpoint trained on the app's
+    database (else the newest), else None."""
     chosen = st.session_state.get("sidebar_model")
     if chosen and (Path(chosen) / "model.safetensors").is_file():
         return Path(chosen)
@@ -164,7 +166,26 @@ def active_model_dir() -> Path | None:
     if env and (Path(env) / "model.safetensors").is_file():
         return Path(env).resolve()
     models = list_models()
+    path = db_path()
+    if models and path.exists():  # the newest model trained on this database, when there is one
+        stamp = db_stamp(path)
+        for m in models:
+            vocab = m / "vocab.json"
+            try:
+                if vocab.is_file() and _fits(str(m), vocab.stat().st_mtime_ns, str(path), stamp):
+                    return m
+            except (InterestLensError, OSError):  # a busy or damaged database: the pages say so themselves
+                break
     return models[0] if models else None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _fits(model: str, vocab_mtime_ns: int, db: str, stamp: tuple[int, int, int]) -> bool:
+    """`core.checkpoint.model_fits`, cached until the vocabulary or the database changes."""
+    from core.checkpoint import model_fits
+
+    with READER.cursor(db, stamp) as con:
+        return model_fits(model, con)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

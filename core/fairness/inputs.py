@@ -26,7 +26,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from core.checkpoint import LoadedModel, load_checkpoint, pick_device, resolve_model_dir
+from core.checkpoint import LoadedModel, load_checkpoint, model_for, pick_device
 from core.errors import UserInputError
 from core.evaluate import EVAL_USERS_FILE, evaluate_split, model_scorer, split_from_card
 from core.fairness.groups import DERIVED_ATTRIBUTES
@@ -72,7 +72,7 @@ def load_inputs(
     Parameters
     ----------
     db : the events database (default as `core.store.connect_read`).
-    model_dir : the model folder (default as `core.checkpoint.resolve_model_dir`).
+    model_dir : the model folder (default as `core.checkpoint.model_for`: the newest trained on this database).
     k : list length; recommendations are computed when the saved ones are shorter.
     by : user attributes that will be asked for; an unknown one is reported before any heavy work.
     device : where the model runs when lists or ranks must be computed.
@@ -84,7 +84,7 @@ def load_inputs(
     """
     if k < 1:
         raise UserInputError(f"K must be a positive integer, not {k}.")
-    path = resolve_model_dir(model_dir)
+    path = model_for(db, model_dir)
     loaded = load_checkpoint(path, pick_device(device))
     notes: list[str] = []
     with connect_read(db) as con:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from core.checkpoint import save_checkpoint
+from core.checkpoint import WEIGHT_DERIVED, save_checkpoint
 from core.errors import InterestLensError, UserInputError
 from core.evaluate import evaluate_split, make_split, model_scorer
 from core.model import InterestModel, ModelConfig, ModelSizes
@@ -145,7 +145,8 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
                      "train_windows": len(windows), "train_targets": windows.n_targets},
             "parameters": int(sum(p.numel() for p in model.parameters())), "resume": resume_state,
         }
-        save_checkpoint(out, best.eval(), vocab, fingerprint, card, extra_tensors=state_tensors(model, opt))
+        save_checkpoint(out, best.eval(), vocab, fingerprint, card, extra_tensors=state_tensors(model, opt),
+                        drop=WEIGHT_DERIVED)
 
     try:
         while epoch < config.epochs:

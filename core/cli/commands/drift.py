@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from core.checkpoint import load_checkpoint, resolve_model_dir
+from core.checkpoint import load_checkpoint, model_for
 from core.cli.commands.trajectory import HalfLifeOption, WindowOption
 from core.cli.common import DbOption, JsonOption, ModelOption, emit
 from core.trajectory import TrajectoryConfig, build_drift
@@ -23,7 +23,7 @@ def drift(
     as_json: bool = JsonOption,
 ) -> None:
     """Summarise every user's interest drift into drift.parquet beside the model, and list the top N."""
-    loaded = load_checkpoint(resolve_model_dir(model))
+    loaded = load_checkpoint(model_for(db, model))
     result = build_drift(db, loaded, TrajectoryConfig(window=window, half_life=half_life))
     users = [_user(row) for row in result.table.head(top).itertuples(index=False)]
     if not as_json:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from core.checkpoint import resolve_model_dir
+from core.checkpoint import model_for
 from core.cli.common import DbOption, JsonOption, ModelOption, emit
 from core.evaluate import METRIC_KEYS, evaluate_model
 
@@ -15,7 +15,7 @@ __all__ = ["evaluate_cmd", "register"]
 
 def evaluate_cmd(db: Path | None = DbOption, model: Path | None = ModelOption, as_json: bool = JsonOption) -> None:
     """Rank each user's held-out test item in the whole catalogue (seen items excluded); writes eval_users.parquet."""
-    result = evaluate_model(db, resolve_model_dir(model))
+    result = evaluate_model(db, model_for(db, model))
     rows = [("model", result.metrics), *((k, v) for k, v in result.baselines.items())]
     lines = [f"{'':<14}" + "".join(f"{k:>12}" for k in METRIC_KEYS)]
     lines += [f"{name:<14}" + "".join(f"{m[k]:>12.4f}" for k in METRIC_KEYS) for name, m in rows]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from core.checkpoint import load_checkpoint, pick_device, resolve_model_dir
+from core.checkpoint import load_checkpoint, model_for, pick_device
 from core.cli.common import DbOption, JsonOption, ModelOption, emit, iso_utc
 from core.explain import (
     DeletionCurves,
@@ -74,7 +74,7 @@ def explain(
     as_json: bool = JsonOption,
 ) -> None:
     """Explain one recommendation: Shapley values of past events and periods, checked for additivity."""
-    loaded = load_checkpoint(resolve_model_dir(model), device=pick_device("auto"))
+    loaded = load_checkpoint(model_for(db, model), device=pick_device("auto"))
     explainer = HistoryExplainer(loaded)
     with connect_read(db) as con:
         lh = load_labelled_history(con, loaded, user)

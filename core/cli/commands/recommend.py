@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from core.checkpoint import load_checkpoint, resolve_model_dir
+from core.checkpoint import load_checkpoint, model_for
 from core.cli.common import DbOption, JsonOption, ModelOption, emit
 from core.errors import UserInputError
 from core.recommend import (
@@ -33,7 +33,7 @@ def recommend_cmd(
     """Top-K items the model recommends (items already seen are excluded; items it never saw are skipped)."""
     if (user is None) == (not all_users):
         raise UserInputError("Give either --user ID or --all.")
-    loaded = load_checkpoint(resolve_model_dir(model))
+    loaded = load_checkpoint(model_for(db, model))
     with connect_read(db) as con:
         if all_users:
             df = recommend_all(loaded, con, k)

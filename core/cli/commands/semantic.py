@@ -133,11 +133,11 @@ def describe(
 
 
 def _model_and_sequences(db: Path | None, model: str | None, users: list[str] | None = None):
-    from core.checkpoint import load_checkpoint, resolve_model_dir
+    from core.checkpoint import load_checkpoint, model_for
     from core.sequences import load_sequences
     from core.store import connect_read
 
-    loaded = load_checkpoint(resolve_model_dir(model))
+    loaded = load_checkpoint(model_for(db, model))
     with connect_read(db) as con:
         seqs = load_sequences(con, loaded.vocab, users)
     return loaded, seqs

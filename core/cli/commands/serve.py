@@ -148,16 +148,22 @@ def _movielens_builder():
 
 
 def ensure_model(db: Path, root: Path, minutes: float) -> Path:
-    """The newest checkpoint under `root`; trains `root/default` first when there is none."""
-    from core.checkpoint import newest_checkpoint
+    """The newest checkpoint under `root` trained on `db`; trains `root/default` first when there is none (or
+    `root/<database name>` when `default` holds a model of another database)."""
+    from core.checkpoint import model_for
+    from core.errors import NotFoundError
 
-    found = newest_checkpoint(root)
-    if found is not None:
+    try:
+        found = model_for(db, None, root)
         _say(f"model {found} exists; using it")
         return found
+    except NotFoundError:
+        pass
     from core.train import TrainConfig, train
 
     out = root / "default"
+    if (out / "model.safetensors").exists():
+        out = root / Path(db).stem
     _say(f"training the default model into {out} (at most {minutes:g} minutes; early stopping may end sooner)")
 
     def report(r) -> None:

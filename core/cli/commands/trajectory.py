@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from core.checkpoint import load_checkpoint, resolve_model_dir
+from core.checkpoint import load_checkpoint, model_for
 from core.cli.common import DbOption, JsonOption, ModelOption, emit, iso_utc
 from core.store import connect_read
 from core.trajectory import Trajectory, TrajectoryAnalyzer, TrajectoryConfig
@@ -30,7 +30,7 @@ def trajectory(
     as_json: bool = JsonOption,
 ) -> None:
     """Show one user's interest trajectory: per-step interest, baseline, gate, drift and change points."""
-    loaded = load_checkpoint(resolve_model_dir(model))
+    loaded = load_checkpoint(model_for(db, model))
     analyzer = TrajectoryAnalyzer(loaded, TrajectoryConfig(window=window, half_life=half_life))
     with connect_read(db) as con:
         traj = analyzer.user(con, user)

@@ -1,0 +1,107 @@
+"""Which model goes with which database: a model trained on another database is refused when named and passed
+over when the newest is picked, so nothing is recommended from (or written beside) the wrong data; a new
+training drops the files derived from the weights it replaces."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from core.checkpoint import WEIGHT_DERIVED, model_for, save_checkpoint
+from core.cli import app
+from core.cli.common import run_app
+from core.errors import UserInputError
+from core.evaluate import EVAL_USERS_FILE
+from core.ingest import ingest
+from core.recommend import RECOMMENDATIONS_FILE
+from core.semantic import VECTORS_FILE
+from core.trajectory import DRIFT_FILE
+
+
+@pytest.fixture(scope="module")
+def other_db(tmp_path_factory):
+    """A shop log whose item ids the tiny synthetic database (and its models) never had."""
+    folder = tmp_path_factory.mktemp("other")
+    rows = [(f"c{u}", f"SKU-{(u * 7 + k) % 40:03d}", 1_700_000_000 + u * 1000 + k * 60) for u in range(30) for k in range(8)]
+    csv = folder / "shop.csv"
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(csv, index=False)
+    db = folder / "shop.duckdb"
+    ingest(db, "generic", csv)
+    return db
+
+
+def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["interestlens", *args])
+    code = run_app(app)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_a_named_model_of_another_database_is_refused_and_writes_nothing(other_db, trained_model_dir, tmp_path,
+                                                                         monkeypatch, capsys):
+    model = tmp_path / "m"
+    shutil.copytree(trained_model_dir, model)
+    before = sorted(p.name for p in model.iterdir())
+    with pytest.raises(UserInputError, match="was trained on another database"):
+        model_for(other_db, model)
+    for args in (["recommend", "--user", "c1"], ["trajectory", "--user", "c1"], ["explain", "--user", "c1"],
+                 ["drift"], ["evaluate"], ["fairness", "--n-boot", "10", "--no-trend"]):
+        code, out, err = cli(monkeypatch, capsys, *args, "--db", str(other_db), "--model", str(model), "--json")
+        assert code == 1 and out == "", (args, out, err)
+        assert err.startswith("error: The model at ") and "was trained on another database" in err, (args, err)
+        assert len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in model.iterdir()) == before  # no drift / eval / recommendation file written
+
+
+def test_the_default_model_is_the_newest_trained_on_this_database(synthetic_db, other_db, trained_model_dir,
+                                                                   tmp_path, monkeypatch):
+    root = tmp_path / "models"
+    shutil.copytree(trained_model_dir, root / "synthetic")
+    monkeypatch.delenv("INTERESTLENS_MODEL", raising=False)
+    monkeypatch.setenv("INTERESTLENS_MODELS", str(root))
+    assert model_for(synthetic_db, None) == root / "synthetic"
+    with pytest.raises(Exception, match="None of the 1 models under .* was trained on"):
+        model_for(other_db, None)
+    r = CliRunner().invoke(app, ["train", "--db", str(other_db), "--out", str(root / "shop"), "--epochs", "1",
+                                 "--max-len", "8", "--device", "cpu", "--json"])
+    assert r.exit_code == 0, r.output
+    assert model_for(other_db, None) == root / "shop"  # the newest
+    assert model_for(synthetic_db, None) == root / "synthetic"  # not the newest: the newest is the shop's
+    r = CliRunner().invoke(app, ["recommend", "--db", str(synthetic_db), "--user", "u003", "--k", "5", "--json"])
+    assert r.exit_code == 0, r.output
+    assert all(not it["item_id"].startswith("SKU-") for it in json.loads(r.stdout)["items"])
+
+
+def test_training_again_drops_the_files_derived_from_the_old_weights(synthetic_db, trained_model_dir, tmp_path):
+    out = tmp_path / "again"
+    shutil.copytree(trained_model_dir, out)
+    for name in (*WEIGHT_DERIVED, VECTORS_FILE):
+        pd.DataFrame({"x": [1]}).to_parquet(out / name)
+    assert set(WEIGHT_DERIVED) == {EVAL_USERS_FILE, RECOMMENDATIONS_FILE, DRIFT_FILE}
+    r = CliRunner().invoke(app, ["train", "--db", str(synthetic_db), "--out", str(out), "--epochs", "1",
+                                 "--max-len", "20", "--device", "cpu", "--json"])
+    assert r.exit_code == 0, r.output
+    left = {p.name for p in out.iterdir()}
+    assert not left & set(WEIGHT_DERIVED)
+    assert VECTORS_FILE in left  # text vectors depend on the item texts only
+    r = CliRunner().invoke(app, ["fairness", "--db", str(synthetic_db), "--model", str(out), "--n-boot", "10",
+                                 "--no-trend", "--json"])
+    assert r.exit_code == 0, r.output
+
+
+def test_save_checkpoint_keeps_derived_files_unless_told(trained_model_dir, tmp_path):
+    from core.checkpoint import load_checkpoint
+
+    out = tmp_path / "keep"
+    shutil.copytree(trained_model_dir, out)
+    pd.DataFrame({"x": [1]}).to_parquet(out / DRIFT_FILE)
+    loaded = load_checkpoint(out)
+    save_checkpoint(out, loaded.model, loaded.vocab, loaded.fingerprint, loaded.card)
+    assert (out / DRIFT_FILE).exists()
+    save_checkpoint(out, loaded.model, loaded.vocab, loaded.fingerprint, loaded.card, drop=WEIGHT_DERIVED)
+    assert not (out / DRIFT_FILE).exists()
