@@ -20,7 +20,8 @@ class IngestResult:
 
     `accepted` rows were added to `events`; `rejected` rows went to `rejects` with a reason;
     `duplicates` were dropped because an identical event was earlier in the source or already stored.
-    `assumptions` says what the loader had to assume (a time unit, a date window), one sentence each.
+    `assumptions` says what the loader had to assume (a time unit, a date window), one sentence each;
+    `reasons` are the most frequent reasons of the rejected rows with their counts.
     """
 
     accepted: int
@@ -29,6 +30,7 @@ class IngestResult:
     run_id: int
     assumptions: list[str] = field(default_factory=list)
     message: str = ""
+    reasons: dict[str, int] = field(default_factory=dict)  # the most frequent reject reasons -> rows (at most 5)
 
     def as_dict(self) -> dict:
         """The CLI's --json object."""
@@ -39,6 +41,7 @@ class IngestResult:
             "run_id": self.run_id,
             "assumptions": list(self.assumptions),
             "message": self.message,
+            "reject_reasons": dict(self.reasons),
         }
 
 

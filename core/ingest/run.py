@@ -219,6 +219,7 @@ def _execute(con, source, preset, build, assumptions, progress, state, offset) -
             con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
         rejected = counts.rejected + side_rejected
         duplicates = counts.valid - accepted
+        reasons = top_reasons(con, run.run_id) if rejected else {}
         message = _summary(accepted, rejected, duplicates, run.assumptions)
         con.execute(
             "INSERT INTO ingest_runs VALUES (?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?)",
@@ -249,7 +250,21 @@ def _execute(con, source, preset, build, assumptions, progress, state, offset) -
     _unregister(run)
     step("done")
     log.info("run %s: %s", run.run_id, message)
-    return IngestResult(accepted, rejected, duplicates, run.run_id, list(run.assumptions), message)
+    return IngestResult(accepted, rejected, duplicates, run.run_id, list(run.assumptions), message, reasons)
+
+
+# A reject's reason may start with where it was ("ratings.dat line 12: ", "u.item row 3: "); grouping drops that.
+_WHERE = r"^.* (line|row) [0-9]+: "
+
+
+def top_reasons(con: duckdb.DuckDBPyConnection, run_id: int, limit: int = 5) -> dict[str, int]:
+    """The run's most frequent reject reasons (without the line or row they name) and how many rows each."""
+    rows = con.execute(
+        f"""SELECT regexp_replace(reason, '{_WHERE}', '') AS why, count(*) AS n FROM rejects WHERE run_id = ?
+            GROUP BY why ORDER BY n DESC, why LIMIT ?""",
+        [run_id, limit],
+    ).fetchall()
+    return {str(why): int(n) for why, n in rows}
 
 
 _EVENT_COLUMNS = {"user_id", "item_id", "ts", "event_type", "value", "context", "run_id", "seq"}

@@ -83,3 +83,51 @@ def test_readme_style_column_flags(tmp_path):
     with connect_read(tmp_path / "r.duckdb") as con:
         assert con.execute("SELECT DISTINCT event_type FROM events ORDER BY 1").fetchall() == [
             ("click",), ("purchase",), ("view",)]  # fmt: skip
+
+
+def test_a_run_that_rejects_every_row_says_why_and_exits_1(tmp_path, monkeypatch, capsys):
+    """Nothing accepted, nothing a duplicate: the mapping or the unit is wrong; the counts are still printed and
+    the run (with its rejects) is recorded, and the top reason is the error's sentence."""
+    src = tmp_path / "ms.csv"
+    src.write_text("user_id,item_id,timestamp\n" + "".join(f"u{i},i{i},{1_700_000_000_000 + i}\n" for i in range(6)))
+    db = tmp_path / "all-bad.duckdb"
+    argv = ["interestlens", "ingest", "--db", str(db), "--preset", "generic", str(src), "--time-unit", "s", "--json"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    out = capsys.readouterr()
+    assert exit_info.value.code == 1
+    result = json.loads(out.out)
+    assert (result["accepted"], result["rejected"], result["duplicates"]) == (0, 6, 0)
+    (why, n), = result["reject_reasons"].items()
+    assert n == 6 and "milliseconds" in why
+    assert out.err == f"error: No row was accepted: all 6 were rejected, most for '{why}' (6); check the column " \
+                      "mapping and --time-unit.\n"
+    # the same file again is not an error: its rows are rejected again, but a re-run of good rows is duplicates
+    good = tmp_path / "good.csv"
+    good.write_text("user_id,item_id,timestamp\nu1,i1,1700000000\n")
+    assert cli("ingest", "--db", str(db), "--preset", "generic", str(good), "--json")["accepted"] == 1
+    assert cli("ingest", "--db", str(db), "--preset", "generic", str(good), "--json")["duplicates"] == 1
+
+
+def test_rejects_lists_each_reason_and_the_rows(tmp_path):
+    src = tmp_path / "mixed.csv"
+    src.write_text("user_id,item_id,timestamp\nu1,i1,1700000000\n,i2,1700000001\nu3,,1700000002\n,i4,1700000003\n"
+                   "u5,i5,not-a-time\n")
+    db = tmp_path / "mixed.duckdb"
+    out = cli("ingest", "--db", str(db), "--preset", "generic", str(src), "--json")
+    assert (out["accepted"], out["rejected"]) == (1, 4)
+    assert out["reject_reasons"]["missing user id"] == 2 and out["reject_reasons"]["missing item id"] == 1
+    assert sum(out["reject_reasons"].values()) == 4
+    listed = cli("rejects", "--db", str(db), "--json")
+    assert listed["run_id"] == out["run_id"] and listed["rejected"] == 4
+    assert listed["reasons"] == out["reject_reasons"]
+    assert [r["row"] for r in listed["rows"]] == [2, 3, 4, 5]
+    assert listed["rows"][0]["reason"] == "missing user id" and listed["rows"][0]["raw"].startswith(",i2")
+    text = runner.invoke(app, ["rejects", "--db", str(db), "--run", str(out["run_id"]), "--limit", "1"])
+    assert text.exit_code == 0 and "run 1: 4 rows rejected" in text.stdout and "  2: missing user id" in text.stdout
+    none = runner.invoke(app, ["rejects", "--db", str(db), "--run", "99"])
+    assert none.exit_code != 0 and "There is no ingest run 99" in str(none.exception)
+    human = runner.invoke(app, ["ingest", "--db", str(db), "--preset", "generic", str(src)])
+    assert human.exit_code == 0  # every valid row a duplicate now: not an error
+    assert "  rejected 2: missing user id" in human.stdout and "interestlens rejects --run 2" in human.stdout

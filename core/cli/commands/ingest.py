@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from core.cli.common import DbOption, JsonOption, emit
+from core.errors import UserInputError
 from core.ingest import ColumnMapping, IngestResult, ingest, preset_names
 from core.ingest.presets import PRESETS
 
@@ -43,16 +44,25 @@ def step_progress(quiet: bool, first: str | None = None) -> Iterator[Callable[[s
 
 
 def show_result(result: IngestResult, as_json: bool) -> None:
-    """The run's counts: one JSON object with --json, else a sentence and the stated assumptions."""
+    """The run's counts: one JSON object with --json, else a sentence, the stated assumptions and the most
+    frequent reject reasons. A run that rejected every row (nothing accepted, nothing a duplicate) then stops
+    with one sentence and exit code 1: the mapping or the time unit is most likely wrong."""
     human = "\n".join(
         [
             f"run {result.run_id}: {result.accepted:,} events accepted, {result.rejected:,} rows rejected, "
             f"{result.duplicates:,} duplicates dropped.",
             *(f"assumed: {a}" for a in result.assumptions),
-            *(["rejected rows and their reasons are in the `rejects` table."] if result.rejected else []),
+            *(f"  rejected {n:,}: {why}" for why, n in result.reasons.items()),
+            *([f"every rejected row and its reason: `interestlens rejects --run {result.run_id}`."] if result.rejected else []),
         ]
     )
     emit(result.as_dict(), as_json, human)
+    if result.rejected and not result.accepted and not result.duplicates:
+        why, n = next(iter(result.reasons.items()), ("see the rejects table", result.rejected))
+        raise UserInputError(
+            f"No row was accepted: all {result.rejected:,} were rejected, most for '{why}' ({n:,}); check the "
+            "column mapping and --time-unit."
+        )
 
 
 def mapping_from_flags(toml: Path | None, flags: dict) -> ColumnMapping | None:
@@ -119,5 +129,37 @@ def presets_help() -> str:
     return "\n".join(f"{p.name}: {p.description} (SOURCE: {p.source})" for p in PRESETS.values())
 
 
+def rejects_command(
+    db: Path | None = DbOption,
+    run: int | None = typer.Option(None, "--run", help="The ingest run (default: the latest run that rejected rows)."),
+    limit: int = typer.Option(20, "--limit", min=1, help="How many rejected rows to list."),
+    as_json: bool = JsonOption,
+) -> None:
+    """The rows an ingest run rejected: how many for each reason, then the first rows with their raw text."""
+    from core.ingest.run import top_reasons
+    from core.store import connect_read
+
+    with connect_read(db) as con:
+        if run is None:
+            row = con.execute("SELECT max(run_id) FROM rejects").fetchone()
+            if row[0] is None:
+                emit({"run_id": None, "rejected": 0, "reasons": {}, "rows": []}, as_json, "No ingest run rejected any row.")
+                return
+            run = int(row[0])
+        elif not con.execute("SELECT EXISTS (SELECT 1 FROM ingest_runs WHERE run_id = ?)", [run]).fetchone()[0]:
+            raise UserInputError(f"There is no ingest run {run} in this database.")
+        total = int(con.execute("SELECT count(*) FROM rejects WHERE run_id = ?", [run]).fetchone()[0])
+        reasons = top_reasons(con, run, limit=50)
+        rows = con.execute(
+            "SELECT row_number, reason, raw FROM rejects WHERE run_id = ? ORDER BY row_number LIMIT ?", [run, limit]
+        ).fetchall()
+    listed = [{"row": int(r[0]) if r[0] is not None else None, "reason": r[1], "raw": r[2]} for r in rows]
+    human = [f"run {run}: {total:,} rows rejected"]
+    human += [f"  {n:,}: {why}" for why, n in reasons.items()]
+    human += [f"{r['row']}: {r['reason']} | {r['raw'] or ''}" for r in listed]
+    emit({"run_id": run, "rejected": total, "reasons": reasons, "rows": listed}, as_json, "\n".join(human))
+
+
 def register(app: typer.Typer) -> None:
     app.command("ingest", help="Ingest a behaviour log into the event store.\n\n" + presets_help())(ingest_command)
+    app.command("rejects")(rejects_command)
