@@ -62,6 +62,8 @@ class ColumnMapping:
     delimiter: str | None = None  # CSV delimiter; None = detect from the extension and the header line
     encoding: str = "utf-8"  # text encoding of CSV files: utf-8, latin-1 or utf-16
     event_type: str = "interaction"  # event type used when there is no event column
+    users_file: str | None = None  # CSV/TSV/Parquet: the user id column (as `user`, or user_id), the rest attributes
+    items_file: str | None = None  # CSV/TSV/Parquet: item id, title and category columns (as above), the rest attributes
 
     def __post_init__(self) -> None:
         if self.time_unit not in ("auto", "s", "ms", "iso"):

@@ -91,6 +91,12 @@ DELIMITER_OPTION = typer.Option(None, "--delimiter", help="generic: CSV delimite
 ENCODING_OPTION = typer.Option(None, "--encoding", help="generic: utf-8, latin-1 or utf-16.")
 EVENT_TYPE_OPTION = typer.Option(None, "--event-type", help="generic: event type without --event.")
 META_OPTION = typer.Option(None, "--meta", help="amazon-reviews: the metadata file (meta_*.json.gz).")
+USERS_FILE_OPTION = typer.Option(
+    None, "--users-file", help="generic: users file (CSV/TSV/Parquet): the user id column, other columns attributes."
+)
+ITEMS_FILE_OPTION = typer.Option(
+    None, "--items-file", help="generic: items file (CSV/TSV/Parquet): item id, title, category, other attributes."
+)
 
 
 def ingest_command(
@@ -112,13 +118,16 @@ def ingest_command(
     encoding: str | None = ENCODING_OPTION,
     event_type: str | None = EVENT_TYPE_OPTION,
     meta: Path | None = META_OPTION,
+    users_file: Path | None = USERS_FILE_OPTION,
+    items_file: Path | None = ITEMS_FILE_OPTION,
     as_json: bool = JsonOption,
 ) -> None:
     """Ingest a behaviour log in one transaction: bad rows go to `rejects`, duplicates are dropped."""
     flags = dict(
         user=user, item=item, time=time, event=event, value=value, category=category, category_sep=category_sep,
         title=title, context=context, time_unit=time_unit, delimiter=delimiter, encoding=encoding,
-        event_type=event_type,
+        event_type=event_type, users_file=str(users_file) if users_file else None,
+        items_file=str(items_file) if items_file else None,
     )  # fmt: skip
     with step_progress(as_json) as step:
         result = ingest(db, preset, source, mapping=mapping_from_flags(mapping, flags), meta=meta, progress=step)

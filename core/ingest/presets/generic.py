@@ -1,6 +1,7 @@
 """Any CSV / TSV / Parquet / JSON lines file, with a `ColumnMapping` (flags or a small TOML file) saying
 which column holds the user, the item and the time, and optionally the event type, value, categories, title
-and context columns.
+and context columns; optionally a users file (user attributes) and an items file (titles, categories, item
+attributes) beside it, CSV / TSV / Parquet.
 
 The format comes from the extension (`.csv`, `.tsv`, `.parquet`, `.jsonl`/`.json`, each optionally `.gz`),
 else from the first bytes. A CSV's delimiter is taken from the mapping, else `.tsv` means tab, else the most
@@ -10,6 +11,7 @@ frequent of `, \\t ; |` in the header line (stated). The time column is read as 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -23,7 +25,9 @@ from core.ingest.presets.common import (
     number,
     number_problem,
     raw_fields,
+    raw_text,
 )
+from core.ingest.presets.movielens import _attributes
 from core.ingest.readers import (
     Dialect,
     delimited,
@@ -34,7 +38,7 @@ from core.ingest.readers import (
     require_columns,
 )
 from core.ingest.result import ColumnMapping
-from core.ingest.run import Run, Stage
+from core.ingest.run import Run, SideTable, Stage
 from core.ingest.times import TimeSql, guess_unit, time_sql
 
 __all__ = ["load_generic", "detect_format"]
@@ -147,11 +151,57 @@ def load_generic(run: Run, source: Path, options: IngestOptions) -> Stage:
     return Stage(
         sql,
         [*head, *params],
+        users=_side_file(run, m.users_file, "users", m) if m.users_file else None,
+        items=_side_file(run, m.items_file, "items", m) if m.items_file else None,
         context_keys=tuple(m.context),
         item_columns="category" in roles or "title" in roles,
         raw_parts=len(raw),
         raw_delim=delim,
     )
+
+
+def _side_file(run: Run, name: str, kind: str, m: ColumnMapping) -> SideTable:
+    """A users or items file (CSV / TSV / Parquet with a header): the id column is named as in the events
+    (`m.user` / `m.item`) or user_id / item_id; an items file's title and category columns likewise (else
+    title or name, category or categories); every other non-empty column becomes an attribute."""
+    path = require_file(Path(name), f"{kind} file")
+    fmt = detect_format(path)
+    if fmt == "parquet":
+        names = list(parquet_columns(run.con, path))
+        src = "(SELECT " + ", ".join(f"CAST({_quote(n)} AS VARCHAR) AS c{k}" for k, n in enumerate(names))
+        src, params, delim = src + " FROM read_parquet(?))", [str(path)], ","
+    elif fmt in ("csv", "tsv"):
+        dialect = _dialect(run, path, fmt, dataclasses.replace(m, delimiter=None))
+        names = header_names(path, dialect)
+        src, params = run.delimited(path, len(names), dialect, f"a header line and {len(names)} fields", False)
+        delim = dialect.delim
+    else:
+        raise UserInputError(f"{path.name}: a {kind} file must be CSV, TSV or Parquet with a header line.")
+    key = m.user if kind == "users" else m.item
+    id_col = next((c for c in (key, f"{kind[:-1]}_id") if c in names), None)
+    if id_col is None:
+        raise UserInputError(f"The {kind} file {path.name} has no {key!r} column (its columns: {', '.join(names)}).")
+    used, head = {id_col}, []
+    if kind == "items":
+        title = next((c for c in (m.title, "title", "name") if c and c in names), None)
+        category = next((c for c in (m.category, "category", "categories") if c and c in names), None)
+        used |= {title, category}
+        title_sql = f"c{names.index(title)}" if title else "NULL"
+        cats = (
+            f"list_filter(list_transform(string_split(c{names.index(category)}, ?::VARCHAR), lambda x: trim(x)), "
+            "lambda x: x <> '')"
+            if category
+            else "[]::VARCHAR[]"
+        )
+        head = [m.category_sep] if category else []
+        columns = f"trim(c{names.index(id_col)}) AS item_id, {title_sql} AS title, {cats} AS categories"
+    else:
+        columns = f"trim(c{names.index(id_col)}) AS user_id"
+    others = [(n, f"c{k}") for k, n in enumerate(names) if n not in used]
+    attrs, keys = _attributes(others) if others else ("MAP {}::MAP(VARCHAR, VARCHAR)", [])
+    sql = f"""SELECT row_number() OVER () - 1 AS seq, {columns}, {attrs} AS attributes,
+                {raw_text(len(names), delim)} AS raw FROM {src}"""
+    return SideTable(sql, [*head, *keys, *params], label=path.name)
 
 
 def _select(cols: dict[str, str]) -> str:
