@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from core.errors import InterestLensError
+from core.errors import InterestLensError, UserInputError
 
 __all__ = [
     "DEFAULT_DB",
@@ -28,6 +28,7 @@ __all__ = [
     "connect_write",
     "default_db_path",
     "init_schema",
+    "require_duckdb_file",
     "require_interestlens",
     "require_table_events",
     "schema_version",
@@ -179,6 +180,7 @@ def connect_write(db: str | os.PathLike | None = None, timeout_s: float = 10.0) 
     tables but is not an InterestLens database is refused before anything is written.
     """
     path = default_db_path(db)
+    require_duckdb_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     con = _retry(lambda: duckdb.connect(str(path)), path, timeout_s)
     try:
@@ -186,6 +188,9 @@ def connect_write(db: str | os.PathLike | None = None, timeout_s: float = 10.0) 
         require_table_events(con, path)
         init_schema(con)
         yield con
+    except duckdb.Error as exc:
+        _raise_if_damaged(exc, path)
+        raise
     finally:
         con.close()
 
@@ -196,6 +201,7 @@ def connect_read(db: str | os.PathLike | None = None, timeout_s: float = 10.0) -
     path = default_db_path(db)
     if not path.exists():
         raise StoreError(f"No database at {path}: create one with `interestlens build` or `interestlens ingest`.")
+    require_duckdb_file(path)
     con = _retry(lambda: duckdb.connect(str(path), read_only=True), path, timeout_s)
     try:
         check_version(con, path)
@@ -203,8 +209,80 @@ def connect_read(db: str | os.PathLike | None = None, timeout_s: float = 10.0) -
 
         note_opened(con)
         yield con
+    except duckdb.Error as exc:
+        _raise_if_damaged(exc, path)
+        raise
     finally:
         con.close()
+
+
+# A DuckDB database file: a 4 KiB main header whose bytes 8..12 are the magic "DUCK" (after an 8-byte checksum).
+_DUCKDB_MAGIC = b"DUCK"
+_MAGIC_OFFSET = 8
+# Other formats by their first bytes, to name what a wrong --db file looks like.
+_SIGNATURES = [(b"PAR1", "Parquet"), (b"SQLite format 3\x00", "SQLite database"), (b"\x1f\x8b", "gzip-compressed"),
+               (b"PK\x03\x04", "ZIP"), (b"\x28\xb5\x2f\xfd", "zstd-compressed"), (b"BZh", "bzip2-compressed"),
+               (b"\xfd7zXZ\x00", "xz-compressed")]
+_BY_SUFFIX = {".csv": "CSV", ".tsv": "TSV", ".txt": "text", ".json": "JSON", ".jsonl": "JSON Lines",
+              ".ndjson": "JSON Lines", ".parquet": "Parquet", ".gz": "gzip-compressed", ".zip": "ZIP"}
+
+
+def _looks_like(path: Path, head: bytes) -> str:
+    """A short name of the format a non-DuckDB file appears to have (for the error message)."""
+    for magic, name in _SIGNATURES:
+        if head.startswith(magic):
+            return f"a {name} file"
+    by_suffix = _BY_SUFFIX.get(path.suffix.lower())
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text[:1] in (b"{", b"["):
+        return f"a {by_suffix or 'JSON'} file"
+    if by_suffix:
+        return f"a {by_suffix} file"
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return "a file of another format"
+    return "a CSV file" if "," in decoded.split("\n", 1)[0] else "a text file"
+
+
+def require_duckdb_file(path: Path) -> None:
+    """Refuse (UserInputError, one sentence) an existing regular file that is not a DuckDB database file.
+
+    Checked before DuckDB opens it: DuckDB reads a CSV, Parquet or JSON path as a database of views over that
+    file, so a log passed as --db would otherwise give confusing errors (or look like someone else's tables).
+    A missing path (a new database) and an empty file are left to DuckDB, which creates or refuses them itself.
+    """
+    try:
+        if not path.is_file() or path.stat().st_size == 0:
+            return
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return  # unreadable or vanished: DuckDB's own open reports it
+    if head[_MAGIC_OFFSET:_MAGIC_OFFSET + len(_DUCKDB_MAGIC)] == _DUCKDB_MAGIC:
+        return
+    raise UserInputError(
+        f"{path} is not a DuckDB database file (it looks like {_looks_like(path, head)}); pass the database with --db "
+        "and the log as the SOURCE argument of `interestlens ingest`."
+    )
+
+
+# DuckDB's messages for a file whose blocks fail their checksum or end early.
+_DAMAGE = ("corrupt database file", "does not match stored checksum", "could not read enough bytes from file")
+
+
+def _is_damaged(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(m in text for m in _DAMAGE)
+
+
+def _raise_if_damaged(exc: BaseException, path: Path) -> None:
+    """Turn DuckDB's report of a damaged database file into one sentence (StoreError); other errors pass."""
+    if _is_damaged(exc):
+        raise StoreError(
+            f"The database {path} is damaged ({_first_line(exc)}); restore it from a backup or rebuild it with "
+            "`interestlens ingest` or `interestlens build`."
+        ) from exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -219,6 +297,7 @@ def _retry(open_fn, path: Path, timeout_s: float = 10.0) -> duckdb.DuckDBPyConne
         try:
             return open_fn()
         except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            _raise_if_damaged(exc, path)
             # Another process holds a write lock, or this process has the file open in the other mode.
             busy = "lock" in str(exc).lower() or "different configuration" in str(exc).lower()
             if not busy:
@@ -231,3 +310,6 @@ def _retry(open_fn, path: Path, timeout_s: float = 10.0) -> duckdb.DuckDBPyConne
                 ) from exc
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+        except duckdb.Error as exc:  # a damaged block read while loading the catalog
+            _raise_if_damaged(exc, path)
+            raise

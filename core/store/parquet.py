@@ -9,8 +9,10 @@ features — rejects, dedupe, live appends, forgetting a user — need events in
 refuses such a database (`core.store.connect_write`) with one sentence.
 
 `core.store.parquet_export.export_parquet(db, out)` writes a table-backed database's log the other way: events
-partitioned by user bucket (hive layout `events/user_bucket=K/*.parquet`, K = `user_bucket(id, n)`), which
-`attach_parquet` reads back with the default mapping and recognises, so a user's lookup reads one partition.
+partitioned by user bucket (hive layout `out/events/user_bucket=K/*.parquet`, K = `user_bucket(id, n)`) with
+`out/users.parquet` and `out/items.parquet` beside them. `attach_parquet(db, out)` recognises that folder
+(`export_layout`): it reads the events from `out/events` and the users and items from the two side files (unless
+others are given), with the default mapping and the bucket scheme, so a user's lookup reads one partition.
 
 The source path is a literal inside the view (DuckDB binds no parameters in a view): it is made absolute and
 checked against a conservative character set before it is quoted; column names are checked against the
@@ -33,13 +35,17 @@ import numpy as np
 from core.store.connection import StoreError, connect_write, default_db_path
 
 __all__ = ["ParquetMapping", "AttachResult", "attach_parquet", "events_source", "user_bucket", "user_predicate",
-           "note_opened", "source_glob", "BUCKET_COLUMN"]
+           "note_opened", "source_glob", "export_layout", "BUCKET_COLUMN", "EVENTS_DIR", "USERS_FILE", "ITEMS_FILE"]
 
 BUCKET_COLUMN = "user_bucket"
 _URL = re.compile(r"^(s3|s3a|gs|gcs|r2|az|abfss|https?)://[A-Za-z0-9._~/=+,:@%*-]+$")
 _LOCAL = re.compile(r"^[A-Za-z0-9 _./=+,:@%~*-]+$")
 _TIME_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1}
 _EMPTY_MAP = "MAP {}::MAP(VARCHAR, VARCHAR)"
+# export-parquet's folder: the events under EVENTS_DIR/, the users and items tables as two files beside it
+EVENTS_DIR, USERS_FILE, ITEMS_FILE = "events", "users.parquet", "items.parquet"
+_LAYOUTS = ("attach expects a folder of event Parquet files (hive key=value subfolders allowed), a file, a glob, "
+            f"or an export-parquet folder ({EVENTS_DIR}/ with {USERS_FILE} and {ITEMS_FILE} beside it)")
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,28 @@ def source_glob(source: str | os.PathLike) -> str:
     return text
 
 
+def export_layout(source: str | os.PathLike) -> tuple[Path, Path | None, Path | None] | None:
+    """For a local folder in export-parquet's layout, (events folder, users file or None, items file or None).
+
+    The layout: a subfolder `events/` and no Parquet file outside it other than `users.parquet` and
+    `items.parquet` at the top. None for anything else (a plain or hive-partitioned folder of events, a file, a
+    glob, a URL), which is read as one dataset.
+    """
+    text = str(source)
+    if "://" in text or any(c in text for c in "*?["):
+        return None
+    root = Path(text).expanduser().absolute()
+    events = root / EVENTS_DIR
+    if not root.is_dir() or not events.is_dir():
+        return None
+    side = {root / USERS_FILE, root / ITEMS_FILE}
+    for f in root.rglob("*.parquet"):
+        if f not in side and events not in f.parents:
+            return None  # something else lies beside events/: a mixed folder, reported when it is read
+    users, items = root / USERS_FILE, root / ITEMS_FILE
+    return events, (users if users.is_file() else None), (items if items.is_file() else None)
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -107,7 +135,13 @@ def _columns(con: duckdb.DuckDBPyConnection, glob: str, hive: bool) -> dict[str,
         rows = con.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?, hive_partitioning = ?))",
                            [glob, hive]).fetchall()  # fmt: skip
     except duckdb.Error as exc:
-        raise StoreError(f"The Parquet dataset {glob} cannot be read ({str(exc).splitlines()[0][:200]}).") from exc
+        first = str(exc).splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        if "hive partition mismatch" in first.lower():  # files at different depths, e.g. x.parquet beside k=v/
+            files = re.findall(r'"([^"]+)"', first)[:2]
+            where = glob.removesuffix("/**/*.parquet")
+            raise StoreError(f"{where} mixes Parquet files at different folder depths"
+                             f"{' (' + ' and '.join(files) + ')' if files else ''}; {_LAYOUTS}.") from exc
+        raise StoreError(f"The Parquet dataset {glob} cannot be read ({first}).") from exc
     return {str(n): str(t) for n, t in rows}
 
 
@@ -212,11 +246,19 @@ def attach_parquet(
     Users and items come from the side files when given (user_id / item_id, optional title and categories, an
     `attributes` MAP or one column per attribute) and from the distinct ids of the events otherwise; an id in
     the events but not in its side file gets a row without attributes. Raises StoreError (one sentence) for an
-    existing file, an unreadable dataset, a missing column or an odd path.
+    existing file, an unreadable dataset, a mixed folder, a missing column or an odd path.
+
+    A folder in export-parquet's layout (`export_layout`) is read as its `events/` folder, with its
+    `users.parquet` and `items.parquet` as the side files unless `users` / `items` are given.
     """
     path = default_db_path(db)
     if path.exists():
         raise StoreError(f"{path} already exists; attach a Parquet dataset to a new --db file.")
+    layout = export_layout(source)
+    if layout is not None:
+        source = layout[0]
+        users = users if users is not None else layout[1]
+        items = items if items is not None else layout[2]
     m = mapping or ParquetMapping()
     try:
         with connect_write(path) as con:

@@ -56,7 +56,6 @@ def test_side_files_from_a_toml_mapping_and_their_errors(files):
         assert con.execute("SELECT attributes FROM users WHERE user_id = 'u1'").fetchone()[0] == {"gender": "F",
                                                                                                  "age": "25-34"}
     (files / "bad_users.csv").write_text("customer,gender\nu1,F\n")
-    before = (db.stat().st_size, db.stat().st_mtime_ns)
     m = ColumnMapping(user="visitor", item="sku", time="when", users_file=str(files / "bad_users.csv"))
     with pytest.raises(UserInputError, match=r"The users file bad_users.csv has no 'visitor' column \(its columns: "
                                              r"customer, gender\)"):

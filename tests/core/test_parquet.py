@@ -192,3 +192,68 @@ def test_cli_export_and_attach_json(synthetic_db, tmp_path):
     assert (out["events"], out["users"], out["items"], out["files"]) == (6000, 120, 149, 2)  # items: those with events
     r = runner.invoke(app, ["ingest", "--db", str(tmp_path / "a.duckdb"), "--preset", "generic", str(tmp_path)])
     assert r.exit_code == 1 and "reads its events in place from Parquet" in str(r.exception)
+
+
+def _log_checksum(con) -> tuple[int, str]:
+    return con.execute("""SELECT count(*), md5(string_agg(concat_ws('|', user_id, item_id, CAST(ts AS VARCHAR)), ','
+                                   ORDER BY user_id, item_id, ts)) FROM events""").fetchone()
+
+
+def test_attach_reads_an_export_folder_back_with_no_options(synthetic_db, tmp_path):
+    """The documented round trip: `export-parquet OUT` then `attach OUT` gives the same events, users and items."""
+    runner = CliRunner()
+    r = runner.invoke(app, ["export-parquet", str(tmp_path / "pq"), "--db", str(synthetic_db), "--buckets", "4"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["attach", str(tmp_path / "pq"), "--db", str(tmp_path / "att.duckdb"), "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["source"] == f"{tmp_path / 'pq' / 'events'}/**/*.parquet" and out["files"] == 4
+    with connect_read(synthetic_db) as a, connect_read(tmp_path / "att.duckdb") as b:
+        assert _log_checksum(a) == _log_checksum(b) and _log_checksum(b)[0] == 6000
+        for sql in ("SELECT user_id, attributes FROM users ORDER BY user_id",
+                    "SELECT item_id, title, categories, attributes FROM items ORDER BY item_id"):
+            assert a.execute(sql).fetchall() == b.execute(sql).fetchall(), sql
+        assert (out["users"], out["items"]) == (120, 150)  # all items, not only those with events
+        assert b.execute("SELECT count(*) FROM users WHERE cardinality(attributes) > 0").fetchone()[0] == 120
+        assert b.execute("SELECT count(*) FROM items WHERE title IS NOT NULL").fetchone()[0] == 150
+        info = events_source(b)
+        assert info["bucket"]["buckets"] == 4
+        assert (info["users_file"], info["items_file"]) == (str(tmp_path / "pq" / "users.parquet"),
+                                                            str(tmp_path / "pq" / "items.parquet"))
+    # --users / --items still win over the folder's own files
+    one_user = tmp_path / "one_user.parquet"
+    duckdb.connect().execute("COPY (SELECT 'u000' AS user_id, 'x' AS tier) TO ? (FORMAT parquet)", [str(one_user)])
+    r = attach_parquet(tmp_path / "att2.duckdb", tmp_path / "pq", users=one_user)
+    with connect_read(r.db) as c:
+        assert c.execute("SELECT attributes FROM users WHERE user_id = 'u000'").fetchone()[0] == {"tier": "x"}
+        assert c.execute("SELECT count(*) FROM items WHERE title IS NOT NULL").fetchone()[0] == 150
+
+
+def test_a_mixed_folder_is_refused_in_one_sentence(synthetic_db, tmp_path):
+    """Event files at the top of a folder beside a hive-partitioned subfolder: one sentence naming the layouts."""
+    exported = export_parquet(synthetic_db, tmp_path / "pq", buckets=2).out
+    mixed = tmp_path / "mixed"
+    shutil.copytree(exported / "events", mixed / "events")
+    shutil.copy(next((exported / "events").rglob("*.parquet")), mixed / "extra.parquet")  # not users/items
+    with pytest.raises(StoreError) as err:
+        attach_parquet(tmp_path / "m.duckdb", mixed)
+    text = str(err.value)
+    assert text.startswith(f"{mixed} mixes Parquet files at different folder depths")
+    assert "export-parquet folder (events/ with users.parquet and items.parquet beside it)" in text
+    assert text.count(". ") == 0 and "Binder Error" not in text and not (tmp_path / "m.duckdb").exists()
+
+
+def test_a_plain_folder_a_file_and_a_glob_still_attach(synthetic_db, tmp_path):
+    exported = export_parquet(synthetic_db, tmp_path / "pq", buckets=2).out
+    files = sorted((exported / "events").rglob("*.parquet"))
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for n, f in enumerate(files):
+        shutil.copy(f, plain / f"part{n}.parquet")  # no hive folders: the bucket column is not there
+    for name, source, events in [("plain", plain, 6000), ("file", files[0], None),
+                                 ("glob", f"{exported / 'events'}/*/*.parquet", 6000)]:
+        r = attach_parquet(tmp_path / f"{name}.duckdb", source)
+        with connect_read(r.db) as c:
+            n = c.execute("SELECT count(*) FROM events").fetchone()[0]
+            assert n == (events or len(duckdb.connect().execute("SELECT 1 FROM read_parquet(?)", [str(files[0])]).fetchall()))
+            assert c.execute("SELECT count(*) FROM items WHERE title IS NOT NULL").fetchone()[0] == 0  # no side files

@@ -14,10 +14,13 @@ __all__ = ["register"]
 
 
 def attach(
-    source: str = typer.Argument(..., help="Parquet folder (hive-partitioned or not), file, glob or s3:// URL."),
+    source: str = typer.Argument(..., help="Parquet folder (hive-partitioned or not), file, glob or s3:// URL; an "
+                                 "export-parquet folder is read as its events/ with users.parquet and items.parquet."),
     db: Path = typer.Option(..., "--db", help="The new database file to create (it must not exist)."),
-    users: str | None = typer.Option(None, "--users", help="Parquet file of users (user_id + attribute columns)."),
-    items: str | None = typer.Option(None, "--items", help="Parquet file of items (item_id, title, categories, ...)."),
+    users: str | None = typer.Option(None, "--users", help="Parquet file of users (user_id + attribute columns); "
+                                     "default: an export-parquet folder's users.parquet."),
+    items: str | None = typer.Option(None, "--items", help="Parquet file of items (item_id, title, categories, ...); "
+                                     "default: an export-parquet folder's items.parquet."),
     user_col: str = typer.Option("user_id", "--user-col", help="Column holding the user id."),
     item_col: str = typer.Option("item_id", "--item-col", help="Column holding the item id."),
     time_col: str = typer.Option("ts", "--time-col", help="Column holding the event time."),
