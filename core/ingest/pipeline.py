@@ -68,13 +68,24 @@ def _item_cols(stage: Stage) -> list[str]:
     return ["item_title", "item_categories"] if stage.item_columns else []
 
 
+def _raw_field(col: str, stage: Stage) -> str:
+    """SQL: one parsed field put back into a rejected row's text. With a one-character delimiter (CSV, TSV) a field
+    holding the delimiter, a quote or a line break is quoted the CSV way, so the row reads back as it was."""
+    d = stage.raw_delim
+    if stage.raw_parts < 2 or len(d) != 1 or d == '"':
+        return f"coalesce({col}, '')"
+    lit = d.replace("'", "''")
+    return (f"""CASE WHEN contains({col}, '{lit}') OR contains({col}, '"') OR contains({col}, chr(10))
+                  OR contains({col}, chr(13)) THEN '"' || replace({col}, '"', '""') || '"' ELSE coalesce({col}, '') END""")
+
+
 def stage_and_validate(run: Run, stage: Stage) -> Counts:
     """Materialise the checked events and the side tables, quarantine what fails; (valid, rejected) rows."""
     con = run.con
     ctx = _ctx_cols(stage)
     extra = ", ".join(["", *ctx, *_item_cols(stage)])
     raw = (
-        "concat_ws(?, " + ", ".join(f"coalesce(raw_{i}, '')" for i in range(stage.raw_parts)) + ")"
+        "concat_ws(?, " + ", ".join(_raw_field(f"raw_{i}", stage) for i in range(stage.raw_parts)) + ")"
         if stage.raw_parts
         else "?::VARCHAR"
     )

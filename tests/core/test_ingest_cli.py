@@ -131,3 +131,17 @@ def test_rejects_lists_each_reason_and_the_rows(tmp_path):
     human = runner.invoke(app, ["ingest", "--db", str(db), "--preset", "generic", str(src)])
     assert human.exit_code == 0  # every valid row a duplicate now: not an error
     assert "  rejected 2: missing user id" in human.stdout and "interestlens rejects --run 2" in human.stdout
+
+
+def test_a_rejected_rows_raw_text_reads_back_as_the_row_it_was(tmp_path):
+    import csv
+    import io
+
+    line = ',i2,1700000001,"Shirt, ""XL"" blue"'
+    src = tmp_path / "q.csv"
+    src.write_text("user_id,item_id,timestamp,title\nu1,i1,1700000000,ok\n" + line + "\n")
+    db = tmp_path / "q.duckdb"
+    cli("ingest", "--db", str(db), "--preset", "generic", str(src), "--title-col", "title", "--json")
+    raw = cli("rejects", "--db", str(db), "--json")["rows"][0]["raw"]
+    assert raw == line
+    assert next(csv.reader(io.StringIO(raw))) == ["", "i2", "1700000001", 'Shirt, "XL" blue']
