@@ -145,3 +145,13 @@ def test_a_rejected_rows_raw_text_reads_back_as_the_row_it_was(tmp_path):
     raw = cli("rejects", "--db", str(db), "--json")["rows"][0]["raw"]
     assert raw == line
     assert next(csv.reader(io.StringIO(raw))) == ["", "i2", "1700000001", 'Shirt, "XL" blue']
+
+
+def test_summary_text_gives_utc_times_and_the_rejected_rows(tmp_path):
+    src = tmp_path / "s.csv"
+    src.write_text("user_id,item_id,timestamp\nu1,i1,1700000000\n,i2,1700000001\n")
+    db = tmp_path / "s.duckdb"
+    cli("ingest", "--db", str(db), "--preset", "generic", str(src), "--json")
+    text = runner.invoke(app, ["summary", "--db", str(db)]).stdout
+    assert "(2023-11-14T22:13:20Z .. 2023-11-14T22:13:20Z)" in text
+    assert "ingest runs 1, rows rejected 1  (`interestlens rejects`)" in text

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from core.cli.common import DbOption, JsonOption, emit
+from core.cli.common import DbOption, JsonOption, emit, iso_utc
 from core.store import connect_read, dataset_summary
 
 
@@ -14,11 +14,14 @@ def summary(db: Path | None = DbOption, as_json: bool = JsonOption) -> None:
     """Show what a database holds."""
     with connect_read(db) as con:
         s = dataset_summary(con)
+        runs, rejected = con.execute("SELECT count(*), coalesce(sum(rejected), 0) FROM ingest_runs").fetchone()
+    span = " .. ".join(iso_utc(t) if t is not None else "-" for t in (s["first_event"], s["last_event"]))
     human = "\n".join(
         [
             f"users   {s['users']:,}",
             f"items   {s['items']:,}",
-            f"events  {s['events']:,}  ({s['first_event']} .. {s['last_event']})",
+            f"events  {s['events']:,}  ({span})",
+            f"ingest runs {int(runs):,}, rows rejected {int(rejected):,}" + ("  (`interestlens rejects`)" if rejected else ""),
             "event types: " + ", ".join(f"{k} {v:,}" for k, v in s["event_types"].items()),
             "categories:  " + ", ".join(f"{k} {v:,}" for k, v in list(s["categories"].items())[:20]),
         ]
