@@ -17,7 +17,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import ruptures as rpt
 
 from core.trajectory.measures import js_divergence
 
@@ -100,6 +99,8 @@ def detect_change_points(
     if x.ndim != 2 or len(x) < 2 * min_size:
         return []
     pen = auto_penalty(x, scale) if penalty is None else float(penalty)
+    import ruptures as rpt  # imported here: it takes ~1 s, which every CLI command would otherwise pay at start
+
     algo = rpt.KernelCPD(kernel="linear", min_size=min_size).fit(x)
     cps = [int(b) for b in algo.predict(pen=pen)[:-1]]  # the last breakpoint is always n
     while cps and min_divergence > 0:

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
 
 from core.checkpoint import load_checkpoint, model_for, pick_device
 from core.cli.common import DbOption, JsonOption, ModelOption, emit, iso_utc
-from core.explain import (
-    DeletionCurves,
-    HistoryExplainer,
-    HistoryExplanation,
-    deletion_curves,
-    load_labelled_history,
-)
 from core.store import connect_read
+
+if TYPE_CHECKING:  # core.explain (shap, numba) is imported when the command runs: ~0.5 s off every CLI start
+    from core.explain import DeletionCurves, HistoryExplanation
 
 __all__ = ["register", "explain_result"]
 
@@ -75,6 +72,8 @@ def explain(
 ) -> None:
     """Explain one recommendation: Shapley values of past events and periods, checked for additivity."""
     loaded = load_checkpoint(model_for(db, model), device=pick_device("auto"))
+    from core.explain import HistoryExplainer, deletion_curves, load_labelled_history
+
     explainer = HistoryExplainer(loaded)
     with connect_read(db) as con:
         lh = load_labelled_history(con, loaded, user)
