@@ -29,7 +29,7 @@ import pandas as pd
 from core.checkpoint import LoadedModel, load_checkpoint, model_for, pick_device
 from core.errors import UserInputError
 from core.evaluate import EVAL_USERS_FILE, evaluate_split, model_scorer, split_from_card
-from core.fairness.groups import DERIVED_ATTRIBUTES
+from core.fairness.groups import DERIVED_ATTRIBUTES, MAX_DEFAULT_GROUPS
 from core.fairness.over_time import RecommendFn
 from core.fairness.report import FairnessInputs
 from core.recommend import RECOMMENDATIONS_FILE, recommend
@@ -37,7 +37,7 @@ from core.sequences import Sequences, load_sequences
 from core.store import connect_read
 from core.store.queries import EVENT_ORDER
 
-__all__ = ["LoadedInputs", "load_inputs", "model_recommender", "known_attributes"]
+__all__ = ["LoadedInputs", "load_inputs", "model_recommender", "known_attributes", "default_attributes"]
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +230,18 @@ def _training_popularity(seqs: Sequences, train_end: np.ndarray, loaded: LoadedM
     train = np.arange(len(seqs.items)) < train_end[rows]
     counts = np.bincount(seqs.items[train], minlength=loaded.vocab.n_items + 1)[1:]  # index 0 = unknown items
     return pd.Series(counts.astype(np.int64), index=pd.Index(loaded.vocab.items, name="item_id"), name="pop")
+
+
+def default_attributes(known: list[str], n_groups: dict[str, int]) -> list[str]:
+    """The attributes a report groups by when none are named, as `user_group_table` chooses them: `known` without
+    a raw ``age`` (its bands stand in) and without raw attributes of more than `MAX_DEFAULT_GROUPS` groups (zip
+    codes, ids), whose groups of one or two users would decide every gap. `n_groups`: distinct values of each raw
+    attribute (an attribute not in it counts as narrow)."""
+    return [
+        a
+        for a in known
+        if a != "user_id" and a != "age" and (a in DERIVED_ATTRIBUTES or n_groups.get(a, 0) <= MAX_DEFAULT_GROUPS)
+    ]
 
 
 def _user_attributes(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

@@ -27,7 +27,8 @@ known = inputs_mod.known_attributes(pd.DataFrame(columns=["user_id", *keys]))
 # Inputs (bound to the URL so a view can be shared).
 c = st.columns([1, 3, 1, 1])
 k = c[0].selectbox("K", [5, 10, 20], index=1, key="fairness_k", bind="query-params")
-by = c[1].multiselect("Group users by", known, default=[a for a in known if a != "user_id"][:4],
+groups = {key: len(data.query("attribute_values", key)) for key in keys}  # (at most 200 are listed)
+by = c[1].multiselect("Group users by", known, default=inputs_mod.default_attributes(known, groups)[:4],
                       key="fairness_by", bind="query-params")
 freq = c[2].selectbox("Trend window", ["month", "quarter", "week"], key="fairness_window", bind="query-params")
 trend = c[3].toggle("Trends", value=True, key="fairness_trend")

@@ -187,3 +187,15 @@ def test_cli_trend_panel(monkeypatch, capsys, synthetic_db, trained_model_dir):
     code, out, _ = cli(monkeypatch, capsys, "fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
                        "--n-boot", "0", "--trend-users", "5")
     assert code == 0 and "a fixed panel of at most 5 users per window" in out
+
+
+def test_default_attributes_leave_out_raw_ages_and_wide_attributes():
+    """MovieLens' users: 61 distinct ages and 795 zip codes would make groups of one user decide every gap."""
+    import pandas as pd
+
+    from core.fairness.inputs import default_attributes, known_attributes
+
+    known = known_attributes(pd.DataFrame(columns=["user_id", "age", "gender", "occupation", "zip"]))
+    assert "age" in known and "zip" in known  # still there to ask for
+    assert default_attributes(known, {"age": 61, "gender": 2, "occupation": 21, "zip": 200}) == [
+        "gender", "occupation", "age_band", "activity_quartile", "tenure_quartile", "new_vs_returning"]  # fmt: skip

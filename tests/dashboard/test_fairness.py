@@ -30,3 +30,21 @@ def test_fairness_page_shows_groups_items_and_trends(dash_env):
     assert lorenz["layout"]["title"]["text"].startswith("Exposure Lorenz curve (Gini ")
     assert metrics["Gini@10"] in lorenz["layout"]["title"]["text"]
     assert any(d.value.shape[0] > 0 and "start" in d.value.columns for d in at.dataframe)  # monthly trend table
+
+
+def test_the_default_grouping_is_the_reports_default(dash_env):
+    """Without ?fairness_by= the page groups by the attributes the report would pick itself (never a raw age or
+    an attribute of hundreds of values such as a zip code)."""
+    import pandas as pd
+
+    from core.fairness.inputs import default_attributes, known_attributes
+    from core.store.views import attribute_values
+
+    db, _ = dash_env
+    with connect_read(db) as con:
+        keys = [r[0] for r in con.execute("SELECT DISTINCT unnest(map_keys(attributes)) FROM users ORDER BY 1").fetchall()]
+        groups = {k: len(attribute_values(con, k)) for k in keys}
+    known = known_attributes(pd.DataFrame(columns=["user_id", *keys]))
+    at = open_page("fairness")
+    assert not problems(at)
+    assert at.multiselect(key="fairness_by").value == default_attributes(known, groups)[:4]
