@@ -56,8 +56,11 @@ def windows_panel(model_dir: Path, user: str, item: str) -> None:
         return
     level = st.segmented_control("Level", list(dict.fromkeys(windows["level"])), default=windows["level"].iloc[-1],
                                  key="explain_level") or windows["level"].iloc[-1]
-    st.plotly_chart(model_charts.bars(windows[windows["level"] == level], "label", "value", f"Contribution per {level}"),
-                    key="explain_windows")
+    # the labels (2024-03, week of …, session 3) are categories: a date axis would draw one lone bar at a
+    # sub-millisecond scale when there is a single month
+    chart = model_charts.bars(windows[windows["level"] == level], "label", "value", f"Contribution per {level}",
+                              categorical=True, value_title="contribution to the score (logit)")
+    st.plotly_chart(chart, key="explain_windows")
     st.dataframe(windows, hide_index=True, width="stretch")
 
 

@@ -99,9 +99,10 @@ def heatmap(matrix: np.ndarray, x: list[str], y: list[str], title: str, zmax: fl
 
 def bars(
     df: pd.DataFrame, x: str, y: str, title: str, color: str | None = None, horizontal: bool = False,
-    categorical: bool = False,
+    categorical: bool = False, value_title: str = "",
 ) -> go.Figure:
-    """Bars of `y` by `x` (labels escaped); `categorical` keeps `x` labels as given (no date or number parsing)."""
+    """Bars of `y` by `x` (labels escaped); `categorical` keeps `x` labels as given (no date or number parsing);
+    `value_title` names the value axis."""
     d = df.assign(**{x: df[x].map(plain)})
     if color:
         d = d.assign(**{color: d[color].map(plain)})
@@ -109,7 +110,8 @@ def bars(
                  orientation="h" if horizontal else "v", barmode="group")
     if categorical:
         (fig.update_yaxes if horizontal else fig.update_xaxes)(type="category")
-    return fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), legend_title_text="", xaxis_title="", yaxis_title="")
+    return fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), legend_title_text="",
+                             xaxis_title=value_title if horizontal else "", yaxis_title="" if horizontal else value_title)
 
 
 def waterfall(labels: list[str], values: np.ndarray, base: float, total: float, title: str, top: int = 15) -> go.Figure:

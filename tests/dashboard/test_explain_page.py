@@ -40,3 +40,13 @@ def test_explanation_deep_link_selects_user_and_item(dash_env):
     assert not problems(at)
     assert at.selectbox(key="explain_item").value == top[0]
     assert {m.label for m in at.metric} >= {"Score f(x)", "Base (no history)"}
+
+
+def test_time_windows_are_labelled_bars(dash_env):
+    db, model = dash_env
+    at = open_page("explain", user=USER, item=_top(db, model)[0], explain_tab="Time windows")
+    assert not problems(at)
+    windows = figure(at, "explain_windows")  # periods are categories: one month is one labelled bar
+    assert windows["layout"]["xaxis"]["type"] == "category"
+    assert windows["layout"]["yaxis"]["title"]["text"] == "contribution to the score (logit)"
+    assert all(isinstance(x, str) for x in windows["data"][0]["x"])
