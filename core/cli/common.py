@@ -80,10 +80,40 @@ def fail(message: str, code: int = 1) -> None:
     raise InterestLensError(message)
 
 
-def run_app(app: typer.Typer) -> int:
-    """Run the Typer app; known errors print one sentence on stderr and return 1."""
+def _is_interrupt(exc: BaseException) -> bool:
+    """Ctrl-C that a library turned into an error: DuckDB raises `RuntimeError('Query interrupted')` for a SIGINT
+    during a query and `InterruptException` for `interrupt()`."""
+    if type(exc) is RuntimeError and str(exc).strip().rstrip(".!").lower() == "query interrupted":
+        return True
+    duckdb = sys.modules.get("duckdb")
+    interrupt = getattr(duckdb, "InterruptException", None) if duckdb is not None else None
+    return isinstance(interrupt, type) and isinstance(exc, interrupt)
+
+
+def _click_exception_types() -> tuple[type, ...]:
+    """Click's exception base classes: typer's own copy of click (typer >= 0.22 vendors it as `typer._click`) and,
+    when installed, click itself; a usage error may come from either."""
+    types: list[type] = [typer.TyperException]
     try:
-        app(standalone_mode=False)
+        import click
+
+        types.append(click.exceptions.ClickException)
+    except ImportError:  # pragma: no cover - typer no longer needs click
+        pass
+    return tuple(types)
+
+
+def _interrupted() -> int:
+    sys.stderr.write("error: interrupted.\n")
+    return 130
+
+
+def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
+    """Run the Typer app and return the exit code: known errors print one sentence on stderr and return 1, usage
+    errors (an unknown command or option, a bad or missing value) one sentence naming it and 2, Ctrl-C 130; no
+    arguments prints the help and returns 0."""
+    try:
+        rv = app(args=args, standalone_mode=False)
     except InterestLensError as exc:
         sys.stderr.write(f"error: {printable(str(exc))}\n")
         return 1
@@ -93,19 +123,27 @@ def run_app(app: typer.Typer) -> int:
         sys.stderr.write("error: aborted.\n")
         return 130
     except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted.\n")
-        return 130
+        return _interrupted()
     except Exception as exc:  # click usage errors and anything unexpected: one line, never a traceback
-        import click
-
-        if isinstance(exc, click.exceptions.UsageError):
-            sys.stderr.write(f"error: {exc.format_message()}\n")
-            return 2
-        if isinstance(exc, click.exceptions.ClickException):
-            sys.stderr.write(f"error: {exc.format_message()}\n")
-            return exc.exit_code
-        sys.stderr.write(f"error: unexpected {type(exc).__name__}: {exc}\n")
+        if _is_interrupt(exc):
+            return _interrupted()
+        if isinstance(exc, _click_exception_types()):
+            if type(exc).__name__ == "NoArgsIsHelpError":  # the help is already printed (or is the message)
+                text = exc.format_message().strip()
+                if text:
+                    typer.echo(text)
+                return 0
+            code = getattr(exc, "exit_code", 1)
+            message = exc.format_message().strip()
+            message += "" if message.endswith((".", "!", "?")) else "."  # click's texts end without a stop at times
+            sys.stderr.write(f"error: {printable(message)}\n")
+            return code if isinstance(code, int) and code else 1
+        sys.stderr.write(f"error: unexpected {type(exc).__name__}: {printable(str(exc))}\n")
         return 1
+    # Outside standalone mode typer returns an exit code instead of raising: `typer.Exit(n)` and --help give n, and
+    # Ctrl-C inside a command (typer turns KeyboardInterrupt into Exit(130)) gives 130. A command itself returns None.
+    if isinstance(rv, int) and not isinstance(rv, bool):
+        return _interrupted() if rv == 130 else rv
     return 0
 
 

@@ -70,6 +70,9 @@ class ColumnMapping:
             raise UserInputError(f"Unknown time unit {self.time_unit!r}; expected auto, s, ms or iso.")
         if self.encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "latin-1", "latin1", "utf-16"):
             raise UserInputError(f"Unknown encoding {self.encoding!r}; expected utf-8, latin-1 or utf-16.")
+        if not isinstance(self.category_sep, str) or not self.category_sep:
+            raise UserInputError("The category separator (--category-sep, or category_sep in a mapping file) must not "
+                                 "be empty; leave it out to split categories on |.")  # fmt: skip
         object.__setattr__(self, "context", tuple(self.context))
 
     @classmethod

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, field
 
+from core.errors import UserInputError
 from core.model.batch import N_GAP_BUCKETS
 
 __all__ = ["ModelConfig", "ModelSizes"]
@@ -23,6 +26,21 @@ class ModelConfig:
     n_gap_buckets: int = N_GAP_BUCKETS  # number of time-gap buckets (bucket 0 = first event / unknown)
     text_dim: int = 0  # width of pretrained item text vectors fused into item embeddings; 0 = no text
     text_id_dropout: float = 0.25  # with text, share of items scored by their text alone in each training step
+
+    def __post_init__(self) -> None:
+        """Refuse shapes the model cannot be built with, in one sentence (--max-len is the CLI's flag)."""
+        for name, value, low in (("--max-len", self.max_len, 1), ("d_model", self.d_model, 1),
+                                 ("n_heads", self.n_heads, 1), ("n_layers", self.n_layers, 1),
+                                 ("n_gap_buckets", self.n_gap_buckets, 1), ("text_dim", self.text_dim, 0)):  # fmt: skip
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise UserInputError(f"{name} must be a whole number of at least {low}, not {value!r}.")
+        if self.d_model % self.n_heads:
+            raise UserInputError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads}).")
+        for name, value, closed in (("dropout", self.dropout, False), ("text_id_dropout", self.text_id_dropout, True)):
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
+            if not ok or value < 0 or value > 1 or (value == 1 and not closed):
+                span = "from 0 to 1" if closed else "at least 0 and below 1"
+                raise UserInputError(f"{name} must be {span}, not {value!r}.")
 
     def to_dict(self) -> dict:
         return asdict(self)

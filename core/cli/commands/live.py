@@ -37,11 +37,30 @@ from core.cli.commands.ingest import (
     VALUE_OPTION,
     mapping_from_flags,
 )
-from core.cli.common import DbOption, JsonOption, to_jsonable
+from core.cli.common import DbOption, to_jsonable
+from core.errors import UserInputError
 from core.ingest import preset_names
 from core.live import FollowBatch, Follower, ReplayBatch, Replayer
 
 __all__ = ["register"]
+
+# Unlike the other commands' --json (exactly one object), these two stream: one object per line as they go.
+FOLLOW_JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object per line: one per batch (or file "
+                                  "that cannot be ingested), then a summary when stopped.")  # fmt: skip
+REPLAY_JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object per line: one per batch, then a "
+                                  "summary when done or stopped.")  # fmt: skip
+
+
+def _n(count: int, noun: str) -> str:
+    """`1 batch`, `2 batches`, `1,000 events`."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "es" if noun.endswith(("s", "ch")) else "s")
+
+
+def _check_seconds(flag: str, value: float, *, allow_zero: bool) -> None:
+    """Refuse a number of seconds that is negative, NaN or infinite (or 0 when `allow_zero` is False)."""
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        least = "0 or more" if allow_zero else "more than 0"
+        raise UserInputError(f"{flag} must be a finite number of seconds, {least}; not {value:g}.")
 
 
 def _line(obj: dict, as_json: bool, human: str) -> None:
@@ -106,9 +125,12 @@ def follow(
     encoding: str | None = ENCODING_OPTION,
     event_type: str | None = EVENT_TYPE_OPTION,
     meta: Path | None = META_OPTION,
-    as_json: bool = JsonOption,
+    as_json: bool = FOLLOW_JSON_OPTION,
 ) -> None:
     """Ingest each new file in a folder (or the new lines of a growing file) as it lands, until stopped."""
+    _check_seconds("--interval", interval, allow_zero=False)  # 0 would poll in a busy loop
+    _check_seconds("--settle", settle, allow_zero=True)
+    _check_seconds("--write-timeout", write_timeout, allow_zero=True)
     flags = dict(user=user, item=item, time=time, event=event, value=value, category=category,
                  category_sep=category_sep, title=title, context=context, time_unit=time_unit, delimiter=delimiter,
                  encoding=encoding, event_type=event_type)  # fmt: skip
@@ -126,7 +148,8 @@ def follow(
         _line(b.as_dict(), as_json, _human_batch(b))
 
     if not as_json:
-        _line({}, False, f"following {follower.source} into {follower.db} (Ctrl-C stops)")
+        _line({}, False, f"ingesting what is in {follower.source} into {follower.db}" if once
+              else f"following {follower.source} into {follower.db} (Ctrl-C stops)")  # fmt: skip
     try:
         with _stop_signals() as stopped:
             if once:
@@ -137,8 +160,9 @@ def follow(
     except KeyboardInterrupt:
         pass
     _line({"event": "stopped", **totals}, as_json,
-          f"stopped: {totals['batches']} batches, {totals['accepted']:,} events accepted, "
-          f"{totals['duplicates']:,} duplicates, {totals['rejected']:,} rejected, {totals['errors']} errors.")  # fmt: skip
+          f"stopped: {_n(totals['batches'], 'batch')}, {_n(totals['accepted'], 'event')} accepted, "
+          f"{_n(totals['duplicates'], 'duplicate')}, {totals['rejected']:,} rejected, "
+          f"{_n(totals['errors'], 'error')}.")  # fmt: skip
 
 
 def replay(
@@ -151,14 +175,18 @@ def replay(
     batch_size: int = typer.Option(10_000, "--batch-size", help="At most this many events per batch."),
     write_timeout: float = typer.Option(30.0, "--write-timeout", help="Seconds a batch waits for a database held "
                                         "by another process before giving up with an error."),  # fmt: skip
-    as_json: bool = JsonOption,
+    as_json: bool = REPLAY_JSON_OPTION,
 ) -> None:
     """Replay another database's events (with their users and items) into --db in time order."""
+    if batch_size < 1:
+        raise UserInputError(f"--batch-size must be at least 1 event, not {batch_size}.")
+    _check_seconds("--interval", interval, allow_zero=True)
+    _check_seconds("--write-timeout", write_timeout, allow_zero=True)
     replayer = Replayer(db, source, speed=speed, interval_s=interval, max_batch=batch_size,
                         write_timeout_s=write_timeout)  # fmt: skip
 
     def on_batch(b: ReplayBatch) -> None:
-        _line(b.as_dict(), as_json, f"batch {b.index}: {b.accepted:,} events up to {b.log_time} "
+        _line(b.as_dict(), as_json, f"batch {b.index}: {_n(b.accepted, 'event')} up to {b.log_time} "
                                     f"(run {b.run_id}, {b.seconds:.2f} s)")  # fmt: skip
 
     try:
@@ -167,8 +195,9 @@ def replay(
     except KeyboardInterrupt:
         pass
     s = replayer.summary
-    _line(s.as_dict(), as_json, f"{'done' if s.done else 'stopped'}: {s.events:,} of {s.source_events:,} events "
-                                f"in {s.batches} batches ({s.accepted:,} accepted, {s.duplicates:,} duplicates).")  # fmt: skip
+    _line(s.as_dict(), as_json, f"{'done' if s.done else 'stopped'}: {s.events:,} of {_n(s.source_events, 'event')} "
+                                f"in {_n(s.batches, 'batch')} ({s.accepted:,} accepted, "
+                                f"{_n(s.duplicates, 'duplicate')}).")  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

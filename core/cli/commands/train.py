@@ -48,7 +48,7 @@ def train_cmd(
 ) -> None:
     """Train the interest model (full-ranking validation NDCG@10 picks the epoch) and save its checkpoint."""
     if split not in ("loo", "time"):
-        raise typer.BadParameter("--split must be loo or time")
+        raise typer.BadParameter(f"expected loo or time, not {split!r}.", param_hint="'--split'")
     out = out or _default_out(db)
     config = TrainConfig(epochs=epochs, seed=seed, device=device, split=split, batch_size=batch_size, lr=lr,
                          patience=patience, time_budget=time_budget, max_steps=max_steps, text=text)
@@ -72,8 +72,9 @@ def train_cmd(
         return
     payload = {k: result.to_dict()[k] for k in ("epochs", "seconds", "best_epoch", "valid", "device")}
     v, t = result.valid, result.test
+    epochs_run = f"{result.epochs} epoch{'' if result.epochs == 1 else 's'}"
     human = (
-        f"trained {result.epochs} epochs in {result.seconds:.0f} s on {result.device} (stopped: {result.stopped})\n"
+        f"trained {epochs_run} in {result.seconds:.0f} s on {result.device} (stopped: {result.stopped})\n"
         f"best epoch {result.best_epoch}: valid NDCG@10 {v.get('NDCG@10', 0):.4f}  HR@10 {v.get('HR@10', 0):.4f}\n"
         f"test NDCG@10 {t.get('NDCG@10', 0):.4f}  HR@10 {t.get('HR@10', 0):.4f}\n"
         f"saved to {result.path}"
