@@ -64,14 +64,14 @@ def _model_fit(card: dict) -> None:
     if not fit.fits:
         parts = []
         if fit.unseen_items:
-            parts.append(f"{fit.unseen_items:,} items")
-        if fit.unseen_categories:
-            parts.append("the categories " + ", ".join(map(md_text, fit.unseen_categories[:5])))
-        if fit.unseen_event_types:
-            parts.append("the event types " + ", ".join(map(md_text, fit.unseen_event_types[:5])))
+            parts.append(f"{fit.unseen_items:,} {'item' if fit.unseen_items == 1 else 'items'}")
+        for what, names in (("category", fit.unseen_categories), ("event type", fit.unseen_event_types)):
+            if names:
+                plural = "categories" if what == "category" else f"{what}s"
+                parts.append(f"the {what if len(names) == 1 else plural} " + ", ".join(map(md_text, names[:5])))
         st.warning(
-            "This model no longer fits the database: it has never seen " + "; ".join(parts)
-            + ". The model skips them; retrain it to include them."
+            "The database has data this model has never seen: " + "; ".join(parts)
+            + ". The model skips them in its inputs; retrain it to include them."
         )
     if fit.events_after:
         st.caption(f"{fit.events_after:,} events arrived after this model was trained.")

@@ -72,6 +72,9 @@ def test_a_batch_appended_while_live_shows_up_marked_new(live_env, tmp_path):
     assert "2 events since live mode was switched on" in note
     assert "1 new item the model has never seen, skipped by it (✕): znew1" in note
     assert "new categories: Space" in note
+    fit = [w.value.replace("\\", "") for w in at.sidebar.warning]  # markdown escapes off
+    assert fit == ["The database has data this model has never seen: 1 item; the category Space. The model skips "
+                   "them in its inputs; retrain it to include them."]
     timeline = figure(at, "user_timeline")
     ringed = next(t for t in timeline["data"] if t["name"] == "new since live on")
     assert {h.rsplit("step ", 1)[1] for h in ringed["hovertext"]} == {str(n0), str(n0 + 1)}
