@@ -158,6 +158,7 @@ def train_panel(db: Path) -> None:
             status.update(label="Training stopped.", state="error")
             st.error(md_text(exc))
             return
-        status.update(label=f"Trained {out.name}: {result.epochs} epochs, best {result.best_epoch}.",
+        status.update(label=f"Trained {out.name}: {result.epochs} epoch{'' if result.epochs == 1 else 's'}, "
+                               f"best {result.best_epoch}.",
                       state="complete", expanded=False)
     st.session_state[PENDING_MODEL] = str(out)

@@ -134,6 +134,8 @@ def what_if_editor(model_dir: Path, user: str, item: str, positions: np.ndarray,
     edits += [MoveEvent(int(r.step), pd.Timestamp(r.time).to_pydatetime()) for r in moved.itertuples()]
     if added:
         edits.append(InsertItem(added, when))
+        if added in set(history["item_id"].astype(str)):
+            st.caption(f"Item {md_text(added)} is already in this history; it is added once more at that time.")
     if not edits:
         st.caption("Untick events, change a time or add an item to see how the recommendations would change.")
         return
@@ -144,7 +146,7 @@ def what_if_editor(model_dir: Path, user: str, item: str, positions: np.ndarray,
     titles = data.query("item_lookup", tuple(after["item_id"].astype(str)))
     after = after.merge(titles[["item_id", "title"]], on="item_id", how="left")
     before = {r.item_id: r.rank for r in result.before}
-    after["rank before"] = after["item_id"].map(before)
+    after["rank before"] = [str(before[i]) if i in before else "new" for i in after["item_id"]]  # not in the top 10 before
     st.dataframe(after[["rank", "rank before", "item_id", "title", "score"]], hide_index=True, width="stretch")
     st.caption(f"Item {md_text(item)}: score {result.target_score_before:.3f} → {result.target_score_after:.3f}, "
                f"rank {result.target_rank_before} → {result.target_rank_after} (the database is unchanged).")

@@ -50,3 +50,18 @@ def test_time_windows_are_labelled_bars(dash_env):
     assert windows["layout"]["xaxis"]["type"] == "category"
     assert windows["layout"]["yaxis"]["title"]["text"] == "contribution to the score (logit)"
     assert all(isinstance(x, str) for x in windows["data"][0]["x"])
+
+
+def test_what_if_marks_items_new_to_the_top_10_and_a_repeated_item(dash_env):
+    from core.store import user_history
+
+    db, model = dash_env
+    with connect_read(db) as con:
+        seen = user_history(con, USER)["item_id"].astype(str).iloc[-1]
+    at = open_page("explain", user=USER, item=_top(db, model)[0], explain_tab="What-if")
+    assert not problems(at)
+    at.text_input(key="explain_whatif_add").set_value(seen).run()
+    assert not problems(at)
+    table = next(d.value for d in at.dataframe if "rank before" in d.value.columns)
+    assert table["rank before"].map(lambda r: r == "new" or r.isdigit()).all()  # never None / NaN
+    assert any(f"Item {seen} is already in this history" in c.value.replace("\\", "") for c in at.caption)

@@ -171,7 +171,8 @@ def ensure_model(db: Path, root: Path, minutes: float) -> Path:
         _say(f"  epoch {r.epoch}: loss {r.loss:.3f}, valid NDCG@10 {ndcg:.4f}{' *' if r.improved else ''} ({r.seconds:.0f} s)")
 
     result = train(db, out, None, TrainConfig(time_budget=minutes * 60.0, patience=5), progress=report)
-    _say(f"model trained: {result.epochs} epochs, best {result.best_epoch} ({result.seconds:.0f} s)")
+    _say(f"model trained: {result.epochs} epoch{'' if result.epochs == 1 else 's'}, best {result.best_epoch} "
+         f"({result.seconds:.0f} s)")
     return out
 
 
@@ -197,6 +198,8 @@ def demo(
     prepare_only: bool = typer.Option(False, "--prepare-only", help="Prepare data and model, do not serve."),
 ) -> None:
     """Prepare the default dataset and model when absent, build drift summaries, then serve the dashboard."""
+    if not train_minutes > 0 or train_minutes == float("inf"):
+        raise UserInputError(f"--train-minutes must be a number above 0, not {train_minutes}.")
     path = default_db_path(db)
     root = Path(os.environ.get("INTERESTLENS_MODELS") or "data/models")
     t0 = time.perf_counter()
