@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from core.trajectory.result import OTHER
 from dashboard.components.charts import plain
 
 __all__ = [
@@ -28,6 +29,7 @@ VIEWS = {"model": "distribution", "long-term": "long_term", "short-term": "short
 _TITLES = {"model": "model", "long-term": "long-term", "short-term": "short-term", "baseline": "baseline (decayed history)"}
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend_title_text="", hovermode="x unified")
 MAX_CATEGORIES = 10  # more than this are folded into "other" so the stacked area stays readable
+OTHER_COLOR = "#9ca3af"  # the folded categories: grey, never one of the palette's colours
 
 
 def _change_lines(fig: go.Figure, traj) -> None:
@@ -46,6 +48,7 @@ def trajectory_area(traj, view: str, new_steps=None, after_training=None) -> go.
     fig = px.area(
         df, x="step", y="share", color="category", line_group="category",
         title=f"Interest over categories — {_TITLES[view]}", hover_data={"time": True},
+        color_discrete_map={OTHER: OTHER_COLOR},  # else the 11th series takes the first category's colour again
     )
     fig.update_traces(line_width=0.5)
     _change_lines(fig, traj)

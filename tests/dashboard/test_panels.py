@@ -33,3 +33,20 @@ def test_upload_names_and_columns(tmp_path):
     j = tmp_path / "b.jsonl"
     j.write_text('{"reviewerID": "A", "asin": "B", "unixReviewTime": 1}\n')
     assert column_names(j) == ["reviewerID", "asin", "unixReviewTime"]
+
+
+def test_the_folded_other_category_never_shares_a_colour(dash_env, monkeypatch):
+    from core.checkpoint import load_checkpoint
+    from core.store import connect_read
+    from core.trajectory import TrajectoryAnalyzer
+    from dashboard.components import model_charts
+
+    db, model = dash_env
+    with connect_read(db) as con:
+        traj = TrajectoryAnalyzer(load_checkpoint(model)).user(con, "u003")
+    for top in (2, 4):  # 6 categories folded to top + "other"
+        monkeypatch.setattr(model_charts, "MAX_CATEGORIES", top)
+        fig = model_charts.trajectory_area(traj, "model")
+        colours = {t.name: t.line.color for t in fig.data}
+        assert len(colours) == top + 1 and colours["other"] == model_charts.OTHER_COLOR
+        assert len(set(colours.values())) == len(colours)
