@@ -123,4 +123,5 @@ def cohort_comparison(df: pd.DataFrame, category: str) -> go.Figure:
     """One category's share per period, one line per cohort (columns period, category, share, cohort)."""
     d = df[df["category"] == category]
     fig = px.line(d, x="period", y="share", color="cohort", markers=True, title=f"Share of {plain(category)}")
-    return fig.update_layout(**_LAYOUT, xaxis_title="", yaxis_title="share", yaxis_tickformat=".0%")
+    # one decimal: two cohorts' shares are often within a percent of each other (whole percents repeat ticks)
+    return fig.update_layout(**_LAYOUT, xaxis_title="", yaxis_title="share", yaxis_tickformat=".1%")

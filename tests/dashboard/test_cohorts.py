@@ -26,6 +26,7 @@ def test_cohort_filters_select_the_right_users(dash_env):
     assert at.metric[0].label == "Cohort A: gender=F"
     assert at.metric[0].value == f"{women:,} users"
     assert 0 < women < everyone
+    assert figure(at, "cohorts_compare")["layout"]["yaxis"]["tickformat"] == ".1%"  # close shares, distinct ticks
     fig = figure(at, "cohorts_share_A")
     shown = {(t["name"], x[:10]): y for t in fig["data"] for x, y in zip(t["x"], _ys(t), strict=True)}
     for row in share.itertuples():
