@@ -22,7 +22,8 @@ def test_cli_train_and_evaluate_json(synthetic_db, tmp_path):
                             "--seed", "3", "--device", "cpu", "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
-    assert set(res) == {"epochs", "seconds", "best_epoch", "valid", "device"}
+    assert set(res) == {"epochs", "seconds", "best_epoch", "valid", "test", "device", "path", "stopped"}
+    assert res["path"] == str(out) and set(res["test"]) == set(METRIC_KEYS) and res["stopped"]
     assert res["epochs"] == 1 and res["device"] == "cpu" and set(METRIC_KEYS) == set(res["valid"])
     r = runner.invoke(app, ["evaluate", "--db", str(synthetic_db), "--model", str(out), "--json"])
     assert r.exit_code == 0, r.output

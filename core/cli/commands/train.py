@@ -70,7 +70,8 @@ def train_cmd(
         result = train(db, out, ModelConfig(max_len=max_len), config, None, resume=resume)
     if not main_process:
         return
-    payload = {k: result.to_dict()[k] for k in ("epochs", "seconds", "best_epoch", "valid", "device")}
+    keys = ("epochs", "seconds", "best_epoch", "valid", "test", "device", "path", "stopped")
+    payload = {k: result.to_dict()[k] for k in keys}
     v, t = result.valid, result.test
     epochs_run = f"{result.epochs} epoch{'' if result.epochs == 1 else 's'}"
     human = (
