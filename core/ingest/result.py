@@ -73,6 +73,11 @@ class ColumnMapping:
         if not isinstance(self.category_sep, str) or not self.category_sep:
             raise UserInputError("The category separator (--category-sep, or category_sep in a mapping file) must not "
                                  "be empty; leave it out to split categories on |.")  # fmt: skip
+        if self.event and self.event_type != "interaction":
+            raise UserInputError(
+                f"Give either an event type column ({self.event!r}) or one event type for every row "
+                f"({self.event_type!r}, --event-type), not both."
+            )
         object.__setattr__(self, "context", tuple(self.context))
 
     @classmethod

@@ -155,3 +155,14 @@ def test_summary_text_gives_utc_times_and_the_rejected_rows(tmp_path):
     text = runner.invoke(app, ["summary", "--db", str(db)]).stdout
     assert "(2023-11-14T22:13:20Z .. 2023-11-14T22:13:20Z)" in text
     assert "ingest runs 1, rows rejected 1  (`interestlens rejects`)" in text
+
+
+def test_an_event_column_and_a_constant_event_type_together_are_refused(tmp_path):
+    result = runner.invoke(app, ["ingest", "--db", str(tmp_path / "e.duckdb"), "--preset", "generic",
+                                 str(FIX / "generic" / "events.csv"), "--user-col", "visitor", "--item-col", "sku",
+                                 "--time-col", "when", "--event-col", "action", "--event-type", "purchase"])  # fmt: skip
+    assert result.exit_code != 0
+    assert "Give either an event type column ('action') or one event type for every row ('purchase'" in str(
+        result.exception
+    )
+    assert not (tmp_path / "e.duckdb").exists()
