@@ -150,3 +150,20 @@ def text_model_dir(semantic_db, tmp_path_factory) -> Path:
         TrainConfig(epochs=3, batch_size=32, lr=3e-3, warmup=10, patience=12, seed=0, device="cpu", text=True),
     )
     return out
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """Run the console command on its arguments, as `interestlens ARGS` would: (exit code, stdout, stderr)."""
+    import sys
+
+    from core.cli import app
+    from core.cli.common import run_app
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["interestlens", *args])
+        code = run_app(app)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run

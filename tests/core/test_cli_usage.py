@@ -14,7 +14,6 @@ import pytest
 import typer
 
 import core.cli.commands.train as train_module
-from core.cli import app
 from core.cli.common import run_app
 from core.errors import UserInputError
 from core.ingest import ColumnMapping
@@ -22,13 +21,6 @@ from core.model import ModelConfig
 from core.train import TrainConfig, TrainResult
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["interestlens", *args])
-    code = run_app(app)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.mark.parametrize(
@@ -45,26 +37,26 @@ def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     ],
     ids=lambda a: " ".join(a) if isinstance(a, list) else "",
 )
-def test_usage_errors_name_the_option_in_one_sentence_and_exit_2(monkeypatch, capsys, tmp_path, args, message):
+def test_usage_errors_name_the_option_in_one_sentence_and_exit_2(cli, monkeypatch, capsys, tmp_path, args, message):
     monkeypatch.chdir(tmp_path)
-    code, out, err = cli(monkeypatch, capsys, *args)
+    code, out, err = cli(*args)
     assert code == 2 and out == ""
     assert err.startswith(f"error: {message}") and err.count("\n") == 1 and err.rstrip().endswith((".", ")")), err
     assert "unexpected" not in err and "Error" not in err
     assert list(tmp_path.iterdir()) == []  # nothing was created
 
 
-def test_no_arguments_and_h_print_the_help_and_exit_0(monkeypatch, capsys):
+def test_no_arguments_and_h_print_the_help_and_exit_0(cli, monkeypatch, capsys):
     for args in ([], ["-h"], ["--help"]):
-        code, out, err = cli(monkeypatch, capsys, *args)
+        code, out, err = cli(*args)
         assert (code, err) == (0, ""), args
         assert "Usage: " in out and "recommend" in out, args
-    code, out, err = cli(monkeypatch, capsys, "recommend", "-h")
+    code, out, err = cli("recommend", "-h")
     assert (code, err) == (0, "") and "recommend [OPTIONS]" in out
 
 
-def test_version_prints_the_installed_version(monkeypatch, capsys):
-    assert cli(monkeypatch, capsys, "--version") == (0, f"interestlens {version('interestlens')}\n", "")
+def test_version_prints_the_installed_version(cli, monkeypatch, capsys):
+    assert cli("--version") == (0, f"interestlens {version('interestlens')}\n", "")
 
 
 def _tiny_app(exc: BaseException) -> typer.Typer:
@@ -117,25 +109,25 @@ def test_ctrl_c_while_the_cli_starts_prints_no_traceback():
     ],
     ids=lambda a: " ".join(a) if isinstance(a, list) else "",
 )
-def test_train_refuses_bad_numbers_before_training(monkeypatch, capsys, tmp_path, args, message):
+def test_train_refuses_bad_numbers_before_training(cli, monkeypatch, capsys, tmp_path, args, message):
     def never(*a, **k):
         raise AssertionError("train() must not be called")
 
     monkeypatch.setattr(train_module, "train", never)
-    code, out, err = cli(monkeypatch, capsys, "train", "--db", str(tmp_path / "x.duckdb"), "--out",
+    code, out, err = cli("train", "--db", str(tmp_path / "x.duckdb"), "--out",
                          str(tmp_path / "m"), *args)  # fmt: skip
     assert (code, out, err) == (1, "", f"error: {message}\n")
     assert list(tmp_path.iterdir()) == []
 
 
-def test_train_says_1_epoch_not_1_epochs(monkeypatch, capsys, tmp_path):
+def test_train_says_1_epoch_not_1_epochs(cli, monkeypatch, capsys, tmp_path):
     def fake(db, out, model_config, config, progress=None, resume=False):
         return TrainResult(epochs=config.epochs, seconds=1.0, best_epoch=1, valid={}, device="cpu", path=str(out),
                            stopped="max_epochs")  # fmt: skip
 
     monkeypatch.setattr(train_module, "train", fake)
     for n, word in ((1, "1 epoch in"), (2, "2 epochs in")):
-        code, out, err = cli(monkeypatch, capsys, "train", "--db", str(tmp_path / "x.duckdb"), "--out",
+        code, out, err = cli("train", "--db", str(tmp_path / "x.duckdb"), "--out",
                              str(tmp_path / "m"), "--epochs", str(n))  # fmt: skip
         assert code == 0, err
         assert out.startswith(f"trained {word} "), out
@@ -175,7 +167,7 @@ SEP_MESSAGE = ("error: The category separator (--category-sep, or category_sep i
                "leave it out to split categories on |.\n")  # fmt: skip
 
 
-def test_an_empty_category_separator_is_refused(monkeypatch, capsys, tmp_path):
+def test_an_empty_category_separator_is_refused(cli, monkeypatch, capsys, tmp_path):
     with pytest.raises(UserInputError, match="must not be empty"):
         ColumnMapping(category="cat", category_sep="")
     mapping = tmp_path / "mapping.toml"
@@ -185,7 +177,7 @@ def test_an_empty_category_separator_is_refused(monkeypatch, capsys, tmp_path):
     src = tmp_path / "e.csv"
     src.write_text("user_id,item_id,timestamp,cat\nu,i,1700000000,a|b\n", encoding="utf-8")
     db = tmp_path / "x.duckdb"
-    code, out, err = cli(monkeypatch, capsys, "ingest", "--db", str(db), "--preset", "generic", str(src),
+    code, out, err = cli("ingest", "--db", str(db), "--preset", "generic", str(src),
                          "--category", "cat", "--category-sep", "")  # fmt: skip
     assert (code, out, err) == (1, "", SEP_MESSAGE)
     assert not db.exists()
@@ -211,34 +203,34 @@ def test_an_empty_category_separator_is_refused(monkeypatch, capsys, tmp_path):
     ],
     ids=lambda a: " ".join(a) if isinstance(a, list) else "",
 )
-def test_live_commands_refuse_bad_numbers(monkeypatch, capsys, tmp_path, args, message):
+def test_live_commands_refuse_bad_numbers(cli, monkeypatch, capsys, tmp_path, args, message):
     src, folder, db = tmp_path / "src.duckdb", tmp_path / "land", tmp_path / "x.duckdb"
     src.touch()
     folder.mkdir()
     args = [a.format(src=src, dir=folder) for a in args]
-    code, out, err = cli(monkeypatch, capsys, *args, "--db", str(db))
+    code, out, err = cli(*args, "--db", str(db))
     assert (code, out, err) == (1, "", f"error: {message}\n")
     assert not db.exists()
 
 
-def _help(monkeypatch, capsys, command: str) -> str:
+def _help(cli, monkeypatch, command: str) -> str:
     monkeypatch.setenv("COLUMNS", "200")
-    code, out, _ = cli(monkeypatch, capsys, command, "--help")
+    code, out, _ = cli(command, "--help")
     assert code == 0
     return " ".join(out.replace("│", " ").split())
 
 
-def test_follow_and_replay_json_help_says_json_lines(monkeypatch, capsys):
+def test_follow_and_replay_json_help_says_json_lines(cli, monkeypatch, capsys):
     assert "Print one JSON object per line: one per batch (or file that cannot be ingested), then a summary " \
-           "when stopped." in _help(monkeypatch, capsys, "follow")  # fmt: skip
+           "when stopped." in _help(cli, monkeypatch, "follow")  # fmt: skip
     assert "Print one JSON object per line: one per batch, then a summary when done or stopped." in _help(
-        monkeypatch, capsys, "replay")  # fmt: skip
-    assert "Print exactly one JSON object on stdout." in _help(monkeypatch, capsys, "summary")
+        cli, monkeypatch, "replay")  # fmt: skip
+    assert "Print exactly one JSON object on stdout." in _help(cli, monkeypatch, "summary")
 
 
-def test_follow_once_does_not_say_ctrl_c_stops(monkeypatch, capsys, tmp_path):
+def test_follow_once_does_not_say_ctrl_c_stops(cli, monkeypatch, capsys, tmp_path):
     (tmp_path / "land").mkdir()
-    code, out, err = cli(monkeypatch, capsys, "follow", str(tmp_path / "land"), "--preset", "generic", "--once",
+    code, out, err = cli("follow", str(tmp_path / "land"), "--preset", "generic", "--once",
                          "--db", str(tmp_path / "x.duckdb"))  # fmt: skip
     assert code == 0, err
     assert "Ctrl-C" not in out and out.startswith("ingesting what is in ")

@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
-from core.cli import app
-from core.cli.common import run_app
 from core.store import connect_read, user_history
 
 
-def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["interestlens", *args])
-    code = run_app(app)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def test_explain_json(monkeypatch, capsys, synthetic_db, untrained_model_dir):
+def test_explain_json(cli, monkeypatch, capsys, synthetic_db, untrained_model_dir):
     base = ["explain", "--db", str(synthetic_db), "--model", str(untrained_model_dir), "--user", "u003"]
-    code, out, err = cli(monkeypatch, capsys, *base, "--json")
+    code, out, err = cli(*base, "--json")
     assert code == 0, err
     d = json.loads(out)
     assert list(d) == ["target", "base", "fx", "values", "windows", "additivity_error", "deletion_auc"]
@@ -38,16 +28,16 @@ def test_explain_json(monkeypatch, capsys, synthetic_db, untrained_model_dir):
     months = [w for w in d["windows"] if w["level"] == "month"]
     assert sum(w["value"] for w in months) == pytest.approx(d["fx"] - d["base"], abs=1e-4)
 
-    code, out, err = cli(monkeypatch, capsys, *base, "--item", d["target"], "--margin", "--k", "3", "--json")
+    code, out, err = cli(*base, "--item", d["target"], "--margin", "--k", "3", "--json")
     m = json.loads(out)
     assert code == 0 and m["target"] == d["target"] and m["fx"] > 0  # top-1 over the item ranked 4: positive
 
 
-def test_explain_text_and_errors(monkeypatch, capsys, synthetic_db, untrained_model_dir):
+def test_explain_text_and_errors(cli, monkeypatch, capsys, synthetic_db, untrained_model_dir):
     base = ["explain", "--db", str(synthetic_db), "--model", str(untrained_model_dir)]
-    code, out, _ = cli(monkeypatch, capsys, *base, "--user", "u003")
+    code, out, _ = cli(*base, "--user", "u003")
     assert code == 0 and out.startswith("user u003: explaining the logit of item ")
     for args, words in [(("--user", "nobody"), "no user 'nobody'"), (("--user", "u003", "--item", "zzz"), "does not know item 'zzz'")]:
-        code, out, err = cli(monkeypatch, capsys, *base, *args)
+        code, out, err = cli(*base, *args)
         assert code == 1 and out == "" and words in err
         assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err

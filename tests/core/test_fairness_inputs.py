@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 
 import numpy as np
 import pytest
 
 from core.checkpoint import load_checkpoint
-from core.cli import app
-from core.cli.common import run_app
 from core.errors import UserInputError
 from core.fairness import load_inputs
 from core.recommend import recommend
@@ -128,15 +125,8 @@ def test_unknown_attribute_fails_before_heavy_work(synthetic_db, trained_model_d
         load_inputs(synthetic_db, trained_model_dir, by=["gender", "occupation"])
 
 
-def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["interestlens", *args])
-    code = run_app(app)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def test_cli_end_to_end(monkeypatch, capsys, synthetic_db, trained_model_dir):
-    code, out, err = cli(monkeypatch, capsys, "fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
+def test_cli_end_to_end(cli, monkeypatch, capsys, synthetic_db, trained_model_dir):
+    code, out, err = cli("fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
                          "--by", "gender", "--by", "age_band", "--by", "activity_quartile", "--n-boot", "50", "--json")
     assert code == 0, err
     d = json.loads(out)
@@ -156,18 +146,18 @@ def test_cli_end_to_end(monkeypatch, capsys, synthetic_db, trained_model_dir):
     assert all(w["users"] > 0 and "NDCG@10" in w and "gini" in w for w in d["over_time"])
 
 
-def test_cli_unknown_attribute_is_one_sentence(monkeypatch, capsys, synthetic_db, trained_model_dir):
-    code, out, err = cli(monkeypatch, capsys, "fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
+def test_cli_unknown_attribute_is_one_sentence(cli, monkeypatch, capsys, synthetic_db, trained_model_dir):
+    code, out, err = cli("fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
                          "--by", "shoe_size", "--json")
     assert code == 1 and out == ""
     assert err.startswith("error: Unknown user attribute 'shoe_size'") and err.count("\n") == 1
-    code, _, err = cli(monkeypatch, capsys, "fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
+    code, _, err = cli("fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
                        "--window", "fortnight")
     assert code == 1 and "Unknown --window 'fortnight'" in err
 
 
-def test_cli_human_output(monkeypatch, capsys, synthetic_db, trained_model_dir):
-    code, out, _ = cli(monkeypatch, capsys, "fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
+def test_cli_human_output(cli, monkeypatch, capsys, synthetic_db, trained_model_dir):
+    code, out, _ = cli("fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
                        "--by", "region", "--n-boot", "0", "--no-trend", "--k", "5")
     assert code == 0
     assert "NDCG@5" in out and "region" in out and "gini" in out and "C_KL" in out
@@ -175,16 +165,16 @@ def test_cli_human_output(monkeypatch, capsys, synthetic_db, trained_model_dir):
     assert "window" not in out  # --no-trend
 
 
-def test_cli_trend_panel(monkeypatch, capsys, synthetic_db, trained_model_dir):
+def test_cli_trend_panel(cli, monkeypatch, capsys, synthetic_db, trained_model_dir):
     """--trend-users caps the users scored per window and the output says how many each window had."""
-    code, out, err = cli(monkeypatch, capsys, "fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
+    code, out, err = cli("fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
                          "--n-boot", "0", "--trend-users", "5", "--json")
     assert code == 0, err
     windows = json.loads(out)["over_time"]
     assert windows and all(w["users"] <= 5 and w["eligible_users"] >= w["users"] for w in windows)
     assert any(w["eligible_users"] > 5 for w in windows)
     assert json.loads(out)["settings"]["trend_users"] == 5
-    code, out, _ = cli(monkeypatch, capsys, "fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
+    code, out, _ = cli("fairness", "--db", str(synthetic_db), "--model", str(trained_model_dir),
                        "--n-boot", "0", "--trend-users", "5")
     assert code == 0 and "a fixed panel of at most 5 users per window" in out
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 
 import pandas as pd
 import pytest
@@ -14,7 +13,6 @@ from typer.testing import CliRunner
 
 from core.checkpoint import WEIGHT_DERIVED, model_for, save_checkpoint
 from core.cli import app
-from core.cli.common import run_app
 from core.errors import UserInputError
 from core.evaluate import EVAL_USERS_FILE
 from core.ingest import ingest
@@ -35,14 +33,7 @@ def other_db(tmp_path_factory):
     return db
 
 
-def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["interestlens", *args])
-    code = run_app(app)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def test_a_named_model_of_another_database_is_refused_and_writes_nothing(other_db, trained_model_dir, tmp_path,
+def test_a_named_model_of_another_database_is_refused_and_writes_nothing(cli, other_db, trained_model_dir, tmp_path,
                                                                          monkeypatch, capsys):
     model = tmp_path / "m"
     shutil.copytree(trained_model_dir, model)
@@ -51,7 +42,7 @@ def test_a_named_model_of_another_database_is_refused_and_writes_nothing(other_d
         model_for(other_db, model)
     for args in (["recommend", "--user", "c1"], ["trajectory", "--user", "c1"], ["explain", "--user", "c1"],
                  ["drift"], ["evaluate"], ["fairness", "--n-boot", "10", "--no-trend"]):
-        code, out, err = cli(monkeypatch, capsys, *args, "--db", str(other_db), "--model", str(model), "--json")
+        code, out, err = cli(*args, "--db", str(other_db), "--model", str(model), "--json")
         assert code == 1 and out == "", (args, out, err)
         assert err.startswith("error: The model at ") and "was trained on another database" in err, (args, err)
         assert len(err.strip().splitlines()) == 1
