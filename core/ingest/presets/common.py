@@ -14,6 +14,7 @@ from core.ingest.times import TimeSql
 
 __all__ = [
     "IngestOptions",
+    "attributes_map",
     "events_select",
     "find_file",
     "number",
@@ -59,6 +60,16 @@ def sibling(path: Path, names: Sequence[str]) -> Path | None:
 def raw_fields(n_columns: int) -> list[str]:
     """The fields c0..c{n-1} of a delimited row, to pass through for rejected rows (see `events_select`)."""
     return [f"c{i}" for i in range(n_columns)]
+
+
+def attributes_map(pairs: list[tuple[str, str]]) -> tuple[str, list]:
+    """MAP SQL of (key, text expression) pairs, empty values left out; keys go in as parameters (an empty MAP
+    when there are no pairs)."""
+    if not pairs:
+        return "MAP {}::MAP(VARCHAR, VARCHAR)", []
+    entries = ", ".join(f"struct_pack(k := ?::VARCHAR, v := trim({expr}))" for _key, expr in pairs)
+    sql = f"map_from_entries(list_filter([{entries}], lambda e: e.v IS NOT NULL AND e.v <> ''))"
+    return sql, [key for key, _expr in pairs]
 
 
 def raw_text(n_columns: int, delim: str) -> str:

@@ -20,6 +20,7 @@ from core.errors import UserInputError
 from core.ingest.files import require_file
 from core.ingest.presets.common import (
     IngestOptions,
+    attributes_map,
     events_select,
     first_problem,
     number,
@@ -27,7 +28,6 @@ from core.ingest.presets.common import (
     raw_fields,
     raw_text,
 )
-from core.ingest.presets.movielens import _attributes
 from core.ingest.readers import (
     Dialect,
     delimited,
@@ -198,7 +198,7 @@ def _side_file(run: Run, name: str, kind: str, m: ColumnMapping) -> SideTable:
     else:
         columns = f"trim(c{names.index(id_col)}) AS user_id"
     others = [(n, f"c{k}") for k, n in enumerate(names) if n not in used]
-    attrs, keys = _attributes(others) if others else ("MAP {}::MAP(VARCHAR, VARCHAR)", [])
+    attrs, keys = attributes_map(others)
     sql = f"""SELECT row_number() OVER () - 1 AS seq, {columns}, {attrs} AS attributes,
                 {raw_text(len(names), delim)} AS raw FROM {src}"""
     return SideTable(sql, [*head, *keys, *params], label=path.name)

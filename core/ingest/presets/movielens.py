@@ -12,6 +12,7 @@ from pathlib import Path
 
 from core.ingest.presets.common import (
     IngestOptions,
+    attributes_map,
     events_select,
     find_file,
     first_problem,
@@ -55,13 +56,6 @@ def rating_problem(x: str) -> str:
     )
 
 
-def _attributes(pairs: list[tuple[str, str]]) -> tuple[str, list]:
-    """MAP SQL of (key, text expression) pairs, empty values left out; keys go in as parameters."""
-    entries = ", ".join(f"struct_pack(k := ?::VARCHAR, v := trim({expr}))" for _key, expr in pairs)
-    sql = f"map_from_entries(list_filter([{entries}], lambda e: e.v IS NOT NULL AND e.v <> ''))"
-    return sql, [key for key, _expr in pairs]
-
-
 def _ratings(run: Run, path: Path, dialect: Dialect, layout: str, cols: dict[str, int], n: int) -> tuple[str, list]:
     """Stage SQL for a ratings file whose user, item, rating and time columns are at `cols` positions."""
     src, params = run.delimited(path, n, dialect, layout)
@@ -99,7 +93,7 @@ def _items_100k(run: Run, ratings: Path) -> SideTable | None:
         return None
     src, params = run.delimited(path, 24, _PIPE_LATIN1, "24 |-separated fields: id, title, dates, URL, 19 genre flags", False)
     flags = ", ".join(f"CASE WHEN trim(c{5 + k}) = '1' THEN ?::VARCHAR END" for k in range(len(GENRES_100K)))
-    attrs, keys = _attributes([("release_date", "c2"), ("video_release_date", "c3"), ("imdb_url", "c4")])
+    attrs, keys = attributes_map([("release_date", "c2"), ("video_release_date", "c3"), ("imdb_url", "c4")])
     sql = f"""SELECT row_number() OVER () - 1 AS seq, trim(c0) AS item_id, c1 AS title,
                 list_filter([{flags}], lambda g: g IS NOT NULL) AS categories, {attrs} AS attributes,
                 {raw_text(24, '|')} AS raw
@@ -113,7 +107,7 @@ def _users_100k(run: Run, ratings: Path) -> SideTable | None:
         run.assume("No u.user beside u.data: users have no attributes.")
         return None
     src, params = run.delimited(path, 5, _PIPE_LATIN1, "5 |-separated fields: id, age, gender, occupation, zip", False)
-    attrs, keys = _attributes([("age", "c1"), ("gender", "c2"), ("occupation", "c3"), ("zip", "c4")])
+    attrs, keys = attributes_map([("age", "c1"), ("gender", "c2"), ("occupation", "c3"), ("zip", "c4")])
     sql = f"""SELECT row_number() OVER () - 1 AS seq, trim(c0) AS user_id, {attrs} AS attributes,
                 {raw_text(5, '|')} AS raw FROM {src}"""
     return SideTable(sql, [*keys, *params], label="u.user")
@@ -161,7 +155,7 @@ def _atomic_items(run: Run, stem: Path) -> SideTable | None:
         else "[]::VARCHAR[]"
     )
     others = [(n, f"c{k}") for k, n in enumerate(names) if n not in ("item_id", "movie_title", "class")]
-    attrs, keys = _attributes(others) if others else ("MAP {}::MAP(VARCHAR, VARCHAR)", [])
+    attrs, keys = attributes_map(others)
     sql = f"""SELECT row_number() OVER () - 1 AS seq, trim(c{pos['item']}) AS item_id, {title} AS title,
                 {genres} AS categories, {attrs} AS attributes, {raw_text(len(names), chr(9))} AS raw FROM {src}"""
     return SideTable(sql, [*keys, *params], label=path.name)
@@ -177,7 +171,7 @@ def _atomic_users(run: Run, stem: Path) -> SideTable | None:
     src, params = run.delimited(path, len(names), _ATOMIC, f"{len(names)} tab-separated fields", False)
     rename = {"zip_code": "zip"}
     others = [(rename.get(n, n), f"c{k}") for k, n in enumerate(names) if n != "user_id"]
-    attrs, keys = _attributes(others) if others else ("MAP {}::MAP(VARCHAR, VARCHAR)", [])
+    attrs, keys = attributes_map(others)
     sql = f"""SELECT row_number() OVER () - 1 AS seq, trim(c{pos['user']}) AS user_id, {attrs} AS attributes,
                 {raw_text(len(names), chr(9))} AS raw FROM {src}"""
     return SideTable(sql, [*keys, *params], label=path.name)
@@ -213,7 +207,7 @@ def _users_1m(run: Run, ratings: Path) -> SideTable | None:
         run.assume("No users.dat beside ratings.dat: users have no attributes.")
         return None
     src, params = run.delimited(path, 5, _DCOLON_LATIN1, "5 ::-separated fields: UserID::Gender::Age::Occupation::Zip", False)
-    attrs, keys = _attributes(
+    attrs, keys = attributes_map(
         [
             ("gender", "c1"),
             ("age", "c2"),
