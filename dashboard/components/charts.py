@@ -34,12 +34,16 @@ def plain(text: object) -> str:
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+# Where Streamlit's Markdown turns bare text into a link even when every Markdown character is escaped (checked in
+# Chromium): "scheme://", "www." and "name@host". A zero-width space there breaks the link and shows the same text.
+_AUTOLINK = re.compile(r"(?=://)|(?<=www)(?=\.)|(?=@)", re.IGNORECASE)
 
 
 def md_text(text: object) -> str:
     """Log text for a Markdown element (captions, labels, messages), shown literally: every Markdown character is
-    escaped, so `[x](javascript:…)` or `**x**` in a title or id is just those characters."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
+    escaped, so `[x](javascript:…)` or `**x**` in a title or id is just those characters, and a bare address
+    (`http://…`, `www.…`, `a@b.c`) stays text instead of becoming a link."""
+    return _MD_SPECIAL.sub(r"\\\1", _AUTOLINK.sub("\u200b", str(text)))
 
 
 def events_over_time(df: pd.DataFrame) -> go.Figure:

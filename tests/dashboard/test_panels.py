@@ -50,3 +50,12 @@ def test_the_folded_other_category_never_shares_a_colour(dash_env, monkeypatch):
         colours = {t.name: t.line.color for t in fig.data}
         assert len(colours) == top + 1 and colours["other"] == model_charts.OTHER_COLOR
         assert len(set(colours.values())) == len(colours)
+
+
+def test_md_text_keeps_bare_addresses_from_becoming_links():
+    """Streamlit's Markdown links `http://…`, `www.…` and `a@b.c` even when every Markdown character is escaped
+    (seen in Chromium); a zero-width space before `://`, after `www` and before `@` keeps them text."""
+    out = md_text("see http://e.com, HTTPS://x.org, WWW.w3.org and a@b.com")
+    assert "\u200b\\://" in out and out.count("\u200b") == 4
+    assert "WWW\u200b\\.w3" in out and "a\u200b@b" in out
+    assert out.replace("\u200b", "").replace("\\", "") == "see http://e.com, HTTPS://x.org, WWW.w3.org and a@b.com"
