@@ -36,7 +36,7 @@ def plain(text: object) -> str:
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 # Where Streamlit's Markdown turns bare text into a link even when every Markdown character is escaped (checked in
 # Chromium): "scheme://", "www." and "name@host". A zero-width space there breaks the link and shows the same text.
-_AUTOLINK = re.compile(r"(?=://)|(?<=www)(?=\.)|(?=@)", re.IGNORECASE)
+_AUTOLINK = re.compile(r"(?=://)|(?<=www)(?=\.)|(?=@[^\s@]+\.[^\s@])", re.IGNORECASE)  # "@" of an address only
 
 
 def md_text(text: object) -> str:

@@ -59,3 +59,4 @@ def test_md_text_keeps_bare_addresses_from_becoming_links():
     assert "\u200b\\://" in out and out.count("\u200b") == 4
     assert "WWW\u200b\\.w3" in out and "a\u200b@b" in out
     assert out.replace("\u200b", "").replace("\\", "") == "see http://e.com, HTTPS://x.org, WWW.w3.org and a@b.com"
+    assert md_text("NDCG@10") == "NDCG@10"  # an @ that is not an address's stays as it is
