@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.store.connection import StoreError, connect_read
-from core.store.parquet import _LOCAL, BUCKET_COLUMN, user_bucket
+from core.store.parquet import _LOCAL, BUCKET_COLUMN, EVENTS_DIR, ITEMS_FILE, USERS_FILE, user_bucket
 
 __all__ = ["ExportResult", "export_parquet"]
 
@@ -38,7 +38,7 @@ def export_parquet(db: str | os.PathLike | None, out: str | os.PathLike, buckets
         raise StoreError("The number of user buckets must be between 1 and 4,096.")
     if not _LOCAL.match(str(out)):  # the check attach makes: refuse a folder it could not read back
         raise StoreError(f"The folder {str(out)!r} has characters InterestLens does not accept in a path; rename it.")
-    events_dir = out / "events"
+    events_dir = out / EVENTS_DIR  # the names attach's export_layout reads back
     out.mkdir(parents=True)
     with connect_read(db) as con:
         cur = con.cursor()
@@ -52,8 +52,8 @@ def export_parquet(db: str | os.PathLike | None, out: str | os.PathLike, buckets
                 TO ? (FORMAT parquet, PARTITION_BY ({BUCKET_COLUMN}), COMPRESSION zstd)""",
             [str(events_dir)],
         )
-        cur.execute("COPY (SELECT * FROM users ORDER BY user_id) TO ? (FORMAT parquet)", [str(out / "users.parquet")])
-        cur.execute("COPY (SELECT * FROM items ORDER BY item_id) TO ? (FORMAT parquet)", [str(out / "items.parquet")])
+        cur.execute("COPY (SELECT * FROM users ORDER BY user_id) TO ? (FORMAT parquet)", [str(out / USERS_FILE)])
+        cur.execute("COPY (SELECT * FROM items ORDER BY item_id) TO ? (FORMAT parquet)", [str(out / ITEMS_FILE)])
         cur.unregister("_il_buckets")
         n = cur.execute("SELECT count(*) FROM events").fetchone()[0]
         cur.close()
