@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from core.errors import UserInputError
+from core.errors import UserInputError, require_at_least, require_positive
 
 __all__ = ["TrainConfig", "EpochReport", "TrainResult"]
 
@@ -44,28 +42,28 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Refuse settings that would train nothing or fail deep inside torch; each message names the CLI flag."""
-        _at_least("--epochs", self.epochs, 1)
-        _at_least("--batch-size", self.batch_size, 1)
-        _positive("--lr", self.lr, finite=True)
-        _at_least("weight_decay", self.weight_decay, 0)
-        _at_least("warmup", self.warmup, 0)
-        _at_least("--patience", self.patience, 1)
-        _at_least("min_delta", self.min_delta, 0)
-        _at_least("grad_clip", self.grad_clip, 0)
+        require_at_least("--epochs", self.epochs, 1)
+        require_at_least("--batch-size", self.batch_size, 1)
+        require_positive("--lr", self.lr, finite=True)
+        require_at_least("weight_decay", self.weight_decay, 0)
+        require_at_least("warmup", self.warmup, 0)
+        require_at_least("--patience", self.patience, 1)
+        require_at_least("min_delta", self.min_delta, 0)
+        require_at_least("grad_clip", self.grad_clip, 0)
         if self.split not in ("loo", "time"):
             raise UserInputError(f"--split must be loo or time, not {self.split!r}.")
-        _at_least("sampled_softmax_above", self.sampled_softmax_above, 0)
-        _at_least("n_negatives", self.n_negatives, 1)
-        _at_least("max_valid_users", self.max_valid_users, 1)
+        require_at_least("sampled_softmax_above", self.sampled_softmax_above, 0)
+        require_at_least("n_negatives", self.n_negatives, 1)
+        require_at_least("max_valid_users", self.max_valid_users, 1)
         if self.time_budget is not None:
-            _positive("--time-budget", self.time_budget)
+            require_positive("--time-budget", self.time_budget)
         if self.max_steps is not None:
-            _at_least("--max-steps", self.max_steps, 1)
+            require_at_least("--max-steps", self.max_steps, 1)
         if self.clock not in ("wall", "process"):
             raise UserInputError(f"clock must be wall or process, not {self.clock!r}.")
-        _at_least("checkpoint_every", self.checkpoint_every, 0)
+        require_at_least("checkpoint_every", self.checkpoint_every, 0)
         if self.num_threads is not None:
-            _at_least("num_threads", self.num_threads, 1)
+            require_at_least("num_threads", self.num_threads, 1)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,17 +73,7 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def _at_least(name: str, value: float, low: float) -> None:
-    """Refuse a number below `low` (or NaN) with one sentence naming the setting."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or value < low:
-        raise UserInputError(f"{name} must be at least {low}, not {value!r}.")
 
-
-def _positive(name: str, value: float, finite: bool = False) -> None:
-    """Refuse a number that is not above 0 (or NaN, or infinite when `finite`) with one sentence naming the setting."""
-    not_a_number = isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value)
-    if not_a_number or value <= 0 or (finite and math.isinf(value)):
-        raise UserInputError(f"{name} must be a number above 0, not {value!r}.")
 
 
 @dataclass

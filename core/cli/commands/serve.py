@@ -18,7 +18,7 @@ from pathlib import Path
 import typer
 
 from core.cli.common import DbOption, ModelOption
-from core.errors import InterestLensError, UserInputError
+from core.errors import InterestLensError, UserInputError, require_positive
 from core.store import default_db_path
 
 __all__ = ["register", "serve", "demo", "launch", "demo_env", "streamlit_argv", "port_free", "ensure_database", "ensure_model", "ensure_drift"]
@@ -198,8 +198,7 @@ def demo(
     prepare_only: bool = typer.Option(False, "--prepare-only", help="Prepare data and model, do not serve."),
 ) -> None:
     """Prepare the default dataset and model when absent, build drift summaries, then serve the dashboard."""
-    if not train_minutes > 0 or train_minutes == float("inf"):
-        raise UserInputError(f"--train-minutes must be a number above 0, not {train_minutes}.")
+    require_positive("--train-minutes", train_minutes, finite=True)
     path = default_db_path(db)
     root = Path(os.environ.get("INTERESTLENS_MODELS") or "data/models")
     t0 = time.perf_counter()
