@@ -30,7 +30,7 @@ test: install
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check core dashboard tests bench
+	$(VENV)/bin/ruff check core cli dashboard tests bench
 
 # Every size-aware benchmark at SIZE (each resumes: finished stages are skipped), then one table of the figures.
 # MAX_STEPS times that many training steps instead of a whole epoch (reported as a projection).

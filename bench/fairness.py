@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Results, peak_rss_mb  # noqa: E402
-from core.cli.common import to_jsonable  # noqa: E402
+from cli.common import to_jsonable  # noqa: E402
 from core.fairness import TREND_USERS, fairness_report, load_inputs  # noqa: E402
 
 log = logging.getLogger("bench.fairness")

@@ -157,8 +157,8 @@ def cli(monkeypatch, capsys):
     """Run the console command on its arguments, as `interestlens ARGS` would: (exit code, stdout, stderr)."""
     import sys
 
-    from core.cli import app
-    from core.cli.common import run_app
+    from cli import app
+    from cli.common import run_app
 
     def run(*args: str) -> tuple[int, str, str]:
         monkeypatch.setattr(sys, "argv", ["interestlens", *args])

@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from core.cli.common import to_jsonable
+from cli.common import to_jsonable
 from core.errors import UserInputError
 from core.fairness import FairnessInputs, fairness_report, popularity_recommender
 

@@ -24,8 +24,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from core.cli import app
-from core.cli.common import run_app
+from cli import app
+from cli.common import run_app
 from core.ingest import ingest
 from core.model import ModelConfig
 from core.store import connect_read

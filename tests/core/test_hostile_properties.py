@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from core.cli import app
-from core.cli.common import run_app
+from cli import app
+from cli.common import run_app
 from core.errors import UserInputError
 from core.ingest import ColumnMapping, ingest
 from core.store import connect_read, connect_write

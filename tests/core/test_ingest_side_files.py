@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import app
+from cli import app
 from core.errors import UserInputError
 from core.ingest import ColumnMapping, ingest
 from core.store import connect_read

@@ -168,7 +168,7 @@ def test_follow_cli_prints_json_lines_and_stops_cleanly_on_ctrl_c(tmp_path):
     src, db = tmp_path / "in", tmp_path / "live.duckdb"
     src.mkdir()
     (src / "a.csv").write_text(HEADER + line(0) + line(1))
-    cmd = [sys.executable, "-c", "from core.cli import main; main()", "follow", "--db", str(db), "--preset", "generic",
+    cmd = [sys.executable, "-c", "from cli import main; main()", "follow", "--db", str(db), "--preset", "generic",
            "--context", "device", "--interval", "0.2", "--json", str(src)]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
@@ -253,7 +253,7 @@ def test_a_writer_held_off_by_a_reader_gives_up_with_one_sentence(tmp_path):
 
 
 def test_an_interrupt_swallowed_inside_a_batch_still_stops_the_follow_loop(tmp_path):
-    from core.cli.commands.live import _stop_signals
+    from cli.commands.live import _stop_signals
 
     path, db = tmp_path / "log.csv", tmp_path / "live.duckdb"
     path.write_text(HEADER + line(0))

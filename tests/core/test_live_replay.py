@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import app
+from cli import app
 from core.errors import UserInputError
 from core.live import Replayer
 from core.store import connect_read, connect_write

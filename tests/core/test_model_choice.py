@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from core.checkpoint import WEIGHT_DERIVED, model_for, save_checkpoint
-from core.cli import app
+from cli import app
 from core.errors import UserInputError
 from core.evaluate import EVAL_USERS_FILE
 from core.ingest import ingest

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import app
+from cli import app
 from core.errors import NotFoundError
 from core.sequences import build_vocab, data_fingerprint, load_sequences
 from core.store import StoreError, connect_read, connect_write, queries, views

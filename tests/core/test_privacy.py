@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from core.checkpoint import load_checkpoint
-from core.cli import app
-from core.cli.common import run_app
+from cli import app
+from cli.common import run_app
 from core.errors import NotFoundError
 from core.evaluate import evaluate_model
 from core.ingest import ingest

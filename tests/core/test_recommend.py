@@ -9,7 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from core.checkpoint import load_checkpoint
-from core.cli import app
+from cli import app
 from core.errors import NotFoundError
 from core.ingest.frames import ingest_frames
 from core.recommend import RECOMMENDATIONS_FILE, recommend, recommend_users, unknown_history_items

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from core.cli.commands import serve
+from cli.commands import serve
 from core.errors import UserInputError
 from core.store import connect_read
 from core.trajectory import read_drift

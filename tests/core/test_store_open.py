@@ -10,8 +10,8 @@ import sys
 import duckdb
 import pytest
 
-from core.cli import app
-from core.cli.common import run_app
+from cli import app
+from cli.common import run_app
 from core.errors import UserInputError
 from core.store import StoreError, connect_read, connect_write
 

@@ -16,8 +16,8 @@ import pytest
 from dashboard_helpers import APP, TIMEOUT, USER
 from streamlit.testing.v1 import AppTest
 
-from core.cli import app
-from core.cli.common import run_app
+from cli import app
+from cli.common import run_app
 from core.privacy import DEMO_ENV, DEMO_KEY_ENV
 
 AUTH = {

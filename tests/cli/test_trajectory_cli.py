@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from core.cli import app
-from core.cli.common import run_app
+from cli import app
+from cli.common import run_app
 from core.store import connect_read, user_history
 
 

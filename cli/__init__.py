@@ -1,4 +1,4 @@
-"""The `interestlens` command line. Each module in `core.cli.commands` adds its subcommands with
+"""The `interestlens` command line. Each module in `cli.commands` adds its subcommands with
 `register(app)`, so features add commands without editing a shared file."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ try:
 
     import typer
 
-    from core.cli import commands
+    from cli import commands
 except KeyboardInterrupt:  # Ctrl-C while the CLI is still starting (imports can take a second): no traceback
     sys.stderr.write("error: interrupted.\n")
     raise SystemExit(130) from None
@@ -60,7 +60,7 @@ def _root(
 
 try:
     for _mod in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
-        importlib.import_module(f"core.cli.commands.{_mod}").register(app)
+        importlib.import_module(f"cli.commands.{_mod}").register(app)
 except KeyboardInterrupt:
     sys.stderr.write("error: interrupted.\n")
     raise SystemExit(130) from None
@@ -70,7 +70,7 @@ def main() -> None:
     """Console-script entry point: known errors become one sentence on stderr and exit code 1, usage errors exit 2,
     Ctrl-C exits 130."""
     try:
-        from core.cli.common import run_app
+        from cli.common import run_app
 
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         code = run_app(app)

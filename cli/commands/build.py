@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from core.cli.commands.ingest import show_result, step_progress
-from core.cli.common import DbOption, JsonOption, emit
+from cli.commands.ingest import show_result, step_progress
+from cli.common import DbOption, JsonOption, emit
 from core.datasets.catalog import DATASET_NAMES, available, build_dataset
 
 __all__ = ["register"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-from core.cli.common import DbOption, ModelOption
+from cli.common import DbOption, ModelOption
 from core.errors import InterestLensError, UserInputError, require_positive
 from core.store import default_db_path
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from core.cli.common import DbOption, JsonOption, emit
+from cli.common import DbOption, JsonOption, emit
 from core.model import ModelConfig
 from core.store import default_db_path
 from core.train import EpochReport, TrainConfig, train

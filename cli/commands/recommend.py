@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from core.checkpoint import load_checkpoint, model_for
-from core.cli.common import DbOption, JsonOption, ModelOption, emit
+from cli.common import DbOption, JsonOption, ModelOption, emit
 from core.errors import UserInputError
 from core.recommend import (
     RECOMMENDATIONS_FILE,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from core.cli.common import DbOption, JsonOption, ModelOption, emit
+from cli.common import DbOption, JsonOption, ModelOption, emit
 
 semantic_app = typer.Typer(
     help="Item semantics from a pretrained text encoder: encode, search, similar items, interests in words.",

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from core.checkpoint import DEFAULT_MODELS, list_checkpoints
-from core.cli.common import DbOption, JsonOption, emit
+from cli.common import DbOption, JsonOption, emit
 from core.privacy import forget_user
 
 __all__ = ["register", "forget", "model_dirs"]

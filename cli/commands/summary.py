@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from core.cli.common import DbOption, JsonOption, emit, iso_utc
+from cli.common import DbOption, JsonOption, emit, iso_utc
 from core.store import connect_read, dataset_summary
 
 

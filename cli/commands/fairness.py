@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from core.cli.common import DbOption, JsonOption, ModelOption, emit
+from cli.common import DbOption, JsonOption, ModelOption, emit
 from core.errors import UserInputError
 from core.fairness import FREQUENCIES, TREND_USERS, FairnessReport, fairness_report, panel_note
 from core.fairness.inputs import load_inputs

@@ -9,8 +9,8 @@ import pandas as pd
 import typer
 
 from core.checkpoint import load_checkpoint, model_for
-from core.cli.commands.trajectory import HalfLifeOption, WindowOption
-from core.cli.common import DbOption, JsonOption, ModelOption, emit
+from cli.commands.trajectory import HalfLifeOption, WindowOption
+from cli.common import DbOption, JsonOption, ModelOption, emit
 from core.trajectory import TrajectoryConfig, build_drift
 
 

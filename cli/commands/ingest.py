@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from core.cli.common import DbOption, JsonOption, emit
+from cli.common import DbOption, JsonOption, emit
 from core.errors import UserInputError
 from core.ingest import ColumnMapping, IngestResult, ingest, preset_names
 from core.ingest.presets import PRESETS

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from core.cli import app, main
+from cli import app, main
 from core.store import connect_read
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures"

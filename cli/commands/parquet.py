@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from core.cli.common import DbOption, JsonOption, emit
+from cli.common import DbOption, JsonOption, emit
 from core.store.parquet import ParquetMapping, attach_parquet
 from core.store.parquet_export import export_parquet
 

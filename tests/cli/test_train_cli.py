@@ -9,7 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from core.checkpoint import load_checkpoint
-from core.cli import app
+from cli import app
 from core.evaluate import METRIC_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ def test_cli_train_max_steps_stops_after_that_many_optimiser_steps(synthetic_db,
 def test_torchrun_ddp_two_cpu_processes(synthetic_db, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "core.train",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "cli", "train",
            "--db", str(synthetic_db), "--out", str(out), "--epochs", "2", "--max-len", "20", "--device", "cpu", "--json"]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
     assert p.returncode == 0, p.stderr[-2000:]

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from core.cli import app
-from core.cli.common import run_app
+from cli import app
+from cli.common import run_app
 from core.semantic import SemanticUnavailable, encode_items, load_encoder, similar_items
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import typer
 
-from core.cli.commands.ingest import (
+from cli.commands.ingest import (
     CATEGORY_OPTION,
     CATEGORY_SEP_OPTION,
     CONTEXT_OPTION,
@@ -37,7 +37,7 @@ from core.cli.commands.ingest import (
     VALUE_OPTION,
     mapping_from_flags,
 )
-from core.cli.common import DbOption, to_jsonable
+from cli.common import DbOption, to_jsonable
 from core.errors import UserInputError
 from core.ingest import preset_names
 from core.live import FollowBatch, Follower, ReplayBatch, Replayer

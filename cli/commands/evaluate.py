@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from core.checkpoint import model_for
-from core.cli.common import DbOption, JsonOption, ModelOption, emit
+from cli.common import DbOption, JsonOption, ModelOption, emit
 from core.evaluate import METRIC_KEYS, evaluate_model
 
 __all__ = ["evaluate_cmd", "register"]

@@ -13,8 +13,8 @@ import duckdb
 import pytest
 import typer
 
-import core.cli.commands.train as train_module
-from core.cli.common import run_app
+import cli.commands.train as train_module
+from cli.common import run_app
 from core.errors import UserInputError
 from core.ingest import ColumnMapping
 from core.model import ModelConfig
@@ -90,7 +90,7 @@ def test_ctrl_c_while_the_cli_starts_prints_no_traceback():
     code = ("import pkgutil\n"
             "def interrupted(*a, **k):\n    raise KeyboardInterrupt\n"
             "pkgutil.iter_modules = interrupted\n"
-            "from core.cli import main\nmain()\n")  # fmt: skip
+            "from cli import main\nmain()\n")  # fmt: skip
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert (r.returncode, r.stdout, r.stderr) == (130, "", "error: interrupted.\n")
 
