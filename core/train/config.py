@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from core.errors import UserInputError, require_at_least, require_positive
+from core.train.records import StopReason
 
 __all__ = ["TrainConfig", "EpochReport", "TrainResult"]
 
@@ -73,9 +74,6 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-
-
-
 @dataclass
 class EpochReport:
     """Sent to the `progress` callback after every epoch."""
@@ -101,16 +99,7 @@ class TrainResult:
     device: str
     test: dict[str, float] = field(default_factory=dict)  # test metrics of the best model (touched once, at the end)
     path: str = ""  # the checkpoint folder
-    stopped: str = ""  # why training stopped: early_stopping, max_epochs, time_budget, max_steps
+    stopped: StopReason = "max_epochs"  # why training stopped
 
     def to_dict(self) -> dict:
-        return {
-            "epochs": self.epochs,
-            "seconds": self.seconds,
-            "best_epoch": self.best_epoch,
-            "valid": self.valid,
-            "device": self.device,
-            "test": self.test,
-            "path": self.path,
-            "stopped": self.stopped,
-        }
+        return asdict(self)
