@@ -9,7 +9,7 @@ from core.datasets.build import build_synthetic
 from core.datasets.movielens import INSTALL_HINT, build_movielens_100k, find_movielens_100k
 from core.errors import UserInputError
 from core.ingest.result import IngestResult
-from core.ingest.run import Progress
+from core.ingest.stage import Progress
 
 __all__ = ["DatasetInfo", "DATASET_NAMES", "available", "build_dataset"]
 

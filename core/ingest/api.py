@@ -10,7 +10,8 @@ import duckdb
 from core.errors import UserInputError
 from core.ingest.presets import IngestOptions, get_preset
 from core.ingest.result import ColumnMapping, IngestResult
-from core.ingest.run import Offset, Progress, Run, Stage, execute_run
+from core.ingest.run import execute_run
+from core.ingest.stage import Offset, Progress, Run, Stage
 
 __all__ = ["ingest"]
 

@@ -1,4 +1,4 @@
-"""The shared steps of an ingest run (`core.ingest.run`): validate, quarantine, dedupe, insert, upsert.
+"""The shared steps of an ingest run (`core.ingest.run` executes them): validate, quarantine, dedupe, insert, upsert.
 
 Speed matters here (tens of millions of rows): the source is parsed once into one temporary table, context
 values stay plain text until after dedupe (a MAP per row is the most expensive thing to build), duplicates
@@ -16,7 +16,7 @@ import duckdb
 
 from core.errors import UserInputError
 from core.ingest import readers
-from core.ingest.run import FILE_SHIFT, Run, SideTable, Stage
+from core.ingest.stage import FILE_SHIFT, Run, SideTable, Stage
 
 __all__ = ["Counts", "stage_and_validate", "insert_events", "upsert_users", "upsert_items", "merge_context_keys"]
 

@@ -15,7 +15,7 @@ from core.ingest.presets.movielens_latest import load_movielens_latest
 from core.ingest.presets.retailrocket import load_retailrocket
 from core.ingest.presets.taobao import load_taobao
 from core.ingest.readers import first_line
-from core.ingest.run import Run, Stage
+from core.ingest.stage import Run, Stage
 
 __all__ = ["Preset", "PRESETS", "IngestOptions", "get_preset", "preset_names"]
 
