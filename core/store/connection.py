@@ -205,9 +205,6 @@ def connect_read(db: str | os.PathLike | None = None, timeout_s: float = 10.0) -
     con = _retry(lambda: duckdb.connect(str(path), read_only=True), path, timeout_s)
     try:
         check_version(con, path)
-        from core.store.parquet import note_opened  # here: core.store.parquet builds on this module
-
-        note_opened(con)
         yield con
     except duckdb.Error as exc:
         _raise_if_damaged(exc, path)
