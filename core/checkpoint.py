@@ -26,7 +26,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from core.errors import InterestLensError, NotFoundError, UserInputError
+from core.errors import InterestLensError, NotFoundError, SettingError
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.sequences import Vocab
 
@@ -94,9 +94,11 @@ def pick_device(device: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise InterestLensError("--device cuda was asked for, but no CUDA GPU is available; use --device auto or cpu.")
+        raise SettingError("A CUDA GPU was asked for ({device} cuda), but none is available; set {device} to auto or cpu.",
+                           "device")
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise InterestLensError("--device mps was asked for, but Apple MPS is not available; use --device auto or cpu.")
+        raise SettingError("Apple MPS was asked for ({device} mps), but it is not available; set {device} to auto or cpu.",
+                           "device")
     if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
         raise InterestLensError(f"Unknown device {device!r}; expected auto, cpu, cuda or mps.")
     return torch.device(device)
@@ -320,10 +322,10 @@ def model_for(
             if ok:
                 return path
             if named is not None:
-                raise UserInputError(
-                    f"The model at {path} was trained on another database: none of the {checked:,} of its items "
-                    f"checked is in {default_db_path(db)}. Pass --model with a model trained on this database, or "
-                    f"train one with `interestlens train --db {default_db_path(db)}`."
+                raise SettingError(
+                    "The model at {path} was trained on another database: none of the {checked:,} of its items "
+                    "checked is in {db_path}. Name a {model} trained on this database, or train one with "
+                    "`interestlens train --db {db_path}`.", "model", path=path, checked=checked, db_path=default_db_path(db)
                 )
     raise NotFoundError(
         f"None of the {len(candidates)} models under {candidates[0].parent} was trained on {default_db_path(db)} (none "

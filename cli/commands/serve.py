@@ -197,7 +197,7 @@ def demo(
     prepare_only: bool = typer.Option(False, "--prepare-only", help="Prepare data and model, do not serve."),
 ) -> None:
     """Prepare the default dataset and model when absent, build drift summaries, then serve the dashboard."""
-    require_positive("--train-minutes", train_minutes, finite=True)
+    require_positive("train_minutes", train_minutes, finite=True)
     path = default_db_path(db)
     root = models_root()
     t0 = time.perf_counter()

@@ -164,7 +164,7 @@ def _require_our_tables(con: duckdb.DuckDBPyConnection) -> None:
     if not _EVENT_COLUMNS <= cols:
         raise UserInputError(
             "This database has an events table that is not InterestLens' (missing "
-            f"{', '.join(sorted(_EVENT_COLUMNS - cols))}); ingest into a new --db file."
+            f"{', '.join(sorted(_EVENT_COLUMNS - cols))}); ingest into a new database file."
         )
 
 

@@ -246,7 +246,7 @@ def attach_parquet(
     """
     path = default_db_path(db)
     if path.exists():
-        raise StoreError(f"{path} already exists; attach a Parquet dataset to a new --db file.")
+        raise StoreError(f"{path} already exists; attach a Parquet dataset to a new database file.")
     layout = export_layout(source)
     if layout is not None:
         source = layout[0]

@@ -81,7 +81,7 @@ def setup(
         seqs = load_sequences(con, vocab)
     if prior and prior[0].fingerprint and prior[0].fingerprint != fingerprint:
         raise InterestLensError(
-            f"The database changed since {out} was trained, so it cannot resume; train without --resume."
+            f"The database changed since {out} was trained, so its training cannot be resumed; train it from the start."
         )
     mcfg = prior[0].config if prior else (model_config or ModelConfig())
     text = None

@@ -87,7 +87,7 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "generic",
-            "Any CSV/TSV/Parquet/JSON lines file with a column mapping (flags or --mapping TOML)",
+            "Any CSV/TSV/Parquet/JSON lines file with a column mapping (column options or a mapping TOML file)",
             "one events file",
             load_generic,
             header=_generic_header,
@@ -97,7 +97,7 @@ PRESETS: dict[str, Preset] = {
 
 
 def preset_names() -> list[str]:
-    """Every accepted --preset value (names and aliases)."""
+    """Every accepted preset name (names and aliases)."""
     return sorted([*PRESETS, *(a for p in PRESETS.values() for a in p.aliases)])
 
 
