@@ -114,7 +114,7 @@ def stage_and_validate(run: Run, stage: Stage) -> Counts:
     unreadable = readers.collect_reader_rejects(con, run.run_id, run.layouts, run.offset.lines, run.scans)
     total, valid = con.execute(f"SELECT count(*), count(*) FILTER (reason IS NULL) FROM {CHECKED}").fetchall()[0]
     if total == 0:
-        _refuse_empty(run, unreadable)
+        _refuse_empty(run)
     labels = list(stage.files) if len(stage.files) > 1 else []
     con.execute(
         f"""INSERT INTO rejects
@@ -129,7 +129,7 @@ def stage_and_validate(run: Run, stage: Stage) -> Counts:
     return Counts(valid=int(valid), rejected=int(total - valid) + unreadable.total)
 
 
-def _refuse_empty(run: Run, unreadable: readers.ReaderCounts) -> None:
+def _refuse_empty(run: Run) -> None:
     """No event row at all: say why in one sentence (nothing readable, or nothing there)."""
     for path in run.event_files:
         first = readers.first_reader_error(run.con, path)

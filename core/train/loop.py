@@ -84,8 +84,8 @@ def train(
     ctx = setup_distributed(config.device)
     try:
         result = _train(Path(db) if db is not None else None, Path(out), model_config, config, progress, resume, ctx)
-        if ctx.world > 1:  # leave together: rank 0 still tests and saves, and gloo may abort a process that tears
-            torch.distributed.barrier()  # its group down while a peer is connected (seen once in a clean-clone run)
+        if ctx.world > 1:  # leave together: rank 0 still tests and saves, and gloo may abort a process that
+            torch.distributed.barrier()  # tears its group down while a peer is still connected
         return result
     finally:
         teardown_distributed(ctx)
@@ -127,7 +127,7 @@ def _train(
     except KeyboardInterrupt:
         if ctx.is_main and state.best_epoch:
             checkpoint(run, state, clock, best_valid, "running")
-            log.warning("Interrupted; the resume state is saved in %s (use --resume).", out)
+            log.warning("Interrupted; the resume state is saved in %s (train again with resume to go on).", out)
         raise
     seconds = clock.elapsed()
     test: dict[str, float] = {}
