@@ -55,9 +55,11 @@ class SettingError(UserInputError):
         super().__init__(self.render(setting_label))
 
     def render(self, name_of: Callable[[str], str]) -> str:
-        """The sentence with each setting called `name_of(setting)`; the first letter is raised to a capital."""
+        """The sentence with each setting called `name_of(setting)`; a sentence that opens with a setting opens
+        with a capital (a value that opens it, such as a file name, is left as it is)."""
         text = self.template.format(**self.values, **{s: name_of(s) for s in self.settings})
-        return text[:1].upper() + text[1:] if text[:1].islower() else text
+        opens_with_setting = any(self.template.startswith("{" + s + "}") for s in self.settings)
+        return text[:1].upper() + text[1:] if opens_with_setting else text
 
 
 def require_at_least(name: str, value: float, low: float) -> None:

@@ -106,8 +106,10 @@ def test_ctrl_c_while_the_cli_starts_prints_no_traceback():
         (["trajectory", "--user", "1", "--half-life", "0"], "--half-life must be positive, not 0.0."),
         (["train", "--device", "cuda", "--epochs", "1"],
          "A CUDA GPU was asked for (--device cuda), but none is available; set --device to auto or cpu."),
+        (["ingest", os.path.join(ROOT, "tests", "fixtures", "bad", "latin1.csv"), "--preset", "generic"],
+         "latin1.csv is not valid UTF-8 text (line 2); if it is Latin-1, set --encoding to latin-1."),
     ],
-    ids=["build-size", "build-events", "half-life", "device"],
+    ids=["build-size", "build-events", "half-life", "device", "encoding"],
 )
 def test_the_cli_names_its_flags_where_core_names_settings(cli, monkeypatch, synthetic_db, untrained_model_dir,
                                                             tmp_path, args, message):

@@ -32,5 +32,5 @@ def test_an_app_renders_the_same_sentence_with_its_own_names():
     assert str(err) == "Events (5) must be at least users (1,200): one event per user."
     flags = {"events": "--events", "users": "--users"}
     assert err.render(flags.__getitem__) == "--events (5) must be at least --users (1,200): one event per user."
-    odd = SettingError("{path} is not a database; {db} is.", "db", path="/tmp/{x}.csv")  # braces in a value stay
-    assert str(odd) == "/tmp/{x}.csv is not a database; db is."
+    odd = SettingError("{path} is not a database; {db} is.", "db", path="x/{y}.csv")  # braces in a value stay
+    assert str(odd) == "x/{y}.csv is not a database; db is."  # and a value that opens the sentence keeps its case
