@@ -14,9 +14,10 @@ from typing import Any, TypeVar
 import numpy as np
 import typer
 
-from core.errors import InterestLensError
+from core.errors import InterestLensError, SettingError, setting_label
 
-__all__ = ["DbOption", "ModelOption", "JsonOption", "emit", "printable", "fail", "run_app", "to_jsonable", "progress"]
+__all__ = ["DbOption", "ModelOption", "JsonOption", "emit", "printable", "run_app", "to_jsonable", "progress",
+           "cli_flags", "in_flags"]
 
 T = TypeVar("T")
 
@@ -75,11 +76,6 @@ def emit(result: dict, as_json: bool, human: str | None = None) -> None:
         typer.echo(printable(human if human is not None else json.dumps(to_jsonable(result), indent=2, ensure_ascii=False)))
 
 
-def fail(message: str, code: int = 1) -> None:
-    """Stop with one clear sentence on stderr and a non-zero exit code."""
-    raise InterestLensError(message)
-
-
 def _is_interrupt(exc: BaseException) -> bool:
     """Ctrl-C that a library turned into an error: DuckDB raises `RuntimeError('Query interrupted')` for a SIGINT
     during a query and `InterruptException` for `interrupt()`."""
@@ -115,7 +111,7 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
     try:
         rv = app(args=args, standalone_mode=False)
     except InterestLensError as exc:
-        sys.stderr.write(f"error: {printable(str(exc))}\n")
+        sys.stderr.write(f"error: {printable(in_flags(exc, app))}\n")
         return 1
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
@@ -145,6 +141,32 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
     if isinstance(rv, int) and not isinstance(rv, bool):
         return _interrupted() if rv == 130 else rv
     return 0
+
+
+def cli_flags(app: typer.Typer) -> frozenset[str]:
+    """Every long option of every command of `app` ("--batch-size", ...)."""
+    found: set[str] = set()
+    todo = [typer.main.get_command(app)]  # click's objects (typer may vendor its own click, so no isinstance)
+    while todo:
+        command = todo.pop()
+        found.update(o for p in command.params for o in getattr(p, "opts", []) + getattr(p, "secondary_opts", [])
+                     if o.startswith("--"))
+        todo.extend(getattr(command, "commands", {}).values())  # a group's subcommands
+    return frozenset(found)
+
+
+def in_flags(exc: InterestLensError, app: typer.Typer) -> str:
+    """The error's sentence, with every setting that core names (SettingError) called by its flag when the CLI has
+    one: core says "batch size must be at least 1", the CLI "--batch-size must be at least 1"."""
+    if not isinstance(exc, SettingError):
+        return str(exc)
+    flags = cli_flags(app)
+
+    def name_of(setting: str) -> str:
+        flag = "--" + setting.replace("_", "-")
+        return flag if flag in flags else setting_label(setting)
+
+    return exc.render(name_of)
 
 
 def progress(it: Iterable[T], total: int | None, description: str, quiet: bool) -> Iterator[T]:

@@ -26,7 +26,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from core.errors import InterestLensError, NotFoundError, UserInputError
+from core.errors import InterestLensError, NotFoundError, SettingError
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.sequences import Vocab
 
@@ -34,6 +34,9 @@ __all__ = [
     "CheckpointError",
     "LoadedModel",
     "DEFAULT_MODELS",
+    "MODELS_ENV",
+    "MODEL_ENV",
+    "models_root",
     "save_checkpoint",
     "load_checkpoint",
     "recover_interrupted_save",
@@ -51,6 +54,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_MODELS = Path("data") / "models"
+MODELS_ENV = "INTERESTLENS_MODELS"  # names the folder of checkpoint folders
+MODEL_ENV = "INTERESTLENS_MODEL"  # names one checkpoint folder, the model to use
 FORMAT = 1
 _REQUIRED = ("model.safetensors", "config.json", "vocab.json")
 
@@ -89,9 +94,11 @@ def pick_device(device: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise InterestLensError("--device cuda was asked for, but no CUDA GPU is available; use --device auto or cpu.")
+        raise SettingError("A CUDA GPU was asked for ({device} cuda), but none is available; set {device} to auto or cpu.",
+                           "device")
     if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise InterestLensError("--device mps was asked for, but Apple MPS is not available; use --device auto or cpu.")
+        raise SettingError("Apple MPS was asked for ({device} mps), but it is not available; set {device} to auto or cpu.",
+                           "device")
     if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
         raise InterestLensError(f"Unknown device {device!r}; expected auto, cpu, cuda or mps.")
     return torch.device(device)
@@ -219,9 +226,23 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     )
 
 
+def models_root(model: str | os.PathLike | None = None) -> Path:
+    """The folder of checkpoint folders: $INTERESTLENS_MODELS, else the folder holding `model` (default
+    $INTERESTLENS_MODEL), else data/models.
+
+    Every reader and writer of the models folder (training's default output, the model picked by default,
+    `forget`, `serve`, the app) asks here, so a model named on its own keeps its siblings in view. The path is
+    returned as given (relative paths stay relative to the working directory).
+    """
+    if os.environ.get(MODELS_ENV):
+        return Path(os.environ[MODELS_ENV])
+    named = model or os.environ.get(MODEL_ENV)
+    return Path(named).parent if named else DEFAULT_MODELS
+
+
 def list_checkpoints(root: str | os.PathLike | None = None) -> list[Path]:
-    """Checkpoint folders under `root` (default data/models, or $INTERESTLENS_MODELS), newest first."""
-    root = Path(root or os.environ.get("INTERESTLENS_MODELS") or DEFAULT_MODELS)
+    """Checkpoint folders under `root` (default `models_root()`), newest first."""
+    root = Path(root) if root else models_root()
     if not root.is_dir():
         return []
     dirs = [d for d in root.iterdir() if d.is_dir() and (d / "model.safetensors").exists() and not d.name.endswith((".tmp", ".old"))]
@@ -234,15 +255,15 @@ def newest_checkpoint(root: str | os.PathLike | None = None) -> Path | None:
 
 
 def resolve_model_dir(model: str | os.PathLike | None) -> Path:
-    """The model folder: the argument, else $INTERESTLENS_MODEL, else the newest under data/models."""
+    """The model folder: the argument, else $INTERESTLENS_MODEL, else the newest under `models_root()`."""
     if model:
         return Path(model)
-    env = os.environ.get("INTERESTLENS_MODEL")
+    env = os.environ.get(MODEL_ENV)
     if env:
         return Path(env)
     newest = newest_checkpoint()
     if newest is None:
-        raise NotFoundError("No trained model found under data/models; train one with `interestlens train`.")
+        raise NotFoundError(f"No trained model found under {models_root()}; train one with `interestlens train`.")
     return newest
 
 
@@ -282,7 +303,7 @@ def model_for(
     db: str | os.PathLike | None, model: str | os.PathLike | None, root: str | os.PathLike | None = None
 ) -> Path:
     """The model folder to use with database `db`: `model`, else $INTERESTLENS_MODEL, else the newest under
-    `root` (default data/models or $INTERESTLENS_MODELS) that was trained on this database's items.
+    `root` (default `models_root()`) that was trained on this database's items.
 
     A model that knows none of the database's items was trained on another database: its recommendations would
     be items this database does not have, and files written beside it would describe the wrong data. It is
@@ -290,10 +311,10 @@ def model_for(
     """
     from core.store import connect_read, default_db_path  # the store does not import checkpoints
 
-    named = Path(model) if model else (Path(os.environ["INTERESTLENS_MODEL"]) if os.environ.get("INTERESTLENS_MODEL") else None)
+    named = Path(model) if model else (Path(os.environ[MODEL_ENV]) if os.environ.get(MODEL_ENV) else None)
     candidates = [named] if named is not None else list_checkpoints(root)
     if not candidates:
-        where = Path(root or os.environ.get("INTERESTLENS_MODELS") or DEFAULT_MODELS)
+        where = Path(root) if root else models_root()
         raise NotFoundError(f"No trained model found under {where}; train one with `interestlens train`.")
     with connect_read(db) as con:
         for path in candidates:
@@ -301,10 +322,10 @@ def model_for(
             if ok:
                 return path
             if named is not None:
-                raise UserInputError(
-                    f"The model at {path} was trained on another database: none of the {checked:,} of its items "
-                    f"checked is in {default_db_path(db)}. Pass --model with a model trained on this database, or "
-                    f"train one with `interestlens train --db {default_db_path(db)}`."
+                raise SettingError(
+                    "The model at {path} was trained on another database: none of the {checked:,} of its items "
+                    "checked is in {db_path}. Name a {model} trained on this database, or train one with "
+                    "`interestlens train --db {db_path}`.", "model", path=path, checked=checked, db_path=default_db_path(db)
                 )
     raise NotFoundError(
         f"None of the {len(candidates)} models under {candidates[0].parent} was trained on {default_db_path(db)} (none "

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 
-__all__ = ["InterestLensError", "UserInputError", "NotFoundError", "require_at_least", "require_positive"]
+__all__ = [
+    "InterestLensError",
+    "UserInputError",
+    "NotFoundError",
+    "SettingError",
+    "setting_label",
+    "require_at_least",
+    "require_positive",
+]
 
 
 class InterestLensError(RuntimeError):
@@ -20,14 +29,47 @@ class NotFoundError(InterestLensError):
     """A user, item, model or file that was asked for does not exist."""
 
 
+def setting_label(setting: str) -> str:
+    """How core's own messages name a setting: its config field or argument name in words (batch_size -> batch
+    size)."""
+    return setting.replace("_", " ")
+
+
+class SettingError(UserInputError):
+    """A setting given a value it cannot take, in one sentence that names settings by `{setting}` fields.
+
+    The message describes values, never an app's controls: `str(err)` names each setting in words
+    (`setting_label`), and an app renders the same sentence in its own terms (the CLI names its flags).
+
+    Parameters
+    ----------
+    template : the sentence, with a `{name}` field for each of `settings` and for each of `values`.
+    settings : the settings the sentence names (config fields or argument names, e.g. "batch_size").
+    values : other fields of the template (the values refused, limits), formatted with their format specs.
+    """
+
+    def __init__(self, template: str, settings: tuple[str, ...] | str, **values: object) -> None:
+        self.template = template
+        self.settings = (settings,) if isinstance(settings, str) else tuple(settings)
+        self.values = values
+        super().__init__(self.render(setting_label))
+
+    def render(self, name_of: Callable[[str], str]) -> str:
+        """The sentence with each setting called `name_of(setting)`; a sentence that opens with a setting opens
+        with a capital (a value that opens it, such as a file name, is left as it is)."""
+        text = self.template.format(**self.values, **{s: name_of(s) for s in self.settings})
+        opens_with_setting = any(self.template.startswith("{" + s + "}") for s in self.settings)
+        return text[:1].upper() + text[1:] if opens_with_setting else text
+
+
 def require_at_least(name: str, value: float, low: float) -> None:
-    """Refuse a number below `low` (or NaN) with one sentence naming the setting."""
+    """Refuse a number below `low` (or NaN): SettingError naming the setting `name` (e.g. "batch_size")."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or value < low:
-        raise UserInputError(f"{name} must be at least {low}, not {value!r}.")
+        raise SettingError(f"{{{name}}} must be at least {{low}}, not {{value!r}}.", name, low=low, value=value)
 
 
 def require_positive(name: str, value: float, finite: bool = False) -> None:
-    """Refuse a number that is not above 0 (or NaN, or infinite when `finite`) with one sentence naming the setting."""
+    """Refuse a number that is not above 0 (or NaN, or infinite when `finite`): SettingError naming `name`."""
     not_a_number = isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value)
     if not_a_number or value <= 0 or (finite and math.isinf(value)):
-        raise UserInputError(f"{name} must be a number above 0, not {value!r}.")
+        raise SettingError(f"{{{name}}} must be a number above 0, not {{value!r}}.", name, value=value)

@@ -25,8 +25,8 @@ import torch
 from core.errors import NotFoundError
 from core.model.batch import Batch, gap_bucket
 from core.store.connection import StoreError
-from core.store.parquet import user_predicate
 from core.store.queries import EVENT_ORDER
+from core.store.source import user_predicate
 
 __all__ = ["Vocab", "History", "Sequences", "build_vocab", "load_sequences", "make_batch", "data_fingerprint"]
 

@@ -137,12 +137,10 @@ def query(name: str, *args: Any, **kwargs: Any) -> Any:
 
 
 def models_root() -> Path:
-    """Where checkpoints live: $INTERESTLENS_MODELS, else the parent of $INTERESTLENS_MODEL, else data/models."""
-    if os.environ.get("INTERESTLENS_MODELS"):
-        return Path(os.environ["INTERESTLENS_MODELS"]).resolve()
-    if os.environ.get("INTERESTLENS_MODEL"):
-        return Path(os.environ["INTERESTLENS_MODEL"]).resolve().parent
-    return (Path("data") / "models").resolve()
+    """Where checkpoints live (`core.checkpoint.models_root`), as an absolute path."""
+    from core.checkpoint import models_root as core_models_root
+
+    return core_models_root().resolve()
 
 
 def list_models() -> list[Path]:

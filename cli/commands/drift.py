@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from core.checkpoint import load_checkpoint, model_for
 from cli.commands.trajectory import HalfLifeOption, WindowOption
 from cli.common import DbOption, JsonOption, ModelOption, emit
+from core.checkpoint import load_checkpoint, model_for
 from core.trajectory import TrajectoryConfig, build_drift
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from core.checkpoint import model_for
 from cli.common import DbOption, JsonOption, ModelOption, emit
+from core.checkpoint import model_for
 from core.evaluate import METRIC_KEYS, evaluate_model
 
 __all__ = ["evaluate_cmd", "register"]

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import typer
 
-from core.checkpoint import load_checkpoint, model_for, pick_device
 from cli.common import DbOption, JsonOption, ModelOption, emit, iso_utc
+from core.checkpoint import load_checkpoint, model_for, pick_device
 from core.store import connect_read
 
 if TYPE_CHECKING:  # core.explain (shap, numba) is imported when the command runs: ~0.5 s off every CLI start

@@ -8,20 +8,20 @@ from pathlib import Path
 
 import typer
 
-from core.checkpoint import DEFAULT_MODELS, list_checkpoints
 from cli.common import DbOption, JsonOption, emit
+from core.checkpoint import MODEL_ENV, list_checkpoints, models_root
 from core.privacy import forget_user
 
 __all__ = ["register", "forget", "model_dirs"]
 
 
 def model_dirs(roots: list[Path] | None) -> list[Path]:
-    """Checkpoint folders under the given roots (default: $INTERESTLENS_MODELS or data/models), plus
+    """Checkpoint folders under the given roots (default: `core.checkpoint.models_root()`), plus
     $INTERESTLENS_MODEL."""
     if not roots:
-        roots = [Path(os.environ.get("INTERESTLENS_MODELS") or DEFAULT_MODELS)]
+        roots = [models_root()]
     found = [d for r in roots for d in list_checkpoints(r)]
-    env = os.environ.get("INTERESTLENS_MODEL")
+    env = os.environ.get(MODEL_ENV)
     if env and (Path(env) / "model.safetensors").is_file():
         found.append(Path(env))
     return list(dict.fromkeys(p.resolve() for p in found))
@@ -32,7 +32,7 @@ def forget(
     db: Path | None = DbOption,
     models: list[Path] | None = typer.Option(
         None, "--models", help="Folder of checkpoints derived from this database (repeat it; default: "
-        "$INTERESTLENS_MODELS or data/models)."
+        "$INTERESTLENS_MODELS, else the folder of $INTERESTLENS_MODEL, else data/models)."
     ),
     compact: bool = typer.Option(
         True, "--compact/--no-compact",

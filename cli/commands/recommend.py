@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from core.checkpoint import load_checkpoint, model_for
 from cli.common import DbOption, JsonOption, ModelOption, emit
+from core.checkpoint import load_checkpoint, model_for
 from core.errors import UserInputError
 from core.recommend import (
     RECOMMENDATIONS_FILE,

@@ -18,6 +18,7 @@ from pathlib import Path
 import typer
 
 from cli.common import DbOption, ModelOption
+from core.checkpoint import MODEL_ENV, MODELS_ENV, models_root
 from core.errors import InterestLensError, UserInputError, require_positive
 from core.store import default_db_path
 
@@ -59,13 +60,11 @@ def streamlit_argv(host: str, port: int) -> list[str]:
 
 
 def _model_env(model: Path | None) -> dict[str, str]:
-    env = {"INTERESTLENS_MODELS": str((Path(os.environ.get("INTERESTLENS_MODELS") or "data/models")).resolve())}
+    if model is not None and not (model / "model.safetensors").is_file():
+        raise UserInputError(f"There is no trained model at {model}; train one with `interestlens train`.")
+    env = {MODELS_ENV: str(models_root(model).resolve())}
     if model is not None:
-        if not (model / "model.safetensors").is_file():
-            raise UserInputError(f"There is no trained model at {model}; train one with `interestlens train`.")
-        env["INTERESTLENS_MODEL"] = str(model.resolve())
-        if "INTERESTLENS_MODELS" not in os.environ:
-            env["INTERESTLENS_MODELS"] = str(model.resolve().parent)
+        env[MODEL_ENV] = str(model.resolve())
     return env
 
 
@@ -198,9 +197,9 @@ def demo(
     prepare_only: bool = typer.Option(False, "--prepare-only", help="Prepare data and model, do not serve."),
 ) -> None:
     """Prepare the default dataset and model when absent, build drift summaries, then serve the dashboard."""
-    require_positive("--train-minutes", train_minutes, finite=True)
+    require_positive("train_minutes", train_minutes, finite=True)
     path = default_db_path(db)
-    root = Path(os.environ.get("INTERESTLENS_MODELS") or "data/models")
+    root = models_root()
     t0 = time.perf_counter()
     if not prepare_only and not port_free(host, port):
         raise UserInputError(f"Port {port} on {host} is already in use; pick another with --port.")

@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from cli.common import DbOption, JsonOption, emit
+from core.checkpoint import models_root
 from core.model import ModelConfig
 from core.store import default_db_path
 from core.train import EpochReport, TrainConfig, train
@@ -23,8 +24,7 @@ _D = TrainConfig()
 
 
 def _default_out(db: Path | None) -> Path:
-    root = Path(os.environ.get("INTERESTLENS_MODELS") or Path("data") / "models")
-    return root / Path(default_db_path(db)).stem
+    return models_root() / Path(default_db_path(db)).stem
 
 
 def train_cmd(

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from core.checkpoint import load_checkpoint, model_for
 from cli.common import DbOption, JsonOption, ModelOption, emit, iso_utc
+from core.checkpoint import load_checkpoint, model_for
 from core.store import connect_read
 from core.trajectory import Trajectory, TrajectoryAnalyzer, TrajectoryConfig
 

@@ -10,7 +10,7 @@ from core.datasets.synthetic import generate
 from core.datasets.truth import truth_dir
 from core.ingest.frames import ingest_frames
 from core.ingest.result import IngestResult
-from core.ingest.run import Progress
+from core.ingest.stage import Progress
 from core.store import default_db_path
 
 __all__ = ["build_synthetic"]

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from core.datasets.build import build_synthetic
 from core.datasets.movielens import INSTALL_HINT, build_movielens_100k, find_movielens_100k
-from core.errors import UserInputError
+from core.errors import SettingError, UserInputError
 from core.ingest.result import IngestResult
-from core.ingest.run import Progress
+from core.ingest.stage import Progress
 
 __all__ = ["DatasetInfo", "DATASET_NAMES", "available", "build_dataset"]
 
@@ -39,7 +39,7 @@ def available() -> list[DatasetInfo]:
             "Generated log with planted interest changes (switches, drift, periodic, stable users), skewed item "
             "popularity, event types, a device context and user attributes; the truth is saved beside the database.",
             True,
-            "generated here; --users, --items, --events and --seed set its size",
+            "generated here; its size is set by the number of users, items and events, and its seed",
         ),
         DatasetInfo(
             "movielens-100k",
@@ -68,6 +68,7 @@ def build_dataset(
         return build_synthetic(db, progress=progress, **params)
     if name == "movielens-100k":
         if any(v is not None for v in (users, items, events, seed)):
-            raise UserInputError("--users, --items, --events and --seed apply to --dataset synthetic only.")
+            raise SettingError("{users}, {items}, {events} and {seed} apply only when {dataset} is synthetic.",
+                               ("users", "items", "events", "seed", "dataset"))
         return build_movielens_100k(db, progress=progress)
     raise UserInputError(f"Unknown dataset {name!r}; expected one of {', '.join(DATASET_NAMES)}.")

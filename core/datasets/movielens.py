@@ -15,7 +15,7 @@ from pathlib import Path
 from core.errors import NotFoundError
 from core.ingest.api import ingest
 from core.ingest.result import IngestResult
-from core.ingest.run import Progress
+from core.ingest.stage import Progress
 
 __all__ = ["INSTALL_HINT", "build_movielens_100k", "find_movielens_100k", "require_movielens_100k"]
 

@@ -31,7 +31,7 @@ import pandas as pd
 from core.datasets.names import category_names, item_titles
 from core.datasets.timeline import make_timeline
 from core.datasets.truth import SyntheticTruth
-from core.errors import UserInputError
+from core.errors import SettingError, UserInputError
 
 __all__ = ["SyntheticDataset", "generate", "GENDERS", "AGE_BANDS", "REGIONS", "DEVICES", "EVENT_TYPES"]
 
@@ -81,13 +81,14 @@ def generate(
     be drawn). Memory is O(events) for a handful of compact arrays; categories are sampled in chunks.
     """
     if users < 1 or items < 1 or events < 1:
-        raise UserInputError("--users, --items and --events must all be positive.")
+        raise SettingError("{users}, {items} and {events} must all be positive.", ("users", "items", "events"))
     if categories < 2:
         raise UserInputError("The synthetic dataset needs at least 2 categories.")
     if items < categories:
-        raise UserInputError(f"--items ({items}) must be at least the number of categories ({categories}).")
+        raise SettingError("{items} ({n}) must be at least the number of categories ({c}).", "items", n=items, c=categories)
     if events < users:
-        raise UserInputError(f"--events ({events:,}) must be at least --users ({users:,}): one event per user.")
+        raise SettingError("{events} ({n:,}) must be at least {users} ({u:,}): one event per user.", ("events", "users"),
+                           n=events, u=users)
     params = dict(users=users, items=items, events=events, categories=categories, seed=seed)
     r_items, r_users, r_mix, r_time, r_events = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core.errors import NotFoundError, UserInputError
+from core.errors import NotFoundError
 
 __all__ = ["ARCHETYPES", "SyntheticTruth", "load_truth", "truth_dir"]
 
@@ -89,14 +89,6 @@ class SyntheticTruth:
         r = self.row(user_id)
         secs = self.change_ts_flat[self.cp_offsets[r] : self.cp_offsets[r + 1]]
         return [np.datetime64(int(s), "s") for s in secs]
-
-    def mixture(self, user_id: str, event_index: int) -> np.ndarray:
-        """The true mixture [C] over categories that generated the user's event `event_index`."""
-        r = self.row(user_id)
-        n = int(self.n_events[r])
-        if not 0 <= event_index < n:
-            raise UserInputError(f"User {user_id!r} has {n} events; index {event_index} is out of range.")
-        return self.mixtures_at(np.array([r]), np.array([event_index]))[0]
 
     def user_mixtures(self, user_id: str) -> np.ndarray:
         """The true mixture at every event of the user, [n_events, C]."""

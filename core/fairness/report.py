@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import pandas as pd
@@ -118,34 +118,12 @@ class FairnessReport:
                 d[f"{m}_high"] = r.high.get(m, float("nan"))
             return d
 
-        items = self.items
         return {
             "k": self.k,
             "settings": self.settings,
             "users": [flat(r) for r in self.users],
             "user_gaps": [vars(g).copy() for g in self.user_gaps],
-            "items": {
-                "users": items.users,
-                "k": items.k,
-                "catalogue": items.catalogue,
-                "coverage": items.coverage,
-                "gini": items.gini,
-                "arp": items.arp,
-                "aplt": items.aplt,
-                "popularity_lift": items.popularity_lift,
-                "history_popularity": items.history_popularity,
-                "novelty": items.novelty,
-                "short_head_items": items.short_head_items,
-                "exposure": [
-                    {
-                        "grouping": t.grouping,
-                        "parity_ratio": t.parity_ratio,
-                        "treatment_ratio": t.treatment_ratio,
-                        "rows": [vars(r).copy() for r in t.rows],
-                    }
-                    for t in items.exposure
-                ],
-            },
+            "items": asdict(self.items),
             "calibration": {
                 "alpha": self.calibration.alpha,
                 "mean": self.calibration.mean,
@@ -206,22 +184,8 @@ def fairness_report(
     groups = user_group_table(quality.index, inputs.user_attributes, derived, by)
     rows, gaps = grouped_metrics(quality, groups, n_boot, ci, random_state, bootstrap)
 
-    summary = item_summary(recs, pop, histories, catalogue, k)
     tables = [_exposure(recs, name, inputs, pop, catalogue) for name in exposure_by]
-    items = ItemReport(
-        users=summary["users"],
-        k=k,
-        catalogue=summary["catalogue"],
-        coverage=summary["coverage"],
-        gini=summary["gini"],
-        arp=summary["arp"],
-        aplt=summary["aplt"],
-        popularity_lift=summary["popularity_lift"],
-        history_popularity=summary["history_popularity"],
-        novelty=summary["novelty"],
-        short_head_items=summary["short_head_items"],
-        exposure=tables,
-    )
+    items = ItemReport(k=k, exposure=tables, **item_summary(recs, pop, histories, catalogue, k))
 
     ckl = miscalibration(histories, recs, inputs.item_categories, ALPHA).dropna()
     if len(ckl):

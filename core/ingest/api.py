@@ -7,10 +7,11 @@ from pathlib import Path
 
 import duckdb
 
-from core.errors import UserInputError
+from core.errors import SettingError, UserInputError
 from core.ingest.presets import IngestOptions, get_preset
 from core.ingest.result import ColumnMapping, IngestResult
-from core.ingest.run import Offset, Progress, Run, Stage, execute_run
+from core.ingest.run import execute_run
+from core.ingest.stage import Offset, Progress, Run, Stage
 
 __all__ = ["ingest"]
 
@@ -50,9 +51,10 @@ def ingest(
     """
     p = get_preset(preset)
     if mapping is not None and p.name != "generic":
-        raise UserInputError(f"Column mapping options apply to --preset generic only, not to {p.name}.")
+        raise SettingError("Column mapping options apply only when {preset} is generic, not {name}.", "preset", name=p.name)
     if meta is not None and p.name != "amazon-reviews":
-        raise UserInputError(f"--meta applies to --preset amazon-reviews only, not to {p.name}.")
+        raise SettingError("{meta} applies only when {preset} is amazon-reviews, not {name}.", ("meta", "preset"),
+                           name=p.name)
     path = Path(source).expanduser()
     if not path.exists():
         raise UserInputError(f"The source {path} does not exist; {p.name} expects {p.source}.")

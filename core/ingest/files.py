@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from core.errors import UserInputError
+from core.errors import SettingError, UserInputError
 
 __all__ = ["require_file", "translate_error", "sql_literal_path"]
 
@@ -33,7 +33,7 @@ def sql_literal_path(path: str | os.PathLike) -> str:
 
 _PATTERNS: list[tuple[str, str]] = [
     (r"Invalid unicode|invalid UTF-8|not valid UTF-8|Invalid Input Error: .*unicode",
-     "{src} is not valid UTF-8; if it is Latin-1 text, say so with --encoding latin-1."),
+     "{src} is not valid UTF-8; if it is Latin-1 text, set {encoding} to latin-1."),
     (r"gzip|Input is not a GZIP stream|inflate|zlib|Unexpected EOF in compressed",
      "{src} looks compressed but cannot be decompressed (a truncated or damaged gzip file?)."),
     (r"maximum_line_size|Maximum line size", "{src} has a line longer than the reader's limit; is it the right format?"),
@@ -62,5 +62,7 @@ def translate_error(exc: duckdb.Error, source: str, files: Iterable[str] = ()) -
     detail = re.sub(r"\s+", " ", first)[:300]
     for pattern, template in _PATTERNS:
         if re.search(pattern, text, flags=re.IGNORECASE):
+            if "{encoding}" in template:  # the remedy is a setting: an app names it its own way (SettingError)
+                return SettingError(template, "encoding", src=source, detail=detail)
             return UserInputError(template.format(src=source, detail=detail))
     return UserInputError(f"{source} could not be ingested: {detail}")

@@ -14,7 +14,8 @@ import pandas as pd
 
 from core.errors import UserInputError
 from core.ingest.result import IngestResult
-from core.ingest.run import Progress, Run, SideTable, Stage, execute_run
+from core.ingest.run import execute_run
+from core.ingest.stage import Progress, Run, SideTable, Stage
 
 __all__ = ["ingest_frames"]
 

@@ -1,4 +1,4 @@
-"""The shared steps of an ingest run (`core.ingest.run`): validate, quarantine, dedupe, insert, upsert.
+"""The shared steps of an ingest run (`core.ingest.run` executes them): validate, quarantine, dedupe, insert, upsert.
 
 Speed matters here (tens of millions of rows): the source is parsed once into one temporary table, context
 values stay plain text until after dedupe (a MAP per row is the most expensive thing to build), duplicates
@@ -16,7 +16,7 @@ import duckdb
 
 from core.errors import UserInputError
 from core.ingest import readers
-from core.ingest.run import FILE_SHIFT, Run, SideTable, Stage
+from core.ingest.stage import FILE_SHIFT, Run, SideTable, Stage
 
 __all__ = ["Counts", "stage_and_validate", "insert_events", "upsert_users", "upsert_items", "merge_context_keys"]
 
@@ -114,7 +114,7 @@ def stage_and_validate(run: Run, stage: Stage) -> Counts:
     unreadable = readers.collect_reader_rejects(con, run.run_id, run.layouts, run.offset.lines, run.scans)
     total, valid = con.execute(f"SELECT count(*), count(*) FILTER (reason IS NULL) FROM {CHECKED}").fetchall()[0]
     if total == 0:
-        _refuse_empty(run, unreadable)
+        _refuse_empty(run)
     labels = list(stage.files) if len(stage.files) > 1 else []
     con.execute(
         f"""INSERT INTO rejects
@@ -129,7 +129,7 @@ def stage_and_validate(run: Run, stage: Stage) -> Counts:
     return Counts(valid=int(valid), rejected=int(total - valid) + unreadable.total)
 
 
-def _refuse_empty(run: Run, unreadable: readers.ReaderCounts) -> None:
+def _refuse_empty(run: Run) -> None:
     """No event row at all: say why in one sentence (nothing readable, or nothing there)."""
     for path in run.event_files:
         first = readers.first_reader_error(run.con, path)

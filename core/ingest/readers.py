@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from core.errors import UserInputError
+from core.errors import SettingError, UserInputError
 from core.ingest import guard
 
 __all__ = [
@@ -88,8 +88,8 @@ def first_line(path: Path, encoding: str = "utf-8") -> str:
         try:
             text = raw.decode(enc.replace("-", "_"))
         except UnicodeDecodeError as exc:
-            hint = "; if it is Latin-1, say so with --encoding latin-1" if enc == "utf-8" else ""
-            raise UserInputError(f"{path.name} is not valid {enc} text{hint}.") from exc
+            hint = "; if it is Latin-1, set {encoding} to latin-1" if enc == "utf-8" else ""
+            raise SettingError("{name} is not valid {enc} text" + hint + ".", "encoding", name=path.name, enc=enc) from exc
     if not text.strip():
         raise UserInputError(f"{path.name} has an empty first line; expected a header or a first row.")
     return text.rstrip("\r\n").lstrip("\ufeff")
@@ -202,8 +202,9 @@ def collect_reader_rejects(
     ).fetchall()
     if bad:
         path, line = Path(bad[0][0]), bad[0][1]
-        raise UserInputError(
-            f"{path.name} is not valid UTF-8 text (line {line + line_offset}); if it is Latin-1, say so with --encoding latin-1."
+        raise SettingError(
+            "{name} is not valid UTF-8 text (line {line}); if it is Latin-1, set {encoding} to latin-1.", "encoding",
+            name=path.name, line=line + line_offset,
         )
     counts = con.execute(
         f"""SELECT s.file_path, count(DISTINCT e.line) FROM {REJECTS_TABLE} e

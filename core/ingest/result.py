@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
-from core.errors import UserInputError
+from core.errors import SettingError, UserInputError
 
 __all__ = ["IngestResult", "ColumnMapping", "TimeUnit"]
 
@@ -71,12 +71,12 @@ class ColumnMapping:
         if self.encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "latin-1", "latin1", "utf-16"):
             raise UserInputError(f"Unknown encoding {self.encoding!r}; expected utf-8, latin-1 or utf-16.")
         if not isinstance(self.category_sep, str) or not self.category_sep:
-            raise UserInputError("The category separator (--category-sep, or category_sep in a mapping file) must not "
-                                 "be empty; leave it out to split categories on |.")  # fmt: skip
+            raise SettingError("The category separator ({category_sep}, or category_sep in a mapping file) must not "
+                               "be empty; leave it out to split categories on |.", "category_sep")  # fmt: skip
         if self.event and self.event_type != "interaction":
-            raise UserInputError(
-                f"Give either an event type column ({self.event!r}) or one event type for every row "
-                f"({self.event_type!r}, --event-type), not both."
+            raise SettingError(
+                "Give either an event type column ({column!r}) or one event type for every row "
+                "({value!r}, {event_type}), not both.", "event_type", column=self.event, value=self.event_type
             )
         object.__setattr__(self, "context", tuple(self.context))
 

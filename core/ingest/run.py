@@ -1,142 +1,29 @@
 """One ingest run is one transaction: stage the source, validate it in SQL, quarantine bad rows,
 drop duplicates, insert the rest clustered by user, upsert users and items, record the run.
 
-A loader (a preset, or `ingest_frames`) only has to describe its source as SQL that yields the stage
-columns below; everything after that is shared (`core.ingest.pipeline`), so every format gets the same checks.
-
-Stage columns of the events SELECT::
-
-    seq BIGINT           position of the row in its source (0-based), or NULL to let the pipeline number the
-                         rows by their position in the stage (the usual case: DuckDB then reads on all threads);
-                         with several event files, file k's rows carry k << 40 on top, so ties keep file order
-    user_id, item_id     VARCHAR
-    ts TIMESTAMP         UTC; NULL when missing or unparseable
-    ts_problem VARCHAR   why ts is NULL or unusable (NULL when fine)
-    event_type VARCHAR   lower-case word
-    value DOUBLE         rating / weight; NULL when absent
-    problem VARCHAR      a loader-specific reason to reject the row (NULL when fine)
-    raw_0 … raw_{r-1}    VARCHAR, the source fields, joined with `Stage.raw_delim` into `rejects.raw` only for
-                         rejected rows
-    ctx_0 … ctx_{k-1}    VARCHAR, one per `Stage.context_keys` entry (NULL = absent)
-    item_title VARCHAR, item_categories VARCHAR[]   only with `Stage.item_columns`: item facts carried by events
-
-`rejects.row_number` is the row's 1-based position among the rows the reader could split, or, for a line
-the reader could not split, that line's number in the file (the reason then says "line N").
+A loader (a preset, or `ingest_frames`) builds a `core.ingest.stage.Stage`; everything after that is shared
+(`core.ingest.pipeline`), so every format gets the same checks.
 """
-
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from core.errors import InterestLensError, UserInputError
-from core.ingest import guard, readers
+from core.ingest import guard, pipeline
 from core.ingest.files import translate_error
 from core.ingest.result import IngestResult
+from core.ingest.stage import Offset, Progress, Run, Stage
 from core.store import connect_write
 
-__all__ = ["Run", "Stage", "SideTable", "Offset", "execute_run", "require", "FILE_SHIFT"]
+__all__ = ["execute_run", "top_reasons"]
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str], None]
-
-FILE_SHIFT = 40  # seq = (file index << FILE_SHIFT) + row: 2^40 rows per file is beyond any log
-
-
-@dataclass(frozen=True)
-class SideTable:
-    """A users or items SELECT with the file label used in reject reasons.
-
-    users: (seq, user_id, attributes, raw); items: (seq, item_id, title, categories, attributes, raw).
-    """
-
-    sql: str
-    params: list = field(default_factory=list)
-    label: str = "users"
-
-
-@dataclass(frozen=True)
-class Stage:
-    """What a loader hands to the shared pipeline."""
-
-    events_sql: str
-    events_params: list = field(default_factory=list)
-    users: SideTable | None = None
-    items: SideTable | None = None
-    context_keys: tuple[str, ...] = ()  # names of the ctx_0 … ctx_{k-1} columns
-    item_columns: bool = False  # events carry item_title / item_categories
-    files: tuple[str, ...] = ()  # labels of the event files, by file index (seq >> FILE_SHIFT)
-    raw_parts: int = 0  # number of raw_i columns
-    raw_delim: str = ","  # how the raw_i columns are joined into the rejected row's text
-
-
-@dataclass(frozen=True)
-class Offset:
-    """Where a chunk of a longer source starts (live ingest of a growing file reads it in chunks).
-
-    `rows` data rows and `lines` lines of the whole source come before the chunk's first data row, so `seq`
-    and the row and line numbers of rejects refer to the whole source, not to the chunk.
-    """
-
-    rows: int = 0
-    lines: int = 0  # added to a line number in the chunk to give the line number in the source
-
-
-@dataclass
-class Run:
-    """The open run: its connection (inside the transaction), id and the assumptions made so far."""
-
-    con: duckdb.DuckDBPyConnection
-    run_id: int
-    started_at: dt.datetime
-    assumptions: list[str] = field(default_factory=list)
-    registered: list[str] = field(default_factory=list)
-    layouts: dict[str, str] = field(default_factory=dict)  # file path -> what its lines should look like
-    event_files: list[str] = field(default_factory=list)
-    offset: Offset = field(default_factory=Offset)
-    stamps: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # file -> stamp when first read
-    scans: dict[str, guard.FileScan] = field(default_factory=dict)  # file -> what the guard's pass found
-
-    def register(self, name: str, frame) -> None:
-        """Expose a DataFrame (or Arrow table) to this run's SQL under `name`; unregistered when the run ends."""
-        self.con.register(name, frame)
-        self.registered.append(name)
-
-    def assume(self, sentence: str) -> None:
-        """State an assumption once; it is returned to the caller and recorded in the run's message."""
-        if sentence not in self.assumptions:
-            log.info("assumption: %s", sentence)
-            self.assumptions.append(sentence)
-
-    def delimited(
-        self, path: Path, n_columns: int, dialect: readers.Dialect, layout: str, events: bool = True
-    ) -> tuple[str, list]:
-        """`read_csv(…)` SQL for a delimited file whose unreadable lines become rejects (see `readers`)."""
-        self._note(path, layout, events)
-        sql = readers.delimited(path, n_columns, dialect)
-        self.scans[str(path)] = guard.scan_text(path, dialect.max_line_size)  # cached by the read above
-        return sql
-
-    def json_lines(self, path: Path, layout: str, events: bool = True) -> tuple[str, list]:
-        """`read_csv(…)` SQL yielding one text column `c0` per line of a JSON lines file."""
-        self._note(path, layout, events)
-        sql = readers.json_lines(path)
-        self.scans[str(path)] = guard.scan_text(path, readers.JSON_MAX_LINE)
-        return sql
-
-    def _note(self, path: Path, layout: str, events: bool) -> None:
-        self.layouts[str(path)] = layout
-        self.stamps.setdefault(str(path), guard.stamp(path))
-        if events and str(path) not in self.event_files:
-            self.event_files.append(str(path))
-
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
@@ -197,8 +84,6 @@ def execute_run(
 
 
 def _execute(con, source, preset, build, assumptions, progress, state, offset) -> IngestResult:
-    from core.ingest import pipeline
-
     step = progress or (lambda _name: None)
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")  # DuckDB's bar writes to stdout; the CLI draws its own
@@ -279,7 +164,7 @@ def _require_our_tables(con: duckdb.DuckDBPyConnection) -> None:
     if not _EVENT_COLUMNS <= cols:
         raise UserInputError(
             "This database has an events table that is not InterestLens' (missing "
-            f"{', '.join(sorted(_EVENT_COLUMNS - cols))}); ingest into a new --db file."
+            f"{', '.join(sorted(_EVENT_COLUMNS - cols))}); ingest into a new database file."
         )
 
 
@@ -288,8 +173,3 @@ def _unregister(run: Run) -> None:
         run.con.unregister(name)
     run.registered.clear()
 
-
-def require(condition: bool, sentence: str) -> None:
-    """Raise UserInputError(sentence) unless condition holds."""
-    if not condition:
-        raise UserInputError(sentence)

@@ -33,7 +33,7 @@ from pathlib import Path
 from core.errors import UserInputError
 from core.ingest import ColumnMapping, IngestResult, ingest
 from core.ingest.presets import get_preset
-from core.ingest.run import Offset
+from core.ingest.stage import Offset
 from core.store import connect_read, connect_write, default_db_path
 
 __all__ = ["FileState", "FollowBatch", "Follower", "STATE_PREFIX"]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
-from core.errors import UserInputError
+from core.errors import SettingError, UserInputError
 from core.ingest import ingest_frames
 from core.store import connect_read, default_db_path
 from core.store.queries import EVENT_ORDER
@@ -105,11 +105,12 @@ class Replayer:
         self.db = default_db_path(db)
         self.source = default_db_path(source)
         if not speed > 0:
-            raise UserInputError(f"--speed must be a positive factor (seconds of log per second), not {speed}.")
+            raise SettingError("{speed} must be a positive factor (seconds of log per second), not {value}.", "speed",
+                               value=speed)
         if not self.source.exists():
             raise UserInputError(f"The source database {self.source} does not exist.")
         if self.db.exists() and self.db.resolve() == self.source.resolve():
-            raise UserInputError("--source and --db are the same file; replay into another database.")
+            raise SettingError("{source} and {db} are the same file; replay into another database.", ("source", "db"))
         self.speed, self.interval_s, self.max_batch = float(speed), float(interval_s), max(1, int(max_batch))
         self.write_timeout_s = float(write_timeout_s)
         self.clock, self.sleep = clock, sleep

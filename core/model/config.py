@@ -6,7 +6,7 @@ import math
 import numbers
 from dataclasses import asdict, dataclass, field
 
-from core.errors import UserInputError
+from core.errors import SettingError, UserInputError
 from core.model.batch import N_GAP_BUCKETS
 
 __all__ = ["ModelConfig", "ModelSizes"]
@@ -28,12 +28,13 @@ class ModelConfig:
     text_id_dropout: float = 0.25  # with text, share of items scored by their text alone in each training step
 
     def __post_init__(self) -> None:
-        """Refuse shapes the model cannot be built with, in one sentence (--max-len is the CLI's flag)."""
-        for name, value, low in (("--max-len", self.max_len, 1), ("d_model", self.d_model, 1),
+        """Refuse shapes the model cannot be built with, in one sentence (SettingError naming the field)."""
+        for name, value, low in (("max_len", self.max_len, 1), ("d_model", self.d_model, 1),
                                  ("n_heads", self.n_heads, 1), ("n_layers", self.n_layers, 1),
                                  ("n_gap_buckets", self.n_gap_buckets, 1), ("text_dim", self.text_dim, 0)):  # fmt: skip
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-                raise UserInputError(f"{name} must be a whole number of at least {low}, not {value!r}.")
+                raise SettingError(f"{{{name}}} must be a whole number of at least {{low}}, not {{value!r}}.", name,
+                                   low=low, value=value)
         if self.d_model % self.n_heads:
             raise UserInputError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads}).")
         for name, value, closed in (("dropout", self.dropout, False), ("text_id_dropout", self.text_id_dropout, True)):

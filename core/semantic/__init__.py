@@ -32,9 +32,7 @@ from core.semantic.encoder import (
 )
 from core.semantic.fusion import attach_text, extend_catalogue, text_config, text_for_training
 from core.semantic.search import (
-    Match,
     UserMatch,
-    nearest,
     query_vector,
     search_items,
     search_users,
@@ -44,9 +42,11 @@ from core.semantic.status import SemanticStatus, semantic_status
 from core.semantic.text import TEXT_ATTRIBUTES, ItemTexts, compose_text, item_texts
 from core.semantic.vectors import (
     VECTORS_FILE,
+    Match,
     TextVectors,
     default_vectors_path,
     encode_items,
+    nearest,
     read_vectors,
     write_vectors,
 )

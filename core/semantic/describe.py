@@ -20,8 +20,7 @@ import torch
 from core.checkpoint import LoadedModel
 from core.errors import UserInputError
 from core.model import InterestModel
-from core.semantic.search import Match, nearest
-from core.semantic.vectors import TextVectors
+from core.semantic.vectors import Match, TextVectors, nearest
 from core.sequences import History, Sequences, make_batch
 
 __all__ = [

@@ -13,20 +13,12 @@ import numpy as np
 
 from core.checkpoint import LoadedModel
 from core.errors import InterestLensError, UserInputError
+from core.semantic.describe import current_interest_text
 from core.semantic.encoder import TextEncoder
-from core.semantic.vectors import TextVectors
+from core.semantic.vectors import Match, TextVectors, nearest
 from core.sequences import Sequences
 
-__all__ = ["Match", "UserMatch", "nearest", "query_vector", "similar_items", "search_items", "search_users"]
-
-
-@dataclass(frozen=True)
-class Match:
-    """One nearest neighbour: an item id or a term, its text, and its cosine similarity to the query."""
-
-    key: str
-    text: str
-    score: float
+__all__ = ["UserMatch", "query_vector", "similar_items", "search_items", "search_users"]
 
 
 @dataclass(frozen=True)
@@ -35,22 +27,6 @@ class UserMatch:
 
     user_id: str
     score: float
-
-
-def nearest(vectors: np.ndarray, query: np.ndarray, k: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The k rows of `vectors` [N,d] most similar to `query` [d], best first (ties: lower row first).
-
-    Rows in `exclude` (indices) and all-zero rows (no text) are left out. Returns (rows [k'], scores [k']).
-    """
-    if vectors.shape[0] == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    sims = vectors @ np.asarray(query, np.float32)  # [N]
-    valid = np.abs(vectors).sum(1) > 0  # [N]
-    if exclude is not None and len(exclude):
-        valid[np.asarray(exclude, np.int64)] = False
-    rows = np.flatnonzero(valid)
-    order = rows[np.lexsort((rows, -sims[rows]))][:k]
-    return order, sims[order]
 
 
 def query_vector(query: str, encoder: TextEncoder, tv: TextVectors) -> np.ndarray:
@@ -87,8 +63,6 @@ def search_users(
     batch_size: int = 256,
 ) -> list[UserMatch]:
     """The k users whose current interest (after their last event) is nearest to a free-text query."""
-    from core.semantic.describe import current_interest_text
-
     q = query_vector(query, encoder, tv)
     users = current_interest_text(loaded, tv, seqs, batch_size=batch_size)  # [U, d]
     rows, sims = nearest(users, q, k)

@@ -36,6 +36,8 @@ __all__ = [
     "read_vectors",
     "write_vectors",
     "encode_items",
+    "Match",
+    "nearest",
 ]
 
 log = logging.getLogger(__name__)
@@ -84,6 +86,31 @@ class TextVectors:
             if r is not None:
                 out[n + 1] = self.vectors[r]
         return out
+
+
+@dataclass(frozen=True)
+class Match:
+    """One nearest neighbour: an item id or a term, its text, and its cosine similarity to the query."""
+
+    key: str
+    text: str
+    score: float
+
+
+def nearest(vectors: np.ndarray, query: np.ndarray, k: int, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The k rows of `vectors` [N,d] most similar to `query` [d], best first (ties: lower row first).
+
+    Rows in `exclude` (indices) and all-zero rows (no text) are left out. Returns (rows [k'], scores [k']).
+    """
+    if vectors.shape[0] == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    sims = vectors @ np.asarray(query, np.float32)  # [N]
+    valid = np.abs(vectors).sum(1) > 0  # [N]
+    if exclude is not None and len(exclude):
+        valid[np.asarray(exclude, np.int64)] = False
+    rows = np.flatnonzero(valid)
+    order = rows[np.lexsort((rows, -sims[rows]))][:k]
+    return order, sims[order]
 
 
 def default_vectors_path(db: str | os.PathLike | None = None) -> Path:

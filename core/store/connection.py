@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from core.errors import InterestLensError, UserInputError
+from core.errors import InterestLensError, SettingError
 
 __all__ = [
     "DEFAULT_DB",
@@ -153,7 +153,7 @@ def require_interestlens(con: duckdb.DuckDBPyConnection, path: Path | str) -> No
     if version is None:
         shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
         raise StoreError(
-            f"{path} is not an InterestLens database (it holds other tables: {shown}); use a new --db file."
+            f"{path} is not an InterestLens database (it holds other tables: {shown}); use a new database file."
         )
 
 
@@ -205,9 +205,6 @@ def connect_read(db: str | os.PathLike | None = None, timeout_s: float = 10.0) -
     con = _retry(lambda: duckdb.connect(str(path), read_only=True), path, timeout_s)
     try:
         check_version(con, path)
-        from core.store.parquet import note_opened  # here: core.store.parquet builds on this module
-
-        note_opened(con)
         yield con
     except duckdb.Error as exc:
         _raise_if_damaged(exc, path)
@@ -261,9 +258,9 @@ def require_duckdb_file(path: Path) -> None:
         return  # unreadable or vanished: DuckDB's own open reports it
     if head[_MAGIC_OFFSET:_MAGIC_OFFSET + len(_DUCKDB_MAGIC)] == _DUCKDB_MAGIC:
         return
-    raise UserInputError(
-        f"{path} is not a DuckDB database file (it looks like {_looks_like(path, head)}); pass the database with --db "
-        "and the log as the SOURCE argument of `interestlens ingest`."
+    raise SettingError(
+        "{path} is not a DuckDB database file (it looks like {kind}); {db} is the database, and a log is loaded into "
+        "it by `interestlens ingest`.", "db", path=path, kind=_looks_like(path, head)
     )
 
 

@@ -22,7 +22,6 @@ dataset's real columns before they are quoted.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import re
@@ -33,11 +32,11 @@ import duckdb
 import numpy as np
 
 from core.store.connection import StoreError, connect_write, default_db_path
+from core.store.source import BUCKET_COLUMN, EVENTS_SOURCE_KEY, user_bucket
 
-__all__ = ["ParquetMapping", "AttachResult", "attach_parquet", "events_source", "user_bucket", "user_predicate",
-           "note_opened", "source_glob", "export_layout", "BUCKET_COLUMN", "EVENTS_DIR", "USERS_FILE", "ITEMS_FILE"]
+__all__ = ["ParquetMapping", "AttachResult", "attach_parquet", "source_glob", "export_layout", "EVENTS_DIR",
+           "USERS_FILE", "ITEMS_FILE"]
 
-BUCKET_COLUMN = "user_bucket"
 _URL = re.compile(r"^(s3|s3a|gs|gcs|r2|az|abfss|https?)://[A-Za-z0-9._~/=+,:@%*-]+$")
 _LOCAL = re.compile(r"^[A-Za-z0-9 _./=+,:@%~*-]+$")
 _TIME_UNITS = {"s": 1_000_000, "ms": 1_000, "us": 1}
@@ -72,12 +71,6 @@ class AttachResult:
     users: int
     items: int
     files: int
-
-
-def user_bucket(user_ids: list[str] | np.ndarray, buckets: int) -> np.ndarray:
-    """The partition of each user id: the first 8 bytes of its MD5 as an integer, modulo `buckets` (stable)."""
-    return np.array([int.from_bytes(hashlib.md5(str(u).encode("utf-8", "surrogatepass")).digest()[:8], "big") % buckets
-                     for u in user_ids], dtype=np.int64)  # fmt: skip
 
 
 def source_glob(source: str | os.PathLike) -> str:
@@ -253,7 +246,7 @@ def attach_parquet(
     """
     path = default_db_path(db)
     if path.exists():
-        raise StoreError(f"{path} already exists; attach a Parquet dataset to a new --db file.")
+        raise StoreError(f"{path} already exists; attach a Parquet dataset to a new database file.")
     layout = export_layout(source)
     if layout is not None:
         source = layout[0]
@@ -285,7 +278,7 @@ def attach_parquet(
             info = {"kind": "parquet", "source": glob, "hive_partitioning": hive, "mapping": asdict(m),
                     "users_file": str(users) if users else None, "items_file": str(items) if items else None,
                     "bucket": {"column": BUCKET_COLUMN, "buckets": buckets, "hash": "md5"} if buckets else None}
-            con.execute("INSERT OR REPLACE INTO meta VALUES ('events_source', ?)", [json.dumps(info)])
+            con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [EVENTS_SOURCE_KEY, json.dumps(info)])
             con.execute("INSERT OR REPLACE INTO meta VALUES ('context_keys', ?)", [json.dumps(keys)])
             con.execute("COMMIT")
             n_users = con.execute("SELECT count(*) FROM users").fetchone()[0]
@@ -313,36 +306,6 @@ def _bucket_scheme(con: duckdb.DuckDBPyConnection, glob: str, hive: bool, cols: 
     return n
 
 
-_PARQUET_OPENED = False  # set once a Parquet-backed database is opened in this process (see `user_predicate`)
-
-
-def note_opened(con: duckdb.DuckDBPyConnection) -> None:
-    """Called by `connect_read` on every open: remembers that this process reads a Parquet-backed database."""
-    global _PARQUET_OPENED
-    if not _PARQUET_OPENED:
-        # `attach_parquet` records the source in `meta` in the transaction that makes `events` a view; one row
-        # read from the tiny meta table (~0.1 ms, against ~9 ms for a duckdb_views() scan on every open)
-        _PARQUET_OPENED = events_source(con) is not None
-
-
-def user_predicate(con: duckdb.DuckDBPyConnection, user_id: str, alias: str = "e") -> tuple[str, list]:
-    """SQL (and parameters) selecting one user's events of `alias`: `user_id = ?`, plus the user's bucket on a
-    Parquet store partitioned by export-parquet's scheme, so DuckDB opens one partition instead of all.
-
-    A process that never opened a Parquet-backed database skips the lookup of the scheme (no extra query on a
-    table-backed store); the predicate is an optimisation only, the rows are the same either way.
-    """
-    plain = (f"{alias}.user_id = ?", [str(user_id)])
-    if not _PARQUET_OPENED:
-        return plain
-    rows = con.execute("SELECT value FROM meta WHERE key = 'events_source'").fetchall()
-    bucket = json.loads(rows[0][0]).get("bucket") if rows and rows[0][0] else None
-    if not bucket:
-        return plain
-    b = int(user_bucket([str(user_id)], int(bucket["buckets"]))[0])
-    return f"{alias}.user_id = ? AND {alias}.{BUCKET_COLUMN} = ?", [str(user_id), b]
-
-
 def _fill(con: duckdb.DuckDBPyConnection, table: str, key: str, side: str | os.PathLike | None, rest: str) -> None:
     """Fill `users` or `items` from the side file, then add every id the events have that it lacks."""
     if side is not None:
@@ -351,8 +314,3 @@ def _fill(con: duckdb.DuckDBPyConnection, table: str, key: str, side: str | os.P
     con.execute(f"""INSERT INTO {table} SELECT {key}, {extra} FROM (SELECT DISTINCT {key} FROM events) e
                     ANTI JOIN {table} t USING ({key})""")
 
-
-def events_source(con: duckdb.DuckDBPyConnection) -> dict | None:
-    """What `attach_parquet` recorded (kind, source, mapping), or None for a database whose events are a table."""
-    rows = con.execute("SELECT value FROM meta WHERE key = 'events_source'").fetchall()
-    return json.loads(rows[0][0]) if rows and rows[0][0] else None

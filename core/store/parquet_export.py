@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from core.store.connection import StoreError, connect_read
-from core.store.parquet import _LOCAL, BUCKET_COLUMN, EVENTS_DIR, ITEMS_FILE, USERS_FILE, user_bucket
+from core.store.parquet import _LOCAL, EVENTS_DIR, ITEMS_FILE, USERS_FILE
+from core.store.source import BUCKET_COLUMN, user_bucket
 
 __all__ = ["ExportResult", "export_parquet"]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import NotFoundError, UserInputError
-from core.store.parquet import user_predicate
+from core.store.source import user_predicate
 
 __all__ = [
     "EVENT_ORDER",

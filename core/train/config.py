@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
-from core.errors import UserInputError, require_at_least, require_positive
+from core.errors import SettingError, require_at_least, require_positive
+from core.train.records import StopReason
 
 __all__ = ["TrainConfig", "EpochReport", "TrainResult"]
 
@@ -41,26 +42,26 @@ class TrainConfig:
     text: bool = False  # fuse pretrained item text vectors into item embeddings (core.semantic; sets text_dim)
 
     def __post_init__(self) -> None:
-        """Refuse settings that would train nothing or fail deep inside torch; each message names the CLI flag."""
-        require_at_least("--epochs", self.epochs, 1)
-        require_at_least("--batch-size", self.batch_size, 1)
-        require_positive("--lr", self.lr, finite=True)
+        """Refuse settings that would train nothing or fail deep inside torch (SettingError naming the field)."""
+        require_at_least("epochs", self.epochs, 1)
+        require_at_least("batch_size", self.batch_size, 1)
+        require_positive("lr", self.lr, finite=True)
         require_at_least("weight_decay", self.weight_decay, 0)
         require_at_least("warmup", self.warmup, 0)
-        require_at_least("--patience", self.patience, 1)
+        require_at_least("patience", self.patience, 1)
         require_at_least("min_delta", self.min_delta, 0)
         require_at_least("grad_clip", self.grad_clip, 0)
         if self.split not in ("loo", "time"):
-            raise UserInputError(f"--split must be loo or time, not {self.split!r}.")
+            raise SettingError("{split} must be loo or time, not {value!r}.", "split", value=self.split)
         require_at_least("sampled_softmax_above", self.sampled_softmax_above, 0)
         require_at_least("n_negatives", self.n_negatives, 1)
         require_at_least("max_valid_users", self.max_valid_users, 1)
         if self.time_budget is not None:
-            require_positive("--time-budget", self.time_budget)
+            require_positive("time_budget", self.time_budget)
         if self.max_steps is not None:
-            require_at_least("--max-steps", self.max_steps, 1)
+            require_at_least("max_steps", self.max_steps, 1)
         if self.clock not in ("wall", "process"):
-            raise UserInputError(f"clock must be wall or process, not {self.clock!r}.")
+            raise SettingError("{clock} must be wall or process, not {value!r}.", "clock", value=self.clock)
         require_at_least("checkpoint_every", self.checkpoint_every, 0)
         if self.num_threads is not None:
             require_at_least("num_threads", self.num_threads, 1)
@@ -71,9 +72,6 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
-
-
-
 
 
 @dataclass
@@ -101,16 +99,7 @@ class TrainResult:
     device: str
     test: dict[str, float] = field(default_factory=dict)  # test metrics of the best model (touched once, at the end)
     path: str = ""  # the checkpoint folder
-    stopped: str = ""  # why training stopped: early_stopping, max_epochs, time_budget, max_steps
+    stopped: StopReason = "max_epochs"  # why training stopped
 
     def to_dict(self) -> dict:
-        return {
-            "epochs": self.epochs,
-            "seconds": self.seconds,
-            "best_epoch": self.best_epoch,
-            "valid": self.valid,
-            "device": self.device,
-            "test": self.test,
-            "path": self.path,
-            "stopped": self.stopped,
-        }
+        return asdict(self)

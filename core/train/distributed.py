@@ -1,6 +1,6 @@
 """Multi-process training under `torchrun` (DistributedDataParallel): gloo on CPUs, NCCL on CUDA GPUs.
 
-`torchrun --nproc_per_node N -m core.train --db ... --out ...` sets RANK / WORLD_SIZE / LOCAL_RANK; without them
+`torchrun --nproc_per_node N -m cli train --db ... --out ...` sets RANK / WORLD_SIZE / LOCAL_RANK; without them
 training runs in one process and nothing here does anything.
 """
 

@@ -1,45 +1,68 @@
 """The training loop: full-softmax next-item cross-entropy, AdamW with warm-up, early stopping on validation
-NDCG@10, checkpoints that resume, and DistributedDataParallel under torchrun."""
+NDCG@10, checkpoints that resume, and DistributedDataParallel under torchrun.
+
+`train` = `setup` (core.train.setup), then per epoch `run_epoch` → `validate` → `checkpoint`, then the test of the
+best epoch's weights. Only rank 0 validates and saves; the other ranks learn from it whether to stop.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
-from torch.nn.parallel import DistributedDataParallel as DDP
 
 from core.checkpoint import WEIGHT_DERIVED, save_checkpoint
-from core.errors import InterestLensError, UserInputError
-from core.evaluate import evaluate_split, make_split, model_scorer
-from core.model import InterestModel, ModelConfig, ModelSizes
-from core.sequences import build_vocab, data_fingerprint, load_sequences
-from core.store import connect_read
+from core.evaluate import evaluate_split, model_scorer
+from core.model import ModelConfig
 from core.train.config import EpochReport, TrainConfig, TrainResult
-from core.train.data import epoch_batches, train_batch, training_windows
-from core.train.distributed import LossModule, broadcast_flag, setup_distributed, teardown_distributed
-from core.train.state import load_resume, load_state_tensors, state_tensors
+from core.train.data import epoch_batches, train_batch
+from core.train.distributed import DistContext, broadcast_flag, setup_distributed, teardown_distributed
+from core.train.records import EpochRecord, ResumeState, StopReason
+from core.train.setup import TrainingRun, setup
+from core.train.state import state_tensors
 
-__all__ = ["train", "make_optimizer"]
+__all__ = ["train"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[EpochReport], None]
 
 
-def make_optimizer(model: InterestModel, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with weight decay on matrices and embeddings only (biases, norms and 1-d parameters excluded)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    rest = [p for p in params if p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.98))
+@dataclass(frozen=True)
+class Clock:
+    """Training seconds across resumes: the earlier runs' seconds plus this run's, on the configured clock."""
+
+    before: float  # seconds of the runs this one resumes
+    now: Callable[[], float]  # time.perf_counter (wall) or time.process_time (this process's CPU)
+    start: float  # `now()` when this run's first epoch began
+
+    @classmethod
+    def started(cls, before: float, kind: Literal["wall", "process"]) -> Clock:
+        now = time.process_time if kind == "process" else time.perf_counter
+        return cls(before, now, now())
+
+    def elapsed(self) -> float:
+        return self.before + self.now() - self.start
+
+
+@dataclass(frozen=True)
+class EpochSteps:
+    """What one epoch's optimiser steps did (`run_epoch`)."""
+
+    losses: list[float]  # the loss of each step taken
+    epoch_steps: int  # steps a whole epoch has (this process's share)
+    train_seconds: float  # wall seconds of the steps
+    train_cpu_seconds: float  # CPU seconds of the steps (this process, all threads)
+    ended: float  # time.perf_counter() after the last step, from which validation is timed
+    cut_short: StopReason | None  # "time_budget" or "max_steps" when a budget ended the epoch early, else None
 
 
 def train(
@@ -61,172 +84,167 @@ def train(
     ctx = setup_distributed(config.device)
     try:
         result = _train(Path(db) if db is not None else None, Path(out), model_config, config, progress, resume, ctx)
-        if ctx.world > 1:  # leave together: rank 0 still tests and saves, and gloo may abort a process that tears
-            torch.distributed.barrier()  # its group down while a peer is connected (seen once in a clean-clone run)
+        if ctx.world > 1:  # leave together: rank 0 still tests and saves, and gloo may abort a process that
+            torch.distributed.barrier()  # tears its group down while a peer is still connected
         return result
     finally:
         teardown_distributed(ctx)
 
 
-def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: bool, ctx) -> TrainResult:
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    prior = load_resume(out) if resume else None
-    if resume and prior is None:
-        log.warning("Nothing to resume in %s; training from scratch.", out)
-    with connect_read(db) as con:
-        fingerprint = data_fingerprint(con)
-        vocab = prior[0].vocab if prior else build_vocab(con)
-        seqs = load_sequences(con, vocab)
-    if prior and prior[0].fingerprint and prior[0].fingerprint != fingerprint:
-        raise InterestLensError(f"The database changed since {out} was trained, so it cannot resume; train without --resume.")
-    mcfg = prior[0].config if prior else (model_config or ModelConfig())
-    text = None
-    if config.text or mcfg.text_dim:
-        from core.semantic import text_for_training  # optional feature, imported only when asked for
-
-        mcfg, text = text_for_training(db, mcfg)
-    split = make_split(seqs, config.split, config.valid_share, config.test_share)
-    windows = training_windows(seqs, split, mcfg.max_len)
-    valid_rows, _ = split.targets("valid")
-    if len(windows) == 0 or len(valid_rows) == 0:
-        raise UserInputError("There are too few events to train: users need at least 3 events each (2 held out).")
-    sizes = ModelSizes(
-        vocab.n_items, len(vocab.categories), len(vocab.event_types), tuple(len(v) for v in vocab.context.values())
-    )
-    torch.manual_seed(config.seed)
-    model = InterestModel(mcfg, sizes, vocab.category_weights() if sizes.n_categories else None).to(ctx.device)
-    if text is not None:
-        from core.semantic import attach_text
-
-        attach_text(model, vocab, text)
-    opt = make_optimizer(model, config)
-    card_state: dict = dict(prior[0].card.get("resume", {})) if prior else {}
-    if prior:
-        load_state_tensors(model, opt, prior[1])
-    best = InterestModel(mcfg, sizes, vocab.category_weights() if sizes.n_categories else None)  # best weights, CPU
-    best.load_state_dict(prior[0].model.state_dict() if prior else model.state_dict())
-    n_neg = config.n_negatives if sizes.n_items > config.sampled_softmax_above else None
-    net: torch.nn.Module = LossModule(model, n_neg)
-    if ctx.world > 1:
-        net = DDP(net, find_unused_parameters=True)  # the `empty` state and unknown-group vectors get no gradient
-    rng_valid = np.random.default_rng(config.seed)
-    limit = None
-    if len(valid_rows) > config.max_valid_users:
-        limit = np.sort(rng_valid.choice(valid_rows, config.max_valid_users, replace=False))
-    autocast = (
-        torch.autocast("cuda", dtype=torch.bfloat16) if ctx.device.type == "cuda" and config.bf16 else contextlib.nullcontext()
-    )
-    epoch = int(card_state.get("epoch", 0))
-    step = int(card_state.get("step", 0))
-    best_epoch = int(card_state.get("best_epoch", 0))
-    best_score = float(card_state.get("best_score", -1.0))
-    bad = int(card_state.get("bad_epochs", 0))
-    seconds0 = float(card_state.get("seconds", 0.0))
-    history: list[dict] = list(card_state.get("history", []))
-    best_valid: dict = dict(prior[0].card.get("valid", {})) if prior else {}
-    stopped = "max_epochs"
-    clock = time.process_time if config.clock == "process" else time.perf_counter
-    t0 = clock()
+def _train(
+    db: Path | None,
+    out: Path,
+    model_config: ModelConfig | None,
+    config: TrainConfig,
+    progress: Progress | None,
+    resume: bool,
+    ctx: DistContext,
+) -> TrainResult:
+    run, state, best_valid = setup(db, out, model_config, config, resume, ctx)
+    stopped: StopReason = "max_epochs"
+    clock = Clock.started(state.seconds, config.clock)
     last_save = time.perf_counter()
-
-    def elapsed() -> float:
-        return seconds0 + clock() - t0
-
-    def save(final: bool = False, test: dict | None = None) -> None:
-        resume_state = {"epoch": epoch, "step": step, "best_epoch": best_epoch, "best_score": best_score,
-                        "bad_epochs": bad, "seconds": elapsed(), "history": history}
-        card = {
-            "device": str(ctx.device), "epochs": epoch, "best_epoch": best_epoch, "seconds": round(elapsed(), 3),
-            "valid": best_valid, "test": test or {}, "split": split.describe(),
-            "trained_until": split.describe().get("trained_until"), "stopped": stopped if final else "running",
-            "train_config": config.to_dict(), "processes": ctx.world,
-            "data": {"users": int(seqs.n_users), "items": int(sizes.n_items), "events": int(len(seqs.items)),
-                     "train_windows": len(windows), "train_targets": windows.n_targets},
-            "parameters": int(sum(p.numel() for p in model.parameters())), "resume": resume_state,
-        }
-        save_checkpoint(out, best.eval(), vocab, fingerprint, card, extra_tensors=state_tensors(model, opt),
-                        drop=WEIGHT_DERIVED)
-
     try:
-        while epoch < config.epochs:
-            epoch += 1
-            torch.manual_seed(config.seed * 100_003 + epoch * 101 + ctx.rank)  # dropout; differs per process
-            model.train()
-            losses = []
-            over_budget = over_steps = False
-            epoch_t0, epoch_c0 = time.perf_counter(), time.process_time()
-            batches = epoch_batches(windows, config.batch_size, np.random.default_rng([config.seed, epoch]),
-                                    ctx.rank, ctx.world)
-            for idx in batches:
-                batch, targets = train_batch(seqs, windows.lo[idx], windows.hi[idx])
-                batch, targets = batch.to(ctx.device), targets.to(ctx.device)
-                for g in opt.param_groups:
-                    g["lr"] = config.lr * min(1.0, (step + 1) / max(1, config.warmup))
-                with autocast:
-                    loss = net(batch.items, batch.gaps, batch.event_types, batch.context, batch.mask, targets)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                opt.step()
-                step += 1
-                losses.append(float(loss.detach()))
-                if config.time_budget is not None and elapsed() >= config.time_budget:
-                    over_budget = True
-                    break
-                if config.max_steps is not None and step >= config.max_steps:
-                    over_steps = True
-                    break
-            improved, stop = False, False
-            valid: dict = {}
-            train_s = time.perf_counter() - epoch_t0  # wall seconds of this epoch's optimiser steps
-            train_cpu = time.process_time() - epoch_c0  # CPU seconds of the same (this process, all threads)
+        while state.epoch < config.epochs:
+            state.epoch += 1
+            steps = run_epoch(run, state, clock)
+            stop = False
             if ctx.is_main:
-                model.eval()
-                valid, _ = evaluate_split(model_scorer(model, ctx.device), seqs, split, "valid", mcfg.max_len,
-                                          sizes.n_items, limit)
-                score = valid["NDCG@10"]
-                improved = score > best_score + config.min_delta or best_epoch == 0
+                record, valid, improved = validate(run, state, steps, clock)
                 if improved:
-                    best_score, best_epoch, bad, best_valid = score, epoch, 0, valid
-                    best.load_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()})
-                else:
-                    bad += 1
-                history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else math.nan,
-                                "valid_ndcg10": score, "valid_hr10": valid["HR@10"], "seconds": round(elapsed(), 3),
-                                "train_seconds": round(train_s, 3), "steps": len(losses), "epoch_steps": len(batches),
-                                "train_cpu_seconds": round(train_cpu, 3),
-                                "valid_seconds": round(time.perf_counter() - epoch_t0 - train_s, 3)})
-                if bad >= config.patience:
-                    stop, stopped = True, "early_stopping"
-                if over_budget or (config.time_budget is not None and elapsed() >= config.time_budget):
-                    stop, stopped = True, "time_budget"
-                if over_steps or (config.max_steps is not None and step >= config.max_steps):
-                    stop, stopped = True, "max_steps"
+                    best_valid = valid
+                reason = stop_reason(config, state, steps, clock)
+                if reason is not None:
+                    stop, stopped = True, reason
                 if progress is not None:
-                    progress(EpochReport(epoch, config.epochs, history[-1]["loss"], valid, elapsed(), improved,
-                                         best_epoch, model))
+                    progress(EpochReport(state.epoch, config.epochs, record.loss, valid, clock.elapsed(), improved,
+                                         state.best_epoch, run.model))
                 if improved or time.perf_counter() - last_save >= config.checkpoint_every:
-                    save()
+                    checkpoint(run, state, clock, best_valid, "running")
                     last_save = time.perf_counter()
             if broadcast_flag(ctx, stop):
                 break
     except KeyboardInterrupt:
-        if ctx.is_main and best_epoch:
-            stopped = "interrupted"
-            save()
-            log.warning("Interrupted; the resume state is saved in %s (use --resume).", out)
+        if ctx.is_main and state.best_epoch:
+            checkpoint(run, state, clock, best_valid, "running")
+            log.warning("Interrupted; the resume state is saved in %s (train again with resume to go on).", out)
         raise
-    seconds = elapsed()
-    test: dict = {}
+    seconds = clock.elapsed()
+    test: dict[str, float] = {}
     if ctx.is_main:
-        best.to(ctx.device).eval()
-        test, _ = evaluate_split(model_scorer(best, ctx.device), seqs, split, "test", mcfg.max_len, sizes.n_items)
-        best.cpu()
-        save(final=True, test=test)
-        if text is not None:
+        run.best.to(ctx.device).eval()
+        test, _ = evaluate_split(model_scorer(run.best, ctx.device), run.seqs, run.split, "test",
+                                 run.model_config.max_len, run.sizes.n_items)
+        run.best.cpu()
+        checkpoint(run, state, clock, best_valid, stopped, test)
+        if run.text is not None:
             from core.semantic import VECTORS_FILE, write_vectors
 
-            write_vectors(text, out / VECTORS_FILE)
-    return TrainResult(epoch, round(seconds, 3), best_epoch, best_valid, str(ctx.device), test, str(out), stopped)
+            write_vectors(run.text, out / VECTORS_FILE)
+    return TrainResult(state.epoch, round(seconds, 3), state.best_epoch, best_valid, str(ctx.device), test, str(out),
+                       stopped)
+
+
+def run_epoch(run: TrainingRun, state: ResumeState, clock: Clock) -> EpochSteps:
+    """One pass of optimiser steps over this process's share of the training windows (epoch `state.epoch`).
+
+    Stops early, mid-epoch, when the time budget or the step budget runs out; counts steps into `state.step`.
+    """
+    config, ctx, model, opt = run.config, run.ctx, run.model, run.opt
+    torch.manual_seed(config.seed * 100_003 + state.epoch * 101 + ctx.rank)  # dropout; differs per process
+    model.train()
+    losses: list[float] = []
+    cut_short: StopReason | None = None
+    t0, c0 = time.perf_counter(), time.process_time()
+    batches = epoch_batches(run.windows, config.batch_size, np.random.default_rng([config.seed, state.epoch]),
+                            ctx.rank, ctx.world)
+    for idx in batches:
+        batch, targets = train_batch(run.seqs, run.windows.lo[idx], run.windows.hi[idx])
+        batch, targets = batch.to(ctx.device), targets.to(ctx.device)
+        for g in opt.param_groups:
+            g["lr"] = config.lr * min(1.0, (state.step + 1) / max(1, config.warmup))
+        with run.autocast:
+            loss = run.net(batch.items, batch.gaps, batch.event_types, batch.context, batch.mask, targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        opt.step()
+        state.step += 1
+        losses.append(float(loss.detach()))
+        if config.time_budget is not None and clock.elapsed() >= config.time_budget:
+            cut_short = "time_budget"
+            break
+        if config.max_steps is not None and state.step >= config.max_steps:
+            cut_short = "max_steps"
+            break
+    ended = time.perf_counter()
+    return EpochSteps(losses, len(batches), ended - t0, time.process_time() - c0, ended, cut_short)
+
+
+def validate(
+    run: TrainingRun, state: ResumeState, steps: EpochSteps, clock: Clock
+) -> tuple[EpochRecord, dict[str, float], bool]:
+    """Score this epoch's model on the validation targets, keep its weights if it is the best so far, and append
+    the epoch's record to `state.history`. Returns the record, the validation metrics and whether it improved."""
+    run.model.eval()
+    valid, _ = evaluate_split(model_scorer(run.model, run.ctx.device), run.seqs, run.split, "valid",
+                              run.model_config.max_len, run.sizes.n_items, run.valid_users)
+    score = valid["NDCG@10"]
+    improved = score > state.best_score + run.config.min_delta or state.best_epoch == 0
+    if improved:
+        state.best_score, state.best_epoch, state.bad_epochs = score, state.epoch, 0
+        run.best.load_state_dict({k: v.detach().cpu() for k, v in run.model.state_dict().items()})
+    else:
+        state.bad_epochs += 1
+    record = EpochRecord(
+        epoch=state.epoch,
+        loss=float(np.mean(steps.losses)) if steps.losses else math.nan,
+        valid_ndcg10=score,
+        valid_hr10=valid["HR@10"],
+        seconds=round(clock.elapsed(), 3),
+        train_seconds=round(steps.train_seconds, 3),
+        steps=len(steps.losses),
+        epoch_steps=steps.epoch_steps,
+        train_cpu_seconds=round(steps.train_cpu_seconds, 3),
+        valid_seconds=round(time.perf_counter() - steps.ended, 3),
+    )
+    state.history.append(record)
+    return record, valid, improved
+
+
+def stop_reason(config: TrainConfig, state: ResumeState, steps: EpochSteps, clock: Clock) -> StopReason | None:
+    """Why training stops after this epoch, or None to go on (a budget outranks early stopping)."""
+    reason: StopReason | None = None
+    if state.bad_epochs >= config.patience:
+        reason = "early_stopping"
+    if steps.cut_short == "time_budget" or (config.time_budget is not None and clock.elapsed() >= config.time_budget):
+        reason = "time_budget"
+    if steps.cut_short == "max_steps" or (config.max_steps is not None and state.step >= config.max_steps):
+        reason = "max_steps"
+    return reason
+
+
+def checkpoint(
+    run: TrainingRun,
+    state: ResumeState,
+    clock: Clock,
+    best_valid: dict[str, float],
+    stopped: StopReason | Literal["running"],
+    test: dict[str, float] | None = None,
+) -> None:
+    """Save the best weights, the model card and the resume tensors (live weights, AdamW moments) to `run.out`."""
+    seconds = clock.elapsed()
+    split = run.split.describe()
+    card = {
+        "device": str(run.ctx.device), "epochs": state.epoch, "best_epoch": state.best_epoch,
+        "seconds": round(seconds, 3), "valid": best_valid, "test": test or {}, "split": split,
+        "trained_until": split.get("trained_until"), "stopped": stopped, "train_config": run.config.to_dict(),
+        "processes": run.ctx.world,
+        "data": {"users": int(run.seqs.n_users), "items": int(run.sizes.n_items), "events": int(len(run.seqs.items)),
+                 "train_windows": len(run.windows), "train_targets": run.windows.n_targets},
+        "parameters": int(sum(p.numel() for p in run.model.parameters())),
+        "resume": replace(state, seconds=seconds).to_dict(),
+    }
+    save_checkpoint(run.out, run.best.eval(), run.vocab, run.fingerprint, card,
+                    extra_tensors=state_tensors(run.model, run.opt), drop=WEIGHT_DERIVED)

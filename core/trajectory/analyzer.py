@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from core.checkpoint import LoadedModel
-from core.errors import NotFoundError, UserInputError
+from core.errors import NotFoundError, SettingError, UserInputError
 from core.sequences import History, Sequences
 from core.store import user_history
 from core.trajectory.changes import MIN_DIVERGENCE, PENALTY_SCALE, detect_change_points
@@ -42,9 +42,9 @@ class TrajectoryConfig:
 
     def __post_init__(self) -> None:
         if self.window < 1:
-            raise UserInputError("--window must be at least 1.")
+            raise SettingError("{window} must be at least 1, not {value}.", "window", value=self.window)
         if not self.half_life > 0:
-            raise UserInputError("--half-life must be positive.")
+            raise SettingError("{half_life} must be positive, not {value}.", "half_life", value=self.half_life)
         if self.stride is not None and self.stride < 1:
             raise UserInputError("The window stride must be at least 1.")
         if self.min_segment < 1:

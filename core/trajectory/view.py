@@ -1,13 +1,10 @@
 """One user's view for the explorer: history, trajectory, recommendations and attention from one read of the store.
 
-Switching user used to read the user's history five times (the history table, the trajectory, the recommendations
-and the attention each loaded it, two of them through `load_sequences`) and the recommended items' titles with a
-popularity count nobody showed; on MovieLens-100k those reads were most of the time to switch user
-(bench/dashboard.py). Here the history is read once, mapped to model indices in memory
-(`TrajectoryAnalyzer.history_of`, the same mapping as `load_sequences`), and the trajectory, the top-K
-(`core.recommend.recommend`, so the list is exactly the one `recommend_users` gives) and the attention at the last
-step (`core.attention.AttentionAnalyzer.at_step`) are computed from it; the forward passes themselves take a few
-milliseconds.
+Reading the store is most of the time a user switch takes (bench/dashboard.py), so the history is read once,
+mapped to model indices in memory (`TrajectoryAnalyzer.history_of`, the same mapping as `load_sequences`), and the
+trajectory, the top-K (`core.recommend.recommend`, so the list is exactly the one `recommend_users` gives) and the
+attention at the last step (`core.attention.AttentionAnalyzer.at_step`) are computed from it; the forward passes
+themselves take a few milliseconds.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Usage errors (an unknown command or option, a missing or bad value) print one sentence naming it and exit 2;
 no arguments, -h and --version work; Ctrl-C exits 130 with one line; bad training numbers, an empty category
-separator and bad live-mode numbers are refused with one sentence naming the flag, before any work is done."""
+separator and bad live-mode numbers are refused with one sentence naming the flag, before any work is done; where
+core refuses a setting (in words), the CLI names its flag."""
 
 from __future__ import annotations
 
@@ -93,6 +94,33 @@ def test_ctrl_c_while_the_cli_starts_prints_no_traceback():
             "from cli import main\nmain()\n")  # fmt: skip
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert (r.returncode, r.stdout, r.stderr) == (130, "", "error: interrupted.\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["build", "--dataset", "movielens-100k", "--users", "5"],
+         "--users, --items, --events and --seed apply only when --dataset is synthetic."),
+        (["build", "--dataset", "synthetic", "--users", "10", "--events", "5"],
+         "--events (5) must be at least --users (10): one event per user."),
+        (["trajectory", "--user", "1", "--half-life", "0"], "--half-life must be positive, not 0.0."),
+        (["train", "--device", "cuda", "--epochs", "1"],
+         "A CUDA GPU was asked for (--device cuda), but none is available; set --device to auto or cpu."),
+        (["ingest", os.path.join(ROOT, "tests", "fixtures", "bad", "latin1.csv"), "--preset", "generic"],
+         "latin1.csv is not valid UTF-8 text (line 2); if it is Latin-1, set --encoding to latin-1."),
+    ],
+    ids=["build-size", "build-events", "half-life", "device", "encoding"],
+)
+def test_the_cli_names_its_flags_where_core_names_settings(cli, monkeypatch, synthetic_db, untrained_model_dir,
+                                                            tmp_path, args, message):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same answer on a machine with a GPU
+    db = synthetic_db if args[0] == "trajectory" else tmp_path / "x.duckdb"
+    extra = ["--model", str(untrained_model_dir)] if args[0] == "trajectory" else []
+    extra += ["--out", str(tmp_path / "m")] if args[0] == "train" else []
+    code, out, err = cli(*args, "--db", str(db), *extra)
+    assert (code, out, err) == (1, "", f"error: {message}\n")
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app, main
+from cli.common import run_app
 from core.store import connect_read
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures"
@@ -68,11 +69,11 @@ def test_errors_are_one_line_on_stderr_with_a_nonzero_exit(tmp_path, monkeypatch
     assert len(out.err.strip().splitlines()) == 1 and "Traceback" not in out.err
 
 
-def test_size_flags_apply_to_synthetic_only(tmp_path):
-    result = runner.invoke(app, ["build", "--db", str(tmp_path / "x.duckdb"), "--dataset", "movielens-100k",
-                                 "--users", "5", "--json"])  # fmt: skip
-    assert result.exit_code != 0
-    assert "apply to --dataset synthetic only" in str(result.exception)
+def test_size_flags_apply_to_synthetic_only(tmp_path, capsys):
+    code = run_app(app, ["build", "--db", str(tmp_path / "x.duckdb"), "--dataset", "movielens-100k", "--users", "5",
+                         "--json"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and err == "error: --users, --items, --events and --seed apply only when --dataset is synthetic.\n"
     assert not (tmp_path / "x.duckdb").exists()
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from core.checkpoint import load_checkpoint
 from cli import app
+from core.checkpoint import load_checkpoint
 from core.evaluate import METRIC_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import fields
 
 import pandas as pd
 import pytest
 
 from cli.common import to_jsonable
 from core.errors import UserInputError
-from core.fairness import FairnessInputs, fairness_report, popularity_recommender
+from core.fairness import FairnessInputs, ItemReport, fairness_report, popularity_recommender
 
 TS = pd.to_datetime
 EVENTS = pd.DataFrame(
@@ -65,6 +66,10 @@ def test_report_sections_and_json():
         assert d["items"][key] is not None
     assert d["items"]["coverage"] == pytest.approx(5 / 6)  # f is never recommended
     assert {t["grouping"] for t in d["items"]["exposure"]} == {"category", "popularity"}
+    # the JSON is the ItemReport itself: every field, in order, and the summary numbers it was built from
+    assert list(d["items"]) == [f.name for f in fields(ItemReport)]
+    assert d["items"]["users"] == report.items.users == 4 and d["items"]["k"] == 2
+    assert d["items"]["exposure"][0]["rows"][0] == to_jsonable(vars(report.items.exposure[0].rows[0]))
     assert d["calibration"]["users"] == 4 and d["calibration"]["alpha"] == 0.01
     assert [w["start"] for w in d["over_time"]] == ["2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z"]
 

@@ -53,7 +53,7 @@ REFUSED = [
     Refused("trailing_garbage.csv.gz", "generic", r"^trailing_garbage\.csv\.gz looks compressed but cannot be decompressed"),
     Refused("empty.csv.gz", "generic", r"^empty\.csv\.gz has an empty first line"),
     Refused("only_newlines.csv", "generic", r"^only_newlines\.csv has an empty first line"),
-    Refused("utf16.csv", "generic", r"^utf16\.csv is not valid utf-8 text; if it is Latin-1, say so with --encoding latin-1\.$"),
+    Refused("utf16.csv", "generic", r"^utf16\.csv is not valid utf-8 text; if it is Latin-1, set encoding to latin-1\.$"),
     Refused("binary.csv", "generic", r"^binary\.csv is not valid utf-8 text"),
     Refused("duplicate_header.csv", "generic", r"^duplicate_header\.csv has the column\(s\) 'user_id' more than once"),
     Refused("mixed_newlines.csv", "generic", r"^mixed_newlines\.csv has a line ending or quote the reader cannot follow"),

@@ -63,7 +63,7 @@ REFUSED = [
     Bad("comma_u.data", "movielens-100k", r"comma_u\.data has no line in the expected layout \(4 tab-separated fields"),
     Bad("comma_u.data", "taobao", r"no line in the expected layout \(5 comma-separated fields"),
     Bad("ml1m_all_bad.dat", "movielens-1m", r"no line in the expected layout \(4 ::-separated fields"),
-    Bad("latin1.csv", "generic", r"latin1\.csv is not valid UTF-8 text \(line 2\); if it is Latin-1, say so with --encoding latin-1"),
+    Bad("latin1.csv", "generic", r"latin1\.csv is not valid UTF-8 text \(line 2\); if it is Latin-1, set encoding to latin-1"),
     Bad("truncated.json.gz", "amazon-reviews", r"truncated\.json\.gz looks compressed but cannot be decompressed"),
     Bad("truncated.csv.gz", "generic", r"truncated\.csv\.gz looks compressed but cannot be decompressed"),
     Bad("not_reviews.json", "amazon-reviews", r"does not look like Amazon reviews: expected JSON lines"),
@@ -204,7 +204,7 @@ def test_truncated_metadata_fails_the_whole_run(writable_db):
 def test_unknown_mapping_keys_and_wrong_options_are_one_sentence(tmp_path):
     with pytest.raises(UserInputError, match=r"unknown keys when; expected some of"):
         ColumnMapping.from_toml(BAD / "bad_mapping.toml")
-    with pytest.raises(UserInputError, match="apply to --preset generic only"):
+    with pytest.raises(UserInputError, match="Column mapping options apply only when preset is generic, not taobao"):
         ingest(tmp_path / "x.duckdb", "taobao", BAD / "taobao_window.csv", mapping=ColumnMapping())
     with pytest.raises(UserInputError, match="Unknown preset 'movielens-2k'; expected one of amazon-reviews"):
         ingest(tmp_path / "x.duckdb", "movielens-2k", BAD / "taobao_window.csv")

@@ -172,7 +172,7 @@ def test_a_foreign_duckdb_file_is_refused_not_modified(tmp_path):
     con = duckdb.connect(str(db))
     con.execute("CREATE TABLE events (x INT)")
     con.close()
-    with pytest.raises(StoreError, match=r"is not an InterestLens database \(it holds other tables: events\); use a new --db"):
+    with pytest.raises(StoreError, match=r"is not an InterestLens database \(it holds other tables: events\); use a new database file"):
         ingest(db, "generic", FIX / "generic" / "events.tsv")
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM events").fetchall() == [(0,)]

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from core.checkpoint import WEIGHT_DERIVED, model_for, save_checkpoint
 from cli import app
+from core.checkpoint import WEIGHT_DERIVED, model_for, save_checkpoint
 from core.errors import UserInputError
 from core.evaluate import EVAL_USERS_FILE
 from core.ingest import ingest
@@ -96,3 +96,34 @@ def test_save_checkpoint_keeps_derived_files_unless_told(trained_model_dir, tmp_
     assert (out / DRIFT_FILE).exists()
     save_checkpoint(out, loaded.model, loaded.vocab, loaded.fingerprint, loaded.card, drop=WEIGHT_DERIVED)
     assert not (out / DRIFT_FILE).exists()
+
+
+def test_one_models_root_for_training_forget_serve_and_the_app(synthetic_db, trained_model_dir, tmp_path, monkeypatch):
+    from cli.commands.forget import model_dirs
+    from cli.commands.serve import _model_env
+    from cli.commands.train import _default_out
+    from core.checkpoint import list_checkpoints, models_root
+    from dashboard.data import models_root as app_models_root
+
+    named = tmp_path / "elsewhere" / "m"
+    shutil.copytree(trained_model_dir, named)
+    monkeypatch.chdir(tmp_path)
+    rules = [
+        ({}, tmp_path / "data" / "models"),  # nothing set: data/models under the working directory
+        ({"INTERESTLENS_MODEL": str(named)}, named.parent),  # one model named: its folder
+        ({"INTERESTLENS_MODEL": str(named), "INTERESTLENS_MODELS": str(tmp_path / "all")}, tmp_path / "all"),
+    ]
+    for env, root in rules:
+        for key in ("INTERESTLENS_MODEL", "INTERESTLENS_MODELS"):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        assert models_root().resolve() == root, env
+        assert app_models_root() == root, env
+        assert _default_out(synthetic_db).resolve() == root / synthetic_db.stem, env
+        assert _model_env(None)["INTERESTLENS_MODELS"] == str(root), env
+        assert model_dirs(None) == ([named.resolve()] if env else [])  # the named model, and no other
+        assert list_checkpoints() == ([named] if root == named.parent else []), env
+    monkeypatch.delenv("INTERESTLENS_MODELS")
+    monkeypatch.delenv("INTERESTLENS_MODEL")
+    assert _model_env(named)["INTERESTLENS_MODELS"] == str(named.parent)  # serve --model: its folder too

@@ -14,15 +14,9 @@ from cli import app
 from core.errors import NotFoundError
 from core.sequences import build_vocab, data_fingerprint, load_sequences
 from core.store import StoreError, connect_read, connect_write, queries, views
-from core.store.parquet import (
-    ParquetMapping,
-    attach_parquet,
-    events_source,
-    source_glob,
-    user_bucket,
-    user_predicate,
-)
+from core.store.parquet import ParquetMapping, attach_parquet, source_glob
 from core.store.parquet_export import export_parquet
+from core.store.source import events_source, user_bucket, user_predicate
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from core.checkpoint import load_checkpoint
 from cli import app
 from cli.common import run_app
+from core.checkpoint import load_checkpoint
 from core.errors import NotFoundError
 from core.evaluate import evaluate_model
 from core.ingest import ingest

@@ -8,8 +8,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from core.checkpoint import load_checkpoint
 from cli import app
+from core.checkpoint import load_checkpoint
 from core.errors import NotFoundError
 from core.ingest.frames import ingest_frames
 from core.recommend import RECOMMENDATIONS_FILE, recommend, recommend_users, unknown_history_items

@@ -58,6 +58,6 @@ def test_demo_steps_keep_what_exists_and_build_drift(writable_db, untrained_mode
 
 @pytest.mark.parametrize("minutes", [0.0, -1.0, float("nan"), float("inf")])
 def test_demo_refuses_a_training_budget_that_is_not_a_positive_number(tmp_path, minutes):
-    with pytest.raises(UserInputError, match=r"--train-minutes must be a number above 0"):
+    with pytest.raises(UserInputError, match=r"^Train minutes must be a number above 0"):
         serve.demo(db=tmp_path / "x.duckdb", host="127.0.0.1", port=0, train_minutes=minutes, prepare_only=True)
     assert not (tmp_path / "x.duckdb").exists()

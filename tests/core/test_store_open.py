@@ -56,8 +56,8 @@ def test_a_log_passed_as_db_is_one_sentence_and_left_unchanged(monkeypatch, caps
     path, before = _write_log(tmp_path, name)
     code, out, err = cli(monkeypatch, capsys, "summary", "--db", str(path))
     assert (code, out) == (1, "")
-    assert err == (f"error: {path} is not a DuckDB database file (it looks like {LOGS[name][1]}); pass the database "
-                   "with --db and the log as the SOURCE argument of `interestlens ingest`.\n")
+    assert err == (f"error: {path} is not a DuckDB database file (it looks like {LOGS[name][1]}); --db is the "
+                   "database, and a log is loaded into it by `interestlens ingest`.\n")
     assert "unexpected" not in err and err.count("\n") == 1
     assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == [name]
 

@@ -10,7 +10,7 @@ from core.errors import UserInputError
 from core.evaluate import leave_one_out
 from core.model import ModelConfig
 from core.sequences import Sequences
-from core.train import TrainConfig, epoch_batches, train, train_batch, training_windows
+from core.train import ResumeState, TrainConfig, epoch_batches, train, train_batch, training_windows
 
 SMALL = ModelConfig(d_model=16, n_layers=1, n_heads=2, max_len=20, dropout=0.1)
 
@@ -62,6 +62,16 @@ def test_trained_fixture_has_a_model_card(trained_model_dir):
     fp = json.loads((trained_model_dir / "fingerprint.json").read_text())
     assert fp["users"] == 120 and fp["events"] > 0
     assert (trained_model_dir / "train_state.safetensors").exists()
+
+
+def test_resume_state_reads_back_the_card_it_wrote(trained_model_dir):
+    saved = json.loads((trained_model_dir / "metrics.json").read_text())["resume"]
+    state = ResumeState.from_dict(saved)
+    assert state.to_dict() == saved  # every key and value, in the same order
+    assert list(saved) == ["epoch", "step", "best_epoch", "best_score", "bad_epochs", "seconds", "history"]
+    assert [r.epoch for r in state.history] == list(range(1, state.epoch + 1))
+    assert state.best_score == state.history[state.best_epoch - 1].valid_ndcg10
+    assert ResumeState.from_dict({}) == ResumeState()  # a fresh run starts at epoch 0 with no best
 
 
 def test_resume_continues_where_training_stopped(synthetic_db, tmp_path):

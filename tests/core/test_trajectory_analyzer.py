@@ -71,9 +71,9 @@ def test_batch_path_matches_the_single_user_path(synthetic_db, loaded, longest_u
 def test_unknown_user_and_bad_settings_are_one_sentence(synthetic_db, loaded):
     with connect_read(synthetic_db) as con, pytest.raises(NotFoundError, match="no user 'nobody'"):
         TrajectoryAnalyzer(loaded).user(con, "nobody")
-    with pytest.raises(UserInputError, match="--window"):
+    with pytest.raises(UserInputError, match=r"^Window must be at least 1, not 0\.$"):
         TrajectoryConfig(window=0)
-    with pytest.raises(UserInputError, match="--half-life"):
+    with pytest.raises(UserInputError, match=r"^Half life must be positive, not 0\.$"):
         TrajectoryConfig(half_life=0)
 
 

@@ -15,7 +15,7 @@ from core.ingest.presets.movielens_latest import load_movielens_latest
 from core.ingest.presets.retailrocket import load_retailrocket
 from core.ingest.presets.taobao import load_taobao
 from core.ingest.readers import first_line
-from core.ingest.run import Run, Stage
+from core.ingest.stage import Run, Stage
 
 __all__ = ["Preset", "PRESETS", "IngestOptions", "get_preset", "preset_names"]
 
@@ -87,7 +87,7 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             "generic",
-            "Any CSV/TSV/Parquet/JSON lines file with a column mapping (flags or --mapping TOML)",
+            "Any CSV/TSV/Parquet/JSON lines file with a column mapping (column options or a mapping TOML file)",
             "one events file",
             load_generic,
             header=_generic_header,
@@ -97,7 +97,7 @@ PRESETS: dict[str, Preset] = {
 
 
 def preset_names() -> list[str]:
-    """Every accepted --preset value (names and aliases)."""
+    """Every accepted preset name (names and aliases)."""
     return sorted([*PRESETS, *(a for p in PRESETS.values() for a in p.aliases)])
 
 

@@ -24,7 +24,7 @@ from core.ingest.presets.common import (
     raw_fields,
 )
 from core.ingest.readers import Dialect, first_line
-from core.ingest.run import Run, SideTable, Stage
+from core.ingest.stage import Run, SideTable, Stage
 from core.ingest.times import time_sql
 
 __all__ = ["load_amazon_reviews", "meta_path_for"]

@@ -9,7 +9,7 @@ from pathlib import Path
 from core.errors import UserInputError
 from core.ingest.files import require_file
 from core.ingest.result import ColumnMapping
-from core.ingest.run import FILE_SHIFT
+from core.ingest.stage import FILE_SHIFT
 from core.ingest.times import TimeSql
 
 __all__ = [
@@ -113,10 +113,10 @@ def events_select(
     seq: str | None = None,
     seq_rows: bool = False,
 ) -> str:
-    """The stage SELECT (see `core.ingest.run`) over the table function or subquery `src`.
+    """The stage SELECT (see `core.ingest.stage`) over the table function or subquery `src`.
 
     Every argument is a SQL expression over `src`'s columns. `seq` is left NULL by default: the pipeline then
-    uses the row's position in the stage (see `core.ingest.run`), which lets DuckDB read the file on all
+    uses the row's position in the stage (see `core.ingest.stage`), which lets DuckDB read the file on all
     threads. `seq_rows=True` numbers `src`'s rows here instead (a window, so one thread): needed when several
     files are stacked (`file_index`).
     `raw` lists the source fields passed through as raw_0, raw_1, …; the pipeline joins them into the reject's

@@ -38,7 +38,7 @@ from core.ingest.readers import (
     require_columns,
 )
 from core.ingest.result import ColumnMapping
-from core.ingest.run import Run, SideTable, Stage
+from core.ingest.stage import Run, SideTable, Stage
 from core.ingest.times import TimeSql, guess_unit, time_sql
 
 __all__ = ["load_generic", "detect_format"]

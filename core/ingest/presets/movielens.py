@@ -23,7 +23,7 @@ from core.ingest.presets.common import (
     sibling,
 )
 from core.ingest.readers import Dialect, header_names, require_columns
-from core.ingest.run import Run, SideTable, Stage
+from core.ingest.stage import Run, SideTable, Stage
 from core.ingest.times import time_sql
 
 __all__ = ["load_movielens_100k", "load_movielens_1m", "GENRES_100K", "rating_problem"]

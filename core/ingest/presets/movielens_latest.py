@@ -20,7 +20,7 @@ from core.ingest.presets.common import (
 )
 from core.ingest.presets.movielens import rating_problem
 from core.ingest.readers import Dialect, header_names, require_columns
-from core.ingest.run import Run, SideTable, Stage
+from core.ingest.stage import Run, SideTable, Stage
 from core.ingest.times import time_sql
 
 __all__ = ["load_movielens_latest"]

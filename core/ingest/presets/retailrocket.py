@@ -12,7 +12,7 @@ from pathlib import Path
 
 from core.ingest.presets.common import IngestOptions, events_select, find_file, raw_fields, sibling
 from core.ingest.readers import Dialect, header_names, require_columns
-from core.ingest.run import Run, SideTable, Stage
+from core.ingest.stage import Run, SideTable, Stage
 from core.ingest.times import time_sql
 
 __all__ = ["load_retailrocket", "EVENTS"]

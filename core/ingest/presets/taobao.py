@@ -12,7 +12,7 @@ from pathlib import Path
 
 from core.ingest.presets.common import IngestOptions, events_select, find_file, raw_fields
 from core.ingest.readers import Dialect
-from core.ingest.run import Run, Stage
+from core.ingest.stage import Run, Stage
 from core.ingest.times import TimeSql, time_sql
 
 __all__ = ["load_taobao", "BEHAVIOURS", "WINDOW_UTC"]
