@@ -39,6 +39,7 @@ from core.errors import InterestLensError, UserInputError
 from core.ingest import guard, readers
 from core.ingest.files import translate_error
 from core.ingest.result import IngestResult
+from core.social.edges import EdgeStage, insert_edges
 from core.store import connect_write
 
 __all__ = ["Run", "Stage", "SideTable", "Offset", "execute_run", "require", "FILE_SHIFT"]
@@ -75,6 +76,7 @@ class Stage:
     files: tuple[str, ...] = ()  # labels of the event files, by file index (seq >> FILE_SHIFT)
     raw_parts: int = 0  # number of raw_i columns
     raw_delim: str = ","  # how the raw_i columns are joined into the rejected row's text
+    edges: EdgeStage | None = None  # social edges loaded in the same transaction (after the events)
 
 
 @dataclass(frozen=True)
@@ -215,9 +217,12 @@ def _execute(con, source, preset, build, assumptions, progress, state, offset) -
         step("updating users and items")
         side_rejected = pipeline.upsert_users(run, stage) + pipeline.upsert_items(run, stage)
         pipeline.merge_context_keys(con, stage.context_keys)
+        edges = insert_edges(con, run.run_id, stage.edges, _now()) if stage.edges is not None else None
+        if edges is not None:
+            run.assume(edges.sentence())
         for key, value in state.items():
             con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
-        rejected = counts.rejected + side_rejected
+        rejected = counts.rejected + side_rejected + (edges.rejected if edges is not None else 0)
         duplicates = counts.valid - accepted
         reasons = top_reasons(con, run.run_id) if rejected else {}
         message = _summary(accepted, rejected, duplicates, run.assumptions)
@@ -250,7 +255,7 @@ def _execute(con, source, preset, build, assumptions, progress, state, offset) -
     _unregister(run)
     step("done")
     log.info("run %s: %s", run.run_id, message)
-    return IngestResult(accepted, rejected, duplicates, run.run_id, list(run.assumptions), message, reasons)
+    return IngestResult(accepted, rejected, duplicates, run.run_id, list(run.assumptions), message, reasons, edges)
 
 
 # A reject's reason may start with where it was ("ratings.dat line 12: ", "u.item row 3: "); grouping drops that.

@@ -40,6 +40,7 @@ from core.ingest.readers import (
 from core.ingest.result import ColumnMapping
 from core.ingest.run import Run, SideTable, Stage
 from core.ingest.times import TimeSql, guess_unit, time_sql
+from core.social.files import generic_edges
 
 __all__ = ["load_generic", "detect_format"]
 
@@ -153,6 +154,7 @@ def load_generic(run: Run, source: Path, options: IngestOptions) -> Stage:
         [*head, *params],
         users=_side_file(run, m.users_file, "users", m) if m.users_file else None,
         items=_side_file(run, m.items_file, "items", m) if m.items_file else None,
+        edges=generic_edges(run, m) if m.social_file else None,
         context_keys=tuple(m.context),
         item_columns="category" in roles or "title" in roles,
         raw_parts=len(raw),
