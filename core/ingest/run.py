@@ -218,14 +218,14 @@ def _execute(con, source, preset, build, assumptions, progress, state, offset) -
         side_rejected = pipeline.upsert_users(run, stage) + pipeline.upsert_items(run, stage)
         pipeline.merge_context_keys(con, stage.context_keys)
         edges = insert_edges(con, run.run_id, stage.edges, _now()) if stage.edges is not None else None
-        if edges is not None:
-            run.assume(edges.sentence())
         for key, value in state.items():
             con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
         rejected = counts.rejected + side_rejected + (edges.rejected if edges is not None else 0)
         duplicates = counts.valid - accepted
         reasons = top_reasons(con, run.run_id) if rejected else {}
         message = _summary(accepted, rejected, duplicates, run.assumptions)
+        if edges is not None:
+            message += " " + edges.sentence()
         con.execute(
             "INSERT INTO ingest_runs VALUES (?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?)",
             [run.run_id, source, preset, accepted, rejected, duplicates, message, run.started_at, _now()],

@@ -24,7 +24,10 @@ from dataclasses import asdict, dataclass, field
 
 import duckdb
 
-__all__ = ["EDGES_TABLE", "EDGES_SCHEMA", "EdgeStage", "EdgeCounts", "insert_edges", "has_edges", "edge_count"]
+__all__ = [
+    "EDGES_TABLE", "EDGES_SCHEMA", "EdgeStage", "EdgeCounts", "insert_edges", "has_edges", "edge_count",
+    "count_user_edges", "delete_user_edges", "edge_summary",
+]
 
 EDGES_TABLE = "social_edges"
 EDGES_SCHEMA = f"""CREATE TABLE IF NOT EXISTS {EDGES_TABLE} (src_user VARCHAR NOT NULL, dst_user VARCHAR NOT NULL,
@@ -162,3 +165,45 @@ def edge_count(con: duckdb.DuckDBPyConnection) -> int:
         return int(con.execute(f"SELECT count(*) FROM {EDGES_TABLE}").fetchone()[0])
     except duckdb.CatalogException:
         return 0
+
+
+def count_user_edges(con: duckdb.DuckDBPyConnection, user_id: str) -> int:
+    """Edges with `user_id` at either end (0 when the table does not exist)."""
+    try:
+        q = f"SELECT count(*) FROM {EDGES_TABLE} WHERE src_user = ? OR dst_user = ?"
+        return int(con.execute(q, [user_id, user_id]).fetchone()[0])
+    except duckdb.CatalogException:
+        return 0
+
+
+def delete_user_edges(con: duckdb.DuckDBPyConnection, user_id: str) -> None:
+    """Delete every edge naming `user_id` (inside the caller's transaction)."""
+    con.execute(f"DELETE FROM {EDGES_TABLE} WHERE src_user = ? OR dst_user = ?", [user_id, user_id])
+
+
+def edge_summary(con: duckdb.DuckDBPyConnection) -> dict:
+    """What `summary --json` reports as `edges`: counts by kind and direction, users named, users without events.
+
+    All zeros for a database without edges (or from before social edges).
+    """
+    empty = {"edges": 0, "directed": 0, "undirected": 0, "kinds": {}, "users": 0, "users_without_events": 0,
+             "mean_degree": 0.0}  # fmt: skip
+    if edge_count(con) == 0:
+        return empty
+    n, directed = con.execute(f"SELECT count(*), count(*) FILTER (directed) FROM {EDGES_TABLE}").fetchone()
+    kinds = dict(con.execute(f"SELECT kind, count(*) FROM {EDGES_TABLE} GROUP BY 1 ORDER BY 2 DESC, 1").fetchall())
+    users, without = con.execute(
+        f"""SELECT count(*), count(*) FILTER (NOT EXISTS (SELECT 1 FROM events e WHERE e.user_id = u.uid))
+            FROM (SELECT src_user AS uid FROM {EDGES_TABLE} UNION SELECT dst_user FROM {EDGES_TABLE}) u"""
+    ).fetchone()
+    # degree counts an undirected edge at both ends and a directed one at its source (out-degree)
+    ends = 2 * (int(n) - int(directed)) + int(directed)
+    return {
+        "edges": int(n),
+        "directed": int(directed),
+        "undirected": int(n) - int(directed),
+        "kinds": {str(k): int(v) for k, v in kinds.items()},
+        "users": int(users),
+        "users_without_events": int(without),
+        "mean_degree": round(ends / max(int(users), 1), 3),
+    }
