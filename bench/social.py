@@ -44,7 +44,8 @@ def main() -> None:
     ap.add_argument("--graph", choices=["poisson", "lastfm"], default="poisson")
     ap.add_argument("--users", type=int, default=400)
     ap.add_argument("--events", type=int, default=16000)
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -61,13 +62,14 @@ def main() -> None:
     cfg = ModelConfig(d_model=32, n_heads=2, n_layers=2, max_len=50, dropout=0.1)
     out: dict = {"load_1min_before": os.getloadavg()[0], "users": a.users, "events": len(ds.events),
                  "edges": len(ds.edges), "mean_degree": round(2 * len(ds.edges) / a.users, 2),
-                 "influenced_users": len(ds.influence), "leaders": len(ds.leaders), "epochs": a.epochs,
+                 "influenced_users": len(ds.influence), "leaders": len(ds.leaders), "epochs": a.epochs, "batch": a.batch,
                  "seed": a.seed, "cap_k": graph.k}  # fmt: skip
     fits = {}
     for social in (False, True):
         tracemalloc.start()
         t0 = time.perf_counter()
-        fits[social] = fit(seqs, vocab, split, graph if social else None, cfg, epochs=a.epochs, seed=a.seed)
+        fits[social] = fit(seqs, vocab, split, graph if social else None, cfg, epochs=a.epochs,
+                           batch_size=a.batch, seed=a.seed)
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
         key = "social" if social else "no_social"

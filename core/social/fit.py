@@ -93,7 +93,7 @@ def fit(
             opt.step()
             step_s += time.perf_counter() - t0
             steps += 1
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
     model.eval()
     if graph is not None:
         t0 = time.perf_counter()

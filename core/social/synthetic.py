@@ -14,7 +14,9 @@ Design:
   new dominant category c (mixture 0.8·onehot(c) + 0.2·base). Each friend of a leader who is not a leader and not
   already influenced adopts c with probability `follow_prob`: from their `delay`-th event after the leader's
   switch time, their mixture becomes 0.8·onehot(c) + 0.2·base. The truth records (user, step, ts, influencer,
-  category): the step is the follower's first adopted event (0-based index in time order).
+  category): the step is the follower's first adopted event (0-based index in time order). An adopted event of
+  category c is, with probability `copy_prob`, one of the influencer's last 10 items of category c before it
+  (friends pass on the very artists / films they like), else an item of c by popularity.
 - Events: a category from the user's mixture at that event, then an item of that category by Zipf popularity;
   times strictly increasing per user over 2025 (UTC).
 """
@@ -34,6 +36,7 @@ __all__ = ["SocialDataset", "generate_social"]
 _T0 = 1735689600  # 2025-01-01 UTC
 _YEAR = 365 * 86400
 _ADOPT = 0.8  # weight of the adopted category in a switched / influenced mixture
+_RECENT = 10  # a follower's copied item is one of the influencer's last _RECENT events (of the adopted category)
 
 
 @dataclass
@@ -71,6 +74,7 @@ def generate_social(
     leader_share: float = 0.3,
     follow_prob: float = 0.7,
     delay: tuple[int, int] = (1, 3),
+    copy_prob: float = 0.5,
     seed: int = 0,
 ) -> SocialDataset:
     """Generate the log; deterministic by `seed`. See the module docstring for the design."""
@@ -78,7 +82,7 @@ def generate_social(
         raise UserInputError("synthetic-social needs ≥ 2 users, items ≥ categories, ≥ 20 events per user, ≥ 2 categories.")
     params = dict(users=users, items=items, events=events, categories=categories, communities=communities,
                   degree=degree, mean_degree=mean_degree, p_within=p_within, leader_share=leader_share,
-                  follow_prob=follow_prob, delay=list(delay), seed=seed)  # fmt: skip
+                  follow_prob=follow_prob, delay=list(delay), copy_prob=copy_prob, seed=seed)  # fmt: skip
     rng = np.random.default_rng(seed)
     C = categories
     names = [f"cat{k:02d}" for k in range(C)]
@@ -109,7 +113,9 @@ def generate_social(
     for u in np.flatnonzero(is_leader):
         n = counts[u]
         step = int(rng.integers(int(0.3 * n), int(0.6 * n) + 1))
-        c = int(rng.choice([k for k in range(C) if k != int(base[u].argmax())]))
+        # a category outside the leader's community's favourites, so the adoption is news to the community
+        own = {(2 * comm[u]) % C, (2 * comm[u] + 1) % C}
+        c = int(rng.choice([k for k in range(C) if k not in own] or [k for k in range(C) if k != int(base[u].argmax())]))
         mix_from[u].append((step, _ADOPT * np.eye(C)[c] + (1 - _ADOPT) * base[u]))
         leaders.append((u, step, int(times[u][step]), c))
     for u, step, ts, c in sorted(leaders, key=lambda x: x[2]):
@@ -123,15 +129,28 @@ def generate_social(
             influenced[f] = True
             mix_from[f].append((s, _ADOPT * np.eye(C)[c] + (1 - _ADOPT) * base[f]))
             influence.append((f, s, int(times[f][s]), u, c))
-    # events
     rows_u, rows_i, rows_t = [], [], []
-    for u in range(users):
+    # events: leaders and everyone not influenced first, so a follower can copy what its influencer just had
+    follower_of = {f: (u, c) for f, _s, _t, u, c in influence}
+    item_of: list[np.ndarray] = [np.zeros(0, np.int64)] * users
+    for u in sorted(range(users), key=lambda x: x in follower_of):
         n = counts[u]
         mix = np.empty((n, C))
         for start, m in mix_from[u]:
             mix[start:] = m
         cat = (rng.random(n)[:, None] > np.cumsum(mix, axis=1)).sum(axis=1).clip(max=C - 1)
         item = np.array([cat_items[k][rng.choice(len(cat_items[k]), p=cat_p[k])] for k in cat])
+        if u in follower_of:
+            lead, c = follower_of[u]
+            adopted = np.flatnonzero((cat == c) & (np.arange(n) >= mix_from[u][-1][0]))
+            for j in adopted[rng.random(len(adopted)) < copy_prob]:
+                # one of the influencer's last `_RECENT` items of category c strictly before this event
+                k = int(np.searchsorted(times[lead], times[u][j], side="left"))
+                recent = item_of[lead][max(0, k - _RECENT) : k]
+                recent = recent[item_cat[recent] == c]
+                if len(recent):
+                    item[j] = recent[rng.integers(len(recent))]
+        item_of[u] = item
         rows_u.append(np.full(n, u))
         rows_i.append(item)
         rows_t.append(times[u])
