@@ -17,6 +17,7 @@ from core.evaluate.metrics import summarize
 from core.evaluate.ranking import Ranked, Scorer, model_scorer, rank_targets
 from core.evaluate.split import Split, split_from_card
 from core.sequences import Sequences, data_fingerprint, load_sequences
+from core.social.context import social_context
 from core.store import connect_read
 
 __all__ = ["EvalResult", "evaluate_split", "evaluate_loaded", "evaluate_model", "EVAL_USERS_FILE"]
@@ -38,22 +39,23 @@ class EvalResult:
     fingerprint_matches: bool = True  # False when the database changed since training
     users_path: Path | None = None  # eval_users.parquet, when written
     extra: dict = field(default_factory=dict)
+    social: bool = False  # the model has the social branch (friends' states fused in; core.social)
 
     def to_dict(self) -> dict:
-        """The CLI's JSON: the metric keys, `users` and `baselines`."""
-        return {**self.metrics, "users": self.users, "baselines": self.baselines}
+        """The CLI's JSON: the metric keys, `users`, `baselines` and `social`."""
+        return {**self.metrics, "users": self.users, "baselines": self.baselines, "social": self.social}
 
 
 def evaluate_split(
     scorer: Scorer, seqs: Sequences, split: Split, which: Literal["valid", "test"], max_len: int, n_items: int,
-    rows_limit: np.ndarray | None = None,
+    rows_limit: np.ndarray | None = None, prepare=None,
 ) -> tuple[dict[str, float], Ranked]:
     """Metrics of one scorer on the split's validation or test targets (optionally only `rows_limit` users)."""
     rows, targets = split.targets(which)
     if rows_limit is not None:
         keep = np.isin(rows, rows_limit)
         rows, targets = rows[keep], targets[keep]
-    ranked = rank_targets(scorer, seqs, rows, targets, max_len, k=10)
+    ranked = rank_targets(scorer, seqs, rows, targets, max_len, k=10, prepare=prepare)
     return summarize(ranked.ranks, ranked.top, n_items), ranked
 
 
@@ -70,14 +72,17 @@ def _users_table(seqs: Sequences, ranked: Ranked, loaded: LoadedModel) -> pd.Dat
 
 
 def evaluate_loaded(
-    loaded: LoadedModel, seqs: Sequences, write: bool = True, fingerprint: dict | None = None
+    loaded: LoadedModel, seqs: Sequences, write: bool = True, fingerprint: dict | None = None, social=None
 ) -> EvalResult:
-    """Evaluate an already loaded model on sequences mapped with its vocabulary."""
+    """Evaluate an already loaded model on sequences mapped with its vocabulary (`social`: the
+    `core.social.SocialContext` a model with the social branch reads its friends from)."""
     split = split_from_card(seqs, loaded.card.get("split"))
     n_items = loaded.vocab.n_items
     max_len = loaded.config.max_len
     rows, _ = split.targets("test")
-    metrics, ranked = evaluate_split(model_scorer(loaded.model.eval(), loaded.device), seqs, split, "test", max_len, n_items)
+    prepare = social.prepare if social is not None else None
+    metrics, ranked = evaluate_split(model_scorer(loaded.model.eval(), loaded.device), seqs, split, "test", max_len,
+                                     n_items, prepare=prepare)  # fmt: skip
     baselines = {
         "most_popular": evaluate_split(most_popular_scorer(seqs, split, n_items), seqs, split, "test", max_len, n_items)[0],
         "markov": evaluate_split(markov_scorer(seqs, split, n_items), seqs, split, "test", max_len, n_items)[0],
@@ -97,6 +102,7 @@ def evaluate_loaded(
         unknown_targets=int(len(rows) - len(ranked.rows)),
         fingerprint_matches=matches,
         users_path=path,
+        social=loaded.model.social is not None,
     )
 
 
@@ -111,7 +117,8 @@ def evaluate_model(db: str | os.PathLike | None, model_dir: str | os.PathLike, d
     with connect_read(db) as con:
         seqs = load_sequences(con, loaded.vocab)
         fp = data_fingerprint(con)
-    result = evaluate_loaded(loaded, seqs, write=True, fingerprint=fp)
+        social = social_context(con, loaded.model, seqs, device=loaded.device)
+    result = evaluate_loaded(loaded, seqs, write=True, fingerprint=fp, social=social)
     if not result.fingerprint_matches:
         log.warning("The database changed since %s was trained; metrics use the data as it is now.", loaded.path)
     return result

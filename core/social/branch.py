@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn as nn
 
-__all__ = ["SocialInputs", "SocialBranch"]
+__all__ = ["SocialInputs", "SocialBranch", "attach_branch", "has_branch_weights"]
 
 
 @dataclass
@@ -75,3 +75,14 @@ class SocialBranch(nn.Module):
         share = torch.sigmoid(self.gate(torch.cat([own, ctx], dim=-1))).squeeze(-1) * any_friend  # [B,T]
         fused = (1 - share.unsqueeze(-1)) * own + share.unsqueeze(-1) * ctx  # [B,T,D]
         return fused, share, att
+
+
+def attach_branch(model: nn.Module) -> nn.Module:
+    """Give an `InterestModel` a fresh social branch (registered last, so its other weights are untouched)."""
+    model.social = SocialBranch(model.config.d_model)
+    return model
+
+
+def has_branch_weights(state: dict) -> bool:
+    """Whether a saved state dict holds a social branch (a model trained with friends)."""
+    return any(k.startswith("social.") for k in state)

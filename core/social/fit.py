@@ -20,12 +20,12 @@ from core.evaluate.split import Split
 from core.evaluate.windows import window_batch, window_positions
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.sequences import Sequences, Vocab
-from core.social.branch import SocialBranch
+from core.social.branch import attach_branch
 from core.social.graph import FriendGraph
 from core.social.states import StateTimelines, compute_timelines, social_inputs
 from core.train.data import epoch_batches, train_batch, training_windows
 
-__all__ = ["SocialFit", "fit", "attach_branch", "social_batch", "rank_social"]
+__all__ = ["SocialFit", "fit", "run_epoch", "social_batch", "rank_social"]
 
 
 @dataclass
@@ -38,12 +38,6 @@ class SocialFit:
     seconds_per_step: float  # mean wall seconds of one optimiser step (timelines included, amortised)
     timeline_seconds: float  # wall seconds spent computing timelines in all
     losses: list[float]
-
-
-def attach_branch(model: InterestModel) -> InterestModel:
-    """Give `model` a fresh social branch (registered last, so the other weights are untouched)."""
-    model.social = SocialBranch(model.config.d_model)
-    return model
 
 
 def _owner(seqs: Sequences, lo: np.ndarray) -> np.ndarray:
@@ -73,33 +67,46 @@ def fit(
     windows = training_windows(seqs, split, config.max_len)
     steps, step_s, tl_s, losses, tl = 0, 0.0, 0.0, [], None
     for epoch in range(1, epochs + 1):
-        torch.manual_seed(seed * 100_003 + epoch)
         if graph is not None:
             t0 = time.perf_counter()
             tl = compute_timelines(model, seqs)
             tl_s += time.perf_counter() - t0
-        model.train()
-        for idx in epoch_batches(windows, batch_size, np.random.default_rng([seed, epoch])):
-            t0 = time.perf_counter()
-            lo, hi = windows.lo[idx], windows.hi[idx]
-            batch, targets = train_batch(seqs, lo, hi)
-            if graph is not None:
-                pos, real = window_positions(lo, hi, batch.items.shape[1])
-                batch.social = social_inputs(tl, graph, _owner(seqs, lo), seqs.ts[pos], real)
-            loss = model.loss(batch, targets)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            step_s += time.perf_counter() - t0
-            steps += 1
-            losses.append(float(loss.detach()))
+        ep_losses, seconds = run_epoch(model, opt, seqs, windows, graph, tl, batch_size, seed, epoch)
+        losses += ep_losses
+        step_s += seconds
+        steps += len(ep_losses)
     model.eval()
     if graph is not None:
         t0 = time.perf_counter()
         tl = compute_timelines(model, seqs)
         tl_s += time.perf_counter() - t0
     return SocialFit(model, graph is not None, tl, (step_s + tl_s) / max(steps, 1), tl_s, losses)
+
+
+def run_epoch(
+    model: InterestModel, opt: torch.optim.Optimizer, seqs: Sequences, windows, graph: FriendGraph | None,
+    tl: StateTimelines | None, batch_size: int, seed: int, epoch: int, grad_clip: float = 1.0,
+) -> tuple[list[float], float]:  # fmt: skip
+    """One epoch of optimiser steps (friends' states from `tl` when `graph` is given): losses and wall seconds."""
+    torch.manual_seed(seed * 100_003 + epoch)
+    model.train()
+    losses, seconds = [], 0.0
+    for idx in epoch_batches(windows, batch_size, np.random.default_rng([seed, epoch])):
+        t0 = time.perf_counter()
+        lo, hi = windows.lo[idx], windows.hi[idx]
+        batch, targets = train_batch(seqs, lo, hi)
+        if graph is not None:
+            pos, real = window_positions(lo, hi, batch.items.shape[1])
+            batch.social = social_inputs(tl, graph, _owner(seqs, lo), seqs.ts[pos], real)
+        loss = model.loss(batch, targets)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        seconds += time.perf_counter() - t0
+        losses.append(float(loss.detach()))
+    model.eval()
+    return losses, seconds
 
 
 @torch.no_grad()

@@ -144,6 +144,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
             "data": {"users": int(seqs.n_users), "items": int(sizes.n_items), "events": int(len(seqs.items)),
                      "train_windows": len(windows), "train_targets": windows.n_targets},
             "parameters": int(sum(p.numel() for p in model.parameters())), "resume": resume_state,
+            "social": False,  # the social branch trains in core.social.train (`train --social`)
         }
         save_checkpoint(out, best.eval(), vocab, fingerprint, card, extra_tensors=state_tensors(model, opt),
                         drop=WEIGHT_DERIVED)

@@ -1,0 +1,45 @@
+"""`train --social/--no-social` (default on when the database has edges), the model card and `evaluate --json`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.checkpoint import load_checkpoint
+from core.ingest.frames import ingest_frames
+from core.social.synthetic import generate_social
+
+
+@pytest.fixture(scope="module")
+def social_db(tmp_path_factory):
+    ds = generate_social(users=30, items=40, events=900, categories=4, communities=2, mean_degree=4, seed=5)
+    db = tmp_path_factory.mktemp("social-cli") / "s.duckdb"
+    ingest_frames(db, ds.events, ds.users, ds.items, edges=ds.edges)
+    return db
+
+
+def test_train_defaults_to_social_with_edges_and_evaluate_says_so(social_db, tmp_path, cli):
+    out = tmp_path / "m"
+    code, stdout, err = cli("train", "--db", str(social_db), "--out", str(out), "--epochs", "2", "--max-len", "10",
+                            "--json")  # fmt: skip
+    assert code == 0, err
+    res = json.loads(stdout)
+    assert res["social"] is True
+    loaded = load_checkpoint(out)
+    assert loaded.card["social"] is True and loaded.model.social is not None  # the branch round-trips
+    code, stdout, err = cli("evaluate", "--db", str(social_db), "--model", str(out), "--json")
+    assert code == 0, err
+    ev = json.loads(stdout)
+    assert ev["social"] is True
+    assert ev["NDCG@10"] == pytest.approx(loaded.card["test"]["NDCG@10"], abs=1e-9)  # same friends' states
+
+
+def test_no_social_trains_todays_model(social_db, tmp_path, cli):
+    out = tmp_path / "n"
+    code, stdout, err = cli("train", "--db", str(social_db), "--out", str(out), "--epochs", "1", "--max-len", "10",
+                            "--no-social", "--json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(stdout)["social"] is False
+    loaded = load_checkpoint(out)
+    assert loaded.model.social is None and loaded.card["social"] is False
