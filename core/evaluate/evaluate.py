@@ -17,7 +17,6 @@ from core.evaluate.metrics import summarize
 from core.evaluate.ranking import Ranked, Scorer, model_scorer, rank_targets
 from core.evaluate.split import Split, split_from_card
 from core.sequences import Sequences, data_fingerprint, load_sequences
-from core.social.context import social_context
 from core.store import connect_read
 
 __all__ = ["EvalResult", "evaluate_split", "evaluate_loaded", "evaluate_model", "EVAL_USERS_FILE"]
@@ -117,6 +116,8 @@ def evaluate_model(db: str | os.PathLike | None, model_dir: str | os.PathLike, d
     with connect_read(db) as con:
         seqs = load_sequences(con, loaded.vocab)
         fp = data_fingerprint(con)
+        from core.social.context import social_context  # core.social reads core.evaluate's windows
+
         social = social_context(con, loaded.model, seqs, device=loaded.device)
     result = evaluate_loaded(loaded, seqs, write=True, fingerprint=fp, social=social)
     if not result.fingerprint_matches:

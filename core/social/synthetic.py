@@ -11,7 +11,7 @@ Design:
   from a log-normal with mean ~13 and a long tail, like HetRec Last.fm (1,892 users, mean 13.4 friends). Every
   friendship is symmetric (stored once, undirected).
 - Planted influence: `leader_share` of users switch once, at a random step in the middle of their history, to a
-  new dominant category c (mixture 0.8·onehot(c) + 0.2·base). Each friend of a leader who is not a leader and not
+  new dominant category c (mixture 0.8·onehot(c) + 0.2·base), and pick c's items from 8 favourites of their own. Each friend of a leader who is not a leader and not
   already influenced adopts c with probability `follow_prob`: from their `delay`-th event after the leader's
   switch time, their mixture becomes 0.8·onehot(c) + 0.2·base. The truth records (user, step, ts, influencer,
   category): the step is the follower's first adopted event (0-based index in time order). An adopted event of
@@ -36,6 +36,7 @@ __all__ = ["SocialDataset", "generate_social"]
 _T0 = 1735689600  # 2025-01-01 UTC
 _YEAR = 365 * 86400
 _ADOPT = 0.8  # weight of the adopted category in a switched / influenced mixture
+_FAVOURITES = 8  # after its switch, a leader picks its new category's items from its own 8 favourites
 _RECENT = 10  # a follower's copied item is one of the influencer's last _RECENT events (of the adopted category)
 
 
@@ -110,6 +111,7 @@ def generate_social(
     mix_from: list[list[tuple[int, np.ndarray]]] = [[(0, base[u])] for u in range(users)]
     is_leader = rng.random(users) < leader_share
     leaders, influence, influenced = [], [], np.zeros(users, bool)
+    favourites: dict[int, np.ndarray] = {}  # leader -> the items of its new category it picks from
     for u in np.flatnonzero(is_leader):
         n = counts[u]
         step = int(rng.integers(int(0.3 * n), int(0.6 * n) + 1))
@@ -118,6 +120,7 @@ def generate_social(
         c = int(rng.choice([k for k in range(C) if k not in own] or [k for k in range(C) if k != int(base[u].argmax())]))
         mix_from[u].append((step, _ADOPT * np.eye(C)[c] + (1 - _ADOPT) * base[u]))
         leaders.append((u, step, int(times[u][step]), c))
+        favourites[u] = rng.choice(cat_items[c], size=min(_FAVOURITES, len(cat_items[c])), replace=False)
     for u, step, ts, c in sorted(leaders, key=lambda x: x[2]):
         for f in friends[u]:
             if is_leader[f] or influenced[f] or rng.random() >= follow_prob:
@@ -140,6 +143,10 @@ def generate_social(
             mix[start:] = m
         cat = (rng.random(n)[:, None] > np.cumsum(mix, axis=1)).sum(axis=1).clip(max=C - 1)
         item = np.array([cat_items[k][rng.choice(len(cat_items[k]), p=cat_p[k])] for k in cat])
+        if u in favourites:  # a leader's events of its new category are its own favourites in it
+            lead_c = item_cat[favourites[u][0]]
+            picks = np.flatnonzero((cat == lead_c) & (np.arange(n) >= mix_from[u][-1][0]))
+            item[picks] = rng.choice(favourites[u], size=len(picks))
         if u in follower_of:
             lead, c = follower_of[u]
             adopted = np.flatnonzero((cat == c) & (np.arange(n) >= mix_from[u][-1][0]))

@@ -43,3 +43,19 @@ def test_no_social_trains_todays_model(social_db, tmp_path, cli):
     assert json.loads(stdout)["social"] is False
     loaded = load_checkpoint(out)
     assert loaded.model.social is None and loaded.card["social"] is False
+
+
+def test_trajectory_json_gains_social_share_and_influencers(social_db, tmp_path, cli):
+    out = tmp_path / "t"
+    code, _, err = cli("train", "--db", str(social_db), "--out", str(out), "--epochs", "1", "--max-len", "10", "--json")
+    assert code == 0, err
+    code, stdout, err = cli("trajectory", "--db", str(social_db), "--model", str(out), "--user", "s00", "--json")
+    assert code == 0, err
+    t = json.loads(stdout)
+    n = len(t["steps"])
+    assert len(t["social_share"]) == n and len(t["influencers"]) == n
+    assert all(0 <= s < 1 for s in t["social_share"])
+    friends = {x["user"] for step in t["influencers"] for x in step}
+    assert friends and all(0 < x["weight"] <= 1 for step in t["influencers"] for x in step)
+    code, human, _ = cli("trajectory", "--db", str(social_db), "--model", str(out), "--user", "s00")
+    assert code == 0 and "most influential friends" in human
