@@ -17,7 +17,6 @@ import os
 import sys
 import tempfile
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -66,17 +65,19 @@ def main() -> None:
                  "seed": a.seed, "cap_k": graph.k}  # fmt: skip
     fits = {}
     for social in (False, True):
-        tracemalloc.start()
         t0 = time.perf_counter()
         fits[social] = fit(seqs, vocab, split, graph if social else None, cfg, epochs=a.epochs,
                            batch_size=a.batch, seed=a.seed)
-        peak = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
         key = "social" if social else "no_social"
         out[f"{key}_train_seconds"] = round(time.perf_counter() - t0, 2)
         out[f"{key}_seconds_per_step"] = round(fits[social].seconds_per_step, 5)
-        out[f"{key}_peak_python_mib"] = round(peak, 1)
     out["social_timeline_seconds"] = round(fits[True].timeline_seconds, 2)
+    # memory the branch adds: the friends' state timelines (N x D floats) and one batch's friend states
+    # (B x T x K x D floats, the largest new tensor of a training step), plus its weights
+    D, N = cfg.d_model, len(seqs.items)
+    out["social_timelines_mib"] = round(N * D * 4 / 2**20, 2)
+    out["social_batch_friend_states_mib"] = round(a.batch * cfg.max_len * graph.k * D * 4 / 2**20, 2)
+    out["social_branch_parameters"] = int(sum(p.numel() for p in fits[True].model.social.parameters()))
     out["step_time_ratio"] = round(out["social_seconds_per_step"] / out["no_social_seconds_per_step"], 3)
     rows, targets = split.targets("test")
     infl_rows = np.array([seqs.row(u) for u in ds.influence["user_id"]], np.int64)

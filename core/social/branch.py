@@ -52,9 +52,15 @@ class SocialBranch(nn.Module):
         self.key = nn.Linear(D, D)
         self.value = nn.Linear(D, D)
         self.gate = nn.Linear(2 * D, 1)
-        for m in (self.query, self.key, self.value, self.gate):
+        # How much the plain similarity of the user's state and a friend's state counts in the attention: friends
+        # whose interest is like the user's current one are attended first, before anything is learned.
+        self.similarity = nn.Parameter(torch.ones(()))
+        for m in (self.query, self.key, self.gate):
             nn.init.normal_(m.weight, std=0.02)
             nn.init.zeros_(m.bias)
+        # values start as the friends' states themselves (same space as the user's), not as noise
+        nn.init.eye_(self.value.weight)
+        nn.init.zeros_(self.value.bias)
         nn.init.constant_(self.gate.bias, -1.0)  # start mostly on the user's own history
 
     def forward(self, own: torch.Tensor, social: SocialInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -65,7 +71,8 @@ class SocialBranch(nn.Module):
         q = self.query(own)  # [B,T,D]
         k = self.key(social.states)  # [B,T,K,D]
         v = self.value(social.states)  # [B,T,K,D]
-        logits = (k @ q.unsqueeze(-1)).squeeze(-1) / math.sqrt(q.size(-1))  # [B,T,K]
+        sim = (social.states @ own.unsqueeze(-1)).squeeze(-1)  # [B,T,K]
+        logits = ((k @ q.unsqueeze(-1)).squeeze(-1) + self.similarity * sim) / math.sqrt(q.size(-1))  # [B,T,K]
         present = social.present
         any_friend = present.any(-1)  # [B,T]
         logits = logits.masked_fill(~present, float("-inf"))

@@ -74,3 +74,24 @@ def test_shapley_over_events_and_friends_is_additive_and_matches_deletion(eviden
     with torch.no_grad():
         alone = float(model.readout(model.encode(batch2), batch2)[0] @ model.item_vectors()[target])
     assert curve[-1] == pytest.approx(alone, abs=1e-5)
+
+
+def test_communities_follow_the_planted_groups_and_dominant_categories(tmp_path):
+    from core.social.communities import dominant_categories, graph_communities
+
+    ds = generate_social(users=60, items=40, events=1800, categories=4, communities=2, mean_degree=6,
+                         p_within=0.95, seed=2)  # fmt: skip
+    db = tmp_path / "c.duckdb"
+    ingest_frames(db, ds.events, ds.users, ds.items, edges=ds.edges)
+    with connect_read(db) as con:
+        comm = graph_communities(con, seed=0)
+        dom = dominant_categories(con, ["s00", "nobody"], last=5)
+    assert list(comm["user_id"]) == sorted(comm["user_id"]) and set(comm["user_id"]) <= set(ds.users.user_id)
+    # each Louvain community is mostly one planted group (homophily is in the graph)
+    planted = dict(zip(ds.users.user_id, ds.users.community))
+    purity = comm.assign(p=comm.user_id.map(planted)).groupby("community")["p"].agg(lambda s: s.value_counts().iloc[0] / len(s))
+    assert purity.mean() > 0.8
+    last5 = ds.events[ds.events.user_id == "s00"].sort_values("ts").tail(5)
+    cats = last5.item_id.map(dict(zip(ds.items.item_id, ds.items.categories.str[0])))
+    top = cats.value_counts()
+    assert dom["s00"] == sorted(top[top == top.max()].index)[0] and dom["nobody"] is None
