@@ -59,3 +59,15 @@ def test_trajectory_json_gains_social_share_and_influencers(social_db, tmp_path,
     assert friends and all(0 < x["weight"] <= 1 for step in t["influencers"] for x in step)
     code, human, _ = cli("trajectory", "--db", str(social_db), "--model", str(out), "--user", "s00")
     assert code == 0 and "most influential friends" in human
+
+
+def test_build_synthetic_social_has_edges_and_truth(tmp_path, cli):
+    db = tmp_path / "b.duckdb"
+    code, stdout, err = cli("build", "--db", str(db), "--dataset", "synthetic-lastfm", "--users", "60", "--items",
+                            "40", "--events", "1500", "--json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(stdout)["edges"]["directed"] is False
+    code, stdout, _ = cli("summary", "--db", str(db), "--json")
+    s = json.loads(stdout)["edges"]
+    assert s["edges"] > 0 and s["undirected"] == s["edges"] and 8 < s["mean_degree"] < 18
+    assert (tmp_path / "b.duckdb.social-truth" / "influence.parquet").exists()
