@@ -25,7 +25,10 @@ from core.social.fit import social_batch
 from core.social.graph import graph_from_frame
 from core.social.states import compute_timelines
 
-__all__ = ["SocialEvidence", "SocialShapley", "user_social_evidence", "social_shapley", "friend_deletion_curve"]
+__all__ = [
+    "SocialEvidence", "SocialShapley", "FriendExplanation", "user_social_evidence", "social_shapley",
+    "friend_deletion_curve", "explain_friends",
+]
 
 
 @dataclass
@@ -179,3 +182,46 @@ def friend_deletion_curve(model: InterestModel, batch: Batch, target: int, order
     return _value(model, batch, target, ev, torch.from_numpy(fr)).numpy()
 
 
+
+
+@dataclass
+class FriendExplanation:
+    """Shapley values of one target over the user's latest window of events and their friends, and the deletion
+    curves over friends (largest value first, and largest attention at the last step first)."""
+
+    friends: list[str]  # [K'] the friend in each slot with a friend
+    values: np.ndarray  # [K'] Shapley value of each friend
+    events: np.ndarray  # [n] Shapley value of each event of the window (oldest first)
+    base: float
+    fx: float
+    additivity_error: float
+    deletion_by_value: np.ndarray  # [K'+1] the target's logit as friends are removed, largest value first
+    deletion_by_attention: np.ndarray  # [K'+1] likewise, largest attention first
+
+    def to_dict(self) -> dict:
+        return {
+            "friends": [{"user": f, "value": float(v)} for f, v in zip(self.friends, self.values, strict=True)],
+            "events_total": float(self.events.sum()), "base": self.base, "fx": self.fx,
+            "additivity_error": self.additivity_error,
+            "deletion_by_value": np.round(self.deletion_by_value, 6).tolist(),
+            "deletion_by_attention": np.round(self.deletion_by_attention, 6).tolist(),
+        }  # fmt: skip
+
+
+def explain_friends(
+    con: duckdb.DuckDBPyConnection, loaded: LoadedModel, user_id: str, target: int, permutations: int = 16
+) -> FriendExplanation:
+    """Friends and events as players for the logit of item index `target` after the user's latest event."""
+    ev = user_social_evidence(con, loaded, user_id)
+    model, batch = loaded.model, ev.batch
+    sv = social_shapley(model, batch, target, permutations=permutations)
+    slots = np.flatnonzero(batch.social.friends[0].numpy() >= 0)
+    with torch.no_grad():
+        att = model.encode(batch).social_attention[0, -1].double().numpy()  # [K]
+    by_value = slots[np.argsort(-sv.friends[slots], kind="stable")]
+    by_att = slots[np.argsort(-att[slots], kind="stable")]
+    return FriendExplanation(
+        [ev.friends[s] for s in slots], sv.friends[slots], sv.events, sv.base, sv.full,
+        sv.additivity_error, friend_deletion_curve(model, batch, target, by_value),
+        friend_deletion_curve(model, batch, target, by_att),
+    )

@@ -45,10 +45,19 @@ def test_no_social_trains_todays_model(social_db, tmp_path, cli):
     assert loaded.model.social is None and loaded.card["social"] is False
 
 
-def test_trajectory_json_gains_social_share_and_influencers(social_db, tmp_path, cli):
-    out = tmp_path / "t"
-    code, _, err = cli("train", "--db", str(social_db), "--out", str(out), "--epochs", "1", "--max-len", "10", "--json")
-    assert code == 0, err
+@pytest.fixture(scope="module")
+def social_model(social_db, tmp_path_factory):
+    from core.model import ModelConfig
+    from core.social.train import train_social
+    from core.train import TrainConfig
+
+    out = tmp_path_factory.mktemp("social-model") / "m"
+    train_social(social_db, out, ModelConfig(max_len=10), TrainConfig(epochs=1, device="cpu"))
+    return out
+
+
+def test_trajectory_json_gains_social_share_and_influencers(social_db, social_model, cli):
+    out = social_model
     code, stdout, err = cli("trajectory", "--db", str(social_db), "--model", str(out), "--user", "s00", "--json")
     assert code == 0, err
     t = json.loads(stdout)
@@ -71,3 +80,14 @@ def test_build_synthetic_social_has_edges_and_truth(tmp_path, cli):
     s = json.loads(stdout)["edges"]
     assert s["edges"] > 0 and s["undirected"] == s["edges"] and 8 < s["mean_degree"] < 18
     assert (tmp_path / "b.duckdb.social-truth" / "influence.parquet").exists()
+
+
+def test_explain_json_gains_friends_as_players(social_db, social_model, cli):
+    out = social_model
+    code, stdout, err = cli("explain", "--db", str(social_db), "--model", str(out), "--user", "s00", "--json")
+    assert code == 0, err
+    s = json.loads(stdout)["social"]
+    assert s["friends"] and s["additivity_error"] < 1e-6
+    total = s["events_total"] + sum(f["value"] for f in s["friends"])
+    assert abs(total - (s["fx"] - s["base"])) < 1e-6  # additive over events and friends together
+    assert len(s["deletion_by_value"]) == len(s["friends"]) + 1 and s["deletion_by_value"][0] == s["deletion_by_attention"][0]
