@@ -13,7 +13,7 @@ import pandas as pd
 
 from core.social.edges import EDGES_TABLE, edge_count
 
-__all__ = ["graph_communities", "dominant_categories"]
+__all__ = ["graph_communities", "dominant_categories", "members_category_share"]
 
 
 def graph_communities(con: duckdb.DuckDBPyConnection, seed: int = 0, resolution: float = 1.0) -> pd.DataFrame:
@@ -52,3 +52,20 @@ def dominant_categories(con: duckdb.DuckDBPyConnection, users: Sequence[str], la
     ).fetchall()
     out.update({str(u): str(c) for u, c in rows})
     return out
+
+
+def members_category_share(con: duckdb.DuckDBPyConnection, users: Sequence[str], period: str = "month") -> pd.DataFrame:
+    """Observed category share per calendar period over the events of `users` (a graph community), as
+    `core.store.views.cohort_category_share` gives it for an attribute cohort: period, category, weight, share."""
+    if period not in ("week", "month", "quarter", "year"):
+        raise ValueError(f"Unknown period {period!r}.")
+    return con.execute(
+        """WITH w AS (
+               SELECT date_trunc(?, e.ts) AS period, unnest(i.categories) AS category, 1.0 / len(i.categories) AS weight
+               FROM events e JOIN items i USING (item_id)
+               WHERE len(i.categories) > 0 AND list_contains(?::VARCHAR[], e.user_id))
+           SELECT period, category, sum(weight) AS weight,
+                  sum(weight) / sum(sum(weight)) OVER (PARTITION BY period) AS share
+           FROM w GROUP BY 1, 2 ORDER BY 1, 2""",
+        [period, [str(u) for u in users]],
+    ).df()

@@ -71,3 +71,17 @@ def test_demo_mode_pseudonymises_friends(friends_env, monkeypatch):
     assert names and not names & real  # no stored friend id is shown
     assert {p.pseudonym(f) for f in real} <= names
     assert not any(f"?user={f})" in m.value for m in at.markdown for f in real)
+
+
+def test_cohorts_by_graph_community(friends_env):
+    db, _model = friends_env
+    from core.social.communities import graph_communities
+
+    at = open_page("cohorts", cohorts_by="graph communities")
+    assert not problems(at)
+    with connect_read(db) as con:
+        comm = graph_communities(con, seed=0)
+    sizes = comm.groupby("community").size()
+    assert at.selectbox(key="cohorts_comm_a").value == 0
+    assert f"{len(sizes):,} communities" in " ".join(c.value for c in at.caption)
+    assert figure(at, "cohorts_comm_share_A")["data"]
