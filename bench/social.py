@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Results  # noqa: E402
 from core.evaluate.split import leave_one_out  # noqa: E402
+from core.evaluate.windows import window_batch  # noqa: E402
 from core.ingest.frames import ingest_frames  # noqa: E402
 from core.model import ModelConfig  # noqa: E402
 from core.sequences import build_vocab, load_sequences  # noqa: E402
@@ -33,7 +34,6 @@ from core.social.evidence import social_shapley  # noqa: E402
 from core.social.fit import fit, rank_social, social_batch  # noqa: E402
 from core.social.graph import load_graph  # noqa: E402
 from core.social.synthetic import generate_social  # noqa: E402
-from core.evaluate.windows import window_batch  # noqa: E402
 from core.store import connect_read  # noqa: E402
 
 AFTER = 5  # influenced steps measured: the adopted event and the 4 after it
@@ -109,7 +109,7 @@ def main() -> None:
         out[f"{key}_influenced_steps_TV"] = round(_tv(f, seqs, graph, ds, r_arr, t_arr, step_list, vocab), 4)
         if social:
             fr, has = graph.padded()
-            hits, base, shares = [], [], []
+            hits, base = [], []
             for n, w in enumerate(att):
                 present = w > 0
                 if not present.any():

@@ -87,7 +87,7 @@ def explain(
             fx = explain_friends(con, loaded, user, loaded.vocab.item_index(expl.target))
         result["social"] = fx.to_dict()
         if human is not None:
-            top = sorted(zip(fx.friends, fx.values), key=lambda x: -abs(x[1]))[:5]
+            top = sorted(zip(fx.friends, fx.values, strict=True), key=lambda x: -abs(x[1]))[:5]
             human += "\nfriends (Shapley values beside the latest events): " + ", ".join(
                 f"{f} {v:+.4f}" for f, v in top) + f"; additivity error {fx.additivity_error:.1e}"  # fmt: skip
     emit(result, as_json, human)

@@ -47,7 +47,7 @@ def trajectory(
     shown = traj if len(traj.categories) <= DISPLAY_CATEGORIES + 1 else traj.fold(DISPLAY_CATEGORIES)
     extra = ""
     if social is not None:
-        top = sorted(zip(social.friends, social.influence), key=lambda x: -x[1])[:3]
+        top = sorted(zip(social.friends, social.influence, strict=True), key=lambda x: -x[1])[:3]
         extra = (f"\nsocial share: mean {social.social_share.mean():.1%}, last step {social.social_share[-1]:.1%}; "
                  "most influential friends: " + ", ".join(f"{f} {v:.1%}" for f, v in top))  # fmt: skip
     emit({}, False, _human(shown) + extra)

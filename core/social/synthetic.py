@@ -121,7 +121,7 @@ def generate_social(
         mix_from[u].append((step, _ADOPT * np.eye(C)[c] + (1 - _ADOPT) * base[u]))
         leaders.append((u, step, int(times[u][step]), c))
         favourites[u] = rng.choice(cat_items[c], size=min(_FAVOURITES, len(cat_items[c])), replace=False)
-    for u, step, ts, c in sorted(leaders, key=lambda x: x[2]):
+    for u, _step, ts, c in sorted(leaders, key=lambda x: x[2]):
         for f in friends[u]:
             if is_leader[f] or influenced[f] or rng.random() >= follow_prob:
                 continue
@@ -176,7 +176,7 @@ def generate_social(
     return SocialDataset(
         events=ev,
         users=pd.DataFrame({"user_id": user_ids, "community": [f"c{m}" for m in comm]}),
-        items=pd.DataFrame({"item_id": item_ids, "title": [f"{names[k]} item {r}" for k, r in zip(item_cat, rank)],
+        items=pd.DataFrame({"item_id": item_ids, "title": [f"{names[k]} item {r}" for k, r in zip(item_cat, rank, strict=True)],
                             "categories": [[names[k]] for k in item_cat]}),  # fmt: skip
         edges=edges,
         influence=pd.DataFrame(

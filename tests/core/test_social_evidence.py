@@ -88,10 +88,10 @@ def test_communities_follow_the_planted_groups_and_dominant_categories(tmp_path)
         dom = dominant_categories(con, ["s00", "nobody"], last=5)
     assert list(comm["user_id"]) == sorted(comm["user_id"]) and set(comm["user_id"]) <= set(ds.users.user_id)
     # each Louvain community is mostly one planted group (homophily is in the graph)
-    planted = dict(zip(ds.users.user_id, ds.users.community))
+    planted = dict(zip(ds.users.user_id, ds.users.community, strict=True))
     purity = comm.assign(p=comm.user_id.map(planted)).groupby("community")["p"].agg(lambda s: s.value_counts().iloc[0] / len(s))
     assert purity.mean() > 0.8
     last5 = ds.events[ds.events.user_id == "s00"].sort_values("ts").tail(5)
-    cats = last5.item_id.map(dict(zip(ds.items.item_id, ds.items.categories.str[0])))
+    cats = last5.item_id.map(dict(zip(ds.items.item_id, ds.items.categories.str[0], strict=True)))
     top = cats.value_counts()
     assert dom["s00"] == sorted(top[top == top.max()].index)[0] and dom["nobody"] is None

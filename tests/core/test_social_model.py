@@ -140,10 +140,9 @@ def test_synthetic_social_truth(social_log):
     ds = social_log[0]
     again = generate_social(users=30, items=40, events=900, categories=4, communities=2, mean_degree=4, seed=3)
     pd.testing.assert_frame_equal(ds.events, again.events)
-    pairs = set(zip(ds.edges.src_user, ds.edges.dst_user))
+    pairs = set(zip(ds.edges.src_user, ds.edges.dst_user, strict=True))
     assert all(a < b for a, b in pairs) and len(pairs) == len(ds.edges)  # symmetric, each pair once
     assert len(ds.influence) > 0
-    cat = dict(zip(ds.items.item_id, ds.items.categories.str[0]))
     for u, s, infl, c in ds.influence[["user_id", "step", "influencer", "category"]].itertuples(index=False):
         assert (min(u, infl), max(u, infl)) in pairs  # the influencer is a friend
         ev = ds.events[ds.events.user_id == u].sort_values("ts")

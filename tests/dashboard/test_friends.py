@@ -8,13 +8,13 @@ from dashboard_helpers import figure, open_page, problems
 
 from core.checkpoint import load_checkpoint
 from core.ingest.frames import ingest_frames
+from core.model import ModelConfig
 from core.privacy import Pseudonymizer
 from core.social.evidence import user_social_evidence
 from core.social.synthetic import generate_social
 from core.social.train import train_social
 from core.store import connect_read
 from core.train import TrainConfig
-from core.model import ModelConfig
 
 USER = "s00"
 
@@ -53,7 +53,7 @@ def test_friends_panel_shows_the_ego_network_share_and_links(friends_env):
     share = figure(at, "friends_share")
     assert [round(v, 6) for v in share["data"][0]["y"]] == [round(float(v), 6) for v in ev.social_share]
     links = [m.value for m in at.markdown if "?user=" in m.value]
-    top = max(zip(ev.influence, ev.friends))[1]
+    top = max(zip(ev.influence, ev.friends, strict=True))[1]
     assert links and f"?user={top})" in links[0]  # the most influential friend first, linked to their page
 
 
