@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from core.errors import InterestLensError, NotFoundError, SettingError
 from core.model import InterestModel, ModelConfig, ModelSizes
+from core.model.social import attach_branch, has_branch_weights
 from core.sequences import Vocab
 
 __all__ = [
@@ -208,6 +209,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise CheckpointError(f"The weights of the model at {path} are damaged or truncated ({exc}).") from exc
     weights = vocab.category_weights() if sizes.n_categories else None
     model = InterestModel(cfg, sizes, weights)
+    if has_branch_weights(state):  # trained with friends (core.social)
+        attach_branch(model)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

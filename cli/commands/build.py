@@ -23,7 +23,7 @@ def build(
     as_json: bool = JsonOption,
 ) -> None:
     """Build (or add to) a database from a built-in dataset, in one ingest run."""
-    first = "generating" if dataset == "synthetic" else None
+    first = "generating" if dataset.startswith("synthetic") else None
     with step_progress(as_json, first=first) as step:
         if first:
             step(first)

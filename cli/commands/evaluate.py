@@ -15,7 +15,9 @@ __all__ = ["evaluate_cmd", "register"]
 
 def evaluate_cmd(db: Path | None = DbOption, model: Path | None = ModelOption, as_json: bool = JsonOption) -> None:
     """Rank each user's held-out test item in the whole catalogue (seen items excluded); writes eval_users.parquet."""
-    result = evaluate_model(db, model_for(db, model))
+    from core.social.context import social_context
+
+    result = evaluate_model(db, model_for(db, model), context=social_context)
     rows = [("model", result.metrics), *((k, v) for k, v in result.baselines.items())]
     lines = [f"{'':<14}" + "".join(f"{k:>12}" for k in METRIC_KEYS)]
     lines += [f"{name:<14}" + "".join(f"{m[k]:>12.4f}" for k in METRIC_KEYS) for name, m in rows]

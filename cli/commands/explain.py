@@ -79,7 +79,18 @@ def explain(
         lh = load_labelled_history(con, loaded, user)
     expl = explainer.explain(lh, target=item, margin=margin, k=k)
     curves = deletion_curves(explainer, lh, expl)
-    emit(explain_result(expl, curves), as_json, None if as_json else _human(expl, curves))
+    result, human = explain_result(expl, curves), None if as_json else _human(expl, curves)
+    if loaded.model.social is not None:  # friends as players beside the latest window's events
+        from core.social.evidence import explain_friends
+
+        with connect_read(db) as con:
+            fx = explain_friends(con, loaded, user, loaded.vocab.item_index(expl.target))
+        result["social"] = fx.to_dict()
+        if human is not None:
+            top = sorted(zip(fx.friends, fx.values, strict=True), key=lambda x: -abs(x[1]))[:5]
+            human += "\nfriends (Shapley values beside the latest events): " + ", ".join(
+                f"{f} {v:+.4f}" for f, v in top) + f"; additivity error {fx.additivity_error:.1e}"  # fmt: skip
+    emit(result, as_json, human)
 
 
 def register(app: typer.Typer) -> None:

@@ -43,7 +43,8 @@ def forget(
     """Delete a user's events, attributes, rejected rows and derived rows; mark the models trained on them."""
     result = forget_user(db, user, model_dirs(models), compact=compact)
     lines = [
-        f"deleted {result.events:,} events, {result.users} user row(s) and {result.rejects:,} rejected row(s)",
+        f"deleted {result.events:,} events, {result.users} user row(s), {result.rejects:,} rejected row(s) "
+        f"and {result.edges:,} social edge(s)",
         *(f"removed {n:,} row(s) from {path}" for path, n in result.files.items()),
         *(f"marked {m}: trained on this user's events; retrain it to remove what it learned" for m in result.models_marked),
     ]

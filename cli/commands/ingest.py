@@ -52,6 +52,7 @@ def show_result(result: IngestResult, as_json: bool) -> None:
             f"run {result.run_id}: {result.accepted:,} events accepted, {result.rejected:,} rows rejected, "
             f"{result.duplicates:,} duplicates dropped.",
             *(f"assumed: {a}" for a in result.assumptions),
+            *([f"social edges: {result.edges.sentence()}"] if result.edges is not None else []),
             *(f"  rejected {n:,}: {why}" for why, n in result.reasons.items()),
             *([f"every rejected row and its reason: `interestlens rejects --run {result.run_id}`."] if result.rejected else []),
         ]
@@ -97,6 +98,15 @@ USERS_FILE_OPTION = typer.Option(
 ITEMS_FILE_OPTION = typer.Option(
     None, "--items-file", help="generic: items file (CSV/TSV/Parquet): item id, title, category, other attributes."
 )
+SOCIAL_FILE_OPTION = typer.Option(
+    None, "--social-file", help="generic: social edges file (CSV/TSV/Parquet with a header): one edge per row."
+)
+SRC_COL_OPTION = typer.Option(None, "--src-col", help="generic: the social file's source user column (default src_user).")
+DST_COL_OPTION = typer.Option(None, "--dst-col", help="generic: the social file's target user column (default dst_user).")
+EDGE_TIME_OPTION = typer.Option(None, "--edge-time-col", help="generic: the social file's tie start time column.")
+DIRECTED_OPTION = typer.Option(
+    None, "--directed/--undirected", help="generic: whether the social file's edges are directed (default undirected)."
+)
 
 
 def ingest_command(
@@ -120,6 +130,11 @@ def ingest_command(
     meta: Path | None = META_OPTION,
     users_file: Path | None = USERS_FILE_OPTION,
     items_file: Path | None = ITEMS_FILE_OPTION,
+    social_file: Path | None = SOCIAL_FILE_OPTION,
+    src_col: str | None = SRC_COL_OPTION,
+    dst_col: str | None = DST_COL_OPTION,
+    edge_time_col: str | None = EDGE_TIME_OPTION,
+    directed: bool | None = DIRECTED_OPTION,
     as_json: bool = JsonOption,
 ) -> None:
     """Ingest a behaviour log in one transaction: bad rows go to `rejects`, duplicates are dropped."""
@@ -128,6 +143,8 @@ def ingest_command(
         title=title, context=context, time_unit=time_unit, delimiter=delimiter, encoding=encoding,
         event_type=event_type, users_file=str(users_file) if users_file else None,
         items_file=str(items_file) if items_file else None,
+        social_file=str(social_file) if social_file else None, src_col=src_col, dst_col=dst_col,
+        edge_time_col=edge_time_col, directed=directed,
     )  # fmt: skip
     with step_progress(as_json) as step:
         result = ingest(db, preset, source, mapping=mapping_from_flags(mapping, flags), meta=meta, progress=step)

@@ -44,6 +44,10 @@ def train_cmd(
     text: bool = typer.Option(
         False, "--text", help="Fuse item text vectors (semantic extra, or vectors from `interestlens semantic encode`)."
     ),
+    social: bool | None = typer.Option(
+        None, "--social/--no-social",
+        help="Fuse friends' interests (social branch); default: on when the database has social edges.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Train the interest model (full-ranking validation NDCG@10 picks the epoch) and save its checkpoint."""
@@ -52,6 +56,8 @@ def train_cmd(
     out = out or _default_out(db)
     config = TrainConfig(epochs=epochs, seed=seed, device=device, split=split, batch_size=batch_size, lr=lr,
                          patience=patience, time_budget=time_budget, max_steps=max_steps, text=text)
+    if social is None:
+        social = _has_edges(db) and not text and not resume and int(os.environ.get("WORLD_SIZE", "1")) == 1
     main_process = int(os.environ.get("RANK", "0")) == 0
     show = main_process and not as_json and sys.stderr.isatty()
     if show:
@@ -65,13 +71,13 @@ def train_cmd(
                 info = f"loss {e.loss:.3f}  valid NDCG@10 {e.valid.get('NDCG@10', 0):.4f}  best epoch {e.best_epoch}"
                 bar.update(task, completed=e.epoch, info=info)
 
-            result = train(db, out, ModelConfig(max_len=max_len), config, report, resume=resume)
+            result = _run(db, out, ModelConfig(max_len=max_len), config, report, resume, social)
     else:
-        result = train(db, out, ModelConfig(max_len=max_len), config, None, resume=resume)
+        result = _run(db, out, ModelConfig(max_len=max_len), config, None, resume, social)
     if not main_process:
         return
     keys = ("epochs", "seconds", "best_epoch", "valid", "test", "device", "path", "stopped")
-    payload = {k: result.to_dict()[k] for k in keys}
+    payload = {**{k: result.to_dict()[k] for k in keys}, "social": bool(social)}
     v, t = result.valid, result.test
     epochs_run = f"{result.epochs} epoch{'' if result.epochs == 1 else 's'}"
     human = (
@@ -81,6 +87,24 @@ def train_cmd(
         f"saved to {result.path}"
     )
     emit(payload, as_json, human)
+
+
+def _has_edges(db: Path | None) -> bool:
+    from core.store import connect_read
+    from core.store.edges import has_edges
+
+    with connect_read(db) as con:
+        return has_edges(con)
+
+
+def _run(db, out, model_config, config, report, resume: bool, social: bool):
+    if not social:
+        return train(db, out, model_config, config, report, resume=resume)
+    if resume:
+        raise typer.BadParameter("--resume is not available with --social; leave one out.", param_hint="'--resume'")
+    from core.social.train import train_social
+
+    return train_social(db, out, model_config, config)
 
 
 def register(app: typer.Typer) -> None:

@@ -32,15 +32,25 @@ def trajectory(
     """Show one user's interest trajectory: per-step interest, baseline, gate, drift and change points."""
     loaded = load_checkpoint(model_for(db, model))
     analyzer = TrajectoryAnalyzer(loaded, TrajectoryConfig(window=window, half_life=half_life))
+    social = None
     with connect_read(db) as con:
         traj = analyzer.user(con, user)
+        if loaded.model.social is not None:  # a model trained with friends: the social share and influencers too
+            from core.social.evidence import user_social_evidence
+
+            social = user_social_evidence(con, loaded, user)
     if top_categories is not None:
         traj = traj.fold(top_categories)
     if as_json:
-        emit(traj.to_dict(), True)
+        emit({**traj.to_dict(), **(social.to_dict() if social is not None else {})}, True)
         return
     shown = traj if len(traj.categories) <= DISPLAY_CATEGORIES + 1 else traj.fold(DISPLAY_CATEGORIES)
-    emit({}, False, _human(shown))
+    extra = ""
+    if social is not None:
+        top = sorted(zip(social.friends, social.influence, strict=True), key=lambda x: -x[1])[:3]
+        extra = (f"\nsocial share: mean {social.social_share.mean():.1%}, last step {social.social_share[-1]:.1%}; "
+                 "most influential friends: " + ", ".join(f"{f} {v:.1%}" for f, v in top))  # fmt: skip
+    emit({}, False, _human(shown) + extra)
 
 
 def _human(traj: Trajectory) -> str:

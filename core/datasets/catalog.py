@@ -13,7 +13,8 @@ from core.ingest.stage import Progress
 
 __all__ = ["DatasetInfo", "DATASET_NAMES", "available", "build_dataset"]
 
-DATASET_NAMES = ("synthetic", "movielens-100k")
+DATASET_NAMES = ("synthetic", "movielens-100k", "synthetic-social", "synthetic-lastfm")
+_SOCIAL_DEFAULTS = {"users": 400, "items": 200, "events": 16_000, "seed": 0}
 _SYNTHETIC_DEFAULTS = {"users": 2000, "items": 1000, "events": 100_000, "seed": 0}
 
 
@@ -48,6 +49,19 @@ def available() -> list[DatasetInfo]:
             ml is not None,
             str(ml) if ml is not None else f"not installed; run `{INSTALL_HINT}`",
         ),
+        DatasetInfo(
+            "synthetic-social",
+            "Generated log with a friend graph (communities, homophily, ~8 friends each) and planted influence: "
+            "friends adopt a leader's new category after a delay; the truth is saved beside the database.",
+            True,
+            "generated here (core.datasets.social); --users, --items, --events and --seed set its size",
+        ),
+        DatasetInfo(
+            "synthetic-lastfm",
+            "synthetic-social with a Last.fm-shaped graph: ~13 friends per user, long-tailed, all symmetric.",
+            True,
+            "generated here (core.datasets.social); --users, --items, --events and --seed set its size",
+        ),
     ]
 
 
@@ -66,6 +80,13 @@ def build_dataset(
         given = {"users": users, "items": items, "events": events, "seed": seed}
         params = {k: (v if v is not None else _SYNTHETIC_DEFAULTS[k]) for k, v in given.items()}
         return build_synthetic(db, progress=progress, **params)
+    if name in ("synthetic-social", "synthetic-lastfm"):
+        from core.datasets.social_build import build_synthetic_social
+
+        given = {"users": users, "items": items, "events": events, "seed": seed}
+        params = {k: (v if v is not None else _SOCIAL_DEFAULTS[k]) for k, v in given.items()}
+        degree = "lastfm" if name == "synthetic-lastfm" else "poisson"
+        return build_synthetic_social(db, degree=degree, progress=progress, **params)
     if name == "movielens-100k":
         if any(v is not None for v in (users, items, events, seed)):
             raise SettingError("{users}, {items}, {events} and {seed} apply only when {dataset} is synthetic.",

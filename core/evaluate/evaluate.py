@@ -38,22 +38,23 @@ class EvalResult:
     fingerprint_matches: bool = True  # False when the database changed since training
     users_path: Path | None = None  # eval_users.parquet, when written
     extra: dict = field(default_factory=dict)
+    social: bool = False  # the model has the social branch (friends' states fused in; core.social)
 
     def to_dict(self) -> dict:
-        """The CLI's JSON: the metric keys, `users` and `baselines`."""
-        return {**self.metrics, "users": self.users, "baselines": self.baselines}
+        """The CLI's JSON: the metric keys, `users`, `baselines` and `social`."""
+        return {**self.metrics, "users": self.users, "baselines": self.baselines, "social": self.social}
 
 
 def evaluate_split(
     scorer: Scorer, seqs: Sequences, split: Split, which: Literal["valid", "test"], max_len: int, n_items: int,
-    rows_limit: np.ndarray | None = None,
+    rows_limit: np.ndarray | None = None, prepare=None,
 ) -> tuple[dict[str, float], Ranked]:
     """Metrics of one scorer on the split's validation or test targets (optionally only `rows_limit` users)."""
     rows, targets = split.targets(which)
     if rows_limit is not None:
         keep = np.isin(rows, rows_limit)
         rows, targets = rows[keep], targets[keep]
-    ranked = rank_targets(scorer, seqs, rows, targets, max_len, k=10)
+    ranked = rank_targets(scorer, seqs, rows, targets, max_len, k=10, prepare=prepare)
     return summarize(ranked.ranks, ranked.top, n_items), ranked
 
 
@@ -70,14 +71,17 @@ def _users_table(seqs: Sequences, ranked: Ranked, loaded: LoadedModel) -> pd.Dat
 
 
 def evaluate_loaded(
-    loaded: LoadedModel, seqs: Sequences, write: bool = True, fingerprint: dict | None = None
+    loaded: LoadedModel, seqs: Sequences, write: bool = True, fingerprint: dict | None = None, social=None
 ) -> EvalResult:
-    """Evaluate an already loaded model on sequences mapped with its vocabulary."""
+    """Evaluate an already loaded model on sequences mapped with its vocabulary (`social`: the
+    `core.social.SocialContext` a model with the social branch reads its friends from)."""
     split = split_from_card(seqs, loaded.card.get("split"))
     n_items = loaded.vocab.n_items
     max_len = loaded.config.max_len
     rows, _ = split.targets("test")
-    metrics, ranked = evaluate_split(model_scorer(loaded.model.eval(), loaded.device), seqs, split, "test", max_len, n_items)
+    prepare = social.prepare if social is not None else None
+    metrics, ranked = evaluate_split(model_scorer(loaded.model.eval(), loaded.device), seqs, split, "test", max_len,
+                                     n_items, prepare=prepare)  # fmt: skip
     baselines = {
         "most_popular": evaluate_split(most_popular_scorer(seqs, split, n_items), seqs, split, "test", max_len, n_items)[0],
         "markov": evaluate_split(markov_scorer(seqs, split, n_items), seqs, split, "test", max_len, n_items)[0],
@@ -97,10 +101,13 @@ def evaluate_loaded(
         unknown_targets=int(len(rows) - len(ranked.rows)),
         fingerprint_matches=matches,
         users_path=path,
+        social=loaded.model.social is not None,
     )
 
 
-def evaluate_model(db: str | os.PathLike | None, model_dir: str | os.PathLike, device: str = "auto") -> EvalResult:
+def evaluate_model(
+    db: str | os.PathLike | None, model_dir: str | os.PathLike, device: str = "auto", context=None
+) -> EvalResult:
     """Full-ranking test metrics of the model in `model_dir` on `db`, with most-popular and Markov baselines.
 
     Writes `eval_users.parquet` beside the model: user_id, item_id (the test target), ts (its time), rank (the
@@ -111,7 +118,10 @@ def evaluate_model(db: str | os.PathLike | None, model_dir: str | os.PathLike, d
     with connect_read(db) as con:
         seqs = load_sequences(con, loaded.vocab)
         fp = data_fingerprint(con)
-    result = evaluate_loaded(loaded, seqs, write=True, fingerprint=fp)
+        # `context(con, model, seqs, device)` adds inputs the model reads beside the history (the social branch's
+        # friends: core.social.context.social_context, which sits above this layer and is passed in by the caller)
+        social = context(con, loaded.model, seqs, device=loaded.device) if context is not None else None
+    result = evaluate_loaded(loaded, seqs, write=True, fingerprint=fp, social=social)
     if not result.fingerprint_matches:
         log.warning("The database changed since %s was trained; metrics use the data as it is now.", loaded.path)
     return result

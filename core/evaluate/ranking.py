@@ -75,10 +75,12 @@ def rank_targets(
     max_len: int,
     k: int = 10,
     batch_size: int = 256,
+    prepare: Callable[[Batch, np.ndarray, np.ndarray], Batch] | None = None,
 ) -> Ranked:
     """Rank each target (absolute event index) among all items, the input being every earlier event of its user.
 
-    The scorer reads the latest `max_len` events; seen-item exclusion uses the whole input.
+    The scorer reads the latest `max_len` events; seen-item exclusion uses the whole input. `prepare(batch, lo,
+    hi)` may add inputs that depend on where each window sits (a social model's friends' states).
     """
     rows = np.asarray(rows, np.int64)
     targets = np.asarray(targets, np.int64)
@@ -91,8 +93,12 @@ def rank_targets(
     for b0 in range(0, len(rows), batch_size):
         sl = slice(b0, b0 + batch_size)
         lo, hi = starts[sl], targets[sl]
+        w_lo = np.maximum(lo, hi - max_len)
+        batch = window_batch(seqs, w_lo, hi)
+        if prepare is not None:
+            batch = prepare(batch, w_lo, hi)
         with torch.no_grad():
-            scores = scorer(window_batch(seqs, np.maximum(lo, hi - max_len), hi)).float().cpu().clone()  # [B,I+1]
+            scores = scorer(batch).float().cpu().clone()  # [B,I+1]
         ranks[sl], top = rank_batch(scores, seqs, lo, hi, target_items[sl], k)
         tops[sl, : top.shape[1]] = top  # a catalogue smaller than k leaves empty (0) slots
     return Ranked(rows, targets, target_items, ranks, tops)

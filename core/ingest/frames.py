@@ -16,6 +16,7 @@ from core.errors import UserInputError
 from core.ingest.result import IngestResult
 from core.ingest.run import execute_run
 from core.ingest.stage import Progress, Run, SideTable, Stage
+from core.store.edges import EdgeStage
 
 __all__ = ["ingest_frames"]
 
@@ -42,6 +43,8 @@ def ingest_frames(
     users: pd.DataFrame | None = None,
     items: pd.DataFrame | None = None,
     *,
+    edges: pd.DataFrame | None = None,
+    directed: bool = False,
     context: Sequence[str] = (),
     source: str = "dataframe",
     preset: str = "frames",
@@ -56,6 +59,7 @@ def ingest_frames(
         "interaction"), value, and the `context` columns. Row order is the source order (`seq`).
     users : user_id plus one column per attribute (stored as text in `users.attributes`).
     items : item_id, optional title, optional categories (list of names), other columns become attributes.
+    edges : src_user, dst_user and optionally kind, weight, since (social edges, `directed` or not).
     """
     missing = {"user_id", "item_id", "ts"} - set(events.columns)
     if missing:
@@ -129,6 +133,23 @@ def ingest_frames(
                         {_attr_map(attrs)} AS attributes, item_id AS raw FROM _il_frame_items""",
                 label="items",
             )
-        return Stage(stage.events_sql, [], side_users, side_items, tuple(context), raw_parts=5)
+        side_edges = _edges_stage(run, edges, directed) if edges is not None else None
+        return Stage(stage.events_sql, [], side_users, side_items, tuple(context), raw_parts=5, edges=side_edges)
 
     return execute_run(db, source=source, preset=preset, build=build, progress=progress, write_timeout_s=write_timeout_s)
+
+
+def _edges_stage(run: Run, edges: pd.DataFrame, directed: bool) -> EdgeStage:
+    """An edges frame (src_user, dst_user, optional kind, weight, since) as an edge stage."""
+    missing = {"src_user", "dst_user"} - set(edges.columns)
+    if missing:
+        raise UserInputError(f"The edges table has no {', '.join(sorted(missing))} column.")
+    e = pd.DataFrame({"seq": range(len(edges)), "src": edges["src_user"].astype(str).to_numpy(object),
+                      "dst": edges["dst_user"].astype(str).to_numpy(object)})  # fmt: skip
+    e["kind"] = edges["kind"].astype(str).to_numpy(object) if "kind" in edges else "friend"
+    e["weight_text"] = edges["weight"].astype(str).to_numpy(object) if "weight" in edges else None
+    e["since"] = pd.to_datetime(edges["since"]).to_numpy() if "since" in edges else pd.NaT
+    run.register("_il_frame_edges", e)
+    sql = """SELECT seq, src, dst, kind, weight_text, CAST(since AS TIMESTAMP) AS since, NULL::VARCHAR AS since_problem,
+                src || ',' || dst AS raw FROM _il_frame_edges"""
+    return EdgeStage(sql, [], directed=directed, label="edges")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 from core.errors import SettingError, UserInputError
+from core.store.edges import EdgeCounts
 
 __all__ = ["IngestResult", "ColumnMapping", "TimeUnit"]
 
@@ -31,6 +32,7 @@ class IngestResult:
     assumptions: list[str] = field(default_factory=list)
     message: str = ""
     reasons: dict[str, int] = field(default_factory=dict)  # the most frequent reject reasons -> rows (at most 5)
+    edges: EdgeCounts | None = None  # what the run did with its social edges file (None: it had none)
 
     def as_dict(self) -> dict:
         """The CLI's --json object."""
@@ -42,6 +44,7 @@ class IngestResult:
             "assumptions": list(self.assumptions),
             "message": self.message,
             "reject_reasons": dict(self.reasons),
+            **({"edges": self.edges.as_dict()} if self.edges is not None else {}),
         }
 
 
@@ -64,6 +67,13 @@ class ColumnMapping:
     event_type: str = "interaction"  # event type used when there is no event column
     users_file: str | None = None  # CSV/TSV/Parquet: the user id column (as `user`, or user_id), the rest attributes
     items_file: str | None = None  # CSV/TSV/Parquet: item id, title and category columns (as above), the rest attributes
+    social_file: str | None = None  # CSV/TSV/Parquet social edges file with a header line (one edge per row)
+    src_col: str = "src_user"  # social file: the column with the edge's source user
+    dst_col: str = "dst_user"  # social file: the column with the edge's target user
+    edge_time_col: str | None = None  # social file: when the tie started (read like `time`, per `time_unit`)
+    edge_weight_col: str | None = None  # social file: a positive weight per edge (absent = 1.0)
+    edge_kind: str = "friend"  # social file: the kind of every edge (friend, trust, follow, ...)
+    directed: bool = False  # social file: True keeps (a, b) and (b, a) apart; False stores a pair once
 
     def __post_init__(self) -> None:
         if self.time_unit not in ("auto", "s", "ms", "iso"):

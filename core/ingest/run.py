@@ -20,6 +20,7 @@ from core.ingest.files import translate_error
 from core.ingest.result import IngestResult
 from core.ingest.stage import Offset, Progress, Run, Stage
 from core.store import connect_write
+from core.store.edges import insert_edges
 
 __all__ = ["execute_run", "top_reasons"]
 
@@ -100,12 +101,15 @@ def _execute(con, source, preset, build, assumptions, progress, state, offset) -
         step("updating users and items")
         side_rejected = pipeline.upsert_users(run, stage) + pipeline.upsert_items(run, stage)
         pipeline.merge_context_keys(con, stage.context_keys)
+        edges = insert_edges(con, run.run_id, stage.edges, _now()) if stage.edges is not None else None
         for key, value in state.items():
             con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
-        rejected = counts.rejected + side_rejected
+        rejected = counts.rejected + side_rejected + (edges.rejected if edges is not None else 0)
         duplicates = counts.valid - accepted
         reasons = top_reasons(con, run.run_id) if rejected else {}
         message = _summary(accepted, rejected, duplicates, run.assumptions)
+        if edges is not None:
+            message += " " + edges.sentence()
         con.execute(
             "INSERT INTO ingest_runs VALUES (?, ?, ?, 'ok', ?, ?, ?, ?, ?, ?)",
             [run.run_id, source, preset, accepted, rejected, duplicates, message, run.started_at, _now()],
@@ -135,7 +139,7 @@ def _execute(con, source, preset, build, assumptions, progress, state, offset) -
     _unregister(run)
     step("done")
     log.info("run %s: %s", run.run_id, message)
-    return IngestResult(accepted, rejected, duplicates, run.run_id, list(run.assumptions), message, reasons)
+    return IngestResult(accepted, rejected, duplicates, run.run_id, list(run.assumptions), message, reasons, edges)
 
 
 # A reject's reason may start with where it was ("ratings.dat line 12: ", "u.item row 3: "); grouping drops that.

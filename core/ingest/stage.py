@@ -33,6 +33,7 @@ from pathlib import Path
 import duckdb
 
 from core.ingest import guard, readers
+from core.store.edges import EdgeStage
 
 __all__ = ["Run", "Stage", "SideTable", "Offset", "Progress", "FILE_SHIFT"]
 
@@ -68,6 +69,7 @@ class Stage:
     files: tuple[str, ...] = ()  # labels of the event files, by file index (seq >> FILE_SHIFT)
     raw_parts: int = 0  # number of raw_i columns
     raw_delim: str = ","  # how the raw_i columns are joined into the rejected row's text
+    edges: EdgeStage | None = None  # social edges loaded in the same transaction (after the events)
 
 
 @dataclass(frozen=True)

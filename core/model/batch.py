@@ -7,9 +7,13 @@ H heads, C categories, K context columns, G feature groups.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from core.model.social import SocialInputs
 
 __all__ = ["FEATURE_GROUPS", "Batch", "gap_bucket", "N_GAP_BUCKETS"]
 
@@ -53,6 +57,7 @@ class Batch:
     context: torch.Tensor  # [B,T,K] long, 0 = unknown (K may be 0)
     mask: torch.Tensor  # [B,T] bool, True = event present
     group_present: torch.Tensor | None = None  # [B,G] bool, None = all groups present
+    social: SocialInputs | None = None  # friends' states per step (core.social); None = no social input
 
     def to(self, device: torch.device | str) -> Batch:
         return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self) if getattr(self, f.name) is not None})

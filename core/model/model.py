@@ -35,6 +35,8 @@ class Encoding:
     short: torch.Tensor  # [B,T,D] short-term interest (the step's own hidden state)
     gate: torch.Tensor  # [B,T] weight of the long-term interest, in (0, 1)
     attention: list[torch.Tensor] | None = None  # per layer [B,H,T,T], rows = queries; explain path only
+    social_share: torch.Tensor | None = None  # [B,T] share of each step's state from friends (social branch only)
+    social_attention: torch.Tensor | None = None  # [B,T,K] attention over friends (social branch only)
 
 
 class CausalSelfAttention(nn.Module):
@@ -124,6 +126,9 @@ class InterestModel(nn.Module):
         self.pool_query = nn.Parameter(torch.zeros(D))
         self.gate = nn.Linear(2 * D, 1)
         self.empty = nn.Parameter(torch.zeros(D))
+        # The social branch (core.social.SocialBranch) is attached after construction when a model is trained
+        # with friends; without it the model is exactly the model without a social modality.
+        self.social: nn.Module | None = None
         self.apply(self._init_weights)
         nn.init.normal_(self.pool_query, std=0.02)
         if self.cat_emb is not None:
@@ -196,7 +201,10 @@ class InterestModel(nn.Module):
         """
         mask = batch.mask & (batch.items > 0)  # [B,T]
         allowed = self._allowed(mask)
-        return self._encode(self.embed(batch), allowed, return_attention)
+        enc = self._encode(self.embed(batch), allowed, return_attention)
+        if self.social is not None and batch.social is not None:
+            enc.states, enc.social_share, enc.social_attention = self.social(enc.states, batch.social)
+        return enc
 
     def encode_embedded(self, x: torch.Tensor, mask: torch.Tensor, return_attention: bool = False) -> Encoding:
         """`encode` from step embeddings x [B,T,D] (`embed`) and the present events mask [B,T] (padding False).

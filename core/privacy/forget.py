@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from core.errors import NotFoundError
 from core.store import StoreError, connect_write, default_db_path
+from core.store.edges import count_user_edges, delete_user_edges
 
 __all__ = ["FORGOTTEN_KEY", "ForgetResult", "forget_user", "rejects_carrying", "derived_folders"]
 
@@ -48,6 +49,7 @@ class ForgetResult:
     events: int  # rows deleted from events
     users: int  # rows deleted from users (0 or 1)
     rejects: int  # rejected rows that carried the id
+    edges: int = 0  # social edges naming the user (either end)
     files: dict[str, int] = field(default_factory=dict)  # derived file -> rows removed
     models_marked: list[str] = field(default_factory=list)  # model folders whose card now has a `forgotten` note
     compacted: bool = False  # the database file was rewritten without the deleted rows' bytes
@@ -189,7 +191,8 @@ def forget_user(
     with connect_write(path, timeout_s=write_timeout_s) as con:
         n_events, first = con.execute("SELECT count(*), min(ts) FROM events WHERE user_id = ?", [user_id]).fetchall()[0]
         n_users = con.execute("SELECT count(*) FROM users WHERE user_id = ?", [user_id]).fetchall()[0][0]
-        if not n_events and not n_users:
+        n_edges = count_user_edges(con, user_id)
+        if not n_events and not n_users and not n_edges:
             raise NotFoundError(f"There is no user {user_id!r} in this database.")
         files = _scrub_files(derived_folders(path, models), user_id)
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -202,6 +205,7 @@ def forget_user(
         try:
             con.execute("DELETE FROM events WHERE user_id = ?", [user_id])
             con.execute("DELETE FROM users WHERE user_id = ?", [user_id])
+            delete_user_edges(con, user_id)
             if reject_ids:
                 con.execute("DELETE FROM rejects WHERE list_contains(?::BIGINT[], rowid)", [reject_ids])
             con.execute("COMMIT")
@@ -217,4 +221,6 @@ def forget_user(
         _atomic_replace(tmp, path)
     log.info("forgot a user: %d events, %d rejects, %d derived files, %d models marked",
              n_events, len(reject_ids), len(files), len(marked))
-    return ForgetResult(int(n_events), int(n_users), len(reject_ids), files, [str(m) for m in marked], compact)
+    return ForgetResult(
+        int(n_events), int(n_users), len(reject_ids), int(n_edges), files, [str(m) for m in marked], compact
+    )

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 
 from core.errors import InterestLensError, SettingError
+from core.store.edges import EDGES_SCHEMA, EDGES_TABLE
 
 __all__ = [
     "DEFAULT_DB",
@@ -64,6 +65,7 @@ _SCHEMA = [
         status VARCHAR, accepted BIGINT, rejected BIGINT, duplicates BIGINT, message VARCHAR,
         started_at TIMESTAMP, finished_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS rejects (run_id BIGINT, row_number BIGINT, reason VARCHAR, raw VARCHAR)""",
+    EDGES_SCHEMA,
 ]
 
 
@@ -123,7 +125,7 @@ def init_schema(con: duckdb.DuckDBPyConnection) -> None:
         raise
 
 
-_OUR_TABLES = {"meta", "users", "items", "events", "ingest_runs", "rejects"}
+_OUR_TABLES = {"meta", "users", "items", "events", "ingest_runs", "rejects", EDGES_TABLE}
 
 
 def _table_names(con: duckdb.DuckDBPyConnection) -> list[str]:

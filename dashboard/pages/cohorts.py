@@ -8,12 +8,19 @@ import streamlit as st
 from dashboard import data, demo
 from dashboard.components import charts, panels
 from dashboard.components.charts import md_text
+from dashboard.components.communities import communities_section
 from dashboard.components.guards import require_db
 
 st.title("Cohorts")
 
 # State set-up.
 summary = require_db()
+segment = st.segmented_control(
+    "Segment by", ["attributes", "graph communities"], default="attributes", key="cohorts_by", bind="query-params"
+) or "attributes"
+if segment == "graph communities":
+    communities_section(st.session_state.get("cohorts_period") or "month")
+    st.stop()
 keys = data.query("user_attribute_keys")
 if not keys:
     st.info("Demo mode hides user attributes, so there are no cohorts to compare." if demo.active() is not None else

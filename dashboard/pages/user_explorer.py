@@ -9,6 +9,7 @@ from dashboard import data
 from dashboard.components import charts, live, panels
 from dashboard.components.charts import md_text
 from dashboard.components.explorer import recommendations_panel, trajectory_panel
+from dashboard.components.friends import friends_panel
 from dashboard.components.guards import require_db, require_user
 from dashboard.components.user_finder import changed_most, user_finder, user_input
 
@@ -62,6 +63,10 @@ with right:
     st.subheader("Top recommendations")
     if model_dir is not None:
         recommendations_panel(model_dir, user)
+
+if model_dir is not None and data.read_card(model_dir)["metrics"].get("social"):
+    st.subheader("Friends")
+    friends_panel(model_dir, user)
 
 st.plotly_chart(
     charts.timeline(history, marks.new_steps if every else None, marks.skipped_steps, marks.trained_until),

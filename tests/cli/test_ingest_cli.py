@@ -50,7 +50,7 @@ def test_build_synthetic_then_summary(tmp_path):
 def test_datasets_lists_both_with_availability():
     out = cli("datasets", "--json")
     names = [d["name"] for d in out["datasets"]]
-    assert names == ["synthetic", "movielens-100k"]
+    assert names == ["synthetic", "movielens-100k", "synthetic-social", "synthetic-lastfm"]
     assert all(set(d) == {"name", "description", "available"} for d in out["datasets"])
     assert out["datasets"][0]["available"] is True
 

@@ -22,13 +22,14 @@ def test_cli_train_and_evaluate_json(synthetic_db, tmp_path):
                             "--seed", "3", "--device", "cpu", "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
-    assert set(res) == {"epochs", "seconds", "best_epoch", "valid", "test", "device", "path", "stopped"}
+    assert set(res) == {"epochs", "seconds", "best_epoch", "valid", "test", "device", "path", "stopped", "social"}
+    assert res["social"] is False  # the test database has no social edges
     assert res["path"] == str(out) and set(res["test"]) == set(METRIC_KEYS) and res["stopped"]
     assert res["epochs"] == 1 and res["device"] == "cpu" and set(METRIC_KEYS) == set(res["valid"])
     r = runner.invoke(app, ["evaluate", "--db", str(synthetic_db), "--model", str(out), "--json"])
     assert r.exit_code == 0, r.output
     ev = json.loads(r.stdout)
-    assert set(ev) == {*METRIC_KEYS, "users", "baselines"} and ev["users"] == 120
+    assert set(ev) == {*METRIC_KEYS, "users", "baselines", "social"} and ev["users"] == 120 and ev["social"] is False
     assert set(ev["baselines"]) == {"most_popular", "markov"} and set(ev["baselines"]["markov"]) == set(METRIC_KEYS)
     assert ev["NDCG@10"] == load_checkpoint(out).card["test"]["NDCG@10"]  # the card's test metrics are the same
 

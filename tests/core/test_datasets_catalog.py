@@ -22,7 +22,8 @@ def test_movielens_is_missing_in_an_environment_without_recbole(tmp_path):
 
 def test_catalogue_says_what_can_be_built():
     infos = {d.name: d for d in available()}
-    assert set(infos) == {"synthetic", "movielens-100k"}
+    assert set(infos) == {"synthetic", "movielens-100k", "synthetic-social", "synthetic-lastfm"}
+    assert infos["synthetic-social"].available and infos["synthetic-lastfm"].available
     assert infos["synthetic"].available
     assert infos["movielens-100k"].available == (find_movielens_100k() is not None)
     with pytest.raises(UserInputError, match="Unknown dataset 'imdb'"):

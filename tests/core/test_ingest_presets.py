@@ -209,6 +209,6 @@ def test_generic_parquet_with_a_timestamp_column(tmp_path):
 
 def test_every_preset_name_is_listed():
     assert preset_names() == [
-        "amazon-reviews", "generic", "movielens-100k", "movielens-1m", "movielens-20m", "movielens-25m",
-        "movielens-latest", "movielens-latest-small", "retailrocket", "taobao",
+        "amazon-reviews", "ciao", "generic", "lastfm-hetrec", "movielens-100k", "movielens-1m", "movielens-20m",
+        "movielens-25m", "movielens-latest", "movielens-latest-small", "retailrocket", "taobao",
     ]  # fmt: skip

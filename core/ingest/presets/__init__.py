@@ -13,6 +13,7 @@ from core.ingest.presets.generic import detect_format, load_generic
 from core.ingest.presets.movielens import load_movielens_1m, load_movielens_100k
 from core.ingest.presets.movielens_latest import load_movielens_latest
 from core.ingest.presets.retailrocket import load_retailrocket
+from core.ingest.presets.social_formats import load_ciao, load_lastfm_hetrec
 from core.ingest.presets.taobao import load_taobao
 from core.ingest.readers import first_line
 from core.ingest.stage import Run, Stage
@@ -84,6 +85,19 @@ PRESETS: dict[str, Preset] = {
             "the folder or its events.csv",
             load_retailrocket,
             header=lambda _path: True,
+        ),
+        Preset(
+            "lastfm-hetrec",
+            "HetRec 2011 Last.fm: tag events on artists (tag = category), friends as undirected edges",
+            "the hetrec2011-lastfm-2k folder",
+            load_lastfm_hetrec,
+            header=lambda _path: True,
+        ),
+        Preset(
+            "ciao",
+            "Ciao(DVD) dated movie ratings (genre = category) with directed trust edges",
+            "a folder with movie-ratings.txt and trusts.txt",
+            load_ciao,
         ),
         Preset(
             "generic",

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import UserInputError
 from core.ingest.files import require_file
+from core.ingest.readers import first_line
 from core.ingest.result import ColumnMapping
 from core.ingest.stage import FILE_SHIFT
 from core.ingest.times import TimeSql
 
 __all__ = [
+    "detect_format",
     "IngestOptions",
     "attributes_map",
     "events_select",
@@ -139,3 +142,20 @@ def events_select(
             CAST({event_type} AS VARCHAR) AS event_type, CAST({value} AS DOUBLE) AS value,
             CAST({problem} AS VARCHAR) AS problem{passthrough}{ctx}{items}
         FROM {src}"""
+
+def detect_format(path: Path) -> str:
+    """"csv", "tsv", "parquet" or "json" from the extension (ignoring .gz), else from the first bytes."""
+    name = re.sub(r"\.gz$", "", path.name.lower())
+    suffix = Path(name).suffix
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    if suffix in (".json", ".jsonl", ".ndjson"):
+        return "json"
+    if suffix in (".tsv", ".tab"):
+        return "tsv"
+    if suffix in (".csv", ".txt", ".dat"):
+        return "csv"
+    with open(path, "rb") as f:
+        if f.read(4) == b"PAR1":
+            return "parquet"
+    return "json" if first_line(path).lstrip().startswith("{") else "csv"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from pathlib import Path
 
 from core.errors import UserInputError
@@ -21,6 +20,7 @@ from core.ingest.files import require_file
 from core.ingest.presets.common import (
     IngestOptions,
     attributes_map,
+    detect_format,
     events_select,
     first_problem,
     number,
@@ -28,6 +28,7 @@ from core.ingest.presets.common import (
     raw_fields,
     raw_text,
 )
+from core.ingest.presets.edges import generic_edges
 from core.ingest.readers import (
     Dialect,
     delimited,
@@ -47,22 +48,6 @@ _SAMPLE = 10_000
 _TYPED_TIME = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S")
 
 
-def detect_format(path: Path) -> str:
-    """"csv", "tsv", "parquet" or "json" from the extension (ignoring .gz), else from the first bytes."""
-    name = re.sub(r"\.gz$", "", path.name.lower())
-    suffix = Path(name).suffix
-    if suffix in (".parquet", ".pq"):
-        return "parquet"
-    if suffix in (".json", ".jsonl", ".ndjson"):
-        return "json"
-    if suffix in (".tsv", ".tab"):
-        return "tsv"
-    if suffix in (".csv", ".txt", ".dat"):
-        return "csv"
-    with open(path, "rb") as f:
-        if f.read(4) == b"PAR1":
-            return "parquet"
-    return "json" if first_line(path).lstrip().startswith("{") else "csv"
 
 
 def _roles(m: ColumnMapping) -> dict[str, str]:
@@ -153,6 +138,7 @@ def load_generic(run: Run, source: Path, options: IngestOptions) -> Stage:
         [*head, *params],
         users=_side_file(run, m.users_file, "users", m) if m.users_file else None,
         items=_side_file(run, m.items_file, "items", m) if m.items_file else None,
+        edges=generic_edges(run, m) if m.social_file else None,
         context_keys=tuple(m.context),
         item_columns="category" in roles or "title" in roles,
         raw_parts=len(raw),

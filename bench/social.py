@@ -1,0 +1,173 @@
+"""Social branch on a synthetic log with planted influence: --social vs --no-social, same seeds.
+
+Figures (bench/results/social-<graph>.json): NDCG@10 on the leave-one-out test targets (all users and the
+influenced ones), NDCG@10 on the steps right after each planted adoption, precision@1 of the top attended friend
+against the planted influencer at those steps (with the random-friend baseline), trajectory TV error (predicted
+next-category distribution vs the planted mixture) on influenced users at those steps, and the time and memory
+cost of the branch. Run one graph at a time, 1 thread:
+
+    OMP_NUM_THREADS=1 python bench/social.py --graph poisson
+    OMP_NUM_THREADS=1 python bench/social.py --graph lastfm
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import Results  # noqa: E402
+from core.datasets.social import generate_social  # noqa: E402
+from core.evaluate.split import leave_one_out  # noqa: E402
+from core.evaluate.windows import window_batch  # noqa: E402
+from core.ingest.frames import ingest_frames  # noqa: E402
+from core.model import ModelConfig  # noqa: E402
+from core.sequences import build_vocab, load_sequences  # noqa: E402
+from core.social.evidence import social_shapley  # noqa: E402
+from core.social.fit import fit, rank_social, social_batch  # noqa: E402
+from core.social.graph import load_graph  # noqa: E402
+from core.store import connect_read  # noqa: E402
+
+AFTER = 5  # influenced steps measured: the adopted event and the 4 after it
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--graph", choices=["poisson", "lastfm"], default="poisson")
+    ap.add_argument("--users", type=int, default=400)
+    ap.add_argument("--events", type=int, default=16000)
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shap-steps", type=int, default=150, help="influenced steps explained with SHAP")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    res = Results("social", a.graph, resume=False)
+    ds = generate_social(users=a.users, items=200, events=a.events, degree=a.graph, seed=a.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "s.duckdb"
+        ingest_frames(db, ds.events, ds.users, ds.items, edges=ds.edges)
+        with connect_read(db) as con:
+            vocab = build_vocab(con)
+            seqs = load_sequences(con, vocab)
+            graph = load_graph(con, seqs, k=20)
+    split = leave_one_out(seqs)
+    cfg = ModelConfig(d_model=32, n_heads=2, n_layers=2, max_len=50, dropout=0.1)
+    out: dict = {"load_1min_before": os.getloadavg()[0], "users": a.users, "events": len(ds.events),
+                 "edges": len(ds.edges), "mean_degree": round(2 * len(ds.edges) / a.users, 2),
+                 "influenced_users": len(ds.influence), "leaders": len(ds.leaders), "epochs": a.epochs, "batch": a.batch,
+                 "seed": a.seed, "cap_k": graph.k}  # fmt: skip
+    fits = {}
+    for social in (False, True):
+        t0 = time.perf_counter()
+        fits[social] = fit(seqs, vocab, split, graph if social else None, cfg, epochs=a.epochs,
+                           batch_size=a.batch, seed=a.seed)
+        key = "social" if social else "no_social"
+        out[f"{key}_train_seconds"] = round(time.perf_counter() - t0, 2)
+        out[f"{key}_seconds_per_step"] = round(fits[social].seconds_per_step, 5)
+    out["social_timeline_seconds"] = round(fits[True].timeline_seconds, 2)
+    # memory the branch adds: the friends' state timelines (N x D floats) and one batch's friend states
+    # (B x T x K x D floats, the largest new tensor of a training step), plus its weights
+    D, N = cfg.d_model, len(seqs.items)
+    out["social_timelines_mib"] = round(N * D * 4 / 2**20, 2)
+    out["social_batch_friend_states_mib"] = round(a.batch * cfg.max_len * graph.k * D * 4 / 2**20, 2)
+    out["social_branch_parameters"] = int(sum(p.numel() for p in fits[True].model.social.parameters()))
+    out["step_time_ratio"] = round(out["social_seconds_per_step"] / out["no_social_seconds_per_step"], 3)
+    pure = out["social_seconds_per_step"] - fits[True].timeline_seconds / max(len(fits[True].losses), 1)
+    out["social_seconds_per_step_without_timelines"] = round(pure, 5)
+    out["step_time_ratio_without_timelines"] = round(pure / out["no_social_seconds_per_step"], 3)
+    rows, targets = split.targets("test")
+    infl_rows = np.array([seqs.row(u) for u in ds.influence["user_id"]], np.int64)
+    is_infl = np.isin(rows, infl_rows)
+    for social, f in fits.items():
+        key = "social" if social else "no_social"
+        m, _, _ = rank_social(f, seqs, graph, rows, targets)
+        mi, _, _ = rank_social(f, seqs, graph, rows[is_infl], targets[is_infl])
+        out[f"{key}_test_NDCG@10"] = round(m["NDCG@10"], 4)
+        out[f"{key}_test_NDCG@10_influenced_users"] = round(mi["NDCG@10"], 4)
+    # influenced steps: predict event t+1 from events < t+1 for t = s .. s+AFTER-1
+    r_list, t_list, who, step_list = [], [], [], []
+    for u, s, infl in ds.influence[["user_id", "step", "influencer"]].itertuples(index=False):
+        r = seqs.row(u)
+        for j in range(AFTER):
+            t = int(seqs.offsets[r]) + int(s) + j + 1
+            if t < seqs.offsets[r + 1]:
+                r_list.append(r), t_list.append(t), who.append(seqs.row(infl)), step_list.append(int(s) + j + 1)
+    r_arr, t_arr = np.array(r_list), np.array(t_list)
+    for social, f in fits.items():
+        key = "social" if social else "no_social"
+        m, _, att = rank_social(f, seqs, graph, r_arr, t_arr)
+        out[f"{key}_influenced_steps_NDCG@10"] = round(m["NDCG@10"], 4)
+        out[f"{key}_influenced_steps_TV"] = round(_tv(f, seqs, graph, ds, r_arr, t_arr, step_list, vocab), 4)
+        if social:
+            fr, has = graph.padded()
+            hits, base = [], []
+            for n, w in enumerate(att):
+                present = w > 0
+                if not present.any():
+                    continue
+                hits.append(fr[r_arr[n], int(np.argmax(w))] == who[n])
+                base.append(float(who[n] in set(fr[r_arr[n]][present])) / present.sum())
+            out["precision@1_attention"] = round(float(np.mean(hits)), 4)
+            out.update(_shap_precision(f, seqs, graph, r_arr, t_arr, who, a.shap_steps))
+            out["precision@1_random_friend"] = round(float(np.mean(base)), 4)
+            out["influenced_steps_measured"] = len(hits)
+    for k in ("test_NDCG@10", "test_NDCG@10_influenced_users", "influenced_steps_NDCG@10"):
+        out[f"lift_{k}"] = round(out[f"social_{k}"] / max(out[f"no_social_{k}"], 1e-9) - 1, 4)
+    out["load_1min_after"] = os.getloadavg()[0]
+    res.stage("compare", out)
+    for k, v in out.items():
+        print(f"{k}: {v}")
+
+
+def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int) -> dict:
+    """Precision@1 of the friend with the largest Shapley value (players: the window's events and the friends;
+    the explained value: the logit of the event that followed) at the first `n_steps` influenced steps."""
+    fr, _ = graph.padded()
+    L = f.model.config.max_len
+    hits, errs, t0 = [], [], time.perf_counter()
+    for n in range(min(n_steps, len(rows))):
+        r, hi = rows[n], targets[n]
+        lo = max(int(seqs.offsets[r]), hi - L)
+        batch = social_batch(seqs, np.array([lo]), np.array([hi]), hi - lo, f.timelines, graph)
+        if not bool(batch.social.present[0, -1].any()):
+            continue
+        sv = social_shapley(f.model, batch, int(seqs.items[hi]), permutations=8, seed=n)
+        slots = np.flatnonzero(batch.social.friends[0].numpy() >= 0)
+        best = slots[np.argmax(sv.friends[slots])]
+        hits.append(fr[r, best] == who[n])
+        errs.append(sv.additivity_error)
+    return {"precision@1_shap": round(float(np.mean(hits)), 4), "shap_steps": len(hits),
+            "shap_max_additivity_error": float(max(errs)) if errs else None,
+            "shap_seconds_per_step": round((time.perf_counter() - t0) / max(len(hits), 1), 3)}  # fmt: skip
+
+
+@torch.no_grad()
+def _tv(f, seqs, graph, ds, rows, targets, steps, vocab) -> float:
+    """Mean total variation between the predicted next-category distribution and the planted mixture."""
+    model, L = f.model, f.model.config.max_len
+    W = vocab.category_weights()  # [I+1,C]
+    cats = [vocab.categories.index(c) for c in ds.categories]
+    tvs = []
+    for s in range(0, len(rows), 256):
+        r, hi = rows[s : s + 256], targets[s : s + 256]
+        lo = np.maximum(seqs.offsets[r], hi - L)
+        T = int((hi - lo).max())
+        batch = social_batch(seqs, lo, hi, T, f.timelines, graph) if f.social else window_batch(seqs, lo, hi, T)
+        p = model.score(model.readout(model.encode(batch), batch)).softmax(-1) @ W  # [B,C]
+        for b in range(len(r)):
+            truth = ds.mixture_at(str(seqs.user_ids[r[b]]), steps[s + b])[cats]
+            tvs.append(0.5 * float(np.abs(p[b].numpy() - truth).sum()))
+    return float(np.mean(tvs))
+
+
+if __name__ == "__main__":
+    main()

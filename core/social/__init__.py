@@ -1,0 +1,8 @@
+"""The social modality above the model: the friend graph in model indices, friends' causal state timelines, the
+social training loop, communities, and the evidence of influence (who a user attended to, and how much).
+
+The lower pieces live in their layers: the edges table in `core.store.edges`, edge files in `core.ingest.presets.edges`,
+the branch module in `core.model.social`, the planted-influence generator in `core.datasets.social`.
+"""
+
+__all__: list[str] = []

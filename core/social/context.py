@@ -1,0 +1,44 @@
+"""What a trained social model needs at inference: the friend graph and the friends' state timelines, and the
+hook that fills `Batch.social` for windows of the sequences (evaluation, trajectories, evidence)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+
+from core.evaluate.windows import window_positions
+from core.model import Batch, InterestModel
+from core.sequences import Sequences
+from core.social.graph import FriendGraph, load_graph
+from core.social.states import StateTimelines, compute_timelines, social_inputs
+
+__all__ = ["SocialContext", "social_context", "DEFAULT_K"]
+
+DEFAULT_K = 20  # friends per user the branch attends to (the cap rule is in core.social.graph)
+
+
+@dataclass
+class SocialContext:
+    """The graph and timelines of one model over one set of sequences."""
+
+    seqs: Sequences
+    graph: FriendGraph
+    timelines: StateTimelines
+
+    def prepare(self, batch: Batch, lo: np.ndarray, hi: np.ndarray) -> Batch:
+        """Fill `batch.social` for the left-padded windows lo[b] .. hi[b]-1 (absolute event indices)."""
+        T = batch.items.shape[1]
+        pos, real = window_positions(lo, hi, T)
+        rows = np.searchsorted(self.seqs.offsets, np.asarray(lo, np.int64), side="right") - 1
+        batch.social = social_inputs(self.timelines, self.graph, rows, self.seqs.ts[pos], real)
+        return batch
+
+
+def social_context(con: duckdb.DuckDBPyConnection, model: InterestModel, seqs: Sequences, k: int = DEFAULT_K,
+                   device="cpu") -> SocialContext | None:  # fmt: skip
+    """The context for a model with a social branch (None for a model without one)."""
+    if model.social is None:
+        return None
+    return SocialContext(seqs, load_graph(con, seqs, k), compute_timelines(model, seqs, device=device))

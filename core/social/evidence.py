@@ -1,0 +1,227 @@
+"""Evidence of social influence for one user: the social share of every step, the friends attended to most, Shapley
+values with each friend as a player beside the history events, and a deletion curve over friends.
+
+Removing a friend means taking them out of the social set (`SocialInputs.without`): the branch attends over the
+remaining friends, and with none left the step is the model's own state. Removing an event follows the model's
+absence rule (`Batch.mask` False).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pandas as pd
+import torch
+
+from core.checkpoint import LoadedModel
+from core.errors import NotFoundError, UserInputError
+from core.model import Batch, InterestModel
+from core.sequences import load_sequences
+from core.social.context import DEFAULT_K
+from core.social.fit import social_batch
+from core.social.graph import graph_from_frame
+from core.social.states import compute_timelines
+from core.store.edges import EDGES_TABLE
+
+__all__ = [
+    "SocialEvidence", "SocialShapley", "FriendExplanation", "user_social_evidence", "social_shapley",
+    "friend_deletion_curve", "explain_friends",
+]
+
+
+@dataclass
+class SocialEvidence:
+    """Per step of the user's history (n events, canonical order) and per friend."""
+
+    user_id: str
+    times: np.ndarray  # [n] int64 unix seconds of the steps
+    social_share: np.ndarray  # [n] share of the step's interest that came from friends (0 = none present)
+    influencers: list[list[dict]]  # [n] the friends attended to most at each step: {"user", "weight"}, weight > 0
+    friends: list[str]  # [K] the friends the branch may attend to (the cap rule's order)
+    influence: np.ndarray  # [K] mean over steps of share x attention: how much of the user's interest each supplied
+    batch: Batch | None = field(default=None, repr=False)  # the last window with its social inputs (for SHAP)
+
+    def to_dict(self) -> dict:
+        return {"social_share": np.round(self.social_share, 6).tolist(), "influencers": self.influencers}
+
+
+def _user_edges(con: duckdb.DuckDBPyConnection, user_id: str) -> pd.DataFrame:
+    return con.execute(
+        f"""SELECT src_user, dst_user, weight, directed FROM {EDGES_TABLE}
+            WHERE src_user = ? OR (dst_user = ? AND NOT directed)""",
+        [user_id, user_id],
+    ).fetchdf()
+
+
+@torch.no_grad()
+def user_social_evidence(
+    con: duckdb.DuckDBPyConnection, loaded: LoadedModel, user_id: str, top: int = 3, k: int = DEFAULT_K
+) -> SocialEvidence:
+    """Social share and influencers at every step of `user_id`'s history (the model must have the branch).
+
+    Steps are read in the same fixed half-overlapping windows as friends' timelines, so step t's values depend
+    only on the user's events up to t and on friends' events strictly before t's time.
+    """
+    model = loaded.model
+    if model.social is None:
+        raise UserInputError("This model was trained without the social branch (train it with --social).")
+    user_id = str(user_id)
+    edges = _user_edges(con, user_id)
+    others = sorted({str(x) for x in pd.concat([edges.src_user, edges.dst_user])} - {user_id})
+    seqs = load_sequences(con, loaded.vocab, users=[user_id, *others])
+    try:
+        r = seqs.row(user_id)
+    except NotFoundError:
+        raise NotFoundError(f"User {user_id!r} has no events, so there is no social evidence to show.") from None
+    graph = graph_from_frame(edges, seqs, k)
+    tl = compute_timelines(model, seqs)
+    a, b = int(seqs.offsets[r]), int(seqs.offsets[r + 1])
+    L = model.config.max_len
+    half = max(1, L // 2)
+    friends = graph.friends(r)
+    share = np.zeros(b - a)
+    att = np.zeros((b - a, len(friends)))
+    batch = None
+    for start in range(a, b, half):
+        stop = min(start + half, b)
+        lo = max(a, start - half)
+        batch = social_batch(seqs, np.array([lo]), np.array([stop]), stop - lo, tl, graph)
+        enc = model.encode(batch)
+        n = stop - start
+        share[start - a : stop - a] = enc.social_share[0, -n:].double().numpy()
+        att[start - a : stop - a] = enc.social_attention[0, -n:, : len(friends)].double().numpy()
+    names = [str(seqs.user_ids[f]) for f in friends]
+    influencers = []
+    for t in range(b - a):
+        order = np.argsort(-att[t], kind="stable")[:top]
+        influencers.append([{"user": names[j], "weight": round(float(att[t, j]), 6)} for j in order if att[t, j] > 0])
+    influence = (share[:, None] * att).mean(0) if b > a else np.zeros(len(friends))
+    if b - a > L:  # the SHAP window: the latest L events, friends as of each step
+        batch = social_batch(seqs, np.array([b - L]), np.array([b]), L, tl, graph)
+    return SocialEvidence(user_id, seqs.ts[a:b].copy(), share, influencers, names, influence, batch)
+
+
+@dataclass
+class SocialShapley:
+    """Shapley values of the target's logit over the window's events and the user's friends."""
+
+    events: np.ndarray  # [n] per present event of the window (oldest first)
+    friends: np.ndarray  # [K] per friend slot (0 for empty slots)
+    base: float  # the logit with nothing present (the empty-history state)
+    full: float  # the logit with everything present
+    additivity_error: float  # |sum(values) - (full - base)|; permutation sampling keeps it at float rounding
+
+
+def _value(model: InterestModel, batch: Batch, target: int, ev_present: torch.Tensor, fr_present: torch.Tensor):
+    """Target logits [N] for presence rows over the events [N,T] and the friend slots [N,K]."""
+    N = ev_present.shape[0]
+    rep = batch.repeat(N)
+    rep.mask = batch.mask.repeat(N, 1) & ev_present
+    rep.social = rep.social.without(~fr_present)
+    enc = model.encode(rep)
+    state = model.readout(enc, rep)  # [N,D]
+    return (state @ model.item_vectors()[target]).double()
+
+
+@torch.no_grad()
+def social_shapley(model: InterestModel, batch: Batch, target: int, permutations: int = 16, seed: int = 0,
+                   chunk: int = 256) -> SocialShapley:  # fmt: skip
+    """Permutation-sampling Shapley values (antithetic pairs) for one window (`batch` of one row with social
+    inputs) and the target item index. Each permutation's marginal contributions sum to full - base exactly, so
+    the values are additive for any number of permutations; the check is raised on, not assumed."""
+    if batch.social is None or batch.size != 1:
+        raise UserInputError("social_shapley needs one window with its friends' states (Batch.social).")
+    events = np.flatnonzero(batch.mask[0].numpy())
+    slots = np.flatnonzero(batch.social.friends[0].numpy() >= 0)
+    n, K, T = len(events), batch.social.friends.shape[1], batch.items.shape[1]
+    P = n + len(slots)
+    rng = np.random.default_rng(seed)
+    perms = []
+    for _ in range(max(1, permutations // 2)):
+        p = rng.permutation(P)
+        perms += [p, p[::-1]]
+    rows_ev, rows_fr = [], []
+    for p in perms:  # presence after adding the first j players, j = 0..P
+        ev = np.zeros((P + 1, T), bool)
+        fr = np.zeros((P + 1, K), bool)
+        for j, player in enumerate(p, start=1):
+            if player < n:
+                ev[j:, events[player]] = True
+            else:
+                fr[j:, slots[player - n]] = True
+        rows_ev.append(ev)
+        rows_fr.append(fr)
+    ev_all = torch.from_numpy(np.concatenate(rows_ev))
+    fr_all = torch.from_numpy(np.concatenate(rows_fr))
+    vals = torch.cat([_value(model, batch, target, ev_all[s : s + chunk], fr_all[s : s + chunk])
+                      for s in range(0, len(ev_all), chunk)]).numpy().reshape(len(perms), P + 1)  # fmt: skip
+    phi = np.zeros(P)
+    for i, p in enumerate(perms):
+        phi[p] += np.diff(vals[i])
+    phi /= len(perms)
+    base, full = float(vals[0, 0]), float(vals[0, -1])
+    err = abs(phi.sum() - (full - base))
+    if err > 1e-6 * max(1.0, abs(full - base)):
+        raise AssertionError(f"Shapley values do not add up: off by {err:.3g}.")
+    friends = np.zeros(K)
+    friends[slots] = phi[n:]
+    return SocialShapley(phi[:n], friends, base, full, err)
+
+
+@torch.no_grad()
+def friend_deletion_curve(model: InterestModel, batch: Batch, target: int, order: np.ndarray) -> np.ndarray:
+    """The target's logit after removing the first 0, 1, .., len(order) friend slots of `order` (history kept).
+    [len(order)+1]; a faithful ranking of friends makes it fall fastest."""
+    K, T = batch.social.friends.shape[1], batch.items.shape[1]
+    fr = np.ones((len(order) + 1, K), bool)
+    for j, slot in enumerate(order, start=1):
+        fr[j:, slot] = False
+    ev = torch.ones(len(fr), T, dtype=torch.bool)
+    return _value(model, batch, target, ev, torch.from_numpy(fr)).numpy()
+
+
+
+
+@dataclass
+class FriendExplanation:
+    """Shapley values of one target over the user's latest window of events and their friends, and the deletion
+    curves over friends (largest value first, and largest attention at the last step first)."""
+
+    friends: list[str]  # [K'] the friend in each slot with a friend
+    values: np.ndarray  # [K'] Shapley value of each friend
+    events: np.ndarray  # [n] Shapley value of each event of the window (oldest first)
+    base: float
+    fx: float
+    additivity_error: float
+    deletion_by_value: np.ndarray  # [K'+1] the target's logit as friends are removed, largest value first
+    deletion_by_attention: np.ndarray  # [K'+1] likewise, largest attention first
+
+    def to_dict(self) -> dict:
+        return {
+            "friends": [{"user": f, "value": float(v)} for f, v in zip(self.friends, self.values, strict=True)],
+            "events_total": float(self.events.sum()), "base": self.base, "fx": self.fx,
+            "additivity_error": self.additivity_error,
+            "deletion_by_value": np.round(self.deletion_by_value, 6).tolist(),
+            "deletion_by_attention": np.round(self.deletion_by_attention, 6).tolist(),
+        }  # fmt: skip
+
+
+def explain_friends(
+    con: duckdb.DuckDBPyConnection, loaded: LoadedModel, user_id: str, target: int, permutations: int = 16
+) -> FriendExplanation:
+    """Friends and events as players for the logit of item index `target` after the user's latest event."""
+    ev = user_social_evidence(con, loaded, user_id)
+    model, batch = loaded.model, ev.batch
+    sv = social_shapley(model, batch, target, permutations=permutations)
+    slots = np.flatnonzero(batch.social.friends[0].numpy() >= 0)
+    with torch.no_grad():
+        att = model.encode(batch).social_attention[0, -1].double().numpy()  # [K]
+    by_value = slots[np.argsort(-sv.friends[slots], kind="stable")]
+    by_att = slots[np.argsort(-att[slots], kind="stable")]
+    return FriendExplanation(
+        [ev.friends[s] for s in slots], sv.friends[slots], sv.events, sv.base, sv.full,
+        sv.additivity_error, friend_deletion_curve(model, batch, target, by_value),
+        friend_deletion_curve(model, batch, target, by_att),
+    )

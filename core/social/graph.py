@@ -1,0 +1,82 @@
+"""The friend graph in model rows (the rows of `Sequences`), each user's friends capped at K by a fixed rule.
+
+The cap rule (documented, deterministic, independent of time): a user's friends are ordered by edge weight
+(strongest first), then by the friend's degree (better-connected first), then by user id; the first K are kept.
+An undirected edge is a friend at both ends; a directed edge u -> v (u trusts / follows v) makes v a friend of u
+only: u's interest may follow v's, not the reverse. Users without events have no interest state and are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from core.sequences import Sequences
+from core.store.edges import EDGES_TABLE, edge_count
+
+__all__ = ["FriendGraph", "load_graph", "graph_from_frame"]
+
+
+@dataclass(frozen=True)
+class FriendGraph:
+    """CSR friend lists in `Sequences` rows: user r's friends are rows[offsets[r]:offsets[r+1]] (at most k)."""
+
+    offsets: np.ndarray  # [U+1] int64
+    rows: np.ndarray  # [E] int64 friend rows, in the cap rule's order
+    weights: np.ndarray  # [E] float64 edge weights
+    k: int  # the cap
+
+    def friends(self, row: int) -> np.ndarray:
+        return self.rows[self.offsets[row] : self.offsets[row + 1]]
+
+    def padded(self) -> tuple[np.ndarray, np.ndarray]:
+        """[U,K] friend rows (-1 = none) and [U,K] bool, for batched lookups."""
+        U = len(self.offsets) - 1
+        counts = np.diff(self.offsets)
+        out = np.full((U, max(self.k, 1)), -1, np.int64)
+        col = np.arange(len(self.rows)) - np.repeat(self.offsets[:-1], counts)
+        out[np.repeat(np.arange(U), counts), col] = self.rows
+        return out, out >= 0
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.rows)
+
+
+def load_graph(con: duckdb.DuckDBPyConnection, seqs: Sequences, k: int = 20) -> FriendGraph:
+    """The stored edges as a FriendGraph over `seqs`' users (empty when the database has no edges)."""
+    if edge_count(con) == 0:
+        frame = pd.DataFrame({"src_user": [], "dst_user": [], "weight": [], "directed": []})
+    else:
+        frame = con.execute(f"SELECT src_user, dst_user, weight, directed FROM {EDGES_TABLE}").fetchdf()
+    return graph_from_frame(frame, seqs, k)
+
+
+def graph_from_frame(frame: pd.DataFrame, seqs: Sequences, k: int = 20) -> FriendGraph:
+    """`frame` has src_user, dst_user and optionally weight (1.0) and directed (False)."""
+    U = seqs.n_users
+    index = {str(u): r for r, u in enumerate(seqs.user_ids)}
+    src = np.array([index.get(str(x), -1) for x in frame["src_user"]], np.int64)
+    dst = np.array([index.get(str(x), -1) for x in frame["dst_user"]], np.int64)
+    w = frame["weight"].to_numpy(float) if "weight" in frame else np.ones(len(src))
+    directed = frame["directed"].to_numpy(bool) if "directed" in frame else np.zeros(len(src), bool)
+    ok = (src >= 0) & (dst >= 0) & (src != dst)
+    src, dst, w, directed = src[ok], dst[ok], w[ok], directed[ok]
+    back = ~directed
+    a = np.concatenate([src, dst[back]])  # owner
+    b = np.concatenate([dst, src[back]])  # friend
+    ww = np.concatenate([w, w[back]])
+    # one entry per (owner, friend): the strongest tie
+    key = pd.DataFrame({"a": a, "b": b, "w": ww}).groupby(["a", "b"], as_index=False)["w"].max()
+    degree = np.bincount(key["a"].to_numpy(), minlength=U)
+    key["deg"] = degree[key["b"].to_numpy()]
+    key["id"] = seqs.user_ids[key["b"].to_numpy()].astype(str) if len(key) else []
+    key = key.sort_values(["a", "w", "deg", "id"], ascending=[True, False, False, True], kind="stable")
+    key["rank"] = key.groupby("a").cumcount()
+    key = key[key["rank"] < k]
+    counts = np.bincount(key["a"].to_numpy(np.int64), minlength=U)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return FriendGraph(offsets, key["b"].to_numpy(np.int64), key["w"].to_numpy(float), int(k))

@@ -1,0 +1,54 @@
+"""Cohorts from the friend graph: Louvain communities (core.social.communities), two compared side by side."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data
+from dashboard.components import charts
+
+__all__ = ["communities_table", "community_share", "communities_section"]
+
+
+@st.cache_data(max_entries=8, show_spinner="Finding communities…")
+def communities_table(db: str, stamp: tuple[int, int, int]) -> pd.DataFrame:
+    """user_id, community for every user named by an edge (empty without edges)."""
+    from core.social.communities import graph_communities
+
+    with data.READER.cursor(db, stamp) as con:
+        return graph_communities(con, seed=0)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def community_share(db: str, stamp: tuple[int, int, int], community: int, period: str) -> pd.DataFrame:
+    from core.social.communities import members_category_share
+
+    members = communities_table(db, stamp)
+    users = members.loc[members["community"] == community, "user_id"].tolist()
+    with data.READER.cursor(db, stamp) as con:
+        return members_category_share(con, users, period)
+
+
+def communities_section(period: str) -> None:
+    """Pick two communities and compare their category share over time (sizes first)."""
+    db = data.db_path()
+    stamp = data.db_stamp(db)
+    table = communities_table(str(db), stamp)
+    if table.empty:
+        st.info("This database has no social edges, so there are no graph communities.")
+        return
+    sizes = table.groupby("community").size()
+    st.caption(f"{len(sizes):,} communities (networkx Louvain, seed 0) over {len(table):,} users named by an edge.")
+    options = [int(c) for c in sizes.index]
+    cols = st.columns(2)
+    for name, col, default in zip("AB", cols, (0, min(1, len(options) - 1)), strict=True):
+        with col:
+            c = st.selectbox(f"Community {name}", options, index=default, key=f"cohorts_comm_{name.lower()}",
+                             format_func=lambda k: f"{k} ({sizes[k]:,} users)")  # fmt: skip
+            share = community_share(str(db), stamp, int(c), period)
+            if share.empty:
+                st.info("No categorised events in this community.")
+            else:
+                st.plotly_chart(charts.category_share(share, title=f"Category share, community {c}"),
+                                key=f"cohorts_comm_share_{name}")  # fmt: skip

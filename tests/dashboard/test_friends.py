@@ -1,0 +1,87 @@
+"""The user explorer's Friends panel on a model trained with the social branch: the ego network, the social share
+over time and "influenced by" links (`?user=`), the same numbers as core; demo mode shows friends as pseudonyms."""
+
+from __future__ import annotations
+
+import pytest
+from dashboard_helpers import figure, open_page, problems
+
+from core.checkpoint import load_checkpoint
+from core.datasets.social import generate_social
+from core.ingest.frames import ingest_frames
+from core.model import ModelConfig
+from core.privacy import Pseudonymizer
+from core.social.evidence import user_social_evidence
+from core.social.train import train_social
+from core.store import connect_read
+from core.train import TrainConfig
+
+USER = "s00"
+
+
+@pytest.fixture(scope="module")
+def social_env(tmp_path_factory):
+    ds = generate_social(users=30, items=40, events=900, categories=4, communities=2, mean_degree=4, seed=5)
+    root = tmp_path_factory.mktemp("friends")
+    db = root / "s.duckdb"
+    ingest_frames(db, ds.events, ds.users, ds.items, edges=ds.edges)
+    model = root / "models" / "social"
+    train_social(db, model, ModelConfig(max_len=10, d_model=16, n_heads=2, n_layers=1),
+                 TrainConfig(epochs=1, batch_size=16, device="cpu"))  # fmt: skip
+    return db, model
+
+
+@pytest.fixture
+def friends_env(monkeypatch, social_env):
+    db, model = social_env
+    monkeypatch.setenv("INTERESTLENS_DB", str(db))
+    monkeypatch.setenv("INTERESTLENS_MODEL", str(model))
+    monkeypatch.setenv("INTERESTLENS_MODELS", str(model.parent))
+    return db, model
+
+
+def test_friends_panel_shows_the_ego_network_share_and_links(friends_env):
+    db, model = friends_env
+    at = open_page("user_explorer", user=USER)
+    assert not problems(at)
+    assert "Friends" in [h.value for h in at.subheader]
+    ego = figure(at, "friends_ego")
+    with connect_read(db) as con:
+        ev = user_social_evidence(con, load_checkpoint(model), USER)
+    shown = {name for trace in ego["data"] if trace.get("mode") == "markers" for name in trace.get("text", [])}
+    assert shown == set(ev.friends) | {USER}
+    share = figure(at, "friends_share")
+    assert [round(v, 6) for v in share["data"][0]["y"]] == [round(float(v), 6) for v in ev.social_share]
+    links = [m.value for m in at.markdown if "?user=" in m.value]
+    top = max(zip(ev.influence, ev.friends, strict=True))[1]
+    assert links and f"?user={top})" in links[0]  # the most influential friend first, linked to their page
+
+
+def test_demo_mode_pseudonymises_friends(friends_env, monkeypatch):
+    db, model = friends_env
+    monkeypatch.setenv("INTERESTLENS_DEMO", "1")
+    monkeypatch.setenv("INTERESTLENS_DEMO_KEY", "k" * 32)
+    p = Pseudonymizer("k" * 32)
+    at = open_page("user_explorer", user=p.pseudonym(USER))
+    assert not problems(at)
+    ego = figure(at, "friends_ego")
+    names = {n for trace in ego["data"] if trace.get("mode") == "markers" for n in trace.get("text", [])}
+    with connect_read(db) as con:
+        real = set(user_social_evidence(con, load_checkpoint(model), USER).friends)
+    assert names and not names & real  # no stored friend id is shown
+    assert {p.pseudonym(f) for f in real} <= names
+    assert not any(f"?user={f})" in m.value for m in at.markdown for f in real)
+
+
+def test_cohorts_by_graph_community(friends_env):
+    db, _model = friends_env
+    from core.social.communities import graph_communities
+
+    at = open_page("cohorts", cohorts_by="graph communities")
+    assert not problems(at)
+    with connect_read(db) as con:
+        comm = graph_communities(con, seed=0)
+    sizes = comm.groupby("community").size()
+    assert at.selectbox(key="cohorts_comm_a").value == 0
+    assert f"{len(sizes):,} communities" in " ".join(c.value for c in at.caption)
+    assert figure(at, "cohorts_comm_share_A")["data"]
