@@ -11,7 +11,7 @@ from pathlib import Path
 from core.datasets.social import generate_social
 from core.ingest.frames import ingest_frames
 from core.ingest.result import IngestResult
-from core.ingest.run import Progress
+from core.ingest.stage import Progress
 
 __all__ = ["build_synthetic_social", "social_truth_dir"]
 

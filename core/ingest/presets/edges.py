@@ -10,7 +10,7 @@ from core.ingest.files import require_file
 from core.ingest.presets.common import detect_format, raw_text
 from core.ingest.readers import Dialect, header_names, parquet_columns, require_columns
 from core.ingest.result import ColumnMapping
-from core.ingest.run import Run
+from core.ingest.stage import Run
 from core.ingest.times import time_sql
 from core.store.edges import EdgeStage
 

@@ -29,7 +29,7 @@ from core.ingest.presets.common import (
 )
 from core.ingest.presets.edges import positional_edges
 from core.ingest.readers import Dialect
-from core.ingest.run import Run, SideTable, Stage
+from core.ingest.stage import Run, SideTable, Stage
 from core.ingest.times import TimeSql, time_sql
 
 __all__ = ["load_lastfm_hetrec", "load_ciao"]
