@@ -1,9 +1,9 @@
 """Change points and drift on the time grid: a burst of entries in one sitting is one moment, never twelve.
 
 The signal is the categories of the events themselves (each event's item→category weights, [n, C]). The grid is a
-history's *moments*: a bulk session (`core.trajectory.timegrid.BULK_SESSION` or more events in one sitting, a list
-rated or imported at once, whose order of entry means nothing) is one moment; in any other session each event is its
-own moment (events minutes apart, each a choice made after the last). On that grid:
+history's *moments*: a bulk session (`core.trajectory.timegrid.bulk_sessions`: 20 or more events about a minute or
+less apart in one sitting, a list rated or imported at once, whose order of entry means nothing) is one moment; in
+any other session each event is its own moment (each a choice made after the last). On that grid:
 
 - **Contrast** (the drift line): at the start of each moment, the Jensen–Shannon divergence (bits, in [0, 1]) between
   the category mix of the `window` events before it and of the `window` events from it on. Both sides hold the same
@@ -28,7 +28,7 @@ import numpy as np
 
 from core.trajectory.changes import auto_penalty
 from core.trajectory.measures import js_divergence
-from core.trajectory.timegrid import BULK_SESSION, sessions
+from core.trajectory.timegrid import bulk_sessions
 
 __all__ = ["ChangeConfig", "Changes", "moment_starts", "contrast", "pelt", "detect_changes"]
 
@@ -64,12 +64,12 @@ class Changes:
 def moment_starts(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """([G] first event of each moment, [n] session of each event): a bulk session is one moment, every event of
     another session its own."""
-    sid = sessions(ts)
+    sid, bulk_session = bulk_sessions(ts)
     n = len(sid)
     if n == 0:
         return np.zeros(0, np.int64), sid
     first = np.concatenate([[True], np.diff(sid) != 0])
-    bulk = np.bincount(sid)[sid] >= BULK_SESSION  # [n] the event is in a bulk session
+    bulk = bulk_session[sid]  # [n] the event is in a bulk session
     return np.flatnonzero(first | ~bulk).astype(np.int64), sid
 
 

@@ -38,6 +38,8 @@ __all__ = [
     "MIN_POINTS",
     "BULK_SESSION",
     "BULK_SHARE",
+    "BULK_GAP_S",
+    "bulk_sessions",
     "sessions",
     "bucket_index",
     "choose_grain",
@@ -49,7 +51,8 @@ Grain = Literal["event", "session", "day", "week", "month"]
 GRAINS: tuple[str, ...] = ("event", "session", "day", "week", "month")
 SESSION_GAP_S = 30 * 60  # a gap at least this long starts a new session (the common 30-minute session rule)
 MIN_POINTS = 3  # fewer buckets than this at the auto grain: show the per-event view instead
-BULK_SESSION = 20  # a session of at least this many events is bulk entry (a list rated or imported at once)
+BULK_SESSION = 20  # a session of at least this many events, entered fast (BULK_GAP_S), is bulk entry
+BULK_GAP_S = 60  # … with a median gap between its events of at most this (a list rated or imported at once)
 BULK_SHARE = 0.5  # a history is "mostly bulk" when at least this share of its events are bulk entries
 _SPAN_RULE: tuple[tuple[float, Grain], ...] = (  # (longest span in days, grain) in order; longer: month
     (2.0, "session"),
@@ -122,7 +125,7 @@ class Bulk:
     """How much of a history was entered in bulk: long sessions, where the order of events says little."""
 
     sessions: int  # sessions in the history
-    bulk_sessions: int  # sessions of at least BULK_SESSION events
+    bulk_sessions: int  # bulk sessions (`bulk_sessions`)
     bulk_events: int  # events in those sessions
     events: int  # events in all
     mostly_bulk: bool  # bulk_events ≥ BULK_SHARE · events
@@ -139,17 +142,33 @@ class Bulk:
         many = "session" if self.bulk_sessions == 1 else "sessions"
         return (
             f"Most of this history ({self.share:.0%} of {self.events:,} events) was entered in bulk: "
-            f"{self.bulk_sessions} {many} of {BULK_SESSION}+ events each. The order inside a session says little "
+            f"{self.bulk_sessions} {many} of {BULK_SESSION}+ events, about a minute or less apart. The order inside a "
+            f"session says little "
             f"about when interests changed, so each session counts as one moment."
         )
 
 
+def bulk_sessions(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """([n] session of each event, [S] whether each session is bulk: at least `BULK_SESSION` events with a median
+    gap of at most `BULK_GAP_S` seconds between them — a list entered at once, not a long evening of browsing)."""
+    s = _seconds(ts)
+    sid = sessions(s)
+    if len(sid) == 0:
+        return sid, np.zeros(0, bool)
+    sizes = np.bincount(sid)
+    bulk = sizes >= BULK_SESSION
+    gaps = np.diff(s)
+    same = sid[1:] == sid[:-1]  # gaps inside a session
+    for k in np.flatnonzero(bulk):
+        bulk[k] = np.median(gaps[same & (sid[1:] == k)]) <= BULK_GAP_S
+    return sid, bulk
+
+
 def bulk_entries(ts: np.ndarray) -> Bulk:
     """Count the bulk sessions of a history (event times in history order)."""
-    sid = sessions(ts)
+    sid, big = bulk_sessions(ts)
     if len(sid) == 0:
         return Bulk(0, 0, 0, 0, False)
     sizes = np.bincount(sid)
-    big = sizes >= BULK_SESSION
     bulk_events = int(sizes[big].sum())
     return Bulk(int(len(sizes)), int(big.sum()), bulk_events, int(len(sid)), bulk_events >= BULK_SHARE * len(sid))
