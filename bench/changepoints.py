@@ -11,8 +11,8 @@ their id exactly as bench/trajectory.py splits them ("tune": crc32 even, "eval":
 Stages written to bench/results/changepoints-<size>.json:
 1. `before`: the event-level detector the product used until now (`detect_change_points` on the events signal with its
    defaults), on the eval half;
-2. `grid`: the tune-half F1 of every setting in the grid (penalty scale × minimum divergence × snapping reach ×
-   minimum contrast);
+2. `grid`: the tune-half F1 of every setting in the grid (penalty scale × minimum divergence × noise factor ×
+   snapping reach × minimum contrast);
 3. `after`: the setting with the best tune-half F1, and the product defaults (`ChangeConfig()`), on the eval
    half; also the share of planted changes found per archetype and false changes on non-switch users.
 """
@@ -38,10 +38,11 @@ from core.trajectory import change_point_scores, detect_change_points  # noqa: E
 from core.trajectory import grid_changes  # noqa: E402
 from core.trajectory.grid_changes import ChangeConfig, detect_changes  # noqa: E402
 
-SCALES = [0.4, 0.6, 0.8]
-DIVERGENCES = [0.25, 0.3, 0.35]
+SCALES = [0.6, 1.0]
+DIVERGENCES = [0.15, 0.2, 0.25]
+NOISE_FACTORS = [0.25, 0.5, 0.75]
 SNAPS = [0, 2]
-MIN_CONTRASTS = [0.0, 0.3]
+MIN_CONTRASTS = [0.0, 0.2]
 _PELT: dict = {}
 
 
@@ -114,14 +115,15 @@ def main() -> None:
     res.stage("before", {"detector": "detect_change_points(events), product defaults until now", **before,
                          "seconds": time.perf_counter() - t0, "load_1min": os.getloadavg()[0]})
     grid = {}
-    for scale, div, snap, mc in itertools.product(SCALES, DIVERGENCES, SNAPS, MIN_CONTRASTS):
-        cfg = ChangeConfig(scale=scale, min_divergence=div, snap=snap, min_contrast=mc)
-        grid[f"{scale}/{div}/{snap}/{mc}"] = run_session(tune, cfg)["f1"]
+    for scale, div, nf, snap, mc in itertools.product(SCALES, DIVERGENCES, NOISE_FACTORS, SNAPS, MIN_CONTRASTS):
+        cfg = ChangeConfig(scale=scale, min_divergence=div, noise_factor=nf, snap=snap, min_contrast=mc)
+        grid[f"{scale}/{div}/{nf}/{snap}/{mc}"] = run_session(tune, cfg)["f1"]
     best = max(grid, key=lambda k: (grid[k], k))
-    res.stage("grid", {"key": "scale/min_divergence/snap/min_contrast", "tune_users": len(tune), "tune_f1": grid,
+    res.stage("grid", {"key": "scale/min_divergence/noise_factor/snap/min_contrast", "tune_users": len(tune), "tune_f1": grid,
                        "load_1min": os.getloadavg()[0]})
-    s, d, n, mc = best.split("/")
-    chosen = ChangeConfig(scale=float(s), min_divergence=float(d), snap=int(n), min_contrast=float(mc))
+    s, d, nf, n, mc = best.split("/")
+    chosen = ChangeConfig(scale=float(s), min_divergence=float(d), noise_factor=float(nf), snap=int(n),
+                          min_contrast=float(mc))
     t0 = time.perf_counter()
     after = run_session(held, chosen)
     seconds = time.perf_counter() - t0

@@ -43,8 +43,9 @@ class TrajectoryConfig:
 
     @property
     def changes(self) -> ChangeConfig:
-        """The settings of the change points on the time grid (the events signal)."""
-        return ChangeConfig(scale=self.penalty_scale, min_segment=self.min_segment, min_divergence=self.min_divergence)
+        """The settings of the change points on the time grid (the events signal): its own tuned penalty and
+        divergence rule (`ChangeConfig`); `penalty_scale` and `min_divergence` above apply to the other signals."""
+        return ChangeConfig(min_segment=self.min_segment)
 
     def __post_init__(self) -> None:
         if self.window < 1:

@@ -151,7 +151,7 @@ def _ordered(df: pd.DataFrame) -> pd.DataFrame:
     """Largest change first (a file from before that column: most total drift first), ties by user id.
 
     Not total drift: it sums drift over every step, so it grows with the history's length (Spearman 0.91 with the
-    number of events on MovieLens); the largest change compares 10 events either side whatever the length."""
+    number of events on MovieLens); the largest change compares 20 events either side whatever the length."""
     key = "largest_change" if "largest_change" in df.columns else "total_drift"
     order = np.lexsort((df["user_id"].to_numpy(dtype=str), -df[key].to_numpy(dtype=float)))
     return df.iloc[order].reset_index(drop=True)

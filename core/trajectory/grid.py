@@ -3,7 +3,7 @@
 Per bucket of the grid (`core.trajectory.timegrid`: event, session, day, week or month; `auto` picks from the span):
 the mean interest over the bucket's events (rows sum to one), with at most `top_n` named categories and the rest
 summed into "other"; the drift, the highest contrast (`core.trajectory.grid_changes.contrast`, JS bits between the
-10 events before and after) at any moment that starts in the bucket; and the change points, each placed in the
+20 events before and after) at any moment that starts in the bucket; and the change points, each placed in the
 bucket of its event. A change step is a contrast peak (within `ChangeConfig.snap` moments), so on every grain the
 mark sits where the drift line peaks.
 
@@ -33,7 +33,7 @@ class GridChange:
     step: int  # event index of the first event under the new interest
     bucket: int  # the grid bucket holding that event
     time: np.datetime64  # the event's time (UTC)
-    size: float  # contrast at the change: JS (bits) between the 10 events before and after
+    size: float  # contrast at the change: JS (bits) between the 20 events before and after
     before: str  # the top category of the segment before the change
     after: str  # the top category of the segment after it
     words: str  # e.g. "Comedy → Drama, Mar 2004"
@@ -108,7 +108,7 @@ def shift_words(before: str, after: str, when: np.datetime64) -> str:
 
 def _describe(events: np.ndarray, steps: list[int], categories: list[str]) -> list[tuple[str, str]]:
     """(before, after) per change: the top category of the segment before and after it; when the top stays the
-    same, `after` names the category whose share rose most ("Drama" → "more Comedy")."""
+    same, `after` names the category whose share rose most ("Drama" → "more Comedy", or "mostly Drama")."""
     bounds = [0, *steps, len(events)]
     sums = np.stack([events[a:b].sum(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
     total = sums.sum(axis=1, keepdims=True)
@@ -116,9 +116,9 @@ def _describe(events: np.ndarray, steps: list[int], categories: list[str]) -> li
     out = []
     for k in range(len(steps)):
         b, a = int(np.argmax(mix[k])), int(np.argmax(mix[k + 1]))
-        if a == b:
+        if a == b:  # the top stays: name what grew ("mostly Comedy" when it is the top itself)
             rise = int(np.argmax(mix[k + 1] - mix[k]))
-            out.append((categories[b], f"more {categories[rise]}"))
+            out.append((categories[b], f"{'mostly' if rise == b else 'more'} {categories[rise]}"))
         else:
             out.append((categories[b], categories[a]))
     return out

@@ -13,8 +13,9 @@ any other session each event is its own moment (each a choice made after the las
   session), every segment holding at least `min_segment` events, with the noise-scaled penalty
   `core.trajectory.changes.auto_penalty`. Then each change moves to the moment of highest contrast within `snap`
   moments (so every mark sits on a peak of the drift line the chart shows), a session keeps at most one change (the
-  one of highest contrast), and changes between segments whose mean mixes are closer than `min_divergence` bits, or
-  whose contrast is below `min_contrast`, are dropped, weakest first.
+  one of highest contrast), changes whose contrast is below `min_contrast` are dropped, and so, weakest first, are
+  changes between segments whose mixes are less than `min_divergence` bits apart beyond what sampling noise gives
+  segments of their sizes (`noise_factor`; a 15-event segment needs far more than a 500-event one).
 
 The defaults are chosen on the "tune" half of planted users and reported on the held-out half (bench/changepoints.py).
 Shapes: n events, G moments, C categories.
@@ -39,16 +40,19 @@ class ChangeConfig:
 
     scale: float = 0.6  # multiplier of the noise-scaled PELT penalty s²·log n (higher = fewer changes)
     min_segment: int = 10  # fewest events between two changes (and before the first, after the last)
-    min_divergence: float = 0.3  # smallest JS (bits) between the mean mixes of the segments either side of a change
-    window: int = 10  # events on each side of a moment that the contrast (the drift line) compares
+    min_divergence: float = 0.2  # smallest JS (bits) between the segment mixes either side of a change, beyond noise
+    noise_factor: float = 0.5  # … plus this many times the JS that sampling noise alone gives segments of their sizes
+    window: int = 20  # events on each side of a moment that the contrast (the drift line) compares
     snap: int = 2  # moments a change may move to sit on the contrast's local peak (0: never moved; see bench)
-    min_contrast: float = 0.3  # smallest contrast (bits) at a reported change
+    min_contrast: float = 0.2  # smallest contrast (bits) at a reported change
 
     def __post_init__(self) -> None:
         if self.min_segment < 1 or self.window < 1 or self.snap < 0:
             raise ValueError("min_segment and window must be at least 1 and snap at least 0")
-        if not self.scale > 0 or not 0 <= self.min_divergence <= 1 or not 0 <= self.min_contrast <= 1:
-            raise ValueError("scale must be positive, min_divergence and min_contrast between 0 and 1 bit")
+        if not self.scale > 0 or not 0 <= self.min_divergence <= 1 or not 0 <= self.min_contrast <= 1 \
+                or self.noise_factor < 0:
+            raise ValueError("scale must be positive, min_divergence and min_contrast between 0 and 1 bit, "
+                             "noise_factor not negative")
 
 
 @dataclass(frozen=True)
@@ -151,10 +155,17 @@ def _one_per_session(cut: list[int], drift: np.ndarray, session_of_row: np.ndarr
     return sorted(best.values())
 
 
-def _segment_divergences(x: np.ndarray, steps: list[int]) -> np.ndarray:
+def _margins(x: np.ndarray, steps: list[int], noise_factor: float) -> np.ndarray:
+    """Per change: the JS (bits) between the mixes of the segments either side, less `noise_factor` times what
+    sampling noise alone gives two segments of those sizes from one mix, E[JS] ≈ (C_u − 1)·(1/m₁ + 1/m₂)/(8 ln 2)
+    (second-order expansion of JS; C_u = categories the user touched). Short segments need a larger divergence
+    than long ones, whose mixes are known precisely."""
     bounds = [0, *steps, len(x)]
     sums = np.stack([x[a:b].sum(axis=0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
-    return js_divergence(_normalise(sums[:-1]), _normalise(sums[1:]))
+    sizes = np.maximum(sums.sum(axis=1), 1e-9)
+    used = max(int((x.sum(axis=0) > 0).sum()), 2)
+    noise = (used - 1) * (1 / sizes[:-1] + 1 / sizes[1:]) / (8 * np.log(2))
+    return js_divergence(_normalise(sums[:-1]), _normalise(sums[1:])) - noise_factor * noise
 
 
 def detect_changes(events: np.ndarray, ts: np.ndarray, config: ChangeConfig | None = None) -> Changes:
@@ -185,10 +196,10 @@ def detect_changes(events: np.ndarray, ts: np.ndarray, config: ChangeConfig | No
         cut = _snap(cut, drift, cfg.snap)
     cut = _one_per_session(cut, drift, sid[starts])
     cut = [g for g in cut if drift[g] >= cfg.min_contrast]
-    while cut and cfg.min_divergence > 0:
-        div = _segment_divergences(x, [int(starts[g]) for g in cut])
-        k = int(np.argmin(div))
-        if div[k] >= cfg.min_divergence:
+    while cut:
+        margin = _margins(x, [int(starts[g]) for g in cut], cfg.noise_factor)
+        k = int(np.argmin(margin))
+        if margin[k] >= cfg.min_divergence:
             break
         cut.pop(k)
     return Changes([int(starts[g]) for g in cut], starts, drift, sid)

@@ -94,7 +94,7 @@ def trajectory_caption(grid: Any) -> str:
     where = "per event" if grid.grain == "event" else f"averaged per {grid.grain}"
     return (
         f"Interest over categories {where} (six named, the rest grey). Drift below: how far apart (JS, bits) the "
-        f"categories of the 10 events before and after each moment are, on the same 0–1 scale for every user. "
+        f"categories of the 20 events before and after each moment are, on the same 0–1 scale for every user. "
         f"{n} change point{'s' if n != 1 else ''} (dashed), each on a peak of the drift; a session is one moment."
     )
 

@@ -75,7 +75,7 @@ def trajectory_chart(grid, title: str, new_steps=None, after_training=None) -> g
             fig.add_vrect(x0=_plotly_x(x[b0]), x1=_plotly_x(x[b1]), fillcolor=colour, opacity=0.18, line_width=0,
                           annotation_text=label, annotation_position="top left", row=1, col=1)
     fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), title=title, hovermode="x unified", height=460,
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, title_text=""))
+                      legend=dict(title_text="", traceorder="reversed"))  # legend top-down as the stack
     fig.update_yaxes(title_text="share", tickformat=".0%", range=[0, 1], row=1, col=1)
     fig.update_yaxes(title_text="drift (bits)", range=[0, 1], tickvals=[0, 0.5, 1], row=2, col=1)
     fig.update_xaxes(title_text="event" if grid.grain == "event" else GRAIN_LABELS[grid.grain], row=2, col=1)

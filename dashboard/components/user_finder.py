@@ -98,8 +98,13 @@ def changed_most(model_dir: Path | None, expanded: bool, top: int = 50) -> None:
             st.caption("These drift summaries predate the ranking by largest change; run `interestlens drift` again.")
             return
         cols = ["user_id", "largest_change", "shift", "n_events", "mostly_bulk"]
-        table = drift.sort_values(["largest_change", "user_id"], ascending=[False, True]).head(top)[cols]
+        changed = drift[drift["largest_change"] > 0]
+        table = changed.sort_values(["largest_change", "user_id"], ascending=[False, True]).head(top)[cols]
         table = table.reset_index(drop=True)
+        st.caption(f"{len(changed):,} of {len(drift):,} users have a change point; "
+                   f"{int(drift['mostly_bulk'].sum()):,} entered most of their history in bulk.")
+        if table.empty:
+            return
         p = demo.active()
         if p is not None:  # demo mode: the same pseudonyms as everywhere else
             table = demo.scrub(table, p)
@@ -110,7 +115,7 @@ def changed_most(model_dir: Path | None, expanded: bool, top: int = 50) -> None:
             column_config={
                 "largest_change": st.column_config.NumberColumn(
                     "largest change (bits)", format="%.2f",
-                    help="Drift at the user's largest change point: JS divergence between the categories of the 10 "
+                    help="Drift at the user's largest change point: JS divergence between the categories of the 20 "
                          "events before and after it (0–1, the same scale for every user)."),
                 "shift": st.column_config.TextColumn("shift"),
                 "n_events": st.column_config.NumberColumn("events"),
