@@ -27,16 +27,13 @@ __all__ = ["trajectory_panel", "recommendations_panel", "words_table"]
 @st.fragment
 def trajectory_panel(model_dir: Path, user: str, marks: Marks, live: bool) -> None:
     """The trajectory (model, long-term, short-term or baseline), the gate and drift, and interests in words."""
-    c = st.columns([3, 4])
-    with c[0]:
-        view = st.segmented_control(
-            "Interest", list(model_charts.VIEWS), default="model", key="view", bind="query-params"
-        ) or "model"
-    with c[1]:
-        grain = st.segmented_control(
-            "Time grid", ["auto", *GRAINS], default="auto", key="grain", bind="query-params",
-            help="auto picks session, day, week or month from the history's span; event is one point per event.",
-        ) or "auto"
+    view = st.segmented_control(
+        "Interest", list(model_charts.VIEWS), default="model", key="view", bind="query-params"
+    ) or "model"
+    grain = st.segmented_control(
+        "Time grid", ["auto", *GRAINS], default="auto", key="grain", bind="query-params",
+        help="auto picks session, day, week or month from the history's span; event is one point per event.",
+    ) or "auto"
     uv = panels.model_result("user_view", model_dir, user)
     if uv is None:
         return

@@ -62,12 +62,14 @@ def trajectory_chart(grid, title: str, new_steps=None, after_training=None) -> g
         ),
         row=2, col=1,
     )
-    for c in grid.changes:
+    for k, c in enumerate(grid.changes):
         xc = x[c.bucket]
         for row in (1, 2):
             fig.add_vline(x=_plotly_x(xc), line_dash="dash", line_color=_MARK, opacity=0.7, row=row, col=1)
-        fig.add_annotation(x=_plotly_x(xc), y=1.0, yref="y domain", text=plain(c.words), showarrow=False,
-                           xanchor="left", yanchor="bottom", font=dict(size=11), row=1, col=1)
+        # inside the plot, each label a line lower than the last, so close changes do not overprint
+        fig.add_annotation(x=_plotly_x(xc), y=0.98 - 0.09 * (k % 4), yref="y domain", text=plain(c.words),
+                           showarrow=False, xanchor="left", yanchor="top", font=dict(size=11),
+                           bgcolor="rgba(255,255,255,0.8)", row=1, col=1)
     bucket_of = np.searchsorted(grid.first_step, np.arange(int(grid.events.sum())), side="right") - 1
     for steps, label, colour in [(after_training, "after training", OTHER_COLOR), (new_steps, "new since live on", "#f97316")]:
         if steps is not None and len(steps):
