@@ -1,11 +1,11 @@
 """Screenshot one user's interest trajectory in the dashboard (served by `interestlens serve`, driven by Chromium).
 
-    .venv/bin/python bench/screenshot_trajectory.py --db data/long.duckdb --model data/models/long --user u17 \
+    .venv/bin/python bench/screenshot_trajectory.py --db data/long.duckdb --model data/models/long --user u13 \
         --out docs/screenshots/trajectory_after.png
 
 How the README's trajectory screenshots were made: a synthetic log whose longest users have 2,000+ events
 (`interestlens build --db data/long.duckdb --dataset synthetic --users 30 --items 400 --events 30000 --seed 1`;
-user u17 has 2,681 events), a short training run (`interestlens train --db data/long.duckdb --out data/models/long
+user u13 has 2,209 events), a short training run (`interestlens train --db data/long.duckdb --out data/models/long
 --epochs 5 --time-budget 120 --device cpu`), then this script. It prints the seconds the page took to draw.
 """
 
