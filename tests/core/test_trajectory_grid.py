@@ -149,3 +149,17 @@ def test_change_config_refuses_impossible_settings():
         ChangeConfig(window=0)
     with pytest.raises(ValueError):
         ChangeConfig(min_divergence=2.0)
+
+
+def test_pelt_on_single_event_moments_equals_ruptures():
+    import ruptures as rpt
+
+    from core.trajectory.changes import auto_penalty
+    from core.trajectory.grid_changes import pelt
+
+    rng = np.random.default_rng(3)
+    for n in (40, 90, 200):
+        x = one_hot(list(rng.choice(3, n // 2, p=[0.7, 0.2, 0.1])) + list(rng.choice(3, n - n // 2, p=[0.1, 0.2, 0.7])))
+        pen = auto_penalty(x, 0.6)
+        expected = [int(b) for b in rpt.KernelCPD(kernel="linear", min_size=10).fit(x).predict(pen=pen)[:-1]]
+        assert pelt(x, (x**2).sum(axis=1), np.ones(n), pen, 10) == expected and expected
