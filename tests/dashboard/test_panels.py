@@ -54,7 +54,9 @@ def test_trajectory_chart_names_six_categories_at_most_in_distinct_colours(dash_
             assert stacked[OTHER] == tc.OTHER_COLOR
     drift = [t for t in fig.data if t.name == "drift"]
     assert len(drift) == 1 and fig.layout.yaxis2.range == (0, 1) and fig.layout.yaxis2.title.text == "drift (bits)"
-    assert all(len(t.hovertemplate) < 40 for t in fig.data)  # a short hover: name and value
+    # a short hover: one line per category, its name and share (the bucket's date heads the unified hover)
+    assert {t.hovertemplate for t in fig.data} == {"%{fullData.name} %{y:.0%}<extra></extra>",
+                                                   "drift %{y:.2f} bits<extra></extra>"}
 
 
 def test_md_text_keeps_bare_addresses_from_becoming_links():

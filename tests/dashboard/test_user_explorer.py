@@ -95,7 +95,7 @@ def test_time_grid_control_changes_the_axis_and_comes_from_the_url(dash_env):
     fig = figure(at, "user_trajectory")
     assert fig["layout"]["yaxis2"]["title"]["text"] == "drift (bits)" and fig["layout"]["yaxis2"]["range"] == [0, 1]
     at.segmented_control(key="grain").set_value("week").run()
-    assert not problems(at) and at.query_params["grain"] == "week"
+    assert not problems(at) and at.segmented_control(key="grain").value == "week"
     fig = figure(at, "user_trajectory")
     assert fig["layout"]["xaxis2"]["title"]["text"] == "week (from Monday)"
     weeks = _n_points(fig["data"][0]["x"])
