@@ -1,4 +1,5 @@
-"""`interestlens drift`: every user's drift summary, written beside the model; shows the users who changed most."""
+"""`interestlens drift`: every user's drift summary, written beside the model; shows the users who changed most
+(ranked by the size of their largest change point, which does not grow with the history's length)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from core.trajectory import TrajectoryConfig, build_drift
 def drift(
     db: Path | None = DbOption,
     model: Path | None = ModelOption,
-    top: int = typer.Option(20, "--top", min=1, help="How many users to show, most total drift first."),
+    top: int = typer.Option(20, "--top", min=1, help="How many users to show, largest change first."),
     window: int = WindowOption,
     half_life: float = HalfLifeOption,
     as_json: bool = JsonOption,
@@ -50,15 +51,20 @@ def _user(row) -> dict:
         ],
         "dominant_first": str(row.dominant_first),
         "dominant_last": str(row.dominant_last),
+        "largest_change": round(float(row.largest_change), 6),
+        "shift": str(row.shift),
+        "mostly_bulk": bool(row.mostly_bulk),
+        "bulk_share": round(float(row.bulk_share), 6),
     }
 
 
 def _human(users: list[dict]) -> str:
-    lines = [f"{'user':14}  {'events':>6}  {'drift':>6}  changes  first -> last interest"]
+    lines = [f"{'user':14}  {'events':>6}  {'change':>6}  changes  largest change"]
     for u in users:
+        bulk = "  (mostly bulk entries)" if u["mostly_bulk"] else ""
         lines.append(
-            f"{u['user_id'][:14]:14}  {u['n_events']:>6}  {u['total_drift']:6.3f}  {len(u['change_points']):>7}  "
-            f"{u['dominant_first']} -> {u['dominant_last']}"
+            f"{u['user_id'][:14]:14}  {u['n_events']:>6}  {u['largest_change']:6.3f}  {len(u['change_points']):>7}  "
+            f"{u['shift'] or '-'}{bulk}"
         )
     return "\n".join(lines)
 

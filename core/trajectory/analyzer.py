@@ -17,6 +17,7 @@ from core.sequences import History, Sequences
 from core.store import user_history
 from core.trajectory.changes import MIN_DIVERGENCE, PENALTY_SCALE, detect_change_points
 from core.trajectory.engine import StepOutputs, encode_steps
+from core.trajectory.grid_changes import ChangeConfig, detect_changes
 from core.trajectory.measures import decayed_histogram, drift_series
 from core.trajectory.result import Trajectory
 
@@ -39,6 +40,12 @@ class TrajectoryConfig:
     min_segment: int = 10  # fewest steps between two change points (a change must last this long)
     min_divergence: float = MIN_DIVERGENCE  # smallest JS (bits) between the mixes either side of a change
     batch_size: int = 256  # history windows per forward pass
+
+    @property
+    def changes(self) -> ChangeConfig:
+        """The settings of the change points on the time grid (the events signal): its own tuned penalty and
+        divergence rule (`ChangeConfig`); `penalty_scale` and `min_divergence` above apply to the other signals."""
+        return ChangeConfig(min_segment=self.min_segment)
 
     def __post_init__(self) -> None:
         if self.window < 1:
@@ -88,9 +95,13 @@ class TrajectoryAnalyzer:
         out = out if out is not None else self.outputs([history])[0]
         events = self._w[history.items]  # [n,C]; an item the model does not know (index 0) weighs nothing
         baseline = decayed_histogram(events, cfg.half_life)
-        signal = {"baseline": baseline, "events": events}.get(cfg.change_signal)
-        if signal is None:
-            signal = getattr(out, cfg.change_signal)
+        if cfg.change_signal == "events":  # on the time grid: a bulk session is one moment (grid_changes.py)
+            change_points = detect_changes(events, steps["time"].to_numpy(dtype="datetime64[s]"), cfg.changes).steps
+        else:
+            signal = baseline if cfg.change_signal == "baseline" else getattr(out, cfg.change_signal)
+            change_points = detect_change_points(
+                signal, min_size=cfg.min_segment, scale=cfg.penalty_scale, min_divergence=cfg.min_divergence
+            )
         return Trajectory(
             user_id=str(user_id),
             steps=steps,
@@ -101,9 +112,7 @@ class TrajectoryAnalyzer:
             baseline=baseline,
             gate=out.gate,
             drift=drift_series(out.distribution, cfg.window),
-            change_points=detect_change_points(
-                signal, min_size=cfg.min_segment, scale=cfg.penalty_scale, min_divergence=cfg.min_divergence
-            ),
+            change_points=change_points,
             window=cfg.window,
             half_life=cfg.half_life,
             events=events,

@@ -20,7 +20,15 @@ import numpy as np
 
 from core.trajectory.measures import js_divergence
 
-__all__ = ["ChangePoint", "PENALTY_SCALE", "MIN_DIVERGENCE", "auto_penalty", "noise_variance", "detect_change_points", "describe_changes"]
+__all__ = [
+    "ChangePoint",
+    "PENALTY_SCALE",
+    "MIN_DIVERGENCE",
+    "auto_penalty",
+    "noise_variance",
+    "detect_change_points",
+    "describe_changes",
+]
 
 log = logging.getLogger(__name__)
 

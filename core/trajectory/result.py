@@ -26,6 +26,13 @@ class DriftSummary:
     change_points: list[ChangePoint] = field(default_factory=list)
     dominant_first: str = ""  # top category after the first step
     dominant_last: str = ""  # top category after the last step
+    largest_change: float = 0.0  # contrast (JS bits, 20 events each side) at the largest change point; 0 if none
+    largest_change_time: np.datetime64 | None = None  # when it happened (UTC)
+    shift: str = ""  # that change in words, e.g. "Comedy → Drama, Mar 2004"
+    bulk_share: float = 0.0  # share of events entered in bulk sessions (core.trajectory.timegrid.BULK_SESSION+)
+    mostly_bulk: bool = False  # bulk_share ≥ BULK_SHARE: the order of events says little about time
+    sessions: int = 0  # sessions (sittings) in the history
+    span_days: float = 0.0  # first to last event, in days
 
 
 @dataclass

@@ -13,11 +13,13 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import InterestLensError
+from core.trajectory import GRAINS, grid_view
 from dashboard import calls, data
 from dashboard import semantic as sem
 from dashboard.components import model_charts, panels
 from dashboard.components.charts import md_text
 from dashboard.components.live import Marks
+from dashboard.components.trajectory_chart import VIEW_TITLES, trajectory_chart
 
 __all__ = ["trajectory_panel", "recommendations_panel", "words_table"]
 
@@ -28,14 +30,22 @@ def trajectory_panel(model_dir: Path, user: str, marks: Marks, live: bool) -> No
     view = st.segmented_control(
         "Interest", list(model_charts.VIEWS), default="model", key="view", bind="query-params"
     ) or "model"
+    grain = st.segmented_control(
+        "Time grid", ["auto", *GRAINS], default="auto", key="grain", bind="query-params",
+        help="auto picks session, day, week or month from the history's span; event is one point per event.",
+    ) or "auto"
     uv = panels.model_result("user_view", model_dir, user)
     if uv is None:
         return
     traj = uv.trajectory
-    st.plotly_chart(model_charts.trajectory_area(traj, view, marks.new_steps if live else None, marks.after_training),
+    grid = grid_view(traj, grain, model_charts.VIEWS[view])
+    if grid.bulk.mostly_bulk:
+        st.info(grid.bulk.sentence(), icon=":material/inventory_2:")
+    title = f"Interest over categories — {VIEW_TITLES[view]}"
+    st.plotly_chart(trajectory_chart(grid, title, marks.new_steps if live else None, marks.after_training),
                     key="user_trajectory")
+    st.caption(panels.trajectory_caption(grid))
     st.plotly_chart(model_charts.gate_line(traj), key="user_gate")
-    st.caption(panels.trajectory_caption(traj))
     with st.expander("Interests in words", expanded=True, icon=":material/translate:"):
         s = sem.status(data.db_path(), data.db_stamp(data.db_path()))
         if not s.describe:

@@ -11,12 +11,10 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from core.trajectory.result import OTHER
 from dashboard.components.charts import plain
 
 __all__ = [
     "VIEWS",
-    "trajectory_area",
     "gate_line",
     "heatmap",
     "bars",
@@ -26,10 +24,7 @@ __all__ = [
 
 # Trajectory views (also their URL values) -> the Trajectory attribute each one draws.
 VIEWS = {"model": "distribution", "long-term": "long_term", "short-term": "short_term", "baseline": "baseline"}
-_TITLES = {"model": "model", "long-term": "long-term", "short-term": "short-term", "baseline": "baseline (decayed history)"}
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend_title_text="", hovermode="x unified")
-MAX_CATEGORIES = 10  # more than this are folded into "other" so the stacked area stays readable
-OTHER_COLOR = "#9ca3af"  # the folded categories: grey, never one of the palette's colours
 
 
 def _change_lines(fig: go.Figure, traj) -> None:
@@ -38,49 +33,20 @@ def _change_lines(fig: go.Figure, traj) -> None:
             fig.add_vline(x=step, line_dash="dash", line_color="#111827", opacity=0.6)
 
 
-def trajectory_area(traj, view: str, new_steps=None, after_training=None) -> go.Figure:
-    """Stacked area of the interest over categories after each event (x = event number, time on hover); drift
-    points as dashed lines. `traj` is a `core.trajectory.Trajectory`; `view` one of `VIEWS`. Live marks: the steps
-    since live mode was switched on (`new_steps`) and those after the model's training cut-off are shaded."""
-    folded = traj.fold(MAX_CATEGORIES)
-    df = folded.frame(VIEWS[view])
-    df = df.assign(category=df["category"].map(plain), time=pd.to_datetime(df["time"]).dt.strftime("%Y-%m-%d %H:%M"))
-    fig = px.area(
-        df, x="step", y="share", color="category", line_group="category",
-        title=f"Interest over categories — {_TITLES[view]}", hover_data={"time": True},
-        color_discrete_map={OTHER: OTHER_COLOR},  # else the 11th series takes the first category's colour again
-    )
-    fig.update_traces(line_width=0.5)
-    _change_lines(fig, traj)
-    for steps, label, color in [(after_training, "after training", "#9ca3af"), (new_steps, "new since live on", "#f97316")]:
-        if steps is not None and len(steps):
-            fig.add_vrect(x0=int(min(steps)) - 0.5, x1=int(max(steps)) + 0.5, fillcolor=color, opacity=0.18, line_width=0,
-                          annotation_text=label, annotation_position="top left")
-    return fig.update_layout(**_LAYOUT, xaxis_title="event", yaxis_title="share", yaxis_tickformat=".0%",
-                             yaxis_range=[0, 1])
-
-
 def gate_line(traj) -> go.Figure:
-    """The weight on the long-term interest after each event (1 = all long-term) and the drift, by event."""
+    """The weight on the long-term interest after each event (1 = all long-term), by event. (The drift is drawn
+    under the trajectory, on the time grid: `trajectory_chart`.)"""
     steps = np.arange(len(traj))
     times = pd.to_datetime(traj.times).strftime("%Y-%m-%d %H:%M")
-    drift = np.asarray(traj.drift, dtype=float)
     fig = go.Figure(
         go.Scatter(
             x=steps, y=traj.gate, mode="lines", name="gate", line_color="#2563eb", customdata=times,
             hovertemplate="event %{x} · %{customdata}<br>long-term weight %{y:.2f}<extra></extra>",
         )
     )
-    top = float(np.nanmax(drift)) if len(drift) and np.isfinite(drift).any() else 0.0
-    fig.add_trace(
-        go.Scatter(
-            x=steps, y=drift / max(top, 1e-9), mode="lines", name="drift (scaled)", line=dict(color="#f59e0b", width=1),
-            customdata=drift, hovertemplate="event %{x}<br>drift %{customdata:.3f} bits<extra></extra>",
-        )
-    )
     _change_lines(fig, traj)
     fig.update_layout(
-        **{**_LAYOUT, "hovermode": "closest"}, height=260, title="Long-term vs short-term (gate) and drift",
+        **{**_LAYOUT, "hovermode": "closest"}, height=260, title="Long-term vs short-term (gate)",
         yaxis_range=[0, 1], xaxis_title="event", yaxis_title="",
     )
     return fig

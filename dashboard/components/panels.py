@@ -88,12 +88,14 @@ def recommendation_table(recs: pd.DataFrame, key: str) -> str | None:
     return str(table["item_id"].iloc[rows[0]]) if rows else None
 
 
-def trajectory_caption(traj: Any) -> str:
-    """One line on how to read the trajectory (what drift points mean)."""
-    n = len(getattr(traj, "change_points", []) or [])
+def trajectory_caption(grid: Any) -> str:
+    """One line on how to read the trajectory chart (a `core.trajectory.GridTrajectory`)."""
+    n = len(grid.changes)
+    where = "per event" if grid.grain == "event" else f"averaged per {grid.grain}"
     return (
-        f"Stacked shares over categories after each event (p_t(c) from the model's scores). "
-        f"{n} drift point{'s' if n != 1 else ''} marked (dashed) where the interest shifted most."
+        f"Interest over categories {where} (six named, the rest grey). Drift below: how far apart (JS, bits) the "
+        f"categories of the 20 events before and after each moment are, on the same 0–1 scale for every user. "
+        f"{n} change point{'s' if n != 1 else ''} (dashed), each on a peak of the drift; a session is one moment."
     )
 
 

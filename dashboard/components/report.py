@@ -14,7 +14,9 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
+from core.trajectory import grid_view
 from dashboard.components import charts, model_charts
+from dashboard.components.trajectory_chart import trajectory_chart
 
 __all__ = ["user_report"]
 
@@ -65,7 +67,7 @@ def user_report(
     if traj is not None:
         parts += [
             "<h2>Interest trajectory</h2>",
-            _figure(model_charts.trajectory_area(traj, "model"), first),
+            _figure(trajectory_chart(grid_view(traj), "Interest over categories — model"), first),
             _figure(model_charts.gate_line(traj), first),
         ]
         described = traj.describe()

@@ -87,15 +87,24 @@ def _pick_changed() -> None:
 
 
 def changed_most(model_dir: Path | None, expanded: bool, top: int = 50) -> None:
-    """Users whose interests changed most (from `drift.parquet` beside the model); picking a row selects one."""
+    """Users whose interests changed most (from `drift.parquet` beside the model), ranked by the size of their
+    largest change point, which does not grow with the history's length; picking a row selects one."""
     with st.expander("Interests changed most", expanded=expanded, icon=":material/trending_up:"):
         drift = data.model_parquet(model_dir, "drift") if model_dir is not None else None
         if drift is None or drift.empty:
             st.caption("Drift summaries are built with the model (`interestlens drift`); none for this model yet.")
             return
-        cols = [c for c in ("user_id", "total_drift", "max_drift", "n_events", "dominant_first", "dominant_last")
-                if c in drift.columns]
-        table = drift.sort_values("total_drift", ascending=False).head(top)[cols].reset_index(drop=True)
+        if "largest_change" not in drift.columns:
+            st.caption("These drift summaries predate the ranking by largest change; run `interestlens drift` again.")
+            return
+        cols = ["user_id", "largest_change", "shift", "n_events", "mostly_bulk"]
+        changed = drift[drift["largest_change"] > 0]
+        table = changed.sort_values(["largest_change", "user_id"], ascending=[False, True]).head(top)[cols]
+        table = table.reset_index(drop=True)
+        st.caption(f"{len(changed):,} of {len(drift):,} users have a change point; "
+                   f"{int(drift['mostly_bulk'].sum()):,} entered most of their history in bulk.")
+        if table.empty:
+            return
         p = demo.active()
         if p is not None:  # demo mode: the same pseudonyms as everywhere else
             table = demo.scrub(table, p)
@@ -103,6 +112,13 @@ def changed_most(model_dir: Path | None, expanded: bool, top: int = 50) -> None:
         st.dataframe(
             table, hide_index=True, width="stretch", height=260, key="changed_table",
             on_select=_pick_changed, selection_mode="single-row",
-            column_config={"total_drift": st.column_config.NumberColumn("total drift (bits)", format="%.2f"),
-                           "max_drift": st.column_config.NumberColumn("max drift", format="%.2f")},
+            column_config={
+                "largest_change": st.column_config.NumberColumn(
+                    "largest change (bits)", format="%.2f",
+                    help="Drift at the user's largest change point: JS divergence between the categories of the 20 "
+                         "events before and after it (0–1, the same scale for every user)."),
+                "shift": st.column_config.TextColumn("shift"),
+                "n_events": st.column_config.NumberColumn("events"),
+                "mostly_bulk": st.column_config.CheckboxColumn("bulk", help="Most events entered in bulk sessions."),
+            },
         )

@@ -26,7 +26,8 @@ def test_trajectory_json(monkeypatch, capsys, synthetic_db, untrained_model_dir)
     assert code == 0, err
     d = json.loads(out)
     assert list(d) == [
-        "steps", "categories", "distribution", "long_term", "short_term", "baseline", "gate", "drift", "change_points"
+        "steps", "categories", "distribution", "long_term", "short_term", "baseline", "gate", "drift", "change_points",
+        "grid",
     ]
     with connect_read(synthetic_db) as con:
         hist = user_history(con, "u003")
@@ -34,6 +35,21 @@ def test_trajectory_json(monkeypatch, capsys, synthetic_db, untrained_model_dir)
     assert d["steps"][0]["index"] == 0 and d["steps"][0]["time"].endswith("Z")
     assert len(d["categories"]) == 6 and len(d["baseline"]) == len(hist) and len(d["baseline"][0]) == 6
     assert d["drift"][0] == 0.0 and all(isinstance(c, int) for c in d["change_points"])
+    grid = d["grid"]
+    assert grid["grain"] == grid["auto_grain"] and sum(b["events"] for b in grid["buckets"]) == len(hist)
+    assert set(grid["bulk"]) >= {"mostly_bulk", "share", "sentence"}
+    assert [c["step"] for c in grid["change_points"]] == d["change_points"]
+
+    code, out, _ = cli(
+        monkeypatch, capsys, "trajectory", "--db", str(synthetic_db), "--model", str(untrained_model_dir),
+        "--user", "u003", "--grain", "event", "--json",
+    )
+    assert code == 0 and len(json.loads(out)["grid"]["buckets"]) == len(hist)
+    code, out, err = cli(
+        monkeypatch, capsys, "trajectory", "--db", str(synthetic_db), "--model", str(untrained_model_dir),
+        "--user", "u003", "--grain", "fortnight",
+    )
+    assert code != 0 and out == "" and "--grain" in err and "Traceback" not in err
 
     code, out, _ = cli(
         monkeypatch, capsys, "trajectory", "--db", str(synthetic_db), "--model", str(untrained_model_dir),
@@ -62,7 +78,8 @@ def test_drift_json_lists_top_users(monkeypatch, capsys, synthetic_db, untrained
     assert code == 0, err
     d = json.loads(out)
     assert list(d) == ["users"] and len(d["users"]) == 5
-    drifts = [u["total_drift"] for u in d["users"]]
-    assert drifts == sorted(drifts, reverse=True)
-    assert set(d["users"][0]) >= {"user_id", "n_events", "total_drift", "change_points"}
+    sizes = [u["largest_change"] for u in d["users"]]
+    assert sizes == sorted(sizes, reverse=True)
+    assert set(d["users"][0]) >= {"user_id", "n_events", "total_drift", "change_points", "shift", "mostly_bulk"}
+    assert all((u["shift"] != "") == bool(u["change_points"]) for u in d["users"])
     assert (model_dir / "drift.parquet").exists()

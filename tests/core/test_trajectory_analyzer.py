@@ -21,6 +21,7 @@ from core.trajectory import (
     cohort_trajectory,
     decayed_histogram,
     drift_series,
+    drift_summary,
     read_drift,
 )
 
@@ -118,13 +119,14 @@ def test_drift_job_writes_every_user_beside_the_model(synthetic_db, untrained_mo
     assert (table["n_change_points"] == table["change_steps"].map(len)).all()
     assert (table["n_change_points"] == table["change_observed_divergence"].map(len)).all()
     back = read_drift(model_dir)
-    assert list(back["total_drift"]) == sorted(back["total_drift"], reverse=True)
+    assert list(back["largest_change"]) == sorted(back["largest_change"], reverse=True)  # the length-free score
     # a user's row is that user's trajectory summary
     uid = back["user_id"].iloc[0]
     with connect_read(synthetic_db) as con:
-        s = TrajectoryAnalyzer(loaded).user(con, uid).summary()
+        s = drift_summary(TrajectoryAnalyzer(loaded).user(con, uid))
     assert back["total_drift"].iloc[0] == pytest.approx(s.total_drift, rel=1e-4)  # float32 batching noise only
     assert list(back["change_steps"].iloc[0]) == [c.step for c in s.change_points]
+    assert back["largest_change"].iloc[0] == pytest.approx(s.largest_change) and back["shift"].iloc[0] == s.shift
 
 
 def test_cohort_mean_by_hand():

@@ -147,7 +147,7 @@ def test_demo_mode_shows_pseudonyms_everywhere_and_no_attributes(demo_env, dash_
     assert {m.label: m.value for m in at.metric}["Events"] == f"{n_events:,}"  # the pseudonym opens the real user
     finder = next(d.value for d in at.dataframe if "events" in d.value.columns and "user_id" in d.value.columns)
     assert "attributes" not in finder.columns and all(Pseudonymizer.looks_like(u) for u in finder["user_id"])
-    drift = next(d.value for d in at.dataframe if "total_drift" in d.value.columns)
+    drift = next(d.value for d in at.dataframe if "largest_change" in d.value.columns)
     assert all(Pseudonymizer.looks_like(u) for u in drift["user_id"])
     assert not any(c.value.startswith("Attributes:") for c in at.caption)
     text = _rendered(at)

@@ -55,7 +55,7 @@ def _metrics(at) -> dict[str, tuple[str, str | None]]:
 
 def test_a_batch_appended_while_live_shows_up_marked_new(live_env, tmp_path):
     db, model = live_env
-    at = open_page("user_explorer", user=USER)
+    at = open_page("user_explorer", user=USER, grain="event")  # the per-event view: one x per event
     at.toggle(key="live").set_value(True).run()
     assert not problems(at)
     with connect_read(db) as con:

@@ -35,21 +35,28 @@ def test_upload_names_and_columns(tmp_path):
     assert column_names(j) == ["reviewerID", "asin", "unixReviewTime"]
 
 
-def test_the_folded_other_category_never_shares_a_colour(dash_env, monkeypatch):
+def test_trajectory_chart_names_six_categories_at_most_in_distinct_colours(dash_env):
     from core.checkpoint import load_checkpoint
     from core.store import connect_read
-    from core.trajectory import TrajectoryAnalyzer
-    from dashboard.components import model_charts
+    from core.trajectory import OTHER, TrajectoryAnalyzer, grid_view
+    from dashboard.components import trajectory_chart as tc
 
     db, model = dash_env
     with connect_read(db) as con:
         traj = TrajectoryAnalyzer(load_checkpoint(model)).user(con, "u003")
-    for top in (2, 4):  # 6 categories folded to top + "other"
-        monkeypatch.setattr(model_charts, "MAX_CATEGORIES", top)
-        fig = model_charts.trajectory_area(traj, "model")
-        colours = {t.name: t.line.color for t in fig.data}
-        assert len(colours) == top + 1 and colours["other"] == model_charts.OTHER_COLOR
-        assert len(set(colours.values())) == len(colours)
+    assert len(tc.PALETTE) == 6 and len(set(tc.PALETTE)) == 6 and tc.OTHER_COLOR not in tc.PALETTE
+    for top in (2, 4, 6):  # the fixture's 6 categories: 2 or 4 named + "other", or all 6 named
+        grid = grid_view(traj, "event", top_n=top)
+        fig = tc.trajectory_chart(grid, "t")
+        stacked = {t.name: t.line.color for t in fig.data if t.stackgroup == "interest"}
+        assert len(stacked) == min(top + 1, 6) and len(set(stacked.values())) == len(stacked) <= 7
+        if top < 6:
+            assert stacked[OTHER] == tc.OTHER_COLOR
+    drift = [t for t in fig.data if t.name == "drift"]
+    assert len(drift) == 1 and fig.layout.yaxis2.range == (0, 1) and fig.layout.yaxis2.title.text == "drift (bits)"
+    # a short hover: one line per category, its name and share (the bucket's date heads the unified hover)
+    assert {t.hovertemplate for t in fig.data} == {"%{fullData.name} %{y:.0%}<extra></extra>",
+                                                   "drift %{y:.2f} bits<extra></extra>"}
 
 
 def test_md_text_keeps_bare_addresses_from_becoming_links():

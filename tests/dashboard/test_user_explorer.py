@@ -3,6 +3,9 @@ trajectory and the recommendations."""
 
 from __future__ import annotations
 
+import base64
+
+import numpy as np
 import pandas as pd
 from dashboard_helpers import OTHER_USER, USER, figure, open_page, problems, title
 
@@ -71,14 +74,43 @@ def test_trajectory_view_switches_and_comes_from_the_url(dash_env):
     assert title(figure(linked, "user_trajectory")) == "Interest over categories — baseline (decayed history)"
 
 
-def test_interests_changed_most_lists_the_drift_summaries(dash_env):
+def test_interests_changed_most_ranks_by_the_largest_change(dash_env):
     _, model = dash_env
-    drift = pd.read_parquet(model / "drift.parquet").sort_values(["total_drift", "user_id"], ascending=[False, True])
+    drift = pd.read_parquet(model / "drift.parquet")
+    drift = drift[drift["largest_change"] > 0].sort_values(["largest_change", "user_id"], ascending=[False, True])
+    assert len(drift) >= 5
     at = open_page("user_explorer")
-    tables = [d.value for d in at.dataframe if "total_drift" in d.value.columns]
+    tables = [d.value for d in at.dataframe if "largest_change" in d.value.columns]
     assert len(tables) == 1
     assert tables[0]["user_id"].head(5).tolist() == drift["user_id"].head(5).tolist()
+    assert tables[0]["shift"].head(5).tolist() == drift["shift"].head(5).tolist()
+    assert "total_drift" not in tables[0].columns
     assert any("Pick a user" in i.value for i in at.info)
+
+
+def test_time_grid_control_changes_the_axis_and_comes_from_the_url(dash_env):
+    db, model = dash_env
+    history, _ = _core_view(db, model, USER)
+    at = open_page("user_explorer", user=USER)
+    fig = figure(at, "user_trajectory")
+    assert fig["layout"]["yaxis2"]["title"]["text"] == "drift (bits)" and fig["layout"]["yaxis2"]["range"] == [0, 1]
+    at.segmented_control(key="grain").set_value("week").run()
+    assert not problems(at) and at.segmented_control(key="grain").value == "week"
+    fig = figure(at, "user_trajectory")
+    assert fig["layout"]["xaxis2"]["title"]["text"] == "week (from Monday)"
+    weeks = _n_points(fig["data"][0]["x"])
+    linked = open_page("user_explorer", user=USER, grain="event")  # the per-event view is still one link away
+    assert linked.segmented_control(key="grain").value == "event"
+    per_event = figure(linked, "user_trajectory")
+    assert per_event["layout"]["xaxis2"]["title"]["text"] == "event"
+    assert _n_points(per_event["data"][0]["x"]) == len(history) > weeks
+
+
+def _n_points(arr) -> int:
+    """Points of a Plotly array (numeric arrays come as base64 `bdata` with a dtype)."""
+    if isinstance(arr, dict) and "bdata" in arr:
+        return len(base64.b64decode(arr["bdata"])) // np.dtype(arr["dtype"]).itemsize
+    return len(arr)
 
 
 def test_unknown_user_in_the_url_gets_a_message_not_a_traceback(dash_env):

@@ -1,0 +1,146 @@
+"""Change points between sessions against planted truth: tuned on one half of the planted users, reported on the other.
+
+    .venv/bin/python bench/changepoints.py --json [--users 2000 --events 100000 --seed 0]
+
+No model is needed: change points are found on the categories of the events themselves, grouped by session
+(core/trajectory/grid_changes.py). The planted log is the synthetic generator's (core/datasets/synthetic.py; truth in
+core/datasets/truth.py); its switch users have 1–3 sudden changes at known event indices. Users are split by a hash of
+their id exactly as bench/trajectory.py splits them ("tune": crc32 even, "eval": odd). F1 counts a detection within
+±5 events of a planted change (METRICS.md §2, `core.trajectory.change_point_scores`).
+
+Stages written to bench/results/changepoints-<size>.json:
+1. `before`: the event-level detector the product used until now (`detect_change_points` on the events signal with its
+   defaults), on the eval half;
+2. `grid`: the tune-half F1 of every setting in the grid (penalty scale × minimum divergence × noise factor ×
+   snapping reach × minimum contrast);
+3. `after`: the setting with the best tune-half F1, and the product defaults (`ChangeConfig()`), on the eval
+   half; also the share of planted changes found per archetype and false changes on non-switch users.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import Results  # noqa: E402
+from core.datasets import generate  # noqa: E402
+from core.trajectory import (  # noqa: E402
+    change_point_scores,
+    detect_change_points,
+    grid_changes,  # noqa: E402
+)
+from core.trajectory.grid_changes import ChangeConfig, detect_changes  # noqa: E402
+
+SCALES = [0.6, 1.0]
+DIVERGENCES = [0.15, 0.2, 0.25]
+NOISE_FACTORS = [0.25, 0.5, 0.75]
+SNAPS = [0, 2]
+MIN_CONTRASTS = [0.0, 0.2]
+_PELT: dict = {}
+
+
+def _cached_pelt(counts, squares, sizes, penalty, min_events):
+    """The grid search runs PELT once per user and penalty; the settings after it reuse the segmentation."""
+    key = (hash(counts.tobytes()), len(counts), round(float(penalty), 12), float(min_events))
+    if key not in _PELT:
+        _PELT[key] = _pelt(counts, squares, sizes, penalty, min_events)
+    return list(_PELT[key])
+
+
+_pelt = grid_changes.pelt
+grid_changes.pelt = _cached_pelt
+
+
+def planted_users(users: int, items: int, events: int, categories: int, seed: int) -> list[dict]:
+    """Per user: id, archetype, [n, C] event category weights, [n] unix seconds, planted change indices."""
+    ds = generate(users=users, items=items, events=events, categories=categories, seed=seed)
+    cats = ds.truth.categories
+    index = {c: k for k, c in enumerate(cats)}
+    w = np.zeros((len(ds.items), len(cats)))
+    for r, cs in enumerate(ds.items["categories"]):
+        for c in cs:
+            w[r, index[c]] = 1.0 / len(cs)
+    ev = ds.events
+    item_row = ev["item_id"].cat.codes.to_numpy()
+    ts = ev["ts"].to_numpy(dtype="datetime64[s]").astype(np.int64)
+    user = ev["user_id"].cat.codes.to_numpy()
+    order = np.lexsort((ts, user))  # user-major, time order (strictly increasing per user)
+    bounds = np.searchsorted(user[order], np.arange(users + 1))
+    out = []
+    for r, uid in enumerate(ds.users["user_id"]):
+        sel = order[bounds[r] : bounds[r + 1]]
+        out.append({
+            "user_id": uid, "archetype": ds.truth.archetype(uid), "events": w[item_row[sel]], "ts": ts[sel],
+            "planted": ds.truth.change_points(uid),
+        })
+    return out
+
+
+def half(u: dict) -> str:
+    return "tune" if zlib.crc32(u["user_id"].encode()) % 2 == 0 else "eval"
+
+
+def score(users: list[dict], detected: list[list[int]]) -> dict:
+    s = change_point_scores(detected, [u["planted"] for u in users], 5).__dict__
+    s["false_on_non_switch_users"] = sum(len(d) for d, u in zip(detected, users, strict=True) if u["archetype"] != "switch")
+    return s
+
+
+def run_session(users: list[dict], cfg: ChangeConfig) -> dict:
+    return score(users, [detect_changes(u["events"], u["ts"], cfg).steps for u in users])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--users", type=int, default=2000)
+    ap.add_argument("--items", type=int, default=1000)
+    ap.add_argument("--events", type=int, default=100_000)
+    ap.add_argument("--categories", type=int, default=12)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    res = Results("changepoints", f"synthetic-{args.users}-seed{args.seed}", resume=False)
+    users = planted_users(args.users, args.items, args.events, args.categories, args.seed)
+    tune = [u for u in users if half(u) == "tune"]
+    held = [u for u in users if half(u) == "eval"]
+    t0 = time.perf_counter()
+    before = score(held, [detect_change_points(u["events"]) for u in held])
+    res.stage("before", {"detector": "detect_change_points(events), product defaults until now", **before,
+                         "seconds": time.perf_counter() - t0, "load_1min": os.getloadavg()[0]})
+    grid = {}
+    for scale, div, nf, snap, mc in itertools.product(SCALES, DIVERGENCES, NOISE_FACTORS, SNAPS, MIN_CONTRASTS):
+        cfg = ChangeConfig(scale=scale, min_divergence=div, noise_factor=nf, snap=snap, min_contrast=mc)
+        grid[f"{scale}/{div}/{nf}/{snap}/{mc}"] = run_session(tune, cfg)["f1"]
+    best = max(grid, key=lambda k: (grid[k], k))
+    res.stage("grid", {"key": "scale/min_divergence/noise_factor/snap/min_contrast", "tune_users": len(tune), "tune_f1": grid,
+                       "load_1min": os.getloadavg()[0]})
+    s, d, nf, n, mc = best.split("/")
+    chosen = ChangeConfig(scale=float(s), min_divergence=float(d), noise_factor=float(nf), snap=int(n),
+                          min_contrast=float(mc))
+    t0 = time.perf_counter()
+    after = run_session(held, chosen)
+    seconds = time.perf_counter() - t0
+    default = run_session(held, ChangeConfig())
+    res.stage("after", {
+        "eval_users": len(held), "chosen_on_tune": {**chosen.__dict__, "tune_f1": grid[best]}, "eval_chosen": after,
+        "eval_default": {**ChangeConfig().__dict__, **default}, "eval_seconds": seconds,
+        "load_1min": os.getloadavg()[0],
+    })
+    summary = {"before_f1": before["f1"], "after_f1_chosen": after["f1"], "after_f1_default": default["f1"],
+               "chosen": best, "load_1min": os.getloadavg()[0], "results": str(res.path)}
+    res.set("summary", summary)
+    print(json.dumps(summary) if args.json else json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""The interest trajectory chart: a `core.trajectory.GridTrajectory` drawn on its time axis.
+
+Top: the stacked interest per bucket (at most six named categories and a grey "other", in a palette without
+repeats). Bottom, on the same time axis: the drift, JS bits on a fixed 0–1 axis for every user. Change points are
+dashed lines through both, labelled with the shift in words; core places each on a peak of the drift line.
+Category names and words are log text and go through `charts.plain`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from core.trajectory import OTHER
+from dashboard.components.charts import plain
+
+__all__ = ["PALETTE", "OTHER_COLOR", "VIEW_TITLES", "GRAIN_LABELS", "trajectory_chart", "colours"]
+
+# Okabe–Ito, the colour-blind-safe set: six distinct hues, then grey for "other" (never one of the six).
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
+OTHER_COLOR = "#9ca3af"
+VIEW_TITLES = {"model": "model", "long-term": "long-term", "short-term": "short-term",
+               "baseline": "baseline (decayed history)"}
+GRAIN_LABELS = {"event": "event", "session": "session", "day": "day", "week": "week (from Monday)", "month": "month"}
+_MARK = "#111827"
+
+
+def colours(categories: list[str]) -> dict[str, str]:
+    """Category -> colour: the palette in order for the named ones, grey for "other"."""
+    named = [c for c in categories if c != OTHER]
+    out = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(named)}
+    if OTHER in categories:
+        out[OTHER] = OTHER_COLOR
+    return out
+
+
+def _x(grid) -> np.ndarray:
+    """The x of each bucket: the event number on the per-event view, else the time of its first event."""
+    return grid.first_step if grid.grain == "event" else grid.start.astype("datetime64[ms]")
+
+
+def trajectory_chart(grid, title: str, new_steps=None, after_training=None) -> go.Figure:
+    """The stacked interest and the drift of one `GridTrajectory`; live marks (`new_steps`, `after_training`:
+    event indices) shade the buckets holding them."""
+    x = _x(grid)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.06)
+    cmap = colours(grid.categories)
+    for k, cat in enumerate(grid.categories):
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=grid.share[:, k], name=plain(cat), mode="lines", stackgroup="interest",
+                line=dict(width=0.5, color=cmap[cat]), fillcolor=cmap[cat],
+                hovertemplate="%{fullData.name} %{y:.0%}<extra></extra>",
+            ),
+            row=1, col=1,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=grid.drift, name="drift", mode="lines", line=dict(color=_MARK, width=1.2), showlegend=False,
+            hovertemplate="drift %{y:.2f} bits<extra></extra>",
+        ),
+        row=2, col=1,
+    )
+    for k, c in enumerate(grid.changes):
+        xc = x[c.bucket]
+        for row in (1, 2):
+            fig.add_vline(x=_plotly_x(xc), line_dash="dash", line_color=_MARK, opacity=0.7, row=row, col=1)
+        # inside the plot, each label a line lower than the last, so close changes do not overprint
+        fig.add_annotation(x=_plotly_x(xc), y=0.98 - 0.09 * (k % 4), yref="y domain", text=plain(c.words),
+                           showarrow=False, xanchor="left", yanchor="top", font=dict(size=11),
+                           bgcolor="rgba(255,255,255,0.8)", row=1, col=1)
+    bucket_of = np.searchsorted(grid.first_step, np.arange(int(grid.events.sum())), side="right") - 1
+    for steps, label, colour in [(after_training, "after training", OTHER_COLOR), (new_steps, "new since live on", "#f97316")]:
+        if steps is not None and len(steps):
+            b0, b1 = int(bucket_of[int(min(steps))]), int(bucket_of[int(max(steps))])
+            fig.add_vrect(x0=_plotly_x(x[b0]), x1=_plotly_x(x[b1]), fillcolor=colour, opacity=0.18, line_width=0,
+                          annotation_text=label, annotation_position="top left", row=1, col=1)
+    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), title=title, hovermode="x unified", height=460,
+                      legend=dict(title_text="", traceorder="reversed"))  # legend top-down as the stack
+    fig.update_yaxes(title_text="share", tickformat=".0%", range=[0, 1], row=1, col=1)
+    fig.update_yaxes(title_text="drift (bits)", range=[0, 1], tickvals=[0, 0.5, 1], row=2, col=1)
+    fig.update_xaxes(title_text="event" if grid.grain == "event" else GRAIN_LABELS[grid.grain], row=2, col=1)
+    return fig
+
+
+def _plotly_x(v):
+    """A bucket's x as Plotly's shapes take it: a number, or milliseconds since the epoch for a time."""
+    if isinstance(v, np.datetime64):
+        return float(v.astype("datetime64[ms]").astype(np.int64))
+    return float(v)
