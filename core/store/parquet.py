@@ -33,6 +33,7 @@ import duckdb
 import numpy as np
 
 from core.store.connection import StoreError, connect_write, default_db_path
+from core.store.identity import read_identity_file, set_database_id
 
 __all__ = ["ParquetMapping", "AttachResult", "attach_parquet", "events_source", "user_bucket", "user_predicate",
            "note_opened", "source_glob", "export_layout", "BUCKET_COLUMN", "EVENTS_DIR", "USERS_FILE", "ITEMS_FILE"]
@@ -249,12 +250,14 @@ def attach_parquet(
     existing file, an unreadable dataset, a mixed folder, a missing column or an odd path.
 
     A folder in export-parquet's layout (`export_layout`) is read as its `events/` folder, with its
-    `users.parquet` and `items.parquet` as the side files unless `users` / `items` are given.
+    `users.parquet` and `items.parquet` as the side files unless `users` / `items` are given, and takes over the
+    exported database's identity (`database.json`, `core.store.identity`).
     """
     path = default_db_path(db)
     if path.exists():
         raise StoreError(f"{path} already exists; attach a Parquet dataset to a new --db file.")
     layout = export_layout(source)
+    identity = read_identity_file(layout[0].parent) if layout is not None else None
     if layout is not None:
         source = layout[0]
         users = users if users is not None else layout[1]
@@ -287,6 +290,8 @@ def attach_parquet(
                     "bucket": {"column": BUCKET_COLUMN, "buckets": buckets, "hash": "md5"} if buckets else None}
             con.execute("INSERT OR REPLACE INTO meta VALUES ('events_source', ?)", [json.dumps(info)])
             con.execute("INSERT OR REPLACE INTO meta VALUES ('context_keys', ?)", [json.dumps(keys)])
+            if identity is not None:  # the exported database's data, read in place: the same identity
+                set_database_id(con, identity)
             con.execute("COMMIT")
             n_users = con.execute("SELECT count(*) FROM users").fetchone()[0]
             n_items = con.execute("SELECT count(*) FROM items").fetchone()[0]

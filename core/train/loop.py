@@ -19,6 +19,7 @@ from core.checkpoint import WEIGHT_DERIVED, save_checkpoint
 from core.errors import InterestLensError, UserInputError
 from core.evaluate import evaluate_split, make_split, model_scorer
 from core.model import InterestModel, ModelConfig, ModelSizes
+from core.model_match import database_record
 from core.sequences import build_vocab, data_fingerprint, load_sequences
 from core.store import connect_read
 from core.train.config import EpochReport, TrainConfig, TrainResult
@@ -78,6 +79,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
         fingerprint = data_fingerprint(con)
         vocab = prior[0].vocab if prior else build_vocab(con)
         seqs = load_sequences(con, vocab)
+        database = database_record(con, vocab)  # which database this is (core.model_match): identity and titles
     if prior and prior[0].fingerprint and prior[0].fingerprint != fingerprint:
         raise InterestLensError(f"The database changed since {out} was trained, so it cannot resume; train without --resume.")
     mcfg = prior[0].config if prior else (model_config or ModelConfig())
@@ -144,6 +146,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
             "data": {"users": int(seqs.n_users), "items": int(sizes.n_items), "events": int(len(seqs.items)),
                      "train_windows": len(windows), "train_targets": windows.n_targets},
             "parameters": int(sum(p.numel() for p in model.parameters())), "resume": resume_state,
+            "database": database,
         }
         save_checkpoint(out, best.eval(), vocab, fingerprint, card, extra_tensors=state_tensors(model, opt),
                         drop=WEIGHT_DERIVED)
