@@ -275,13 +275,16 @@ def main() -> None:
     ap.add_argument("--series", default="1,5,20,50,100", help="session counts, run one after another")
     ap.add_argument("--seconds", type=float, default=120.0, help="timed window per session count")
     ap.add_argument("--interval", type=float, default=5.0, help="seconds between a session's user switches")
-    ap.add_argument("--explain-share", type=float, default=0.2, help="share of switches followed by an explanation")
+    ap.add_argument("--explain-share", type=float, default=0.1, help="share of switches followed by an explanation")
     ap.add_argument("--download-every", type=int, default=5, help="fetch download files every N-th switch (0: never)")
-    ap.add_argument("--timeout", type=float, default=60.0, help="seconds before a run counts as failed")
+    ap.add_argument("--timeout", type=float, default=180.0, help="seconds before a run counts as failed")
+    ap.add_argument("--stagger", type=float, default=0.5, help="seconds between two sessions' first pages")
     ap.add_argument("--browsers", type=int, default=3, help="Chromium sessions beside the protocol sessions")
     ap.add_argument("--browsers-at", type=int, default=20, help="the session count that gets the browsers")
     ap.add_argument("--max-sessions", type=int, default=200, help=f"refuse a series above this (at most {MAX_SESSIONS})")
     ap.add_argument("--url", default=None, help="a running server (loopback only); default: start one")
+    ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="environment of the started server (e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=true), repeatable")
     ap.add_argument("--train-seconds", type=float, default=300.0, help="training budget when no model exists")
     ap.add_argument("--work", type=Path, default=WORK)
     ap.add_argument("--tag", default="ml100k", help="results file: bench/results/load_ws-<tag>.json")
@@ -309,7 +312,7 @@ def main() -> None:
         for n in series:
             fig = asyncio.run(drive(url, counts, n, args.seconds, server_pid=pid, interval=args.interval,
                                     explain_share=args.explain_share, download_every=args.download_every,
-                                    timeout_s=args.timeout, seed=args.seed + n,
+                                    timeout_s=args.timeout, stagger=args.stagger, seed=args.seed + n,
                                     browsers=args.browsers if n == args.browsers_at else 0))
             runs.append(fig)
             results.set("runs", runs)
@@ -325,7 +328,8 @@ def main() -> None:
         require_loopback(args.url)
         go(args.url, None)
     else:
-        with server(db, model, args.work / "server.log") as (url, pid):
+        extra = dict(kv.split("=", 1) for kv in args.server_env)
+        with server(db, model, args.work / "server.log", extra) as (url, pid):
             go(url, pid)
     passes = [r["sessions"] for r in runs if r["switch_p95_ms"] is not None and r["switch_p95_ms"] > 1000.0]
     results.set("p95_passes_1s_at_sessions", min(passes) if passes else None)

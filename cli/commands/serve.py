@@ -55,6 +55,10 @@ def streamlit_argv(host: str, port: int) -> list[str]:
         "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
         "--browser.serverAddress", host,
+        # Streamlit runs gc.collect(2) after every script run, holding the GIL that every session shares: with the
+        # model, its caches and pandas in the heap that was ~20 % of the server's CPU per user switch and grew with
+        # the sessions (bench/load_ws.py). Python's own generational collection still runs.
+        "--runner.postScriptGC", "false",
     ]
 
 

@@ -14,3 +14,9 @@ def test_serve_runs_the_projects_app_file():
     app = Path(argv[argv.index("run") + 1])
     assert app.is_file() and app == Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
     assert (serve._ROOT / ".streamlit" / "config.toml").is_file()  # the theme and upload limit it chdirs to read
+
+
+def test_serve_turns_off_the_full_collection_after_every_script_run():
+    argv = serve.streamlit_argv("127.0.0.1", 8501)
+    assert argv[argv.index("--runner.postScriptGC") + 1] == "false"
+    assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
