@@ -111,9 +111,9 @@ class Window:
 def _check(run, user: str, counts: dict[str, int], box: str | None) -> list[str]:
     """What is wrong with the explorer run for `user`: the page's problems, a lost id, a wrong event count."""
     out = list(run.problems)
-    shown = run.text_inputs.get("User id", (None, None))[1]
-    if box is not None and shown != user:
-        out.append(f"typed id lost: the box shows {shown!r} after typing {user!r}")
+    overwritten = run.text_inputs.get("User id", (None, None))[1]
+    if box is not None and overwritten is not None and overwritten != user:
+        out.append(f"typed id lost: the server set the box to {overwritten!r} after {user!r} was typed")
     want = f"{counts[user]:,}"
     if run.metrics.get("Events") != want:
         out.append(f"user {user}: Events shows {run.metrics.get('Events')!r}, expected {want}")

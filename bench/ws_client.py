@@ -49,7 +49,8 @@ class Run:
     ms: float = 0.0
     page_hash: str = ""
     metrics: dict[str, str] = field(default_factory=dict)  # label -> shown value
-    text_inputs: dict[str, tuple[str, str]] = field(default_factory=dict)  # label -> (widget id, value drawn)
+    text_inputs: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # label -> (widget id, value the
+    # server set, None when it left the box as the browser has it)
     downloads: list[str] = field(default_factory=list)  # download button URLs (empty for deferred ones)
     items: list[str] = field(default_factory=list)  # item ids of the first table that has an item_id column
     problems: list[str] = field(default_factory=list)  # exceptions and error alerts
@@ -207,7 +208,9 @@ class Tab:
         if kind == "metric":
             run.metrics[el.metric.label] = el.metric.body
         elif kind == "text_input":
-            run.text_inputs[el.text_input.label] = (el.text_input.id, el.text_input.value)
+            # Without `set_value` the browser keeps what is in the box (what the tab typed): the value field is unset.
+            box = el.text_input
+            run.text_inputs[box.label] = (box.id, box.value if box.set_value else None)
         elif kind == "download_button":
             run.downloads.append(el.download_button.url)
         elif kind == "dataframe" and not run.items and el.dataframe.arrow_data.data:
