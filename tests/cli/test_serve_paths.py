@@ -16,7 +16,10 @@ def test_serve_runs_the_projects_app_file():
     assert (serve._ROOT / ".streamlit" / "config.toml").is_file()  # the theme and upload limit it chdirs to read
 
 
-def test_serve_turns_off_the_full_collection_after_every_script_run():
+def test_serve_turns_off_the_full_collection_after_every_script_run(monkeypatch):
+    monkeypatch.delenv(serve.GC_ENV, raising=False)
     argv = serve.streamlit_argv("127.0.0.1", 8501)
     assert argv[argv.index("--runner.postScriptGC") + 1] == "false"
     assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
+    monkeypatch.setenv(serve.GC_ENV, "true")  # an explicit setting (bench/load_ws.py --server-env) decides instead
+    assert "--runner.postScriptGC" not in serve.streamlit_argv("127.0.0.1", 8501)
