@@ -110,8 +110,9 @@ def test_an_old_checkpoint_without_identity_is_judged_by_its_categories(releases
         model_for(b_db, old)
 
 
-def test_the_identity_survives_copies_appends_live_ingest_and_export_attach(releases, tmp_path):
+def test_the_identity_survives_copies_appends_live_ingest_forgetting_and_export_attach(releases, tmp_path):
     from core.live import Follower
+    from core.privacy import forget_user
     from core.store.parquet import attach_parquet
     from core.store.parquet_export import export_parquet
 
@@ -131,6 +132,10 @@ def test_the_identity_survives_copies_appends_live_ingest_and_export_attach(rele
         assert database_id(con) == a_id
         assert con.execute("SELECT count(*) FROM events WHERE user_id IN ('1', '2', '3') AND ts > '2001-09-01'").fetchone()[0] == 3
         assert match_model(model, con).same_identity is True
+    forget_user(copy, "40")  # forgetting a user compacts the file into a new one (COPY FROM DATABASE)
+    with connect_read(copy) as con:
+        assert database_id(con) == a_id
+        assert con.execute("SELECT count(*) FROM events WHERE user_id = '40'").fetchone()[0] == 0
     export_parquet(copy, tmp_path / "export")
     attached = tmp_path / "attached.duckdb"
     attach_parquet(attached, tmp_path / "export")
