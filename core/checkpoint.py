@@ -270,13 +270,12 @@ def resolve_model_dir(model: str | os.PathLike | None) -> Path:
     return newest
 
 
-_FIT_SAMPLE = 2000  # model items looked up in the database to tell whether the model was trained on it
-
-
 def items_in_common(vocab: Vocab, con) -> tuple[int, int]:
     """(found, checked): how many of (up to 2,000, evenly spread) model items the database's `items` holds."""
-    step = max(1, len(vocab.items) // _FIT_SAMPLE)
-    sample = [str(i) for i in vocab.items[::step][:_FIT_SAMPLE]]
+    from core.model_match import SAMPLE
+
+    step = max(1, len(vocab.items) // SAMPLE)
+    sample = [str(i) for i in vocab.items[::step][:SAMPLE]]
     if not sample:
         return 0, 0
     found = con.execute("SELECT count(*) FROM items WHERE item_id IN (SELECT unnest(?::VARCHAR[]))", [sample]).fetchone()
@@ -284,22 +283,11 @@ def items_in_common(vocab: Vocab, con) -> tuple[int, int]:
 
 
 def model_fits(path: str | os.PathLike, con) -> bool:
-    """Whether the model at `path` can be used with the database on `con`: it knows some of its items (or the
-    database has none yet). A model that knows none was trained on another database."""
-    return _fits(Path(path), con)[0]
+    """Whether the model at `path` can be used with the database on `con` (`core.model_match.match_model`): trained
+    on a database of the same identity, or most of its items are there with the same titles and categories."""
+    from core.model_match import match_model
 
-
-def _fits(path: Path, con) -> tuple[bool, int]:
-    """(the model at `path` shares items with the database, or the database has no items; checked items)."""
-    try:
-        vocab = Vocab.load(path / "vocab.json")
-    except (OSError, ValueError, KeyError, TypeError):
-        return True, 0  # an unreadable vocabulary is load_checkpoint's to report, in its own words
-    found, checked = items_in_common(vocab, con)
-    if found or not checked:
-        return True, checked
-    has_items = con.execute("SELECT EXISTS (SELECT 1 FROM items)").fetchone()[0]
-    return not has_items, checked
+    return match_model(path, con).fits
 
 
 def model_for(
@@ -308,10 +296,14 @@ def model_for(
     """The model folder to use with database `db`: `model`, else $INTERESTLENS_MODEL, else the newest under
     `root` (default `models_root()`) that was trained on this database's items.
 
-    A model that knows none of the database's items was trained on another database: its recommendations would
-    be items this database does not have, and files written beside it would describe the wrong data. It is
-    refused with one sentence (when named) or passed over (when picking the newest).
+    A model of another database would recommend items this database does not have (or, where item ids collide,
+    other items under the same ids), and files written beside it would describe the wrong data. Whether it belongs
+    is decided by `core.model_match.match_model`: the database identity recorded at training, else most of its
+    items being here with the same titles and categories. A model that does not belong is refused with one
+    sentence (when named) or passed over (when picking the newest); one accepted although its database identity
+    differs is used with a warning saying why.
     """
+    from core.model_match import match_model
     from core.store import connect_read, default_db_path  # the store does not import checkpoints
 
     named = Path(model) if model else (Path(os.environ[MODEL_ENV]) if os.environ.get(MODEL_ENV) else None)
@@ -321,16 +313,14 @@ def model_for(
         raise NotFoundError(f"No trained model found under {where}; train one with `interestlens train`.")
     with connect_read(db) as con:
         for path in candidates:
-            ok, checked = _fits(path, con)
-            if ok:
+            found = match_model(path, con)
+            if found.fits:
+                if found.note:
+                    log.warning("%s", found.note)
                 return path
             if named is not None:
-                raise SettingError(
-                    "The model at {path} was trained on another database: none of the {checked:,} of its items "
-                    "checked is in {db_path}. Name a {model} trained on this database, or train one with "
-                    "`interestlens train --db {db_path}`.", "model", path=path, checked=checked, db_path=default_db_path(db)
-                )
+                raise found.refusal(default_db_path(db))
     raise NotFoundError(
         f"None of the {len(candidates)} models under {candidates[0].parent} was trained on {default_db_path(db)} (none "
-        f"knows its items); train one with `interestlens train --db {default_db_path(db)}`."
+        f"knows its items under the same titles and categories); train one with `interestlens train --db {default_db_path(db)}`."
     )

@@ -56,7 +56,14 @@ def streamlit_argv(host: str, port: int) -> list[str]:
         "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
         "--browser.serverAddress", host,
-    ]
+    ] + _GC_FLAG * (GC_ENV not in os.environ)
+
+
+# Streamlit runs gc.collect(2) after every script run, holding the GIL that every session shares: with the model, its
+# caches and pandas in the heap that was ~20 % of the server's CPU per user switch (bench/load_ws.py, docs/serving.md).
+# Python's own generational collection still runs. $STREAMLIT_RUNNER_POST_SCRIPT_GC, when set, decides instead.
+GC_ENV = "STREAMLIT_RUNNER_POST_SCRIPT_GC"
+_GC_FLAG = ["--runner.postScriptGC", "false"]
 
 
 def _model_env(model: Path | None) -> dict[str, str]:

@@ -19,6 +19,7 @@ import duckdb
 
 from core.errors import InterestLensError, SettingError
 from core.store.edges import EDGES_SCHEMA, EDGES_TABLE
+from core.store.identity import ensure_database_id
 
 __all__ = [
     "DEFAULT_DB",
@@ -99,7 +100,8 @@ def check_version(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
 
 
 def init_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the tables if absent, migrate an older schema, and record the schema version.
+    """Create the tables if absent, migrate an older schema, and record the schema version and (once) the
+    database's identity (`core.store.identity`).
 
     A database already at this version is left untouched (no write transaction), so opening it for a
     small append costs nothing here.
@@ -110,6 +112,7 @@ def init_schema(con: duckdb.DuckDBPyConnection) -> None:
             f"This database was written by a newer InterestLens (schema {version}, this one writes {SCHEMA_VERSION}); upgrade InterestLens."
         )
     if version == SCHEMA_VERSION and _OUR_TABLES <= set(_table_names(con)):
+        ensure_database_id(con)  # a database from before identities gets one on its next write
         return
     con.execute("BEGIN TRANSACTION")
     try:
@@ -119,6 +122,7 @@ def init_schema(con: duckdb.DuckDBPyConnection) -> None:
         for stmt in _SCHEMA:
             con.execute(stmt)
         con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        ensure_database_id(con)
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

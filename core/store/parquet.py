@@ -32,6 +32,7 @@ import duckdb
 import numpy as np
 
 from core.store.connection import StoreError, connect_write, default_db_path
+from core.store.identity import read_identity_file, set_database_id
 from core.store.source import BUCKET_COLUMN, EVENTS_SOURCE_KEY, user_bucket
 
 __all__ = ["ParquetMapping", "AttachResult", "attach_parquet", "source_glob", "export_layout", "EVENTS_DIR",
@@ -242,12 +243,14 @@ def attach_parquet(
     existing file, an unreadable dataset, a mixed folder, a missing column or an odd path.
 
     A folder in export-parquet's layout (`export_layout`) is read as its `events/` folder, with its
-    `users.parquet` and `items.parquet` as the side files unless `users` / `items` are given.
+    `users.parquet` and `items.parquet` as the side files unless `users` / `items` are given, and takes over the
+    exported database's identity (`database.json`, `core.store.identity`).
     """
     path = default_db_path(db)
     if path.exists():
         raise StoreError(f"{path} already exists; attach a Parquet dataset to a new database file.")
     layout = export_layout(source)
+    identity = read_identity_file(layout[0].parent) if layout is not None else None
     if layout is not None:
         source = layout[0]
         users = users if users is not None else layout[1]
@@ -280,6 +283,8 @@ def attach_parquet(
                     "bucket": {"column": BUCKET_COLUMN, "buckets": buckets, "hash": "md5"} if buckets else None}
             con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [EVENTS_SOURCE_KEY, json.dumps(info)])
             con.execute("INSERT OR REPLACE INTO meta VALUES ('context_keys', ?)", [json.dumps(keys)])
+            if identity is not None:  # the exported database's data, read in place: the same identity
+                set_database_id(con, identity)
             con.execute("COMMIT")
             n_users = con.execute("SELECT count(*) FROM users").fetchone()[0]
             n_items = con.execute("SELECT count(*) FROM items").fetchone()[0]

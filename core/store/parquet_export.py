@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.store.connection import StoreError, connect_read
+from core.store.identity import database_id, write_identity_file
 from core.store.parquet import _LOCAL, EVENTS_DIR, ITEMS_FILE, USERS_FILE
 from core.store.source import BUCKET_COLUMN, user_bucket
 
@@ -30,7 +31,8 @@ def export_parquet(db: str | os.PathLike | None, out: str | os.PathLike, buckets
     """Write the database's log as a Parquet dataset partitioned by user bucket (see the module docstring).
 
     Each bucket's file holds its users' events sorted by user, then in canonical order, so a user's events are
-    in one row group of one file. `out` must not exist yet.
+    in one row group of one file. The database's identity goes into `out/database.json`, so a database attached
+    to the folder is recognised as the same data. `out` must not exist yet.
     """
     out = Path(out).absolute()
     if out.exists():
@@ -57,6 +59,7 @@ def export_parquet(db: str | os.PathLike | None, out: str | os.PathLike, buckets
         cur.execute("COPY (SELECT * FROM items ORDER BY item_id) TO ? (FORMAT parquet)", [str(out / ITEMS_FILE)])
         cur.unregister("_il_buckets")
         n = cur.execute("SELECT count(*) FROM events").fetchone()[0]
+        write_identity_file(out, database_id(cur))  # attach of this folder takes the identity over
         cur.close()
     files = list(events_dir.rglob("*.parquet"))
     size = sum(f.stat().st_size for f in out.rglob("*.parquet"))

@@ -245,6 +245,7 @@ def checkpoint(
                  "train_windows": len(run.windows), "train_targets": run.windows.n_targets},
         "parameters": int(sum(p.numel() for p in run.model.parameters())),
         "resume": replace(state, seconds=seconds).to_dict(),
+        "database": run.database,
         "social": False,  # the social branch trains in core.social.train (`train --social`)
     }
     save_checkpoint(run.out, run.best.eval(), run.vocab, run.fingerprint, card,

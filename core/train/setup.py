@@ -17,6 +17,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from core.errors import InterestLensError, UserInputError
 from core.evaluate import Split, make_split
 from core.model import InterestModel, ModelConfig, ModelSizes
+from core.model_match import database_record
 from core.sequences import Sequences, Vocab, build_vocab, data_fingerprint, load_sequences
 from core.store import connect_read
 from core.train.config import TrainConfig
@@ -51,6 +52,7 @@ class TrainingRun:
     net: torch.nn.Module  # the loss as a module, wrapped in DistributedDataParallel under torchrun
     valid_users: np.ndarray | None  # the fixed sample of validation rows, or None for all of them
     autocast: AbstractContextManager  # bf16 autocast on CUDA, else a no-op
+    database: dict  # the database's identity and a sample of item titles (core.model_match), saved in the card
 
 
 def make_optimizer(model: InterestModel, config: TrainConfig) -> torch.optim.AdamW:
@@ -79,6 +81,7 @@ def setup(
         fingerprint = data_fingerprint(con)
         vocab = prior[0].vocab if prior else build_vocab(con)
         seqs = load_sequences(con, vocab)
+        database = database_record(con, vocab)  # which database this is (core.model_match): identity and titles
     if prior and prior[0].fingerprint and prior[0].fingerprint != fingerprint:
         raise InterestLensError(
             f"The database changed since {out} was trained, so its training cannot be resumed; train it from the start."
@@ -120,7 +123,7 @@ def setup(
     bf16 = ctx.device.type == "cuda" and config.bf16
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     run = TrainingRun(ctx, config, out, vocab, fingerprint, seqs, split, windows, mcfg, sizes, text, model, best, opt,
-                      net, valid_users, autocast)
+                      net, valid_users, autocast, database)
     state = ResumeState.from_dict(prior[0].card.get("resume", {})) if prior else ResumeState()
     best_valid = dict(prior[0].card.get("valid", {})) if prior else {}
     return run, state, best_valid

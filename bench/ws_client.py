@@ -1,0 +1,234 @@
+"""A protocol-level Streamlit client: one browser tab without the browser.
+
+It speaks the app's own websocket protocol with the protobuf messages that ship in the `streamlit` package, the way
+Streamlit's frontend does (and its server tests, which send `BackMsg.rerun_script` over `/_stcore/stream`):
+
+1. `GET /_stcore/health` sets the XSRF cookie (`_streamlit_xsrf`) when XSRF protection is on;
+2. the websocket `/_stcore/stream` is opened with the subprotocols `streamlit, <xsrf token>`, the cookie and a
+   same-origin `Origin` header;
+3. each interaction is one `BackMsg.rerun_script` (a `ClientState`: the query string, the page's script hash and
+   the widget values the tab holds), after which `ForwardMsg`s are read until `script_finished` says the run is
+   over (a run replaced by a newer one, `FINISHED_EARLY_FOR_RERUN`, is waited past: `st.switch_page` does that).
+
+A `Tab` keeps what a browser tab keeps: the pages (from `new_session`), the query string (from
+`page_info_changed`) and the widget values it has set, sent with every rerun as the frontend sends them. What a run
+drew is summarised in a `Run`: metrics by label, text inputs by label (id and value), download URLs, tables with an
+`item_id` column, exceptions and error alerts. Loopback only: the client refuses any other host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlparse
+
+__all__ = ["LOOPBACK", "Run", "Tab", "ProtocolError", "require_loopback"]
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+XSRF_COOKIE = "_streamlit_xsrf"
+
+
+class ProtocolError(RuntimeError):
+    """The server closed the stream, or a run did not finish in time."""
+
+
+def require_loopback(url: str) -> None:
+    """Refuse a server that is not on this machine: a load test is not to be pointed at someone else's."""
+    host = urlparse(url).hostname
+    if host not in LOOPBACK:
+        raise SystemExit(f"{url} is not a loopback address ({', '.join(LOOPBACK)}); the load client only runs locally.")
+
+
+@dataclass
+class Run:
+    """What one script run drew (the last successful run, after any runs it replaced)."""
+
+    ms: float = 0.0
+    page_hash: str = ""
+    metrics: dict[str, str] = field(default_factory=dict)  # label -> shown value
+    text_inputs: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # label -> (widget id, value the
+    # server set, None when it left the box as the browser has it)
+    downloads: list[str] = field(default_factory=list)  # download button URLs (empty for deferred ones)
+    items: list[str] = field(default_factory=list)  # item ids of the first table that has an item_id column
+    problems: list[str] = field(default_factory=list)  # exceptions and error alerts
+    messages: int = 0
+    bytes: int = 0
+
+
+def _item_ids(arrow: bytes) -> list[str]:
+    """Item ids of an Arrow table (a recommendation list), in rank order when it has a rank column."""
+    import pyarrow as pa
+
+    try:
+        table = pa.ipc.open_stream(io.BytesIO(arrow)).read_all()
+    except (pa.ArrowInvalid, OSError):
+        return []
+    if "item_id" not in table.column_names:
+        return []
+    ids = [str(x) for x in table.column("item_id").to_pylist()]
+    if "rank" in table.column_names:
+        ranks = table.column("rank").to_pylist()
+        ids = [i for _, i in sorted(zip(ranks, ids, strict=True))]
+    return ids
+
+
+class Tab:
+    """One simulated browser tab on a Streamlit server (see the module docstring)."""
+
+    def __init__(self, url: str, timeout_s: float = 60.0):
+        require_loopback(url)
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.ws = None
+        self.pages: dict[str, str] = {}  # page name (as in the navigation) -> script hash
+        self.page_hash = ""
+        self.query: dict[str, str] = {}
+        self.widgets: dict[str, str] = {}  # widget id -> string value the tab has set (text boxes)
+        self.session_id: str | None = None
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._reader: asyncio.Task | None = None
+
+    # ---------------------------------------------------------------------------------------------- connection
+
+    def _xsrf(self) -> str | None:
+        """The XSRF cookie the server sets on its health endpoint (None when XSRF protection is off)."""
+        with urllib.request.urlopen(self.url + "/_stcore/health", timeout=self.timeout_s) as r:  # noqa: S310 (loopback)
+            for header in r.headers.get_all("Set-Cookie") or []:
+                name, _, rest = header.partition("=")
+                if name.strip() == XSRF_COOKIE:
+                    return rest.split(";", 1)[0]
+        return None
+
+    async def open(self) -> None:
+        import websockets
+
+        xsrf = await asyncio.to_thread(self._xsrf)
+        protocols = ["streamlit", xsrf] if xsrf else ["streamlit"]
+        headers = {"Cookie": f"{XSRF_COOKIE}={xsrf}"} if xsrf else {}
+        ws_url = "ws" + self.url[len("http"):] + "/_stcore/stream"
+        self.ws = await websockets.connect(ws_url, subprotocols=protocols, origin=self.url, additional_headers=headers,
+                                           max_size=None, compression=None, open_timeout=self.timeout_s,
+                                           ping_interval=None)
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        try:
+            async for data in self.ws:
+                if isinstance(data, str):
+                    continue
+                msg = ForwardMsg()
+                msg.ParseFromString(data)
+                await self._queue.put((msg, len(data)))
+        except Exception as exc:  # the connection dropped: the waiting run reports it
+            await self._queue.put((exc, 0))
+            return
+        await self._queue.put((ProtocolError("the server closed the stream"), 0))
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+
+    # ---------------------------------------------------------------------------------------------- runs
+
+    def page(self, name: str) -> str:
+        """The script hash of the page called `name` in the navigation (KeyError when the app has none)."""
+        return self.pages[name]
+
+    async def rerun(self, query: dict[str, str] | None = None, page_hash: str | None = None,
+                    widgets: dict[str, str] | None = None, forget: tuple[str, ...] = ()) -> Run:
+        """Send one rerun (the tab's query string updated with `query`, on `page_hash`, with the tab's widget
+        values updated with `widgets`; `forget` drops widget values, as a page change does for its widgets) and
+        read until the run is over. Raises ProtocolError when it does not finish within the timeout."""
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        if query is not None:
+            self.query.update(query)
+        for key in forget:
+            self.widgets.pop(key, None)
+        self.widgets.update(widgets or {})
+        msg = BackMsg()
+        cs = msg.rerun_script
+        cs.query_string = urlencode(self.query)
+        cs.page_script_hash = self.page_hash if page_hash is None else page_hash
+        for wid, value in self.widgets.items():
+            cs.widget_states.widgets.add(id=wid, string_value=value)
+        t0 = time.perf_counter()
+        await self.ws.send(msg.SerializeToString())
+        run = await self._until_finished()
+        run.ms = (time.perf_counter() - t0) * 1000.0
+        return run
+
+    async def _until_finished(self) -> Run:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        run = Run()
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                msg, size = await asyncio.wait_for(self._queue.get(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError as exc:
+                raise ProtocolError(f"the run did not finish within {self.timeout_s:g} s") from exc
+            if isinstance(msg, BaseException):
+                raise ProtocolError(f"the stream ended: {type(msg).__name__}: {msg}") from msg
+            run.messages += 1
+            run.bytes += size
+            kind = msg.WhichOneof("type")
+            if kind == "new_session":
+                ns = msg.new_session
+                self.session_id = ns.initialize.session_id or self.session_id
+                self.pages = {p.page_name: p.page_script_hash for p in ns.app_pages}
+                self.page_hash = run.page_hash = ns.page_script_hash
+                fresh = Run(messages=run.messages, bytes=run.bytes, page_hash=run.page_hash)
+                run = fresh  # a new run started (after a replaced one, or a switch_page): keep only its output
+            elif kind == "page_info_changed":
+                self.query = dict(parse_qsl(msg.page_info_changed.query_string, keep_blank_values=True))
+            elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                self._element(msg.delta.new_element, run)
+            elif kind == "page_not_found":
+                run.problems.append(f"page not found: {msg.page_not_found.page_name}")
+            elif kind == "script_finished":
+                status = msg.script_finished
+                if status == ForwardMsg.FINISHED_SUCCESSFULLY:
+                    return run
+                if status == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
+                    run.problems.append("the script did not compile")
+                    return run
+                # FINISHED_EARLY_FOR_RERUN (a newer run follows) or a fragment's run: keep reading
+
+    @staticmethod
+    def _element(el, run: Run) -> None:
+        kind = el.WhichOneof("type")
+        if kind == "metric":
+            run.metrics[el.metric.label] = el.metric.body
+        elif kind == "text_input":
+            # Without `set_value` the browser keeps what is in the box (what the tab typed): the value field is unset.
+            box = el.text_input
+            run.text_inputs[box.label] = (box.id, box.value if box.set_value else None)
+        elif kind == "download_button":
+            run.downloads.append(el.download_button.url)
+        elif kind == "dataframe" and not run.items and el.dataframe.arrow_data.data:
+            run.items = _item_ids(el.dataframe.arrow_data.data)
+        elif kind == "exception":
+            run.problems.append(f"exception: {el.exception.type}: {el.exception.message[:200]}")
+        elif kind == "alert" and el.alert.format == 1:  # Alert.ERROR
+            run.problems.append(f"error alert: {el.alert.body[:200]}")
+
+    def get(self, path: str) -> int:
+        """HTTP status of a GET on the server (a download button's file, as a click fetches it)."""
+        import urllib.error
+
+        target = path if path.startswith("http") else self.url + path
+        require_loopback(target)
+        try:
+            with urllib.request.urlopen(target, timeout=self.timeout_s) as r:  # noqa: S310 (loopback only)
+                r.read()
+                return r.status
+        except urllib.error.HTTPError as exc:
+            return exc.code

@@ -1,0 +1,130 @@
+"""The app as a browser tab sees it, over Streamlit's own websocket protocol (bench/ws_client.py, no browser):
+`interestlens serve` in a subprocess, one `Tab` that switches user, opens the Explain page, goes back, visits a
+page without the user box and reloads.
+
+Whenever the server sets the "User id" box (`set_value`: the browser then shows the server's value), it sets it to
+the user the tab chose; the selection survives the Explain page and a page without the box; download links of a
+reloaded tab answer 200."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from dashboard_helpers import OTHER_USER, USER
+
+from core.store import connect_read
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # bench/ is not an installed package (as in test_load_small.py)
+    sys.path.insert(0, str(ROOT))
+from bench.ws_client import Tab  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(dash_env, tmp_path):
+    """`interestlens serve` on the tiny database (its own process group, stopped afterwards); yields the URL."""
+    db, model = dash_env
+    port = _free_port()
+    log = open(tmp_path / "server.log", "w")
+    cli = Path(sys.executable).with_name("interestlens")
+    proc = subprocess.Popen([str(cli), "serve", "--db", str(db), "--model", str(model), "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("the server did not start:\n" + (tmp_path / "server.log").read_text())
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+def _events(db: Path, user: str) -> str:
+    with connect_read(db) as con:
+        return f"{con.execute('SELECT count(*) FROM events WHERE user_id = ?', [user]).fetchone()[0]:,}"
+
+
+class _BoxWatch:
+    """Records every "User id" box the server sends: (value it sets or None, set_value)."""
+
+    def __init__(self, monkeypatch):
+        self.sent: list[tuple[str, bool]] = []
+        plain = Tab._element
+
+        def element(el, run):
+            if el.WhichOneof("type") == "text_input" and el.text_input.label == "User id":
+                self.sent.append((el.text_input.value if el.text_input.set_value else None, el.text_input.set_value))
+            plain(el, run)
+
+        monkeypatch.setattr(Tab, "_element", staticmethod(element))
+
+    def last(self) -> tuple[str, bool]:
+        return self.sent[-1]
+
+
+def test_the_selection_survives_explain_and_other_pages_and_downloads_survive_a_reload(served, dash_env,
+                                                                                                monkeypatch):
+    db, _ = dash_env
+    box = _BoxWatch(monkeypatch)
+
+    async def scenario() -> None:
+        tab = Tab(served, timeout_s=300)
+        await tab.open()
+        run = await tab.rerun({"user": USER})  # a shared link: the app moves to the explorer
+        explorer = tab.page_hash
+        assert run.metrics["Events"] == _events(db, USER) and not run.problems
+        box_id = run.text_inputs["User id"][0]
+        run = await tab.rerun({"user": OTHER_USER}, explorer, widgets={box_id: OTHER_USER})  # typed + Enter
+        assert run.metrics["Events"] == _events(db, OTHER_USER) and box.last()[0] in (OTHER_USER, None)
+        item = run.items[0]
+        shown = await tab.rerun({"item": item}, tab.page("Explain"))
+        assert "Score f(x)" in shown.metrics and not shown.problems
+        assert box.last()[0] in (OTHER_USER, None)
+        tab.query.pop("item")
+        run = await tab.rerun(None, explorer)  # back to the explorer
+        assert run.metrics["Events"] == _events(db, OTHER_USER)
+        assert box.last()[0] in (OTHER_USER, None)
+        await tab.rerun(None, tab.page("Overview"))  # a page without the box: the selection is carried back
+        run = await tab.rerun(None, explorer)
+        assert run.metrics["Events"] == _events(db, OTHER_USER) and box.last()[0] in (OTHER_USER, None)
+        links = [u for u in run.downloads if u]
+        assert links and all(tab.get(u) == 200 for u in links)
+        await tab.close()
+        again = Tab(served, timeout_s=300)  # a reload: a new session on the same link
+        await again.open()
+        run = await again.rerun({"user": OTHER_USER})
+        assert run.metrics["Events"] == _events(db, OTHER_USER)
+        fresh = [u for u in run.downloads if u]
+        await asyncio.sleep(2.0)  # the old session's clean-up has run by now
+        assert fresh and all(again.get(u) == 200 for u in fresh)
+        await again.close()
+
+    asyncio.run(scenario())
