@@ -46,6 +46,8 @@ def main() -> None:
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--max-len", type=int, default=50)
+    ap.add_argument("--hidden", type=int, default=64, help="hidden_size (inner_size = 2 x hidden)")
+    ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=2020)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -68,6 +70,9 @@ def main() -> None:
         "topk": [10],
         "valid_metric": "NDCG@10",
         "epochs": args.epochs,
+        "hidden_size": args.hidden,
+        "inner_size": 2 * args.hidden,
+        "n_layers": args.layers,
         "use_gpu": False,
         "seed": args.seed,
         "reproducibility": True,
@@ -112,11 +117,14 @@ def main() -> None:
     facts = {
         "test": {k: float(v) for k, v in test.items()},
         "epochs": args.epochs,
+        "hidden_size": args.hidden,
+        "inner_size": 2 * args.hidden,
+        "n_layers": args.layers,
         "train_cpu_seconds": train_cpu,
         "train_wall_seconds": time.perf_counter() - t0,
         "n_items": len(tokens) - 1,
         "config": {k: str(config[k]) for k in ("learning_rate", "train_batch_size", "hidden_size", "n_layers",
-                                                "MAX_ITEM_LIST_LENGTH", "loss_type", "seed")},
+                                                "inner_size", "MAX_ITEM_LIST_LENGTH", "loss_type", "seed")},
     }
     (out / "recbole.json").write_text(json.dumps(facts, indent=2))
     print(json.dumps(facts))

@@ -71,6 +71,8 @@ class ExternalModel(ABC):
         self.max_len = sidecar.max_len
         self.event_types = ["", *event_types]
         self.n_evals = 0  # rows scored so far (benchmarks read it)
+        self._cols = torch.from_numpy(self.to_model[1:])  # [I] the model's column of each of our items
+        self._need = int(self.to_model.max(initial=0)) + 1  # output columns the item map needs at least
 
     def score(self, batch: Batch) -> torch.Tensor:
         """Scores `[B, I+1]` of each row's present events (absent ones dropped from the sequence)."""
@@ -80,8 +82,7 @@ class ExternalModel(ABC):
         types = batch.event_types.cpu().numpy()
         B, n_ours = len(items), len(self.item_ids) + 1
         out = torch.full((B, n_ours), float("-inf"))
-        step = max(1, SCORE_CELLS // max(n_ours, int(self.to_model.max(initial=1)) + 1))
-        cols = torch.from_numpy(self.to_model[1:])  # [I] the model's column of each of our items
+        step = max(1, SCORE_CELLS // max(n_ours, self._need))
         for lo in range(0, B, step):
             rows = range(lo, min(B, lo + step))
             keep = [present[b] for b in rows]
@@ -89,12 +90,12 @@ class ExternalModel(ABC):
                             [ts[b][k][-self.max_len :] for b, k in zip(rows, keep, strict=True)],
                             [types[b][k][-self.max_len :] for b, k in zip(rows, keep, strict=True)])
             raw = torch.as_tensor(np.asarray(raw), dtype=torch.float32)  # [b,n]
-            if raw.ndim != 2 or raw.shape[1] <= int(cols.max(initial=0)):
+            if raw.ndim != 2 or raw.shape[0] != len(rows) or raw.shape[1] < self._need:
                 raise UserInputError(
-                    f"The {self.kind} model returned scores of shape {tuple(raw.shape)}; expected [rows, "
-                    f"{int(cols.max(initial=0)) + 1}] or more columns (its item map's largest index + 1)."
+                    f"The {self.kind} model returned scores of shape {tuple(raw.shape)}; expected [{len(rows)}, "
+                    f"{self._need}] or more columns (its item map's largest index + 1)."
                 )
-            out[lo : lo + len(rows), 1:] = raw[:, cols]
+            out[lo : lo + len(rows), 1:] = raw[:, self._cols]
         self.n_evals += B
         return out
 
