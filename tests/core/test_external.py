@@ -169,3 +169,44 @@ def test_registry_lists_kinds_and_refuses_bad_input(synthetic_db, registered, ex
         with pytest.raises(UserInputError, match="no input 'nope'"):
             add_model(con, registered, "bad", "onnx", str(folder / "model.onnx"), sidecar=bad)
     assert not (registered / "bad").exists()
+
+
+def test_overlap_measures_by_hand():
+    from core.compare import jaccard, rbo
+
+    assert jaccard(["a", "b", "c"], ["c", "d"]) == pytest.approx(1 / 4)
+    assert rbo(list("abcdefghij"), list("abcdefghij")) == pytest.approx(1.0)
+    assert rbo(list("abc"), list("xyz")) == 0.0
+    # depth 2, p = 0.5: X_1 = 0, X_2 = 2 -> (2/2)·0.25 + (0.5/0.5)·(0 + (2/2)·0.25) = 0.5
+    assert rbo(["a", "b"], ["b", "a"], p=0.5) == pytest.approx(0.5)
+
+
+def test_compare_a_model_with_itself_and_with_ours(synthetic_db, registered, trained_model_dir, cli, tmp_path):
+    from core.compare import compare_models, comparison_html
+
+    same = compare_models(synthetic_db, registered / "toy-onnx", registered / "toy-ts", n_boot=200)
+    assert same.ndcg_diff == pytest.approx(0.0, abs=1e-12) and same.ndcg_diff_low == pytest.approx(0.0, abs=1e-12)
+    assert same.overlap["jaccard"].min() == 1.0 and same.overlap["rbo"].min() == pytest.approx(1.0)
+    assert same.a.metrics == same.b.metrics and same.users > 0
+    mixed = compare_models(synthetic_db, trained_model_dir, registered / "toy-entry", n_boot=200)
+    assert mixed.a.kind == "interestlens" and mixed.b.kind == "entry"
+    d = (mixed.overlap["ndcg_a"] - mixed.overlap["ndcg_b"]).mean()
+    assert mixed.ndcg_diff == pytest.approx(d) and mixed.ndcg_diff_low <= d <= mixed.ndcg_diff_high
+    page = comparison_html(mixed)
+    worst = mixed.disagreeing(1)["user_id"][0]
+    assert f"?user={worst}" in page and "<script" not in page
+    out = tmp_path / "cmp.html"
+    code, stdout, _ = cli("compare", "--db", str(synthetic_db), "--model", str(trained_model_dir), "--model",
+                          str(registered / "toy-onnx"), "--n-boot", "50", "--json", "--html", str(out))
+    assert code == 0 and json.loads(stdout)["b"]["kind"] == "onnx" and out.is_file()
+
+
+def test_models_cli_lists_and_evaluates_by_name(synthetic_db, registered, cli, monkeypatch):
+    monkeypatch.setenv("INTERESTLENS_MODELS", str(registered))
+    code, out, _ = cli("models", "list", "--json")
+    assert code == 0 and {m["kind"] for m in json.loads(out)["models"]} == {"onnx", "torchscript", "entry"}
+    code, out, err = cli("evaluate", "--db", str(synthetic_db), "--model", "toy-onnx", "--json")
+    assert code == 0, err
+    assert 0 <= json.loads(out)["NDCG@10"] <= 1
+    code, _, err = cli("models", "add", "--db", str(synthetic_db), "--name", "x", "--onnx", "a.onnx", "--entry", "m:f")
+    assert code == 1 and "exactly one" in err
