@@ -84,37 +84,44 @@ class ExternalModel(ABC):
         out = torch.full((B, n_ours), float("-inf"))
         step = max(1, SCORE_CELLS // max(n_ours, self._need))
         for lo in range(0, B, step):
-            rows = range(lo, min(B, lo + step))
-            keep = [present[b] for b in rows]
-            raw = self._run([items[b][k][-self.max_len :] for b, k in zip(rows, keep, strict=True)],
-                            [ts[b][k][-self.max_len :] for b, k in zip(rows, keep, strict=True)],
-                            [types[b][k][-self.max_len :] for b, k in zip(rows, keep, strict=True)])
+            sl = slice(lo, min(B, lo + step))
+            raw = self._run(*self._compact(items[sl], present[sl], ts[sl], types[sl]))
             raw = torch.as_tensor(np.asarray(raw), dtype=torch.float32)  # [b,n]
-            if raw.ndim != 2 or raw.shape[0] != len(rows) or raw.shape[1] < self._need:
+            if raw.ndim != 2 or raw.shape[0] != sl.stop - lo or raw.shape[1] < self._need:
                 raise UserInputError(
-                    f"The {self.kind} model returned scores of shape {tuple(raw.shape)}; expected [{len(rows)}, "
+                    f"The {self.kind} model returned scores of shape {tuple(raw.shape)}; expected [{sl.stop - lo}, "
                     f"{self._need}] or more columns (its item map's largest index + 1)."
                 )
-            out[lo : lo + len(rows), 1:] = raw[:, self._cols]
+            out[sl, 1:] = raw[:, self._cols]
         self.n_evals += B
         return out
 
-    def _pack(self, seqs: list[np.ndarray], times: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Model-index items [B,L], lengths [B] and times [B,L], padded as the sidecar says."""
+    def _compact(self, items: np.ndarray, present: np.ndarray, ts: np.ndarray, types: np.ndarray):
+        """Each row's latest ≤ L present events, right-aligned from slot 0 and mapped to the model's indices:
+        items [B,L], lengths [B], times [B,L], our event types [B,L] (0 after a row's events)."""
+        B, L = len(items), self.max_len
+        n = present.sum(1)  # [B]
+        rank = present.cumsum(1) - 1 - np.maximum(n - L, 0)[:, None]  # [B,T] slot of each kept event
+        r, t = np.nonzero(present & (rank >= 0))
+        slot = rank[r, t]
+        mapped, times, kinds = (np.zeros((B, L), np.int64) for _ in range(3))
+        mapped[r, slot] = self.to_model[items[r, t]]
+        times[r, slot] = ts[r, t]
+        kinds[r, slot] = types[r, t]
+        return mapped, np.minimum(n, L).astype(np.int64), times, kinds
+
+    def _pack(self, items: np.ndarray, lengths: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Items and times padded as the sidecar says (they come right-padded)."""
+        if self.sidecar.padding == "right":
+            return items, times
         L = self.max_len
-        items = np.zeros((len(seqs), L), np.int64)
-        tt = np.zeros((len(seqs), L), np.int64)
-        lengths = np.array([len(s) for s in seqs], np.int64)
-        for b, (s, t) in enumerate(zip(seqs, times, strict=True)):
-            n = len(s)
-            sl = slice(0, n) if self.sidecar.padding == "right" else slice(L - n, L)
-            items[b, sl] = self.to_model[s]
-            tt[b, sl] = t
-        return items, lengths, tt
+        shift = (np.arange(L)[None, :] - (L - lengths)[:, None]) % L  # [B,L] source slot of each left-padded slot
+        rows = np.arange(len(items))[:, None]
+        return items[rows, shift], times[rows, shift]
 
     @abstractmethod
-    def _run(self, seqs: list[np.ndarray], times: list[np.ndarray], types: list[np.ndarray]) -> np.ndarray:
-        """Raw scores [B, n] of rows given as our item indices [n_b], times [n_b] and event types [n_b]."""
+    def _run(self, items: np.ndarray, lengths: np.ndarray, times: np.ndarray, types: np.ndarray) -> np.ndarray:
+        """Raw scores [B, n] of right-padded model-index items [B,L], lengths [B], times [B,L], our types [B,L]."""
 
 
 class OnnxModel(ExternalModel):
@@ -141,8 +148,8 @@ class OnnxModel(ExternalModel):
         if sidecar.output not in outputs:
             raise UserInputError(f"The ONNX model has no output {sidecar.output!r}; its outputs are {sorted(outputs)}.")
 
-    def _run(self, seqs, times, types):
-        items, lengths, tt = self._pack(seqs, times)
+    def _run(self, items, lengths, times, types):
+        items, tt = self._pack(items, lengths, times)
         feeds = {self.sidecar.items: items}
         if self.sidecar.lengths:
             feeds[self.sidecar.lengths] = lengths
@@ -162,8 +169,8 @@ class TorchScriptModel(ExternalModel):
         except (RuntimeError, ValueError, OSError) as exc:
             raise UserInputError(f"torch cannot load the TorchScript file {path} ({str(exc).splitlines()[0]}).") from exc
 
-    def _run(self, seqs, times, types):
-        items, lengths, tt = self._pack(seqs, times)
+    def _run(self, items, lengths, times, types):
+        items, tt = self._pack(items, lengths, times)
         args = [torch.from_numpy(items)]
         if self.sidecar.lengths:
             args.append(torch.from_numpy(lengths))
@@ -201,9 +208,9 @@ class EntryModel(ExternalModel):
         self.entry = entry
         self._ids = np.asarray(["", *obj.item_ids], dtype=object)
 
-    def _run(self, seqs, times, types):
-        hs = [HistoryInput([str(x) for x in self._ids[self.to_model[s]]], np.asarray(t, np.int64),
-                           [self.event_types[int(e)] if 0 <= e < len(self.event_types) else "" for e in ty])
-              for s, t, ty in zip(seqs, times, types, strict=True)]
+    def _run(self, items, lengths, times, types):
+        hs = [HistoryInput([str(x) for x in self._ids[items[b, :n]]], times[b, :n].copy(),
+                           [self.event_types[int(e)] if 0 <= e < len(self.event_types) else "" for e in types[b, :n]])
+              for b, n in enumerate(lengths)]
         raw = np.asarray(self.obj.score(hs), dtype=np.float32)  # [B, len(item_ids)]
         return np.concatenate([np.full((len(hs), 1), -np.inf, np.float32), raw.reshape(len(hs), -1)], axis=1)
