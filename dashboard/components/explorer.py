@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.contract import supports
 from core.errors import InterestLensError
 from dashboard import calls, data
 from dashboard import semantic as sem
@@ -25,19 +26,27 @@ __all__ = ["trajectory_panel", "recommendations_panel", "words_table"]
 @st.fragment
 def trajectory_panel(model_dir: Path, user: str, marks: Marks, live: bool) -> None:
     """The trajectory (model, long-term, short-term or baseline), the gate and drift, and interests in words."""
-    view = st.segmented_control(
-        "Interest", list(model_charts.VIEWS), default="model", key="view", bind="query-params"
-    ) or "model"
+    states = supports(data.load_model(model_dir).scorer, "states")  # an external model: no gate, no components
+    views = list(model_charts.VIEWS) if states else ["model", "baseline"]
+    view = st.segmented_control("Interest", views, default="model", key="view", bind="query-params") or "model"
     uv = panels.model_result("user_view", model_dir, user)
     if uv is None:
         return
     traj = uv.trajectory
-    st.plotly_chart(model_charts.trajectory_area(traj, view, marks.new_steps if live else None, marks.after_training),
+    st.plotly_chart(model_charts.trajectory_area(traj, view if view in views else "model",
+                                                 marks.new_steps if live else None, marks.after_training),
                     key="user_trajectory")
-    st.plotly_chart(model_charts.gate_line(traj), key="user_gate")
+    if states:
+        st.plotly_chart(model_charts.gate_line(traj), key="user_gate")
+    else:
+        st.caption("The long/short-term gate is not available for this model (its interest is read from each "
+                   "prefix's scores).")
     st.caption(panels.trajectory_caption(traj))
     with st.expander("Interests in words", expanded=True, icon=":material/translate:"):
         s = sem.status(data.db_path(), data.db_stamp(data.db_path()))
+        if not states:
+            st.info("Interests in words are not available for this model (they read our model's states).")
+            return
         if not s.describe:
             st.info(s.message)
             return
