@@ -145,8 +145,8 @@ def main() -> None:
         res.stage("compare", fig)
 
     if "switch" in stages:
-        from dashboard import calls
         from core.store import user_history
+        from dashboard import calls
 
         rng = np.random.default_rng(1)
         users = [str(u) for u in rng.choice(seqs.user_ids, size=args.switch_users, replace=False)]

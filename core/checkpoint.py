@@ -27,8 +27,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from core.errors import InterestLensError, NotFoundError, UserInputError
 from core.contract import InterestScorer, RecModel
+from core.errors import InterestLensError, NotFoundError, UserInputError
 from core.external import is_external, load_external
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.sequences import Vocab

@@ -30,11 +30,11 @@ import numpy as np
 import shap
 
 from core.checkpoint import LoadedModel
+from core.contract import supports
 from core.errors import InterestLensError, NotFoundError
 from core.explain.game import HistoryGame, PresenceMasker
 from core.explain.hierarchy import OLDER_GROUPS, RECENT_EVENTS, build_time_hierarchy, explained_features
 from core.explain.history import EventLabel, LabelledHistory
-from core.contract import supports
 from core.model import FEATURE_GROUPS
 from core.recommend import recommend
 from core.sequences import make_batch
