@@ -210,3 +210,16 @@ def test_models_cli_lists_and_evaluates_by_name(synthetic_db, registered, cli, m
     assert 0 <= json.loads(out)["NDCG@10"] <= 1
     code, _, err = cli("models", "add", "--db", str(synthetic_db), "--name", "x", "--onnx", "a.onnx", "--entry", "m:f")
     assert code == 1 and "exactly one" in err
+
+
+def test_left_padding_puts_the_latest_event_last(registered):
+    from dataclasses import replace
+
+    model = load_checkpoint(registered / "toy-onnx").scorer
+    model.sidecar = replace(model.sidecar, padding="left", max_len=4)
+    model.max_len = 4
+    items, lengths, times, _ = model._compact(np.array([[0, 7, 0, 9, 11]]), np.array([[False, True, False, True, True]]),
+                                              np.array([[0, 70, 0, 90, 110]]), np.zeros((1, 5), np.int64))
+    assert lengths.tolist() == [3] and times.tolist() == [[70, 90, 110, 0]]  # compacted, right-aligned from slot 0
+    packed, packed_t = model._pack(items, lengths, times)
+    assert packed.tolist() == [[0, *model.to_model[[7, 9, 11]]]] and packed_t.tolist() == [[0, 70, 90, 110]]
