@@ -12,7 +12,7 @@ __all__ = ["comparison_html"]
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse;margin:.5rem 0 1.5rem}
 td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}
-.bar{display:inline-block;height:.7rem;background:#4c78a8}"""
+"""
 
 
 def _num(x: float) -> str:
