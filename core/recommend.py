@@ -51,7 +51,7 @@ def recommend(
     recommended. A history with no known event gets the model's learned "empty" interest. At most `batch_size`
     histories are scored at once, fewer on a large catalogue (`SCORE_CELLS` scores per batch).
     """
-    model = loaded.model.eval()
+    scorer = loaded.scorer  # the model contract: ours or an external model alike
     out: list[list[tuple[int, float]]] = []
     K = len(loaded.vocab.context)
     batch_size = max(1, min(int(batch_size), SCORE_CELLS // (loaded.vocab.n_items + 1)))
@@ -59,7 +59,7 @@ def recommend(
         chunk = histories[b0 : b0 + batch_size]
         batch = make_batch(chunk, loaded.config.max_len, n_context=K)
         with torch.no_grad():
-            scores = model(batch.to(loaded.device)).float().cpu().clone()  # [B,I+1]
+            scores = scorer.score(batch).float().cpu().clone()  # [B,I+1]
         if exclude_seen:
             lens = np.array([len(h) for h in chunk], dtype=np.int64)
             owner = np.repeat(np.arange(len(chunk)), lens)

@@ -330,6 +330,7 @@ def make_batch(histories: Sequence[History], max_len: int, n_context: int | None
     gaps = np.zeros((B, T), np.int64)
     types = np.zeros((B, T), np.int64)
     ctx = np.zeros((B, T, K), np.int64)
+    times = np.zeros((B, T), np.int64)
     for b, h in enumerate(hs):
         n = min(len(h), T)
         if n == 0:
@@ -337,6 +338,7 @@ def make_batch(histories: Sequence[History], max_len: int, n_context: int | None
         items[b, T - n :] = h.items[-n:]
         gaps[b, T - n :] = h.gaps[-n:]
         types[b, T - n :] = h.event_types[-n:]
+        times[b, T - n :] = h.ts[-n:]
         if K:
             ctx[b, T - n :] = h.context[-n:, :K]
     items_t = torch.from_numpy(items)
@@ -346,6 +348,7 @@ def make_batch(histories: Sequence[History], max_len: int, n_context: int | None
         event_types=torch.from_numpy(types),
         context=torch.from_numpy(ctx),
         mask=items_t > 0,
+        ts=torch.from_numpy(times),
     )
 
 

@@ -37,6 +37,7 @@ pages = [
     st.Page(_PAGES / "search.py", title="Search by meaning", icon=":material/manage_search:", url_path="search"),
     st.Page(_PAGES / "fairness.py", title="Fairness", icon=":material/balance:", url_path="fairness"),
     st.Page(_PAGES / "cohorts.py", title="Cohorts", icon=":material/groups:", url_path="cohorts"),
+    st.Page(_PAGES / "compare.py", title="Compare models", icon=":material/compare_arrows:", url_path="compare"),
     st.Page(_PAGES / "data_models.py", title="Data & models", icon=":material/database:", url_path="data"),
 ]
 current = st.navigation(pages)

@@ -86,9 +86,11 @@ def trajectory(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str) -> Any
 
 def user_view(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str) -> Any:
     """`core.trajectory.user_view`: history, trajectory, top-`MAX_K` and attention at the last step from one read."""
+    from core.contract import supports
     from core.trajectory import user_view as core_user_view
 
-    return core_user_view(analyzer("trajectory", loaded), con, str(user_id), MAX_K, analyzer("attention", loaded))
+    attn = analyzer("attention", loaded) if supports(loaded.scorer, "attention") else None  # external: none
+    return core_user_view(analyzer("trajectory", loaded), con, str(user_id), MAX_K, attn)
 
 
 def attention(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, step: int | None = None) -> Any:

@@ -143,13 +143,21 @@ def models_root() -> Path:
     return core_models_root().resolve()
 
 
+def _is_model(path: Path) -> bool:
+    """A checkpoint of ours or a registered external model (`core.external`)."""
+    return (path / "model.safetensors").is_file() or (path / "external.json").is_file()
+
+
 def list_models() -> list[Path]:
-    """Checkpoint folders under `models_root()`, newest first (`core.checkpoint.list_checkpoints`)."""
+    """Checkpoint folders under `models_root()`, newest first (`core.checkpoint.list_checkpoints`), then the
+    registered external models by name."""
     from core.checkpoint import list_checkpoints
+    from core.external import list_models as all_models
 
     found = [p.resolve() for p in list_checkpoints(models_root())]
+    found += [m.path.resolve() for m in all_models(models_root()) if m.kind != "interestlens"]
     env = os.environ.get("INTERESTLENS_MODEL")
-    if env and (Path(env) / "model.safetensors").is_file() and Path(env).resolve() not in found:
+    if env and _is_model(Path(env)) and Path(env).resolve() not in found:
         found.insert(0, Path(env).resolve())
     return found
 
@@ -158,10 +166,10 @@ def active_model_dir() -> Path | None:
     """The model chosen in the sidebar, else $INTERESTLENS_MODEL, else the newest checkpoint trained on the app's
     database (else the newest), else None."""
     chosen = st.session_state.get("sidebar_model")
-    if chosen and (Path(chosen) / "model.safetensors").is_file():
+    if chosen and _is_model(Path(chosen)):
         return Path(chosen)
     env = os.environ.get("INTERESTLENS_MODEL")
-    if env and (Path(env) / "model.safetensors").is_file():
+    if env and _is_model(Path(env)):
         return Path(env).resolve()
     models = list_models()
     path = db_path()
@@ -214,7 +222,8 @@ def optional(module: str) -> ModuleType | None:
 
 
 def _model_stamp(model_dir: Path) -> int:
-    return (model_dir / "model.safetensors").stat().st_mtime_ns
+    weights = model_dir / "model.safetensors"
+    return (weights if weights.is_file() else model_dir / "external.json").stat().st_mtime_ns
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)

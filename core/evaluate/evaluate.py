@@ -14,7 +14,7 @@ import pandas as pd
 from core.checkpoint import LoadedModel, load_checkpoint, pick_device
 from core.evaluate.baselines import markov_scorer, most_popular_scorer
 from core.evaluate.metrics import summarize
-from core.evaluate.ranking import Ranked, Scorer, model_scorer, rank_targets
+from core.evaluate.ranking import Ranked, Scorer, rank_targets
 from core.evaluate.split import Split, split_from_card
 from core.sequences import Sequences, data_fingerprint, load_sequences
 from core.store import connect_read
@@ -80,8 +80,7 @@ def evaluate_loaded(
     max_len = loaded.config.max_len
     rows, _ = split.targets("test")
     prepare = social.prepare if social is not None else None
-    metrics, ranked = evaluate_split(model_scorer(loaded.model.eval(), loaded.device), seqs, split, "test", max_len,
-                                     n_items, prepare=prepare)  # fmt: skip
+    metrics, ranked = evaluate_split(loaded.scorer.score, seqs, split, "test", max_len, n_items, prepare=prepare)
     baselines = {
         "most_popular": evaluate_split(most_popular_scorer(seqs, split, n_items), seqs, split, "test", max_len, n_items)[0],
         "markov": evaluate_split(markov_scorer(seqs, split, n_items), seqs, split, "test", max_len, n_items)[0],

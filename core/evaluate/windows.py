@@ -35,6 +35,7 @@ def window_batch(seqs: Sequences, lo: np.ndarray, hi: np.ndarray, T: int | None 
     items = np.where(real, seqs.items[pos] if len(seqs.items) else 0, 0)  # [B,T]
     gaps = np.where(real, seqs.gaps[pos] if len(seqs.gaps) else 0, 0)  # [B,T]
     types = np.where(real, seqs.event_types[pos] if len(seqs.event_types) else 0, 0)  # [B,T]
+    times = np.where(real, seqs.ts[pos] if len(seqs.ts) else 0, 0)  # [B,T]
     K = seqs.context.shape[1]
     if K and len(seqs.context):
         ctx = np.where(real[:, :, None], seqs.context[pos], 0)  # [B,T,K]
@@ -47,6 +48,7 @@ def window_batch(seqs: Sequences, lo: np.ndarray, hi: np.ndarray, T: int | None 
         event_types=torch.from_numpy(np.ascontiguousarray(types)),
         context=torch.from_numpy(np.ascontiguousarray(ctx)),
         mask=items_t > 0,
+        ts=torch.from_numpy(np.ascontiguousarray(times)),
     )
 
 

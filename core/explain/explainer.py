@@ -30,6 +30,7 @@ import numpy as np
 import shap
 
 from core.checkpoint import LoadedModel
+from core.contract import supports
 from core.errors import InterestLensError, NotFoundError
 from core.explain.game import HistoryGame, PresenceMasker
 from core.explain.hierarchy import OLDER_GROUPS, RECENT_EVENTS, build_time_hierarchy, explained_features
@@ -200,7 +201,7 @@ class HistoryExplainer:
             members = self.features(lh)[0]
         events = lh.history.slice(int(window[0]), int(window[-1]) + 1)  # make_batch drops the unknown items inside
         batch = make_batch([events], loaded.config.max_len, len(loaded.vocab.context))
-        return HistoryGame(loaded.model, batch, target, foil, self.batch_size, members, self.tokens)
+        return HistoryGame(loaded.scorer, batch, target, foil, self.batch_size, members, self.tokens)
 
     def _run(self, make: Callable[[], shap.Explainer], x: np.ndarray, max_evals: int) -> shap.Explanation:
         state = np.random.get_state()  # shap's explainers draw from numpy's global generator
@@ -246,7 +247,7 @@ class HistoryExplainer:
             periods, window_values, err = self._periods(game, lh, fx, what)
             errors.append(err)
         group_expl = None
-        if groups:
+        if groups and supports(self.loaded.scorer, "states"):  # feature groups are our model's inputs only
             G = len(FEATURE_GROUPS)
             group_expl = self._run(
                 lambda: shap.explainers.Exact(game.groups, PresenceMasker(G, None, self.batch_size), feature_names=list(FEATURE_GROUPS)),

@@ -24,6 +24,7 @@ import pandas as pd
 import torch
 
 from core.attention import attention_rollout
+from core.contract import supports
 from core.explain.explainer import HistoryExplainer, HistoryExplanation
 from core.explain.game import HistoryGame
 from core.explain.history import LabelledHistory
@@ -129,12 +130,12 @@ def deletion_curves(
     game = explainer.game_for(lh, expl)
     n = game.n
     rng = np.random.default_rng(seed)
-    attention = attention_scores(game)
-    orders = {
-        "shap": np.argsort(-expl.values, kind="stable"),
-        "attention": np.argsort(-attention, kind="stable"),
-        "recency": np.arange(n)[::-1].copy(),
-    }
+    has_attention = supports(game.scorer, "attention")  # an external model has no weights to order by
+    attention = attention_scores(game) if has_attention else None
+    orders = {"shap": np.argsort(-expl.values, kind="stable")}
+    if has_attention:
+        orders["attention"] = np.argsort(-attention, kind="stable")
+    orders["recency"] = np.arange(n)[::-1].copy()
     randoms = [rng.permutation(n) for _ in range(max(1, n_random))]
     all_orders = [*orders.values(), *randoms]
     masks = _removal_masks(all_orders, n)

@@ -18,6 +18,10 @@ evaluated on the masked full window. An absent feature group has `Batch.group_pr
 embedding (time gap, event type, categories or context) is the learned "unknown" one for every event.
 
 The scalar is the target item's logit, or with a foil, the target's logit minus the foil's (the margin).
+
+A model without per-step states (an external model behind `core.contract`) is a black box: each row is one
+`RecModel.score` call on the masked window, and its adapter drops absent events from the sequence
+(`core.external.adapters`). Feature groups are our model's inputs and are not played for such a model.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from core.model import FEATURE_GROUPS, Batch, InterestModel
+from core.contract import RecModel, module_of, supports
+from core.errors import UserInputError
+from core.model import FEATURE_GROUPS, Batch
 
 __all__ = ["HistoryGame", "PresenceMasker"]
 
@@ -57,7 +63,9 @@ class HistoryGame:
     Parameters
     ----------
     model
-        The interest model (or any module with the same `encode`, `readout` and `item_vectors`), in eval mode.
+        The model behind the contract (`LoadedModel.scorer`). With the "states" capability its network (or any
+        module with the same `encode`, `readout` and `item_vectors`) is read directly; otherwise every row is one
+        `score` call.
     window
         A one-row batch holding the window's `n_events` events in its last slots, all present.
     target
@@ -75,7 +83,7 @@ class HistoryGame:
 
     def __init__(
         self,
-        model: InterestModel,
+        model: RecModel,
         window: Batch,
         target: int,
         foil: int | None = None,
@@ -85,8 +93,9 @@ class HistoryGame:
     ):
         if window.size != 1:
             raise ValueError("a game holds exactly one history window")
-        self.model = model
-        self.device = next(model.parameters()).device
+        self.scorer = model
+        self.model = module_of(model) if supports(model, "states") else None  # the network, when we may read it
+        self.device = model.device
         self.window = window.to(self.device)
         self.n_events = int(self.window.mask.sum())
         self.T = int(self.window.items.shape[1])
@@ -105,11 +114,15 @@ class HistoryGame:
         self.tokens = max(1, int(tokens))
         self.n_evals = 0  # masked variants evaluated so far (for benchmarks)
         ids = [self.target] + ([self.foil] if self.foil is not None else [])
-        self._compact = hasattr(model, "encode_embedded") and hasattr(model, "embed")
-        with torch.inference_mode():
-            self._vectors = model.item_vectors()[torch.tensor(ids, device=self.device)]  # [1 or 2, D]
-            # [n_events, D] each event's embedding (position and time gap included), shared by every subset
-            self._x = model.embed(self.window)[0, self.T - self.n_events :] if self._compact else None
+        self._ids = ids
+        net = self.model
+        self._compact = net is not None and hasattr(net, "encode_embedded") and hasattr(net, "embed")
+        self._vectors = self._x = None
+        if net is not None:
+            with torch.inference_mode():
+                self._vectors = net.item_vectors()[torch.tensor(ids, device=self.device)]  # [1 or 2, D]
+                # [n_events, D] each event's embedding (position and time gap included), shared by every subset
+                self._x = net.embed(self.window)[0, self.T - self.n_events :] if self._compact else None
 
     # ------------------------------------------------------------------------------------------
     def batch(self, present: np.ndarray | None = None, groups: np.ndarray | None = None) -> Batch:
@@ -167,9 +180,27 @@ class HistoryGame:
         z = (h @ self._vectors.t()).double()  # [n,1|2]
         return (z[:, 0] - z[:, 1] if self.foil is not None else z[:, 0]).cpu().numpy()
 
+    def _black_box(self, present: np.ndarray) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+        """(rows, full scores [len(rows), I+1]) of a model without states: one `score` call per chunk."""
+        for lo in range(0, len(present), self.batch_size):
+            hi = min(len(present), lo + self.batch_size)
+            yield np.arange(lo, hi), self.scorer.score(self.batch(present[lo:hi])).double()
+
+    def _scalar_of_scores(self, scores: torch.Tensor) -> np.ndarray:
+        z = scores[:, self._ids]  # [n,1|2]
+        return (z[:, 0] - z[:, 1] if self.foil is not None else z[:, 0]).cpu().numpy()
+
     def _value(self, present: np.ndarray | None, groups: np.ndarray | None) -> np.ndarray:
         rows = len(present) if present is not None else len(groups)
         out = np.empty(rows, dtype=np.float64)
+        if self.model is None:
+            if groups is not None:
+                raise UserInputError(f"Feature groups are our model's inputs; a {self.scorer.kind} model has none.")
+            with torch.inference_mode():
+                for idx, scores in self._black_box(present):
+                    out[idx] = self._scalar_of_scores(scores)
+            self.n_evals += rows
+            return out
         with torch.inference_mode():
             for idx, h in self._readouts(present, groups):
                 out[idx] = self._scalar(h)
@@ -207,14 +238,22 @@ class HistoryGame:
         if exclude is not None and len(exclude):
             drop = torch.as_tensor(np.setdiff1d(exclude, [self.target]), device=self.device)
         with torch.inference_mode():
-            for idx, h in self._readouts(rows, None):
-                values[idx] = self._scalar(h)
-                scores = self.model.score(h)  # [n,I+1]
+            for idx, scalar, scores in self._values_and_scores(rows):  # scores [n,I+1]
+                values[idx] = scalar
                 if drop is not None:
                     scores[:, drop] = float("-inf")
                 ranks[idx] = ((scores > scores[:, self.target : self.target + 1]).sum(dim=1) + 1).cpu().numpy()
         self.n_evals += len(rows)
         return values, ranks
+
+    def _values_and_scores(self, rows: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, torch.Tensor]]:
+        """(rows, scalar [n], full scores [n, I+1]) for every chunk of event rows (under inference mode)."""
+        if self.model is None:
+            for idx, scores in self._black_box(rows):
+                yield idx, self._scalar_of_scores(scores), scores
+            return
+        for idx, h in self._readouts(rows, None):
+            yield idx, self._scalar(h), self.model.score(h)
 
     def full(self) -> float:
         """The scalar with every event and feature group present, f(x)."""

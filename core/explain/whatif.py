@@ -148,7 +148,7 @@ def interest_path(explainer: HistoryExplainer, lh: LabelledHistory) -> InterestP
     from core.trajectory import encode_steps
 
     loaded = explainer.loaded
-    out = encode_steps(loaded.model, [lh.history], loaded.vocab.category_weights())[0]
+    out = encode_steps(loaded.scorer, [lh.history], loaded.vocab.category_weights())[0]
     return InterestPath(
         steps=np.array([lab.step for lab in lh.labels], dtype=np.int64),
         times=lh.history.ts.astype("datetime64[s]"),
@@ -184,7 +184,7 @@ def _score_and_rank(explainer: HistoryExplainer, history: History, target: int) 
     batch = make_batch([history], loaded.config.max_len, len(loaded.vocab.context)).to(loaded.device)
     seen = np.setdiff1d(np.unique(history.items[history.items > 0]), [target])
     with torch.inference_mode():
-        scores = loaded.model(batch)[0]  # [I+1]
+        scores = loaded.scorer.score(batch)[0]  # [I+1]
         s = float(scores[target])
         scores[torch.as_tensor(seen, device=scores.device)] = float("-inf")
         return s, int((scores > scores[target]).sum()) + 1

@@ -28,7 +28,7 @@ import pandas as pd
 
 from core.checkpoint import LoadedModel, load_checkpoint, model_for, pick_device
 from core.errors import UserInputError
-from core.evaluate import EVAL_USERS_FILE, evaluate_split, model_scorer, split_from_card
+from core.evaluate import EVAL_USERS_FILE, evaluate_split, split_from_card
 from core.fairness.groups import DERIVED_ATTRIBUTES, MAX_DEFAULT_GROUPS
 from core.fairness.over_time import RecommendFn
 from core.fairness.report import FairnessInputs
@@ -212,7 +212,7 @@ def _read_eval_users(path: Path) -> pd.DataFrame | None:
 
 def _eval_users(loaded: LoadedModel, seqs: Sequences, split) -> pd.DataFrame:
     """The per-user evaluation table (the `eval_users.parquet` contract), computed with core.evaluate."""
-    scorer = model_scorer(loaded.model.eval(), loaded.device)
+    scorer = loaded.scorer.score
     _, ranked = evaluate_split(scorer, seqs, split, "test", loaded.config.max_len, loaded.vocab.n_items)
     return pd.DataFrame(
         {

@@ -173,6 +173,7 @@ def over_time(
     freq: str = "month",
     min_users: int = 1,
     max_users: int | None = None,
+    lists: Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame] | None = None,
 ) -> list[WindowRow]:
     """Every metric per calendar window (see the module docstring for the protocol).
 
@@ -186,6 +187,8 @@ def over_time(
     freq : day, week, month, quarter or year.
     min_users : windows with fewer scored users are left out.
     max_users : score at most this many users per window (a stable panel; see the module docstring); None: all.
+    lists : served lists instead of a model: called with (start, end), it returns the lists served in that window
+        (`core.served.served_lists`); `recommend_fn` is then not called.
     """
     if max_users is not None and max_users < 1:
         raise UserInputError(f"The trend panel must hold at least one user, not {max_users}.")
@@ -204,7 +207,7 @@ def over_time(
         histories, targets, eligible = log_codes.window(start, end, next_end, max_users)
         if len(targets) < max(min_users, 1):
             continue
-        recs = check_recs(recommend_fn(histories, k))
+        recs = check_recs(lists(start, end) if lists is not None else recommend_fn(histories, k))
         recs = recs[(recs["rank"] <= k) & recs["user_id"].isin(targets["user_id"].unique())]
         hit = targets[["user_id", "item_id"]].merge(recs, on=["user_id", "item_id"], how="left")
         quality = per_user_quality(hit[["user_id", "rank"]], k)

@@ -58,6 +58,7 @@ class Batch:
     mask: torch.Tensor  # [B,T] bool, True = event present
     group_present: torch.Tensor | None = None  # [B,G] bool, None = all groups present
     social: SocialInputs | None = None  # friends' states per step (core.social); None = no social input
+    ts: torch.Tensor | None = None  # [B,T] long unix seconds (0 = padding); for external models that read times
 
     def to(self, device: torch.device | str) -> Batch:
         return replace(self, **{f.name: getattr(self, f.name).to(device) for f in fields(self) if getattr(self, f.name) is not None})

@@ -86,7 +86,7 @@ class TrajectoryAnalyzer:
         `components`, only the gated interest is scored (unless change points need a component)."""
         components = components or self.config.change_signal in ("long_term", "short_term")
         return encode_steps(
-            self.loaded.model, histories, self.item_categories, self.config.stride, self.config.batch_size, components
+            self.loaded.scorer, histories, self.item_categories, self.config.stride, self.config.batch_size, components
         )
 
     def build(self, user_id: str, history: History, steps: pd.DataFrame, out: StepOutputs | None = None) -> Trajectory:

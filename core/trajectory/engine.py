@@ -9,6 +9,9 @@ and the last step is read exactly as recommendations read it (the latest `max_le
 on MovieLens-100k (stride 1 is the exact sliding window: one pass per step). All windows of all
 histories go through the model together, `batch_size` windows at a time, shortest with shortest.
 
+A model without per-step states (an external model behind `core.contract`) is traced from each prefix's scores
+instead (`core.trajectory.prefix`): no gate, no long/short components.
+
 Events whose item the model does not know are skipped by the model (as `make_batch` does): their step repeats
 the interest after the last known event before them; steps before any known event get the model's learned empty
 state (gate NaN).
@@ -25,9 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from core.contract import InterestScorer, RecModel, module_of, supports
 from core.model import InterestModel
 from core.sequences import History, make_batch
 from core.trajectory.measures import category_distribution
+from core.trajectory.prefix import score_steps
 
 __all__ = ["StepOutputs", "plan_windows", "encode_steps"]
 
@@ -70,7 +75,7 @@ def plan_windows(m: int, max_len: int, stride: int) -> list[tuple[int, int, int]
 
 
 def encode_steps(
-    model: InterestModel,
+    model: RecModel | InterestModel,
     histories: Sequence[History],
     item_categories: torch.Tensor,
     stride: int | None = None,
@@ -82,7 +87,7 @@ def encode_steps(
     Parameters
     ----------
     model
-        The interest model, in eval mode.
+        The model behind the contract (`LoadedModel.scorer`), or our network itself, in eval mode.
     histories
         Histories in model indices (`Sequences.history` or `History.from_arrays`).
     item_categories
@@ -95,6 +100,11 @@ def encode_steps(
         Also score the long-term and short-term interests (False: only the gated one, a third of the work, which
         is all that drift summaries need).
     """
+    scorer = InterestScorer(model, [], model.config.max_len) if isinstance(model, InterestModel) else model
+    if not supports(scorer, "states"):
+        return [_assemble(h, k, [(d, np.full(len(k), np.nan))], empty, 1)
+                for h, (k, d, empty) in zip(histories, score_steps(scorer, histories, item_categories, batch_size), strict=True)]
+    model = module_of(scorer)
     L = model.config.max_len
     stride = stride or max(1, L // 2)
     device = next(model.parameters()).device

@@ -81,18 +81,21 @@ def attention_vs_shap(model_dir: Path, user: str, item: str) -> None:
     if view is None:
         return
     expl, curves = view.explanation, view.curves
+    no_attention = curves.attention is None  # an external model (core.contract): no weights to show
     both = pd.DataFrame({
         "event": [f"#{lab.step}" if lab.n_events == 1 else f"#{lab.step}–#{lab.last_step}" for lab in expl.labels],
-        "shap": expl.values, "attention": curves.attention,
+        "shap": expl.values, "attention": np.full(len(expl.labels), np.nan) if no_attention else curves.attention,
     })
     left, right = st.columns(2)
     with left:
         st.plotly_chart(model_charts.bars(both, "event", "shap", "SHAP value per event", categorical=True),
                         key="explain_shap_bars")
-    with right:
-        st.plotly_chart(model_charts.bars(both, "event", "attention", "Attention (rollout) per event", categorical=True),
-                        key="explain_att_bars")
-    if len(both) > 2:
+    if no_attention:
+        right.info("Attention is not available for this model; the deletion curves compare SHAP with recency and chance.")
+    else:
+        right.plotly_chart(model_charts.bars(both, "event", "attention", "Attention (rollout) per event",
+                                             categorical=True), key="explain_att_bars")
+    if len(both) > 2 and not no_attention:
         rho = both[["shap", "attention"]].rank().corr().iloc[0, 1]
         st.caption(f"Rank correlation between SHAP values and attention over {len(both)} events: {rho:+.2f}. "
                    "Attention says where the model looked; SHAP says what moved the score.")

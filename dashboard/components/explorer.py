@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.contract import supports
 from core.errors import InterestLensError
 from core.trajectory import GRAINS, grid_view
 from dashboard import calls, data
@@ -27,9 +28,10 @@ __all__ = ["trajectory_panel", "recommendations_panel", "words_table"]
 @st.fragment
 def trajectory_panel(model_dir: Path, user: str, marks: Marks, live: bool) -> None:
     """The trajectory (model, long-term, short-term or baseline), the gate and drift, and interests in words."""
-    view = st.segmented_control(
-        "Interest", list(model_charts.VIEWS), default="model", key="view", bind="query-params"
-    ) or "model"
+    states = supports(data.load_model(model_dir).scorer, "states")  # an external model: no gate, no components
+    views = list(model_charts.VIEWS) if states else ["model", "baseline"]
+    view = st.segmented_control("Interest", views, default="model", key="view", bind="query-params") or "model"
+    view = view if view in views else "model"
     grain = st.segmented_control(
         "Time grid", ["auto", *GRAINS], default="auto", key="grain", bind="query-params",
         help="auto picks session, day, week or month from the history's span; event is one point per event.",
@@ -45,9 +47,16 @@ def trajectory_panel(model_dir: Path, user: str, marks: Marks, live: bool) -> No
     st.plotly_chart(trajectory_chart(grid, title, marks.new_steps if live else None, marks.after_training),
                     key="user_trajectory")
     st.caption(panels.trajectory_caption(grid))
-    st.plotly_chart(model_charts.gate_line(traj), key="user_gate")
+    if states:
+        st.plotly_chart(model_charts.gate_line(traj), key="user_gate")
+    else:
+        st.caption("The long/short-term gate is not available for this model (its interest is read from each "
+                   "prefix's scores).")
     with st.expander("Interests in words", expanded=True, icon=":material/translate:"):
         s = sem.status(data.db_path(), data.db_stamp(data.db_path()))
+        if not states:
+            st.info("Interests in words are not available for this model (they read our model's states).")
+            return
         if not s.describe:
             st.info(s.message)
             return

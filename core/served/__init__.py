@@ -1,0 +1,15 @@
+"""Served-recommendation logs: what a production system showed, loaded and audited without any model."""
+
+from core.served.ingest import SERVED_TABLE, ensure_served_table, ingest_served
+from core.served.metrics import ServedWindow, latest_lists, read_served, served_lists, served_over_time
+
+__all__ = [
+    "SERVED_TABLE",
+    "ensure_served_table",
+    "ingest_served",
+    "ServedWindow",
+    "latest_lists",
+    "read_served",
+    "served_lists",
+    "served_over_time",
+]

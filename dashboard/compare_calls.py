@@ -1,0 +1,49 @@
+"""The Compare page's cached calls into `core.compare`, `core.trajectory` and `core.explain` (typed results)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from dashboard import data
+
+__all__ = ["comparison", "comparison_page", "user_side"]
+
+
+@st.cache_data(show_spinner="Comparing the two models…", max_entries=8)
+def comparison(db: str, model_a: str, model_b: str, stamp: tuple[int, int, int]) -> Any:
+    """`core.compare.compare_models` (a Comparison), cached until the database changes."""
+    from core.compare import compare_models
+
+    return compare_models(db, model_a, model_b)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def comparison_page(db: str, model_a: str, model_b: str, stamp: tuple[int, int, int]) -> str:
+    """The self-contained HTML export of the comparison (`core.compare.comparison_html`)."""
+    from core.compare import comparison_html
+
+    return comparison_html(comparison(db, model_a, model_b, stamp))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def user_side(db: str, model_dir: str, user_id: str, stamp: tuple[int, int, int]) -> tuple[Any, Any]:
+    """(trajectory, explanation of the top-1) of one user under one model; either None when not available."""
+    from core.errors import InterestLensError
+    from core.explain import HistoryExplainer, load_labelled_history
+    from core.store import connect_read
+    from core.trajectory import TrajectoryAnalyzer
+
+    loaded = data.load_model(Path(model_dir))
+    with connect_read(db) as con:
+        try:
+            traj = TrajectoryAnalyzer(loaded).user(con, user_id)
+        except InterestLensError:
+            traj = None
+        try:
+            expl = HistoryExplainer(loaded).explain(load_labelled_history(con, loaded, user_id), windows=False)
+        except InterestLensError:
+            expl = None
+    return traj, expl
