@@ -22,7 +22,28 @@ def evaluate_cmd(db: Path | None = DbOption, model: Path | None = ModelOption, a
     lines.append(f"{result.users:,} users evaluated ({result.split} split); per-user ranks in {result.users_path}")
     if result.unknown_targets:
         lines.append(f"{result.unknown_targets:,} test items are unknown to the model (added after training); skipped")
+    lines += interest_lines(result.interest)
     emit(result.to_dict(), as_json, "\n".join(lines))
+
+
+def interest_lines(interest: dict | None) -> list[str]:
+    """The `interest` section as text: the category forecast beside the tuned histogram on the test targets."""
+    if not interest:
+        return []
+    keys = ("log_loss", "brier", "ece", "ece_top", "entropy")
+    out = ["", f"next-event category ({interest['split']} test targets){'':<3}" + "".join(f"{k:>10}" for k in keys)]
+    for name in ("forecast", "histogram", "model_marginal"):
+        out.append(f"{name:<38}" + "".join(f"{interest[name][k]:>10.4f}" for k in keys))
+    hl = interest["histogram_half_life"]
+    out.append(f"forecast: {interest['forecast_kind']}; histogram half-life {hl if hl is not None else 'infinite'} "
+               f"events, prior {interest['histogram_pseudo_count']} events (both chosen on validation)")
+    planted = interest.get("planted")
+    if planted:
+        tv = planted["tv"]
+        out.append(f"planted truth: TV forecast {tv['forecast']:.4f}, histogram {tv['histogram']:.4f}, plain "
+                   f"histogram {tv['histogram_plain']:.4f}; entropy forecast {planted['entropy']['forecast']:.3f}, "
+                   f"truth {planted['entropy']['truth']:.3f} nats")
+    return out
 
 
 def register(app: typer.Typer) -> None:

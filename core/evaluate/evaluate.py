@@ -13,6 +13,7 @@ import pandas as pd
 
 from core.checkpoint import LoadedModel, load_checkpoint, pick_device
 from core.evaluate.baselines import markov_scorer, most_popular_scorer
+from core.evaluate.interest import evaluate_interest
 from core.evaluate.metrics import summarize
 from core.evaluate.ranking import Ranked, Scorer, model_scorer, rank_targets
 from core.evaluate.split import Split, split_from_card
@@ -38,10 +39,11 @@ class EvalResult:
     fingerprint_matches: bool = True  # False when the database changed since training
     users_path: Path | None = None  # eval_users.parquet, when written
     extra: dict = field(default_factory=dict)
+    interest: dict | None = None  # the category forecast's scores (core.evaluate.interest); None without categories
 
     def to_dict(self) -> dict:
-        """The CLI's JSON: the metric keys, `users` and `baselines`."""
-        return {**self.metrics, "users": self.users, "baselines": self.baselines}
+        """The CLI's JSON: the metric keys, `users`, `baselines` and `interest`."""
+        return {**self.metrics, "users": self.users, "baselines": self.baselines, "interest": self.interest}
 
 
 def evaluate_split(
@@ -112,6 +114,7 @@ def evaluate_model(db: str | os.PathLike | None, model_dir: str | os.PathLike, d
         seqs = load_sequences(con, loaded.vocab)
         fp = data_fingerprint(con)
     result = evaluate_loaded(loaded, seqs, write=True, fingerprint=fp)
+    result.interest = evaluate_interest(loaded, seqs, db)
     if not result.fingerprint_matches:
         log.warning("The database changed since %s was trained; metrics use the data as it is now.", loaded.path)
     return result

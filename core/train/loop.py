@@ -133,7 +133,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
     def elapsed() -> float:
         return seconds0 + clock() - t0
 
-    def save(final: bool = False, test: dict | None = None) -> None:
+    def save(final: bool = False, test: dict | None = None, interest: dict | None = None) -> None:
         resume_state = {"epoch": epoch, "step": step, "best_epoch": best_epoch, "best_score": best_score,
                         "bad_epochs": bad, "seconds": elapsed(), "history": history}
         card = {
@@ -144,6 +144,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
             "data": {"users": int(seqs.n_users), "items": int(sizes.n_items), "events": int(len(seqs.items)),
                      "train_windows": len(windows), "train_targets": windows.n_targets},
             "parameters": int(sum(p.numel() for p in model.parameters())), "resume": resume_state,
+            **({"interest": interest} if interest else {}),
         }
         save_checkpoint(out, best.eval(), vocab, fingerprint, card, extra_tensors=state_tensors(model, opt),
                         drop=WEIGHT_DERIVED)
@@ -223,10 +224,30 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
     if ctx.is_main:
         best.to(ctx.device).eval()
         test, _ = evaluate_split(model_scorer(best, ctx.device), seqs, split, "test", mcfg.max_len, sizes.n_items)
+        interest = _interest_card(best, vocab, mcfg, sizes, seqs, split, ctx.device) if config.fit_interest else None
         best.cpu()
-        save(final=True, test=test)
+        save(final=True, test=test, interest=interest)
         if text is not None:
             from core.semantic import VECTORS_FILE, write_vectors
 
             write_vectors(text, out / VECTORS_FILE)
     return TrainResult(epoch, round(seconds, 3), best_epoch, best_valid, str(ctx.device), test, str(out), stopped)
+
+
+def _interest_card(model: InterestModel, vocab, mcfg, sizes, seqs, split, device) -> dict | None:
+    """The card's `interest` section: the category forecast fitted on validation, its test scores beside the
+    tuned histogram's, and the reliability diagram (core.evaluate.interest). None when the data has no
+    categories or too few categorised validation targets to fit on."""
+    from core.checkpoint import LoadedModel
+    from core.evaluate.interest import interest_report
+
+    if not vocab.categories or len(split.targets("valid")[0]) < 10:
+        return None
+    loaded = LoadedModel(model.eval(), vocab, mcfg, sizes, Path("."))
+    try:
+        report = interest_report(loaded, seqs, split)
+    except ValueError as exc:  # e.g. no categorised target at all
+        log.warning("The interest forecast was not fitted: %s", exc)
+        return None
+    forecast = report.pop("forecast_fitted")
+    return {"forecast": forecast, **report}
