@@ -207,7 +207,7 @@ def fit_interest(loaded: LoadedModel, seqs: Sequences, split: Split) -> tuple[In
 
 def saved_forecast(loaded: LoadedModel) -> InterestForecast | None:
     """The forecast fitted after training and kept in the model card, or None (older models, too few targets)."""
-    d = loaded.card.get("interest", {}).get("forecast")
+    d = loaded.card.get("interest", {}).get("forecast_params")
     return InterestForecast.from_dict(d) if d else None
 
 
@@ -284,6 +284,6 @@ def evaluate_interest(loaded: LoadedModel, seqs: Sequences, db: str | os.PathLik
         return None
     fitted = report.pop("forecast_fitted")
     if (loaded.path / "metrics.json").exists():
-        keep = {} if loaded.card.get("interest", {}).get("forecast") else {"forecast": fitted}
+        keep = {} if loaded.card.get("interest", {}).get("forecast_params") else {"forecast_params": fitted}
         store_interest(loaded.path, {**keep, **{k: v for k, v in report.items() if k != "planted"}})
     return report

@@ -249,5 +249,5 @@ def _interest_card(model: InterestModel, vocab, mcfg, sizes, seqs, split, device
     except ValueError as exc:  # e.g. no categorised target at all
         log.warning("The interest forecast was not fitted: %s", exc)
         return None
-    forecast = report.pop("forecast_fitted")
-    return {"forecast": forecast, **report}
+    fitted = report.pop("forecast_fitted")
+    return {"forecast_params": fitted, **report}

@@ -75,7 +75,7 @@ class TrajectoryAnalyzer:
             raise UserInputError("This model's data has no item categories, so there is no interest to trace.")
         self.item_categories = loaded.vocab.category_weights()  # [I+1, C]
         self._w = self.item_categories.numpy().astype(np.float64)
-        saved = loaded.card.get("interest", {}).get("forecast")
+        saved = loaded.card.get("interest", {}).get("forecast_params")
         # the calibrated forecast fitted after training (None for models trained before it existed: their
         # trajectories show the raw item-softmax marginal, as they always did)
         self.forecast = InterestForecast.from_dict(saved) if saved else None
