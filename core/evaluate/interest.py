@@ -202,7 +202,7 @@ def fit_interest(loaded: LoadedModel, seqs: Sequences, split: Split) -> tuple[In
     prior = category_prior(seqs, split, w)
     rows, targets = split.targets("valid")
     valid = target_inputs(loaded, seqs, rows, targets, prior)
-    return fit_forecast(valid.comps, valid.seen, valid.y, prior), prior
+    return fit_forecast(valid.comps, valid.y, prior), prior
 
 
 def saved_forecast(loaded: LoadedModel) -> InterestForecast | None:
@@ -226,10 +226,10 @@ def interest_report(
         raise ValueError("no validation or test target has a category")
     forecast = forecast or saved_forecast(loaded)
     if forecast is None:
-        forecast = fit_forecast(valid.comps, valid.seen, valid.y, prior)
+        forecast = fit_forecast(valid.comps, valid.y, prior)
     base = tune_histogram(valid, prior)
     scores = {
-        "forecast": forecast_scores(forecast.apply_components(test.comps, test.seen), test.y),
+        "forecast": forecast_scores(forecast.apply_components(test.comps), test.y),
         "model_marginal": forecast_scores(test.model, test.y),
         "histogram": forecast_scores(base.forecast(test.counts[base.half_life], prior), test.y),
     }
