@@ -48,6 +48,7 @@ def _human(traj: Trajectory) -> str:
     lines = [
         f"user {traj.user_id}: {len(traj)} events, total drift {s.total_drift:.3f} bits, "
         f"{len(s.change_points)} change point(s)",
+        traj.reading(),
     ]
     for cp in s.change_points:
         when = iso_utc(cp.time.astype(object)) if cp.time is not None else "?"

@@ -10,6 +10,9 @@ Targets whose item has no category, or that the model does not know, are not sco
 Definitions (N scored targets, C categories, y the target's category weights, equal split over a multi-category
 item's categories):
 - log_loss: mean −Σ_c y(c) · log p(c), nats.
+- log_loss_any: mean −log Σ_{c: y(c) > 0} p(c), the mass on any of the target item's categories (METRICS §2's
+  reading; the same as log_loss for single-category items, lower for multi-category ones). Not a proper score
+  for the split, so forecasts are fitted on log_loss and this is reported beside it.
 - brier: mean Σ_c (p(c) − y(c))².
 - ece: all N·C (forecast, outcome) pairs put in 10 equal-width bins of the forecast probability [0, 0.1), …,
   [0.9, 1.0]; Σ_b (n_b / NC) · |mean forecast_b − mean outcome_b|. The outcome of a pair is y(c), so a
@@ -65,6 +68,7 @@ class ForecastScores:
 
     targets: int
     log_loss: float
+    log_loss_any: float
     brier: float
     ece: float
     ece_top: float
@@ -86,6 +90,7 @@ def forecast_scores(p: np.ndarray, y: np.ndarray, bins: int = N_BINS) -> Forecas
     return ForecastScores(
         targets=int(len(p)),
         log_loss=ll,
+        log_loss_any=float(-np.log(np.maximum((p * (y > 0)).sum(axis=1), _FLOOR)).mean()),
         brier=float(((p - y) ** 2).sum(axis=1).mean()),
         ece=_ece(diagram),
         ece_top=_ece(top_bins),

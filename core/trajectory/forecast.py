@@ -140,7 +140,7 @@ def _log_forecast(params: dict[str, torch.Tensor], comps: torch.Tensor, kind: Ki
     if kind == "temperature":
         return tempered
     prior = comps[:, -2]  # [N,C]
-    alpha = params["log_alpha"].exp()[None, :, None]  # [1,K,1]
+    alpha = params["log_alpha"].clamp(-10.0, 10.0).exp()[None, :, None]  # [1,K,1]; bounded so the fit stays finite
     counts = comps[:, :-2]  # [N,K,C]
     hist = (counts + alpha * prior[:, None, :]) / (counts.sum(-1, keepdim=True) + alpha)  # [N,K,C], positive
     log_parts = torch.cat([hist.log(), prior.clamp(min=_FLOOR).log()[:, None], tempered[:, None]], dim=1)  # [N,K+2,C]
@@ -203,7 +203,8 @@ def fit_forecast(
     _minimise(ridged("product"), [params["bias"], params["log_alpha"]])
     losses["product"] = float(loss_of("product").detach())
     fitted["product"] = {k: v.detach().clone() for k, v in params.items()}
-    kind: Kind = min(losses, key=losses.get)  # type: ignore[arg-type]
+    # a candidate whose fit diverged (non-finite loss) is never chosen; the raw marginal always stands
+    kind: Kind = min((k for k in losses if math.isfinite(losses[k])), key=losses.get)  # type: ignore[arg-type]
     best = fitted.get(kind, fitted["temperature"])
     pooled = kind in ("mixture", "product")
     return InterestForecast(
@@ -211,7 +212,7 @@ def fit_forecast(
         prior=tuple(float(x) for x in prior),
         half_lives=tuple(half_lives),
         bias=tuple(float(x) for x in best["bias"]) if pooled else (),
-        pseudo=tuple(float(x) for x in best["log_alpha"].exp()) if pooled else (),
+        pseudo=tuple(float(x) for x in best["log_alpha"].clamp(-10.0, 10.0).exp()) if pooled else (),
         model_power=1.0 if kind in ("model", "product") else float(best["log_power"].exp()),
         sharpness=float(best["log_sharp"].exp()) if kind == "mixture" else 1.0,
         valid={"targets": int(len(y)), "log_loss": losses},

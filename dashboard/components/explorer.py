@@ -35,6 +35,7 @@ def trajectory_panel(model_dir: Path, user: str, marks: Marks, live: bool) -> No
     st.plotly_chart(model_charts.trajectory_area(traj, view, marks.new_steps if live else None, marks.after_training),
                     key="user_trajectory")
     st.plotly_chart(model_charts.gate_line(traj), key="user_gate")
+    st.caption(traj.reading())  # how much the recent events weigh, in words (core.trajectory.horizons)
     st.caption(panels.trajectory_caption(traj))
     with st.expander("Interests in words", expanded=True, icon=":material/translate:"):
         s = sem.status(data.db_path(), data.db_stamp(data.db_path()))

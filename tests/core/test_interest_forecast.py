@@ -21,6 +21,7 @@ def test_scores_match_hand_computation():
     y = np.array([[1.0, 0.0], [0.0, 1.0]])
     s = forecast_scores(p, y)
     assert s.log_loss == pytest.approx((math.log(2) + math.log(10)) / 2)
+    assert s.log_loss_any == pytest.approx(s.log_loss)  # single-category targets: the two readings agree
     assert s.brier == pytest.approx((0.25 + 0.25 + 0.81 + 0.81) / 2)
     # pairs (0.5, 1), (0.5, 0) in bin 5: |0.5 - 0.5| = 0; (0.9, 0) in bin 9 and (0.1, 1) in bin 1: 0.9 each
     assert s.ece == pytest.approx((0.0 * 2 + 0.9 + 0.9) / 4)
@@ -39,6 +40,8 @@ def test_multi_category_item_counts_as_an_equal_split():
     assert w[1].tolist() == [0.5, 0.5, 0.0] and w[2].tolist() == [0.0, 0.0, 1.0]
     p = np.array([[0.5, 0.25, 0.25]])
     assert cross_entropy(p, w[1:2])[0] == pytest.approx(-(0.5 * math.log(0.5) + 0.5 * math.log(0.25)))
+    s = forecast_scores(p, w[1:2])
+    assert s.log_loss_any == pytest.approx(-math.log(0.75))  # the mass on x or y
     # a perfectly calibrated forecast of a two-category item is the split itself: it scores best
     assert cross_entropy(w[1:2] * 0.98 + 0.02 / 3, w[1:2])[0] < cross_entropy(p, w[1:2])[0]
 
