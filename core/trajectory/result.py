@@ -122,7 +122,8 @@ class Trajectory:
         )
 
     def to_dict(self) -> dict:
-        """The CLI's JSON object: steps, categories, the four distributions, gate, drift, change_points."""
+        """The CLI's JSON object: steps, categories, the four distributions, gate, drift, change_points,
+        short_weight and the plain reading."""
         steps = [
             {"index": int(r.index), "time": r.time.to_pydatetime(), "item": str(r.item),
              "title": None if pd.isna(r.title) else str(r.title)}
@@ -133,10 +134,10 @@ class Trajectory:
             "categories": list(self.categories),
             **{name: _rounded(getattr(self, name)) for name in SERIES},
             "gate": np.round(self.gate, 6).tolist(),
-            "short_weight": _rounded(self.short_weight),
-            "reading": self.reading(),
             "drift": np.round(self.drift, 6).tolist(),
             "change_points": [int(c) for c in self.change_points],
+            "short_weight": _rounded(self.short_weight),
+            "reading": self.reading(),
         }
 
 

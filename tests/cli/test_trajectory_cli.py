@@ -26,7 +26,8 @@ def test_trajectory_json(monkeypatch, capsys, synthetic_db, untrained_model_dir)
     assert code == 0, err
     d = json.loads(out)
     assert list(d) == [
-        "steps", "categories", "distribution", "long_term", "short_term", "baseline", "gate", "drift", "change_points"
+        "steps", "categories", "distribution", "long_term", "short_term", "baseline", "gate", "drift", "change_points",
+        "short_weight", "reading",
     ]
     with connect_read(synthetic_db) as con:
         hist = user_history(con, "u003")
