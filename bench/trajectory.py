@@ -270,7 +270,7 @@ def interest_logs(args) -> dict:
     from core.datasets.build import build_synthetic, ingest_dataset
     from core.datasets.planted import generate_planted
     from core.evaluate import split_from_card
-    from core.evaluate.interest import interest_report
+    from core.evaluate.interest import fit_interest, interest_report
     from core.model import ModelConfig
     from core.train import TrainConfig, train
 
@@ -298,7 +298,9 @@ def interest_logs(args) -> dict:
             seqs = load_sequences(con, loaded.vocab)
         truth = load_truth(db) if Path(str(db) + ".truth").exists() else None
         t0 = time.perf_counter()
-        report = interest_report(loaded, seqs, split_from_card(seqs, loaded.card.get("split")), truth=truth)
+        split = split_from_card(seqs, loaded.card.get("split"))
+        forecast, _ = fit_interest(loaded, seqs, split)  # refitted here, so every log uses this code's forecast
+        report = interest_report(loaded, seqs, split, forecast=forecast, truth=truth)
         report.pop("reliability")
         figures = {**report, "test_ndcg10": loaded.card.get("test", {}).get("NDCG@10"), "seconds": time.perf_counter() - t0,
                    "load_1min": os.getloadavg()[0], "db": str(db), "model": str(model_dir)}

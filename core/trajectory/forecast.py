@@ -12,7 +12,8 @@ pools three kinds of components, with weights fitted on the validation targets:
 - π: the category frequency of all training events (add-one smoothed, so no category has zero mass);
 - m_t: the model's item-softmax marginal, sharpened or flattened by an exponent τ.
 
-Candidates, compared by validation log-loss (the best is kept): the raw marginal (`model`); the marginal with a
+Candidates, compared by held-out validation log-loss (two halves of the validation targets, each fitted on one
+and scored on the other; the best is refitted on all of them): the raw marginal (`model`); the marginal with a
 fitted temperature (`temperature`); a linear mixture p_t = (Σ_k w_k·h_k,t + w_π·π + w_m·m_t^τ/Z)^γ / Z' with
 weights w = softmax(bias) and a final sharpness γ (`mixture`); a logarithmic pool log p_t = Σ_k β_k·log h_k,t +
 β_π·log π + β_m·log m_t + const with β = bias (`product`), which can be sharper than any of its parts where they
@@ -161,7 +162,12 @@ def cross_entropy(p: np.ndarray, y: np.ndarray) -> np.ndarray:
 def fit_forecast(
     comps: np.ndarray, y: np.ndarray, prior: np.ndarray, half_lives: tuple[float, ...] = HALF_LIVES
 ) -> InterestForecast:
-    """Fit the candidates on validation targets and keep the one with the lowest log-loss.
+    """Choose the candidate by held-out log-loss on the validation targets, then refit it on all of them.
+
+    The validation targets are split in two halves (a fixed permutation); each candidate is fitted on one half and
+    scored on the other, both ways. The candidate with the lowest held-out log-loss (mean of the two) is refitted
+    on every target; its in-sample and held-out losses are kept in `valid`. Choosing on held-out loss keeps a
+    flexible pool from winning by fitting the validation targets' noise.
 
     Parameters
     ----------
@@ -172,8 +178,44 @@ def fit_forecast(
     prior
         [C] the training events' category frequency.
     """
-    ct = torch.from_numpy(np.asarray(comps, np.float64))
-    yt = torch.from_numpy(np.asarray(y, np.float64))
+    comps = np.asarray(comps, np.float64)
+    y = np.asarray(y, np.float64)
+    perm = np.random.default_rng(0).permutation(len(y))
+    halves = (perm[: len(y) // 2], perm[len(y) // 2 :])
+    heldout: dict[str, list[float]] = {k: [] for k in ("model", "temperature", "mixture", "product")}
+    if min(len(h) for h in halves) >= 5:
+        for a, b in (halves, halves[::-1]):
+            fits = _fit_all(comps[a], y[a])
+            for kind, params in fits.items():
+                with torch.no_grad():
+                    lp = _log_forecast(params, torch.from_numpy(comps[b]), kind)  # type: ignore[arg-type]
+                heldout[kind].append(float(-(torch.from_numpy(y[b]) * lp).sum(-1).mean()))
+    fits = _fit_all(comps, y)
+    losses = {}
+    for kind, params in fits.items():
+        with torch.no_grad():
+            losses[kind] = float(-(torch.from_numpy(y) * _log_forecast(params, torch.from_numpy(comps), kind)).sum(-1).mean())  # type: ignore[arg-type]
+    score = {k: float(np.mean(v)) if v else losses[k] for k, v in heldout.items()}
+    # a candidate whose fit diverged (non-finite loss) is never chosen; the raw marginal always stands
+    kind: Kind = min((k for k in score if math.isfinite(score[k])), key=score.get)  # type: ignore[arg-type]
+    best = fits[kind]
+    pooled = kind in ("mixture", "product")
+    return InterestForecast(
+        kind=kind,
+        prior=tuple(float(x) for x in prior),
+        half_lives=tuple(half_lives),
+        bias=tuple(float(x) for x in best["bias"]) if pooled else (),
+        pseudo=tuple(float(x) for x in best["log_alpha"].clamp(-10.0, 10.0).exp()) if pooled else (),
+        model_power=1.0 if kind in ("model", "product") else float(best["log_power"].exp()),
+        sharpness=float(best["log_sharp"].exp()) if kind == "mixture" else 1.0,
+        valid={"targets": int(len(y)), "log_loss": losses, "heldout_log_loss": score},
+    )
+
+
+def _fit_all(comps: np.ndarray, y: np.ndarray) -> dict[str, dict[str, torch.Tensor]]:
+    """Every candidate fitted on these targets by L-BFGS on log-loss: kind -> its parameters."""
+    ct = torch.from_numpy(comps)
+    yt = torch.from_numpy(y)
     k = comps.shape[1]
     params = {
         "bias": torch.zeros(k, dtype=torch.float64, requires_grad=True),
@@ -188,35 +230,22 @@ def fit_forecast(
     def ridged(kind: Kind):  # keeps the weights finite when a component is never useful
         return lambda: loss_of(kind) + _L2 * params["bias"].square().sum()
 
-    losses = {"model": float(loss_of("model").detach())}
+    def snapshot() -> dict[str, torch.Tensor]:
+        return {name: v.detach().clone() for name, v in params.items()}
+
+    fitted = {"model": snapshot()}
     _minimise(lambda: loss_of("temperature"), [params["log_power"]])
-    losses["temperature"] = float(loss_of("temperature").detach())
-    fitted = {"temperature": {k: v.detach().clone() for k, v in params.items()}}
+    fitted["temperature"] = snapshot()
     _minimise(ridged("mixture"), list(params.values()))
-    losses["mixture"] = float(loss_of("mixture").detach())
-    fitted["mixture"] = {k: v.detach().clone() for k, v in params.items()}
+    fitted["mixture"] = snapshot()
     with torch.no_grad():  # the product starts from the model alone: exponent 1 on it, 0 elsewhere
         params["bias"].zero_()
         params["bias"][-1] = 1.0
         params["log_alpha"].zero_()
         params["log_power"].zero_()
     _minimise(ridged("product"), [params["bias"], params["log_alpha"]])
-    losses["product"] = float(loss_of("product").detach())
-    fitted["product"] = {k: v.detach().clone() for k, v in params.items()}
-    # a candidate whose fit diverged (non-finite loss) is never chosen; the raw marginal always stands
-    kind: Kind = min((k for k in losses if math.isfinite(losses[k])), key=losses.get)  # type: ignore[arg-type]
-    best = fitted.get(kind, fitted["temperature"])
-    pooled = kind in ("mixture", "product")
-    return InterestForecast(
-        kind=kind,
-        prior=tuple(float(x) for x in prior),
-        half_lives=tuple(half_lives),
-        bias=tuple(float(x) for x in best["bias"]) if pooled else (),
-        pseudo=tuple(float(x) for x in best["log_alpha"].clamp(-10.0, 10.0).exp()) if pooled else (),
-        model_power=1.0 if kind in ("model", "product") else float(best["log_power"].exp()),
-        sharpness=float(best["log_sharp"].exp()) if kind == "mixture" else 1.0,
-        valid={"targets": int(len(y)), "log_loss": losses},
-    )
+    fitted["product"] = snapshot()
+    return fitted
 
 
 def _minimise(objective, tensors: list[torch.Tensor], iterations: int = 200) -> None:
