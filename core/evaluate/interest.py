@@ -35,7 +35,13 @@ import torch
 from core.checkpoint import LoadedModel, read_json
 from core.evaluate.split import Split
 from core.sequences import Sequences, make_batch
-from core.trajectory.forecast import HALF_LIVES, InterestForecast, cross_entropy, fit_forecast, forecast_components
+from core.trajectory.forecast import (
+    HALF_LIVES,
+    InterestForecast,
+    cross_entropy,
+    fit_forecast,
+    forecast_components,
+)
 from core.trajectory.measures import category_distribution, decayed_counts
 
 __all__ = [
