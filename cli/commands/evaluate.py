@@ -31,9 +31,10 @@ def interest_lines(interest: dict | None) -> list[str]:
     if not interest:
         return []
     keys = ("log_loss", "brier", "ece", "ece_top", "entropy")
-    out = ["", f"next-event category ({interest['split']} test targets){'':<3}" + "".join(f"{k:>10}" for k in keys)]
+    title = f"next-event category ({interest['split']} test targets)"
+    out = ["", f"{title:<40}" + "".join(f"{k:>10}" for k in keys)]
     for name in ("forecast", "histogram", "model_marginal"):
-        out.append(f"{name:<38}" + "".join(f"{interest[name][k]:>10.4f}" for k in keys))
+        out.append(f"{name:<40}" + "".join(f"{interest[name][k]:>10.4f}" for k in keys))
     hl = interest["histogram_half_life"]
     out.append(f"forecast: {interest['forecast_kind']}; histogram half-life {hl if hl is not None else 'infinite'} "
                f"events, prior {interest['histogram_pseudo_count']} events (both chosen on validation)")
