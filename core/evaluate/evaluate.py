@@ -13,7 +13,6 @@ import pandas as pd
 
 from core.checkpoint import LoadedModel, load_checkpoint, pick_device
 from core.evaluate.baselines import markov_scorer, most_popular_scorer
-from core.evaluate.interest import evaluate_interest
 from core.evaluate.metrics import summarize
 from core.evaluate.ranking import Ranked, Scorer, model_scorer, rank_targets
 from core.evaluate.split import Split, split_from_card
@@ -114,6 +113,8 @@ def evaluate_model(db: str | os.PathLike | None, model_dir: str | os.PathLike, d
         seqs = load_sequences(con, loaded.vocab)
         fp = data_fingerprint(con)
     result = evaluate_loaded(loaded, seqs, write=True, fingerprint=fp)
+    from core.evaluate.interest import evaluate_interest  # here: it reads trajectories, which import this package
+
     result.interest = evaluate_interest(loaded, seqs, db)
     if not result.fingerprint_matches:
         log.warning("The database changed since %s was trained; metrics use the data as it is now.", loaded.path)
