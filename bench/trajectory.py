@@ -13,6 +13,13 @@ Stages (each saved to bench/results/trajectory-<size>.json as it finishes; a rer
    "eval" half, and also for the product's default settings;
 4. `latency`: p95 of one user's full trajectory (a ~200-event history; model loaded, CPU);
 5. `drift_batch`: wall time of the drift job on this database, and on MovieLens-100k with --ml-db/--ml-model.
+
+The interest forecast against the tuned histogram, per log (`--interest ml100k,synthetic-multi,synthetic-single,
+planted`; each log to bench/results/trajectory-interest-<log>.json): `core.trajectory.interest.interest_report` on
+the test targets (log-loss, Brier, ECE, entropy; forecast and histogram tuned on validation), and on planted logs
+TV, entropy and the long/short share at planted switches (`core.trajectory.planted`). Each synthetic log is built
+and a default model trained on it in the scratch folder (`--interest-budget` CPU seconds); ml100k needs
+--ml-db/--ml-model.
 """
 
 from __future__ import annotations
@@ -224,6 +231,86 @@ def drift_batch(db: Path, model_dir: Path, threads: int) -> dict:
     return {"users": result.users, "events": result.events, "wall_s": wall, "threads": threads, "path": str(result.path)}
 
 
+INTEREST_LOGS = {  # name -> how to build it (small enough to train on a shared CPU)
+    "synthetic-multi": dict(users=600, items=500, events=30_000, seed=1, categories=12),
+    "synthetic-single": dict(users=600, items=500, events=30_000, seed=1, categories=12, single_category=True),
+    "planted": dict(users=800, seed=2),
+}
+
+
+def planted_oracle(seqs, truth, vocab, spec: dict) -> dict:
+    """A floor for TV on the planted log's stable users: the posterior mean of a forecaster that knows the
+    generator (a stable user's mixture is Dirichlet(sparsity) and never changes), beside the tuned-looking
+    histogram (half-life 10, 3 events of a uniform prior) on the same steps."""
+    from core.trajectory.measures import decayed_counts
+
+    a = spec.get("sparsity", 0.15)
+    w = vocab.category_weights().numpy().astype(np.float64)
+    cols = np.array([truth.categories.index(c) for c in vocab.categories])
+    oracle, hist = [], []
+    for r, u in enumerate(seqs.user_ids):
+        if truth.archetype(u) != "stable":
+            continue
+        q = truth.user_mixtures(u)[:, cols]
+        ev = w[seqs.history(r).items]
+        cnt = np.cumsum(ev, axis=0)
+        post = (cnt + a) / (cnt.sum(1, keepdims=True) + a * ev.shape[1])
+        h = decayed_counts(ev, 10.0)
+        hh = (h + 3.0 / ev.shape[1]) / (h.sum(1, keepdims=True) + 3.0)
+        oracle.append(total_variation(post[:-1], q[1:]))
+        hist.append(total_variation(hh[:-1], q[1:]))
+    o, h = float(np.concatenate(oracle).mean()), float(np.concatenate(hist).mean())
+    return {"users": len(oracle), "oracle_tv": o, "histogram_tv": h, "ratio": o / h}
+
+
+def interest_logs(args) -> dict:
+    """The `interest` figures of every log asked for (see the module docstring)."""
+    import os
+
+    from core.datasets.build import build_synthetic, ingest_dataset
+    from core.datasets.planted import generate_planted
+    from core.evaluate import split_from_card
+    from core.model import ModelConfig
+    from core.train import TrainConfig, train
+    from core.trajectory.interest import fit_interest, interest_report
+
+    out = {}
+    for name in args.interest.split(","):
+        res = Results("trajectory", f"interest-{name}", resume=not args.fresh)
+        if name == "ml100k":
+            db, model_dir = Path(args.ml_db), Path(args.ml_model)
+        else:
+            scratch = Path(args.scratch) / f"interest-{name}"
+            scratch.mkdir(parents=True, exist_ok=True)
+            db, model_dir = scratch / "log.duckdb", scratch / "model"
+            if not db.exists():
+                spec = dict(INTEREST_LOGS[name])
+                if name == "planted":
+                    ingest_dataset(db, generate_planted(**spec))
+                else:
+                    build_synthetic(db, **spec)
+                res.stage("build", {"db": str(db), **spec})
+            if not (model_dir / "model.safetensors").exists():
+                cfg = TrainConfig(device="cpu", time_budget=args.interest_budget, clock="process", num_threads=1, seed=0)
+                res.stage("train", {**train(db, model_dir, ModelConfig(), cfg).to_dict(), "load_1min": os.getloadavg()[0]})
+        loaded = load_checkpoint(model_dir)
+        with connect_read(db) as con:
+            seqs = load_sequences(con, loaded.vocab)
+        truth = load_truth(db) if Path(str(db) + ".truth").exists() else None
+        t0 = time.perf_counter()
+        split = split_from_card(seqs, loaded.card.get("split"))
+        forecast, _ = fit_interest(loaded, seqs, split)  # refitted here, so every log uses this code's forecast
+        report = interest_report(loaded, seqs, split, forecast=forecast, truth=truth)
+        report.pop("reliability")
+        figures = {**report, "test_ndcg10": loaded.card.get("test", {}).get("NDCG@10"), "seconds": time.perf_counter() - t0,
+                   "load_1min": os.getloadavg()[0], "db": str(db), "model": str(model_dir)}
+        if name == "planted" and truth is not None:
+            figures["oracle_stable"] = planted_oracle(seqs, truth, loaded.vocab, INTEREST_LOGS[name])
+        out[name] = res.stage("interest", figures)
+        log.info("%s: %s", name, json.dumps({k: figures[k] for k in ("log_loss_ratio", "forecast_kind")}))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scratch", default="/tmp/interestlens-bench-trajectory")
@@ -240,8 +327,16 @@ def main() -> None:
     ap.add_argument("--fresh", action="store_true", help="ignore saved stages")
     ap.add_argument("--train-only", action="store_true", help="stop after building and training")
     ap.add_argument("--stages", default="tv,change_points,latency,drift_batch", help="comma-separated stages to run")
+    ap.add_argument("--interest", help="comma-separated logs for the interest forecast section (see the docstring)")
+    ap.add_argument("--interest-budget", type=float, default=150.0, help="CPU seconds to train each interest log's model")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    if args.interest:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
+        torch.set_num_threads(args.threads)
+        result = interest_logs(args)
+        print(json.dumps(result, default=str) if args.json else json.dumps(result, indent=2, default=str))
+        return
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     res = Results("trajectory", f"synthetic-{args.users}", resume=not args.fresh)

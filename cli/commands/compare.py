@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from cli.common import DbOption, JsonOption, emit, fail
+from cli.common import DbOption, JsonOption, emit
 from core.compare import compare_models, comparison_html
+from core.errors import UserInputError
 
 __all__ = ["register"]
 
@@ -22,7 +23,7 @@ def compare_cmd(
 ) -> None:
     """Compare two models on one database: NDCG@K difference with a paired bootstrap interval, gaps, overlap."""
     if len(models) != 2:
-        fail(f"Give --model exactly twice (A and B), not {len(models)} time(s).")
+        raise UserInputError(f"Give --model exactly twice (A and B), not {len(models)} time(s).")
     cmp = compare_models(db, models[0], models[1], k=k, n_boot=n_boot)
     if html is not None:
         html.write_text(comparison_html(cmp), encoding="utf-8")

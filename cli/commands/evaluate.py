@@ -16,15 +16,38 @@ __all__ = ["evaluate_cmd", "register"]
 def evaluate_cmd(db: Path | None = DbOption, model: Path | None = ModelOption, as_json: bool = JsonOption) -> None:
     """Rank each user's held-out test item in the whole catalogue (seen items excluded); writes eval_users.parquet."""
     from core.social.context import social_context
+    from core.trajectory.interest import evaluate_interest
 
-    result = evaluate_model(db, model_for(db, model), context=social_context)
+    result = evaluate_model(db, model_for(db, model), context=social_context, interest=evaluate_interest)
     rows = [("model", result.metrics), *((k, v) for k, v in result.baselines.items())]
     lines = [f"{'':<14}" + "".join(f"{k:>12}" for k in METRIC_KEYS)]
     lines += [f"{name:<14}" + "".join(f"{m[k]:>12.4f}" for k in METRIC_KEYS) for name, m in rows]
     lines.append(f"{result.users:,} users evaluated ({result.split} split); per-user ranks in {result.users_path}")
     if result.unknown_targets:
         lines.append(f"{result.unknown_targets:,} test items are unknown to the model (added after training); skipped")
+    lines += interest_lines(result.interest)
     emit(result.to_dict(), as_json, "\n".join(lines))
+
+
+def interest_lines(interest: dict | None) -> list[str]:
+    """The `interest` section as text: the category forecast beside the tuned histogram on the test targets."""
+    if not interest:
+        return []
+    keys = ("log_loss", "brier", "ece", "ece_top", "entropy")
+    title = f"next-event category ({interest['split']} test targets)"
+    out = ["", f"{title:<40}" + "".join(f"{k:>10}" for k in keys)]
+    for name in ("forecast", "histogram", "model_marginal"):
+        out.append(f"{name:<40}" + "".join(f"{interest[name][k]:>10.4f}" for k in keys))
+    hl = interest["histogram_half_life"]
+    out.append(f"forecast: {interest['forecast_kind']}; histogram half-life {hl if hl is not None else 'infinite'} "
+               f"events, prior {interest['histogram_pseudo_count']} events (both chosen on validation)")
+    planted = interest.get("planted")
+    if planted:
+        tv = planted["tv"]
+        out.append(f"planted truth: TV forecast {tv['forecast']:.4f}, histogram {tv['histogram']:.4f}, plain "
+                   f"histogram {tv['histogram_plain']:.4f}; entropy forecast {planted['entropy']['forecast']:.3f}, "
+                   f"truth {planted['entropy']['truth']:.3f} nats")
+    return out
 
 
 def register(app: typer.Typer) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
-from cli.common import DbOption, JsonOption, emit, fail
+from cli.common import DbOption, JsonOption, emit
 from core.checkpoint import DEFAULT_MODELS
+from core.errors import UserInputError
 from core.external import add_model, list_models
 from core.store import connect_read
 
@@ -41,7 +42,7 @@ def add_cmd(
     """Register an external model for a database: every analysis then takes --model NAME."""
     given = [(k, v) for k, v in (("onnx", onnx), ("torchscript", torchscript), ("entry", entry)) if v]
     if len(given) != 1:
-        fail("Give exactly one of --onnx FILE, --torchscript FILE or --entry MODULE:FACTORY.")
+        raise UserInputError("Give exactly one of --onnx FILE, --torchscript FILE or --entry MODULE:FACTORY.")
     kind, source = given[0]
     with connect_read(db) as con:
         info = add_model(con, _root(root), name, kind, str(source), items=items, sidecar=sidecar)

@@ -83,6 +83,7 @@ def _human(traj: Trajectory, grid: GridTrajectory) -> str:
     lines = [
         f"user {traj.user_id}: {len(traj)} events, total drift {s.total_drift:.3f} bits, "
         f"{len(s.change_points)} change point(s)",
+        traj.reading(),
         *_grid_lines(grid),
     ]
     for cp in s.change_points:

@@ -13,7 +13,7 @@ from core.ingest.result import IngestResult
 from core.ingest.stage import Progress
 from core.store import default_db_path
 
-__all__ = ["build_synthetic"]
+__all__ = ["build_synthetic", "ingest_dataset"]
 
 
 def build_synthetic(
@@ -24,13 +24,22 @@ def build_synthetic(
     seed: int = 0,
     categories: int = 12,
     progress: Progress | None = None,
+    single_category: bool = False,
 ) -> IngestResult:
     """Generate the synthetic log, ingest it in one run and save its planted truth to `<db>.truth/`.
 
     The truth is written only after the ingest committed, so a failed build leaves no truth behind.
     """
     path = default_db_path(db)
-    ds = generate(users=users, items=items, events=events, categories=categories, seed=seed)
+    ds = generate(users=users, items=items, events=events, categories=categories, seed=seed,
+                  single_category=single_category)
+    return ingest_dataset(path, ds, progress)
+
+
+def ingest_dataset(path: Path, ds, progress: Progress | None = None) -> IngestResult:
+    """Ingest a generated log (`SyntheticDataset` or `core.datasets.planted.generate_planted`) in one run and save
+    its planted truth to `<db>.truth/`."""
+    p = ds.params
     item_cols = ds.items[["item_id", "title", "categories", "primary_category"]]
     result = ingest_frames(
         path,
@@ -38,7 +47,7 @@ def build_synthetic(
         ds.users,
         item_cols,
         context=("device",),
-        source=f"synthetic(users={users}, items={items}, events={events}, categories={categories}, seed={seed})",
+        source=f"{ds.name}(" + ", ".join(f"{k}={v}" for k, v in p.items()) + ")",
         preset="synthetic",
         progress=progress,
     )

@@ -66,6 +66,7 @@ class SyntheticDataset:
     items: pd.DataFrame  # item_id, title, categories (list, primary first), primary_category, popularity
     truth: SyntheticTruth
     params: dict = field(default_factory=dict)
+    name: str = "synthetic"  # the generator (ingest records it as the source)
 
     @property
     def categories(self) -> list[str]:
@@ -73,9 +74,12 @@ class SyntheticDataset:
 
 
 def generate(
-    users: int = 2000, items: int = 1000, events: int = 100_000, categories: int = 12, seed: int = 0
+    users: int = 2000, items: int = 1000, events: int = 100_000, categories: int = 12, seed: int = 0,
+    single_category: bool = False,
 ) -> SyntheticDataset:
     """Generate a synthetic log with known interest trajectories; deterministic by `seed`.
+
+    `single_category` gives every item its primary category only (the same draws otherwise, so the same events).
 
     Returns exactly `events` events over exactly `users` users and `items` items (some items may never
     be drawn). Memory is O(events) for a handful of compact arrays; categories are sampled in chunks.
@@ -90,11 +94,15 @@ def generate(
         raise SettingError("{events} ({n:,}) must be at least {users} ({u:,}): one event per user.", ("events", "users"),
                            n=events, u=users)
     params = dict(users=users, items=items, events=events, categories=categories, seed=seed)
+    if single_category:  # only when set, so the parameters of existing truth files read as before
+        params["single_category"] = True
     r_items, r_users, r_mix, r_time, r_events = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
     )
     names = category_names(categories)
     item_df, sorted_items, cat_bounds, cdf_keys = _make_items(items, categories, names, r_items)
+    if single_category:
+        item_df["categories"] = [[c] for c in item_df["primary_category"]]
     user_df, counts, conc, prior, device_p = _make_users(users, events, categories, r_users)
     tl = make_timeline(counts, device_p, r_time)
     truth = _plant(user_df["user_id"].to_numpy(), counts, conc, prior, tl.weekend, tl.ts, names, r_mix)

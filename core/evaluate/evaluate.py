@@ -39,10 +39,12 @@ class EvalResult:
     users_path: Path | None = None  # eval_users.parquet, when written
     extra: dict = field(default_factory=dict)
     social: bool = False  # the model has the social branch (friends' states fused in; core.social)
+    interest: dict | None = None  # the category forecast's scores (core.trajectory.interest); None without categories
 
     def to_dict(self) -> dict:
-        """The CLI's JSON: the metric keys, `users`, `baselines` and `social`."""
-        return {**self.metrics, "users": self.users, "baselines": self.baselines, "social": self.social}
+        """The CLI's JSON: the metric keys, `users`, `baselines`, `social` and `interest`."""
+        return {**self.metrics, "users": self.users, "baselines": self.baselines, "social": self.social,
+                "interest": self.interest}
 
 
 def evaluate_split(
@@ -105,7 +107,7 @@ def evaluate_loaded(
 
 
 def evaluate_model(
-    db: str | os.PathLike | None, model_dir: str | os.PathLike, device: str = "auto", context=None
+    db: str | os.PathLike | None, model_dir: str | os.PathLike, device: str = "auto", context=None, interest=None
 ) -> EvalResult:
     """Full-ranking test metrics of the model in `model_dir` on `db`, with most-popular and Markov baselines.
 
@@ -121,6 +123,8 @@ def evaluate_model(
         # friends: core.social.context.social_context, which sits above this layer and is passed in by the caller)
         social = context(con, loaded.model, seqs, device=loaded.device) if context is not None else None
     result = evaluate_loaded(loaded, seqs, write=True, fingerprint=fp, social=social)
+    if interest is not None:  # the category forecast's scores (core.trajectory.interest, passed in by the caller)
+        result.interest = interest(loaded, seqs, db)
     if not result.fingerprint_matches:
         log.warning("The database changed since %s was trained; metrics use the data as it is now.", loaded.path)
     return result

@@ -40,6 +40,9 @@ class TrainConfig:
     checkpoint_every: float = 30.0  # seconds between saves of the resume state (the best model saves on improving)
     num_threads: int | None = None  # CPU threads for torch (None = torch's default)
     text: bool = False  # fuse pretrained item text vectors into item embeddings (core.semantic; sets text_dim)
+    # after training, fit the calibrated category forecast on the validation targets and score it on the test
+    # targets (core.trajectory.interest); both go into the model card's `interest` section
+    fit_interest: bool = True
 
     def __post_init__(self) -> None:
         """Refuse settings that would train nothing or fail deep inside torch (SettingError naming the field)."""

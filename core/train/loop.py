@@ -135,8 +135,9 @@ def _train(
         run.best.to(ctx.device).eval()
         test, _ = evaluate_split(model_scorer(run.best, ctx.device), run.seqs, run.split, "test",
                                  run.model_config.max_len, run.sizes.n_items)
+        interest = _interest_card(run) if run.config.fit_interest else None
         run.best.cpu()
-        checkpoint(run, state, clock, best_valid, stopped, test)
+        checkpoint(run, state, clock, best_valid, stopped, test, interest)
         if run.text is not None:
             from core.semantic import VECTORS_FILE, write_vectors
 
@@ -232,8 +233,10 @@ def checkpoint(
     best_valid: dict[str, float],
     stopped: StopReason | Literal["running"],
     test: dict[str, float] | None = None,
+    interest: dict | None = None,
 ) -> None:
-    """Save the best weights, the model card and the resume tensors (live weights, AdamW moments) to `run.out`."""
+    """Save the best weights, the model card and the resume tensors (live weights, AdamW moments) to `run.out`;
+    `interest` is the fitted category forecast's card section (`_interest_card`), saved with the final card."""
     seconds = clock.elapsed()
     split = run.split.describe()
     card = {
@@ -247,6 +250,26 @@ def checkpoint(
         "resume": replace(state, seconds=seconds).to_dict(),
         "database": run.database,
         "social": False,  # the social branch trains in core.social.train (`train --social`)
+        **({"interest": interest} if interest else {}),
     }
     save_checkpoint(run.out, run.best.eval(), run.vocab, run.fingerprint, card,
                     extra_tensors=state_tensors(run.model, run.opt), drop=WEIGHT_DERIVED)
+
+
+def _interest_card(run: TrainingRun) -> dict | None:
+    """The card's `interest` section: the category forecast fitted on validation, its test scores beside the
+    tuned histogram's, and the reliability diagram (core.trajectory.interest). None when the data has no
+    categories or too few categorised validation targets to fit on."""
+    from core.checkpoint import LoadedModel
+    from core.trajectory.interest import interest_report
+
+    if not run.vocab.categories or len(run.split.targets("valid")[0]) < 10:
+        return None
+    loaded = LoadedModel(run.best.eval(), run.vocab, run.model_config, run.sizes, Path("."))
+    try:
+        report = interest_report(loaded, run.seqs, run.split)
+    except ValueError as exc:  # e.g. no categorised target at all
+        log.warning("The interest forecast was not fitted: %s", exc)
+        return None
+    fitted = report.pop("forecast_fitted")
+    return {"forecast_params": fitted, **report}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import duckdb
@@ -17,7 +17,9 @@ from core.sequences import History, Sequences
 from core.store import user_history
 from core.trajectory.changes import MIN_DIVERGENCE, PENALTY_SCALE, detect_change_points
 from core.trajectory.engine import StepOutputs, encode_steps
+from core.trajectory.forecast import InterestForecast
 from core.trajectory.grid_changes import ChangeConfig, detect_changes
+from core.trajectory.horizons import HorizonConfig, decompose
 from core.trajectory.measures import decayed_histogram, drift_series
 from core.trajectory.result import Trajectory
 
@@ -40,6 +42,7 @@ class TrajectoryConfig:
     min_segment: int = 10  # fewest steps between two change points (a change must last this long)
     min_divergence: float = MIN_DIVERGENCE  # smallest JS (bits) between the mixes either side of a change
     batch_size: int = 256  # history windows per forward pass
+    horizons: HorizonConfig = field(default_factory=HorizonConfig)  # the long-term / short-term decomposition
 
     @property
     def changes(self) -> ChangeConfig:
@@ -79,12 +82,21 @@ class TrajectoryAnalyzer:
             raise UserInputError("This model's data has no item categories, so there is no interest to trace.")
         self.item_categories = loaded.vocab.category_weights()  # [I+1, C]
         self._w = self.item_categories.numpy().astype(np.float64)
+        saved = loaded.card.get("interest", {}).get("forecast_params")
+        # the calibrated forecast fitted after training (None for models trained before it existed: their
+        # trajectories show the raw item-softmax marginal, as they always did)
+        self.forecast = InterestForecast.from_dict(saved) if saved else None
+        if self.forecast is not None:
+            self.prior = np.asarray(self.forecast.prior, np.float64)
+        else:  # the catalogue's category shares, add-one smoothed, when the training frequencies were not kept
+            counts = self._w.sum(axis=0) + 1.0
+            self.prior = counts / counts.sum()
         self._context = {k: {v: n + 1 for n, v in enumerate(vals)} for k, vals in loaded.vocab.context.items()}
 
     def outputs(self, histories: Sequence[History], components: bool = True) -> list[StepOutputs]:
         """The model's per-step distributions and gates for each history (batched forward passes); without
-        `components`, only the gated interest is scored (unless change points need a component)."""
-        components = components or self.config.change_signal in ("long_term", "short_term")
+        `components`, only the gated interest is scored. Trajectories need only the gated one: their long-term
+        and short-term series come from `core.trajectory.horizons`."""
         return encode_steps(
             self.loaded.scorer, histories, self.item_categories, self.config.stride, self.config.batch_size, components
         )
@@ -92,30 +104,37 @@ class TrajectoryAnalyzer:
     def build(self, user_id: str, history: History, steps: pd.DataFrame, out: StepOutputs | None = None) -> Trajectory:
         """The trajectory of one history whose events are described by `steps` (index, time, item, title)."""
         cfg = self.config
-        out = out if out is not None else self.outputs([history])[0]
+        out = out if out is not None else self.outputs([history], components=False)[0]
         events = self._w[history.items]  # [n,C]; an item the model does not know (index 0) weighs nothing
         baseline = decayed_histogram(events, cfg.half_life)
+        forecast = out.distribution if self.forecast is None else self.forecast.apply(out.distribution, events)
+        hz = decompose(events, self.prior, cfg.horizons)
         if cfg.change_signal == "events":  # on the time grid: a bulk session is one moment (grid_changes.py)
             change_points = detect_changes(events, steps["time"].to_numpy(dtype="datetime64[s]"), cfg.changes).steps
         else:
-            signal = baseline if cfg.change_signal == "baseline" else getattr(out, cfg.change_signal)
+            series = {"baseline": baseline, "distribution": forecast, "long_term": hz.long_term,
+                      "short_term": hz.short_term}
             change_points = detect_change_points(
-                signal, min_size=cfg.min_segment, scale=cfg.penalty_scale, min_divergence=cfg.min_divergence
+                series[cfg.change_signal], min_size=cfg.min_segment, scale=cfg.penalty_scale,
+                min_divergence=cfg.min_divergence,
             )
         return Trajectory(
             user_id=str(user_id),
             steps=steps,
             categories=self.categories,
-            distribution=out.distribution,
-            long_term=out.long_term,
-            short_term=out.short_term,
+            distribution=forecast,
+            long_term=hz.long_term,
+            short_term=hz.short_term,
             baseline=baseline,
-            gate=out.gate,
-            drift=drift_series(out.distribution, cfg.window),
+            gate=1.0 - hz.short_weight,
+            drift=drift_series(forecast, cfg.window),
             change_points=change_points,
             window=cfg.window,
             half_life=cfg.half_life,
             events=events,
+            short_weight=hz.short_weight,
+            model_distribution=out.distribution,
+            model_gate=out.gate,
         )
 
     def user(self, con: duckdb.DuckDBPyConnection, user_id: str) -> Trajectory:
@@ -145,15 +164,16 @@ class TrajectoryAnalyzer:
     ) -> Iterator[Trajectory]:
         """Trajectories of many users (all by default), `chunk` users per batch of forward passes.
 
-        Steps carry times and item ids only (no titles): this is the path for batch jobs and cohorts. Without
-        `components`, `long_term` and `short_term` are None (a third of the scoring work).
+        Steps carry times and item ids only (no titles): this is the path for batch jobs and cohorts.
+        `components` is kept for callers that passed it; the long/short series no longer need the model's
+        component scores, so it changes nothing.
         """
         rows = list(range(seqs.n_users)) if rows is None else [int(r) for r in rows]
         vocab = self.loaded.vocab
         for lo in range(0, len(rows), chunk):
             part = rows[lo : lo + chunk]
             histories = [seqs.history(r) for r in part]
-            for r, h, out in zip(part, histories, self.outputs(histories, components), strict=True):
+            for r, h, out in zip(part, histories, self.outputs(histories, components=False), strict=True):
                 steps = pd.DataFrame(
                     {
                         "index": np.arange(len(h)),

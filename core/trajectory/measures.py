@@ -11,6 +11,7 @@ from scipy.signal import lfilter
 
 __all__ = [
     "category_distribution",
+    "decayed_counts",
     "decayed_histogram",
     "js_divergence",
     "total_variation",
@@ -43,6 +44,22 @@ def category_distribution(logits: torch.Tensor, item_categories: torch.Tensor) -
     return torch.where(total > _EPS, p / total.clamp(min=_EPS), torch.full_like(p, 1.0 / max(c, 1)))
 
 
+def decayed_counts(event_weights: np.ndarray, half_life: float) -> np.ndarray:
+    """Row k = Σ_{j≤k} 0.5^((k−j)/half_life) · w(item_j, ·), not normalised. [N, C] float64
+
+    `half_life` counts events; `inf` gives plain cumulative counts.
+    """
+    w = np.asarray(event_weights, dtype=np.float64)
+    if w.ndim != 2:
+        raise ValueError("event_weights must be [N, C]")
+    if not half_life > 0:
+        raise ValueError("half_life must be positive")
+    if len(w) == 0:
+        return w.copy()
+    decay = 0.5 ** (1.0 / half_life) if np.isfinite(half_life) else 1.0
+    return lfilter([1.0], [1.0, -decay], w, axis=0)  # h_k = decay · h_{k−1} + w_k
+
+
 def decayed_histogram(event_weights: np.ndarray, half_life: float) -> np.ndarray:
     """The empirical baseline: an exponentially decayed histogram of the categories of past events.
 
@@ -57,14 +74,9 @@ def decayed_histogram(event_weights: np.ndarray, half_life: float) -> np.ndarray
         Events after which an event's weight has halved; `inf` gives the plain cumulative histogram.
     """
     w = np.asarray(event_weights, dtype=np.float64)
-    if w.ndim != 2:
-        raise ValueError("event_weights must be [N, C]")
+    h = decayed_counts(w, half_life)
     if len(w) == 0:
-        return w.copy()
-    if not half_life > 0:
-        raise ValueError("half_life must be positive")
-    decay = 0.5 ** (1.0 / half_life) if np.isfinite(half_life) else 1.0
-    h = lfilter([1.0], [1.0, -decay], w, axis=0)  # h_k = decay · h_{k−1} + w_k
+        return h
     total = h.sum(axis=1, keepdims=True)
     uniform = np.full_like(h, 1.0 / w.shape[1])
     return np.where(total > _EPS, h / np.maximum(total, _EPS), uniform)

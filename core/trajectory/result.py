@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from core.trajectory.changes import ChangePoint, describe_changes
+from core.trajectory.horizons import plain_reading
 
 __all__ = ["OTHER", "SERIES", "Trajectory", "DriftSummary"]
 
@@ -47,16 +48,19 @@ class Trajectory:
     user_id: str
     steps: pd.DataFrame  # [n] index, time, item, title
     categories: list[str]  # [C]
-    distribution: np.ndarray  # [n, C] from the model's gated interest (what recommendations use)
-    long_term: np.ndarray | None  # [n, C] from the long-term interest alone (None from batch jobs that skip it)
-    short_term: np.ndarray | None  # [n, C] from the short-term interest alone (None likewise)
+    distribution: np.ndarray  # [n, C] the calibrated forecast of the next event's category (core.trajectory.forecast)
+    long_term: np.ndarray | None  # [n, C] long-term profile (core.trajectory.horizons)
+    short_term: np.ndarray | None  # [n, C] short-term intent (core.trajectory.horizons)
     baseline: np.ndarray  # [n, C] decayed histogram of past events' categories
-    gate: np.ndarray  # [n] weight on the long-term interest, in (0, 1); NaN before the first known item
+    gate: np.ndarray  # [n] weight on the long-term profile, 1 − short_weight, in (0, 1)
     drift: np.ndarray  # [n] JS(p_t, p_{t−window}) in bits
     change_points: list[int]  # step indices where a new stretch of interest starts
     window: int = 5
     half_life: float = 10.0
     events: np.ndarray | None = None  # [n, C] category weights of each event's item (what the user did)
+    short_weight: np.ndarray | None = None  # [n] how much recent events weigh against the long-term profile
+    model_distribution: np.ndarray | None = None  # [n, C] the model's raw item-softmax marginal (before calibration)
+    model_gate: np.ndarray | None = None  # [n] the model's learned long-term gate (NaN before the first known item)
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -83,8 +87,12 @@ class Trajectory:
         return replace(
             self,
             categories=[self.categories[i] for i in keep] + [OTHER],
-            **{name: fold_one(getattr(self, name)) for name in (*SERIES, "events")},
+            **{name: fold_one(getattr(self, name)) for name in (*SERIES, "events", "model_distribution")},
         )
+
+    def reading(self) -> str:
+        """One plain line on how much the recent events weigh now (`core.trajectory.horizons.plain_reading`)."""
+        return plain_reading(self.short_weight if self.short_weight is not None else 1.0 - self.gate)
 
     def describe(self, top: int = 3) -> list[ChangePoint]:
         """The change points with the dominant interests before and after each."""
@@ -121,7 +129,8 @@ class Trajectory:
         )
 
     def to_dict(self) -> dict:
-        """The CLI's JSON object: steps, categories, the four distributions, gate, drift, change_points."""
+        """The CLI's JSON object: steps, categories, the four distributions, gate, drift, change_points,
+        short_weight and the plain reading."""
         steps = [
             {"index": int(r.index), "time": r.time.to_pydatetime(), "item": str(r.item),
              "title": None if pd.isna(r.title) else str(r.title)}
@@ -134,6 +143,8 @@ class Trajectory:
             "gate": np.round(self.gate, 6).tolist(),
             "drift": np.round(self.drift, 6).tolist(),
             "change_points": [int(c) for c in self.change_points],
+            "short_weight": _rounded(self.short_weight),
+            "reading": self.reading(),
         }
 
 

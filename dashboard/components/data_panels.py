@@ -23,7 +23,8 @@ from dashboard.components.sidebar import PENDING_MODEL
 from dashboard.components.upload import safe_name
 from dashboard.reader import READER
 
-__all__ = ["mapping_inputs", "run_ingest", "reject_report", "models_table", "train_panel"]
+__all__ = ["mapping_inputs", "run_ingest", "reject_report", "models_table", "train_panel", "reliability_figure",
+           "reliability_panel"]
 
 _NONE = "(none)"
 
@@ -121,6 +122,38 @@ def models_table(models: list[Path]) -> pd.DataFrame:
             "drift summaries": (m / "drift.parquet").exists(), "folder": str(m),
         })
     return pd.DataFrame(rows)
+
+
+def reliability_figure(interest: dict):
+    """The category forecast's reliability diagram from a card's `interest` section: per bin of forecast
+    probability, the mean forecast against the observed share (test targets; the diagonal is perfect)."""
+    import plotly.graph_objects as go
+
+    bins = [b for b in interest.get("reliability", []) if b.get("count")]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+                             line=dict(color="#9ca3af", dash="dash")))
+    fig.add_trace(go.Scatter(
+        x=[b["forecast"] for b in bins], y=[b["observed"] for b in bins], mode="lines+markers", name="forecast",
+        customdata=[b["count"] for b in bins], line_color="#2563eb",
+        hovertemplate="forecast %{x:.3f}<br>observed %{y:.3f}<br>%{customdata:,} (event, category) pairs<extra></extra>",
+    ))
+    f = interest.get("forecast", {})
+    title = f"Category forecast: ECE {f.get('ece', float('nan')):.3f}, log-loss {f.get('log_loss', float('nan')):.3f}"
+    fig.update_layout(title=title, xaxis_title="forecast probability", yaxis_title="observed share",
+                      xaxis_range=[0, 1], yaxis_range=[0, 1], margin=dict(l=10, r=10, t=40, b=10), height=320)
+    return fig
+
+
+def reliability_panel(models: list[Path]) -> None:
+    """The reliability diagram of the newest model whose card has one (`interestlens train` or `evaluate` writes it)."""
+    for m in models:
+        interest = data.read_card(m)["metrics"].get("interest") or {}
+        if interest.get("reliability"):
+            st.caption(f"Is the interest forecast calibrated? Model {m.name}, test targets "
+                       f"(histogram log-loss {interest.get('histogram', {}).get('log_loss', float('nan')):.3f} beside it).")
+            st.plotly_chart(reliability_figure(interest), key="data_reliability")
+            return
 
 
 def train_panel(db: Path) -> None:

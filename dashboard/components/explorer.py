@@ -49,6 +49,7 @@ def trajectory_panel(model_dir: Path, user: str, marks: Marks, live: bool) -> No
     st.caption(panels.trajectory_caption(grid))
     if states:
         st.plotly_chart(model_charts.gate_line(traj), key="user_gate")
+        st.caption(traj.reading())  # how much the recent events weigh, in words (core.trajectory.horizons)
     else:
         st.caption("The long/short-term gate is not available for this model (its interest is read from each "
                    "prefix's scores).")

@@ -92,6 +92,7 @@ with models_tab:
     if models:
         st.dataframe(data_panels.models_table(models), hide_index=True, width="stretch")
         st.caption("Pick the active model in the sidebar.")
+        data_panels.reliability_panel(models)
     else:
         st.info(f"No trained model under `{data.models_root()}` yet.")
     if db.exists():

@@ -29,7 +29,11 @@ def test_cli_train_and_evaluate_json(synthetic_db, tmp_path):
     r = runner.invoke(app, ["evaluate", "--db", str(synthetic_db), "--model", str(out), "--json"])
     assert r.exit_code == 0, r.output
     ev = json.loads(r.stdout)
-    assert set(ev) == {*METRIC_KEYS, "users", "baselines", "social"} and ev["users"] == 120 and ev["social"] is False
+    assert set(ev) == {*METRIC_KEYS, "users", "baselines", "social", "interest"} and ev["users"] == 120
+    assert ev["social"] is False
+    it = ev["interest"]  # the category forecast beside the tuned histogram (core.trajectory.interest)
+    assert it["forecast"]["targets"] == it["histogram"]["targets"] > 0 and len(it["reliability"]) == 10
+    assert it["forecast_kind"] == load_checkpoint(out).card["interest"]["forecast_params"]["kind"]
     assert set(ev["baselines"]) == {"most_popular", "markov"} and set(ev["baselines"]["markov"]) == set(METRIC_KEYS)
     assert ev["NDCG@10"] == load_checkpoint(out).card["test"]["NDCG@10"]  # the card's test metrics are the same
 

@@ -27,6 +27,7 @@ def test_trajectory_json(monkeypatch, capsys, synthetic_db, untrained_model_dir)
     d = json.loads(out)
     assert list(d) == [
         "steps", "categories", "distribution", "long_term", "short_term", "baseline", "gate", "drift", "change_points",
+        "short_weight", "reading",
         "grid",
     ]
     with connect_read(synthetic_db) as con:

@@ -97,7 +97,8 @@ def test_to_dict_has_exactly_the_documented_keys(synthetic_db, loaded):
     with connect_read(synthetic_db) as con:
         d = TrajectoryAnalyzer(loaded).user(con, "u007").to_dict()
     assert list(d) == [
-        "steps", "categories", "distribution", "long_term", "short_term", "baseline", "gate", "drift", "change_points"
+        "steps", "categories", "distribution", "long_term", "short_term", "baseline", "gate", "drift", "change_points",
+        "short_weight", "reading",
     ]
     assert set(d["steps"][0]) == {"index", "time", "item", "title"}
     assert len(d["distribution"]) == len(d["steps"]) == len(d["gate"]) == len(d["drift"])

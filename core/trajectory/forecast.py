@@ -1,0 +1,274 @@
+"""The calibrated category forecast: p_t(c), the probability that the event after step t falls in category c.
+
+The item-softmax marginal Σ_i softmax(s_t)_i · w(i, c) of a next-item model is far too flat (about twice the
+planted entropy on synthetic logs): next-item training spreads mass over every plausible item. What an analyst
+reads as "interest" is a forecast, so it is built and judged as one (../shared/METRICS.md §2). `InterestForecast`
+pools three kinds of components, with weights fitted on the validation targets:
+
+- h_k,t: the user's own exponentially decayed category counts H_k,t, one per half-life in `half_lives` (events),
+  each smoothed towards the prior by α_k events' worth of it: h_k,t = (H_k,t + α_k·π) / (Σ_c H_k,t(c) + α_k), so
+  a short history leans on the prior by construction, with no weight that has to extrapolate from the long
+  histories validation targets sit at;
+- π: the category frequency of all training events (add-one smoothed, so no category has zero mass);
+- m_t: the model's item-softmax marginal, sharpened or flattened by an exponent τ.
+
+Candidates, compared by held-out validation log-loss (two halves of the validation targets, each fitted on one
+and scored on the other; the best is refitted on all of them): the raw marginal (`model`); the marginal with a
+fitted temperature (`temperature`); a linear mixture p_t = (Σ_k w_k·h_k,t + w_π·π + w_m·m_t^τ/Z)^γ / Z' with
+weights w = softmax(bias) and a final sharpness γ (`mixture`); a logarithmic pool log p_t = Σ_k β_k·log h_k,t +
+β_π·log π + β_m·log m_t + const with β = bias (`product`), which can be sharper than any of its parts where they
+agree.
+
+Multi-category items: an event's target is its item's category weights w(i, ·), which split the item's mass
+equally over its categories (`Vocab.category_weights`); log-loss is the cross-entropy −Σ_c w(i, c) log p(c), a
+proper score whose optimum is the expected split. Events whose item has no category are not scored.
+
+Shapes: N forecasts, K histograms, C categories; components are [N, K+2, C] (raw decayed counts per half-life,
+the prior, the model's marginal).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+
+from core.trajectory.measures import decayed_counts
+
+__all__ = ["HALF_LIVES", "HistogramBaseline", "InterestForecast", "forecast_components", "fit_forecast", "cross_entropy"]
+
+HALF_LIVES: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, math.inf)  # histogram half-lives (events) the mixture uses
+_FLOOR = 1e-12
+_L2 = 1e-3  # ridge on the mixture's weight logits: keeps them finite when a component is never useful
+
+Kind = Literal["model", "temperature", "mixture", "product"]
+
+
+@dataclass(frozen=True)
+class InterestForecast:
+    """A fitted forecast (see the module docstring); JSON-ready through `to_dict`, stored in the model card."""
+
+    kind: Kind  # which candidate won on validation log-loss
+    prior: tuple[float, ...]  # [C] π, category frequency of the training events (add-one smoothed)
+    half_lives: tuple[float, ...] = HALF_LIVES  # [K] of the histogram components
+    bias: tuple[float, ...] = ()  # [K+2] mixture weight logits / product exponents of histograms..., prior, model
+    pseudo: tuple[float, ...] = ()  # [K] α_k, events' worth of the prior in each histogram
+    model_power: float = 1.0  # τ, exponent on the model's marginal (1 / temperature)
+    sharpness: float = 1.0  # γ, exponent on the whole mixture
+    valid: dict = field(default_factory=dict)  # validation log-loss of every candidate and the number of targets
+
+    def apply(self, model_dist: np.ndarray, events: np.ndarray) -> np.ndarray:
+        """The forecast after every step of one history.
+
+        Parameters
+        ----------
+        model_dist
+            [n, C] the model's item-softmax marginal after each step.
+        events
+            [n, C] category weights of each event's item (rows sum to 1, or 0 for an item without category).
+
+        Returns
+        -------
+        [n, C] float64, rows sum to one; row t depends on steps ≤ t only.
+        """
+        comps, _ = forecast_components(model_dist, events, np.asarray(self.prior), self.half_lives)
+        return self.apply_components(comps)
+
+    def apply_components(self, comps: np.ndarray) -> np.ndarray:
+        """The forecast from precomputed components [N, K+2, C] (`forecast_components`). [N, C]"""
+        if len(comps) == 0:
+            return np.zeros((0, comps.shape[-1]))
+        with torch.no_grad():
+            lp = _log_forecast(self._params(), torch.from_numpy(np.asarray(comps, np.float64)), self.kind)
+        return lp.exp().numpy()
+
+    def _params(self) -> dict[str, torch.Tensor]:
+        k = len(self.half_lives) + 2
+        return {
+            "bias": torch.tensor(self.bias or (0.0,) * k, dtype=torch.float64),
+            "log_alpha": torch.tensor(np.log(self.pseudo or (1.0,) * (k - 2)), dtype=torch.float64),  # [K]
+            "log_power": torch.tensor(math.log(self.model_power), dtype=torch.float64),
+            "log_sharp": torch.tensor(math.log(self.sharpness), dtype=torch.float64),
+        }
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["half_lives"] = [None if math.isinf(h) else h for h in self.half_lives]  # JSON has no infinity
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> InterestForecast:
+        return cls(
+            kind=d["kind"],
+            prior=tuple(float(x) for x in d["prior"]),
+            half_lives=tuple(math.inf if h is None else float(h) for h in d.get("half_lives", HALF_LIVES)),
+            bias=tuple(float(x) for x in d.get("bias", ())),
+            pseudo=tuple(float(x) for x in d.get("pseudo", ())),
+            model_power=float(d.get("model_power", 1.0)),
+            sharpness=float(d.get("sharpness", 1.0)),
+            valid=dict(d.get("valid", {})),
+        )
+
+
+def forecast_components(
+    model_dist: np.ndarray, events: np.ndarray, prior: np.ndarray, half_lives: tuple[float, ...] = HALF_LIVES
+) -> tuple[np.ndarray, np.ndarray]:
+    """The forecast's components after every step of one history, and the categorised events so far.
+
+    Returns ([n, K+2, C] raw decayed counts per half-life, the prior, the model's marginal; [n] events counted).
+    """
+    ev = np.asarray(events, np.float64)
+    n, C = ev.shape
+    out = np.empty((n, len(half_lives) + 2, C))
+    for k, h in enumerate(half_lives):
+        out[:, k] = decayed_counts(ev, h)  # [n,C]
+    out[:, -2] = prior[None, :]
+    out[:, -1] = np.asarray(model_dist, np.float64)
+    seen = np.cumsum(ev.sum(axis=1) > 0)  # [n] categorised events up to and including step t
+    return out, seen
+
+
+def _log_forecast(params: dict[str, torch.Tensor], comps: torch.Tensor, kind: Kind) -> torch.Tensor:
+    """log p for every row from components [N, K+2, C] (raw counts, prior, model) -> [N, C]."""
+    log_model = comps[:, -1].clamp(min=_FLOOR).log()  # [N,C]
+    if kind == "model":
+        return log_model - torch.logsumexp(log_model, -1, keepdim=True)
+    tempered = params["log_power"].exp() * log_model
+    tempered = tempered - torch.logsumexp(tempered, -1, keepdim=True)
+    if kind == "temperature":
+        return tempered
+    prior = comps[:, -2]  # [N,C]
+    alpha = params["log_alpha"].clamp(-10.0, 10.0).exp()[None, :, None]  # [1,K,1]; bounded so the fit stays finite
+    counts = comps[:, :-2]  # [N,K,C]
+    hist = (counts + alpha * prior[:, None, :]) / (counts.sum(-1, keepdim=True) + alpha)  # [N,K,C], positive
+    log_parts = torch.cat([hist.log(), prior.clamp(min=_FLOOR).log()[:, None], tempered[:, None]], dim=1)  # [N,K+2,C]
+    if kind == "product":
+        logit = (params["bias"][None, :, None] * log_parts).sum(1)  # [N,C]
+        return logit - torch.logsumexp(logit, -1, keepdim=True)
+    logw = params["bias"].log_softmax(-1)[None, :, None]  # [1,K+2,1]
+    log_mix = torch.logsumexp(logw + log_parts, dim=1)  # [N,C]
+    sharp = params["log_sharp"].exp() * log_mix
+    return sharp - torch.logsumexp(sharp, -1, keepdim=True)
+
+
+def cross_entropy(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-row log-loss −Σ_c y(c) · log p(c) (nats) of forecasts p [N, C] for split targets y [N, C]. [N]"""
+    return -(np.asarray(y) * np.log(np.maximum(np.asarray(p), _FLOOR))).sum(axis=1)
+
+
+def fit_forecast(
+    comps: np.ndarray, y: np.ndarray, prior: np.ndarray, half_lives: tuple[float, ...] = HALF_LIVES
+) -> InterestForecast:
+    """Choose the candidate by held-out log-loss on the validation targets, then refit it on all of them.
+
+    The validation targets are split in two halves (a fixed permutation); each candidate is fitted on one half and
+    scored on the other, both ways. The candidate with the lowest held-out log-loss (mean of the two) is refitted
+    on every target; its in-sample and held-out losses are kept in `valid`. Choosing on held-out loss keeps a
+    flexible pool from winning by fitting the validation targets' noise.
+
+    Parameters
+    ----------
+    comps
+        [N, K+2, C] `forecast_components` at the step before each validation target.
+    y
+        [N, C] each target's category weights (rows sum to 1; targets without a category must be left out).
+    prior
+        [C] the training events' category frequency.
+    """
+    comps = np.asarray(comps, np.float64)
+    y = np.asarray(y, np.float64)
+    perm = np.random.default_rng(0).permutation(len(y))
+    halves = (perm[: len(y) // 2], perm[len(y) // 2 :])
+    heldout: dict[str, list[float]] = {k: [] for k in ("model", "temperature", "mixture", "product")}
+    if min(len(h) for h in halves) >= 5:
+        for a, b in (halves, halves[::-1]):
+            fits = _fit_all(comps[a], y[a])
+            for kind, params in fits.items():
+                with torch.no_grad():
+                    lp = _log_forecast(params, torch.from_numpy(comps[b]), kind)  # type: ignore[arg-type]
+                heldout[kind].append(float(-(torch.from_numpy(y[b]) * lp).sum(-1).mean()))
+    fits = _fit_all(comps, y)
+    losses = {}
+    for kind, params in fits.items():
+        with torch.no_grad():
+            losses[kind] = float(-(torch.from_numpy(y) * _log_forecast(params, torch.from_numpy(comps), kind)).sum(-1).mean())  # type: ignore[arg-type]
+    score = {k: float(np.mean(v)) if v else losses[k] for k, v in heldout.items()}
+    # a candidate whose fit diverged (non-finite loss) is never chosen; the raw marginal always stands
+    kind: Kind = min((k for k in score if math.isfinite(score[k])), key=score.get)  # type: ignore[arg-type]
+    best = fits[kind]
+    pooled = kind in ("mixture", "product")
+    return InterestForecast(
+        kind=kind,
+        prior=tuple(float(x) for x in prior),
+        half_lives=tuple(half_lives),
+        bias=tuple(float(x) for x in best["bias"]) if pooled else (),
+        pseudo=tuple(float(x) for x in best["log_alpha"].clamp(-10.0, 10.0).exp()) if pooled else (),
+        model_power=1.0 if kind in ("model", "product") else float(best["log_power"].exp()),
+        sharpness=float(best["log_sharp"].exp()) if kind == "mixture" else 1.0,
+        valid={"targets": int(len(y)), "log_loss": losses, "heldout_log_loss": score},
+    )
+
+
+def _fit_all(comps: np.ndarray, y: np.ndarray) -> dict[str, dict[str, torch.Tensor]]:
+    """Every candidate fitted on these targets by L-BFGS on log-loss: kind -> its parameters."""
+    ct = torch.from_numpy(comps)
+    yt = torch.from_numpy(y)
+    k = comps.shape[1]
+    params = {
+        "bias": torch.zeros(k, dtype=torch.float64, requires_grad=True),
+        "log_alpha": torch.zeros(k - 2, dtype=torch.float64, requires_grad=True),
+        "log_power": torch.zeros((), dtype=torch.float64, requires_grad=True),
+        "log_sharp": torch.zeros((), dtype=torch.float64, requires_grad=True),
+    }
+
+    def loss_of(kind: Kind) -> torch.Tensor:
+        return -(yt * _log_forecast(params, ct, kind)).sum(-1).mean()
+
+    def ridged(kind: Kind):  # keeps the weights finite when a component is never useful
+        return lambda: loss_of(kind) + _L2 * params["bias"].square().sum()
+
+    def snapshot() -> dict[str, torch.Tensor]:
+        return {name: v.detach().clone() for name, v in params.items()}
+
+    fitted = {"model": snapshot()}
+    _minimise(lambda: loss_of("temperature"), [params["log_power"]])
+    fitted["temperature"] = snapshot()
+    _minimise(ridged("mixture"), list(params.values()))
+    fitted["mixture"] = snapshot()
+    with torch.no_grad():  # the product starts from the model alone: exponent 1 on it, 0 elsewhere
+        params["bias"].zero_()
+        params["bias"][-1] = 1.0
+        params["log_alpha"].zero_()
+        params["log_power"].zero_()
+    _minimise(ridged("product"), [params["bias"], params["log_alpha"]])
+    fitted["product"] = snapshot()
+    return fitted
+
+
+def _minimise(objective, tensors: list[torch.Tensor], iterations: int = 200) -> None:
+    """L-BFGS with a strong-Wolfe line search; the objectives are smooth and have a handful of parameters."""
+    opt = torch.optim.LBFGS(tensors, max_iter=iterations, line_search_fn="strong_wolfe", tolerance_grad=1e-9)
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = objective()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+
+
+@dataclass(frozen=True)
+class HistogramBaseline:
+    """The decayed histogram with prior smoothing: p = (H_t + α·π) / (Σ H_t + α)."""
+
+    half_life: float  # events
+    pseudo_count: float  # α
+    valid_log_loss: float  # what chose it
+
+    def forecast(self, counts: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        p = counts + self.pseudo_count * prior[None, :]
+        return p / p.sum(axis=1, keepdims=True)

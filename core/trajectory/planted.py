@@ -1,0 +1,118 @@
+"""The interest forecast and the long/short share against planted truth (synthetic logs with `<db>.truth/`).
+
+- TV: mean ½·Σ_c |p_t(c) − q_{t+1}(c)| over every step of every user but the last, where p_t is the forecast after
+  the first t+1 events and q_{t+1} the planted mixture that drew the next event — the literal comparison, no
+  projection of q through the item→category split. Beside it: the tuned histogram (half-life and pseudo-count
+  chosen on validation log-loss, `core.trajectory.interest.tune_histogram`), the plain decayed histogram at that
+  half-life (no prior), and the model's raw item-softmax marginal.
+- Entropy: mean entropy of each forecast over the same steps, and of the planted mixtures themselves.
+- Share at switches: for every planted switch at event k with 10 events either side, the mean short-term weight
+  over steps k..k+9 minus its mean over steps k−10..k−1 (step t = after event t), with a bootstrap 95 % interval
+  over switches; beside it, the mean short-term weight of stable users. The same for the model's learned gate
+  (its short-term weight is 1 − gate).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.checkpoint import LoadedModel
+from core.datasets.truth import SyntheticTruth
+from core.sequences import Sequences
+from core.trajectory.engine import encode_steps
+from core.trajectory.forecast import HistogramBaseline, InterestForecast
+from core.trajectory.horizons import HorizonConfig, decompose
+from core.trajectory.measures import decayed_counts, decayed_histogram, total_variation
+
+__all__ = ["SWITCH_SPAN", "planted_report", "switch_change"]
+
+SWITCH_SPAN = 10  # steps either side of a planted switch
+
+
+def switch_change(series: list[np.ndarray], switches: list[list[int]], span: int = SWITCH_SPAN,
+                  n_boot: int = 2000, seed: int = 0) -> dict:
+    """Mean of (mean over steps k..k+span−1) − (mean over k−span..k−1) over every switch k with room on both
+    sides, and its bootstrap 95 % interval (switches resampled with replacement)."""
+    diffs = []
+    for s, ks in zip(series, switches, strict=True):
+        for k in ks:
+            if k - span >= 0 and k + span <= len(s):
+                diffs.append(float(np.nanmean(s[k:k + span]) - np.nanmean(s[k - span:k])))
+    d = np.asarray(diffs)
+    d = d[np.isfinite(d)]
+    if len(d) == 0:
+        return {"switches": 0, "mean_change": None, "ci95": None}
+    rng = np.random.default_rng(seed)
+    boot = d[rng.integers(0, len(d), (n_boot, len(d)))].mean(axis=1)
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    return {"switches": int(len(d)), "mean_change": float(d.mean()), "ci95": [float(lo), float(hi)]}
+
+
+def planted_report(
+    loaded: LoadedModel, seqs: Sequences, truth: SyntheticTruth, forecast: InterestForecast,
+    baseline: HistogramBaseline, prior: np.ndarray, horizons: HorizonConfig | None = None,
+) -> dict:
+    """TV, entropy and the long/short share against the planted truth, over all users the truth knows."""
+    w = loaded.vocab.category_weights()
+    wn = w.numpy().astype(np.float64)
+    cats = list(loaded.vocab.categories)
+    cols = np.array([truth.categories.index(c) if c in truth.categories else -1 for c in cats])
+    known = {str(u) for u in truth.user_ids}
+    rows = [r for r, u in enumerate(seqs.user_ids) if str(u) in known]
+    outs = encode_steps(loaded.model.eval(), [seqs.history(r) for r in rows], w, components=False)
+    tv: dict[str, list[np.ndarray]] = {k: [] for k in ("forecast", "histogram", "histogram_plain", "model_marginal")}
+    ent: dict[str, list[np.ndarray]] = {k: [] for k in (*tv, "truth")}
+    arch, share, gate_short, switches = [], [], [], []
+    for r, out in zip(rows, outs, strict=True):
+        uid = str(seqs.user_ids[r])
+        q_full = truth.user_mixtures(uid)  # [n, C_truth]
+        q = np.where(cols[None, :] >= 0, q_full[:, np.maximum(cols, 0)], 0.0)  # [n, C] in the model's order
+        ev = wn[seqs.history(r).items]
+        if len(ev) < 2 or len(q) != len(ev):
+            continue
+        series = {
+            "forecast": forecast.apply(out.distribution, ev),
+            "histogram": baseline.forecast(decayed_counts(ev, baseline.half_life), prior),
+            "histogram_plain": decayed_histogram(ev, baseline.half_life),
+            "model_marginal": out.distribution,
+        }
+        for k, p in series.items():
+            tv[k].append(total_variation(p[:-1], q[1:]))
+            ent[k].append(_entropy(p[:-1]))
+        ent["truth"].append(_entropy(q[1:]))
+        arch.append(truth.archetype(uid))
+        share.append(decompose(ev, prior, horizons).short_weight)
+        gate_short.append(1.0 - out.gate)
+        switches.append(truth.change_points(uid))
+    means = {k: float(np.concatenate(v).mean()) for k, v in tv.items()}
+    a = np.asarray(arch)
+    stable = [s[SWITCH_SPAN:] for s, kind in zip(share, arch, strict=True) if kind == "stable" and len(s) > SWITCH_SPAN]
+    stable_gate = [g[SWITCH_SPAN:] for g, kind in zip(gate_short, arch, strict=True) if kind == "stable" and len(g) > SWITCH_SPAN]
+    return {
+        "users": len(arch),
+        "steps": int(sum(len(v) for v in tv["forecast"])),
+        "tv": means,
+        "tv_ratio": means["forecast"] / means["histogram"] if means["histogram"] > 0 else None,
+        "tv_ratio_plain": means["forecast"] / means["histogram_plain"] if means["histogram_plain"] > 0 else None,
+        "tv_by_archetype": {
+            kind: {k: float(np.concatenate([v[i] for i in np.flatnonzero(a == kind)]).mean()) for k, v in tv.items()}
+            for kind in sorted(set(arch))
+        },
+        "entropy": {k: float(np.concatenate(v).mean()) for k, v in ent.items()},
+        "entropy_ratio": float(np.concatenate(ent["forecast"]).mean() / max(np.concatenate(ent["truth"]).mean(), 1e-12)),
+        "short_weight": {
+            "at_switches": switch_change(share, switches),
+            "stable_mean": float(np.concatenate(stable).mean()) if stable else None,
+            "all_mean": float(np.concatenate(share).mean()),
+            "by_archetype": {kind: float(np.concatenate([share[i] for i in np.flatnonzero(a == kind)]).mean())
+                             for kind in sorted(set(arch))},
+        },
+        "model_gate_short_weight": {
+            "at_switches": switch_change(gate_short, switches),
+            "stable_mean": float(np.nanmean(np.concatenate(stable_gate))) if stable_gate else None,
+        },
+    }
+
+
+def _entropy(p: np.ndarray) -> np.ndarray:
+    return -(p * np.log(np.maximum(p, 1e-12))).sum(axis=1)
