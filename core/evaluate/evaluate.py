@@ -14,12 +14,13 @@ import pandas as pd
 from core.checkpoint import LoadedModel, load_checkpoint, pick_device
 from core.evaluate.baselines import markov_scorer, most_popular_scorer
 from core.evaluate.metrics import summarize
-from core.evaluate.ranking import Ranked, Scorer, model_scorer, rank_targets
+from core.evaluate.protocol import SeenDecision, seen_from_card
+from core.evaluate.ranking import PROTOCOLS, Protocol, Ranked, Scorer, model_scorer, rank_targets_protocols
 from core.evaluate.split import Split, split_from_card
 from core.sequences import Sequences, data_fingerprint, load_sequences
 from core.store import connect_read
 
-__all__ = ["EvalResult", "evaluate_split", "evaluate_loaded", "evaluate_model", "EVAL_USERS_FILE"]
+__all__ = ["EvalResult", "ProtocolResult", "evaluate_split", "evaluate_split_protocols", "evaluate_loaded", "evaluate_model", "EVAL_USERS_FILE"]
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,22 @@ EVAL_USERS_FILE = "eval_users.parquet"
 
 
 @dataclass
+class ProtocolResult:
+    """Test metrics of a model and of the baselines under one ranking protocol."""
+
+    protocol: Protocol  # exclude_seen or all_items (core.evaluate.ranking)
+    metrics: dict[str, float]  # the model's metrics, keys core.evaluate.METRIC_KEYS
+    baselines: dict[str, dict[str, float]]  # {"most_popular": {...}, "markov": {...}}
+    users: int  # users evaluated
+
+    def to_dict(self) -> dict:
+        """Today's keys (metrics, `users`, `baselines`) plus `protocol`."""
+        return {**self.metrics, "users": self.users, "baselines": self.baselines, "protocol": self.protocol}
+
+
+@dataclass
 class EvalResult:
-    """Test metrics of a model and of the baselines under the same protocol."""
+    """Test metrics of a model and of the baselines; the headline under the seen rule's protocol, both beside."""
 
     metrics: dict[str, float]  # the model's metrics, keys core.evaluate.METRIC_KEYS
     users: int  # users evaluated (those with a test target the model knows)
@@ -37,24 +52,41 @@ class EvalResult:
     unknown_targets: int = 0  # test targets whose item the model has never seen (left out)
     fingerprint_matches: bool = True  # False when the database changed since training
     users_path: Path | None = None  # eval_users.parquet, when written
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # further top-level JSON sections added by other evaluations
+    protocol: str = "exclude_seen"  # the headline protocol (the seen rule's decision)
+    protocols: dict[str, ProtocolResult] = field(default_factory=dict)  # both protocols, keyed by name
+    seen: SeenDecision | None = None  # the seen rule's decision and reason
 
     def to_dict(self) -> dict:
-        """The CLI's JSON: the metric keys, `users` and `baselines`."""
-        return {**self.metrics, "users": self.users, "baselines": self.baselines}
+        """The CLI's JSON: the headline metric keys, `users`, `baselines` and `protocol`, then one section per
+        protocol (`exclude_seen`, `all_items`) with the same keys, the seen decision and any extra sections."""
+        out = {**self.metrics, "users": self.users, "baselines": self.baselines, "protocol": self.protocol}
+        out.update({name: r.to_dict() for name, r in self.protocols.items()})
+        if self.seen is not None:
+            out["seen"] = self.seen.to_dict()
+        return {**out, **self.extra}
 
 
 def evaluate_split(
     scorer: Scorer, seqs: Sequences, split: Split, which: Literal["valid", "test"], max_len: int, n_items: int,
-    rows_limit: np.ndarray | None = None,
+    rows_limit: np.ndarray | None = None, protocol: Protocol = "exclude_seen",
 ) -> tuple[dict[str, float], Ranked]:
     """Metrics of one scorer on the split's validation or test targets (optionally only `rows_limit` users)."""
+    out = evaluate_split_protocols(scorer, seqs, split, which, max_len, n_items, rows_limit, (protocol,))
+    return out[protocol]
+
+
+def evaluate_split_protocols(
+    scorer: Scorer, seqs: Sequences, split: Split, which: Literal["valid", "test"], max_len: int, n_items: int,
+    rows_limit: np.ndarray | None = None, protocols: tuple[Protocol, ...] = PROTOCOLS,
+) -> dict[Protocol, tuple[dict[str, float], Ranked]]:
+    """`evaluate_split` under several protocols from one scoring pass: {protocol: (metrics, Ranked)}."""
     rows, targets = split.targets(which)
     if rows_limit is not None:
         keep = np.isin(rows, rows_limit)
         rows, targets = rows[keep], targets[keep]
-    ranked = rank_targets(scorer, seqs, rows, targets, max_len, k=10)
-    return summarize(ranked.ranks, ranked.top, n_items), ranked
+    ranked = rank_targets_protocols(scorer, seqs, rows, targets, max_len, k=10, protocols=protocols)
+    return {p: (summarize(r.ranks, r.top, n_items), r) for p, r in ranked.items()}
 
 
 def _users_table(seqs: Sequences, ranked: Ranked, loaded: LoadedModel) -> pd.DataFrame:
@@ -70,18 +102,23 @@ def _users_table(seqs: Sequences, ranked: Ranked, loaded: LoadedModel) -> pd.Dat
 
 
 def evaluate_loaded(
-    loaded: LoadedModel, seqs: Sequences, write: bool = True, fingerprint: dict | None = None
+    loaded: LoadedModel, seqs: Sequences, write: bool = True, fingerprint: dict | None = None, seen_rule: str = "auto"
 ) -> EvalResult:
-    """Evaluate an already loaded model on sequences mapped with its vocabulary."""
+    """Evaluate an already loaded model on sequences mapped with its vocabulary, under both protocols; the headline
+    (and `eval_users.parquet`) follows the seen rule (`core.evaluate.protocol`)."""
     split = split_from_card(seqs, loaded.card.get("split"))
     n_items = loaded.vocab.n_items
     max_len = loaded.config.max_len
+    seen = seen_from_card(loaded.card, seen_rule)
     rows, _ = split.targets("test")
-    metrics, ranked = evaluate_split(model_scorer(loaded.model.eval(), loaded.device), seqs, split, "test", max_len, n_items)
-    baselines = {
-        "most_popular": evaluate_split(most_popular_scorer(seqs, split, n_items), seqs, split, "test", max_len, n_items)[0],
-        "markov": evaluate_split(markov_scorer(seqs, split, n_items), seqs, split, "test", max_len, n_items)[0],
-    }
+    model = evaluate_split_protocols(model_scorer(loaded.model.eval(), loaded.device), seqs, split, "test", max_len,
+                                     n_items)
+    pop = evaluate_split_protocols(most_popular_scorer(seqs, split, n_items), seqs, split, "test", max_len, n_items)
+    mk = evaluate_split_protocols(markov_scorer(seqs, split, n_items), seqs, split, "test", max_len, n_items)
+    protocols = {p: ProtocolResult(p, model[p][0], {"most_popular": pop[p][0], "markov": mk[p][0]},
+                                   len(model[p][1].rows)) for p in PROTOCOLS}
+    head = protocols[seen.protocol]
+    ranked = model[seen.protocol][1]
     path = None
     if write:
         path = loaded.path / EVAL_USERS_FILE
@@ -90,28 +127,34 @@ def evaluate_loaded(
         os.replace(tmp, path)
     matches = fingerprint is None or fingerprint == loaded.fingerprint or not loaded.fingerprint
     return EvalResult(
-        metrics=metrics,
-        users=len(ranked.rows),
-        baselines=baselines,
+        metrics=head.metrics,
+        users=head.users,
+        baselines=head.baselines,
         split=split.kind,
         unknown_targets=int(len(rows) - len(ranked.rows)),
         fingerprint_matches=matches,
         users_path=path,
+        protocol=seen.protocol,
+        protocols=protocols,
+        seen=seen,
     )
 
 
-def evaluate_model(db: str | os.PathLike | None, model_dir: str | os.PathLike, device: str = "auto") -> EvalResult:
-    """Full-ranking test metrics of the model in `model_dir` on `db`, with most-popular and Markov baselines.
+def evaluate_model(
+    db: str | os.PathLike | None, model_dir: str | os.PathLike, device: str = "auto", seen_rule: str = "auto"
+) -> EvalResult:
+    """Full-ranking test metrics of the model in `model_dir` on `db`, with most-popular and Markov baselines, under
+    both protocols (`exclude_seen`, `all_items`); the headline protocol follows `seen_rule`.
 
     Writes `eval_users.parquet` beside the model: user_id, item_id (the test target), ts (its time), rank (the
-    target's 1-based rank among all items, items seen in the input excluded). Test targets whose item the model
+    target's 1-based rank among all items under the headline protocol). Test targets whose item the model
     has never seen (added after training) are left out and counted in `unknown_targets`.
     """
     loaded = load_checkpoint(model_dir, pick_device(device))
     with connect_read(db) as con:
         seqs = load_sequences(con, loaded.vocab)
         fp = data_fingerprint(con)
-    result = evaluate_loaded(loaded, seqs, write=True, fingerprint=fp)
+    result = evaluate_loaded(loaded, seqs, write=True, fingerprint=fp, seen_rule=seen_rule)
     if not result.fingerprint_matches:
         log.warning("The database changed since %s was trained; metrics use the data as it is now.", loaded.path)
     return result

@@ -39,6 +39,9 @@ class TrainConfig:
     checkpoint_every: float = 30.0  # seconds between saves of the resume state (the best model saves on improving)
     num_threads: int | None = None  # CPU threads for torch (None = torch's default)
     text: bool = False  # fuse pretrained item text vectors into item embeddings (core.semantic; sets text_dim)
+    # seen items in validation / test rankings: auto = include them when >= 5 % of training events re-consume an
+    # item (core.evaluate.protocol), else exclude; the decision and its reason go to the model card
+    seen: Literal["auto", "exclude", "include"] = "auto"
 
     def __post_init__(self) -> None:
         """Refuse settings that would train nothing or fail deep inside torch; each message names the CLI flag."""
@@ -64,6 +67,8 @@ class TrainConfig:
         require_at_least("checkpoint_every", self.checkpoint_every, 0)
         if self.num_threads is not None:
             require_at_least("num_threads", self.num_threads, 1)
+        if self.seen not in ("auto", "exclude", "include"):
+            raise UserInputError(f"--seen must be auto, exclude or include, not {self.seen!r}.")
 
     def to_dict(self) -> dict:
         return asdict(self)

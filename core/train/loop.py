@@ -17,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from core.checkpoint import WEIGHT_DERIVED, save_checkpoint
 from core.errors import InterestLensError, UserInputError
-from core.evaluate import evaluate_split, make_split, model_scorer
+from core.evaluate import decide_seen, evaluate_split, make_split, model_scorer, repeat_share
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.sequences import build_vocab, data_fingerprint, load_sequences
 from core.store import connect_read
@@ -88,6 +88,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
         mcfg, text = text_for_training(db, mcfg)
     split = make_split(seqs, config.split, config.valid_share, config.test_share)
     windows = training_windows(seqs, split, mcfg.max_len)
+    seen = decide_seen(config.seen, repeat_share(seqs, split.train_end))  # training events only, never the targets
     valid_rows, _ = split.targets("valid")
     if len(windows) == 0 or len(valid_rows) == 0:
         raise UserInputError("There are too few events to train: users need at least 3 events each (2 held out).")
@@ -138,7 +139,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
                         "bad_epochs": bad, "seconds": elapsed(), "history": history}
         card = {
             "device": str(ctx.device), "epochs": epoch, "best_epoch": best_epoch, "seconds": round(elapsed(), 3),
-            "valid": best_valid, "test": test or {}, "split": split.describe(),
+            "valid": best_valid, "test": test or {}, "split": split.describe(), "seen": seen.to_dict(),
             "trained_until": split.describe().get("trained_until"), "stopped": stopped if final else "running",
             "train_config": config.to_dict(), "processes": ctx.world,
             "data": {"users": int(seqs.n_users), "items": int(sizes.n_items), "events": int(len(seqs.items)),
@@ -185,7 +186,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
             if ctx.is_main:
                 model.eval()
                 valid, _ = evaluate_split(model_scorer(model, ctx.device), seqs, split, "valid", mcfg.max_len,
-                                          sizes.n_items, limit)
+                                          sizes.n_items, limit, seen.protocol)
                 score = valid["NDCG@10"]
                 improved = score > best_score + config.min_delta or best_epoch == 0
                 if improved:
@@ -222,7 +223,8 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
     test: dict = {}
     if ctx.is_main:
         best.to(ctx.device).eval()
-        test, _ = evaluate_split(model_scorer(best, ctx.device), seqs, split, "test", mcfg.max_len, sizes.n_items)
+        test, _ = evaluate_split(model_scorer(best, ctx.device), seqs, split, "test", mcfg.max_len, sizes.n_items,
+                                 protocol=seen.protocol)
         best.cpu()
         save(final=True, test=test)
         if text is not None:

@@ -13,6 +13,7 @@ from core.ingest.presets.generic import detect_format, load_generic
 from core.ingest.presets.movielens import load_movielens_1m, load_movielens_100k
 from core.ingest.presets.movielens_latest import load_movielens_latest
 from core.ingest.presets.retailrocket import load_retailrocket
+from core.ingest.presets.seqrec import load_seqrec
 from core.ingest.presets.taobao import load_taobao
 from core.ingest.readers import first_line
 from core.ingest.run import Run, Stage
@@ -84,6 +85,12 @@ PRESETS: dict[str, Preset] = {
             "the folder or its events.csv",
             load_retailrocket,
             header=lambda _path: True,
+        ),
+        Preset(
+            "seqrec",
+            "Sequence benchmark files (S3Rec/ICLRec Amazon .txt): one line per user, items in time order, no times",
+            "the .txt file (user item1 item2 ... per line)",
+            load_seqrec,
         ),
         Preset(
             "generic",
