@@ -12,10 +12,11 @@ from pathlib import Path
 
 import typer
 
-from cli.common import DbOption, JsonOption, emit
+from cli.common import DbOption, JsonOption, SeenOption, emit
 from core.model import ModelConfig
 from core.store import default_db_path
 from core.train import EpochReport, TrainConfig, train
+from core.train.defaults import defaults_for_db
 
 __all__ = ["train_cmd", "register"]
 
@@ -31,27 +32,41 @@ def train_cmd(
     db: Path | None = DbOption,
     out: Path | None = typer.Option(None, "--out", help="Checkpoint folder (default: data/models/<database name>)."),
     epochs: int = typer.Option(_D.epochs, "--epochs", help="Most epochs; early stopping usually ends sooner."),
-    max_len: int = typer.Option(ModelConfig().max_len, "--max-len", help="Longest history window the model reads."),
+    max_len: int | None = typer.Option(
+        None, "--max-len", min=1, help="Longest history window the model reads (default: from the log, see docs/accuracy.md)."
+    ),
+    dropout: float | None = typer.Option(
+        None, "--dropout", min=0.0, max=0.9, help="Dropout (default: from events per item, see docs/accuracy.md)."
+    ),
     seed: int = typer.Option(_D.seed, "--seed", help="Seed for weights, shuffling and dropout."),
     device: str = typer.Option(_D.device, "--device", help="auto, cpu, cuda or mps."),
     split: str = typer.Option(_D.split, "--split", help="loo (leave-one-out) or time (global time cut points)."),
     batch_size: int = typer.Option(_D.batch_size, "--batch-size", help="History windows per step."),
     lr: float = typer.Option(_D.lr, "--lr", help="Peak learning rate."),
-    patience: int = typer.Option(_D.patience, "--patience", help="Epochs without improvement before stopping."),
+    patience: int | None = typer.Option(
+        None, "--patience", help="Epochs without improvement before stopping (default: from the validation size)."
+    ),
     time_budget: float | None = typer.Option(None, "--time-budget", help="Stop after this many seconds."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many optimiser steps (timing runs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the resume state saved in --out."),
     text: bool = typer.Option(
         False, "--text", help="Fuse item text vectors (semantic extra, or vectors from `interestlens semantic encode`)."
     ),
+    seen: str = SeenOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Train the interest model (full-ranking validation NDCG@10 picks the epoch) and save its checkpoint."""
     if split not in ("loo", "time"):
         raise typer.BadParameter(f"expected loo or time, not {split!r}.", param_hint="'--split'")
     out = out or _default_out(db)
+    given = {"max_len": max_len, "dropout": dropout, "patience": patience}
+    explicit = frozenset(k for k, v in given.items() if v is not None)
     config = TrainConfig(epochs=epochs, seed=seed, device=device, split=split, batch_size=batch_size, lr=lr,
-                         patience=patience, time_budget=time_budget, max_steps=max_steps, text=text)
+                         patience=patience or _D.patience, time_budget=time_budget, max_steps=max_steps, text=text,
+                         seen=seen)
+    mcfg = ModelConfig(**{k: v for k, v in given.items() if k != "patience" and v is not None})
+    if not resume:  # the rule of core.train.defaults (a resumed run keeps its saved configuration)
+        mcfg, config, _profile = defaults_for_db(db, mcfg, config, explicit)
     main_process = int(os.environ.get("RANK", "0")) == 0
     show = main_process and not as_json and sys.stderr.isatty()
     if show:
@@ -65,9 +80,9 @@ def train_cmd(
                 info = f"loss {e.loss:.3f}  valid NDCG@10 {e.valid.get('NDCG@10', 0):.4f}  best epoch {e.best_epoch}"
                 bar.update(task, completed=e.epoch, info=info)
 
-            result = train(db, out, ModelConfig(max_len=max_len), config, report, resume=resume)
+            result = train(db, out, mcfg, config, report, resume=resume)
     else:
-        result = train(db, out, ModelConfig(max_len=max_len), config, None, resume=resume)
+        result = train(db, out, mcfg, config, None, resume=resume)
     if not main_process:
         return
     keys = ("epochs", "seconds", "best_epoch", "valid", "test", "device", "path", "stopped")

@@ -93,6 +93,9 @@ class EpochReport:
     improved: bool  # this epoch's model is the new best
     best_epoch: int
     model: object | None = None  # the live (unwrapped) model, for callbacks that snapshot it; do not modify
+    # validation metrics under each protocol (exclude_seen, all_items) from the same scoring pass; `valid` is the
+    # entry of the seen rule's protocol, which alone picks the epoch
+    valid_protocols: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from core.checkpoint import WEIGHT_DERIVED, save_checkpoint
 from core.errors import InterestLensError, UserInputError
-from core.evaluate import decide_seen, evaluate_split, make_split, model_scorer, repeat_share
+from core.evaluate import decide_seen, evaluate_split, evaluate_split_protocols, make_split, model_scorer, repeat_share
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.sequences import build_vocab, data_fingerprint, load_sequences
 from core.store import connect_read
@@ -185,8 +185,9 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
             train_cpu = time.process_time() - epoch_c0  # CPU seconds of the same (this process, all threads)
             if ctx.is_main:
                 model.eval()
-                valid, _ = evaluate_split(model_scorer(model, ctx.device), seqs, split, "valid", mcfg.max_len,
-                                          sizes.n_items, limit, seen.protocol)
+                both = evaluate_split_protocols(model_scorer(model, ctx.device), seqs, split, "valid", mcfg.max_len,
+                                                sizes.n_items, limit)  # one scoring pass, both protocols
+                valid = both[seen.protocol][0]
                 score = valid["NDCG@10"]
                 improved = score > best_score + config.min_delta or best_epoch == 0
                 if improved:
@@ -196,6 +197,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
                     bad += 1
                 history.append({"epoch": epoch, "loss": float(np.mean(losses)) if losses else math.nan,
                                 "valid_ndcg10": score, "valid_hr10": valid["HR@10"], "seconds": round(elapsed(), 3),
+                                **{f"valid_ndcg10_{p}": m["NDCG@10"] for p, (m, _) in both.items()},
                                 "train_seconds": round(train_s, 3), "steps": len(losses), "epoch_steps": len(batches),
                                 "train_cpu_seconds": round(train_cpu, 3),
                                 "valid_seconds": round(time.perf_counter() - epoch_t0 - train_s, 3)})
@@ -207,7 +209,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
                     stop, stopped = True, "max_steps"
                 if progress is not None:
                     progress(EpochReport(epoch, config.epochs, history[-1]["loss"], valid, elapsed(), improved,
-                                         best_epoch, model))
+                                         best_epoch, model, {p: m for p, (m, _) in both.items()}))
                 if improved or time.perf_counter() - last_save >= config.checkpoint_every:
                     save()
                     last_save = time.perf_counter()
