@@ -16,7 +16,6 @@ from cli.common import DbOption, JsonOption, SeenOption, emit
 from core.model import ModelConfig
 from core.store import default_db_path
 from core.train import EpochReport, TrainConfig, train
-from core.train.defaults import defaults_for_db
 
 __all__ = ["train_cmd", "register"]
 
@@ -33,10 +32,10 @@ def train_cmd(
     out: Path | None = typer.Option(None, "--out", help="Checkpoint folder (default: data/models/<database name>)."),
     epochs: int = typer.Option(_D.epochs, "--epochs", help="Most epochs; early stopping usually ends sooner."),
     max_len: int | None = typer.Option(
-        None, "--max-len", min=1, help="Longest history window the model reads (default: from the log, see docs/accuracy.md)."
+        None, "--max-len", help="Longest history window the model reads (default: from the log, see docs/accuracy.md)."
     ),
     dropout: float | None = typer.Option(
-        None, "--dropout", min=0.0, max=0.9, help="Dropout (default: from events per item, see docs/accuracy.md)."
+        None, "--dropout", help="Dropout (default: from events per item, see docs/accuracy.md)."
     ),
     seed: int = typer.Option(_D.seed, "--seed", help="Seed for weights, shuffling and dropout."),
     device: str = typer.Option(_D.device, "--device", help="auto, cpu, cuda or mps."),
@@ -62,11 +61,9 @@ def train_cmd(
     given = {"max_len": max_len, "dropout": dropout, "patience": patience}
     explicit = frozenset(k for k, v in given.items() if v is not None)
     config = TrainConfig(epochs=epochs, seed=seed, device=device, split=split, batch_size=batch_size, lr=lr,
-                         patience=patience or _D.patience, time_budget=time_budget, max_steps=max_steps, text=text,
-                         seen=seen)
+                         patience=_D.patience if patience is None else patience, time_budget=time_budget,
+                         max_steps=max_steps, text=text, seen=seen, adapt_defaults=True, explicit=tuple(sorted(explicit)))
     mcfg = ModelConfig(**{k: v for k, v in given.items() if k != "patience" and v is not None})
-    if not resume:  # the rule of core.train.defaults (a resumed run keeps its saved configuration)
-        mcfg, config, _profile = defaults_for_db(db, mcfg, config, explicit)
     main_process = int(os.environ.get("RANK", "0")) == 0
     show = main_process and not as_json and sys.stderr.isatty()
     if show:

@@ -42,6 +42,10 @@ class TrainConfig:
     # seen items in validation / test rankings: auto = include them when >= 5 % of training events re-consume an
     # item (core.evaluate.protocol), else exclude; the decision and its reason go to the model card
     seen: Literal["auto", "exclude", "include"] = "auto"
+    # apply the rule of core.train.defaults (window, dropout, patience from the log) before training; what
+    # `interestlens train` does. Settings named in `explicit` (given by the user) are left alone
+    adapt_defaults: bool = False
+    explicit: tuple[str, ...] = ()  # among max_len, dropout, patience: the ones the rule must not change
 
     def __post_init__(self) -> None:
         """Refuse settings that would train nothing or fail deep inside torch; each message names the CLI flag."""
@@ -75,7 +79,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        if "explicit" in d:
+            d["explicit"] = tuple(d["explicit"])  # JSON lists come back as lists
+        return cls(**d)
 
 
 

@@ -23,6 +23,7 @@ from core.sequences import build_vocab, data_fingerprint, load_sequences
 from core.store import connect_read
 from core.train.config import EpochReport, TrainConfig, TrainResult
 from core.train.data import epoch_batches, train_batch, training_windows
+from core.train.defaults import adapt_defaults, profile
 from core.train.distributed import LossModule, broadcast_flag, setup_distributed, teardown_distributed
 from core.train.state import load_resume, load_state_tensors, state_tensors
 
@@ -89,6 +90,11 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
     split = make_split(seqs, config.split, config.valid_share, config.test_share)
     windows = training_windows(seqs, split, mcfg.max_len)
     seen = decide_seen(config.seen, repeat_share(seqs, split.train_end))  # training events only, never the targets
+    data_profile = None
+    if config.adapt_defaults and not prior:  # a resumed run keeps the configuration it was saved with
+        data_profile = profile(seqs, split.train_end, len(split.targets("valid")[0]), vocab.n_items)
+        mcfg, config = adapt_defaults(data_profile, mcfg, config, frozenset(config.explicit))
+        windows = training_windows(seqs, split, mcfg.max_len)
     valid_rows, _ = split.targets("valid")
     if len(windows) == 0 or len(valid_rows) == 0:
         raise UserInputError("There are too few events to train: users need at least 3 events each (2 held out).")
@@ -140,6 +146,7 @@ def _train(db, out: Path, model_config, config: TrainConfig, progress, resume: b
         card = {
             "device": str(ctx.device), "epochs": epoch, "best_epoch": best_epoch, "seconds": round(elapsed(), 3),
             "valid": best_valid, "test": test or {}, "split": split.describe(), "seen": seen.to_dict(),
+            "defaults": {"rule": "core.train.defaults", "profile": data_profile.to_dict()} if data_profile else None,
             "trained_until": split.describe().get("trained_until"), "stopped": stopped if final else "running",
             "train_config": config.to_dict(), "processes": ctx.world,
             "data": {"users": int(seqs.n_users), "items": int(sizes.n_items), "events": int(len(seqs.items)),
