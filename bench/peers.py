@@ -73,8 +73,9 @@ def run_seq_part(results: Results, args, seqs, n: int, work: Path) -> None:
     if not (data / "seq.npz").exists():
         np.savez(data / "seq.npz", offsets=seqs.offsets, items=seqs.items, n_items=n)
     window = peer_window(seqs)
+    points = [GRID[int(i)] for i in args.grid_points.split(",") if i] if args.grid_points else GRID
     for model in [m for m in args.seq_models.split(",") if m]:
-        for d, lr in GRID:
+        for d, lr in points:
             _seq_run(results, model, d, lr, 0, window, data, work, n)
         picked = {p: _pick(results, model, p) for p in PROTOCOLS}
         for seed in [int(s) for s in args.seeds.split(",") if s and int(s) != 0]:
@@ -120,6 +121,8 @@ def main() -> None:
     ap.add_argument("--part", choices=["ours", "seq", "recbole", "report"], default="report")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--seq-models", default="sasrec,bert4rec")
+    ap.add_argument("--grid-points", default="", help="seq/recbole: only these grid indices (0-3) for seed 0, so "
+                    "several datasets can advance point by point; seeds 1 and 2 follow once the grid is complete")
     ap.add_argument("--recbole-models", default="sasrec,gru4rec")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

@@ -41,7 +41,7 @@ def summarize_results(results, seqs, split, n_items: int, work: Path) -> dict:
             grid = [r for r in runs if r["seed"] == 0]
             best = max(grid, key=lambda r: r["test"][p]["valid_ndcg10"])
             picked = [r for r in runs if r["dropout"] == best["dropout"] and r["lr"] == best["lr"]]
-            name = m if "recbole" in m else f"rectools_{m}"
+            name = m if m.startswith("recbole") else f"rectools_{m}"
             rows[name] = _agg(picked, p) | {"picked": {"dropout": best["dropout"], "lr": best["lr"]},
                                             "grid_points_done": len(grid),
                                             "grid_cpu_seconds": sum(r["train_seconds"] for r in runs)}
