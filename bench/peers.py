@@ -31,8 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import Results  # noqa: E402
-from core.evaluate import PROTOCOLS, evaluate_split_protocols, leave_one_out, markov_scorer  # noqa: E402
-from core.evaluate import most_popular_scorer, summarize  # noqa: E402
+from core.evaluate import (  # noqa: E402  # noqa: E402
+    PROTOCOLS,
+    evaluate_split_protocols,
+    leave_one_out,
+    markov_scorer,
+    most_popular_scorer,
+    summarize,
+)
 from core.sequences import build_vocab, load_sequences  # noqa: E402
 from core.store import connect_read  # noqa: E402
 

@@ -16,9 +16,9 @@ import torch
 
 from core.checkpoint import LoadedModel
 from core.errors import NotFoundError
-from core.evaluate.ranking import exclude_seen as mask_seen
 from core.evaluate.protocol import seen_from_card
 from core.evaluate.ranking import check_finite, top_k
+from core.evaluate.ranking import exclude_seen as mask_seen
 from core.sequences import History, load_sequences, make_batch
 
 __all__ = ["recommend", "recommend_users", "recommend_all", "unknown_history_items", "write_recommendations",

@@ -11,7 +11,14 @@ from core.evaluate.evaluate import (
     evaluate_split_protocols,
 )
 from core.evaluate.metrics import METRIC_KEYS, coverage, hit_rate, mrr, ndcg, summarize
-from core.evaluate.protocol import REPEAT_THRESHOLD, SEEN_RULES, SeenDecision, decide_seen, repeat_share, seen_from_card
+from core.evaluate.protocol import (
+    REPEAT_THRESHOLD,
+    SEEN_RULES,
+    SeenDecision,
+    decide_seen,
+    repeat_share,
+    seen_from_card,
+)
 from core.evaluate.ranking import PROTOCOLS, Ranked, Scorer, check_finite, model_scorer, rank_targets, top_k
 from core.evaluate.split import Split, leave_one_out, make_split, split_from_card, time_split
 from core.evaluate.windows import prefix_pairs, window_batch

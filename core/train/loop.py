@@ -17,7 +17,14 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from core.checkpoint import WEIGHT_DERIVED, save_checkpoint
 from core.errors import InterestLensError, UserInputError
-from core.evaluate import decide_seen, evaluate_split, evaluate_split_protocols, make_split, model_scorer, repeat_share
+from core.evaluate import (
+    decide_seen,
+    evaluate_split,
+    evaluate_split_protocols,
+    make_split,
+    model_scorer,
+    repeat_share,
+)
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.sequences import build_vocab, data_fingerprint, load_sequences
 from core.store import connect_read
