@@ -18,7 +18,8 @@ from core.store import connect_read
 
 @pytest.fixture(scope="module")
 def loaded_inputs(synthetic_db, trained_model_dir):
-    return load_inputs(synthetic_db, trained_model_dir, k=10)
+    # --seen exclude: the tiny log re-consumes items, so the card's `auto` would keep seen items in the lists
+    return load_inputs(synthetic_db, trained_model_dir, k=10, seen="exclude")
 
 
 def test_missing_parquet_files_are_computed_and_said(loaded_inputs):
