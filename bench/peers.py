@@ -131,6 +131,7 @@ def main() -> None:
                     "several datasets can advance point by point; seeds 1 and 2 follow once the grid is complete")
     ap.add_argument("--recbole-models", default="sasrec,gru4rec")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown (docs/accuracy.md)")
     args = ap.parse_args()
     size = args.size or args.db.stem
     results = Results("accuracy", size)
@@ -153,13 +154,15 @@ def main() -> None:
         from bench.peers_recbole import run_recbole_part
 
         run_recbole_part(results, args, seqs, split, n, work, GRID, RECBOLE_PY)
-    from bench.peers_report import print_table, summarize_results
+    from bench.peers_report import markdown, print_table, summarize_results
 
     report = summarize_results(Results("accuracy", size), seqs, split, n, work)
     results.set("report", report)
     print_table(report)
     if args.json:
         print(json.dumps(report))
+    if args.markdown:
+        print(markdown(report, size, os.getloadavg()[0]))
 
 
 if __name__ == "__main__":

@@ -92,3 +92,29 @@ def print_table(report: dict) -> None:
         print("ratios: " + str(t["ratios"]), file=sys.stderr)
     if "vs_iclrec" in report:
         print(f"ours / ICLRec published NDCG@10: {report['vs_iclrec']:.3f}", file=sys.stderr)
+
+
+def markdown(report: dict, size: str, load: float | None = None) -> str:
+    """The tables as Markdown for docs/accuracy.md (one per protocol)."""
+    lines = []
+    for p, t in report["tables"].items():
+        lines += [f"**{size}, `{p}`**" + (f" (1-min load {load:.1f})" if load is not None else ""), "",
+                  "| model | HR@10 | NDCG@10 | MRR | train CPU s | seeds | picked (dropout, lr) | grid points |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for name, m in t["models"].items():
+            pick = m.get("picked")
+            lines.append(
+                f"| {name} | {m['HR@10']:.4f} ± {m.get('HR@10_std', 0):.4f} | {m['NDCG@10']:.4f} ± "
+                f"{m.get('NDCG@10_std', 0):.4f} | {m['MRR']:.4f} | {m['train_seconds']:,.0f} | {m['seeds']} | "
+                f"{(pick['dropout'], pick['lr']) if pick else '-'} | {m.get('grid_points_done', '-')} |")
+        r = t["ratios"]
+        if r:
+            reach = r.get("seconds_to_best_peer")
+            lines.append("")
+            lines.append(f"Ours / best peer ({r['best_peer']}) NDCG@10: {r['ndcg10_vs_best_peer']:.3f}; time to reach "
+                         f"its test NDCG@10: " + (f"{reach:,.0f} CPU s = {r['vs_peer_train_seconds']:.3f}× its "
+                                                  "training time" if reach is not None else "not reached"))
+        lines.append("")
+    if "vs_iclrec" in report:
+        lines.append(f"Ours / ICLRec's published NDCG@10 (exclude_seen): {report['vs_iclrec']:.3f}")
+    return "\n".join(lines)
