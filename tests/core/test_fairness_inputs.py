@@ -111,7 +111,7 @@ def test_window_recommender_uses_the_first_events(synthetic_db, trained_model_di
     user = str(seqs.user_ids[3])
     first = events[events["user_id"] == user].head(7)
     got = loaded_inputs.recommend_fn(first, 5)
-    expected = recommend(loaded, [seqs.history(3, 0, 7)], 5)[0]
+    expected = recommend(loaded, [seqs.history(3, 0, 7)], 5, exclude_seen=True)[0]  # the fixture: --seen exclude
     assert got["item_id"].tolist() == [loaded.vocab.item_id(i) for i, _ in expected]
     assert got["rank"].tolist() == [1, 2, 3, 4, 5]
     assert not set(got["item_id"]) & set(first["item_id"])
