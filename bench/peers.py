@@ -68,7 +68,8 @@ def run_ours_part(results: Results, args, seqs, split, n: int, work: Path) -> No
     results.set("ours_defaults", {"model": mcfg.to_dict(), "patience": tcfg.patience, "profile": profile.to_dict()})
     for seed in [int(s) for s in args.seeds.split(",") if s]:
         if not results.done(f"ours_seed{seed}"):
-            results.stage(f"ours_seed{seed}", run_ours(args.db, seed, work, seqs, split, n, (mcfg, tcfg)))
+            fig = run_ours(args.db, seed, work, seqs, split, n, (mcfg, tcfg))
+            results.stage(f"ours_seed{seed}", {**fig, "load1_at_finish": os.getloadavg()[0]})
             print(f"ours seed {seed} done", file=sys.stderr)
 
 
@@ -107,7 +108,8 @@ def _seq_run(results: Results, model: str, d: float, lr: float, seed: int, windo
                 **{k: t[k] for k in ("best_epoch", "valid_ndcg10", "seconds_at_best_epoch")}}
             for p, t in r["test"].items()}
     results.stage(key, {"model": model, "dropout": d, "lr": lr, "seed": seed, "max_len": window, "test": test,
-                        "train_seconds": r["train_seconds"], "wall_seconds": r["wall_seconds"], "epochs": r["epochs"]})
+                        "train_seconds": r["train_seconds"], "wall_seconds": r["wall_seconds"], "epochs": r["epochs"],
+                        "load1_at_finish": os.getloadavg()[0]})
     print(f"{key} done", file=sys.stderr)
 
 
