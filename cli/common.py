@@ -25,6 +25,19 @@ DbOption = typer.Option(None, "--db", help="Database file (default: $INTERESTLEN
 JsonOption = typer.Option(False, "--json", help="Print exactly one JSON object on stdout.")
 
 
+def _check_seen(value: str) -> str:
+    if value not in ("auto", "exclude", "include"):
+        raise typer.BadParameter(f"expected auto, exclude or include, not {value!r}.")
+    return value
+
+
+SeenOption = typer.Option(
+    "auto", "--seen", callback=_check_seen,
+    help="Items the user already has: auto (include them when >= 5 % of events re-consume an item, else exclude), "
+    "exclude or include.",
+)
+
+
 def to_jsonable(obj: Any) -> Any:
     """Convert results to JSON: ids stay strings, times become ISO-8601 UTC text, NaN becomes null."""
     if isinstance(obj, dict):

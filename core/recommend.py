@@ -16,12 +16,13 @@ import torch
 
 from core.checkpoint import LoadedModel
 from core.errors import NotFoundError
+from core.evaluate.protocol import seen_from_card
+from core.evaluate.ranking import check_finite, top_k
 from core.evaluate.ranking import exclude_seen as mask_seen
-from core.evaluate.ranking import top_k
 from core.sequences import History, load_sequences, make_batch
 
 __all__ = ["recommend", "recommend_users", "recommend_all", "unknown_history_items", "write_recommendations",
-           "RECOMMENDATIONS_FILE", "UnknownItems"]
+           "RECOMMENDATIONS_FILE", "UnknownItems", "seen_excluded"]
 
 log = logging.getLogger(__name__)
 
@@ -42,15 +43,23 @@ class UnknownItems:
 SCORE_CELLS = 1 << 22
 
 
+def seen_excluded(loaded: LoadedModel, rule: str = "auto") -> bool:
+    """Whether rankings of this model remove seen items under `rule` (auto: the model card's decision)."""
+    return seen_from_card(loaded.card, rule).exclude
+
+
 def recommend(
-    loaded: LoadedModel, histories: Sequence[History], k: int = 10, exclude_seen: bool = True, batch_size: int = 256
+    loaded: LoadedModel, histories: Sequence[History], k: int = 10, exclude_seen: bool | None = None,
+    batch_size: int = 256,
 ) -> list[list[tuple[int, float]]]:
     """Top-K (model item index, score) per history, best first; ties go to the lower item index.
 
     Unknown items (index 0) in a history are skipped. With `exclude_seen`, items already in the history are not
-    recommended. A history with no known event gets the model's learned "empty" interest. At most `batch_size`
+    recommended; None follows the seen rule's `auto` decision on the model card (`core.evaluate.protocol`). A history with no known event gets the model's learned "empty" interest. At most `batch_size`
     histories are scored at once, fewer on a large catalogue (`SCORE_CELLS` scores per batch).
     """
+    if exclude_seen is None:
+        exclude_seen = seen_excluded(loaded)
     scorer = loaded.scorer  # the model contract: ours or an external model alike
     out: list[list[tuple[int, float]]] = []
     K = len(loaded.vocab.context)
@@ -60,6 +69,7 @@ def recommend(
         batch = make_batch(chunk, loaded.config.max_len, n_context=K)
         with torch.no_grad():
             scores = scorer.score(batch).float().cpu().clone()  # [B,I+1]
+        check_finite(scores)
         if exclude_seen:
             lens = np.array([len(h) for h in chunk], dtype=np.int64)
             owner = np.repeat(np.arange(len(chunk)), lens)
@@ -81,7 +91,8 @@ def _frame(loaded: LoadedModel, user_ids: Sequence[str], lists: list[list[tuple[
 
 
 def recommend_users(
-    loaded: LoadedModel, con: duckdb.DuckDBPyConnection, user_ids: Sequence[str], k: int = 10, exclude_seen: bool = True
+    loaded: LoadedModel, con: duckdb.DuckDBPyConnection, user_ids: Sequence[str], k: int = 10,
+    exclude_seen: bool | None = None,
 ) -> pd.DataFrame:
     """Top-K per user from the user's whole history in the database. Columns: user_id, rank (1..K), item_id, score.
 
@@ -106,7 +117,7 @@ def unknown_history_items(loaded: LoadedModel, con: duckdb.DuckDBPyConnection, u
 
 
 def recommend_all(
-    loaded: LoadedModel, con: duckdb.DuckDBPyConnection, k: int = 10, exclude_seen: bool = True, batch_size: int = 512
+    loaded: LoadedModel, con: duckdb.DuckDBPyConnection, k: int = 10, exclude_seen: bool | None = None, batch_size: int = 512
 ) -> pd.DataFrame:
     """Top-K for every user with events, in user-id order (same columns as `recommend_users`)."""
     seqs = load_sequences(con, loaded.vocab)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import DbOption, JsonOption, ModelOption, emit
+from cli.common import DbOption, JsonOption, ModelOption, SeenOption, emit
 from core.errors import UserInputError
 from core.fairness import FREQUENCIES, TREND_USERS, FairnessReport, fairness_report, panel_note
 from core.fairness.inputs import load_inputs
@@ -31,6 +31,7 @@ def fairness(
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="CPU threads for the model (default: torch's choice; 1 is fastest on a busy machine)."
     ),
+    seen: str = SeenOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Fairness and bias of a model's recommendations: user groups, item exposure, calibration, trends."""
@@ -42,7 +43,7 @@ def fairness(
         import torch
 
         torch.set_num_threads(threads)
-    loaded = load_inputs(db, model, k=k, by=by)
+    loaded = load_inputs(db, model, k=k, by=by, seen=seen)
     for note in loaded.notes:
         sys.stderr.write(f"note: {note}\n")
     report = fairness_report(

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import typer
 
-from cli.common import DbOption, JsonOption, ModelOption, emit
+from cli.common import DbOption, JsonOption, ModelOption, SeenOption, emit
 from core.checkpoint import load_checkpoint, model_for
 from core.errors import UserInputError
 from core.recommend import (
     RECOMMENDATIONS_FILE,
     recommend_all,
     recommend_users,
+    seen_excluded,
     unknown_history_items,
     write_recommendations,
 )
@@ -28,21 +29,23 @@ def recommend_cmd(
     all_users: bool = typer.Option(False, "--all", help="Every user's list, written to --out."),
     k: int = typer.Option(10, "--k", min=1, help="List length."),
     out: Path | None = typer.Option(None, "--out", help="--all: Parquet or CSV file (default: beside the model)."),
+    seen: str = SeenOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Top-K items the model recommends (items already seen are excluded; items it never saw are skipped)."""
+    """Top-K items the model recommends (seen items per --seen; items it never saw are skipped)."""
     if (user is None) == (not all_users):
         raise UserInputError("Give either --user ID or --all.")
     loaded = load_checkpoint(model_for(db, model))
+    exclude = seen_excluded(loaded, seen)
     with connect_read(db) as con:
         if all_users:
-            df = recommend_all(loaded, con, k)
+            df = recommend_all(loaded, con, k, exclude)
             path = write_recommendations(df, out or loaded.path / RECOMMENDATIONS_FILE)
             result = {"path": path, "users": int(df["user_id"].nunique()), "rows": len(df), "k": k}
             emit(result, as_json, f"{result['users']:,} users' top-{k} lists written to {path}")
             return
         unknown = unknown_history_items(loaded, con, user)
-        df = recommend_users(loaded, con, [user], k)
+        df = recommend_users(loaded, con, [user], k, exclude)
         titles = item_lookup(con, df["item_id"].tolist())
     title_of = dict(zip(titles["item_id"], titles["title"], strict=True))
     items = [

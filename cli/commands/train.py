@@ -1,6 +1,6 @@
 """`interestlens train`: train the interest model on a database and save a checkpoint.
 
-Multi-process (several GPUs, or CPU processes with gloo): `torchrun --nproc_per_node N -m core.train --db ... --out ...`
+Multi-process (several GPUs, or CPU processes with gloo): `torchrun --nproc_per_node N -m cli train --db ... --out ...`
 takes the same options.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import DbOption, JsonOption, emit
+from cli.common import DbOption, JsonOption, SeenOption, emit
 from core.checkpoint import models_root
 from core.model import ModelConfig
 from core.store import default_db_path
@@ -31,13 +31,20 @@ def train_cmd(
     db: Path | None = DbOption,
     out: Path | None = typer.Option(None, "--out", help="Checkpoint folder (default: data/models/<database name>)."),
     epochs: int = typer.Option(_D.epochs, "--epochs", help="Most epochs; early stopping usually ends sooner."),
-    max_len: int = typer.Option(ModelConfig().max_len, "--max-len", help="Longest history window the model reads."),
+    max_len: int | None = typer.Option(
+        None, "--max-len", help="Longest history window the model reads (default: from the log, see docs/accuracy.md)."
+    ),
+    dropout: float | None = typer.Option(
+        None, "--dropout", help="Dropout (default: from events per item, see docs/accuracy.md)."
+    ),
     seed: int = typer.Option(_D.seed, "--seed", help="Seed for weights, shuffling and dropout."),
     device: str = typer.Option(_D.device, "--device", help="auto, cpu, cuda or mps."),
     split: str = typer.Option(_D.split, "--split", help="loo (leave-one-out) or time (global time cut points)."),
     batch_size: int = typer.Option(_D.batch_size, "--batch-size", help="History windows per step."),
     lr: float = typer.Option(_D.lr, "--lr", help="Peak learning rate."),
-    patience: int = typer.Option(_D.patience, "--patience", help="Epochs without improvement before stopping."),
+    patience: int | None = typer.Option(
+        None, "--patience", help="Epochs without improvement before stopping (default: from the validation size)."
+    ),
     time_budget: float | None = typer.Option(None, "--time-budget", help="Stop after this many seconds."),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many optimiser steps (timing runs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the resume state saved in --out."),
@@ -48,14 +55,19 @@ def train_cmd(
         None, "--social/--no-social",
         help="Fuse friends' interests (social branch); default: on when the database has social edges.",
     ),
+    seen: str = SeenOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Train the interest model (full-ranking validation NDCG@10 picks the epoch) and save its checkpoint."""
     if split not in ("loo", "time"):
         raise typer.BadParameter(f"expected loo or time, not {split!r}.", param_hint="'--split'")
     out = out or _default_out(db)
+    given = {"max_len": max_len, "dropout": dropout, "patience": patience}
+    explicit = frozenset(k for k, v in given.items() if v is not None)
     config = TrainConfig(epochs=epochs, seed=seed, device=device, split=split, batch_size=batch_size, lr=lr,
-                         patience=patience, time_budget=time_budget, max_steps=max_steps, text=text)
+                         patience=_D.patience if patience is None else patience, time_budget=time_budget,
+                         max_steps=max_steps, text=text, seen=seen, adapt_defaults=True, explicit=tuple(sorted(explicit)))
+    mcfg = ModelConfig(**{k: v for k, v in given.items() if k != "patience" and v is not None})
     if social is None:
         social = _has_edges(db) and not text and not resume and int(os.environ.get("WORLD_SIZE", "1")) == 1
     main_process = int(os.environ.get("RANK", "0")) == 0
@@ -71,9 +83,9 @@ def train_cmd(
                 info = f"loss {e.loss:.3f}  valid NDCG@10 {e.valid.get('NDCG@10', 0):.4f}  best epoch {e.best_epoch}"
                 bar.update(task, completed=e.epoch, info=info)
 
-            result = _run(db, out, ModelConfig(max_len=max_len), config, report, resume, social)
+            result = _run(db, out, mcfg, config, report, resume, social)
     else:
-        result = _run(db, out, ModelConfig(max_len=max_len), config, None, resume, social)
+        result = _run(db, out, mcfg, config, None, resume, social)
     if not main_process:
         return
     keys = ("epochs", "seconds", "best_epoch", "valid", "test", "device", "path", "stopped")

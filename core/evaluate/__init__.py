@@ -4,12 +4,22 @@ from core.evaluate.baselines import markov_scorer, most_popular_scorer, populari
 from core.evaluate.evaluate import (
     EVAL_USERS_FILE,
     EvalResult,
+    ProtocolResult,
     evaluate_loaded,
     evaluate_model,
     evaluate_split,
+    evaluate_split_protocols,
 )
 from core.evaluate.metrics import METRIC_KEYS, coverage, hit_rate, mrr, ndcg, summarize
-from core.evaluate.ranking import Ranked, Scorer, model_scorer, rank_targets, top_k
+from core.evaluate.protocol import (
+    REPEAT_THRESHOLD,
+    SEEN_RULES,
+    SeenDecision,
+    decide_seen,
+    repeat_share,
+    seen_from_card,
+)
+from core.evaluate.ranking import PROTOCOLS, Ranked, Scorer, check_finite, model_scorer, rank_targets, top_k
 from core.evaluate.split import Split, leave_one_out, make_split, split_from_card, time_split
 from core.evaluate.windows import prefix_pairs, window_batch
 
@@ -38,6 +48,16 @@ __all__ = [
     "evaluate_split",
     "evaluate_loaded",
     "evaluate_model",
+    "ProtocolResult",
+    "evaluate_split_protocols",
+    "PROTOCOLS",
+    "check_finite",
+    "SEEN_RULES",
+    "REPEAT_THRESHOLD",
+    "SeenDecision",
+    "decide_seen",
+    "repeat_share",
+    "seen_from_card",
     "window_batch",
     "prefix_pairs",
 ]

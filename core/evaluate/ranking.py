@@ -1,14 +1,22 @@
 """Full-catalogue ranking of held-out targets: the protocol of ../shared/METRICS.md §1.
 
-Every item of the catalogue is scored; items the user already has in the input (all earlier events, not only
-the model's window) are excluded, never the target itself. Ties are broken by item index (lower first), the same
-rule the top-K lists use, so a rank and a list never disagree.
+Every item of the catalogue is scored. Two protocols (`PROTOCOLS`):
+
+- `exclude_seen`: items the user already has in the input (all earlier events, not only the model's window) are
+  removed from the ranking, never the target itself (the S3Rec / ICLRec protocol);
+- `all_items`: nothing is removed (RecBole's sequential full-sort protocol; the honest one for logs with repeats).
+
+Ties count **pessimistically**: the target's rank is 1 + the number of other ranked items whose score is greater
+than *or equal to* the target's, so a model that scores everything alike gets the worst rank, never the best.
+(Top-K lists, which are shown rather than scored, still order tied items by lower index.) Non-finite scores (NaN,
+±inf) are refused with a `ValueError`: they are a broken model, never a rank.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -17,7 +25,11 @@ from core.evaluate.windows import prefix_pairs, window_batch
 from core.model import Batch
 from core.sequences import Sequences
 
-__all__ = ["Scorer", "Ranked", "rank_targets", "top_k", "exclude_seen", "model_scorer", "rank_batch"]
+__all__ = ["Scorer", "Ranked", "rank_targets", "rank_targets_protocols", "top_k", "exclude_seen", "model_scorer",
+           "rank_batch", "check_finite", "PROTOCOLS", "Protocol"]
+
+Protocol = Literal["exclude_seen", "all_items"]
+PROTOCOLS: tuple[Protocol, ...] = ("exclude_seen", "all_items")
 
 Scorer = Callable[[Batch], torch.Tensor]  # a batch of input windows -> scores [B, I+1] (index 0 ignored)
 
@@ -29,8 +41,18 @@ class Ranked:
     rows: np.ndarray  # [U] user rows in the Sequences
     targets: np.ndarray  # [U] absolute index of the target event
     items: np.ndarray  # [U] model index of the target item
-    ranks: np.ndarray  # [U] 1-based rank of the target (seen items excluded)
+    ranks: np.ndarray  # [U] 1-based rank of the target (ties pessimistic; seen items excluded under exclude_seen)
     top: np.ndarray  # [U,K] model indices of the top-K items in order
+    protocol: Protocol = "exclude_seen"  # which items were removed from the ranking (see the module docstring)
+
+
+def check_finite(scores: torch.Tensor) -> None:
+    """Raise ValueError when any item score (columns 1.., index 0 is padding) of scores [B, I+1] is NaN or ±inf."""
+    bad = ~torch.isfinite(scores[:, 1:])
+    if bool(bad.any()):
+        n = int(bad.sum())
+        raise ValueError(f"The model produced {n:,} non-finite scores (NaN or infinite), so its ranking is undefined; "
+                         "retrain it or check its inputs.")
 
 
 def top_k(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,20 +97,36 @@ def rank_targets(
     max_len: int,
     k: int = 10,
     batch_size: int = 256,
+    protocol: Protocol = "exclude_seen",
     prepare: Callable[[Batch, np.ndarray, np.ndarray], Batch] | None = None,
 ) -> Ranked:
     """Rank each target (absolute event index) among all items, the input being every earlier event of its user.
 
-    The scorer reads the latest `max_len` events; seen-item exclusion uses the whole input. `prepare(batch, lo,
-    hi)` may add inputs that depend on where each window sits (a social model's friends' states).
+    The scorer reads the latest `max_len` events; seen-item exclusion (under `exclude_seen`) uses the whole input.
+    `prepare(batch, lo, hi)` may add inputs that depend on where each window sits (a social model's friends' states).
     """
+    return rank_targets_protocols(scorer, seqs, rows, targets, max_len, k, batch_size, (protocol,), prepare)[protocol]
+
+
+def rank_targets_protocols(
+    scorer: Scorer,
+    seqs: Sequences,
+    rows: np.ndarray,
+    targets: np.ndarray,
+    max_len: int,
+    k: int = 10,
+    batch_size: int = 256,
+    protocols: tuple[Protocol, ...] = PROTOCOLS,
+    prepare: Callable[[Batch, np.ndarray, np.ndarray], Batch] | None = None,
+) -> dict[Protocol, Ranked]:
+    """`rank_targets` under several protocols from one scoring pass: {protocol: Ranked}."""
     rows = np.asarray(rows, np.int64)
     targets = np.asarray(targets, np.int64)
     target_items = seqs.items[targets] if len(targets) else np.zeros(0, np.int64)
     known = target_items > 0  # a target the model has never seen cannot be ranked; it is left out
     rows, targets, target_items = rows[known], targets[known], target_items[known]
-    ranks = np.zeros(len(rows), np.int64)
-    tops = np.zeros((len(rows), k), np.int64)
+    ranks = {p: np.zeros(len(rows), np.int64) for p in protocols}
+    tops = {p: np.zeros((len(rows), k), np.int64) for p in protocols}
     starts = seqs.offsets[rows]
     for b0 in range(0, len(rows), batch_size):
         sl = slice(b0, b0 + batch_size)
@@ -98,28 +136,35 @@ def rank_targets(
         if prepare is not None:
             batch = prepare(batch, w_lo, hi)
         with torch.no_grad():
-            scores = scorer(batch).float().cpu().clone()  # [B,I+1]
-        ranks[sl], top = rank_batch(scores, seqs, lo, hi, target_items[sl], k)
-        tops[sl, : top.shape[1]] = top  # a catalogue smaller than k leaves empty (0) slots
-    return Ranked(rows, targets, target_items, ranks, tops)
+            raw = scorer(batch).float().cpu()  # [B,I+1]
+        for p in protocols:
+            ranks[p][sl], top = rank_batch(raw.clone(), seqs, lo, hi, target_items[sl], k, p == "exclude_seen")
+            tops[p][sl, : top.shape[1]] = top  # a catalogue smaller than k leaves empty (0) slots
+    return {p: Ranked(rows, targets, target_items, ranks[p], tops[p], p) for p in protocols}
 
 
 def rank_batch(
-    scores: torch.Tensor, seqs: Sequences, lo: np.ndarray, hi: np.ndarray, target_items: np.ndarray, k: int = 10
+    scores: torch.Tensor, seqs: Sequences, lo: np.ndarray, hi: np.ndarray, target_items: np.ndarray, k: int = 10,
+    exclude: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Ranks [B] of the target items and top-k lists [B,k] from full scores [B, I+1] (modified in place).
 
-    Row b's input is events lo[b] .. hi[b]-1; those items are excluded, except the target itself.
+    Row b's input is events lo[b] .. hi[b]-1; with `exclude` those items are removed, except the target itself.
+    Ties count pessimistically (every other item scored >= the target ranks above it). Raises ValueError on
+    non-finite scores.
     """
+    check_finite(scores)
     tgt = torch.from_numpy(np.asarray(target_items, np.int64))[:, None]  # [B,1]
     t_score = scores.gather(1, tgt)  # [B,1] before exclusion: a repeated target is never excluded
-    owner, ev = prefix_pairs(lo, hi)
-    exclude_seen(scores, owner, seqs.items[ev])
+    if exclude:
+        owner, ev = prefix_pairs(lo, hi)
+        exclude_seen(scores, owner, seqs.items[ev])
+    else:
+        scores[:, 0] = float("-inf")
+    scores.scatter_(1, tgt, float("-inf"))  # the target does not tie with itself
+    at_least = (scores >= t_score).sum(1)  # [B] other ranked items scored >= the target
     scores.scatter_(1, tgt, t_score)
-    ar = torch.arange(scores.shape[1])
-    better = (scores > t_score).sum(1)
-    ties_before = ((scores == t_score) & (ar[None, :] < tgt)).sum(1)
-    return (1 + better + ties_before).numpy(), top_k(scores, k)[1].numpy()
+    return (1 + at_least).numpy(), top_k(scores, k)[1].numpy()
 
 
 def model_scorer(model: torch.nn.Module, device: torch.device | str = "cpu") -> Scorer:

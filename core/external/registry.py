@@ -24,7 +24,7 @@ from typing import Literal
 import duckdb
 import numpy as np
 
-from core.errors import NotFoundError, UserInputError
+from core.errors import NotFoundError, SettingError, UserInputError
 from core.external.adapters import EntryModel, ExternalModel, OnnxModel, TorchScriptModel, load_entry
 from core.external.sidecar import Sidecar, read_item_map, read_sidecar
 from core.sequences import Vocab, build_vocab, data_fingerprint
@@ -106,7 +106,7 @@ def add_model(
         car = read_sidecar(car_path)
         map_path = Path(items) if items else (car_path.parent / car.items_file if car.items_file else None)
         if map_path is None:
-            raise UserInputError("Pass --items MAP.csv (columns index,item_id) or name items_file in the sidecar.")
+            raise SettingError("Give the {items} file (a CSV with columns index,item_id) or name items_file in the sidecar.", "items")
         item_map = read_item_map(map_path)
         spec |= {"file": _FILES[kind], "source": str(src.resolve()), "sidecar": {**car.to_dict(), "items_file": _ITEMS}}
     else:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from core.errors import UserInputError
+from core.errors import SettingError, UserInputError
 
 __all__ = ["Sidecar", "read_sidecar", "read_item_map"]
 
@@ -88,7 +88,7 @@ def read_sidecar(path: Path) -> Sidecar:
 def read_item_map(path: Path) -> dict[int, str]:
     """{model item index: database item id} from a CSV with columns index,item_id."""
     if not path.is_file():
-        raise UserInputError(f"There is no item map at {path}; pass --items MAP.csv (columns index,item_id).")
+        raise SettingError("There is no item map at {path}; give the {items} file (a CSV with columns index,item_id).", "items", path=path)
     out: dict[int, str] = {}
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)

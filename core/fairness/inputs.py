@@ -32,7 +32,7 @@ from core.evaluate import EVAL_USERS_FILE, evaluate_split, split_from_card
 from core.fairness.groups import DERIVED_ATTRIBUTES, MAX_DEFAULT_GROUPS
 from core.fairness.over_time import RecommendFn
 from core.fairness.report import FairnessInputs
-from core.recommend import RECOMMENDATIONS_FILE, recommend
+from core.recommend import RECOMMENDATIONS_FILE, recommend, seen_excluded
 from core.sequences import Sequences, load_sequences
 from core.store import connect_read
 from core.store.queries import EVENT_ORDER
@@ -66,6 +66,7 @@ def load_inputs(
     k: int = 10,
     by: list[str] | None = None,
     device: str = "cpu",
+    seen: str = "auto",
 ) -> LoadedInputs:
     """Read (or compute) everything `fairness_report` needs.
 
@@ -76,6 +77,8 @@ def load_inputs(
     k : list length; recommendations are computed when the saved ones are shorter.
     by : user attributes that will be asked for; an unknown one is reported before any heavy work.
     device : where the model runs when lists or ranks must be computed.
+    seen : the seen rule (`core.evaluate.protocol`): auto follows the model card and may reuse the saved lists and
+        ranks; exclude / include recompute both under that choice.
 
     Raises
     ------
@@ -109,17 +112,19 @@ def load_inputs(
                    gaps=seqs_all.gaps.astype(np.int32), event_types=seqs_all.event_types.astype(np.int32),
                    context=seqs_all.context.astype(np.int32))
     del seqs_all
-    recs = _read_recommendations(path, k)
+    exclude = seen_excluded(loaded, seen)
+    recs = _read_recommendations(path, k) if seen == "auto" else None  # the saved lists follow the card's rule
     if recs is None:
         notes.append(f"{RECOMMENDATIONS_FILE} is missing or shorter than K={k}; computed every user's top-{k} list.")
         users = [str(u) for u in seqs.user_ids]
-        recs = _lists_frame(loaded, users, recommend(loaded, [seqs.history(r) for r in range(seqs.n_users)], k))
+        recs = _lists_frame(loaded, users, recommend(loaded, [seqs.history(r) for r in range(seqs.n_users)], k,
+                                                     exclude))
     events = events.astype({"user_id": str, "item_id": str})  # a no-op on the frame above (already strings)
     split = split_from_card(seqs, loaded.card.get("split"))
-    eval_users = _read_eval_users(path)
+    eval_users = _read_eval_users(path) if seen == "auto" else None
     if eval_users is None:
         notes.append(f"{EVAL_USERS_FILE} is missing; ranked every user's test target with the model.")
-        eval_users = _eval_users(loaded, seqs, split)
+        eval_users = _eval_users(loaded, seqs, split, exclude)
     for note in notes:
         log.info(note)
     inputs = FairnessInputs(
@@ -134,7 +139,7 @@ def load_inputs(
         item_attributes=item_attributes,
         events=events,
     )
-    return LoadedInputs(inputs, model_recommender(loaded, seqs), path, notes)
+    return LoadedInputs(inputs, model_recommender(loaded, seqs, exclude), path, notes)
 
 
 def _unseen(vocab, item_ids: pd.Index) -> list[str]:
@@ -160,7 +165,7 @@ def _events_frame(seqs: Sequences, items: list[str]) -> pd.DataFrame | None:
     )
 
 
-def model_recommender(loaded: LoadedModel, seqs: Sequences) -> RecommendFn:
+def model_recommender(loaded: LoadedModel, seqs: Sequences, exclude_seen: bool | None = None) -> RecommendFn:
     """A `RecommendFn` over the trained model for trends.
 
     `histories` must be each user's first events in the store's canonical order (what
@@ -172,7 +177,7 @@ def model_recommender(loaded: LoadedModel, seqs: Sequences) -> RecommendFn:
         counts = histories.groupby(histories["user_id"].astype(str), sort=True).size()
         users = [str(u) for u in counts.index]
         hs = [seqs.history(seqs.row(u), 0, int(n)) for u, n in zip(users, counts.to_numpy(), strict=True)]
-        return _lists_frame(loaded, users, recommend(loaded, hs, k, exclude_seen=True))
+        return _lists_frame(loaded, users, recommend(loaded, hs, k, exclude_seen))
 
     return fn
 
@@ -210,10 +215,11 @@ def _read_eval_users(path: Path) -> pd.DataFrame | None:
     return table.astype({"user_id": str, "item_id": str})
 
 
-def _eval_users(loaded: LoadedModel, seqs: Sequences, split) -> pd.DataFrame:
+def _eval_users(loaded: LoadedModel, seqs: Sequences, split, exclude: bool = True) -> pd.DataFrame:
     """The per-user evaluation table (the `eval_users.parquet` contract), computed with core.evaluate."""
     scorer = loaded.scorer.score
-    _, ranked = evaluate_split(scorer, seqs, split, "test", loaded.config.max_len, loaded.vocab.n_items)
+    _, ranked = evaluate_split(scorer, seqs, split, "test", loaded.config.max_len, loaded.vocab.n_items,
+                               protocol="exclude_seen" if exclude else "all_items")
     return pd.DataFrame(
         {
             "user_id": seqs.user_ids[ranked.rows].astype(str),

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from core.errors import UserInputError
+from core.errors import SettingError, UserInputError
 from core.ingest.result import IngestResult
 from core.ingest.times import guess_unit, time_sql
 from core.store import connect_write
@@ -89,7 +89,7 @@ def _load(con, path: Path, run_id: int, started, user_col, item_col, rank_col, s
     rank = rank_col if rank_col in columns else None
     score = score_col if score_col in columns else None
     if rank is None and score is None:
-        raise UserInputError("The served log needs a rank or a score column (--rank-col / --score-col).")
+        raise SettingError("The served log needs a rank or a score column ({rank_col} / {score_col}).", ("rank_col", "score_col"))
     variant = variant_col if variant_col in columns else None
 
     def q(c: str) -> str:  # an identifier already checked against the file's real columns

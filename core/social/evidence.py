@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from core.checkpoint import LoadedModel
-from core.errors import NotFoundError, UserInputError
+from core.errors import NotFoundError, SettingError, UserInputError
 from core.model import Batch, InterestModel
 from core.sequences import load_sequences
 from core.social.context import DEFAULT_K
@@ -66,7 +66,7 @@ def user_social_evidence(
     """
     model = loaded.model
     if model.social is None:
-        raise UserInputError("This model was trained without the social branch (train it with --social).")
+        raise SettingError("This model was trained without the social branch (train it with {social} on).", "social")
     user_id = str(user_id)
     edges = _user_edges(con, user_id)
     others = sorted({str(x) for x in pd.concat([edges.src_user, edges.dst_user])} - {user_id})

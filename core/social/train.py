@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from core.checkpoint import WEIGHT_DERIVED, save_checkpoint
-from core.errors import UserInputError
+from core.errors import SettingError, UserInputError
 from core.evaluate.evaluate import evaluate_split
 from core.evaluate.ranking import model_scorer
 from core.evaluate.split import make_split
@@ -43,7 +43,7 @@ def train_social(
     config = config or TrainConfig()
     mcfg = model_config or ModelConfig()
     if config.text or config.device not in ("auto", "cpu"):
-        raise UserInputError("--social trains on the CPU without --text; leave those out or use --no-social.")
+        raise SettingError("The social branch trains on the CPU and without {text}; leave that out, or turn the {social} branch off.", ("text", "social"))
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     with connect_read(db) as con:
@@ -52,7 +52,7 @@ def train_social(
         seqs = load_sequences(con, vocab)
         graph = load_graph(con, seqs, k)
     if graph.n_edges == 0:
-        raise UserInputError("This database has no social edges between users with events; train with --no-social.")
+        raise SettingError("This database has no social edges between users with events; train with the {social} branch off.", "social")
     split = make_split(seqs, config.split, config.valid_share, config.test_share)
     windows = training_windows(seqs, split, mcfg.max_len)
     if len(windows) == 0 or len(split.targets("valid")[0]) == 0:

@@ -43,6 +43,13 @@ class TrainConfig:
     # after training, fit the calibrated category forecast on the validation targets and score it on the test
     # targets (core.trajectory.interest); both go into the model card's `interest` section
     fit_interest: bool = True
+    # seen items in validation / test rankings: auto = include them when >= 5 % of training events re-consume an
+    # item (core.evaluate.protocol), else exclude; the decision and its reason go to the model card
+    seen: Literal["auto", "exclude", "include"] = "auto"
+    # apply the rule of core.train.defaults (window, dropout, patience from the log) before training; what
+    # `interestlens train` does. Settings named in `explicit` (given by the user) are left alone
+    adapt_defaults: bool = False
+    explicit: tuple[str, ...] = ()  # among max_len, dropout, patience: the ones the rule must not change
 
     def __post_init__(self) -> None:
         """Refuse settings that would train nothing or fail deep inside torch (SettingError naming the field)."""
@@ -68,13 +75,18 @@ class TrainConfig:
         require_at_least("checkpoint_every", self.checkpoint_every, 0)
         if self.num_threads is not None:
             require_at_least("num_threads", self.num_threads, 1)
+        if self.seen not in ("auto", "exclude", "include"):
+            raise SettingError("{seen} must be auto, exclude or include, not {value!r}.", "seen", value=self.seen)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        if "explicit" in d:
+            d["explicit"] = tuple(d["explicit"])  # JSON lists come back as lists
+        return cls(**d)
 
 
 @dataclass
@@ -89,6 +101,9 @@ class EpochReport:
     improved: bool  # this epoch's model is the new best
     best_epoch: int
     model: object | None = None  # the live (unwrapped) model, for callbacks that snapshot it; do not modify
+    # validation metrics under each protocol (exclude_seen, all_items) from the same scoring pass; `valid` is the
+    # entry of the seen rule's protocol, which alone picks the epoch
+    valid_protocols: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 @dataclass

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from core.checkpoint import WEIGHT_DERIVED, save_checkpoint
-from core.evaluate import evaluate_split, model_scorer
+from core.evaluate import evaluate_split, evaluate_split_protocols, model_scorer
 from core.model import ModelConfig
 from core.train.config import EpochReport, TrainConfig, TrainResult
 from core.train.data import epoch_batches, train_batch
@@ -101,6 +101,7 @@ def _train(
     ctx: DistContext,
 ) -> TrainResult:
     run, state, best_valid = setup(db, out, model_config, config, resume, ctx)
+    config = run.config  # with the defaults rule applied (core.train.defaults)
     stopped: StopReason = "max_epochs"
     clock = Clock.started(state.seconds, config.clock)
     last_save = time.perf_counter()
@@ -110,7 +111,8 @@ def _train(
             steps = run_epoch(run, state, clock)
             stop = False
             if ctx.is_main:
-                record, valid, improved = validate(run, state, steps, clock)
+                record, by_protocol, improved = validate(run, state, steps, clock)
+                valid = by_protocol[run.seen.protocol]
                 if improved:
                     best_valid = valid
                 reason = stop_reason(config, state, steps, clock)
@@ -118,7 +120,7 @@ def _train(
                     stop, stopped = True, reason
                 if progress is not None:
                     progress(EpochReport(state.epoch, config.epochs, record.loss, valid, clock.elapsed(), improved,
-                                         state.best_epoch, run.model))
+                                         state.best_epoch, run.model, by_protocol))
                 if improved or time.perf_counter() - last_save >= config.checkpoint_every:
                     checkpoint(run, state, clock, best_valid, "running")
                     last_save = time.perf_counter()
@@ -134,7 +136,7 @@ def _train(
     if ctx.is_main:
         run.best.to(ctx.device).eval()
         test, _ = evaluate_split(model_scorer(run.best, ctx.device), run.seqs, run.split, "test",
-                                 run.model_config.max_len, run.sizes.n_items)
+                                 run.model_config.max_len, run.sizes.n_items, protocol=run.seen.protocol)
         interest = _interest_card(run) if run.config.fit_interest else None
         run.best.cpu()
         checkpoint(run, state, clock, best_valid, stopped, test, interest)
@@ -189,8 +191,9 @@ def validate(
     """Score this epoch's model on the validation targets, keep its weights if it is the best so far, and append
     the epoch's record to `state.history`. Returns the record, the validation metrics and whether it improved."""
     run.model.eval()
-    valid, _ = evaluate_split(model_scorer(run.model, run.ctx.device), run.seqs, run.split, "valid",
-                              run.model_config.max_len, run.sizes.n_items, run.valid_users)
+    both = evaluate_split_protocols(model_scorer(run.model, run.ctx.device), run.seqs, run.split, "valid",
+                                    run.model_config.max_len, run.sizes.n_items, run.valid_users)  # one pass
+    valid = both[run.seen.protocol][0]  # the seen rule's protocol alone picks the epoch
     score = valid["NDCG@10"]
     improved = score > state.best_score + run.config.min_delta or state.best_epoch == 0
     if improved:
@@ -209,9 +212,11 @@ def validate(
         epoch_steps=steps.epoch_steps,
         train_cpu_seconds=round(steps.train_cpu_seconds, 3),
         valid_seconds=round(time.perf_counter() - steps.ended, 3),
+        valid_ndcg10_exclude_seen=both["exclude_seen"][0]["NDCG@10"],
+        valid_ndcg10_all_items=both["all_items"][0]["NDCG@10"],
     )
     state.history.append(record)
-    return record, valid, improved
+    return record, {p: m for p, (m, _) in both.items()}, improved
 
 
 def stop_reason(config: TrainConfig, state: ResumeState, steps: EpochSteps, clock: Clock) -> StopReason | None:
@@ -242,6 +247,8 @@ def checkpoint(
     card = {
         "device": str(run.ctx.device), "epochs": state.epoch, "best_epoch": state.best_epoch,
         "seconds": round(seconds, 3), "valid": best_valid, "test": test or {}, "split": split,
+        "seen": run.seen.to_dict(),
+        "defaults": {"rule": "core.train.defaults", "profile": run.data_profile.to_dict()} if run.data_profile else None,
         "trained_until": split.get("trained_until"), "stopped": stopped, "train_config": run.config.to_dict(),
         "processes": run.ctx.world,
         "data": {"users": int(run.seqs.n_users), "items": int(run.sizes.n_items), "events": int(len(run.seqs.items)),

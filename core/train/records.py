@@ -27,6 +27,8 @@ class EpochRecord:
     epoch_steps: int  # optimiser steps a whole epoch has (this process's share under torchrun)
     train_cpu_seconds: float  # CPU seconds of the optimiser steps (this process, all threads)
     valid_seconds: float  # wall seconds of this epoch's validation
+    valid_ndcg10_exclude_seen: float = math.nan  # validation NDCG@10 with seen items removed from the ranking
+    valid_ndcg10_all_items: float = math.nan  # validation NDCG@10 with nothing removed
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> EpochRecord:

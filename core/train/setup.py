@@ -15,13 +15,14 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from core.errors import InterestLensError, UserInputError
-from core.evaluate import Split, make_split
+from core.evaluate import SeenDecision, Split, decide_seen, make_split, repeat_share
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.model_match import database_record
 from core.sequences import Sequences, Vocab, build_vocab, data_fingerprint, load_sequences
 from core.store import connect_read
 from core.train.config import TrainConfig
 from core.train.data import TrainWindows, training_windows
+from core.train.defaults import DataProfile, adapt_defaults, profile
 from core.train.distributed import DistContext, LossModule
 from core.train.records import ResumeState
 from core.train.state import load_resume, load_state_tensors
@@ -53,6 +54,8 @@ class TrainingRun:
     valid_users: np.ndarray | None  # the fixed sample of validation rows, or None for all of them
     autocast: AbstractContextManager  # bf16 autocast on CUDA, else a no-op
     database: dict  # the database's identity and a sample of item titles (core.model_match), saved in the card
+    seen: SeenDecision  # whether rankings drop seen items (core.evaluate.protocol), decided on training events
+    data_profile: DataProfile | None  # what the defaults rule read (core.train.defaults), None when not applied
 
 
 def make_optimizer(model: InterestModel, config: TrainConfig) -> torch.optim.AdamW:
@@ -94,6 +97,12 @@ def setup(
         mcfg, text = text_for_training(db, mcfg)
     split = make_split(seqs, config.split, config.valid_share, config.test_share)
     windows = training_windows(seqs, split, mcfg.max_len)
+    seen = decide_seen(config.seen, repeat_share(seqs, split.train_end))  # training events only, never the targets
+    data_profile = None
+    if config.adapt_defaults and not prior:  # a resumed run keeps the configuration it was saved with
+        data_profile = profile(seqs, split.train_end, len(split.targets("valid")[0]), vocab.n_items)
+        mcfg, config = adapt_defaults(data_profile, mcfg, config, frozenset(config.explicit))
+        windows = training_windows(seqs, split, mcfg.max_len)
     valid_rows, _ = split.targets("valid")
     if len(windows) == 0 or len(valid_rows) == 0:
         raise UserInputError("There are too few events to train: users need at least 3 events each (2 held out).")
@@ -123,7 +132,7 @@ def setup(
     bf16 = ctx.device.type == "cuda" and config.bf16
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     run = TrainingRun(ctx, config, out, vocab, fingerprint, seqs, split, windows, mcfg, sizes, text, model, best, opt,
-                      net, valid_users, autocast, database)
+                      net, valid_users, autocast, database, seen, data_profile)
     state = ResumeState.from_dict(prior[0].card.get("resume", {})) if prior else ResumeState()
     best_valid = dict(prior[0].card.get("valid", {})) if prior else {}
     return run, state, best_valid

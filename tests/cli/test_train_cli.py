@@ -29,13 +29,29 @@ def test_cli_train_and_evaluate_json(synthetic_db, tmp_path):
     r = runner.invoke(app, ["evaluate", "--db", str(synthetic_db), "--model", str(out), "--json"])
     assert r.exit_code == 0, r.output
     ev = json.loads(r.stdout)
-    assert set(ev) == {*METRIC_KEYS, "users", "baselines", "social", "interest"} and ev["users"] == 120
-    assert ev["social"] is False
+    card = load_checkpoint(out).card
+    assert set(ev) == {*METRIC_KEYS, "users", "baselines", "protocol", "exclude_seen", "all_items", "seen", "social",
+                       "interest"}
+    assert ev["users"] == 120 and ev["social"] is False
     it = ev["interest"]  # the category forecast beside the tuned histogram (core.trajectory.interest)
     assert it["forecast"]["targets"] == it["histogram"]["targets"] > 0 and len(it["reliability"]) == 10
-    assert it["forecast_kind"] == load_checkpoint(out).card["interest"]["forecast_params"]["kind"]
+    assert it["forecast_kind"] == card["interest"]["forecast_params"]["kind"]
     assert set(ev["baselines"]) == {"most_popular", "markov"} and set(ev["baselines"]["markov"]) == set(METRIC_KEYS)
-    assert ev["NDCG@10"] == load_checkpoint(out).card["test"]["NDCG@10"]  # the card's test metrics are the same
+    assert ev["NDCG@10"] == card["test"]["NDCG@10"]  # the card's test metrics are the same
+    # the tiny synthetic log re-consumes items (50 events a user over 150 items): auto includes seen items
+    assert card["seen"]["repeat_share"] >= 0.05 and ev["protocol"] == card["seen"]["protocol"] == "all_items"
+    for p in ("exclude_seen", "all_items"):  # both sections, today's keys plus `protocol`
+        assert set(ev[p]) == {*METRIC_KEYS, "users", "baselines", "protocol"} and ev[p]["protocol"] == p
+    assert ev["all_items"]["NDCG@10"] == ev["NDCG@10"]
+    assert ev["exclude_seen"]["NDCG@10"] != ev["all_items"]["NDCG@10"]
+    assert "re-consume" in ev["seen"]["reason"]
+    # the defaults rule ran (no --dropout or --patience given): the card records the profile it read
+    assert card["defaults"]["profile"]["valid_users"] == 120 and card["train_config"]["explicit"] == ["max_len"]
+    r = runner.invoke(app, ["evaluate", "--db", str(synthetic_db), "--model", str(out), "--seen", "exclude", "--json"])
+    forced = json.loads(r.stdout)
+    assert forced["protocol"] == "exclude_seen" and forced["NDCG@10"] == ev["exclude_seen"]["NDCG@10"]
+    r = runner.invoke(app, ["evaluate", "--db", str(synthetic_db), "--model", str(out), "--seen", "never"])
+    assert r.exit_code == 2 and "auto, exclude or include" in r.output
 
 
 def test_cli_train_max_steps_stops_after_that_many_optimiser_steps(synthetic_db, tmp_path):

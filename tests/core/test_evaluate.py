@@ -78,13 +78,47 @@ def test_time_split_uses_global_cut_points():
     assert sp.describe()["kind"] == "time"
 
 
-def test_rank_excludes_seen_items_but_never_the_target_and_breaks_ties_by_index():
+def test_rank_excludes_seen_items_but_never_the_target_and_counts_ties_pessimistically():
     s = seqs_of([[4, 2, 4]])  # the target (item 4) was also seen before: it stays rankable
     scores = torch.tensor([[0.0, 5.0, 9.0, 5.0, 5.0, 1.0]])  # item 2 (seen) would be first
     ranks, top = rank_batch(scores, s, np.array([0]), np.array([2]), np.array([4]), k=3)
-    # item 2 excluded; items 1, 3, 4 tie at 5.0 and the lower index goes first: rank of 4 is 3
+    # item 2 excluded; items 1, 3, 4 tie at 5.0: both others count above the target, so its rank is 3
     assert ranks.tolist() == [3]
-    assert top.tolist() == [[1, 3, 4]]
+    assert top.tolist() == [[1, 3, 4]]  # lists still show tied items lower index first
+
+
+def test_tied_target_ranks_last_among_its_ties_whatever_its_index():
+    s = seqs_of([[5, 1]])
+    # target item 1 ties with items 3 and 4 at 2.0; item 2 scores higher; item 5 lower
+    scores = torch.tensor([[0.0, 2.0, 7.0, 2.0, 2.0, -1.0]])
+    ranks, _ = rank_batch(scores.clone(), s, np.array([0]), np.array([1]), np.array([1]), k=3, exclude=False)
+    assert ranks.tolist() == [4]  # 1 + item 2 + two ties (a lower-index rule would have said 2)
+    # a constant model gets the worst rank, not the best: 5 items, all tied -> rank 5, NDCG@10 = 1/log2(6)
+    flat = torch.zeros(1, 6)
+    ranks, _ = rank_batch(flat, s, np.array([0]), np.array([1]), np.array([1]), k=3, exclude=False)
+    assert ranks.tolist() == [5]
+    assert ndcg(ranks, 10) == pytest.approx(1 / math.log2(6))
+
+
+def test_all_items_protocol_keeps_seen_items_in_the_ranking():
+    s = seqs_of([[4, 2, 4]])
+    scores = torch.tensor([[0.0, 5.0, 9.0, 3.0, 6.0, 1.0]])
+    excl, _ = rank_batch(scores.clone(), s, np.array([0]), np.array([2]), np.array([4]), k=3, exclude=True)
+    incl, top = rank_batch(scores.clone(), s, np.array([0]), np.array([2]), np.array([4]), k=3, exclude=False)
+    assert excl.tolist() == [1]  # item 2 (seen) removed
+    assert incl.tolist() == [2]  # item 2 stays and scores higher
+    assert top.tolist() == [[2, 4, 1]]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_scores_are_refused_never_ranked(bad):
+    s = seqs_of([[1, 2]])
+    scores = torch.tensor([[0.0, 1.0, bad, 0.5]])
+    with pytest.raises(ValueError, match="non-finite scores"):
+        rank_batch(scores, s, np.array([0]), np.array([1]), np.array([2]), k=2)
+    nan = torch.full((1, 4), float("nan"))  # all-NaN used to rank the target first (NDCG 1.0)
+    with pytest.raises(ValueError, match="non-finite scores"):
+        rank_batch(nan, s, np.array([0]), np.array([1]), np.array([2]), k=2, exclude=False)
 
 
 def test_baselines_fit_training_events_only():
@@ -95,12 +129,13 @@ def test_baselines_fit_training_events_only():
     pop = most_popular_scorer(s, sp, 5)
     mk = markov_scorer(s, sp, 5)
     r = rank_targets(mk, s, np.array([0, 1]), sp.test[[0, 1]], max_len=10, k=2)
-    # user 0's input ends with item 3 (never followed in training): popularity only, 1 and 2 seen -> 3 is first
-    assert r.ranks[0] == 1
-    # user 1's input ends with 4: no transitions, popularity breaks ties; 1, 2, 4 seen -> 3 then 5
+    # user 0's input ends with item 3 (never followed in training): popularity only, 1 and 2 seen; the target 3
+    # ties with 4 and 5 (never in training) and ties count pessimistically -> rank 3
+    assert r.ranks[0] == 3
+    # user 1's input ends with 4: no transitions; 1, 2, 4 seen -> the target 5 ties with 3 -> rank 2
     assert r.ranks[1] == 2
     r = rank_targets(pop, s, np.array([0]), sp.valid[[0]], max_len=10)
-    assert r.ranks.tolist() == [1]  # target 3; items 1 and 2 are seen
+    assert r.ranks.tolist() == [3]  # target 3; items 1 and 2 are seen; 3, 4, 5 tie at 0
 
 
 def test_markov_counts_transitions():

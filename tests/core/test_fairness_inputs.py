@@ -18,7 +18,8 @@ from core.store import connect_read
 
 @pytest.fixture(scope="module")
 def loaded_inputs(synthetic_db, trained_model_dir):
-    return load_inputs(synthetic_db, trained_model_dir, k=10)
+    # --seen exclude: the tiny log re-consumes items, so the card's `auto` would keep seen items in the lists
+    return load_inputs(synthetic_db, trained_model_dir, k=10, seen="exclude")
 
 
 def test_missing_parquet_files_are_computed_and_said(loaded_inputs):
@@ -110,7 +111,7 @@ def test_window_recommender_uses_the_first_events(synthetic_db, trained_model_di
     user = str(seqs.user_ids[3])
     first = events[events["user_id"] == user].head(7)
     got = loaded_inputs.recommend_fn(first, 5)
-    expected = recommend(loaded, [seqs.history(3, 0, 7)], 5)[0]
+    expected = recommend(loaded, [seqs.history(3, 0, 7)], 5, exclude_seen=True)[0]  # the fixture: --seen exclude
     assert got["item_id"].tolist() == [loaded.vocab.item_id(i) for i, _ in expected]
     assert got["rank"].tolist() == [1, 2, 3, 4, 5]
     assert not set(got["item_id"]) & set(first["item_id"])

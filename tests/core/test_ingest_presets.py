@@ -210,5 +210,25 @@ def test_generic_parquet_with_a_timestamp_column(tmp_path):
 def test_every_preset_name_is_listed():
     assert preset_names() == [
         "amazon-reviews", "ciao", "generic", "lastfm-hetrec", "movielens-100k", "movielens-1m", "movielens-20m",
-        "movielens-25m", "movielens-latest", "movielens-latest-small", "retailrocket", "taobao",
+        "movielens-25m", "movielens-latest", "movielens-latest-small", "retailrocket", "seqrec", "taobao",
     ]  # fmt: skip
+
+
+def test_seqrec_one_line_per_user_dates_items_a_day_apart_in_line_order(tmp_path):
+    db = tmp_path / "seq.duckdb"
+    # Tiny.txt: "1 1 2 3 4 5", "2 4 5  6 7 2" (two spaces), "3" (no items), "10 3 1"
+    r = ingest(db, "seqrec", FIX / "seqrec" / "Tiny.txt")
+    assert (r.accepted, r.rejected, r.duplicates) == (12, 1, 0)
+    ev = events(db)
+    day0 = 946684800  # 2000-01-01
+    assert [e for e in ev if e[0] == "2"] == [
+        ("2", "4", day0, "interaction", None), ("2", "5", day0 + 86400, "interaction", None),
+        ("2", "6", day0 + 2 * 86400, "interaction", None), ("2", "7", day0 + 3 * 86400, "interaction", None),
+        ("2", "2", day0 + 4 * 86400, "interaction", None),
+    ]  # fmt: skip
+    assert [e[1] for e in ev if e[0] == "1"] == ["1", "2", "3", "4", "5"]
+    assert [e[1] for e in ev if e[0] == "10"] == ["3", "1"]
+    # row numbers count item rows (the 11th row of the stage), the raw text is the whole line
+    assert rows(db, "SELECT row_number, reason, raw FROM rejects") == [(11, "line has a user id but no items", "3")]
+    again = ingest(db, "seqrec", FIX / "seqrec" / "Tiny.txt")
+    assert again.accepted == 0  # re-ingesting the same file adds nothing

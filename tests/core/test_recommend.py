@@ -12,7 +12,13 @@ from cli import app
 from core.checkpoint import load_checkpoint
 from core.errors import NotFoundError
 from core.ingest.frames import ingest_frames
-from core.recommend import RECOMMENDATIONS_FILE, recommend, recommend_users, unknown_history_items
+from core.recommend import (
+    RECOMMENDATIONS_FILE,
+    recommend,
+    recommend_users,
+    seen_excluded,
+    unknown_history_items,
+)
 from core.sequences import History, load_sequences, make_batch
 from core.store import connect_read
 
@@ -22,7 +28,7 @@ def test_recommend_returns_the_models_top_k_without_seen_items(synthetic_db, tra
     with connect_read(synthetic_db) as con:
         seqs = load_sequences(con, loaded.vocab)
     h = seqs.history(0)
-    [top] = recommend(loaded, [h], k=5)
+    [top] = recommend(loaded, [h], k=5, exclude_seen=True)  # the card may say include (synthetic repeats)
     with torch.no_grad():
         scores = loaded.model(make_batch([h], loaded.config.max_len, n_context=len(loaded.vocab.context)))[0]
     scores[torch.from_numpy(h.items)] = float("-inf")
@@ -57,6 +63,16 @@ def test_items_added_after_training_are_listed_and_skipped(writable_db, trained_
         assert unknown_history_items(loaded, con, user).item_ids == ["brand-new-item"]
         after = recommend_users(loaded, con, [user], k=5)
     pd.testing.assert_frame_equal(before, after)  # the unknown event is skipped, nothing else changes
+
+
+def test_recommend_follows_the_cards_seen_rule_by_default(synthetic_db, trained_model_dir):
+    loaded = load_checkpoint(trained_model_dir)
+    # the tiny synthetic log re-consumes items (>= 5 % of training events), so `auto` includes seen items
+    assert loaded.card["seen"]["exclude"] is False and seen_excluded(loaded) is False
+    assert seen_excluded(loaded, "exclude") is True
+    with connect_read(synthetic_db) as con:
+        h = load_sequences(con, loaded.vocab).history(0)
+    assert recommend(loaded, [h], k=5) == recommend(loaded, [h], k=5, exclude_seen=False)
 
 
 def test_empty_history_gets_the_empty_state(trained_model_dir):

@@ -13,6 +13,7 @@ from core.ingest.presets.generic import detect_format, load_generic
 from core.ingest.presets.movielens import load_movielens_1m, load_movielens_100k
 from core.ingest.presets.movielens_latest import load_movielens_latest
 from core.ingest.presets.retailrocket import load_retailrocket
+from core.ingest.presets.seqrec import load_seqrec
 from core.ingest.presets.social_formats import load_ciao, load_lastfm_hetrec
 from core.ingest.presets.taobao import load_taobao
 from core.ingest.readers import first_line
@@ -98,6 +99,12 @@ PRESETS: dict[str, Preset] = {
             "Ciao(DVD) dated movie ratings (genre = category) with directed trust edges",
             "a folder with movie-ratings.txt and trusts.txt",
             load_ciao,
+        ),
+        Preset(
+            "seqrec",
+            "Sequence benchmark files (S3Rec/ICLRec Amazon .txt): one line per user, items in time order, no times",
+            "the .txt file (user item1 item2 ... per line)",
+            load_seqrec,
         ),
         Preset(
             "generic",

@@ -1,0 +1,164 @@
+"""Train one per-sequence transformer peer from RecTools (SASRec or BERT4Rec) to its own early stopping.
+
+Runs inside its own venv (/work/venv-rectools: `pip install torch==2.13.0 'rectools[torch]'`), never the product's.
+Input: `<data>/seq.npz` from bench/peers.py (offsets [U+1], items [E] = InterestLens model indices 1..I in the
+store's canonical order, n_items). Leave-one-out as everywhere: the last event is the test target, the second-last
+the validation target; the peer trains on the rest.
+
+Every epoch (`fit_partial`, one epoch at a time) the validation targets are ranked over the full catalogue under
+both protocols (exclude_seen: the user's earlier items removed, the target kept; all_items: nothing removed), ties
+counted pessimistically, exactly InterestLens's rule (core.evaluate.ranking). Each protocol keeps the weights of its
+own best validation epoch; training stops when neither protocol improved for `--patience` epochs. Then each
+protocol's selected weights rank the test targets under that protocol. Output `<out>/result.json`: per-epoch
+validation, CPU seconds, and per protocol the test ranks and top-10 lists (bench/peers.py computes the metrics with
+core.evaluate.metrics). A finished config is never re-run; a killed one restarts from scratch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+
+def rank(scores: np.ndarray, seen: list[np.ndarray], targets: np.ndarray, exclude: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Pessimistic 1-based ranks [B] and top-10 [B,10] from scores [B, I+1] (column 0 = padding, never ranked)."""
+    s = scores.astype(np.float64, copy=True)
+    if not np.isfinite(s[:, 1:]).all():
+        raise ValueError("non-finite scores")
+    s[:, 0] = -np.inf
+    t = s[np.arange(len(s)), targets].copy()
+    if exclude:
+        for b, items in enumerate(seen):
+            s[b, items] = -np.inf
+    s[np.arange(len(s)), targets] = -np.inf
+    ranks = 1 + (s >= t[:, None]).sum(1)
+    s[np.arange(len(s)), targets] = t
+    top = np.argsort(-s, axis=1, kind="stable")[:, :10]
+    return ranks, top
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True, type=Path)
+    ap.add_argument("--model", required=True, choices=["sasrec", "bert4rec"])
+    ap.add_argument("--dropout", type=float, default=0.2)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-len", type=int, default=50, help="session_max_len: the window the peer trains and reads")
+    ap.add_argument("--factors", type=int, default=64)
+    ap.add_argument("--patience", type=int, default=10)
+    ap.add_argument("--max-epochs", type=int, default=300)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--out", required=True, type=Path)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if (args.out / "result.json").exists():
+        return
+    from pytorch_lightning import seed_everything
+    from rectools import Columns
+    from rectools.dataset import Dataset
+    from rectools.models import BERT4RecModel, SASRecModel
+
+    seed_everything(args.seed, workers=True)
+    z = np.load(args.data / "seq.npz")
+    offsets, items = z["offsets"], z["items"]
+    n_items = int(z["n_items"])
+    lens = np.diff(offsets)
+    users = np.repeat(np.arange(len(lens)), lens)
+    pos = np.arange(len(items)) - np.repeat(offsets[:-1], lens)
+    keep = lens >= 3  # users with a validation and a test target (as core.evaluate.leave_one_out)
+    rows = np.flatnonzero(keep)
+    train_mask = pos < np.repeat(lens - 2, lens)
+    valid_mask = pos < np.repeat(lens - 1, lens)
+
+    def frame(mask: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame({Columns.User: users[mask], Columns.Item: items[mask], Columns.Weight: 1.0,
+                             Columns.Datetime: pd.to_datetime(pos[mask], unit="D")})
+
+    ds_train = Dataset.construct(frame(train_mask))
+    ds_valid_in = ds_train  # validation input = the training events
+    ds_test_in = Dataset.construct(frame(valid_mask))  # test input = training events + the validation target
+    cls = SASRecModel if args.model == "sasrec" else BERT4RecModel
+    model = cls(n_factors=args.factors, n_blocks=2, n_heads=2, dropout_rate=args.dropout, session_max_len=args.max_len,
+                lr=args.lr, batch_size=args.batch_size, epochs=1, loss="softmax", deterministic=True,
+                recommend_torch_device="cpu", get_trainer_func=_trainer)
+    vt = items[offsets[rows] + lens[rows] - 2]  # validation target items
+    tt = items[offsets[rows] + lens[rows] - 1]  # test target items
+    seen_valid = [items[offsets[r] : offsets[r] + lens[r] - 2] for r in rows]
+    seen_test = [items[offsets[r] : offsets[r] + lens[r] - 1] for r in rows]
+    protocols = ("exclude_seen", "all_items")
+    best = {p: -1.0 for p in protocols}
+    best_epoch = {p: 0 for p in protocols}
+    best_state: dict = {}
+    history = []
+    c0, w0 = time.process_time(), time.perf_counter()
+    epoch = 0
+    while epoch < args.max_epochs:
+        epoch += 1
+        model.fit_partial(ds_train, min_epochs=1, max_epochs=1)
+        scores = full_scores(model, ds_valid_in, rows, n_items)
+        v = {}
+        for p in protocols:
+            r, _ = rank(scores, seen_valid, vt, p == "exclude_seen")
+            v[p] = float(np.where(r <= 10, 1 / np.log2(r + 1), 0).mean())
+            if v[p] > best[p] + 1e-4:
+                best[p], best_epoch[p] = v[p], epoch
+                best_state[p] = copy.deepcopy(model.lightning_model.torch_model.state_dict())
+        history.append({"epoch": epoch, "seconds": time.process_time() - c0, **{f"valid_ndcg10_{p}": v[p] for p in v}})
+        (args.out / "progress.json").write_text(json.dumps(history))
+        if all(epoch - best_epoch[p] >= args.patience for p in protocols):
+            break
+    train_seconds = time.process_time() - c0
+    result = {"model": args.model, "dropout": args.dropout, "lr": args.lr, "seed": args.seed, "max_len": args.max_len,
+              "factors": args.factors, "epochs": epoch, "train_seconds": train_seconds,
+              "wall_seconds": time.perf_counter() - w0, "history": history, "users": rows.tolist(), "test": {}}
+    for p in protocols:
+        model.lightning_model.torch_model.load_state_dict(best_state[p])
+        scores = full_scores(model, ds_test_in, rows, n_items)
+        r, top = rank(scores, seen_test, tt, p == "exclude_seen")
+        result["test"][p] = {"best_epoch": best_epoch[p], "valid_ndcg10": best[p],
+                             "seconds_at_best_epoch": history[best_epoch[p] - 1]["seconds"],
+                             "ranks": r.tolist(), "top": top.tolist()}
+    tmp = args.out / "result.json.tmp"
+    tmp.write_text(json.dumps(result))
+    os.replace(tmp, args.out / "result.json")
+
+
+def _trainer():
+    from pytorch_lightning import Trainer
+
+    return Trainer(max_epochs=1, min_epochs=1, deterministic=True, enable_progress_bar=False,
+                   enable_model_summary=False, logger=False, enable_checkpointing=False, accelerator="cpu", devices=1)
+
+
+def full_scores(model, ds, rows: np.ndarray, n_items: int) -> np.ndarray:
+    """Scores [len(rows), n_items + 1] of every item (our indices; column 0 padding) after each user's input."""
+    lm = model.lightning_model
+    u_ds = model.data_preparator.transform_dataset_u2i(ds, rows)
+    loader = model.data_preparator.get_dataloader_recommend(u_ds, 512)
+    user_embs, item_embs = lm._get_user_item_embeddings(loader, "cpu")  # [U', d], [I', d]
+    sim = (user_embs @ item_embs.T).float().numpy()  # [U', I'] dot product, RecTools' default similarity
+    ext_items = model.data_preparator.item_id_map.external_ids  # model-internal id -> our index (or a PAD token)
+    ext_users = u_ds.user_id_map.external_ids  # recommend-dataset row -> our user row
+    out = np.full((len(rows), n_items + 1), np.float32(-3e38))  # items the peer never saw rank last, finitely
+    col = np.array([int(x) if isinstance(x, (int, np.integer)) else 0 for x in ext_items])
+    ok = col > 0
+    where = {int(u): i for i, u in enumerate(ext_users)}
+    # a user with no item the peer knows is dropped by RecTools: that row keeps all-equal scores (worst rank)
+    have = np.array([int(r) in where for r in rows], bool)
+    order = np.array([where[int(r)] for r in rows[have]], np.int64)
+    out[np.ix_(np.flatnonzero(have), col[ok])] = sim[order][:, ok]
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Defaults that adapt to the log: the one documented rule `interestlens train` applies before training.
+
+The rule reads only the training part of the log (the split's validation and test targets never count) and sets
+three things; every other setting keeps its `ModelConfig` / `TrainConfig` default. A flag given on the command
+line always wins over the rule.
+
+- **History window** (`max_len`): the smallest multiple of 10 that covers 95 % of users' training histories,
+  between 20 and 50. Short-history logs (Amazon sequences, ~9 events a user) get a short window, which costs less
+  and loses nothing; long histories keep 50, the window the peers (RecBole SASRec / GRU4Rec) are given too.
+- **Dropout**: 0.5 when the log has fewer than 20 training events per item (sparse catalogues such as Amazon's,
+  where the model otherwise memorises the few events of each item), else 0.2 (dense logs such as MovieLens).
+  This is the split the SASRec paper itself uses (0.5 on Amazon, 0.2 on MovieLens-1M).
+- **Patience**: 20 epochs when fewer than 2,000 users validate (a validation NDCG@10 from a few hundred users
+  moves by more than the improvements it should detect), else 10.
+
+Width stays 64 for every catalogue: no log here gave evidence for another width (docs/accuracy.md).
+The rule is in `adapt_defaults`; `DataProfile` holds the figures it reads and goes to the model card.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+from core.model import ModelConfig
+from core.sequences import Sequences
+from core.train.config import TrainConfig
+
+__all__ = ["DataProfile", "profile", "adapt_defaults", "defaults_for_db", "SPARSE_EVENTS_PER_ITEM", "SMALL_VALIDATION"]
+
+SPARSE_EVENTS_PER_ITEM = 20.0  # below this many training events per item, dropout 0.5 instead of 0.2
+SMALL_VALIDATION = 2_000  # below this many validation users, patience 20 instead of 10
+WINDOW_COVER = 0.95  # share of training histories the window must cover
+WINDOW_MIN, WINDOW_MAX = 20, 50
+
+
+@dataclass(frozen=True)
+class DataProfile:
+    """The figures of a log that the defaults rule reads (training events only)."""
+
+    users: int  # users with at least one training event
+    items: int  # catalogue size the model scores
+    train_events: int  # events before each user's validation target
+    history_p95: int  # 95th percentile of users' training-history lengths
+    events_per_item: float  # train_events / items
+    valid_users: int  # users with a validation target
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def profile(seqs: Sequences, train_end: np.ndarray, valid_users: int, n_items: int) -> DataProfile:
+    """Profile of `seqs` given each user's training end (absolute event index, as `Split.train_end`)."""
+    lens = np.maximum(0, np.asarray(train_end, np.int64) - seqs.offsets[:-1])  # [U] training history lengths
+    train_events = int(lens.sum())
+    p95 = int(np.ceil(np.quantile(lens[lens > 0], WINDOW_COVER))) if (lens > 0).any() else 0
+    return DataProfile(int((lens > 0).sum()), int(n_items), train_events, p95,
+                       train_events / max(1, n_items), int(valid_users))
+
+
+def adapt_defaults(p: DataProfile, model: ModelConfig | None = None, train: TrainConfig | None = None,
+                   explicit: frozenset[str] = frozenset()) -> tuple[ModelConfig, TrainConfig]:
+    """Apply the rule (module docstring) to the defaults; fields named in `explicit` keep their given value."""
+    model = model or ModelConfig()
+    train = train or TrainConfig()
+    m: dict = {}
+    t: dict = {}
+    if "max_len" not in explicit:
+        m["max_len"] = int(min(WINDOW_MAX, max(WINDOW_MIN, 10 * math.ceil(p.history_p95 / 10))))
+    if "dropout" not in explicit:
+        m["dropout"] = 0.5 if p.events_per_item < SPARSE_EVENTS_PER_ITEM else 0.2
+    if "patience" not in explicit:
+        t["patience"] = 20 if p.valid_users < SMALL_VALIDATION else 10
+    return replace(model, **m), replace(train, **t)
+
+
+def defaults_for_db(db, model: ModelConfig | None = None, train: TrainConfig | None = None,
+                    explicit: frozenset[str] = frozenset()) -> tuple[ModelConfig, TrainConfig, DataProfile]:
+    """`adapt_defaults` for the log in `db` under `train`'s split (the configs `interestlens train` then uses)."""
+    from core.evaluate import make_split
+    from core.sequences import build_vocab, load_sequences
+    from core.store import connect_read
+
+    train = train or TrainConfig()
+    with connect_read(db) as con:
+        vocab = build_vocab(con)
+        seqs = load_sequences(con, vocab)
+    split = make_split(seqs, train.split, train.valid_share, train.test_share)
+    p = profile(seqs, split.train_end, len(split.targets("valid")[0]), vocab.n_items)
+    m, t = adapt_defaults(p, model, train, explicit)
+    return m, t, p
