@@ -17,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import InterestLensError
-from dashboard import data
+from dashboard import cache
 from dashboard.components.charts import md_text
 from dashboard.components.sidebar import PENDING_MODEL
 from dashboard.components.upload import safe_name
@@ -94,7 +94,7 @@ def run_ingest(db: Path, preset: str, source: Path, mapping) -> int | None:
 
 def reject_report(run_id: int) -> None:
     """The rows a run rejected, with reasons; the raw text is shown as text."""
-    rejects = data.query("run_rejects", run_id)
+    rejects = cache.run_rejects(cache.database(), run_id)
     if rejects.empty:
         st.success(f"Run {run_id} rejected no rows.")
         return
@@ -111,7 +111,7 @@ def models_table(models: list[Path]) -> pd.DataFrame:
     """One row per checkpoint: name, created, epochs, device, validation NDCG@10, test NDCG@10, drift built."""
     rows = []
     for m in models:
-        card = data.read_card(m)["metrics"]
+        card = cache.read_card(m)["metrics"]
         valid, test = card.get("valid") or card.get("validation") or {}, card.get("test") or {}
         rows.append({
             "model": m.name, "created": card.get("created", ""), "epochs": card.get("epochs"),
@@ -125,7 +125,7 @@ def models_table(models: list[Path]) -> pd.DataFrame:
 
 def train_panel(db: Path) -> None:
     """Train a model here with live progress, or copy the CLI command."""
-    root = data.models_root()
+    root = cache.models_root()
     c = st.columns([2, 1, 1])
     name = c[0].text_input("Model name", value="default", key="data_train_name").strip()
     minutes = c[1].number_input("At most (minutes)", 1, 120, 8, key="data_train_minutes")

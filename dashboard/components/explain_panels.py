@@ -3,14 +3,14 @@ what-if editor. Every number comes from `core.explain` / `core.attention`; these
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import cache
+from dashboard.cache import DbRef, ModelRef
 from dashboard.components import model_charts, panels
 from dashboard.components.charts import md_text
 
@@ -45,9 +45,9 @@ def window_table(windows: list) -> pd.DataFrame:
 
 
 @st.fragment
-def windows_panel(model_dir: Path, user: str, item: str) -> None:
+def windows_panel(db: DbRef, model: ModelRef, user: str, item: str) -> None:
     """The values of the history's sessions, days, weeks and months (`core.explain.HistoryExplainer.periods`)."""
-    values = panels.model_result("periods", model_dir, user, item)
+    values = panels.computed(cache.periods, db, model, user, item)
     if values is None:
         return
     windows = window_table(values)
@@ -75,9 +75,9 @@ def group_table(expl: Any) -> pd.DataFrame:
 
 
 @st.fragment
-def attention_vs_shap(model_dir: Path, user: str, item: str) -> None:
+def attention_vs_shap(db: DbRef, model: ModelRef, user: str, item: str) -> None:
     """SHAP values and rolled-out attention over the same players, then the deletion curves of every ordering."""
-    view = panels.model_result("deletion", model_dir, user, item)
+    view = panels.computed(cache.deletion, db, model, user, item)
     if view is None:
         return
     expl, curves = view.explanation, view.curves
@@ -107,12 +107,12 @@ def attention_vs_shap(model_dir: Path, user: str, item: str) -> None:
 
 
 @st.fragment
-def what_if_editor(model_dir: Path, user: str, item: str, positions: np.ndarray, recs: pd.DataFrame) -> None:
+def what_if_editor(db: DbRef, model: ModelRef, user: str, item: str, positions: np.ndarray, recs: pd.DataFrame) -> None:
     """Untick events to remove them, change an event's time to move it, or add an item; the model re-ranks.
     Nothing is written to the database."""
     from core.explain import InsertItem, MoveEvent, RemoveEvents
 
-    history = data.query("user_history", user)
+    history = cache.user_history(db, user)
     window = history.set_index("step").loc[[int(p) for p in positions]].reset_index()
     table = pd.DataFrame({"keep": True, "step": window["step"], "time": window["ts"], "item_id": window["item_id"],
                           "title": window["title"]})
@@ -139,11 +139,11 @@ def what_if_editor(model_dir: Path, user: str, item: str, positions: np.ndarray,
     if not edits:
         st.caption("Untick events, change a time or add an item to see how the recommendations would change.")
         return
-    result = panels.model_result("what_if", model_dir, user, tuple(edits), 10, item)
+    result = panels.computed(cache.what_if, db, model, user, tuple(edits), 10, item)
     if result is None:
         return
     after = result.recommendations
-    titles = data.query("item_lookup", tuple(after["item_id"].astype(str)))
+    titles = cache.item_lookup(db, tuple(after["item_id"].astype(str)))
     after = after.merge(titles[["item_id", "title"]], on="item_id", how="left")
     before = {r.item_id: r.rank for r in result.before}
     after["rank before"] = [str(before[i]) if i in before else "new" for i in after["item_id"]]  # not in the top 10 before

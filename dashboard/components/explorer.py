@@ -7,14 +7,13 @@ one read of the store); each is a fragment, so moving one control redraws one pa
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
 from core.errors import InterestLensError
-from dashboard import calls, data
-from dashboard import semantic as sem
+from dashboard import cache
+from dashboard.cache import DbRef, ModelRef
+from dashboard.cache import semantic as sem
 from dashboard.components import model_charts, panels
 from dashboard.components.charts import md_text
 from dashboard.components.live import Marks
@@ -23,12 +22,12 @@ __all__ = ["trajectory_panel", "recommendations_panel", "words_table"]
 
 
 @st.fragment
-def trajectory_panel(model_dir: Path, user: str, marks: Marks, live: bool) -> None:
+def trajectory_panel(db: DbRef, model: ModelRef, user: str, marks: Marks, live: bool) -> None:
     """The trajectory (model, long-term, short-term or baseline), the gate and drift, and interests in words."""
     view = st.segmented_control(
         "Interest", list(model_charts.VIEWS), default="model", key="view", bind="query-params"
     ) or "model"
-    uv = panels.model_result("user_view", model_dir, user)
+    uv = panels.computed(cache.user_view, db, model, user)
     if uv is None:
         return
     traj = uv.trajectory
@@ -37,12 +36,12 @@ def trajectory_panel(model_dir: Path, user: str, marks: Marks, live: bool) -> No
     st.plotly_chart(model_charts.gate_line(traj), key="user_gate")
     st.caption(panels.trajectory_caption(traj))
     with st.expander("Interests in words", expanded=True, icon=":material/translate:"):
-        s = sem.status(data.db_path(), data.db_stamp(data.db_path()))
+        s = sem.status(db)
         if not s.describe:
             st.info(s.message)
             return
         steps = tuple(sorted({max(0, int(c) - 1) for c in traj.change_points} | {len(traj) - 1}))
-        words = panels.model_result("interest_words", model_dir, user, steps, str(s.vectors_path), s.vectors_stamp)
+        words = panels.computed(sem.interest_words, db, model, s, user, steps)
         if words is not None:
             st.dataframe(words_table(words, traj), hide_index=True, width="stretch", key="user_words")
             st.caption("The category names, tags and item texts nearest to the model's interest (its expected item "
@@ -63,10 +62,10 @@ def words_table(words, traj) -> pd.DataFrame:
 
 
 @st.fragment
-def recommendations_panel(model_dir: Path, user: str) -> None:
+def recommendations_panel(db: DbRef, model: ModelRef, user: str) -> None:
     """The top-K (K from a slider bound to ?k=), a link to explain the picked one and items similar to it."""
-    k = st.slider("Recommendations", 5, calls.MAX_K, 10, step=5, key="k", bind="query-params")
-    uv = panels.model_result("user_view", model_dir, user)
+    k = st.slider("Recommendations", 5, cache.MAX_K, 10, step=5, key="k", bind="query-params")
+    uv = panels.computed(cache.user_view, db, model, user)
     if uv is None:
         return
     recs = uv.recommendations.head(int(k))
@@ -76,20 +75,20 @@ def recommendations_panel(model_dir: Path, user: str) -> None:
             "pages/explain.py", label=f"Explain why item {md_text(picked)} is recommended", icon=":material/lightbulb:",
             query_params={"user": user, "item": picked},
         )
-        _similar(picked)
+        _similar(db, picked)
     st.download_button(
         "Download recommendations (CSV)", panels.csv(recs), f"recommendations_{user}.csv", "text/csv",
         key="user_recs_csv",
     )
 
 
-def _similar(item: str) -> None:
-    s = sem.status(data.db_path(), data.db_stamp(data.db_path()))
+def _similar(db: DbRef, item: str) -> None:
+    s = sem.status(db)
     if not s.describe:
         st.caption(s.message)
         return
     try:
-        found = sem.similar(str(s.vectors_path), s.vectors_stamp, item, 5)
+        found = sem.similar(s, item, 5)
     except InterestLensError:  # an item without a text vector
         st.caption(f"No text vector for item {md_text(item)}, so no similar items.")
         return

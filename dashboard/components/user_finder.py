@@ -5,12 +5,11 @@ The selected user lives in the `user` widget, which is bound to the URL (`?user=
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from core.store.queries import UserFilter
-from dashboard import data, demo
+from dashboard import cache, demo
+from dashboard.cache import ModelRef
 
 __all__ = ["USER_KEY", "user_input", "user_finder", "changed_most"]
 
@@ -52,17 +51,18 @@ def user_finder(expanded: bool) -> None:
                          "user_id": "by id"}.get,
         )
         min_events = c[2].number_input("Min events", 0, value=0, key="finder_min")
-        keys = data.query("user_attribute_keys")
+        db = cache.database()
+        keys = cache.user_attribute_keys(db)
         filters = []
         if keys:
             cols = st.columns(min(len(keys), 4))
             for n, key in enumerate(keys):
-                values = data.query("attribute_values", key)
+                values = cache.attribute_values(db, key)
                 choice = cols[n % len(cols)].selectbox(key, ["any", *values], key=f"finder_attr_{key}")
                 if choice != "any":
                     filters.append((key, choice))
         flt = UserFilter(search=search or None, attributes=tuple(filters), min_events=min_events or None)
-        users = data.query("list_users", flt, order, 200)
+        users = cache.list_users(db, flt, order, 200)
         if users.empty:
             st.info("No user matches these filters.")
             return
@@ -86,10 +86,10 @@ def _pick_changed() -> None:
         st.session_state[USER_KEY] = ids[rows[0]]
 
 
-def changed_most(model_dir: Path | None, expanded: bool, top: int = 50) -> None:
+def changed_most(model: ModelRef | None, expanded: bool, top: int = 50) -> None:
     """Users whose interests changed most (from `drift.parquet` beside the model); picking a row selects one."""
     with st.expander("Interests changed most", expanded=expanded, icon=":material/trending_up:"):
-        drift = data.model_parquet(model_dir, "drift") if model_dir is not None else None
+        drift = cache.model_parquet(model.dir, "drift") if model is not None else None
         if drift is None or drift.empty:
             st.caption("Drift summaries are built with the model (`interestlens drift`); none for this model yet.")
             return

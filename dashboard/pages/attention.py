@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import cache
 from dashboard.components import charts, model_charts, panels
 from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db, require_model, require_user
@@ -16,12 +16,12 @@ from dashboard.components.user_finder import user_input
 st.title("Attention")
 
 # State set-up.
-require_db()
-model_dir = require_model()
+db = require_db()
+model = require_model()
 
 # Inputs.
-user = require_user(user_input())
-history = data.query("user_history", user)
+user = require_user(db, user_input())
+history = cache.user_history(db, user)
 if history.empty:
     st.info("This user has no events, so there is no attention to show.")
     st.stop()
@@ -34,7 +34,7 @@ period = c[2].segmented_control("Time window", ["day", "week", "month"], default
                                 bind="query-params") or "week"
 
 # Cached call into core.
-att = panels.model_result("attention", model_dir, user, int(step))
+att = panels.computed(cache.attention, db, model, user, int(step))
 if att is None:
     st.stop()
 

@@ -7,28 +7,27 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import InterestLensError
+from core.fairness.inputs import default_attributes, known_attributes
 from core.fairness.over_time import panel_note
-from dashboard import data
+from dashboard import cache
 from dashboard.components import fairness_charts as fc
 from dashboard.components import panels
 from dashboard.components.charts import md_text
-from dashboard.components.guards import require_capability, require_db, require_model
+from dashboard.components.guards import require_db, require_model
 
 st.title("Fairness")
 
 # State set-up.
-require_db()
-model_dir = require_model()
-inputs_mod = require_capability("core.fairness.inputs", "The fairness report",
-                                f"interestlens fairness --db {data.db_path()} --model {model_dir}")
-keys = data.query("user_attribute_keys")
-known = inputs_mod.known_attributes(pd.DataFrame(columns=["user_id", *keys]))
+db = require_db()
+model = require_model()
+keys = cache.user_attribute_keys(db)
+known = known_attributes(pd.DataFrame(columns=["user_id", *keys]))
 
 # Inputs (bound to the URL so a view can be shared).
 c = st.columns([1, 3, 1, 1])
 k = c[0].selectbox("K", [5, 10, 20], index=1, key="fairness_k", bind="query-params")
-groups = {key: len(data.query("attribute_values", key)) for key in keys}  # (at most 200 are listed)
-by = c[1].multiselect("Group users by", known, default=inputs_mod.default_attributes(known, groups)[:4],
+groups = {key: len(cache.attribute_values(db, key)) for key in keys}  # (at most 200 are listed)
+by = c[1].multiselect("Group users by", known, default=default_attributes(known, groups)[:4],
                       key="fairness_by", bind="query-params")
 freq = c[2].selectbox("Trend window", ["month", "quarter", "week"], key="fairness_window", bind="query-params")
 trend = c[3].toggle("Trends", value=True, key="fairness_trend")
@@ -36,13 +35,14 @@ trend = c[3].toggle("Trends", value=True, key="fairness_trend")
 # The cached call into core.
 try:
     with st.spinner("Computing the fairness report (first time for this model: a few seconds)…", show_time=True):
-        view = data.path_call("fairness", model_dir, int(k), tuple(by), freq, 200, bool(trend))
+        view = cache.fairness(db, model, int(k), tuple(by), freq, 200, bool(trend))
 except InterestLensError as exc:
     st.error(md_text(exc))
     st.stop()
 report = view.report
-for note in view.notes:
-    st.caption(f"Note: {note}")
+if view.computed:
+    st.caption("Some inputs of this report were computed now because they were not saved with the model; "
+               "training saves them, so the next model's report opens at once.")
 nd, hr = f"NDCG@{k}", f"HR@{k}"
 
 # Layout.

@@ -15,7 +15,7 @@ from core.semantic.vectors import default_vectors_path
 from core.sequences import load_sequences
 from core.store import connect_read
 from core.trajectory import TrajectoryAnalyzer
-from dashboard import semantic as sem
+from dashboard.cache import semantic as sem
 
 QUERY = "falcon scarf"
 
