@@ -25,7 +25,7 @@ __all__ = ["register", "serve", "demo", "launch", "demo_env", "streamlit_argv", 
 
 log = logging.getLogger(__name__)
 
-_ROOT = Path(__file__).resolve().parents[3]  # the project root: dashboard/ and .streamlit/ live here
+_ROOT = Path(__file__).resolve().parents[2]  # the project root (cli/commands/serve.py): dashboard/ and .streamlit/ live here
 _APP = _ROOT / "dashboard" / "app.py"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8501
