@@ -145,7 +145,7 @@ class FairnessView:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def fairness(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], freq: str, n_boot: int,
-             trend: bool) -> FairnessView:
+             trend: bool, min_group_size: int) -> FairnessView:
     """`core.fairness.fairness_report` over `core.fairness.inputs.load_inputs` (the CLI's path)."""
     from core.fairness import DERIVED_ATTRIBUTES, TREND_USERS, fairness_report, recommendation_counts
     from core.fairness.inputs import load_inputs
@@ -156,6 +156,7 @@ def fairness(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], freq: str,
     report = fairness_report(
         loaded.inputs, k=int(k), by=list(by) or None, n_boot=int(n_boot) or None,
         recommend_fn=loaded.recommend_fn if trend else None, freq=freq, trend_users=TREND_USERS,
+        min_group_size=int(min_group_size),
     )
     recs = loaded.inputs.recs
     counts = recommendation_counts(recs[recs["rank"] <= int(k)], loaded.inputs.catalogue)

@@ -169,3 +169,33 @@ def test_user_group_table_bands_ages_and_rejects_unknown_attributes():
     assert list(user_group_table(["u1"], attrs, None, by=["gender"]).columns) == ["gender"]
     with pytest.raises(UserInputError, match="Unknown user attribute 'region'"):
         user_group_table(["u1"], attrs, None, by=["region"])
+
+
+def test_small_groups_keep_their_row_but_are_left_out_of_the_gap():
+    # a: 40 users at 0.5, b: 35 users at 0.3, tiny: 3 users at 1.0. With every group counted the tiny group decides
+    # the gap (1.0 - 0.3); with the minimum size of 30 the gap is a vs b only (0.5 - 0.3), the tiny group says so.
+    idx = pd.Index([f"u{i}" for i in range(78)], name="user_id")
+    values = pd.DataFrame({"m": [0.5] * 40 + [0.3] * 35 + [1.0] * 3}, index=idx)
+    groups = pd.DataFrame({"g": ["a"] * 40 + ["b"] * 35 + ["tiny"] * 3}, index=idx)
+    rows, all_gaps = grouped_metrics(values, groups, n_boot=None)
+    assert all_gaps[0].difference == pytest.approx(0.7) and all_gaps[0].best_group == "tiny"
+    rows, gaps = grouped_metrics(values, groups, n_boot=20, min_group_size=30)
+    by = {r.group: r for r in rows}
+    assert by["tiny"].size == 3 and by["tiny"].values["m"] == pytest.approx(1.0)  # still reported
+    gap = gaps[0]
+    assert gap.difference == pytest.approx(0.2) and gap.ratio == pytest.approx(0.3 / 0.5)
+    assert (gap.best_group, gap.worst_group, gap.groups, gap.left_out) == ("a", "b", 2, 1)
+    # every resample has a = 0.5 and b = 0.3 exactly, so the interval of the gap is the point (the tiny group's
+    # 1.0 would have pulled it up)
+    assert gap.difference_low == pytest.approx(0.2) and gap.difference_high == pytest.approx(0.2)
+    slow, slow_gaps = grouped_metrics(values, groups, n_boot=20, min_group_size=30, bootstrap="fairlearn")
+    assert slow_gaps[0].difference_high == pytest.approx(0.2)
+
+
+def test_no_gap_without_two_groups_large_enough():
+    idx = pd.Index([f"u{i}" for i in range(35)], name="user_id")
+    values = pd.DataFrame({"m": [0.5] * 32 + [0.1] * 3}, index=idx)
+    groups = pd.DataFrame({"g": ["big"] * 32 + ["small"] * 3}, index=idx)
+    _, gaps = grouped_metrics(values, groups, n_boot=10, min_group_size=30)
+    assert gaps[0].groups == 1 and gaps[0].left_out == 1
+    assert math.isnan(gaps[0].difference) and math.isnan(gaps[0].difference_high)
