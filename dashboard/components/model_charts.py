@@ -67,20 +67,20 @@ def gate_line(traj) -> go.Figure:
     drift = np.asarray(traj.drift, dtype=float)
     fig = go.Figure(
         go.Scatter(
-            x=steps, y=traj.gate, mode="lines", name="gate", line_color="#2563eb", customdata=times,
+            x=steps, y=traj.gate, mode="lines", name="long-term weight", line_color="#2563eb", customdata=times,
             hovertemplate="event %{x} · %{customdata}<br>long-term weight %{y:.2f}<extra></extra>",
         )
     )
     top = float(np.nanmax(drift)) if len(drift) and np.isfinite(drift).any() else 0.0
     fig.add_trace(
         go.Scatter(
-            x=steps, y=drift / max(top, 1e-9), mode="lines", name="drift (scaled)", line=dict(color="#f59e0b", width=1),
+            x=steps, y=drift / max(top, 1e-9), mode="lines", name="interest moved (scaled)", line=dict(color="#f59e0b", width=1),
             customdata=drift, hovertemplate="event %{x}<br>drift %{customdata:.3f} bits<extra></extra>",
         )
     )
     _change_lines(fig, traj)
     fig.update_layout(
-        **{**_LAYOUT, "hovermode": "closest"}, height=260, title="Long-term vs short-term (gate) and drift",
+        **{**_LAYOUT, "hovermode": "closest"}, height=260, title="How much the long-term profile weighs, and how much interest moved",
         yaxis_range=[0, 1], xaxis_title="event", yaxis_title="",
     )
     return fig

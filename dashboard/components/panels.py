@@ -98,8 +98,10 @@ def trajectory_caption(traj: Any) -> str:
     """One line on how to read the trajectory (what drift points mean)."""
     n = len(getattr(traj, "change_points", []) or [])
     return (
-        f"Stacked shares over categories after each event (p_t(c) from the model's scores). "
-        f"{n} drift point{'s' if n != 1 else ''} marked (dashed) where the interest shifted most."
+        f"The model's share of interest in each category after every event (stacked to 100%). "
+        f"{n} drift point{'s' if n != 1 else ''} marked (dashed) where the interest shifted most. Below: how much "
+        "the long-term profile weighs against the latest events (1 = all long-term), and the drift, how much the "
+        "interest moved at each event (scaled to its largest move)."
     )
 
 

@@ -56,13 +56,16 @@ if expl is None:
 # Layout.
 name = titles.get(item) or item
 c = st.columns(4)
-c[0].metric("Score f(x)", f"{expl.fx:.3f}")
-c[1].metric("Base (no history)", f"{expl.base:.3f}")
-c[2].metric("Events explained", f"{len(expl.positions):,}")
-c[3].metric("Additivity error", f"{expl.additivity_error:.1e}")
+c[0].metric("Score", f"{expl.fx:.3f}", help="The model's score for this item after the whole history, f(x), on "
+             "the logit scale: higher ranks the item higher; only differences between scores matter.")
+c[1].metric("Base (no history)", f"{expl.base:.3f}", help="The score the item would get with every explained "
+             "event removed; the contributions below add up from here to the score.")
+c[2].metric("Events explained", f"{len(expl.positions):,}", help="Past events the model reads for this score.")
+c[3].metric("Check: sum error", f"{expl.additivity_error:.1e}", help="Base plus all contributions minus the "
+             "score: near 0 means the contributions account for the whole score.")
 st.caption(
     f"Why **{explain_panels.md_text(name)}** for user **{explain_panels.md_text(user)}**: each past event's Shapley "
-    "value says how much it moved the item's score (logit); they add up from the base to the score."
+    "value (its contribution) says how much it moved the item's score; they add up from the base to the score."
 )
 
 if len(expl.labels) < len(expl.positions):

@@ -125,7 +125,7 @@ def test_browser_deep_link_explanation_fairness_and_screenshots(server, dash_env
             expect(page.get_by_role("heading", name="Explain a recommendation")).to_be_visible(timeout=SLOW)
             page.get_by_test_id("stSelectbox").filter(has_text="Recommendation to explain").click()
             page.get_by_role("option").first.click()
-            expect(page.get_by_test_id("stMetric").filter(has_text="Score f(x)")).to_be_visible(timeout=SLOW)
+            expect(page.get_by_test_id("stMetric").filter(has_text="Score")).to_be_visible(timeout=SLOW)
             _charts_drawn(page, 1)
             expect(page.get_by_text("Contribution of each event").first).to_be_visible()
             assert f"user={USER}" in page.url and "item=" in page.url

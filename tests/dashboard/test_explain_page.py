@@ -26,7 +26,7 @@ def test_choosing_a_recommendation_shows_its_explanation(dash_env):
     assert not problems(at)
     assert at.query_params["item"] == top[1]
     metrics = {m.label: m.value for m in at.metric}
-    fx, base = float(metrics["Score f(x)"]), float(metrics["Base (no history)"])
+    fx, base = float(metrics["Score"]), float(metrics["Base (no history)"])
     table = next(d.value for d in at.dataframe if "shap" in d.value.columns)
     assert abs(base + table["shap"].sum() - fx) < 2e-3  # shown rounded to 3 decimals
     assert float(metrics["Additivity error"]) <= 1e-4 * max(1.0, abs(fx))
@@ -39,7 +39,7 @@ def test_explanation_deep_link_selects_user_and_item(dash_env):
     at = open_page("explain", user=USER, item=top[0])
     assert not problems(at)
     assert at.selectbox(key="explain_item").value == top[0]
-    assert {m.label for m in at.metric} >= {"Score f(x)", "Base (no history)"}
+    assert {m.label for m in at.metric} >= {"Score", "Base (no history)"}
 
 
 def test_time_windows_are_labelled_bars(dash_env):
