@@ -15,6 +15,7 @@ from core.semantic.coldstart import (
 from core.semantic.describe import (
     InterestWords,
     UserInterestWords,
+    catalogue_centre,
     current_interest_text,
     describe_user,
     interest_states,
@@ -74,6 +75,7 @@ __all__ = [
     "UserMatch",
     "attach_text",
     "compose_text",
+    "catalogue_centre",
     "current_interest_text",
     "default_vectors_path",
     "describe_user",

@@ -44,8 +44,9 @@ def trajectory_panel(db: DbRef, model: ModelRef, user: str, marks: Marks, live: 
         words = panels.computed(sem.interest_words, db, model, s, user, steps)
         if words is not None:
             st.dataframe(words_table(words, traj), hide_index=True, width="stretch", key="user_words")
-            st.caption("The category names, tags and item texts nearest to the model's interest (its expected item "
-                       "text), at the end of each segment between drift points and now.")
+            st.caption("The category names and tags that set this user's interest apart from the catalogue as a "
+                       "whole (the model's expected item text minus the catalogue's mean text), and the items nearest "
+                       "to it, at the end of each segment between drift points and now.")
 
 
 def words_table(words, traj) -> pd.DataFrame:
