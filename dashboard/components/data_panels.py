@@ -23,7 +23,8 @@ from dashboard.components.sidebar import PENDING_MODEL
 from dashboard.components.upload import safe_name
 from dashboard.reader import READER
 
-__all__ = ["mapping_inputs", "run_ingest", "reject_report", "models_table", "train_panel"]
+__all__ = ["mapping_inputs", "run_ingest", "reject_report", "models_table", "train_panel", "drift_panel",
+           "vectors_panel"]
 
 _NONE = "(none)"
 
@@ -162,3 +163,59 @@ def train_panel(db: Path) -> None:
                                f"best {result.best_epoch}.",
                       state="complete", expanded=False)
     st.session_state[PENDING_MODEL] = str(out)
+
+
+def drift_panel(db: Path, model_dir: Path) -> None:
+    """A button that builds the drift summaries of the active model (`core.trajectory.build_drift`: the "interests
+    changed most" list) with a progress bar over the users."""
+    built = (model_dir / "drift.parquet").is_file()
+    st.caption(f"Drift summaries of {model_dir.name}: " + ("built." if built else "not built yet; the explorer's "
+               "“Interests changed most” list needs them."))
+    if not st.button("Rebuild drift summaries" if built else "Build drift summaries", key="data_drift_go",
+                     icon=":material/trending_up:"):
+        return
+    from core.checkpoint import load_checkpoint
+    from core.trajectory import build_drift
+
+    bar = st.progress(0.0, text="Reading the users…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Drift of {done:,} of {total:,} users")
+
+    try:
+        result = build_drift(db, load_checkpoint(model_dir), progress=progress)
+    except InterestLensError as exc:
+        bar.empty()
+        st.error(md_text(exc))
+        return
+    bar.progress(1.0, text="Done")
+    st.success(f"Drift summaries of {result.users:,} users built in {result.seconds:.0f} s.")
+
+
+def vectors_panel(db: Path) -> None:
+    """A button that computes the item text vectors (`core.semantic.encode_items`), which interests in words,
+    similar items and search by meaning read; the status shows each stage and its time."""
+    from core.semantic import semantic_status
+
+    s = semantic_status(db)
+    st.caption("Item text vectors: " + ("up to date." if s.fresh else "out of date (the items changed)."
+                                        if s.cached else "not computed yet."))
+    if not s.encoder_installed:
+        st.info(s.message)
+        return
+    if not st.button("Recompute text vectors" if s.fresh else "Compute text vectors", key="data_vectors_go",
+                     icon=":material/translate:"):
+        return
+    from core.semantic import encode_items
+
+    with st.status("Computing the item text vectors…", expanded=True) as status:
+        t0 = time.perf_counter()
+        st.write("Loading the text encoder and reading the item texts…")
+        try:
+            tv = encode_items(db)
+        except InterestLensError as exc:
+            status.update(label="Computing the text vectors failed.", state="error")
+            st.error(md_text(exc))
+            return
+        status.update(label=f"Text vectors of {len(tv.item_ids):,} items ready: {tv.encoded:,} texts encoded in "
+                            f"{time.perf_counter() - t0:.0f} s.", state="complete", expanded=False)

@@ -91,6 +91,12 @@ with models_tab:
     if models:
         st.dataframe(data_panels.models_table(models), hide_index=True, width="stretch")
         st.caption("Pick the active model in the sidebar.")
+        active = cache.active_model()
+        if active is not None and db.exists():
+            st.subheader("Derived data")
+            data_panels.drift_panel(db, active.dir)
+    if db.exists():
+        data_panels.vectors_panel(db)
     else:
         st.info(f"No trained model under `{cache.models_root()}` yet.")
     if db.exists():
