@@ -33,6 +33,7 @@ __all__ = [
     "top_items",
     "activity_distribution",
     "item_lookup",
+    "find_items",
     "cohort_sizes",
     "cohort_category_share",
     "model_fit",
@@ -133,6 +134,13 @@ def item_lookup(db: DbRef, item_ids: tuple[str, ...]) -> pd.DataFrame:
     """`core.store.queries.item_lookup`: titles and categories of the given items."""
     with READER.cursor(db.path, db.stamp) as con:
         return queries.item_lookup(con, list(item_ids))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def find_items(db: DbRef, text: str, limit: int) -> pd.DataFrame:
+    """`core.store.queries.find_items`: items whose title (or id) contains the text."""
+    with READER.cursor(db.path, db.stamp) as con:
+        return queries.find_items(con, text, limit)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -114,17 +114,25 @@ def what_if_editor(db: DbRef, model: ModelRef, user: str, item: str, positions: 
 
     history = cache.user_history(db, user)
     window = history.set_index("step").loc[[int(p) for p in positions]].reset_index()
-    table = pd.DataFrame({"keep": True, "step": window["step"], "time": window["ts"], "item_id": window["item_id"],
-                          "title": window["title"]})
+    window = window.sort_values("step", ascending=False)  # the latest events first: the ones an analyst edits
+    table = pd.DataFrame({"keep": True, "step": window["step"], "time": window["ts"], "title": window["title"],
+                          "item_id": window["item_id"]}).reset_index(drop=True)
     edited = st.data_editor(
         table, hide_index=True, width="stretch", key="explain_whatif_table", disabled=["step", "item_id", "title"],
         column_config={"keep": st.column_config.CheckboxColumn("keep", help="Untick to remove this event"),
                        "time": st.column_config.DatetimeColumn("time (UTC)", help="Change it to move the event")},
     )
-    c = st.columns(2)
-    added = c[0].text_input("Add an item (id)", key="explain_whatif_add").strip()
+    c = st.columns([2, 2, 2])
+    search = c[0].text_input("Add an item: search its title", key="explain_whatif_search",
+                             placeholder="e.g. star wars").strip()
+    found = cache.find_items(db, search, 20) if search else pd.DataFrame(columns=["item_id", "title"])
+    labels = {str(i): f"{t or i} ({i})" for i, t in zip(found["item_id"], found["title"], strict=True)}
+    added = c[1].selectbox("Item to add", list(labels), index=None, key="explain_whatif_add", format_func=labels.get,
+                           placeholder="no match" if search and not labels else "pick a search result") or ""
+    if search and not labels:
+        st.caption(f"No item title contains {md_text(search)!s}.")
     last = pd.Timestamp(history["ts"].max())
-    when = c[1].datetime_input("at (UTC)", value=(last + pd.Timedelta(minutes=1)).to_pydatetime(),
+    when = c[2].datetime_input("at (UTC)", value=(last + pd.Timedelta(minutes=1)).to_pydatetime(),
                                key="explain_whatif_when")
     edits: list = []
     removed = tuple(int(s) for s in edited.loc[~edited["keep"], "step"])

@@ -57,10 +57,14 @@ def test_what_if_marks_items_new_to_the_top_10_and_a_repeated_item(dash_env):
 
     db, model = dash_env
     with connect_read(db) as con:
-        seen = user_history(con, USER)["item_id"].astype(str).iloc[-1]
+        last = user_history(con, USER).iloc[-1]
+    seen, title = str(last["item_id"]), last["title"] or str(last["item_id"])
     at = open_page("explain", user=USER, item=_top(db, model)[0], explain_tab="What-if")
     assert not problems(at)
-    at.text_input(key="explain_whatif_add").set_value(seen).run()
+    at.text_input(key="explain_whatif_search").set_value(title.upper()).run()  # found by its title, any case
+    assert seen in at.selectbox(key="explain_whatif_add").options or seen in [
+        o.split("(")[-1].rstrip(")") for o in at.selectbox(key="explain_whatif_add").options]
+    at.selectbox(key="explain_whatif_add").set_value(seen).run()
     assert not problems(at)
     table = next(d.value for d in at.dataframe if "rank before" in d.value.columns)
     assert table["rank before"].map(lambda r: r == "new" or r.isdigit()).all()  # never None / NaN
