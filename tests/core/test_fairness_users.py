@@ -138,8 +138,17 @@ def test_quartile_labels_cut_at_quantiles():
         "Q4 (7-8 events)"] * 2
     tied = quartile_labels(pd.Series([0, 0, 0, 0, 0, 0, 5, 9], dtype=float), "days")
     assert tied.nunique() < 4 and tied.iloc[0] == tied.iloc[5]  # equal values share a quartile
-    assert quartile_labels(pd.Series([3.0, 3.0]), "events").tolist() == ["Q1 (3-3 events)"] * 2
-    assert quartile_labels(pd.Series([2.0, None]), "events").tolist() == ["Q1 (2-2 events)", "unknown"]
+    assert quartile_labels(pd.Series([3.0, 3.0]), "events").tolist() == ["Q1 (3 events)"] * 2
+    assert quartile_labels(pd.Series([2.0, None]), "events").tolist() == ["Q1 (2 events)", "unknown"]
+
+
+def test_quartile_labels_never_print_an_empty_range():
+    # tenures of minutes: days printed to one decimal all read "0.0-0.0 days"; in hours they are told apart
+    minutes = pd.Series([0.001, 0.002, 0.01, 0.02, 0.2, 0.3, 3.0, 9.0])
+    labels = quartile_labels(minutes, "days").tolist()
+    assert labels[0] == "Q1 (0.02-0.05 hours)" and labels[2] == "Q2 (0.2-0.5 hours)"
+    assert labels[4] == "Q3 (4.8-7.2 hours)" and labels[6] == "Q4 (3-9 days)"
+    assert quartile_labels(pd.Series([1.0, 1.0]), "events").tolist() == ["Q1 (1 event)"] * 2
 
 
 def test_derived_groups_from_histories():
@@ -153,8 +162,7 @@ def test_derived_groups_from_histories():
         }
     )
     g = derive_user_groups(hist, as_of=pd.Timestamp("2024-03-02")).set_index("user_id")
-    assert g["activity_quartile"].tolist() == ["Q1 (1-1 events)", "Q2 (2-2 events)", "Q3 (3-3 events)",
-                                               "Q4 (4-4 events)"]
+    assert g["activity_quartile"].tolist() == ["Q1 (1 event)", "Q2 (2 events)", "Q3 (3 events)", "Q4 (4 events)"]
     # tenure: a 1 day, b 61 days, c 11 days, d 426 days
     assert g["new_vs_returning"].tolist() == ["new", "returning", "new", "returning"]
     assert g.loc["a", "tenure_quartile"].startswith("Q1") and g.loc["d", "tenure_quartile"].startswith("Q4")
