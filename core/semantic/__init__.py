@@ -32,6 +32,7 @@ from core.semantic.encoder import (
     load_encoder,
 )
 from core.semantic.fusion import attach_text, extend_catalogue, text_config, text_for_training
+from core.semantic.reasons import MatchReason, match_reasons
 from core.semantic.search import (
     Match,
     UserMatch,
@@ -88,6 +89,8 @@ __all__ = [
     "load_encoder",
     "nearest",
     "query_vector",
+    "MatchReason",
+    "match_reasons",
     "read_vectors",
     "search_items",
     "search_users",

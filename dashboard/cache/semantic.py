@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from core.errors import InterestLensError
@@ -136,12 +137,18 @@ def similar(view: SemanticView, item_id: str, k: int) -> list:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def search_items(view: SemanticView, query: str, k: int) -> list:
-    """`core.semantic.search_items` with the encoder that made the vectors."""
+def search_items(view: SemanticView, query: str, k: int) -> pd.DataFrame:
+    """`core.semantic.search_items` with the encoder that made the vectors, and why each matched
+    (`core.semantic.match_reasons`). Columns: text, item_id, similarity, why."""
+    from core.semantic import match_reasons, query_vector
     from core.semantic import search_items as core_search
 
     tv = vectors(view)
-    return core_search(tv, query, text_encoder(tv.encoder), int(k))
+    encoder = text_encoder(tv.encoder)
+    found = core_search(tv, query, encoder, int(k))
+    reasons = match_reasons(tv, query_vector(query, encoder, tv), [m.key for m in found])
+    return pd.DataFrame({"text": [m.text for m in found], "item_id": [m.key for m in found],
+                         "similarity": [m.score for m in found], "why": [r.text() for r in reasons]})
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -35,9 +35,7 @@ if not query:
 # Cached calls into core.
 try:
     if what == "items":
-        found = sem.search_items(status, query, int(k))
-        table = pd.DataFrame({"item_id": [m.key for m in found], "text": [m.text for m in found],
-                              "similarity": [m.score for m in found]})
+        table = sem.search_items(status, query, int(k))
     else:
         model = require_model()
         found = panels.computed(sem.search_users, db, model, status, query, int(k))
@@ -49,11 +47,15 @@ except InterestLensError as exc:
     st.stop()
 
 # Layout.
-st.caption(f"The {len(table)} {what} nearest to “{md_text(query)}” (cosine similarity of text vectors, "
-           f"encoder {md_text(status.encoder)}).")
+st.caption(f"The {len(table)} {what} nearest to “{md_text(query)}” in meaning: similarity is the cosine of the text "
+           f"vectors (1 = the same meaning; encoder {md_text(status.encoder)})."
+           + (" “Why” names the item's categories or tags nearest to the query." if what == "items" else
+              " A user matches when the items the model expects them to pick next read like the query."))
 event = st.dataframe(
     table, hide_index=True, width="stretch", key="search_results", on_select="rerun", selection_mode="single-row",
-    column_config={"similarity": st.column_config.NumberColumn(format="%.3f")},
+    column_config={"similarity": st.column_config.NumberColumn(format="%.3f"),
+                   "text": st.column_config.TextColumn("item", width="large"),
+                   "why": st.column_config.TextColumn("why it matched", width="large")},
 )
 rows = event.selection.rows if event is not None else []
 if what == "users" and rows:

@@ -127,3 +127,18 @@ def test_search_users_finds_users_whose_current_interest_matches(setup, tiny_tex
     share = np.mean([_recent_top_category(loaded, seqs.history(r)) == category for r in rows])
     base = np.mean([_recent_top_category(loaded, seqs.history(r)) == category for r in range(seqs.n_users)])
     assert share > base  # the matched users lean to the category more than users at large
+
+
+def test_a_match_is_explained_by_its_own_terms_nearest_to_the_query():
+    from core.semantic import match_reasons
+
+    terms = ["War", "Sci-Fi", "Romance"]
+    term_vectors = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    texts = ["Star Wars. Sci-Fi, War", "Warm Hearts. Romance", "Plain"]
+    tv = TextVectors(["s", "w", "p"], texts, np.eye(3, dtype=np.float32), terms, term_vectors, "hand-made", "f")
+    query = np.array([0.6, 0.8, 0.0])  # closer to Sci-Fi than to War; nothing of Romance
+    s, w, p = match_reasons(tv, query, ["s", "w", "p"])
+    assert [t for t, _ in s.terms] == ["Sci-Fi", "War"] and s.terms[0][1] == pytest.approx(0.8)
+    assert [t for t, _ in w.terms] == ["Romance"]  # "War" inside "Warm" is not the term War
+    assert p.terms == () and p.text() == "its wording as a whole"
+    assert s.text() == "near “Sci-Fi” (0.80), “War” (0.60)"
