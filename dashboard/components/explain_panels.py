@@ -27,8 +27,8 @@ def event_table(expl: Any) -> pd.DataFrame:
             "to step": [lab.last_step if lab.n_events > 1 else lab.step for lab in expl.labels],
             "events": [lab.n_events for lab in expl.labels],
             "time": [lab.time for lab in expl.labels],
-            "item_id": [lab.item_id for lab in expl.labels],
             "title": [lab.title for lab in expl.labels],
+            "item_id": [lab.item_id for lab in expl.labels],
             "categories": [", ".join(lab.categories) for lab in expl.labels],
             "shap": expl.values,
         }

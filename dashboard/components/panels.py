@@ -76,11 +76,13 @@ def _cell(v: object) -> object:
 
 
 def history_table(history: pd.DataFrame) -> pd.DataFrame:
-    """`user_history` as a flat table (lists and maps joined into text)."""
-    return history.assign(
+    """`user_history` as a flat table (lists and maps joined into text), the title before the item id."""
+    flat = history.assign(
         categories=history["categories"].map(", ".join),
         context=history["context"].map(lambda m: ", ".join(f"{k}={v}" for k, v in sorted(m.items()))),
     )
+    first = [c for c in ("step", "ts", "title", "item_id") if c in flat.columns]
+    return flat[first + [c for c in flat.columns if c not in first]]
 
 
 def recommendation_table(recs: pd.DataFrame, key: str) -> str | None:

@@ -89,7 +89,7 @@ def user_finder(expanded: bool) -> None:
         table = users.assign(
             attributes=users["attributes"].map(lambda a: ", ".join(f"{k}={v}" for k, v in sorted(a.items())))
         )
-        if demo.active() is not None:  # attributes are hidden in demo mode
+        if demo.active() is not None or not table["attributes"].astype(bool).any():  # hidden, or none to show
             table = table.drop(columns="attributes")
         st.dataframe(
             table, hide_index=True, width="stretch", height=260, key="finder_table",
