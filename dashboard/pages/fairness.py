@@ -115,14 +115,21 @@ with calib_tab:
         st.dataframe(ctable, hide_index=True, width="stretch")
 with trend_tab:
     frame = fc.trend_frame(report.over_time)
+    sparse = frame[frame["users"] < int(min_size)] if len(frame) else frame
+    frame = frame[frame["users"] >= int(min_size)] if len(frame) else frame
+    if len(sparse):  # a window of a handful of users swings its gaps between 0 and 1
+        st.caption(f"{len(sparse)} {freq}{'s' if len(sparse) > 1 else ''} with fewer than {int(min_size)} users "
+                   "scored are left out; a longer trend window holds more users.")
     if frame.empty:
-        st.info("No trend: turn **Trends** on, or the log spans too few calendar windows.")
+        st.info("No trend to draw: turn **Trends** on, or pick a longer window (the log spans too few calendar "
+                "windows with enough users).")
     else:
         note = panel_note(report.over_time)
         if note:
             st.caption(f"Each window scores {note}; item-side figures are those of the panel's lists. "
                        "`interestlens fairness --trend-users 0` scores all.")
-        st.plotly_chart(fc.trend_lines(frame, [nd, hr, "coverage", "gini", "aplt"], f"Quality and exposure per {freq}"),
+        st.plotly_chart(fc.trend_lines(frame, [nd, hr, "coverage", "gini", "aplt"],
+                                       f"Quality and exposure per {freq} (long-tail share: aplt, concentration: gini)"),
                         key="fairness_trend_quality")
         gap_cols = [col for col in frame.columns if col.startswith("gap:")]
         if gap_cols:
