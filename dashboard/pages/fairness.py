@@ -33,7 +33,7 @@ k = c[0].selectbox("List length (K)", [5, 10, 20], index=1, key="fairness_k", bi
                    help="How many recommendations per user are judged.")
 groups = {key: len(cache.attribute_values(db, key)) for key in keys}  # (at most 200 are listed)
 by = c[1].multiselect("Group users by", known, default=default_attributes(known, groups)[:4],
-                      key="fairness_by", bind="query-params", format_func=GROUPINGS.get,
+                      key="fairness_by", bind="query-params", format_func=lambda a: GROUPINGS.get(a, a),
                       help="Activity and tenure groups are built from the log: users are split into four equal "
                            "quarters by how many events they have (activity) or how long ago they started (tenure).")
 freq = c[2].selectbox("Trend window", ["quarter", "year", "month", "week"], key="fairness_window",
