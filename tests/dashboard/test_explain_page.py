@@ -29,7 +29,7 @@ def test_choosing_a_recommendation_shows_its_explanation(dash_env):
     fx, base = float(metrics["Score"]), float(metrics["Base (no history)"])
     table = next(d.value for d in at.dataframe if "shap" in d.value.columns)
     assert abs(base + table["shap"].sum() - fx) < 2e-3  # shown rounded to 3 decimals
-    assert float(metrics["Additivity error"]) <= 1e-4 * max(1.0, abs(fx))
+    assert float(metrics["Check: sum error"]) <= 1e-4 * max(1.0, abs(fx))
     assert len(figure(at, "explain_waterfall")["data"][0]["y"]) >= 2
 
 
