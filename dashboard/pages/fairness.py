@@ -54,8 +54,8 @@ except InterestLensError as exc:
     st.stop()
 report = view.report
 if view.computed:
-    st.caption("Some inputs of this report were computed now because they were not saved with the model; "
-               "training saves them, so the next model's report opens at once.")
+    st.caption("Some inputs of this report (every user's list and the rank of their next item) were computed now, "
+               "because they were not saved with the model.")
 nd, hr = f"NDCG@{k}", f"HR@{k}"
 
 # Layout.
