@@ -95,10 +95,9 @@ with models_tab:
         if active is not None and db.exists():
             st.subheader("Derived data")
             data_panels.drift_panel(db, active.dir)
-    if db.exists():
-        data_panels.vectors_panel(db)
     else:
         st.info(f"No trained model under `{cache.models_root()}` yet.")
     if db.exists():
+        data_panels.vectors_panel(db)
         st.subheader("Train a model")
         data_panels.train_panel(db)

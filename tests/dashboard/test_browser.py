@@ -190,12 +190,14 @@ def test_browser_url_state_survives_switch_reload_back_and_forward(server):
             page.reload()  # the same view
             expect(page.get_by_role("heading", name="Explain a recommendation")).to_be_visible(timeout=SLOW)
             expect(page.get_by_label("User id")).to_have_value(USER, timeout=SLOW)
+            _idle(page)  # the reload's run is over before the history is moved
 
             page.go_back()
             expect(page.get_by_role("heading", name="Attention", exact=True)).to_be_visible(timeout=SLOW)
             expect(page.get_by_label("User id")).to_have_value(USER, timeout=SLOW)
             assert re.search(rf"/attention\?(.*&)?user={USER}", page.url)
 
+            _idle(page)
             page.go_forward()
             expect(page.get_by_role("heading", name="Explain a recommendation")).to_be_visible(timeout=SLOW)
             assert re.search(rf"/explain\?(.*&)?user={USER}", page.url)
