@@ -67,7 +67,7 @@ def unregister_text_encoder(name: str) -> None:
         _ENCODERS.pop(str(name), None)
 
 
-@st.cache_resource(show_spinner="Loading the text encoder…")
+@st.cache_resource(show_spinner="Loading the text encoder…", max_entries=1)
 def _packaged_encoder() -> Any:
     from core.semantic import load_encoder
 
