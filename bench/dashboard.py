@@ -1,14 +1,18 @@
 """Server-side latency of the dashboard's two heavy interactions, measured through the same calls the pages make.
 
-- switching user: the explorer's work for a user seen for the first time (nothing cached): the history table
-  (`user_history`) and `dashboard.calls.user_view` (trajectory, top-K recommendations and attention at the last
+- switching user: the explorer's work for a user seen for the first time (nothing cached): `dashboard.cache.
+  user_history` and `dashboard.cache.user_view` (trajectory, top-K recommendations and attention at the last
   step from one read of the history), each on the app's shared read-only connection (`dashboard.reader.READER`);
   a pause longer than the reader's idle time before each user, so every switch pays the database open as a first
   click after a pause does. The previous path (history, trajectory, recommendations and attention as four separate
   calls, each reading the history again) is timed on the same users, alternating, for comparison;
-- opening an explanation: `dashboard.calls.explain` for the user's top-1 item (SHAP per event, or per period for
+- opening an explanation: `dashboard.cache.explain` for the user's top-1 item (SHAP per event, or per period for
   older events of long windows, and per feature group: what the Explain page shows when it opens), then the two
-  tabs computed when opened, time windows (`calls.periods`) and attention vs SHAP (`calls.deletion`).
+  tabs computed when opened, time windows (`cache.periods`) and attention vs SHAP (`cache.deletion`).
+
+The calls are the pages' own `st.cache_data` functions (run outside a Streamlit server, their caches live in
+memory): a first call for a user pays the computation plus the cache's hashing and pickling, as the page does.
+Peak RSS of the process is recorded at the end.
 
 Every figure has its wall time and the process CPU time beside it (the machine is shared: the gap is waiting for a
 core), and the load average is recorded before, during and after.
@@ -32,6 +36,7 @@ import hashlib
 import json
 import logging
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -111,17 +116,17 @@ def main() -> None:
     ap.add_argument("--explanations", type=int, default=20, help="explanations to time")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None,
-                    help="torch threads (default: what the app uses, dashboard.calls.APP_TORCH_THREADS)")
+                    help="torch threads (default: what the app uses, dashboard.cache.APP_TORCH_THREADS)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     import torch
 
-    from core.checkpoint import load_checkpoint
-    from core.store import connect_read, user_history
-    from dashboard import calls
-    from dashboard.calls import APP_TORCH_THREADS
+    from core.store import connect_read
+    from dashboard import cache
+    from dashboard.cache import APP_TORCH_THREADS
+    from dashboard.reader import file_stamp
 
     torch.set_num_threads(args.threads or APP_TORCH_THREADS)
 
@@ -130,7 +135,9 @@ def main() -> None:
     results = Results("dashboard", tag, resume=False)
     build_s = prepare_db(args.size, db)
     model_dir = args.model or stand_in_model(db, args.size)
-    loaded = load_checkpoint(model_dir, "cpu")
+    model = cache.model_ref(model_dir)
+    loaded = cache.loaded_model(model)
+    torch.set_num_threads(args.threads or APP_TORCH_THREADS)  # loading sets the app's count; the flag wins
     with connect_read(db) as con:
         n_users, n_events = con.execute("SELECT count(DISTINCT user_id), count(*) FROM events").fetchone()
     results.set("setup", {
@@ -138,15 +145,16 @@ def main() -> None:
         "model": str(model_dir), "trained": args.model is not None, "model_config": loaded.config.to_dict(),
         "torch_threads": torch.get_num_threads(), "load_average_before": os.getloadavg(),
     })
+    ref = cache.DbRef(str(db), file_stamp(db))
     view = {
-        "history": lambda u: _read(db, lambda con: user_history(con, u)),
-        "user_view": lambda u: _read(db, lambda con: calls.user_view(loaded, con, u)),
+        "history": lambda u: cache.user_history(ref, u),
+        "user_view": lambda u: cache.user_view(ref, model, u),
     }
     separate = {
-        "history": lambda u: _read(db, lambda con: user_history(con, u)),
-        "trajectory": lambda u: _read(db, lambda con: calls.trajectory(loaded, con, u)),
-        "recommendations": lambda u: _read(db, lambda con: calls.recommend(loaded, con, u, 10)),
-        "attention": lambda u: _read(db, lambda con: calls.attention(loaded, con, u, None)),
+        "history": lambda u: cache.user_history(ref, u),
+        "trajectory": lambda u: cache.trajectory(ref, model, u),
+        "recommendations": lambda u: cache.recommend(ref, model, u, 10),
+        "attention": lambda u: cache.attention(ref, model, u, None),
     }
     users = sample_users(db, 2 * args.users + 3, args.seed)
     for u in users[:3]:  # warm-up: imports, analysers, first allocations (the app pays this once)
@@ -181,21 +189,19 @@ def main() -> None:
     expl: dict[str, list[float]] = {}
     explained, players = [], []
     warm = users[-1]  # warm-up: shap's numba functions compile on first use (the app pays this once)
-    item = str(_read(db, lambda con: calls.recommend(loaded, con, warm, 1))["item_id"].iloc[0])
-    for fn in (calls.explain, calls.periods, calls.deletion):
-        _read(db, lambda con, fn=fn: fn(loaded, con, warm, item))
+    item = str(cache.recommend(ref, model, warm, 1)["item_id"].iloc[0])
+    for fn in (cache.explain, cache.periods, cache.deletion):
+        fn(ref, model, warm, item)
     for u in users[: args.explanations]:
-        top = _read(db, lambda con, u=u: calls.recommend(loaded, con, u, 1))
-        item = str(top["item_id"].iloc[0])
-        calls._EXPLAINED.clear()  # a first opening: nothing kept from an earlier call
-        for name, fn in [("open", calls.explain), ("periods_tab", calls.periods), ("deletion_tab", calls.deletion)]:
+        item = str(cache.recommend(ref, model, u, 1)["item_id"].iloc[0])  # each user once: a first opening
+        for name, fn in [("open", cache.explain), ("periods_tab", cache.periods), ("deletion_tab", cache.deletion)]:
             t0, c0 = time.perf_counter(), time.process_time()
-            out = _read(db, lambda con, u=u, fn=fn, item=item: fn(loaded, con, u, item))
+            out = fn(ref, model, u, item)
             expl.setdefault(f"{name}_ms", []).append((time.perf_counter() - t0) * 1000)
             expl.setdefault(f"{name}_cpu_ms", []).append((time.process_time() - c0) * 1000)
             if name == "open":
-                explained.append(float(len(out.explanation.positions)))
-                players.append(float(len(out.explanation.labels)))
+                explained.append(float(len(out.positions)))
+                players.append(float(len(out.labels)))
         loads.append(os.getloadavg()[0])
     total = [sum(x) for x in zip(expl["open_ms"], expl["periods_tab_ms"], expl["deletion_tab_ms"], strict=True)]
     total_cpu = [sum(x) for x in zip(expl["open_cpu_ms"], expl["periods_tab_cpu_ms"], expl["deletion_tab_cpu_ms"],
@@ -207,6 +213,8 @@ def main() -> None:
     })
     results.set("load_average_during", {"min": min(loads), "max": max(loads), "mean": sum(loads) / len(loads)})
     results.set("load_average_after", os.getloadavg())
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    results.set("peak_rss_mb", round(peak_mb, 1))
 
     print(f"dashboard latency on {args.size} ({n_users:,} users, {n_events:,} events; model {model_dir}, "
           f"{'trained' if args.model else 'untrained stand-in'}; torch threads {torch.get_num_threads()}; "
@@ -224,15 +232,8 @@ def main() -> None:
         print(f"{label:34} {w['p50']:9.1f} {w['p95']:9.1f} {c['p50']:9.1f} {c['p95']:9.1f} {w['n']:4d}")
     w, c = percentiles(total), percentiles(total_cpu)
     print(f"{'  all three':34} {w['p50']:9.1f} {w['p95']:9.1f} {c['p50']:9.1f} {c['p95']:9.1f} {w['n']:4d}")
+    print(f"peak RSS {peak_mb:.0f} MB")
     print(f"wrote {results.path}")
-
-
-def _read(db: Path, fn):
-    """Run `fn(con)` the way the app does: on its shared read-only connection (`dashboard.reader.READER`)."""
-    from dashboard.reader import READER, file_stamp
-
-    with READER.cursor(db, file_stamp(db)) as con:
-        return fn(con)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ Figures (each with the 1-minute load average beside it), written to `bench/resul
 - explain: p95 latency of `HistoryExplainer.explain` on users with at least 50 events (the ONNX model reads the
   latest 50), and the largest additivity error;
 - compare: p95 of `compare_models(ours, sasrec)` end to end on ML-100k;
-- user switch: p95 of `dashboard.calls.user_view` + the history table for users seen for the first time;
+- user switch: p95 of `core.trajectory.user_view` (what the app's cached user view calls; no attention for an
+  external model) + the history table for users seen for the first time;
 - served log: a served log written from the ONNX model's top-10 per monthly window (served_at = window end − 1 s),
   loaded with `ingest_served`, and its fairness trend against the model-based trend on the same lists.
 """
@@ -146,17 +147,20 @@ def main() -> None:
 
     if "switch" in stages:
         from core.store import user_history
-        from dashboard import calls
+        from core.trajectory import TrajectoryAnalyzer
+        from core.trajectory import user_view as core_user_view
+
+        analyser = TrajectoryAnalyzer(loaded)  # built once, as the app's cache_resource does
 
         rng = np.random.default_rng(1)
         users = [str(u) for u in rng.choice(seqs.user_ids, size=args.switch_users, replace=False)]
         ms, cpu, la = [], [], load1()
         with connect_read(args.db) as con:
-            calls.user_view(loaded, con, users[0])  # warm-up (builds the analysers once, as the app does)
+            core_user_view(analyser, con, users[0], 10, None)  # warm-up
             for u in users[1:]:
                 t0, c0 = time.perf_counter(), time.process_time()
                 user_history(con, u)
-                calls.user_view(loaded, con, u)
+                core_user_view(analyser, con, u, 10, None)
                 ms.append((time.perf_counter() - t0) * 1000)
                 cpu.append((time.process_time() - c0) * 1000)
         fig = {"switch_ms": percentiles(ms), "switch_cpu_ms": percentiles(cpu), "users": len(users) - 1, "load1_before": la, "load1_after": load1()}

@@ -29,34 +29,33 @@ def vm_hwm_mb(pid: int | str = "self") -> float:
 def switch_latency(db: Path, model_dir: Path, n_users: int = 60, seed: int = 0) -> dict:
     """`bench/dashboard.py`'s switch-user measurement: history, trajectory, top-10 and attention for users seen for
     the first time, on the app's shared reader, after a pause longer than its idle time (so each reopens the file);
-    and the same pause then `dashboard.calls.user_view` (what the explorer now calls: one read) for other users."""
+    and the same pause then `dashboard.cache.user_view` (what the explorer now calls: one read) for other users."""
     import torch
 
-    from bench.dashboard import _read, sample_users
-    from core.checkpoint import load_checkpoint
-    from core.store import user_history
-    from dashboard import calls
-    from dashboard.calls import APP_TORCH_THREADS
-    from dashboard.reader import IDLE_S, READER
+    from bench.dashboard import sample_users
+    from dashboard import cache
+    from dashboard.cache import APP_TORCH_THREADS
+    from dashboard.reader import IDLE_S, READER, file_stamp
 
     torch.set_num_threads(APP_TORCH_THREADS)
-    loaded = load_checkpoint(model_dir, "cpu")
+    model = cache.model_ref(model_dir)
+    ref = cache.DbRef(str(db), file_stamp(db))
     steps = {
-        "history": lambda u: _read(db, lambda con: user_history(con, u)),
-        "trajectory": lambda u: _read(db, lambda con: calls.trajectory(loaded, con, u)),
-        "recommendations": lambda u: _read(db, lambda con: calls.recommend(loaded, con, u, 10)),
-        "attention": lambda u: _read(db, lambda con: calls.attention(loaded, con, u, None)),
+        "history": lambda u: cache.user_history(ref, u),
+        "trajectory": lambda u: cache.trajectory(ref, model, u),
+        "recommendations": lambda u: cache.recommend(ref, model, u, 10),
+        "attention": lambda u: cache.attention(ref, model, u, None),
     }
     users = sample_users(db, 2 * n_users + 3, seed)
     for u in users[:3]:  # warm-up, as the app pays once
         for fn in steps.values():
             fn(u)
-        _read(db, lambda con, u=u: calls.user_view(loaded, con, u))
-    view_ms, view_cpu = [], []  # the explorer's one read (calls.user_view: history, trajectory, top-K, attention)
+        cache.user_view(ref, model, u)
+    view_ms, view_cpu = [], []  # the explorer's one read (cache.user_view: history, trajectory, top-K, attention)
     for u in users[3 + n_users :]:
         time.sleep(IDLE_S + 0.3)
         t0, c0 = time.perf_counter(), time.process_time()
-        _read(db, lambda con, u=u: calls.user_view(loaded, con, u))
+        cache.user_view(ref, model, u)
         view_ms.append((time.perf_counter() - t0) * 1000)
         view_cpu.append((time.process_time() - c0) * 1000)
     users = users[: 3 + n_users]

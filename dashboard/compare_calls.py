@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import cache
 
 __all__ = ["comparison", "comparison_page", "user_side"]
 
@@ -36,7 +35,7 @@ def user_side(db: str, model_dir: str, user_id: str, stamp: tuple[int, int, int]
     from core.store import connect_read
     from core.trajectory import TrajectoryAnalyzer
 
-    loaded = data.load_model(Path(model_dir))
+    loaded = cache.loaded_model(cache.model_ref(model_dir))
     with connect_read(db) as con:
         try:
             traj = TrajectoryAnalyzer(loaded).user(con, user_id)

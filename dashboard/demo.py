@@ -2,9 +2,9 @@
 and hides user attributes everywhere.
 
 A pseudonym (`core.privacy.Pseudonymizer`, a keyed hash) stands for the user on every page, in every link and in
-the URL (`?user=p-…`), so a view can still be shared. It works where the app reads data (`dashboard.data`): the
-named queries and model calls are wrapped, so a user id that comes in (the pseudonym a page holds) is resolved to
-the stored id inside the call, and every user id that goes out (tables, results, error sentences) is a pseudonym.
+the URL (`?user=p-…`), so a view can still be shared. It works where the app reads data (`dashboard.cache`): a
+user id that comes in (the pseudonym a page holds) is resolved to the stored id inside the cached call
+(`stored_user`), and every user id that goes out (tables, results, error sentences) is a pseudonym (`shown`).
 A stored id typed into the app matches nobody. User attributes (the explorer's caption, the finder's filters and
 column, cohorts, grouping by attribute in the fairness report) are empty, and rejected rows' raw text is hidden.
 """
@@ -14,8 +14,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import secrets
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -23,13 +24,14 @@ from core.errors import InterestLensError
 from core.privacy import Pseudonymizer, demo_from_env
 from core.store.queries import UserFilter
 
-__all__ = ["active", "wrap_query", "wrap_call", "pseudonymise", "scrub", "NOBODY", "HIDDEN_RAW"]
+__all__ = [
+    "active", "stored_user", "stored_users", "shown", "hides_attributes", "list_users", "hide_raw", "pseudonymise",
+    "scrub", "NOBODY", "HIDDEN_RAW",
+]
 
 NOBODY = "\x00demo:" + secrets.token_hex(16)  # what an unresolvable pseudonym becomes: an id no stored user has
 HIDDEN_RAW = "(hidden in demo mode)"
-_USER_ARG = {"user_history", "user_exists", "user_attributes"}  # queries whose first argument is a user id
-_EMPTY = {"user_attributes": dict, "user_attribute_keys": list, "attribute_values": list}
-_NO_USER_ARG = {"cohort_trajectories", "search_users", "fairness"}  # model/path calls not keyed by a user
+T = TypeVar("T")
 
 
 def active() -> Pseudonymizer | None:
@@ -83,52 +85,51 @@ def _list_users(con, p: Pseudonymizer, fn: Callable, flt: UserFilter | None = No
     return df.iloc[int(offset) : int(offset) + int(limit)].reset_index(drop=True)
 
 
-def wrap_query(name: str, fn: Callable) -> Callable:
-    """`fn(con, *args)` for the named query, pseudonymised when demo mode is on (unchanged otherwise)."""
-
-    def query(con, *args, **kwargs):
-        p = active()
-        if p is None:
-            return fn(con, *args, **kwargs)
-        if name in _EMPTY:
-            return _EMPTY[name]()
-        if name == "list_users":
-            return _list_users(con, p, fn, *args, **kwargs)
-        if name in _USER_ARG and args:
-            shown, args = str(args[0]), (_resolve(con, p, args[0]), *args[1:])
-            try:
-                return scrub(fn(con, *args, **kwargs), p)
-            except InterestLensError as exc:
-                raise _reraise(exc, args[0], shown) from None
-        if kwargs.get("user_id") is not None:
-            kwargs["user_id"] = _resolve(con, p, kwargs["user_id"])
-        result = scrub(fn(con, *args, **kwargs), p)
-        if name == "run_rejects" and isinstance(result, pd.DataFrame) and "raw" in result.columns:
-            result = result.assign(raw=HIDDEN_RAW)
-        return result
-
-    return query
+def stored_users(con, shown: Sequence[str]) -> list[str]:
+    """The stored ids behind the ids a page shows (unchanged outside demo mode; an unknown pseudonym matches
+    nobody)."""
+    p = active()
+    return [str(u) for u in shown] if p is None else [_resolve(con, p, u) for u in shown]
 
 
-def wrap_call(name: str, fn: Callable) -> Callable:
-    """A model call `fn(loaded, con, user_id, *rest)` (or a path call) pseudonymised when demo mode is on."""
+@contextmanager
+def stored_user(con, shown: str) -> Iterator[str]:
+    """The stored id behind the id a page shows; an error sentence inside says the shown id, never the stored one."""
+    p = active()
+    if p is None:
+        yield str(shown)
+        return
+    real = _resolve(con, p, shown)
+    try:
+        yield real
+    except InterestLensError as exc:
+        raise _reraise(exc, real, str(shown)) from None
 
-    def call(*args):
-        p = active()
-        if p is None:
-            return fn(*args)
-        if name == "fairness":  # (db, model_dir, k, by, …): group by derived attributes only
-            from core.fairness import DERIVED_ATTRIBUTES
 
-            args = (*args[:3], tuple(b for b in args[3] if b in DERIVED_ATTRIBUTES), *args[4:])
-            return fn(*args)
-        if name in _NO_USER_ARG or len(args) < 3 or not isinstance(args[2], str):
-            return scrub(fn(*args), p)
-        loaded, con, shown = args[0], args[1], args[2]
-        real = _resolve(con, p, shown)
-        try:
-            return scrub(fn(loaded, con, real, *args[3:]), p)
-        except InterestLensError as exc:
-            raise _reraise(exc, real, shown) from None
+def shown(result: T) -> T:
+    """`result` as a page may show it: user ids as pseudonyms in demo mode (unchanged otherwise)."""
+    p = active()
+    return result if p is None else scrub(result, p)
 
-    return call
+
+def hides_attributes() -> bool:
+    """True in demo mode: user attributes are hidden everywhere."""
+    return active() is not None
+
+
+def list_users(con, flt: UserFilter | None, order: str, limit: int) -> pd.DataFrame:
+    """`core.store.queries.list_users`; in demo mode the search matches pseudonyms and attribute filters do not
+    apply (attributes are hidden)."""
+    from core.store import queries
+
+    p = active()
+    if p is None:
+        return queries.list_users(con, flt, order, limit)
+    return _list_users(con, p, queries.list_users, flt, order, limit)
+
+
+def hide_raw(rejects: pd.DataFrame) -> pd.DataFrame:
+    """Rejected rows as a page may show them: the raw text is hidden in demo mode."""
+    if active() is None or "raw" not in rejects.columns:
+        return rejects
+    return rejects.assign(raw=HIDDEN_RAW)

@@ -50,7 +50,7 @@ from core.fairness.report import (
     ItemReport,
     fairness_report,
 )
-from core.fairness.users import GapRow, GroupRow, grouped_metrics, per_user_quality
+from core.fairness.users import MIN_GROUP_SIZE, GapRow, GroupRow, grouped_metrics, per_user_quality
 
 __all__ = [
     "ALPHA",
@@ -58,6 +58,7 @@ __all__ = [
     "DERIVED_ATTRIBUTES",
     "FREQUENCIES",
     "TREND_USERS",
+    "MIN_GROUP_SIZE",
     "CalibrationReport",
     "ExposureRow",
     "ExposureTable",

@@ -29,6 +29,9 @@ __all__ = [
 ]
 
 NO_GROUP = "none"
+# Groups that say "no category" rather than name one: they stay in the table but not in the parity ratio, where one
+# never-shown "unknown" genre would set the ratio to 0 whatever the recommender does for real categories.
+NOT_A_GROUP = frozenset({NO_GROUP, "unknown", "(no genres listed)"})
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class ExposureTable:
     rows: list[ExposureRow]
     parity_ratio: float  # demographic parity: min / max of group mean exposure (1 = equal)
     treatment_ratio: float  # disparate treatment: min / max of exposure_to_relevance over groups with relevance
+    left_out: tuple[str, ...] = ()  # groups not in the two ratios: "no category" groups and groups of no items
 
 
 def position_weight(rank: np.ndarray | pd.Series) -> np.ndarray:
@@ -123,6 +127,9 @@ def exposure_table(
 ) -> ExposureTable:
     """Exposure per item group, demographic parity of exposure and exposure against relevance.
 
+    The two ratios leave out groups that name no category ("none", "unknown") and groups of no items; the table
+    keeps their rows and `left_out` names them.
+
     Parameters
     ----------
     recs : top-K lists (user_id, rank, item_id).
@@ -149,8 +156,10 @@ def exposure_table(
         relevance = float(rel.get(name, 0.0))
         ratio = share / relevance if relevance > 0 else float("nan")
         rows.append(ExposureRow(str(name), float(r["items"]), float(r["exposure"] / r["items"]), share, relevance, ratio))
-    means = np.array([r.exposure for r in rows])
-    ratios = np.array([r.exposure_to_relevance for r in rows if not np.isnan(r.exposure_to_relevance)])
+    left_out = tuple(r.group for r in rows if r.group.lower() in NOT_A_GROUP or r.items <= 0)
+    counted = [r for r in rows if r.group not in left_out]
+    means = np.array([r.exposure for r in counted])
+    ratios = np.array([r.exposure_to_relevance for r in counted if not np.isnan(r.exposure_to_relevance)])
     parity = float(means.min() / means.max()) if means.size and means.max() > 0 else float("nan")
     treatment = float(ratios.min() / ratios.max()) if ratios.size and ratios.max() > 0 else float("nan")
-    return ExposureTable(grouping, rows, parity, treatment)
+    return ExposureTable(grouping, rows, parity, treatment, left_out)

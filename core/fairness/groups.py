@@ -65,7 +65,7 @@ def label(value: object) -> str:
 
 
 def quartile_labels(values: pd.Series, unit: str) -> pd.Series:
-    """Quartiles of `values` as labels ``"Q1 (lo-hi unit)"``.
+    """Quartiles of `values` as labels ``"Q1 (lo-hi unit)"`` (``"Q1 (v unit)"`` when they are all equal).
 
     Cut points are the 25/50/75 % quantiles of the values (equal values always share a quartile, so
     quartiles can be unequal in size, and fewer than four when many values tie). The label carries the
@@ -81,13 +81,26 @@ def quartile_labels(values: pd.Series, unit: str) -> pd.Series:
         codes = pd.qcut(known, 4, labels=False, duplicates="drop")
     for code in sorted(codes.unique()):
         members = known[codes == code]
-        lo, hi = _fmt(members.min()), _fmt(members.max())
-        out.loc[members.index] = f"Q{int(code) + 1} ({lo}-{hi} {unit})"
+        out.loc[members.index] = f"Q{int(code) + 1} ({_range(float(members.min()), float(members.max()), unit)})"
     return out
 
 
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
+def _range(lo: float, hi: float, unit: str) -> str:
+    """"3-8 events", "2 events", "1 event", "0.5-6 hours" (days under one are shown in hours): never a range whose
+    two ends print the same, such as "0.0-0.0 days"."""
+    if unit == "days" and hi < 1:
+        lo, hi, unit = lo * 24, hi * 24, "hours"
+    for digits in (0, 1, 2, 3):
+        a, b = _fmt(lo, digits), _fmt(hi, digits)
+        if a != b or lo == hi:
+            break
+    if a == b:
+        return f"{a} {unit[:-1] if a == '1' and unit.endswith('s') else unit}"
+    return f"{a}-{b} {unit}"
+
+
+def _fmt(x: float, digits: int = 1) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:.{max(digits, 1)}f}"
 
 
 def derive_user_groups(

@@ -28,7 +28,7 @@ from core.fairness.items import (
     item_summary,
 )
 from core.fairness.over_time import RecommendFn, WindowRow, over_time
-from core.fairness.users import GapRow, GroupRow, grouped_metrics, per_user_quality
+from core.fairness.users import MIN_GROUP_SIZE, GapRow, GroupRow, grouped_metrics, per_user_quality
 
 __all__ = ["FairnessInputs", "ItemReport", "CalibrationReport", "FairnessReport", "fairness_report"]
 
@@ -149,6 +149,7 @@ def fairness_report(
     freq: str = "month",
     bootstrap: Literal["vectorised", "fairlearn"] = "vectorised",
     trend_users: int | None = None,
+    min_group_size: int = MIN_GROUP_SIZE,
 ) -> FairnessReport:
     """Compute the whole report.
 
@@ -164,6 +165,7 @@ def fairness_report(
     recommend_fn : recommender for trends; None leaves `over_time` empty.
     freq : calendar window for trends (day, week, month, quarter, year; UTC).
     trend_users : score at most this many users per trend window (a stable panel, `over_time`); None: all.
+    min_group_size : user groups with fewer users are reported but left out of the gaps (`grouped_metrics`).
     """
     recs = check_recs(inputs.recs)
     recs = recs[recs["rank"] <= k]
@@ -182,7 +184,7 @@ def fairness_report(
             as_of = inputs.targets.assign(user_id=inputs.targets["user_id"].astype(str)).set_index("user_id")["ts"]
         derived = derive_user_groups(histories, as_of=as_of)
     groups = user_group_table(quality.index, inputs.user_attributes, derived, by)
-    rows, gaps = grouped_metrics(quality, groups, n_boot, ci, random_state, bootstrap)
+    rows, gaps = grouped_metrics(quality, groups, n_boot, ci, random_state, bootstrap, min_group_size)
 
     tables = [_exposure(recs, name, inputs, pop, catalogue) for name in exposure_by]
     items = ItemReport(k=k, exposure=tables, **item_summary(recs, pop, histories, catalogue, k))
@@ -190,7 +192,7 @@ def fairness_report(
     ckl = miscalibration(histories, recs, inputs.item_categories, ALPHA).dropna()
     if len(ckl):
         cgroups = user_group_table(ckl.index, inputs.user_attributes, derived, by)
-        crow, _ = grouped_metrics(ckl.to_frame(), cgroups, n_boot, ci, random_state, bootstrap)
+        crow, _ = grouped_metrics(ckl.to_frame(), cgroups, n_boot, ci, random_state, bootstrap, min_group_size)
     else:
         crow = []
     calibration = CalibrationReport(ALPHA, float(ckl.mean()) if len(ckl) else float("nan"), int(len(ckl)), crow)
@@ -211,6 +213,7 @@ def fairness_report(
         "alpha": ALPHA,
         "freq": freq,
         "trend_users": trend_users,
+        "min_group_size": min_group_size,
     }
     per_user = quality.join(ckl.rename("C_KL")).join(groups)
     return FairnessReport(k, rows, gaps, items, calibration, trend, settings, per_user)

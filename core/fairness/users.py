@@ -27,6 +27,7 @@ __all__ = ["GroupRow", "GapRow", "per_user_quality", "grouped_metrics", "OVERALL
 log = logging.getLogger(__name__)
 
 OVERALL = "all"  # attribute and group name of the row over all users
+MIN_GROUP_SIZE = 30  # groups with fewer users are reported but left out of the gaps: their means are mostly noise
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class GapRow:
     difference_high: float = float("nan")
     ratio_low: float = float("nan")
     ratio_high: float = float("nan")
+    left_out: int = 0  # groups smaller than the minimum group size, not counted in this gap
 
 
 def per_user_quality(eval_users: pd.DataFrame, k: int = 10) -> pd.DataFrame:
@@ -96,6 +98,7 @@ def grouped_metrics(
     ci: tuple[float, float] = (0.025, 0.975),
     random_state: int = 0,
     bootstrap: Literal["vectorised", "fairlearn"] = "vectorised",
+    min_group_size: int = 1,
 ) -> tuple[list[GroupRow], list[GapRow]]:
     """Mean of each per-user metric by group, for every attribute, with fairlearn's MetricFrame.
 
@@ -108,11 +111,13 @@ def grouped_metrics(
     ci : the two quantiles of the interval (default a 95 % percentile interval).
     random_state : seed; the same seed gives the same intervals.
     bootstrap : ``"vectorised"`` (same resamples as fairlearn, computed with numpy) or ``"fairlearn"``.
+    min_group_size : groups with fewer users keep their row but are left out of the gaps (a gap needs two groups
+        of at least this size; NaN otherwise). 1 counts every group; the report uses `MIN_GROUP_SIZE`.
 
     Returns
     -------
     rows : the overall row (attribute ``"all"``) then one row per (attribute, group), groups sorted.
-    gaps : one row per (attribute, metric).
+    gaps : one row per (attribute, metric), over the groups of at least `min_group_size` users.
     """
     if values.empty:
         raise UserInputError("There are no users to group: the evaluation table is empty.")
@@ -137,36 +142,38 @@ def grouped_metrics(
             metrics=fns, y_true=zeros, y_pred=zeros, sensitive_features=feature, sample_params=params, **kwargs
         )
         by_group = mf.by_group
+        sizes = feature.value_counts()
+        counted = np.array([int(sizes.get(g, 0)) >= min_group_size for g in by_group.index])
         if boot and bootstrap == "fairlearn":
             ci_overall, ci_group = mf.overall_ci, mf.by_group_ci
-            ci_diff, ci_ratio = mf.difference_ci(), mf.ratio_ci()
+            ci_diff, ci_ratio = _fairlearn_gap_ci(mf, values, feature, counted, by_group.index, kwargs)
         elif boot:
-            ci_overall, ci_group, ci_diff, ci_ratio = _vectorised_ci(values, feature, by_group.index, draws, ci)
+            ci_overall, ci_group, ci_diff, ci_ratio = _vectorised_ci(values, feature, by_group.index, draws, ci,
+                                                                     counted)
         else:
             ci_overall = ci_group = ci_diff = ci_ratio = None
-        sizes = feature.value_counts()
         if not overall_done:
             rows.append(_row(OVERALL, OVERALL, len(users), mf.overall, ci_overall, None))
             overall_done = True
         for g in by_group.index:
             rows.append(_row(attr, str(g), int(sizes.get(g, 0)), by_group.loc[g], ci_group, g))
-        diff, ratio = mf.difference(), mf.ratio()
         for m in metrics:
-            col = by_group[m]
-            known = col.dropna()
+            known = by_group[m][counted].dropna()
+            two = len(known) >= 2
             gaps.append(
                 GapRow(
                     attribute=attr,
                     metric=m,
                     groups=int(len(known)),
-                    difference=float(diff[m]),
-                    ratio=float(ratio[m]),
+                    difference=float(known.max() - known.min()) if two else float("nan"),
+                    ratio=float(known.min() / known.max()) if two and known.max() != 0 else float("nan"),
                     best_group=str(known.idxmax()) if len(known) else "",
                     worst_group=str(known.idxmin()) if len(known) else "",
                     difference_low=float(ci_diff[0][m]) if ci_diff else float("nan"),
                     difference_high=float(ci_diff[1][m]) if ci_diff else float("nan"),
                     ratio_low=float(ci_ratio[0][m]) if ci_ratio else float("nan"),
                     ratio_high=float(ci_ratio[1][m]) if ci_ratio else float("nan"),
+                    left_out=int((~counted).sum()),
                 )
             )
     if not overall_done:  # no attribute asked for: still report the overall means and intervals
@@ -204,10 +211,29 @@ def _bootstrap_draws(n: int, n_boot: int, random_state: int) -> np.ndarray:
     return np.stack([np.random.RandomState(seed).choice(n, size=n, replace=True).astype(dtype) for seed in seeds])
 
 
+def _fairlearn_gap_ci(mf: MetricFrame, values: pd.DataFrame, feature: pd.Series, counted: np.ndarray,
+                      group_index: pd.Index, kwargs: dict):
+    """fairlearn's gap intervals over the counted groups (a MetricFrame of their users when some are left out)."""
+    if counted.all():
+        return mf.difference_ci(), mf.ratio_ci()
+    keep = feature.isin(set(group_index[counted])).to_numpy()
+    if counted.sum() < 2:
+        return None, None
+    v = values[keep]
+    sub = MetricFrame(
+        metrics={m: _group_mean for m in values.columns}, y_true=np.zeros(len(v)), y_pred=np.zeros(len(v)),
+        sensitive_features=feature[keep].reset_index(drop=True),
+        sample_params={m: {"v": v[m].to_numpy(dtype=float)} for m in values.columns}, **kwargs,
+    )
+    return sub.difference_ci(), sub.ratio_ci()
+
+
 def _vectorised_ci(
-    values: pd.DataFrame, feature: pd.Series, group_index: pd.Index, draws: np.ndarray, ci: tuple[float, float]
+    values: pd.DataFrame, feature: pd.Series, group_index: pd.Index, draws: np.ndarray, ci: tuple[float, float],
+    counted: np.ndarray | None = None,
 ):
-    """fairlearn's bootstrap intervals from the same resamples (`draws`), with one bincount per metric."""
+    """fairlearn's bootstrap intervals from the same resamples (`draws`), with one bincount per metric; the gap
+    intervals over the `counted` groups only (all by default)."""
     B, n = draws.shape
     code_of = {g: i for i, g in enumerate(group_index)}
     codes = feature.map(code_of).to_numpy(dtype=np.int64)
@@ -230,7 +256,10 @@ def _vectorised_ci(
                 overall[b0 : b0 + b, m] = sums.sum(1) / cnts.sum(1)
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        gmax, gmin = np.nanmax(by_group, axis=1), np.nanmin(by_group, axis=1)
+        gaps_of = by_group if counted is None else by_group[:, counted, :]
+        if gaps_of.shape[1] < 2:  # fewer than two groups large enough: no gap, no interval
+            gaps_of = np.full((B, 2, M), np.nan)
+        gmax, gmin = np.nanmax(gaps_of, axis=1), np.nanmin(gaps_of, axis=1)
         diff, ratio = gmax - gmin, gmin / gmax
         q = list(map(float, ci))
         cols = list(values.columns)

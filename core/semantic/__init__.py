@@ -15,6 +15,7 @@ from core.semantic.coldstart import (
 from core.semantic.describe import (
     InterestWords,
     UserInterestWords,
+    catalogue_centre,
     current_interest_text,
     describe_user,
     interest_states,
@@ -31,6 +32,7 @@ from core.semantic.encoder import (
     load_encoder,
 )
 from core.semantic.fusion import attach_text, extend_catalogue, text_config, text_for_training
+from core.semantic.reasons import MatchReason, match_reasons
 from core.semantic.search import (
     UserMatch,
     query_vector,
@@ -74,6 +76,7 @@ __all__ = [
     "UserMatch",
     "attach_text",
     "compose_text",
+    "catalogue_centre",
     "current_interest_text",
     "default_vectors_path",
     "describe_user",
@@ -86,6 +89,8 @@ __all__ = [
     "load_encoder",
     "nearest",
     "query_vector",
+    "MatchReason",
+    "match_reasons",
     "read_vectors",
     "search_items",
     "search_users",

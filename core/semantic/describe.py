@@ -2,8 +2,13 @@
 
 The interest after step t is the model's distribution over items, softmax(s_t) (as in ../shared/METRICS.md §2).
 Its text vector is the expectation of the item text vectors under that distribution, normalised to unit length:
-u_t = Σ_i softmax(s_t)_i · text_i / ‖·‖. The words that describe it are the terms (categories, tags) and item texts
-nearest to u_t. This works for any model, with or without text features: only the item texts need encoding.
+u_t = Σ_i softmax(s_t)_i · text_i / ‖·‖. This works for any model, with or without text features: only the item texts
+need encoding.
+
+Described relative to the catalogue (the default of `describe_user`), the vector is the expectation minus the mean
+text of the catalogue's items, r_t = (Σ_i softmax(s_t)_i · text_i − mean_i text_i) / ‖·‖: the words are those that
+set this user's interest apart. Without that, every user whose interest is still spread over many items is nearest
+to the catalogue's own centre, and all are described with the same few words.
 
 Shapes: N states, D hidden, I items (+1 padding), d text width.
 """
@@ -27,6 +32,7 @@ __all__ = [
     "InterestWords",
     "UserInterestWords",
     "interest_text",
+    "catalogue_centre",
     "words_for",
     "interest_states",
     "current_interest_text",
@@ -62,11 +68,23 @@ class UserInterestWords:
         return self.points[-1]
 
 
-def interest_text(model: InterestModel, states: torch.Tensor, item_text: torch.Tensor) -> np.ndarray:
-    """Text vectors of interest states: states [N,D], item_text [I+1,d] (row = model index) -> [N,d] unit rows."""
+def catalogue_centre(item_text: torch.Tensor) -> torch.Tensor:
+    """[d] the mean text vector of the items that have one (item_text [I+1,d]; padding and text-less rows, which are
+    zero, are left out)."""
+    has = item_text.norm(dim=-1) > 0  # [I+1]
+    return item_text[has].mean(0) if bool(has.any()) else torch.zeros(item_text.shape[-1], dtype=item_text.dtype)
+
+
+def interest_text(
+    model: InterestModel, states: torch.Tensor, item_text: torch.Tensor, centre: torch.Tensor | None = None
+) -> np.ndarray:
+    """Text vectors of interest states: states [N,D], item_text [I+1,d] (row = model index) -> [N,d] unit rows;
+    with a `centre` [d] (`catalogue_centre`), the expectation minus the centre, normalised."""
     with torch.no_grad():
         p = model.score(states).float().softmax(-1)  # [N,I+1]; padding scores -inf so gets 0
         u = p @ item_text.to(p.device, p.dtype)  # [N,d]
+        if centre is not None:
+            u = u - centre.to(p.device, p.dtype)  # [N,d]
         u = u / u.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     return u.cpu().numpy().astype(np.float32)
 
@@ -118,8 +136,10 @@ def describe_user(
     points: int = 4,
     k: int = 5,
     steps: Sequence[int] | None = None,
+    relative: bool = True,
 ) -> UserInterestWords:
-    """A user's interest in words after `steps` (default: `points` evenly spaced steps ending at the last event).
+    """A user's interest in words after `steps` (default: `points` evenly spaced steps ending at the last event);
+    `relative`: the words that set the interest apart from the catalogue's mean text (see the module docstring).
 
     Raises NotFoundError for a user without events and UserInputError for a step outside the history.
     """
@@ -131,7 +151,9 @@ def describe_user(
         raise UserInputError(f"User {user_id!r} has {n} events; steps must be between 0 and {n - 1}.")
     max_len = loaded.config.max_len
     windows = [history.slice(max(0, s + 1 - max_len), s + 1) for s in chosen]
-    u = interest_text(loaded.model, interest_states(loaded, windows), _item_text(loaded, tv))  # [P,d]
+    item_text = _item_text(loaded, tv)  # [I+1,d]
+    centre = catalogue_centre(item_text) if relative else None
+    u = interest_text(loaded.model, interest_states(loaded, windows), item_text, centre)  # [P,d]
     out = []
     for s, vec in zip(chosen, u, strict=True):
         terms, items = words_for(vec, tv, k)

@@ -25,6 +25,7 @@ __all__ = [
     "events_over_time",
     "category_share_over_time",
     "item_lookup",
+    "find_items",
     "user_attribute_keys",
     "top_items",
     "activity_distribution",
@@ -233,6 +234,22 @@ def item_lookup(con: duckdb.DuckDBPyConnection, item_ids: list[str]) -> pd.DataF
     df = df.sort_values("item_id", key=lambda s: s.map(pos)).reset_index(drop=True)
     df["categories"] = df["categories"].map(_to_list)
     return df
+
+
+def find_items(con: duckdb.DuckDBPyConnection, text: str, limit: int = 20) -> pd.DataFrame:
+    """Items whose title or id contains `text` (case-insensitive), titles starting with it first, then by title.
+
+    Columns: item_id, title. The text is matched literally (``%`` and ``_`` are not wildcards).
+    """
+    needle = str(text).strip().lower()
+    if not needle:
+        return pd.DataFrame({"item_id": pd.Series(dtype=object), "title": pd.Series(dtype=object)})
+    return con.execute(
+        """SELECT item_id, title FROM items
+           WHERE contains(lower(coalesce(title, '')), ?) OR contains(lower(item_id), ?)
+           ORDER BY NOT starts_with(lower(coalesce(title, '')), ?), title, item_id LIMIT ?""",
+        [needle, needle, needle, int(limit)],
+    ).df()
 
 
 def top_items(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pd.DataFrame:

@@ -77,20 +77,23 @@ def timeline(
     new_steps=None,
     skipped_steps=None,
     trained_until=None,
+    axis: str = "date",
 ) -> go.Figure:
     """The user's events: time × category, one marker symbol per event type, titles on hover.
 
     `history` is `core.store.queries.user_history`'s frame; an event with several categories is drawn once per
     category, an event with none on a "(none)" row. Live marks: `new_steps` are ringed, `skipped_steps` (items the
-    model has never seen) crossed, and `trained_until` (the model's training cut-off) is a dotted line.
+    model has never seen) crossed, and `trained_until` (the model's training cut-off) is a dotted line. `axis` is
+    "date" (the events' times) or "event" (their order: event 0 is the first).
     """
+    xcol = "ts" if axis == "date" else "step"
     d = history.assign(category=history["categories"].map(lambda c: list(c) if len(c) else ["(none)"]))
     d = d.explode("category")
     fig = go.Figure()
     for n, (etype, g) in enumerate(d.groupby("event_type", sort=True)):
         fig.add_trace(
             go.Scatter(
-                x=g["ts"],
+                x=g[xcol],
                 y=g["category"].map(plain),
                 mode="markers",
                 name=plain(etype),
@@ -105,13 +108,14 @@ def timeline(
     ]:
         if steps is not None and len(steps):
             g = d[d["step"].isin(set(int(s) for s in steps))]
-            fig.add_trace(go.Scatter(x=g["ts"], y=g["category"].map(plain), mode="markers", name=name, marker=marker,
+            fig.add_trace(go.Scatter(x=g[xcol], y=g["category"].map(plain), mode="markers", name=name, marker=marker,
                                      hovertext=_hover(g), hoverinfo="text"))
-    if trained_until is not None and len(history) and pd.Timestamp(trained_until) <= history["ts"].max():
+    if axis == "date" and trained_until is not None and len(history) and pd.Timestamp(trained_until) <= history["ts"].max():
         fig.add_vline(x=pd.Timestamp(trained_until).timestamp() * 1000, line_dash="dot", line_color="#6b7280",
                       annotation_text="model trained until", annotation_position="top left")
     n_rows = d["category"].nunique()
-    fig.update_layout(**_LAYOUT, title="Event timeline", xaxis_title="", yaxis_title="", height=min(520, 140 + 28 * n_rows))
+    fig.update_layout(**_LAYOUT, title="Event timeline", xaxis_title="" if axis == "date" else "event number",
+                      yaxis_title="", height=min(520, 140 + 28 * n_rows))
     fig.update_yaxes(categoryorder="category ascending")
     return fig
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard.cache import DbRef
 from dashboard.components import charts
+from dashboard.reader import READER
 
 __all__ = ["communities_table", "community_share", "communities_section"]
 
@@ -16,7 +17,7 @@ def communities_table(db: str, stamp: tuple[int, int, int]) -> pd.DataFrame:
     """user_id, community for every user named by an edge (empty without edges)."""
     from core.social.communities import graph_communities
 
-    with data.READER.cursor(db, stamp) as con:
+    with READER.cursor(db, stamp) as con:
         return graph_communities(con, seed=0)
 
 
@@ -26,14 +27,13 @@ def community_share(db: str, stamp: tuple[int, int, int], community: int, period
 
     members = communities_table(db, stamp)
     users = members.loc[members["community"] == community, "user_id"].tolist()
-    with data.READER.cursor(db, stamp) as con:
+    with READER.cursor(db, stamp) as con:
         return members_category_share(con, users, period)
 
 
-def communities_section(period: str) -> None:
+def communities_section(ref: DbRef, period: str) -> None:
     """Pick two communities and compare their category share over time (sizes first)."""
-    db = data.db_path()
-    stamp = data.db_stamp(db)
+    db, stamp = ref.path, ref.stamp
     table = communities_table(str(db), stamp)
     if table.empty:
         st.info("This database has no social edges, so there are no graph communities.")

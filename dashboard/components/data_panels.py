@@ -17,14 +17,14 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import InterestLensError
-from dashboard import data
+from dashboard import cache
 from dashboard.components.charts import md_text
 from dashboard.components.sidebar import PENDING_MODEL
 from dashboard.components.upload import safe_name
 from dashboard.reader import READER
 
 __all__ = ["mapping_inputs", "run_ingest", "reject_report", "models_table", "train_panel", "reliability_figure",
-           "reliability_panel"]
+           "reliability_panel", "drift_panel", "vectors_panel"]
 
 _NONE = "(none)"
 
@@ -95,7 +95,7 @@ def run_ingest(db: Path, preset: str, source: Path, mapping) -> int | None:
 
 def reject_report(run_id: int) -> None:
     """The rows a run rejected, with reasons; the raw text is shown as text."""
-    rejects = data.query("run_rejects", run_id)
+    rejects = cache.run_rejects(cache.database(), run_id)
     if rejects.empty:
         st.success(f"Run {run_id} rejected no rows.")
         return
@@ -112,7 +112,7 @@ def models_table(models: list[Path]) -> pd.DataFrame:
     """One row per checkpoint: name, created, epochs, device, validation NDCG@10, test NDCG@10, drift built."""
     rows = []
     for m in models:
-        card = data.read_card(m)["metrics"]
+        card = cache.read_card(m)["metrics"]
         valid, test = card.get("valid") or card.get("validation") or {}, card.get("test") or {}
         rows.append({
             "model": m.name, "created": card.get("created", ""), "epochs": card.get("epochs"),
@@ -148,7 +148,7 @@ def reliability_figure(interest: dict):
 def reliability_panel(models: list[Path]) -> None:
     """The reliability diagram of the newest model whose card has one (`interestlens train` or `evaluate` writes it)."""
     for m in models:
-        interest = data.read_card(m)["metrics"].get("interest") or {}
+        interest = cache.read_card(m)["metrics"].get("interest") or {}
         if interest.get("reliability"):
             st.caption(f"Is the interest forecast calibrated? Model {m.name}, test targets "
                        f"(histogram log-loss {interest.get('histogram', {}).get('log_loss', float('nan')):.3f} beside it).")
@@ -158,7 +158,7 @@ def reliability_panel(models: list[Path]) -> None:
 
 def train_panel(db: Path) -> None:
     """Train a model here with live progress, or copy the CLI command."""
-    root = data.models_root()
+    root = cache.models_root()
     c = st.columns([2, 1, 1])
     name = c[0].text_input("Model name", value="default", key="data_train_name").strip()
     minutes = c[1].number_input("At most (minutes)", 1, 120, 8, key="data_train_minutes")
@@ -195,3 +195,59 @@ def train_panel(db: Path) -> None:
                                f"best {result.best_epoch}.",
                       state="complete", expanded=False)
     st.session_state[PENDING_MODEL] = str(out)
+
+
+def drift_panel(db: Path, model_dir: Path) -> None:
+    """A button that builds the drift summaries of the active model (`core.trajectory.build_drift`: the "interests
+    changed most" list) with a progress bar over the users."""
+    built = (model_dir / "drift.parquet").is_file()
+    st.caption(f"Drift summaries of {model_dir.name}: " + ("built." if built else "not built yet; the explorer's "
+               "“Interests changed most” list needs them."))
+    if not st.button("Rebuild drift summaries" if built else "Build drift summaries", key="data_drift_go",
+                     icon=":material/trending_up:"):
+        return
+    from core.checkpoint import load_checkpoint
+    from core.trajectory import build_drift
+
+    bar = st.progress(0.0, text="Reading the users…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Drift of {done:,} of {total:,} users")
+
+    try:
+        result = build_drift(db, load_checkpoint(model_dir), progress=progress)
+    except InterestLensError as exc:
+        bar.empty()
+        st.error(md_text(exc))
+        return
+    bar.progress(1.0, text="Done")
+    st.success(f"Drift summaries of {result.users:,} users built in {result.seconds:.0f} s.")
+
+
+def vectors_panel(db: Path) -> None:
+    """A button that computes the item text vectors (`core.semantic.encode_items`), which interests in words,
+    similar items and search by meaning read; the status shows each stage and its time."""
+    from core.semantic import semantic_status
+
+    s = semantic_status(db)
+    st.caption("Item text vectors: " + ("up to date." if s.fresh else "out of date (the items changed)."
+                                        if s.cached else "not computed yet."))
+    if not s.encoder_installed:
+        st.info(s.message)
+        return
+    if not st.button("Recompute text vectors" if s.fresh else "Compute text vectors", key="data_vectors_go",
+                     icon=":material/translate:"):
+        return
+    from core.semantic import encode_items
+
+    with st.status("Computing the item text vectors…", expanded=True) as status:
+        t0 = time.perf_counter()
+        st.write("Loading the text encoder and reading the item texts…")
+        try:
+            tv = encode_items(db)
+        except InterestLensError as exc:
+            status.update(label="Computing the text vectors failed.", state="error")
+            st.error(md_text(exc))
+            return
+        status.update(label=f"Text vectors of {len(tv.item_ids):,} items ready: {tv.encoded:,} texts encoded in "
+                            f"{time.perf_counter() - t0:.0f} s.", state="complete", expanded=False)

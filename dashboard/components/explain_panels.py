@@ -3,14 +3,14 @@ what-if editor. Every number comes from `core.explain` / `core.attention`; these
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import cache
+from dashboard.cache import DbRef, ModelRef
 from dashboard.components import model_charts, panels
 from dashboard.components.charts import md_text
 
@@ -27,8 +27,8 @@ def event_table(expl: Any) -> pd.DataFrame:
             "to step": [lab.last_step if lab.n_events > 1 else lab.step for lab in expl.labels],
             "events": [lab.n_events for lab in expl.labels],
             "time": [lab.time for lab in expl.labels],
-            "item_id": [lab.item_id for lab in expl.labels],
             "title": [lab.title for lab in expl.labels],
+            "item_id": [lab.item_id for lab in expl.labels],
             "categories": [", ".join(lab.categories) for lab in expl.labels],
             "shap": expl.values,
         }
@@ -45,9 +45,9 @@ def window_table(windows: list) -> pd.DataFrame:
 
 
 @st.fragment
-def windows_panel(model_dir: Path, user: str, item: str) -> None:
+def windows_panel(db: DbRef, model: ModelRef, user: str, item: str) -> None:
     """The values of the history's sessions, days, weeks and months (`core.explain.HistoryExplainer.periods`)."""
-    values = panels.model_result("periods", model_dir, user, item)
+    values = panels.computed(cache.periods, db, model, user, item)
     if values is None:
         return
     windows = window_table(values)
@@ -75,9 +75,9 @@ def group_table(expl: Any) -> pd.DataFrame:
 
 
 @st.fragment
-def attention_vs_shap(model_dir: Path, user: str, item: str) -> None:
+def attention_vs_shap(db: DbRef, model: ModelRef, user: str, item: str) -> None:
     """SHAP values and rolled-out attention over the same players, then the deletion curves of every ordering."""
-    view = panels.model_result("deletion", model_dir, user, item)
+    view = panels.computed(cache.deletion, db, model, user, item)
     if view is None:
         return
     expl, curves = view.explanation, view.curves
@@ -110,24 +110,32 @@ def attention_vs_shap(model_dir: Path, user: str, item: str) -> None:
 
 
 @st.fragment
-def what_if_editor(model_dir: Path, user: str, item: str, positions: np.ndarray, recs: pd.DataFrame) -> None:
+def what_if_editor(db: DbRef, model: ModelRef, user: str, item: str, positions: np.ndarray, recs: pd.DataFrame) -> None:
     """Untick events to remove them, change an event's time to move it, or add an item; the model re-ranks.
     Nothing is written to the database."""
     from core.explain import InsertItem, MoveEvent, RemoveEvents
 
-    history = data.query("user_history", user)
+    history = cache.user_history(db, user)
     window = history.set_index("step").loc[[int(p) for p in positions]].reset_index()
-    table = pd.DataFrame({"keep": True, "step": window["step"], "time": window["ts"], "item_id": window["item_id"],
-                          "title": window["title"]})
+    window = window.sort_values("step", ascending=False)  # the latest events first: the ones an analyst edits
+    table = pd.DataFrame({"keep": True, "step": window["step"], "time": window["ts"], "title": window["title"],
+                          "item_id": window["item_id"]}).reset_index(drop=True)
     edited = st.data_editor(
         table, hide_index=True, width="stretch", key="explain_whatif_table", disabled=["step", "item_id", "title"],
         column_config={"keep": st.column_config.CheckboxColumn("keep", help="Untick to remove this event"),
                        "time": st.column_config.DatetimeColumn("time (UTC)", help="Change it to move the event")},
     )
-    c = st.columns(2)
-    added = c[0].text_input("Add an item (id)", key="explain_whatif_add").strip()
+    c = st.columns([2, 2, 2])
+    search = c[0].text_input("Add an item: search its title", key="explain_whatif_search",
+                             placeholder="e.g. star wars").strip()
+    found = cache.find_items(db, search, 20) if search else pd.DataFrame(columns=["item_id", "title"])
+    labels = {str(i): f"{t or i} ({i})" for i, t in zip(found["item_id"], found["title"], strict=True)}
+    added = c[1].selectbox("Item to add", list(labels), index=None, key="explain_whatif_add", format_func=labels.get,
+                           placeholder="no match" if search and not labels else "pick a search result") or ""
+    if search and not labels:
+        st.caption(f"No item title contains {md_text(search)!s}.")
     last = pd.Timestamp(history["ts"].max())
-    when = c[1].datetime_input("at (UTC)", value=(last + pd.Timedelta(minutes=1)).to_pydatetime(),
+    when = c[2].datetime_input("at (UTC)", value=(last + pd.Timedelta(minutes=1)).to_pydatetime(),
                                key="explain_whatif_when")
     edits: list = []
     removed = tuple(int(s) for s in edited.loc[~edited["keep"], "step"])
@@ -142,11 +150,11 @@ def what_if_editor(model_dir: Path, user: str, item: str, positions: np.ndarray,
     if not edits:
         st.caption("Untick events, change a time or add an item to see how the recommendations would change.")
         return
-    result = panels.model_result("what_if", model_dir, user, tuple(edits), 10, item)
+    result = panels.computed(cache.what_if, db, model, user, tuple(edits), 10, item)
     if result is None:
         return
     after = result.recommendations
-    titles = data.query("item_lookup", tuple(after["item_id"].astype(str)))
+    titles = cache.item_lookup(db, tuple(after["item_id"].astype(str)))
     after = after.merge(titles[["item_id", "title"]], on="item_id", how="left")
     before = {r.item_id: r.rank for r in result.before}
     after["rank before"] = [str(before[i]) if i in before else "new" for i in after["item_id"]]  # not in the top 10 before

@@ -7,16 +7,15 @@ one read of the store); each is a fragment, so moving one control redraws one pa
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
 from core.contract import supports
 from core.errors import InterestLensError
 from core.trajectory import GRAINS, grid_view
-from dashboard import calls, data
-from dashboard import semantic as sem
+from dashboard import cache
+from dashboard.cache import DbRef, ModelRef
+from dashboard.cache import semantic as sem
 from dashboard.components import model_charts, panels
 from dashboard.components.charts import md_text
 from dashboard.components.live import Marks
@@ -26,9 +25,9 @@ __all__ = ["trajectory_panel", "recommendations_panel", "words_table"]
 
 
 @st.fragment
-def trajectory_panel(model_dir: Path, user: str, marks: Marks, live: bool) -> None:
+def trajectory_panel(db: DbRef, model: ModelRef, user: str, marks: Marks, live: bool) -> None:
     """The trajectory (model, long-term, short-term or baseline), the gate and drift, and interests in words."""
-    states = supports(data.load_model(model_dir).scorer, "states")  # an external model: no gate, no components
+    states = supports(cache.loaded_model(model).scorer, "states")  # an external model: no gate, no components
     views = list(model_charts.VIEWS) if states else ["model", "baseline"]
     view = st.segmented_control("Interest", views, default="model", key="view", bind="query-params") or "model"
     view = view if view in views else "model"
@@ -36,7 +35,7 @@ def trajectory_panel(model_dir: Path, user: str, marks: Marks, live: bool) -> No
         "Time grid", ["auto", *GRAINS], default="auto", key="grain", bind="query-params",
         help="auto picks session, day, week or month from the history's span; event is one point per event.",
     ) or "auto"
-    uv = panels.model_result("user_view", model_dir, user)
+    uv = panels.computed(cache.user_view, db, model, user)
     if uv is None:
         return
     traj = uv.trajectory
@@ -54,7 +53,7 @@ def trajectory_panel(model_dir: Path, user: str, marks: Marks, live: bool) -> No
         st.caption("The long/short-term gate is not available for this model (its interest is read from each "
                    "prefix's scores).")
     with st.expander("Interests in words", expanded=True, icon=":material/translate:"):
-        s = sem.status(data.db_path(), data.db_stamp(data.db_path()))
+        s = sem.status(db)
         if not states:
             st.info("Interests in words are not available for this model (they read our model's states).")
             return
@@ -62,11 +61,12 @@ def trajectory_panel(model_dir: Path, user: str, marks: Marks, live: bool) -> No
             st.info(s.message)
             return
         steps = tuple(sorted({max(0, int(c) - 1) for c in traj.change_points} | {len(traj) - 1}))
-        words = panels.model_result("interest_words", model_dir, user, steps, str(s.vectors_path), s.vectors_stamp)
+        words = panels.computed(sem.interest_words, db, model, s, user, steps)
         if words is not None:
             st.dataframe(words_table(words, traj), hide_index=True, width="stretch", key="user_words")
-            st.caption("The category names, tags and item texts nearest to the model's interest (its expected item "
-                       "text), at the end of each segment between drift points and now.")
+            st.caption("The category names and tags that set this user's interest apart from the catalogue as a "
+                       "whole (the model's expected item text minus the catalogue's mean text), and the items nearest "
+                       "to it, at the end of each segment between drift points and now.")
 
 
 def words_table(words, traj) -> pd.DataFrame:
@@ -83,10 +83,10 @@ def words_table(words, traj) -> pd.DataFrame:
 
 
 @st.fragment
-def recommendations_panel(model_dir: Path, user: str) -> None:
+def recommendations_panel(db: DbRef, model: ModelRef, user: str) -> None:
     """The top-K (K from a slider bound to ?k=), a link to explain the picked one and items similar to it."""
-    k = st.slider("Recommendations", 5, calls.MAX_K, 10, step=5, key="k", bind="query-params")
-    uv = panels.model_result("user_view", model_dir, user)
+    k = st.slider("Recommendations", 5, cache.MAX_K, 10, step=5, key="k", bind="query-params")
+    uv = panels.computed(cache.user_view, db, model, user)
     if uv is None:
         return
     recs = uv.recommendations.head(int(k))
@@ -96,20 +96,20 @@ def recommendations_panel(model_dir: Path, user: str) -> None:
             "pages/explain.py", label=f"Explain why item {md_text(picked)} is recommended", icon=":material/lightbulb:",
             query_params={"user": user, "item": picked},
         )
-        _similar(picked)
+        _similar(db, picked)
     st.download_button(
         "Download recommendations (CSV)", panels.csv(recs), f"recommendations_{user}.csv", "text/csv",
         key="user_recs_csv",
     )
 
 
-def _similar(item: str) -> None:
-    s = sem.status(data.db_path(), data.db_stamp(data.db_path()))
+def _similar(db: DbRef, item: str) -> None:
+    s = sem.status(db)
     if not s.describe:
         st.caption(s.message)
         return
     try:
-        found = sem.similar(str(s.vectors_path), s.vectors_stamp, item, 5)
+        found = sem.similar(s, item, 5)
     except InterestLensError:  # an item without a text vector
         st.caption(f"No text vector for item {md_text(item)}, so no similar items.")
         return

@@ -29,20 +29,32 @@ def group_table(rows: list, metrics: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+GAP_COLUMNS = {  # GapRow field -> the column a reader sees
+    "attribute": "grouped by", "metric": "measure", "difference": "gap (best − worst)",
+    "difference_low": "gap, 95% low", "difference_high": "gap, 95% high", "ratio": "worst ÷ best",
+    "best_group": "best group", "worst_group": "worst group", "groups": "groups compared",
+    "left_out": "groups too small",
+}
+
+
 def gap_table(gaps: list) -> pd.DataFrame:
-    """GapRows as a table (difference and ratio with intervals, best and worst group)."""
-    return pd.DataFrame([vars(g).copy() for g in gaps])
+    """GapRows as a table with plain column names (gap and ratio with intervals, best and worst group)."""
+    d = pd.DataFrame([vars(g).copy() for g in gaps])
+    return d[[c for c in GAP_COLUMNS if c in d.columns]].rename(columns=GAP_COLUMNS) if len(d) else d
 
 
-def group_bars(table: pd.DataFrame, metric: str, attribute: str) -> go.Figure:
-    """One attribute's groups: the metric with its interval as error bars, group size in the label."""
+def group_bars(table: pd.DataFrame, metric: str, attribute: str, min_size: int = 1) -> go.Figure:
+    """One attribute's groups: the metric with its interval as error bars, group size in the label; groups under
+    `min_size` users are grey (they are left out of the gaps)."""
     d = table[table["attribute"] == attribute].sort_values(metric)
-    labels = [f"{plain(g)} (n={n:,})" for g, n in zip(d["group"], d["size"], strict=True)]
+    small = (d["size"] < min_size).to_numpy()
+    labels = [f"{plain(g)} (n={n:,}{', too small' if s else ''})"
+              for g, n, s in zip(d["group"], d["size"], small, strict=True)]
     err_hi = (d[f"{metric} high"] - d[metric]).to_numpy()
     err_lo = (d[metric] - d[f"{metric} low"]).to_numpy()
     fig = go.Figure(
         go.Bar(
-            x=d[metric], y=labels, orientation="h", marker_color="#2563eb",
+            x=d[metric], y=labels, orientation="h", marker_color=np.where(small, "#cbd5e1", "#2563eb").tolist(),
             error_x=dict(type="data", array=err_hi, arrayminus=err_lo, visible=bool(np.isfinite(err_hi).any())),
             hovertemplate="%{y}<br>%{x:.4f}<extra></extra>",
         )
@@ -78,8 +90,11 @@ def exposure_bars(table) -> go.Figure:
     d = d.assign(group=d["group"].map(plain)).melt(
         id_vars="group", value_vars=["exposure_share", "relevance"], var_name="measure", value_name="share"
     )
+    d["measure"] = d["measure"].map({"exposure_share": "share of exposure in the lists",
+                                     "relevance": "share of what users went on to choose"})
     fig = px.bar(d, x="group", y="share", color="measure", barmode="group",
-                 title=f"Exposure vs relevance by {plain(table.grouping)} (parity {table.parity_ratio:.2f})")
+                 title=f"Exposure vs relevance by {plain(table.grouping)} (parity {table.parity_ratio:.2f}: "
+                       "least ÷ most exposed group, 1 = equal)")
     return fig.update_layout(**_LAYOUT, xaxis_title="", yaxis_title="share", yaxis_tickformat=".0%")
 
 

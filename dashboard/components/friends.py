@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 import pandas as pd
@@ -14,8 +13,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core.errors import InterestLensError
-from dashboard import data, demo
+from dashboard import cache, demo
+from dashboard.cache import ModelRef
 from dashboard.components.charts import md_text
+from dashboard.reader import READER
 
 __all__ = ["FriendsView", "friends_view", "friends_panel", "ego_figure", "share_figure"]
 
@@ -34,11 +35,11 @@ def friends_view(db: str, stamp: tuple[int, int, int], model_dir: str, model_sta
     from core.social.communities import dominant_categories
     from core.social.evidence import user_social_evidence
 
-    loaded = data.load_model(Path(model_dir))
+    loaded = cache.loaded_model(ModelRef(model_dir, model_stamp))
     if loaded.model.social is None:
         return None
     p = demo.active()
-    with data.READER.cursor(db, stamp) as con:  # the app's shared read-only connection
+    with READER.cursor(db, stamp) as con:  # the app's shared read-only connection
         real = (p.resolve(con, user) or demo.NOBODY) if p is not None else user
         ev = user_social_evidence(con, loaded, real)
         dom = dominant_categories(con, ev.friends)
@@ -85,11 +86,11 @@ def share_figure(view: FriendsView) -> go.Figure:
 
 
 @st.fragment
-def friends_panel(model_dir: Path, user: str) -> None:
+def friends_panel(model: ModelRef, user: str) -> None:
     """The Friends panel, or one sentence when the model has no social branch or the user no friends."""
     try:
-        db = data.db_path()
-        view = friends_view(str(db), data.db_stamp(db), str(model_dir), data._model_stamp(model_dir), user)
+        db = cache.database()
+        view = friends_view(db.path, db.stamp, model.path, model.stamp, user)
     except InterestLensError as exc:
         st.info(str(exc))
         return

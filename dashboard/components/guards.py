@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Any
 
 import streamlit as st
 
 from core.errors import InterestLensError
-from dashboard import data
+from dashboard import cache
+from dashboard.cache import DbRef, ModelRef
 from dashboard.components.charts import md_text
 
-__all__ = ["require_db", "require_model", "require_user", "require_capability", "train_command", "build_command"]
+__all__ = ["require_db", "require_model", "require_user", "train_command", "build_command"]
 
 
 def build_command(db: Path) -> str:
@@ -25,15 +25,16 @@ def train_command(db: Path) -> str:
     return f"interestlens train --db {shlex.quote(str(db))} --out data/models/default"
 
 
-def require_db() -> dict:
-    """The dataset summary; stops the page with a way forward when there is no usable, non-empty database."""
-    path = data.db_path()
-    if not path.exists():
+def require_db() -> DbRef:
+    """The app's database; stops the page with a way forward when there is no usable, non-empty database."""
+    db = cache.database()
+    path = db.file
+    if not db.exists:
         st.info(f"No database at `{path}` yet. Create one with `make run`, or:")
         st.code(build_command(path), language="bash")
         st.stop()
     try:
-        summary = data.query("dataset_summary")
+        summary = cache.dataset_summary(db)
     except InterestLensError as exc:
         st.error(md_text(exc))
         st.stop()
@@ -41,37 +42,26 @@ def require_db() -> dict:
         st.info(f"The database `{path}` has no events yet. Add some on the **Data & models** page, or:")
         st.code(build_command(path), language="bash")
         st.stop()
-    return summary
+    return db
 
 
-def require_user(user: str) -> str:
+def require_user(db: DbRef, user: str) -> str:
     """The user id when it is in the database; otherwise a message and a way forward, then a stop."""
     if not user:
         st.info("Pick a user: type an id above, search with **Find a user**, or choose one whose interests changed most.")
         st.stop()
-    if not data.query("user_exists", user):
+    if not cache.user_exists(db, user):
         st.warning(f"There is no user {md_text(repr(user))} in this database. Check the id, or search for a user above.")
         st.stop()
     return user
 
 
-def require_model(stop: bool = True) -> Path | None:
-    """The active checkpoint folder; without one, an info with the training command (and a stop if asked)."""
-    model_dir = data.active_model_dir()
-    if model_dir is None:
+def require_model(stop: bool = True) -> ModelRef | None:
+    """The active model; without one, an info with the training command (and a stop if asked)."""
+    model = cache.active_model()
+    if model is None:
         st.info("No trained model yet. Train the default one with:")
-        st.code(train_command(data.db_path()), language="bash")
+        st.code(train_command(cache.db_path()), language="bash")
         if stop:
             st.stop()
-    return model_dir
-
-
-def require_capability(module: str, what: str, command: str, stop: bool = True) -> Any:
-    """Import `module` (a core capability); when it is not in this build, say so and how to get `what`."""
-    mod = data.optional(module)
-    if mod is None:
-        st.info(f"{what} is not available in this build yet (`{module}` is missing). From the command line:")
-        st.code(command, language="bash")
-        if stop:
-            st.stop()
-    return mod
+    return model

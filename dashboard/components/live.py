@@ -1,9 +1,9 @@
 """Live mode: the switch, the watcher that redraws a page when new events land, and what is new for one user.
 
-The watcher is a small `st.fragment(run_every=…)`: every few seconds it asks `data.version()` (a `stat` of the
+The watcher is a small `st.fragment(run_every=…)`: every few seconds it asks `cache.version()` (a `stat` of the
 database file while nothing changed, `core.live.data_version` after a writer committed) and reruns the page only
 when the version differs from the one the page was drawn with, so an idle live page does no work. The shared read
-connection is closed after each check and each redraw (`data.release`): a live view holds no connection between
+connection is closed after each check and each redraw (`cache.release`): a live view holds no connection between
 refreshes, so `interestlens follow` never waits for the app.
 
 What is new for a user (`user_marks`): events written since the switch was turned on (`core.live.events_since`),
@@ -21,7 +21,8 @@ import pandas as pd
 import streamlit as st
 
 from core.live import trained_until_of
-from dashboard import data
+from dashboard import cache
+from dashboard.cache import DbRef, ModelRef
 from dashboard.components.charts import md_text
 
 __all__ = ["LIVE_KEY", "Marks", "controls", "since", "watch", "user_marks", "caption"]
@@ -42,7 +43,7 @@ def controls(page: str) -> float | None:
     every = c[1].selectbox("Refresh every", [1, 2, 5, 10], index=1, key=f"{page}_live_every", bind="query-params",
                            format_func=lambda s: f"every {s} s", label_visibility="collapsed")
     if _SINCE not in st.session_state:
-        st.session_state[_SINCE] = data.version()
+        st.session_state[_SINCE] = cache.version()
     start = st.session_state[_SINCE]
     c[2].caption(f"Live since run {start.last_run_id} ({start.events:,} events then); new events are ringed.")
     return float(every)
@@ -59,12 +60,12 @@ def watch(every: float | None, drawn) -> None:
     if every is None:
         return
     st.session_state[_DRAWN] = drawn
-    data.release()
+    cache.release()
 
     @st.fragment(run_every=every)
     def _watch() -> None:
-        now = data.version()
-        data.release()
+        now = cache.version()
+        cache.release()
         if now != st.session_state.get(_DRAWN):
             st.rerun()
         st.caption(f"Live · checked {dt.datetime.now():%H:%M:%S} · latest run {now.last_run_id}")
@@ -87,24 +88,25 @@ class Marks:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _vocab_sets(model_dir: str, stamp: int) -> tuple[frozenset, frozenset]:
-    vocab = data.read_card(Path(model_dir))["vocab"]
+    vocab = cache.read_card(Path(model_dir))["vocab"]
     return frozenset(map(str, vocab.get("items", []))), frozenset(map(str, vocab.get("categories", [])))
 
 
-def user_marks(user: str, history: pd.DataFrame, model_dir: Path | None) -> Marks:
+def user_marks(db: DbRef, user: str, history: pd.DataFrame, model: ModelRef | None) -> Marks:
     """Mark the user's events that are new since the switch was turned on or unknown to the model."""
     empty = np.zeros(0, np.int64)
     new = empty
     run = since()
     if run is not None:
-        added = data.query("events_since", run, user)
+        added = cache.events_since(db, run, user)
         keys = set(zip(added["item_id"].astype(str), pd.to_datetime(added["ts"]), added["event_type"].astype(str), strict=True))
         hist_keys = zip(history["item_id"].astype(str), pd.to_datetime(history["ts"]), history["event_type"].astype(str), strict=True)
         new = np.array([s for s, k in zip(history["step"], hist_keys, strict=True) if k in keys], dtype=np.int64)
+    model_dir = model.dir if model is not None else None
     if model_dir is None or not (model_dir / "vocab.json").is_file():
         return Marks(new, empty, empty)
     items, categories = _vocab_sets(str(model_dir), (model_dir / "vocab.json").stat().st_mtime_ns)
-    until = trained_until_of(data.read_card(model_dir)["metrics"])
+    until = trained_until_of(cache.read_card(model_dir)["metrics"])
     known = history["item_id"].astype(str).isin(items).to_numpy()
     skipped = history["step"].to_numpy()[~known]
     after = history["step"].to_numpy()[pd.to_datetime(history["ts"]).to_numpy() > np.datetime64(until)] if until else empty

@@ -40,13 +40,13 @@ def gate_line(traj) -> go.Figure:
     times = pd.to_datetime(traj.times).strftime("%Y-%m-%d %H:%M")
     fig = go.Figure(
         go.Scatter(
-            x=steps, y=traj.gate, mode="lines", name="gate", line_color="#2563eb", customdata=times,
+            x=steps, y=traj.gate, mode="lines", name="long-term weight", line_color="#2563eb", customdata=times,
             hovertemplate="event %{x} · %{customdata}<br>long-term weight %{y:.2f}<extra></extra>",
         )
     )
     _change_lines(fig, traj)
     fig.update_layout(
-        **{**_LAYOUT, "hovermode": "closest"}, height=260, title="Long-term vs short-term (gate)",
+        **{**_LAYOUT, "hovermode": "closest"}, height=260, title="How much the long-term profile weighs against the latest events",
         yaxis_range=[0, 1], xaxis_title="event", yaxis_title="",
     )
     return fig

@@ -4,22 +4,30 @@ download."""
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
 import pandas as pd
 import streamlit as st
 
 from core.errors import InterestLensError
-from dashboard import data
+from dashboard import cache
+from dashboard.cache import DbRef, ModelRef
 from dashboard.components.charts import md_text
 from dashboard.components.guards import train_command
 
 log = logging.getLogger(__name__)
 
+SCORE_HELP = "The model's score for the item (higher ranks first); only the order matters, not the value."
+# Titles and categories are shown whole: a cut category list hides what the row is about.
+WIDE_TEXT = {"title": st.column_config.TextColumn("title", width="large"),
+             "categories": st.column_config.TextColumn("categories", width="large")}
+P = ParamSpec("P")
+R = TypeVar("R")
+
 __all__ = [
     "no_model",
-    "model_result",
+    "computed",
     "csv",
     "history_table",
     "recommendation_table",
@@ -31,22 +39,20 @@ __all__ = [
 def no_model() -> None:
     """Say that this panel needs a trained model, and how to get one."""
     st.info("This panel needs a trained model. Train the default one with:")
-    st.code(train_command(data.db_path()), language="bash")
+    st.code(train_command(cache.db_path()), language="bash")
 
 
-def model_result(name: str, model_dir: Path, *args: Any) -> Any:
-    """`data.model_call(name, …)`, or None after a clear message (an error sentence, or a missing capability)."""
+def computed(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R | None:
+    """`fn(*args)` (a `dashboard.cache` function) behind a spinner, or None after one clear sentence: the error's
+    own for bad input, a pointer to the server log for anything unexpected (never a traceback)."""
     try:
         with st.spinner("Computing…", show_time=True):
-            return data.model_call(name, model_dir, *args)
+            return fn(*args, **kwargs)
     except InterestLensError as exc:
         st.error(md_text(exc))
-    except ImportError as exc:  # a core capability still being written
-        log.info("model call %s unavailable: %s", name, exc)
-        st.info("This view is not available in this build of InterestLens yet.")
-    except Exception:  # never a traceback on screen: say so, keep the details in the server log
-        log.exception("model call %s failed", name)
-        st.error(f"Computing this view ({name}) failed unexpectedly; the details are in the server log.")
+    except Exception:
+        log.exception("%s failed", getattr(fn, "__name__", fn))
+        st.error("Computing this view failed unexpectedly; the details are in the server log.")
     return None
 
 
@@ -70,19 +76,21 @@ def _cell(v: object) -> object:
 
 
 def history_table(history: pd.DataFrame) -> pd.DataFrame:
-    """`user_history` as a flat table (lists and maps joined into text)."""
-    return history.assign(
+    """`user_history` as a flat table (lists and maps joined into text), the title before the item id."""
+    flat = history.assign(
         categories=history["categories"].map(", ".join),
         context=history["context"].map(lambda m: ", ".join(f"{k}={v}" for k, v in sorted(m.items()))),
     )
+    first = [c for c in ("step", "ts", "title", "item_id") if c in flat.columns]
+    return flat[first + [c for c in flat.columns if c not in first]]
 
 
 def recommendation_table(recs: pd.DataFrame, key: str) -> str | None:
     """The top-K list as a selectable table; returns the picked item id (None when no row is picked)."""
-    table = recs.assign(categories=recs["categories"].map(", ".join))[["rank", "item_id", "title", "score", "categories"]]
+    table = recs.assign(categories=recs["categories"].map(", ".join))[["rank", "title", "item_id", "score", "categories"]]
     event = st.dataframe(
         table, hide_index=True, width="stretch", key=key, on_select="rerun", selection_mode="single-row",
-        column_config={"score": st.column_config.NumberColumn(format="%.3f")},
+        column_config={"score": st.column_config.NumberColumn(format="%.3f", help=SCORE_HELP), **WIDE_TEXT},
     )
     rows = event.selection.rows if event is not None else []
     return str(table["item_id"].iloc[rows[0]]) if rows else None
@@ -99,18 +107,17 @@ def trajectory_caption(grid: Any) -> str:
     )
 
 
-def report_download(model_dir: Path, user: str, history: pd.DataFrame) -> None:
+def report_download(db: DbRef, model: ModelRef, user: str, history: pd.DataFrame) -> None:
     """A button that builds and downloads the self-contained HTML report of one user."""
     from dashboard.components.report import user_report
 
     if st.button("Build an HTML report of this user", key="user_report_build", icon=":material/description:"):
-        traj = model_result("trajectory", model_dir, user)
-        recs = model_result("recommend", model_dir, user, 10)
+        traj = computed(cache.trajectory, db, model, user)
+        recs = computed(cache.recommend, db, model, user, 10)
         explanation = None
         if recs is not None and len(recs):
-            view = model_result("explain", model_dir, user, str(recs["item_id"].iloc[0]))
-            explanation = view.explanation if view is not None else None
-        html_text = user_report(user, history, traj, recs, explanation, model_name=model_dir.name)
+            explanation = computed(cache.explain, db, model, user, str(recs["item_id"].iloc[0]))
+        html_text = user_report(user, history, traj, recs, explanation, model_name=model.name)
         st.download_button(
             "Download the report (HTML)", html_text.encode("utf-8"), f"interestlens_user_{user}.html", "text/html",
             key="user_report_download",

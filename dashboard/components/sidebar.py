@@ -12,7 +12,7 @@ import streamlit as st
 
 from core.errors import InterestLensError
 from core.privacy import FORGOTTEN_KEY
-from dashboard import data, demo
+from dashboard import cache, demo
 from dashboard.access import account_menu
 from dashboard.components.charts import md_text
 
@@ -46,13 +46,13 @@ def card_tables(card: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     return fact_table, metric_table
 
 
-def _model_fit(card: dict) -> None:
+def _model_fit(db: cache.DbRef, card: dict) -> None:
     vocab, fp = card["vocab"], card["fingerprint"]
     if not vocab:
         return
     try:
-        fit = data.query(
-            "model_fit",
+        fit = cache.model_fit(
+            db,
             tuple(vocab.get("items", [])),
             tuple(vocab.get("categories", [])),
             tuple(vocab.get("event_types", [])),
@@ -81,7 +81,7 @@ def _model_health(model_dir: Path, card: dict) -> None:
     """Say when the chosen model cannot be loaded (the pages that need no model keep working) or when users it
     was trained on have been deleted since (`interestlens forget` notes it in the card)."""
     try:
-        data.load_model(model_dir)
+        cache.loaded_model(cache.model_ref(model_dir))
     except InterestLensError as exc:
         st.error(f"This model is unusable, so pages show what they can without it: {md_text(exc)}")
         return
@@ -95,14 +95,15 @@ def _model_health(model_dir: Path, card: dict) -> None:
 
 def render_sidebar() -> None:
     """Draw the database and model panel in the sidebar."""
-    path = data.db_path()
+    db = cache.database()
+    path = db.file
     with st.sidebar:
         account_menu()
         if demo.active() is not None:
             st.caption("Demo mode: users are shown as pseudonyms and their attributes are hidden.")
         st.caption("Database")
         st.text(path.name if path.exists() else f"{path.name} (missing)", help=str(path))
-        models = data.list_models()
+        models = cache.list_models()
         st.caption("Model")
         if not models:
             st.text("none trained yet")
@@ -112,10 +113,10 @@ def render_sidebar() -> None:
         if pending in options:
             st.session_state["sidebar_model"] = pending
         if st.session_state.get("sidebar_model") not in options:
-            current = data.active_model_dir()
-            st.session_state["sidebar_model"] = str(current) if current is not None and str(current) in options else options[0]
+            current = cache.active_model()
+            st.session_state["sidebar_model"] = current.path if current is not None and current.path in options else options[0]
         chosen = st.selectbox("Active model", options, format_func=lambda p: Path(p).name, key="sidebar_model")
-        card = data.read_card(Path(chosen))
+        card = cache.read_card(Path(chosen))
         with st.expander("Model card", expanded=False):
             facts, metrics = card_tables(card)
             if facts.empty and metrics is None:
@@ -126,5 +127,5 @@ def render_sidebar() -> None:
                 st.dataframe(metrics, width="stretch", column_config={c: st.column_config.NumberColumn(format="%.4f")
                                                                       for c in metrics.columns})
         _model_health(Path(chosen), card)
-        if path.exists():
-            _model_fit(card)
+        if db.exists:
+            _model_fit(db, card)

@@ -1,44 +1,62 @@
 """The user finder: search by id, filter by attributes and activity, pick a row to select that user.
 
-The selected user lives in the `user` widget, which is bound to the URL (`?user=ID`), so every view is a link.
+The selected user lives in the `user` widget and in the URL (`?user=ID`), so every view is a link.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
 from core.store.queries import UserFilter
-from dashboard import data, demo
+from dashboard import cache, demo
+from dashboard.cache import ModelRef
 
-__all__ = ["USER_KEY", "user_input", "user_finder", "changed_most"]
+__all__ = ["USER_KEY", "user_input", "select_user", "user_finder", "changed_most"]
 
 USER_KEY = "user"  # the widget key and the URL query parameter
 _CARRIED = "_user_carried"  # the last selected user, kept when the widget's page is left
 
 
+def select_user(user_id: str) -> None:
+    """Make `user_id` the selected user ('' for none), in the session and in the URL (called from a widget's
+    callback, before the script creates the user box)."""
+    user_id = user_id.strip()
+    st.session_state[_CARRIED] = user_id
+    if user_id:
+        st.query_params[USER_KEY] = user_id
+    elif USER_KEY in st.query_params:
+        del st.query_params[USER_KEY]
+
+
+def _typed() -> None:
+    select_user(st.session_state.get(USER_KEY) or "")
+
+
 def user_input() -> str:
-    """The user id box (bound to `?user=`); returns the stripped id, '' when none."""
-    # Carry the selection across pages: a widget on another page starts empty even though the session (and the
-    # URL) still hold the user, so hand the value over through session state before the widget is created.
-    carried = st.session_state.get(USER_KEY)
-    if carried is None:
-        carried = st.session_state.get(_CARRIED)
-    if carried is not None:
-        st.session_state[USER_KEY] = carried
-    value = st.text_input("User id", key=USER_KEY, bind="query-params", placeholder="e.g. 17")
-    st.session_state[_CARRIED] = value
-    return (value or "").strip()
+    """The user id box, kept in the URL as `?user=`; returns the stripped id, '' when none.
+
+    The URL and the session agree after every run. A link, a reload or the browser's back and forward buttons bring
+    a `?user=` that wins; a switch between pages arrives with an empty query string, so the session's user is
+    written back to it. (A widget bound with `bind=` alone lost the user on the first switch after a deep link: the
+    new page's widget was seeded neither from the emptied URL nor from the old page's state.)
+    """
+    url = st.query_params.get(USER_KEY)
+    if url is not None:
+        st.session_state[_CARRIED] = url.strip()
+    chosen = st.session_state.get(_CARRIED) or ""
+    st.session_state[USER_KEY] = chosen  # the box on this page starts from the selection, whichever page made it
+    st.text_input("User id", key=USER_KEY, on_change=_typed, placeholder="e.g. 17")
+    if chosen and url != chosen:
+        st.query_params[USER_KEY] = chosen
+    return chosen
 
 
 def _pick() -> None:
-    """Row picked in the table → that user becomes the selection (runs before the script, so the bound
-    widget can still be set)."""
+    """Row picked in the table → that user becomes the selection."""
     rows = st.session_state["finder_table"].selection.rows
     ids = st.session_state.get("finder_ids", [])
     if rows and rows[0] < len(ids):
-        st.session_state[USER_KEY] = ids[rows[0]]
+        select_user(ids[rows[0]])
 
 
 def user_finder(expanded: bool) -> None:
@@ -52,17 +70,18 @@ def user_finder(expanded: bool) -> None:
                          "user_id": "by id"}.get,
         )
         min_events = c[2].number_input("Min events", 0, value=0, key="finder_min")
-        keys = data.query("user_attribute_keys")
+        db = cache.database()
+        keys = cache.user_attribute_keys(db)
         filters = []
         if keys:
             cols = st.columns(min(len(keys), 4))
             for n, key in enumerate(keys):
-                values = data.query("attribute_values", key)
+                values = cache.attribute_values(db, key)
                 choice = cols[n % len(cols)].selectbox(key, ["any", *values], key=f"finder_attr_{key}")
                 if choice != "any":
                     filters.append((key, choice))
         flt = UserFilter(search=search or None, attributes=tuple(filters), min_events=min_events or None)
-        users = data.query("list_users", flt, order, 200)
+        users = cache.list_users(db, flt, order, 200)
         if users.empty:
             st.info("No user matches these filters.")
             return
@@ -70,7 +89,7 @@ def user_finder(expanded: bool) -> None:
         table = users.assign(
             attributes=users["attributes"].map(lambda a: ", ".join(f"{k}={v}" for k, v in sorted(a.items())))
         )
-        if demo.active() is not None:  # attributes are hidden in demo mode
+        if demo.active() is not None or not table["attributes"].astype(bool).any():  # hidden, or none to show
             table = table.drop(columns="attributes")
         st.dataframe(
             table, hide_index=True, width="stretch", height=260, key="finder_table",
@@ -83,14 +102,14 @@ def _pick_changed() -> None:
     rows = st.session_state["changed_table"].selection.rows
     ids = st.session_state.get("changed_ids", [])
     if rows and rows[0] < len(ids):
-        st.session_state[USER_KEY] = ids[rows[0]]
+        select_user(ids[rows[0]])
 
 
-def changed_most(model_dir: Path | None, expanded: bool, top: int = 50) -> None:
+def changed_most(model: ModelRef | None, expanded: bool, top: int = 50) -> None:
     """Users whose interests changed most (from `drift.parquet` beside the model), ranked by the size of their
     largest change point, which does not grow with the history's length; picking a row selects one."""
     with st.expander("Interests changed most", expanded=expanded, icon=":material/trending_up:"):
-        drift = data.model_parquet(model_dir, "drift") if model_dir is not None else None
+        drift = cache.model_parquet(model.dir, "drift") if model is not None else None
         if drift is None or drift.empty:
             st.caption("Drift summaries are built with the model (`interestlens drift`); none for this model yet.")
             return

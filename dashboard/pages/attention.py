@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import cache
 from dashboard.components import charts, model_charts, panels
 from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db, require_model, require_user
@@ -16,25 +16,28 @@ from dashboard.components.user_finder import user_input
 st.title("Attention")
 
 # State set-up.
-require_db()
-model_dir = require_model()
+db = require_db()
+model = require_model()
 
 # Inputs.
-user = require_user(user_input())
-history = data.query("user_history", user)
+user = require_user(db, user_input())
+history = cache.user_history(db, user)
 if history.empty:
     st.info("This user has no events, so there is no attention to show.")
     st.stop()
 n = len(history)
-c = st.columns([3, 2, 2])
+c = st.columns([3, 2, 2, 2])
 step = c[0].slider("Step (the query event)", 0, n - 1, n - 1, key="step", bind="query-params") if n > 1 else 0
 source = c[1].selectbox("Weights", ["rollout", "mean"], key="attention_source", bind="query-params",
-                        help="rollout: attention flowing through all layers; mean: averaged over layers and heads")
+                        help="rollout: how much of the query's attention reaches each event through all layers; "
+                             "mean: the plain average over every layer and head")
 period = c[2].segmented_control("Time window", ["day", "week", "month"], default="week", key="attention_period",
-                                bind="query-params") or "week"
+                                bind="query-params", help="The calendar window attention is summed over.") or "week"
+axis = c[3].segmented_control("Axis", ["event", "date"], default="event", key="attention_axis", bind="query-params",
+                              help="Draw events by their order (event 0 is the first) or by their date.") or "event"
 
 # Cached call into core.
-att = panels.model_result("attention", model_dir, user, int(step))
+att = panels.computed(cache.attention, db, model, user, int(step))
 if att is None:
     st.stop()
 
@@ -47,22 +50,27 @@ st.caption(
 labels = [f"#{s}" for s in att.steps]
 L, H, _ = att.weights.shape
 matrix = att.weights.reshape(L * H, -1)
-names = [f"layer {lay} · head {h}" for lay in range(L) for h in range(H)]
+names = [f"layer {lay + 1}, head {h + 1}" for lay in range(L) for h in range(H)]
 st.plotly_chart(
     model_charts.heatmap(np.vstack([matrix, att.rollout[None, :]]), labels, [*names, "rollout"],
                          "Attention of the query over the history (rows: layer × head, then rollout)"),
     key="attention_heatmap",
 )
+st.caption(f"The model reads the history through {L} layer{'s' * (L > 1)} of {H} attention head{'s' * (H > 1)}; "
+           "each head weighs the past events in its own way (a row: darker = looked at more). The last row, "
+           "rollout, follows the attention through all layers to the events themselves.")
 
 weights = att.values(source)
 window = history.set_index("step").loc[att.steps].reset_index()
 aligned = window.assign(attention=weights)
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(charts.timeline(history.iloc[: int(step) + 1]), key="attention_timeline")
+    st.plotly_chart(charts.timeline(history.iloc[: int(step) + 1], axis=axis), key="attention_timeline")
+    per_event = (aligned.assign(event="#" + aligned["step"].astype(str)) if axis == "event"
+                 else aligned.assign(event=aligned["ts"]))
     st.plotly_chart(
-        model_charts.bars(aligned.assign(event="#" + aligned["step"].astype(str)), "event", "attention",
-                          f"Attention per event ({source})", categorical=True),
+        model_charts.bars(per_event, "event", "attention", f"Attention per event ({source})",
+                          categorical=axis == "event", value_title="share of attention"),
         key="attention_events",
     )
 with right:
@@ -77,8 +85,8 @@ with right:
     )
 
 with st.expander("Weights as a table"):
-    table = pd.DataFrame({"step": att.steps, "item_id": att.items, "time": att.times, "rollout": att.rollout,
-                          "mean": att.values("mean")})
+    table = pd.DataFrame({"step": att.steps, "time": att.times, "title": window["title"].to_numpy(),
+                          "item_id": att.items, "rollout": att.rollout, "mean": att.values("mean")})
     st.dataframe(table, hide_index=True, width="stretch")
     st.download_button("Download (CSV)", panels.csv(att.frame()), f"attention_{user}_{int(step)}.csv", "text/csv",
                        key="attention_csv")

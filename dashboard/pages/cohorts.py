@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, demo
+from dashboard import cache, demo
 from dashboard.components import charts, panels
 from dashboard.components.charts import md_text
 from dashboard.components.communities import communities_section
@@ -14,14 +14,14 @@ from dashboard.components.guards import require_db
 st.title("Cohorts")
 
 # State set-up.
-summary = require_db()
+db = require_db()
 segment = st.segmented_control(
     "Segment by", ["attributes", "graph communities"], default="attributes", key="cohorts_by", bind="query-params"
 ) or "attributes"
 if segment == "graph communities":
-    communities_section(st.session_state.get("cohorts_period") or "month")
+    communities_section(db, st.session_state.get("cohorts_period") or "month")
     st.stop()
-keys = data.query("user_attribute_keys")
+keys = cache.user_attribute_keys(db)
 if not keys:
     st.info("Demo mode hides user attributes, so there are no cohorts to compare." if demo.active() is not None else
             "The users in this database have no attributes (gender, age, …), so there is nothing to segment by.")
@@ -32,13 +32,13 @@ c = st.columns(2)
 period = c[0].segmented_control(
     "Period", ["week", "month", "quarter", "year"], default="month", key="cohorts_period", bind="query-params"
 ) or "month"
-model_dir = data.active_model_dir()
+model = cache.active_model()
 source = c[1].segmented_control(
     "Interest from", ["events", "model"], default="events", key="cohorts_source", bind="query-params",
     help="events: the categories of what members did in each period; model: the mean of members' model interest "
          "(core.trajectory.cohort_trajectory; slower, every member's trajectory is computed)",
 ) or "events"
-if source == "model" and model_dir is None:
+if source == "model" and model is None:
     st.info("Model interest needs a trained model; showing the events instead.")
     source = "events"
 cohorts: dict[str, tuple[tuple[str, str], ...]] = {}
@@ -47,7 +47,7 @@ for name, col in zip("AB", st.columns(2), strict=True):
         st.markdown(f"**Cohort {name}**")
         chosen = []
         for key in keys:
-            values = ["any", *data.query("attribute_values", key)]
+            values = ["any", *cache.attribute_values(db, key)]
             v = st.selectbox(key, values, key=f"cohorts_{name.lower()}_{key}", bind="query-params")
             if v and v != "any":
                 chosen.append((key, v))
@@ -59,13 +59,13 @@ def label(filters: tuple[tuple[str, str], ...]) -> str:
 
 
 # Cached calls into core.
-sizes = {n: data.query("cohort_sizes", f) for n, f in cohorts.items()}
+sizes = {n: cache.cohort_sizes(db, f) for n, f in cohorts.items()}
 if source == "model":
-    model_shares = {n: panels.model_result("cohort_trajectories", model_dir, f, period) for n, f in cohorts.items()}
+    model_shares = {n: panels.computed(cache.cohort_trajectories, db, model, f, period) for n, f in cohorts.items()}
     shares = {n: (r.fold(10).frame() if r is not None else pd.DataFrame(columns=["period", "category", "share"]))
               for n, r in model_shares.items()}
 else:
-    shares = {n: data.query("cohort_category_share", f, period) for n, f in cohorts.items()}
+    shares = {n: cache.cohort_category_share(db, f, period) for n, f in cohorts.items()}
 
 # Layout.
 cols = st.columns(2)

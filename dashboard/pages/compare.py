@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import compare_calls, data
+from dashboard import cache, compare_calls
 from dashboard.components import explain_panels, model_charts
 from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db
@@ -15,13 +15,13 @@ st.title("Compare models")
 
 # State set-up.
 require_db()
-models = [str(m) for m in data.list_models()]
+models = [str(m) for m in cache.list_models()]
 if len(models) < 2:
     st.info("Comparing needs two models: train one (`interestlens train`) or register one "
             "(`interestlens models add --onnx FILE`).")
     st.stop()
-db = str(data.db_path())
-stamp = data.db_stamp(data.db_path())
+ref = cache.database()
+db, stamp = ref.path, ref.stamp
 
 # Inputs (in the URL, so a comparison can be sent as a link).
 c = st.columns(2)

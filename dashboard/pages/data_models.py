@@ -8,16 +8,15 @@ from pathlib import Path
 import streamlit as st
 
 from core.errors import InterestLensError
-from dashboard import data
+from core.ingest import PRESETS, preset_names
+from dashboard import cache
 from dashboard.components import data_panels, upload
 from dashboard.components.charts import md_text
-from dashboard.components.guards import require_capability
 
 st.title("Data & models")
 
 # State set-up.
-db = data.db_path()
-ingest_mod = require_capability("core.ingest", "Ingesting files", f"interestlens ingest --db {db} --preset NAME SOURCE")
+db = cache.db_path()
 limit_mb = int(st.get_option("server.maxUploadSize"))
 st.caption(f"Database: `{db}`" + ("" if db.exists() else " (not created yet: the first ingest creates it)"))
 
@@ -46,13 +45,13 @@ with add_tab:
             st.session_state["data_upload_sig"] = signature
         folder: Path = st.session_state["data_upload_dir"]
         saved = sorted(folder.iterdir())
-        names = ingest_mod.preset_names()
+        names = preset_names()
         preset = st.selectbox("Format", names, index=names.index("generic") if "generic" in names else 0,
-                              key="data_preset", format_func=lambda n: f"{n} — {ingest_mod.PRESETS[n].description}"
-                              if n in ingest_mod.PRESETS else n)
+                              key="data_preset", format_func=lambda n: f"{n} — {PRESETS[n].description}"
+                              if n in PRESETS else n)
         source = folder if len(saved) > 1 else saved[0]
-        if preset in ingest_mod.PRESETS:
-            st.caption(f"This format expects {ingest_mod.PRESETS[preset].source}.")
+        if preset in PRESETS:
+            st.caption(f"This format expects {PRESETS[preset].source}.")
 
         # Preview (as text: nothing in an uploaded file is ever rendered as markup).
         shown = st.selectbox("Preview", [p.name for p in saved], key="data_preview_file") if len(saved) > 1 \
@@ -79,7 +78,7 @@ with runs_tab:
     if not db.exists():
         st.info("No database yet.")
     else:
-        runs = data.query("ingest_runs", 50)
+        runs = cache.ingest_runs(cache.database(), 50)
         if runs.empty:
             st.info("Nothing has been ingested into this database yet.")
         else:
@@ -88,13 +87,18 @@ with runs_tab:
             data_panels.reject_report(int(run))
 
 with models_tab:
-    models = data.list_models()
+    models = cache.list_models()
     if models:
         st.dataframe(data_panels.models_table(models), hide_index=True, width="stretch")
         st.caption("Pick the active model in the sidebar.")
         data_panels.reliability_panel(models)
+        active = cache.active_model()
+        if active is not None and db.exists():
+            st.subheader("Derived data")
+            data_panels.drift_panel(db, active.dir)
     else:
-        st.info(f"No trained model under `{data.models_root()}` yet.")
+        st.info(f"No trained model under `{cache.models_root()}` yet.")
     if db.exists():
+        data_panels.vectors_panel(db)
         st.subheader("Train a model")
         data_panels.train_panel(db)

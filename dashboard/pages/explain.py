@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import data
+from dashboard import cache
 from dashboard.components import explain_panels, model_charts, panels
 from dashboard.components.guards import require_db, require_model, require_user
 from dashboard.components.user_finder import user_input
@@ -15,12 +15,12 @@ from dashboard.components.user_finder import user_input
 st.title("Explain a recommendation")
 
 # State set-up.
-require_db()
-model_dir = require_model()
+db = require_db()
+model = require_model()
 
 # Inputs: the user, then one of their recommendations (both bound to the URL: ?user=…&item=…).
-user = require_user(user_input())
-recs = panels.model_result("recommend", model_dir, user, 10)
+user = require_user(db, user_input())
+recs = panels.computed(cache.recommend, db, model, user, 10)
 if recs is None:
     st.stop()
 options = recs["item_id"].astype(str).tolist()
@@ -31,7 +31,7 @@ if asked and st.session_state.get("explain_item") != asked and st.session_state.
     st.session_state["explain_item"] = asked
 titles = dict(zip(recs["item_id"].astype(str), recs["title"], strict=True))
 if asked and asked not in titles:
-    known = data.query("item_lookup", [asked])
+    known = cache.item_lookup(db, (asked,))
     titles.update(zip(known["item_id"].astype(str), known["title"], strict=True))
 ranks = dict(zip(recs["item_id"].astype(str), recs["rank"], strict=True))
 item = st.selectbox(
@@ -49,21 +49,23 @@ if not item:
     st.stop()
 
 # Cached call into core.
-view = panels.model_result("explain", model_dir, user, item)
-if view is None:
+expl = panels.computed(cache.explain, db, model, user, item)
+if expl is None:
     st.stop()
-expl = view.explanation
 
 # Layout.
 name = titles.get(item) or item
 c = st.columns(4)
-c[0].metric("Score f(x)", f"{expl.fx:.3f}")
-c[1].metric("Base (no history)", f"{expl.base:.3f}")
-c[2].metric("Events explained", f"{len(expl.positions):,}")
-c[3].metric("Additivity error", f"{expl.additivity_error:.1e}")
+c[0].metric("Score", f"{expl.fx:.3f}", help="The model's score for this item after the whole history, f(x), on "
+             "the logit scale: higher ranks the item higher; only differences between scores matter.")
+c[1].metric("Base (no history)", f"{expl.base:.3f}", help="The score the item would get with every explained "
+             "event removed; the contributions below add up from here to the score.")
+c[2].metric("Events explained", f"{len(expl.positions):,}", help="Past events the model reads for this score.")
+c[3].metric("Check: sum error", f"{expl.additivity_error:.1e}", help="Base plus all contributions minus the "
+             "score: near 0 means the contributions account for the whole score.")
 st.caption(
     f"Why **{explain_panels.md_text(name)}** for user **{explain_panels.md_text(user)}**: each past event's Shapley "
-    "value says how much it moved the item's score (logit); they add up from the base to the score."
+    "value (its contribution) says how much it moved the item's score; they add up from the base to the score."
 )
 
 if len(expl.labels) < len(expl.positions):
@@ -85,7 +87,7 @@ with events_tab:
                            key="explain_csv")
 with windows_tab:
     if windows_tab.open:
-        explain_panels.windows_panel(model_dir, user, item)
+        explain_panels.windows_panel(db, model, user, item)
 with groups_tab:
     groups = explain_panels.group_table(expl)
     if not groups_tab.open:
@@ -99,7 +101,7 @@ with groups_tab:
                    f"(base {groups.attrs.get('base', float('nan')):.3f}, all groups unknown).")
 with faith_tab:
     if faith_tab.open:
-        explain_panels.attention_vs_shap(model_dir, user, item)
+        explain_panels.attention_vs_shap(db, model, user, item)
 with whatif_tab:
     if whatif_tab.open:
-        explain_panels.what_if_editor(model_dir, user, item, np.asarray(expl.positions), recs)
+        explain_panels.what_if_editor(db, model, user, item, np.asarray(expl.positions), recs)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import cache
 from dashboard.components import charts, live
 from dashboard.components.guards import require_db
 
 st.title("Overview")
 
 # State set-up: a usable, non-empty database or a way forward.
-summary = require_db()
+db = require_db()
 
 # Inputs.
 period = st.segmented_control(
@@ -23,10 +23,11 @@ every = live.controls("overview")
 
 @st.fragment(run_every=every)
 def counters() -> None:
-    """Counters and the volume chart: redrawn from cache while nothing changed (`data.version`), re-queried after a
+    """Counters and the volume chart: redrawn from cache while nothing changed (`cache.version`), re-queried after a
     writer committed; in live mode every `every` seconds."""
-    v = data.version()
-    s = data.query("dataset_summary")
+    v = cache.version()
+    now = cache.database()  # the fragment reruns alone: read the file's state afresh
+    s = cache.dataset_summary(now)
     start = st.session_state.get("_live_since")
     c = st.columns(4)
     c[0].metric("Users", f"{s['users']:,}")
@@ -38,9 +39,9 @@ def counters() -> None:
         f"From {s['first_event']:%Y-%m-%d %H:%M} to {s['last_event']:%Y-%m-%d %H:%M} UTC · event types: "
         + ", ".join(f"{k} {v:,}" for k, v in s["event_types"].items())
     )
-    st.plotly_chart(charts.events_over_time(data.query("events_over_time", period)), key="overview_events")
+    st.plotly_chart(charts.events_over_time(cache.events_over_time(now, period)), key="overview_events")
     if every is not None:
-        data.release()
+        cache.release()
         st.caption(f"Live: the counters and this chart refresh every {every:g} s (latest run {v.last_run_id}).")
 
 
@@ -49,11 +50,11 @@ counters()
 # Cached calls into core, then layout.
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(charts.category_share(data.query("category_share_over_time", period)), key="overview_share")
+    st.plotly_chart(charts.category_share(cache.category_share_over_time(db, period)), key="overview_share")
 with right:
-    st.plotly_chart(charts.activity_histogram(data.query("activity_distribution")), key="overview_activity")
+    st.plotly_chart(charts.activity_histogram(cache.activity_distribution(db)), key="overview_activity")
 
-top = data.query("top_items", 15)
+top = cache.top_items(db, 15)
 st.plotly_chart(charts.top_items(top), key="overview_top")
 
 with st.expander("Top items as a table"):

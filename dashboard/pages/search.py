@@ -7,8 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import InterestLensError
-from dashboard import data
-from dashboard import semantic as sem
+from dashboard.cache import semantic as sem
 from dashboard.components import panels
 from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db, require_model
@@ -16,9 +15,8 @@ from dashboard.components.guards import require_db, require_model
 st.title("Search by meaning")
 
 # State set-up: a database whose item text vectors are cached, and the encoder that made them.
-require_db()
-path = data.db_path()
-status = sem.status(path, data.db_stamp(path))
+db = require_db()
+status = sem.status(db)
 if not status.search:
     st.info(status.message)
     st.stop()
@@ -35,15 +33,12 @@ if not query:
     st.stop()
 
 # Cached calls into core.
-vectors = (str(status.vectors_path), status.vectors_stamp)
 try:
     if what == "items":
-        found = sem.search_items(*vectors, query, int(k))
-        table = pd.DataFrame({"item_id": [m.key for m in found], "text": [m.text for m in found],
-                              "similarity": [m.score for m in found]})
+        table = sem.search_items(status, query, int(k))
     else:
-        model_dir = require_model()
-        found = panels.model_result("search_users", model_dir, query, int(k), *vectors)
+        model = require_model()
+        found = panels.computed(sem.search_users, db, model, status, query, int(k))
         if found is None:
             st.stop()
         table = pd.DataFrame({"user_id": [m.user_id for m in found], "similarity": [m.score for m in found]})
@@ -52,11 +47,15 @@ except InterestLensError as exc:
     st.stop()
 
 # Layout.
-st.caption(f"The {len(table)} {what} nearest to “{md_text(query)}” (cosine similarity of text vectors, "
-           f"encoder {md_text(status.encoder)}).")
+st.caption(f"The {len(table)} {what} nearest to “{md_text(query)}” in meaning: similarity is the cosine of the text "
+           f"vectors (1 = the same meaning; encoder {md_text(status.encoder)})."
+           + (" “Why” names the item's categories or tags nearest to the query." if what == "items" else
+              " A user matches when the items the model expects them to pick next read like the query."))
 event = st.dataframe(
     table, hide_index=True, width="stretch", key="search_results", on_select="rerun", selection_mode="single-row",
-    column_config={"similarity": st.column_config.NumberColumn(format="%.3f")},
+    column_config={"similarity": st.column_config.NumberColumn(format="%.3f"),
+                   "text": st.column_config.TextColumn("item", width="large"),
+                   "why": st.column_config.TextColumn("why it matched", width="large")},
 )
 rows = event.selection.rows if event is not None else []
 if what == "users" and rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import cache
 from dashboard.components import charts, live, panels
 from dashboard.components.charts import md_text
 from dashboard.components.explorer import recommendations_panel, trajectory_panel
@@ -16,8 +16,8 @@ from dashboard.components.user_finder import changed_most, user_finder, user_inp
 st.title("User explorer")
 
 # State set-up: a usable database; the model is optional (the timeline needs none).
-require_db()
-model_dir = data.active_model_dir()
+db = require_db()
+model = cache.active_model()
 
 # Inputs: the user (bound to ?user=), the finder and the "interests changed most" list, the live switch (?live=).
 user = user_input()
@@ -25,15 +25,15 @@ left, right = st.columns([3, 2])
 with left:
     user_finder(expanded=not user)
 with right:
-    changed_most(model_dir, expanded=not user)
-user = require_user(user)
+    changed_most(model, expanded=not user)
+user = require_user(db, user)
 every = live.controls("user")
-drawn = data.version() if every else None
+drawn = cache.version() if every else None
 
 # Cached calls into core.
-history = data.query("user_history", user)
-attrs = data.query("user_attributes", user)
-marks = live.user_marks(user, history, model_dir)
+history = cache.user_history(db, user)
+attrs = cache.user_attributes(db, user)
+marks = live.user_marks(db, user, history, model)
 
 # Layout.
 c = st.columns(4)
@@ -55,18 +55,18 @@ if history.empty:
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Interest trajectory")
-    if model_dir is None:
+    if model is None:
         panels.no_model()
     else:
-        trajectory_panel(model_dir, user, marks, every is not None)
+        trajectory_panel(db, model, user, marks, every is not None)
 with right:
     st.subheader("Top recommendations")
-    if model_dir is not None:
-        recommendations_panel(model_dir, user)
+    if model is not None:
+        recommendations_panel(db, model, user)
 
-if model_dir is not None and data.read_card(model_dir)["metrics"].get("social"):
+if model is not None and cache.read_card(model.dir)["metrics"].get("social"):
     st.subheader("Friends")
-    friends_panel(model_dir, user)
+    friends_panel(model, user)
 
 st.plotly_chart(
     charts.timeline(history, marks.new_steps if every else None, marks.skipped_steps, marks.trained_until),
@@ -80,6 +80,6 @@ with st.expander("Events as a table"):
     st.dataframe(table, hide_index=True, width="stretch")
     st.download_button("Download events (CSV)", panels.csv(table), f"events_{user}.csv", "text/csv", key="user_csv")
 
-if model_dir is not None:
-    panels.report_download(model_dir, user, history)
+if model is not None:
+    panels.report_download(db, model, user, history)
 live.watch(every, drawn)

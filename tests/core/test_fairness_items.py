@@ -230,3 +230,17 @@ def test_history_popularity_in_chunks_equals_the_definition(chunk, monkeypatch):
     assert history_popularity(hist, pop, some) == pytest.approx(per_user[per_user.index.isin(some)].mean())
     assert np.isnan(history_popularity(hist, pop, ["nobody"]))
     assert np.isnan(history_popularity(hist.iloc[:0], pop))
+
+
+def test_exposure_parity_leaves_out_the_unknown_category_and_says_so(recs):
+    # e is the only "unknown" item and is never shown: counted, it would set the parity to 0 (as Z does above);
+    # left out, the parity compares X and Y only, and the table still lists the unknown row.
+    cats = CATS.copy()
+    cats["e"] = ["unknown"]
+    table = exposure_table(recs, category_groups(cats, CATALOGUE), CATALOGUE, TARGETS, grouping="category")
+    rows = {r.group: r for r in table.rows}
+    x, y = (2 * V1 + 0.5 * (V1 + V2)) / 1.5, (0.5 * (V1 + V2) + 2 * V2) / 2.5
+    assert rows["unknown"].exposure == 0.0 and table.left_out == ("unknown",)
+    assert table.parity_ratio == pytest.approx(min(x, y) / max(x, y))
+    none = exposure_table(recs, category_groups(CATS.drop("e"), CATALOGUE), CATALOGUE, TARGETS)
+    assert none.left_out == ("none",) and none.parity_ratio == pytest.approx(min(x, y) / max(x, y))

@@ -138,8 +138,17 @@ def test_quartile_labels_cut_at_quantiles():
         "Q4 (7-8 events)"] * 2
     tied = quartile_labels(pd.Series([0, 0, 0, 0, 0, 0, 5, 9], dtype=float), "days")
     assert tied.nunique() < 4 and tied.iloc[0] == tied.iloc[5]  # equal values share a quartile
-    assert quartile_labels(pd.Series([3.0, 3.0]), "events").tolist() == ["Q1 (3-3 events)"] * 2
-    assert quartile_labels(pd.Series([2.0, None]), "events").tolist() == ["Q1 (2-2 events)", "unknown"]
+    assert quartile_labels(pd.Series([3.0, 3.0]), "events").tolist() == ["Q1 (3 events)"] * 2
+    assert quartile_labels(pd.Series([2.0, None]), "events").tolist() == ["Q1 (2 events)", "unknown"]
+
+
+def test_quartile_labels_never_print_an_empty_range():
+    # tenures of minutes: days printed to one decimal all read "0.0-0.0 days"; in hours they are told apart
+    minutes = pd.Series([0.001, 0.002, 0.01, 0.02, 0.2, 0.3, 3.0, 9.0])
+    labels = quartile_labels(minutes, "days").tolist()
+    assert labels[0] == "Q1 (0.02-0.05 hours)" and labels[2] == "Q2 (0.2-0.5 hours)"
+    assert labels[4] == "Q3 (4.8-7.2 hours)" and labels[6] == "Q4 (3-9 days)"
+    assert quartile_labels(pd.Series([1.0, 1.0]), "events").tolist() == ["Q1 (1 event)"] * 2
 
 
 def test_derived_groups_from_histories():
@@ -153,8 +162,7 @@ def test_derived_groups_from_histories():
         }
     )
     g = derive_user_groups(hist, as_of=pd.Timestamp("2024-03-02")).set_index("user_id")
-    assert g["activity_quartile"].tolist() == ["Q1 (1-1 events)", "Q2 (2-2 events)", "Q3 (3-3 events)",
-                                               "Q4 (4-4 events)"]
+    assert g["activity_quartile"].tolist() == ["Q1 (1 event)", "Q2 (2 events)", "Q3 (3 events)", "Q4 (4 events)"]
     # tenure: a 1 day, b 61 days, c 11 days, d 426 days
     assert g["new_vs_returning"].tolist() == ["new", "returning", "new", "returning"]
     assert g.loc["a", "tenure_quartile"].startswith("Q1") and g.loc["d", "tenure_quartile"].startswith("Q4")
@@ -169,3 +177,33 @@ def test_user_group_table_bands_ages_and_rejects_unknown_attributes():
     assert list(user_group_table(["u1"], attrs, None, by=["gender"]).columns) == ["gender"]
     with pytest.raises(UserInputError, match="Unknown user attribute 'region'"):
         user_group_table(["u1"], attrs, None, by=["region"])
+
+
+def test_small_groups_keep_their_row_but_are_left_out_of_the_gap():
+    # a: 40 users at 0.5, b: 35 users at 0.3, tiny: 3 users at 1.0. With every group counted the tiny group decides
+    # the gap (1.0 - 0.3); with the minimum size of 30 the gap is a vs b only (0.5 - 0.3), the tiny group says so.
+    idx = pd.Index([f"u{i}" for i in range(78)], name="user_id")
+    values = pd.DataFrame({"m": [0.5] * 40 + [0.3] * 35 + [1.0] * 3}, index=idx)
+    groups = pd.DataFrame({"g": ["a"] * 40 + ["b"] * 35 + ["tiny"] * 3}, index=idx)
+    rows, all_gaps = grouped_metrics(values, groups, n_boot=None)
+    assert all_gaps[0].difference == pytest.approx(0.7) and all_gaps[0].best_group == "tiny"
+    rows, gaps = grouped_metrics(values, groups, n_boot=20, min_group_size=30)
+    by = {r.group: r for r in rows}
+    assert by["tiny"].size == 3 and by["tiny"].values["m"] == pytest.approx(1.0)  # still reported
+    gap = gaps[0]
+    assert gap.difference == pytest.approx(0.2) and gap.ratio == pytest.approx(0.3 / 0.5)
+    assert (gap.best_group, gap.worst_group, gap.groups, gap.left_out) == ("a", "b", 2, 1)
+    # every resample has a = 0.5 and b = 0.3 exactly, so the interval of the gap is the point (the tiny group's
+    # 1.0 would have pulled it up)
+    assert gap.difference_low == pytest.approx(0.2) and gap.difference_high == pytest.approx(0.2)
+    slow, slow_gaps = grouped_metrics(values, groups, n_boot=20, min_group_size=30, bootstrap="fairlearn")
+    assert slow_gaps[0].difference_high == pytest.approx(0.2)
+
+
+def test_no_gap_without_two_groups_large_enough():
+    idx = pd.Index([f"u{i}" for i in range(35)], name="user_id")
+    values = pd.DataFrame({"m": [0.5] * 32 + [0.1] * 3}, index=idx)
+    groups = pd.DataFrame({"g": ["big"] * 32 + ["small"] * 3}, index=idx)
+    _, gaps = grouped_metrics(values, groups, n_boot=10, min_group_size=30)
+    assert gaps[0].groups == 1 and gaps[0].left_out == 1
+    assert math.isnan(gaps[0].difference) and math.isnan(gaps[0].difference_high)

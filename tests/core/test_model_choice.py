@@ -103,7 +103,7 @@ def test_one_models_root_for_training_forget_serve_and_the_app(synthetic_db, tra
     from cli.commands.serve import _model_env
     from cli.commands.train import _default_out
     from core.checkpoint import list_checkpoints, models_root
-    from dashboard.data import models_root as app_models_root
+    from dashboard.cache import models_root as app_models_root
 
     named = tmp_path / "elsewhere" / "m"
     shutil.copytree(trained_model_dir, named)

@@ -84,8 +84,9 @@ def test_every_read_query_gives_the_same_answer(synthetic_db, attached):
 def test_training_and_the_app_calls_work_on_it(attached, tmp_path):
     from core.checkpoint import load_checkpoint
     from core.model import ModelConfig
+    from core.recommend import recommend_users
     from core.train import TrainConfig, train
-    from dashboard import calls
+    from core.trajectory import TrajectoryAnalyzer
 
     db, _ = attached
     out = tmp_path / "model"
@@ -96,8 +97,8 @@ def test_training_and_the_app_calls_work_on_it(attached, tmp_path):
     with connect_read(db) as con:
         user = con.execute("SELECT user_id FROM users ORDER BY user_id LIMIT 1").fetchone()[0]
         n = len(queries.user_history(con, user))
-        recs = calls.recommend(loaded, con, user, 5)
-        traj = calls.trajectory(loaded, con, user)
+        recs = recommend_users(loaded, con, [user], 5)
+        traj = TrajectoryAnalyzer(loaded).user(con, user)
     assert len(recs) == 5 and recs["rank"].tolist() == [1, 2, 3, 4, 5]
     assert traj.distribution.shape == (n, len(loaded.vocab.categories))
 

@@ -13,6 +13,8 @@ from core.checkpoint import load_checkpoint
 from core.errors import NotFoundError, UserInputError
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.semantic import (
+    TextVectors,
+    catalogue_centre,
     current_interest_text,
     describe_user,
     encode_items,
@@ -33,6 +35,31 @@ def test_interest_text_is_the_normalised_expectation_of_item_texts():
     u = interest_text(model, torch.tensor([[np.log(2.0), 0.0]], dtype=torch.float32), item_text)
     # p = (4/7, 2/7, 1/7); u ∝ (4/7, 3/7) -> (0.8, 0.6)
     assert np.allclose(u, [[0.8, 0.6]], atol=1e-6)
+
+
+def test_opposite_tastes_get_different_words_relative_to_the_catalogue():
+    """Eight items of genre A (text e1), two of genre B (text e2); one user leans a little to A, the other a little to
+    B. Both interests are spread over the whole catalogue, so their absolute text vectors sit near its A-heavy
+    centre and both read "A"; relative to the catalogue, the first reads "A" and the second "B"."""
+    model = InterestModel(ModelConfig(d_model=2, n_heads=1, n_layers=1, max_len=4), ModelSizes(n_items=10))
+    a, b = [1.0, 0.0], [0.0, 1.0]
+    with torch.no_grad():
+        model.item_emb.weight.copy_(torch.tensor([[0.0, 0.0]] + [a] * 8 + [b] * 2))
+    item_text = torch.tensor([[0.0, 0.0]] + [a] * 8 + [b] * 2)  # [I+1, d]
+    ids = [f"i{n}" for n in range(1, 11)]
+    tv = TextVectors(ids, ["A film"] * 8 + ["B film"] * 2, item_text[1:].numpy().astype(np.float32), ["A", "B"],
+                     np.eye(2, dtype=np.float32), "hand-made", "f")
+    states = torch.tensor([[0.1, 0.0], [0.0, 0.1]])  # leans to A, leans to B
+    centre = catalogue_centre(item_text)
+    assert torch.allclose(centre, torch.tensor([0.8, 0.2]))
+    absolute = interest_text(model, states, item_text)
+    relative = interest_text(model, states, item_text, centre)
+    assert [words_for(u, tv, 1)[0][0].key for u in absolute] == ["A", "A"]  # the same words for opposite users
+    assert [words_for(u, tv, 1)[0][0].key for u in relative] == ["A", "B"]
+    # the relative vector of the A-leaning user by hand: p(A item) = e^0.1 / (8 e^0.1 + 2), expectation minus centre
+    pa = np.exp(0.1) / (8 * np.exp(0.1) + 2)
+    r = np.array([8 * pa - 0.8, 2 * (1 - 8 * pa) / 2 - 0.2])
+    assert np.allclose(relative[0], r / np.linalg.norm(r), atol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +127,18 @@ def test_search_users_finds_users_whose_current_interest_matches(setup, tiny_tex
     share = np.mean([_recent_top_category(loaded, seqs.history(r)) == category for r in rows])
     base = np.mean([_recent_top_category(loaded, seqs.history(r)) == category for r in range(seqs.n_users)])
     assert share > base  # the matched users lean to the category more than users at large
+
+
+def test_a_match_is_explained_by_its_own_terms_nearest_to_the_query():
+    from core.semantic import match_reasons
+
+    terms = ["War", "Sci-Fi", "Romance"]
+    term_vectors = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    texts = ["Star Wars. Sci-Fi, War", "Warm Hearts. Romance", "Plain"]
+    tv = TextVectors(["s", "w", "p"], texts, np.eye(3, dtype=np.float32), terms, term_vectors, "hand-made", "f")
+    query = np.array([0.6, 0.8, 0.0])  # closer to Sci-Fi than to War; nothing of Romance
+    s, w, p = match_reasons(tv, query, ["s", "w", "p"])
+    assert [t for t, _ in s.terms] == ["Sci-Fi", "War"] and s.terms[0][1] == pytest.approx(0.8)
+    assert [t for t, _ in w.terms] == ["Romance"]  # "War" inside "Warm" is not the term War
+    assert p.terms == () and p.text() == "its wording as a whole"
+    assert s.text() == "near “Sci-Fi” (0.80), “War” (0.60)"

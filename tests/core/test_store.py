@@ -13,6 +13,7 @@ from core.store.queries import (
     category_share_over_time,
     dataset_summary,
     events_over_time,
+    find_items,
     item_lookup,
     list_users,
     top_items,
@@ -176,6 +177,15 @@ def test_item_lookup_and_top_items(hand_db):
     assert list(items["item_id"]) == ["c", "a"] and list(items["events"]) == [1, 3]
     assert list(top["item_id"]) == ["a", "b"] and list(top["users"]) == [2, 1]
     assert list(act["events"]) == [3, 2]
+
+
+def test_find_items_by_title_any_case_prefix_first_and_literal(hand_db):
+    with connect_read(hand_db) as con:
+        assert list(find_items(con, "A", 10)["item_id"]) == ["a", "b", "c"]  # Alpha starts with it; Beta, Gamma hold it
+        assert list(find_items(con, "gamma <B", 10)["title"]) == ["Gamma <b>"]
+        assert list(find_items(con, "b", 10)["item_id"]) == ["b", "c"]  # Beta's title starts with b; c's holds <b>
+        assert find_items(con, "%", 10).empty and find_items(con, "  ", 10).empty  # no wildcards, no empty search
+        assert list(find_items(con, "a", 1)["item_id"]) == ["a"]
 
 
 def _hold_write_lock(db, seconds, ready):

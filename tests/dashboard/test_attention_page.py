@@ -53,3 +53,23 @@ def test_moving_the_step_recomputes_attention(dash_env):
     # matrix product differ in their last bits between the two (about 1e-8 here)
     np.testing.assert_allclose(table["rollout"].to_numpy(), expected.rollout, atol=1e-6)
     assert _query(at).startswith("Query: step 10 ")
+
+
+def test_attention_charts_offer_a_date_axis_beside_the_event_index(dash_env):
+    import pandas as pd
+
+    db, _ = dash_env
+    with connect_read(db) as con:
+        history = user_history(con, USER)
+    by_event = open_page("attention", user=USER)
+    assert not problems(by_event)
+    events = figure(by_event, "attention_events")["data"][0]["x"]
+    assert all(str(x).startswith("#") for x in events)
+    assert figure(by_event, "attention_timeline")["layout"]["xaxis"]["title"]["text"] == "event number"
+    by_date = open_page("attention", user=USER, attention_axis="date")
+    assert not problems(by_date)
+    dates = pd.to_datetime(figure(by_date, "attention_events")["data"][0]["x"])
+    window = history.set_index("step").loc[[int(x[1:]) for x in events], "ts"]
+    assert list(dates) == list(pd.to_datetime(window.to_numpy()))  # the same events, now at their dates
+    heat = figure(by_date, "attention_heatmap")
+    assert heat["data"][0]["y"][0] == "layer 1, head 1"

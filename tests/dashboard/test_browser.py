@@ -125,7 +125,7 @@ def test_browser_deep_link_explanation_fairness_and_screenshots(server, dash_env
             expect(page.get_by_role("heading", name="Explain a recommendation")).to_be_visible(timeout=SLOW)
             page.get_by_test_id("stSelectbox").filter(has_text="Recommendation to explain").click()
             page.get_by_role("option").first.click()
-            expect(page.get_by_test_id("stMetric").filter(has_text="Score f(x)")).to_be_visible(timeout=SLOW)
+            expect(page.get_by_test_id("stMetric").filter(has_text="Score")).to_be_visible(timeout=SLOW)
             _charts_drawn(page, 1)
             expect(page.get_by_text("Contribution of each event").first).to_be_visible()
             assert f"user={USER}" in page.url and "item=" in page.url
@@ -149,6 +149,7 @@ def test_browser_deep_link_explanation_fairness_and_screenshots(server, dash_env
                 ("Overview", "Overview", 4, "overview.png"),
                 ("Attention", "Attention", 3, "attention.png"),
                 ("Cohorts", "Cohorts", 2, "cohorts.png"),
+                ("Search by meaning", "Search by meaning", 0, "search.png"),
                 ("Data & models", "Data & models", 0, "data_models.png"),
             ]:
                 _goto(page, name)
@@ -160,3 +161,47 @@ def test_browser_deep_link_explanation_fairness_and_screenshots(server, dash_env
         finally:
             browser.close()
     assert not problems, "\n".join(problems)
+
+
+def test_browser_url_state_survives_switch_back_forward_and_reload(server):
+    """A deep link's user stays in the URL through the first page switch (it used to be dropped), the browser's back
+    and forward buttons return to the previous pages with their user, and a reload shows the same view."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1400})
+            page.set_default_timeout(SLOW)
+            page.goto(f"{server}/?user={USER}")
+            expect(page.get_by_role("heading", name="User explorer")).to_be_visible(timeout=SLOW)
+            _idle(page)
+            assert re.search(rf"/user\?(.*&)?user={USER}", page.url)
+
+            _goto(page, "Attention")  # the first switch after the deep link
+            expect(page.get_by_role("heading", name="Attention", exact=True)).to_be_visible(timeout=SLOW)
+            expect(page.get_by_label("User id")).to_have_value(USER, timeout=SLOW)
+            page.wait_for_url(re.compile(rf"/attention\?(.*&)?user={USER}"), timeout=SLOW)
+
+            _goto(page, "Explain")
+            expect(page.get_by_role("heading", name="Explain a recommendation")).to_be_visible(timeout=SLOW)
+            page.wait_for_url(re.compile(rf"/explain\?(.*&)?user={USER}"), timeout=SLOW)
+
+            _idle(page)
+            page.go_back()
+            expect(page.get_by_role("heading", name="Attention", exact=True)).to_be_visible(timeout=SLOW)
+            expect(page.get_by_label("User id")).to_have_value(USER, timeout=SLOW)
+            assert re.search(rf"/attention\?(.*&)?user={USER}", page.url)
+
+            _idle(page)
+            page.go_forward()
+            expect(page.get_by_role("heading", name="Explain a recommendation")).to_be_visible(timeout=SLOW)
+            assert re.search(rf"/explain\?(.*&)?user={USER}", page.url)
+
+            _idle(page)
+            page.reload()  # the same view
+            expect(page.get_by_role("heading", name="Explain a recommendation")).to_be_visible(timeout=SLOW)
+            expect(page.get_by_label("User id")).to_have_value(USER, timeout=SLOW)
+            _shot(page, "url_state_explain.png")
+        finally:
+            browser.close()

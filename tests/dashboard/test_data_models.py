@@ -60,3 +60,27 @@ def test_models_tab_lists_checkpoints_and_the_train_command(dash_env):
     assert models["folder"].tolist() == [str(model)]
     assert bool(models["drift summaries"].iloc[0])
     assert any(c.value.startswith("interestlens train --db ") for c in at.code)
+
+
+def test_build_drift_summaries_button_writes_them_with_progress(monkeypatch, synthetic_db, dash_model, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    model = tmp_path / "models" / "copy"
+    shutil.copytree(dash_model, model)
+    (model / "drift.parquet").unlink()
+    monkeypatch.setenv("INTERESTLENS_DB", str(synthetic_db))
+    monkeypatch.setenv("INTERESTLENS_MODEL", str(model))
+    monkeypatch.setenv("INTERESTLENS_MODELS", str(model.parent))
+    at = open_page("data_models")
+    assert not problems(at)
+    assert any("not built yet" in c.value for c in at.caption)
+    at.button(key="data_drift_go").click().run()
+    assert not problems(at)
+    built = pd.read_parquet(model / "drift.parquet")
+    expected = pd.read_parquet(dash_model / "drift.parquet")
+    assert sorted(built["user_id"]) == sorted(expected["user_id"])
+    assert any(f"Drift summaries of {len(expected):,} users built" in s.value for s in at.success)
+    at.run()  # the next run finds them built
+    assert at.button(key="data_drift_go").label == "Rebuild drift summaries"

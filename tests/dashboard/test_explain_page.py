@@ -26,10 +26,10 @@ def test_choosing_a_recommendation_shows_its_explanation(dash_env):
     assert not problems(at)
     assert at.query_params["item"] == top[1]
     metrics = {m.label: m.value for m in at.metric}
-    fx, base = float(metrics["Score f(x)"]), float(metrics["Base (no history)"])
+    fx, base = float(metrics["Score"]), float(metrics["Base (no history)"])
     table = next(d.value for d in at.dataframe if "shap" in d.value.columns)
     assert abs(base + table["shap"].sum() - fx) < 2e-3  # shown rounded to 3 decimals
-    assert float(metrics["Additivity error"]) <= 1e-4 * max(1.0, abs(fx))
+    assert float(metrics["Check: sum error"]) <= 1e-4 * max(1.0, abs(fx))
     assert len(figure(at, "explain_waterfall")["data"][0]["y"]) >= 2
 
 
@@ -39,7 +39,7 @@ def test_explanation_deep_link_selects_user_and_item(dash_env):
     at = open_page("explain", user=USER, item=top[0])
     assert not problems(at)
     assert at.selectbox(key="explain_item").value == top[0]
-    assert {m.label for m in at.metric} >= {"Score f(x)", "Base (no history)"}
+    assert {m.label for m in at.metric} >= {"Score", "Base (no history)"}
 
 
 def test_time_windows_are_labelled_bars(dash_env):
@@ -57,10 +57,14 @@ def test_what_if_marks_items_new_to_the_top_10_and_a_repeated_item(dash_env):
 
     db, model = dash_env
     with connect_read(db) as con:
-        seen = user_history(con, USER)["item_id"].astype(str).iloc[-1]
+        last = user_history(con, USER).iloc[-1]
+    seen, title = str(last["item_id"]), last["title"] or str(last["item_id"])
     at = open_page("explain", user=USER, item=_top(db, model)[0], explain_tab="What-if")
     assert not problems(at)
-    at.text_input(key="explain_whatif_add").set_value(seen).run()
+    at.text_input(key="explain_whatif_search").set_value(title.upper()).run()  # found by its title, any case
+    assert seen in at.selectbox(key="explain_whatif_add").options or seen in [
+        o.split("(")[-1].rstrip(")") for o in at.selectbox(key="explain_whatif_add").options]
+    at.selectbox(key="explain_whatif_add").set_value(seen).run()
     assert not problems(at)
     table = next(d.value for d in at.dataframe if "rank before" in d.value.columns)
     assert table["rank before"].map(lambda r: r == "new" or r.isdigit()).all()  # never None / NaN

@@ -16,7 +16,7 @@ def test_fairness_page_shows_groups_items_and_trends(dash_env):
         users = [r[0] for r in con.execute("SELECT DISTINCT user_id FROM events ORDER BY 1").fetchall()]
         recs = recommend_users(loaded, con, users, 10)
         genders = dict(con.execute("SELECT attributes['gender'], count(*) FROM users GROUP BY 1").fetchall())
-    at = open_page("fairness", fairness_by="gender")
+    at = open_page("fairness", fairness_by="gender", fairness_min_size="1")  # every window of the tiny log drawn
     assert not problems(at)
     assert at.multiselect(key="fairness_by").value == ["gender"]
     metrics = {m.label: m.value for m in at.metric}
@@ -28,7 +28,7 @@ def test_fairness_page_shows_groups_items_and_trends(dash_env):
     assert (by_gender["NDCG@10"] <= by_gender["NDCG@10 high"]).all()
     lorenz = figure(at, "fairness_lorenz")
     assert lorenz["layout"]["title"]["text"].startswith("Exposure Lorenz curve (Gini ")
-    assert metrics["Gini@10"] in lorenz["layout"]["title"]["text"]
+    assert metrics["Concentration (Gini)"] in lorenz["layout"]["title"]["text"]
     assert any(d.value.shape[0] > 0 and "start" in d.value.columns for d in at.dataframe)  # monthly trend table
 
 
@@ -48,3 +48,25 @@ def test_the_default_grouping_is_the_reports_default(dash_env):
     at = open_page("fairness")
     assert not problems(at)
     assert at.multiselect(key="fairness_by").value == default_attributes(known, groups)[:4]
+
+
+def test_groups_under_the_minimum_size_are_grey_and_left_out_of_the_gap(dash_env):
+    db, _ = dash_env
+    with connect_read(db) as con:
+        sizes = dict(con.execute("SELECT attributes['gender'], count(*) FROM users GROUP BY 1").fetchall())
+    threshold = max(sizes.values())  # only the largest gender group is large enough: no gap to show
+    at = open_page("fairness", fairness_by="gender", fairness_min_size=str(threshold))
+    assert not problems(at)
+    gaps = next(d.value for d in at.dataframe if "groups too small" in d.value.columns)
+    row = gaps[gaps["grouped by"] == "gender"].iloc[0]
+    assert row["groups too small"] == sum(n < threshold for n in sizes.values()) and row["groups compared"] == 1
+    assert row["gap (best − worst)"] != row["gap (best − worst)"]  # NaN: one group cannot have a gap
+    bars = figure(at, "fairness_bars_gender")["data"][0]
+    grey = [c == "#cbd5e1" for c in bars["marker"]["color"]]
+    assert sum(grey) == sum(n < threshold for n in sizes.values())
+    assert all(("too small" in label) == g for label, g in zip(bars["y"], grey, strict=True))
+
+    every = open_page("fairness", fairness_by="gender", fairness_min_size="1")
+    gaps = next(d.value for d in every.dataframe if "groups too small" in d.value.columns)
+    row = gaps[gaps["grouped by"] == "gender"].iloc[0]
+    assert row["groups too small"] == 0 and row["groups compared"] == len(sizes)

@@ -15,7 +15,7 @@ from core.semantic.vectors import default_vectors_path
 from core.sequences import load_sequences
 from core.store import connect_read
 from core.trajectory import TrajectoryAnalyzer
-from dashboard import semantic as sem
+from dashboard.cache import semantic as sem
 
 QUERY = "falcon scarf"
 
@@ -79,6 +79,8 @@ def test_search_by_meaning_over_items_and_users(text_env, encoder):
     items = _table(at, "item_id")
     expected = search_items(tv, QUERY, encoder, 10)
     assert items["item_id"].tolist() == [m.key for m in expected]
+    for text, why in zip(items["text"], items["why"], strict=True):  # every reason names a term of that item
+        assert why == "its wording as a whole" or why.split("“")[1].split("”")[0].lower() in text.lower()
     planted = tv.item_ids[7]  # an item whose whole text is the query: its own neighbour, at similarity 1
     exact = open_page("search", q=tv.texts[7])
     assert _table(exact, "item_id")["item_id"].iloc[0] == planted

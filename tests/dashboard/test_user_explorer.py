@@ -45,7 +45,7 @@ def test_root_deep_link_lands_on_the_users_explorer(dash_env):
     assert title(figure(at, "user_timeline")) == "Event timeline"
     traj = figure(at, "user_trajectory")
     assert len(traj["data"]) >= 2  # one stacked area per category
-    assert title(figure(at, "user_gate")).startswith("Long-term vs short-term")
+    assert title(figure(at, "user_gate")).startswith("How much the long-term profile weighs")
     assert at.query_params["user"] == USER
 
 

@@ -1,5 +1,5 @@
 """Item semantics for the app: what can be shown (`core.semantic.semantic_status`), the cached item vectors, the
-text encoder, and the calls behind interests in words, search by meaning and similar items.
+text encoder, and the cached calls behind interests in words, search by meaning and similar items.
 
 The app never encodes the catalogue itself (tens of seconds on a CPU): it reads the vectors cached beside the
 database (`interestlens semantic encode`) and says in one sentence what to run when they are missing or out of date.
@@ -16,10 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
+import pandas as pd
 import streamlit as st
 
 from core.errors import InterestLensError
+from dashboard import demo
+from dashboard.cache.handles import DbRef, ModelRef
+from dashboard.cache.resources import loaded_model
+from dashboard.reader import READER
 
 __all__ = [
     "SemanticView",
@@ -27,6 +31,7 @@ __all__ = [
     "register_text_encoder",
     "text_encoder",
     "vectors",
+    "unregister_text_encoder",
     "similar",
     "search_items",
     "interest_words",
@@ -62,7 +67,7 @@ def unregister_text_encoder(name: str) -> None:
         _ENCODERS.pop(str(name), None)
 
 
-@st.cache_resource(show_spinner="Loading the text encoder…")
+@st.cache_resource(show_spinner="Loading the text encoder…", max_entries=1)
 def _packaged_encoder() -> Any:
     from core.semantic import load_encoder
 
@@ -101,14 +106,14 @@ def _status(db: str, db_stamp: tuple, vectors_stamp: int, registered: tuple[str,
     return SemanticView(default_vectors_path(db), vectors_stamp, name, s.fresh, search, message)
 
 
-def status(db: Path, db_stamp: tuple) -> SemanticView:
+def status(db: DbRef) -> SemanticView:
     """What semantics can show for `db` now (cached per database and vectors stamp)."""
     from core.semantic import default_vectors_path
 
-    p = default_vectors_path(db)
+    p = default_vectors_path(db.path)
     with _LOCK:
         registered = tuple(sorted(_ENCODERS))
-    return _status(str(db), tuple(db_stamp), p.stat().st_mtime_ns if p.exists() else 0, registered)
+    return _status(db.path, db.stamp, p.stat().st_mtime_ns if p.exists() else 0, registered)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -124,36 +129,48 @@ def vectors(view: SemanticView) -> Any:
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def similar(path: str, mtime_ns: int, item_id: str, k: int) -> list:
+def similar(view: SemanticView, item_id: str, k: int) -> list:
     """`core.semantic.similar_items`: the k items whose text is nearest to this item's."""
     from core.semantic import similar_items
 
-    return similar_items(_vectors(path, mtime_ns), str(item_id), int(k))
+    return similar_items(vectors(view), str(item_id), int(k))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def search_items(path: str, mtime_ns: int, query: str, k: int) -> list:
-    """`core.semantic.search_items` with the encoder that made the vectors."""
+def search_items(view: SemanticView, query: str, k: int) -> pd.DataFrame:
+    """`core.semantic.search_items` with the encoder that made the vectors, and why each matched
+    (`core.semantic.match_reasons`). Columns: text, item_id, similarity, why."""
+    from core.semantic import match_reasons, query_vector
     from core.semantic import search_items as core_search
 
-    tv = _vectors(path, mtime_ns)
-    return core_search(tv, query, text_encoder(tv.encoder), int(k))
+    tv = vectors(view)
+    encoder = text_encoder(tv.encoder)
+    found = core_search(tv, query, encoder, int(k))
+    reasons = match_reasons(tv, query_vector(query, encoder, tv), [m.key for m in found])
+    return pd.DataFrame({"text": [m.text for m in found], "item_id": [m.key for m in found],
+                         "similarity": [m.score for m in found], "why": [r.text() for r in reasons]})
 
 
-def interest_words(loaded: Any, con: duckdb.DuckDBPyConnection, user_id: str, steps: tuple[int, ...], path: str,
-                   mtime_ns: int) -> Any:
-    """`core.semantic.describe_user` at the given steps (a model call: `data.model_call("interest_words", …)`)."""
+@st.cache_data(show_spinner=False, max_entries=64)
+def interest_words(db: DbRef, model: ModelRef, view: SemanticView, user_id: str, steps: tuple[int, ...]) -> Any:
+    """`core.semantic.describe_user` at the given steps: the terms and items nearest to the user's interest."""
     from core.semantic import describe_user
     from core.sequences import load_sequences
 
-    seqs = load_sequences(con, loaded.vocab, users=[str(user_id)])
-    return describe_user(loaded, _vectors(path, mtime_ns), seqs, str(user_id), steps=list(steps), k=5)
+    loaded = loaded_model(model)
+    with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
+        seqs = load_sequences(con, loaded.vocab, users=[uid])
+    return demo.shown(describe_user(loaded, vectors(view), seqs, uid, steps=list(steps), k=5))
 
 
-def search_users(loaded: Any, con: duckdb.DuckDBPyConnection, query: str, k: int, path: str, mtime_ns: int) -> list:
-    """`core.semantic.search_users`: users whose current interest is nearest to the query (a model call)."""
+@st.cache_data(show_spinner=False, max_entries=64)
+def search_users(db: DbRef, model: ModelRef, view: SemanticView, query: str, k: int) -> list:
+    """`core.semantic.search_users`: users whose current interest is nearest to the query."""
     from core.semantic import search_users as core_search
     from core.sequences import load_sequences
 
-    tv = _vectors(path, mtime_ns)
-    return core_search(loaded, tv, load_sequences(con, loaded.vocab), query, text_encoder(tv.encoder), int(k))
+    loaded = loaded_model(model)
+    tv = vectors(view)
+    with READER.cursor(db.path, db.stamp) as con:
+        seqs = load_sequences(con, loaded.vocab)
+    return demo.shown(core_search(loaded, tv, seqs, query, text_encoder(tv.encoder), int(k)))

@@ -1,0 +1,203 @@
+"""Which database and which model the app reads, as small hashable references that key every cached result.
+
+Connection policy: DuckDB lets one writing process or many reading processes hold a file, never both. The app
+never keeps a connection while idle: cached functions read through `dashboard.reader.READER`, one read-only
+connection shared by the queries of a burst and closed a second after the last one. A `DbRef` carries the file's
+stamp (size and modification times of the file and its WAL), so a new ingest is a new key and shows up on the next
+rerun, while an unchanged file is never reopened for a repeated view. A `ModelRef` carries the weights' stamp, so
+switching or retraining a model never shows another model's numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core import live
+from core.errors import InterestLensError
+from core.store import default_db_path
+from dashboard.reader import READER, file_stamp
+
+__all__ = [
+    "DbRef",
+    "ModelRef",
+    "db_path",
+    "database",
+    "version",
+    "release",
+    "models_root",
+    "list_models",
+    "model_ref",
+    "active_model",
+    "read_card",
+    "model_parquet",
+]
+
+Stamp = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class DbRef:
+    """The database file as of one committed state: the key of every cached read."""
+
+    path: str  # the DuckDB file
+    stamp: Stamp  # (size, mtime_ns of the file, mtime_ns of its WAL): changes whenever a writer commits
+
+    @property
+    def file(self) -> Path:
+        return Path(self.path)
+
+    @property
+    def exists(self) -> bool:
+        return self.stamp != (0, 0, 0)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One checkpoint folder as of one set of weights: the key of every model-backed result."""
+
+    path: str  # the checkpoint folder (model.safetensors + JSON files)
+    stamp: int  # mtime_ns of model.safetensors: a retrained model in the same folder is another key
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.path)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+
+def db_path() -> Path:
+    """The database the app reads: $INTERESTLENS_DB (set by `interestlens serve --db`), else the default."""
+    return default_db_path().resolve()
+
+
+def database() -> DbRef:
+    """The app's database as of now (a `stat`; nothing is opened)."""
+    path = db_path()
+    return DbRef(str(path), file_stamp(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _version(db: DbRef) -> live.DataVersion:
+    with READER.cursor(db.path, db.stamp) as con:
+        return live.data_version(con)
+
+
+def version() -> live.DataVersion:
+    """`core.live.data_version` of the app's database; the file is opened only when its stamp changed, so a live
+    view polling this every few seconds costs a `stat` while nothing arrives."""
+    return _version(database())
+
+
+def release() -> None:
+    """Close the shared read connection now (live views hold no connection between refreshes)."""
+    READER.close()
+
+
+def models_root() -> Path:
+    """Where checkpoints live (`core.checkpoint.models_root`), as an absolute path."""
+    from core.checkpoint import models_root as core_models_root
+
+    return core_models_root().resolve()
+
+
+def _is_model(path: Path) -> bool:
+    """A checkpoint of ours or a registered external model (`core.external`)."""
+    return (path / "model.safetensors").is_file() or (path / "external.json").is_file()
+
+
+def list_models() -> list[Path]:
+    """Checkpoint folders under `models_root()`, newest first (`core.checkpoint.list_checkpoints`), then the
+    registered external models by name."""
+    from core.checkpoint import list_checkpoints
+    from core.external import list_models as all_models
+
+    found = [p.resolve() for p in list_checkpoints(models_root())]
+    found += [m.path.resolve() for m in all_models(models_root()) if m.kind != "interestlens"]
+    env = os.environ.get("INTERESTLENS_MODEL")
+    if env and _is_model(Path(env)) and Path(env).resolve() not in found:
+        found.insert(0, Path(env).resolve())
+    return found
+
+
+def model_ref(model_dir: Path | str) -> ModelRef:
+    """The reference of a checkpoint folder (its weights, or an external model's registration, must exist)."""
+    weights = Path(model_dir) / "model.safetensors"
+    return ModelRef(str(model_dir), (weights if weights.is_file() else Path(model_dir) / "external.json").stat().st_mtime_ns)
+
+
+def _active_dir() -> Path | None:
+    chosen = st.session_state.get("sidebar_model")
+    if chosen and _is_model(Path(chosen)):
+        return Path(chosen)
+    env = os.environ.get("INTERESTLENS_MODEL")
+    if env and _is_model(Path(env)):
+        return Path(env).resolve()
+    models = list_models()
+    db = database()
+    if models and db.exists:  # the newest model trained on this database, when there is one
+        for m in models:
+            vocab = m / "vocab.json"
+            try:
+                if vocab.is_file() and _fits(str(m), vocab.stat().st_mtime_ns, db):
+                    return m
+            except (InterestLensError, OSError):  # a busy or damaged database: the pages say so themselves
+                break
+    return models[0] if models else None
+
+
+def active_model() -> ModelRef | None:
+    """The model chosen in the sidebar, else $INTERESTLENS_MODEL, else the newest checkpoint trained on the app's
+    database (else the newest), else None."""
+    found = _active_dir()
+    try:
+        return model_ref(found) if found is not None else None
+    except OSError:  # deleted between the listing and the stat
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _fits(model: str, vocab_mtime_ns: int, db: DbRef) -> bool:
+    """`core.checkpoint.model_fits`, cached until the vocabulary or the database changes."""
+    from core.checkpoint import model_fits
+
+    with READER.cursor(db.path, db.stamp) as con:
+        return model_fits(model, con)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _read_json(path: str, mtime_ns: int) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def read_card(model_dir: Path) -> dict:
+    """The checkpoint's JSON files by name (metrics, fingerprint, config, vocab); absent or damaged files are {}."""
+    out = {}
+    for name in ("metrics", "fingerprint", "config", "vocab"):
+        p = Path(model_dir) / f"{name}.json"
+        try:
+            out[name] = _read_json(str(p), p.stat().st_mtime_ns) if p.is_file() else {}
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            out[name] = {}
+    return out
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _read_parquet(path: str, mtime_ns: int) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+def model_parquet(model_dir: Path, name: str) -> pd.DataFrame | None:
+    """A derived Parquet file beside the checkpoint (e.g. `drift`), or None when it has not been built."""
+    p = Path(model_dir) / f"{name}.parquet"
+    if not p.is_file():
+        return None
+    return _read_parquet(str(p), p.stat().st_mtime_ns)

@@ -1,0 +1,176 @@
+"""Cached model-backed results: each is an `st.cache_data` function of a `DbRef`, a `ModelRef` and plain arguments
+that calls one core capability with the analysers of `dashboard.cache.resources`. They only call `core` and join in
+titles to show; nothing here computes a number of its own. Results are picklable dataclasses and DataFrames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import streamlit as st
+
+from core.store import queries
+from dashboard import demo
+from dashboard.cache.handles import DbRef, ModelRef
+from dashboard.cache.resources import attention_analyser, explainer, loaded_model, trajectory_analyser
+from dashboard.reader import READER
+
+if TYPE_CHECKING:  # imported on first use: a page without a model never loads torch or shap
+    from core.attention import StepAttention
+    from core.explain import DeletionCurves, HistoryExplanation, WhatIfResult, WindowValue
+    from core.fairness import FairnessReport
+    from core.trajectory import CohortTrajectory, Trajectory, UserView
+
+__all__ = [
+    "MAX_K",
+    "recommend",
+    "trajectory",
+    "user_view",
+    "attention",
+    "explain",
+    "periods",
+    "deletion",
+    "Deletion",
+    "what_if",
+    "fairness",
+    "FairnessView",
+    "cohort_trajectories",
+]
+
+MAX_K = 50  # the user view ranks this many; the explorer's slider shows the first k of them
+_PER_USER = 64  # model results per user: a few hundred KB each (trajectories, attention)
+_EXPLAINED = 16  # explanations: SHAP over a whole history is the costliest result the app keeps
+
+
+@st.cache_data(show_spinner=False, max_entries=_PER_USER)
+def recommend(db: DbRef, model: ModelRef, user_id: str, k: int) -> pd.DataFrame:
+    """The user's top-K: rank, item_id, title, score, categories (`core.recommend.recommend_users`)."""
+    from core.recommend import recommend_users
+
+    with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
+        recs = recommend_users(loaded_model(model), con, [uid], int(k))
+        recs = recs[recs["user_id"].astype(str) == uid].sort_values("rank").reset_index(drop=True)
+        info = queries.item_lookup(con, recs["item_id"].astype(str).tolist())
+    out = recs[["rank", "item_id", "score"]].assign(item_id=recs["item_id"].astype(str))
+    out = out.merge(info[["item_id", "title", "categories"]], on="item_id", how="left")
+    out["categories"] = out["categories"].map(lambda c: list(c) if isinstance(c, list) else [])
+    return out[["rank", "title", "item_id", "score", "categories"]]
+
+
+@st.cache_data(show_spinner=False, max_entries=_PER_USER)
+def trajectory(db: DbRef, model: ModelRef, user_id: str) -> Trajectory:
+    """`core.trajectory.TrajectoryAnalyzer.user`: the user's full trajectory."""
+    with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
+        return demo.shown(trajectory_analyser(model).user(con, uid))
+
+
+@st.cache_data(show_spinner=False, max_entries=_PER_USER)
+def user_view(db: DbRef, model: ModelRef, user_id: str) -> UserView:
+    """`core.trajectory.user_view`: history, trajectory, top-`MAX_K` and attention at the last step, one read."""
+    from core.contract import supports
+    from core.trajectory import user_view as core_user_view
+
+    # an external model has no attention to show (core.contract): the view leaves it out
+    attn = attention_analyser(model) if supports(loaded_model(model).scorer, "attention") else None
+    with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
+        return demo.shown(core_user_view(trajectory_analyser(model), con, uid, MAX_K, attn))
+
+
+@st.cache_data(show_spinner=False, max_entries=_PER_USER)
+def attention(db: DbRef, model: ModelRef, user_id: str, step: int | None = None) -> StepAttention:
+    """`core.attention.AttentionAnalyzer.user`: attention at one step (default the last)."""
+    with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
+        return demo.shown(attention_analyser(model).user(con, uid, step))
+
+
+@st.cache_data(show_spinner=False, max_entries=_EXPLAINED)
+def explain(db: DbRef, model: ModelRef, user_id: str, item_id: str | None) -> HistoryExplanation:
+    """`core.explain.HistoryExplainer.explain` (events and feature groups; time windows: `periods`)."""
+    from core.explain import load_labelled_history
+
+    with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
+        lh = load_labelled_history(con, loaded_model(model), uid)
+        return demo.shown(explainer(model).explain(lh, target=item_id, windows=False))
+
+
+@st.cache_data(show_spinner=False, max_entries=_EXPLAINED)
+def periods(db: DbRef, model: ModelRef, user_id: str, item_id: str) -> list[WindowValue]:
+    """`core.explain.HistoryExplainer.periods`: the values of the history's sessions, days, weeks and months."""
+    from core.explain import load_labelled_history
+
+    with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
+        lh = load_labelled_history(con, loaded_model(model), uid)
+    return explainer(model).periods(lh, target=item_id)[1]
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """An explanation with its deletion curves (SHAP against attention, recency and chance)."""
+
+    explanation: HistoryExplanation
+    curves: DeletionCurves
+
+
+@st.cache_data(show_spinner=False, max_entries=_EXPLAINED)
+def deletion(db: DbRef, model: ModelRef, user_id: str, item_id: str) -> Deletion:
+    """`core.explain.deletion_curves` over the (cached) explanation of `explain`."""
+    from core.explain import deletion_curves, load_labelled_history
+
+    expl = explain(db, model, user_id, item_id)
+    with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
+        lh = load_labelled_history(con, loaded_model(model), uid)
+    return Deletion(expl, deletion_curves(explainer(model), lh, expl))
+
+
+@st.cache_data(show_spinner=False, max_entries=_EXPLAINED)
+def what_if(db: DbRef, model: ModelRef, user_id: str, edits: tuple, k: int, target: str) -> WhatIfResult:
+    """`core.explain.what_if`: the history with `edits` applied, re-ranked, `target` followed (nothing written)."""
+    from core.explain import load_labelled_history
+    from core.explain import what_if as core_what_if
+
+    inserted = [e.item_id for e in edits if hasattr(e, "item_id")]
+    with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
+        lh = load_labelled_history(con, loaded_model(model), uid)
+        known = queries.item_lookup(con, inserted) if inserted else None
+    titles = dict(zip(known["item_id"], known["title"], strict=True)) if known is not None else None
+    return core_what_if(explainer(model), lh, list(edits), k=int(k), target=str(target), explain=False, titles=titles)
+
+
+@dataclass(frozen=True)
+class FairnessView:
+    """The fairness report plus what its charts need beyond it."""
+
+    report: FairnessReport
+    counts: pd.Series  # c_i: times each catalogue item is in a top-K list (zeros included), for the Lorenz curve
+    computed: bool  # some inputs were computed now because they were not saved beside the model
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def fairness(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], freq: str, n_boot: int,
+             trend: bool, min_group_size: int) -> FairnessView:
+    """`core.fairness.fairness_report` over `core.fairness.inputs.load_inputs` (the CLI's path)."""
+    from core.fairness import DERIVED_ATTRIBUTES, TREND_USERS, fairness_report, recommendation_counts
+    from core.fairness.inputs import load_inputs
+
+    if demo.hides_attributes():  # demo mode: group by derived attributes only
+        by = tuple(b for b in by if b in DERIVED_ATTRIBUTES)
+    loaded = load_inputs(db.path, model.path, k=int(k), by=list(by) or None)
+    report = fairness_report(
+        loaded.inputs, k=int(k), by=list(by) or None, n_boot=int(n_boot) or None,
+        recommend_fn=loaded.recommend_fn if trend else None, freq=freq, trend_users=TREND_USERS,
+        min_group_size=int(min_group_size),
+    )
+    recs = loaded.inputs.recs
+    counts = recommendation_counts(recs[recs["rank"] <= int(k)], loaded.inputs.catalogue)
+    return FairnessView(report, counts, bool(loaded.notes))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cohort_trajectories(db: DbRef, model: ModelRef, attributes: tuple[tuple[str, str], ...],
+                        period: str) -> CohortTrajectory:
+    """`core.trajectory.cohort_trajectory`: the segment's mean model interest by calendar period."""
+    from core.trajectory import cohort_trajectory
+
+    with READER.cursor(db.path, db.stamp) as con:
+        return cohort_trajectory(con, trajectory_analyser(model), attributes, period=period)
