@@ -80,7 +80,7 @@ def explain(
     expl = explainer.explain(lh, target=item, margin=margin, k=k)
     curves = deletion_curves(explainer, lh, expl)
     result, human = explain_result(expl, curves), None if as_json else _human(expl, curves)
-    if loaded.model.social is not None:  # friends as players beside the latest window's events
+    if loaded.model is not None and loaded.model.social is not None:  # friends as players beside the latest window's events
         from core.social.evidence import explain_friends
 
         with connect_read(db) as con:

@@ -105,6 +105,8 @@ def _has_edges(db: Path | None) -> bool:
     from core.store import connect_read
     from core.store.edges import has_edges
 
+    if not Path(default_db_path(db)).exists():  # training says so itself, in its own words
+        return False
     with connect_read(db) as con:
         return has_edges(con)
 

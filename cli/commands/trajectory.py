@@ -50,7 +50,7 @@ def trajectory(
     social = None
     with connect_read(db) as con:
         traj = analyzer.user(con, user)
-        if loaded.model.social is not None:  # a model trained with friends: the social share and influencers too
+        if loaded.model is not None and loaded.model.social is not None:  # a model trained with friends: the social share and influencers too
             from core.social.evidence import user_social_evidence
 
             social = user_social_evidence(con, loaded, user)

@@ -165,9 +165,11 @@ def evaluate_model(
         fp = data_fingerprint(con)
         # `context(con, model, seqs, device)` adds inputs the model reads beside the history (the social branch's
         # friends: core.social.context.social_context, which sits above this layer and is passed in by the caller)
-        social = context(con, loaded.model, seqs, device=loaded.device) if context is not None else None
+        ours = loaded.model is not None  # an external model (core.external) reads no friends
+        social = context(con, loaded.model, seqs, device=loaded.device) if context is not None and ours else None
     result = evaluate_loaded(loaded, seqs, write=True, fingerprint=fp, seen_rule=seen_rule, social=social)
-    if interest is not None:  # the category forecast's scores (core.trajectory.interest, passed in by the caller)
+    if interest is not None and loaded.model is not None:  # the category forecast's scores (core.trajectory.interest,
+        # passed in by the caller); it reads our model's per-step states, which an external model does not have
         result.interest = interest(loaded, seqs, db)
     if not result.fingerprint_matches:
         log.warning("The database changed since %s was trained; metrics use the data as it is now.", loaded.path)

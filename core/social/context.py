@@ -39,6 +39,6 @@ class SocialContext:
 def social_context(con: duckdb.DuckDBPyConnection, model: InterestModel, seqs: Sequences, k: int = DEFAULT_K,
                    device="cpu") -> SocialContext | None:  # fmt: skip
     """The context for a model with a social branch (None for a model without one)."""
-    if model.social is None:
+    if model is None or model.social is None:  # no branch (or an external model: core.external)
         return None
     return SocialContext(seqs, load_graph(con, seqs, k), compute_timelines(model, seqs, device=device))

@@ -36,7 +36,7 @@ def friends_view(db: str, stamp: tuple[int, int, int], model_dir: str, model_sta
     from core.social.evidence import user_social_evidence
 
     loaded = cache.loaded_model(ModelRef(model_dir, model_stamp))
-    if loaded.model.social is None:
+    if loaded.model is None or loaded.model.social is None:
         return None
     p = demo.active()
     with READER.cursor(db, stamp) as con:  # the app's shared read-only connection

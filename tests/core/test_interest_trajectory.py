@@ -64,7 +64,9 @@ def test_evaluate_reports_interest_and_stores_the_reliability_diagram(trained_mo
     card = load_checkpoint(model).card
     card.pop("interest")
     (model / "metrics.json").write_text(__import__("json").dumps(card))  # a model trained before the forecast
-    result = evaluate_model(synthetic_db, model, device="cpu")
+    from core.trajectory.interest import evaluate_interest
+
+    result = evaluate_model(synthetic_db, model, device="cpu", interest=evaluate_interest)
     it = result.to_dict()["interest"]
     for name in ("forecast", "histogram", "model_marginal"):
         assert set(it[name]) >= {"log_loss", "brier", "ece", "ece_top", "entropy", "entropy_gap", "targets"}

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from core.errors import UserInputError
 from core.evaluate import REPEAT_THRESHOLD, decide_seen, repeat_share, seen_from_card
 from core.sequences import Sequences
 
@@ -39,5 +40,5 @@ def test_auto_includes_seen_items_from_five_percent_repeats_and_says_why():
     assert seen_from_card({"seen": {"repeat_share": 0.2}}).protocol == "all_items"
     assert seen_from_card({}).exclude  # an old card without a share: excluded, and the reason says so
     assert seen_from_card({"seen": {"repeat_share": 0.2}}, "exclude").to_dict()["rule"] == "exclude"
-    with pytest.raises(ValueError, match="--seen"):
+    with pytest.raises(UserInputError, match="Seen must be one of auto, exclude, include"):
         decide_seen("sometimes", 0.1)
