@@ -27,7 +27,10 @@ __all__ = ["trajectory_panel", "recommendations_panel", "words_table"]
 @st.fragment
 def trajectory_panel(db: DbRef, model: ModelRef, user: str, marks: Marks, live: bool) -> None:
     """The trajectory (model, long-term, short-term or baseline), the gate and drift, and interests in words."""
-    states = supports(cache.loaded_model(model).scorer, "states")  # an external model: no gate, no components
+    try:
+        states = supports(cache.loaded_model(model).scorer, "states")  # an external model: no gate, no components
+    except InterestLensError:  # a damaged model: the user view below names the problem in one sentence
+        states = True
     views = list(model_charts.VIEWS) if states else ["model", "baseline"]
     view = st.segmented_control("Interest", views, default="model", key="view", bind="query-params") or "model"
     view = view if view in views else "model"

@@ -6,10 +6,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.trajectory import grid_view
 from dashboard import cache, compare_calls
 from dashboard.components import explain_panels, model_charts
 from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db
+from dashboard.components.trajectory_chart import trajectory_chart
 
 st.title("Compare models")
 
@@ -72,7 +74,9 @@ for col, model in zip(st.columns(2), (a, b), strict=True):
         if traj is None:
             st.info("No trajectory for this user under this model.")
         else:
-            st.plotly_chart(model_charts.trajectory_area(traj, "model"), key=f"compare_traj_{model}")
+            grid = grid_view(traj, "auto", model_charts.VIEWS["model"])  # the explorer's time grid
+            st.plotly_chart(trajectory_chart(grid, "Share of interest by category over time"),
+                            key=f"compare_traj_{model}")
         if expl is None:
             st.info("Nothing to explain for this user under this model.")
         else:
