@@ -68,7 +68,7 @@ EXPLORER_READY_JS = """([n, charts]) => {
 }"""
 EXPLANATION_READY_JS = """() => {
   if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
-  const m = [...document.querySelectorAll('[data-testid="stMetric"]')].find(e => e.innerText.includes('Score f(x)'));
+  const m = [...document.querySelectorAll('[data-testid="stMetric"]')].find(e => e.innerText.includes('Score'));
   return !!m && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 1;
 }"""
 

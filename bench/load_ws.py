@@ -168,7 +168,7 @@ async def _session(url: str, rec: Record, users: Users, counts: dict[str, int], 
             if run.items and rng.random() < explain_share and time.monotonic() < window.end:
                 item = run.items[0]
                 shown = await tab.rerun({"user": user, "item": item}, tab.page(EXPLAIN_PAGE))
-                if "Score f(x)" not in shown.metrics or shown.problems:
+                if "Score" not in shown.metrics or shown.problems:
                     rec.errors.append(f"explanation of {item} for {user}: {shown.problems or 'no score shown'}")
                 else:
                     rec.explain_ms.append(shown.ms)
