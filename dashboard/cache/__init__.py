@@ -4,7 +4,8 @@
 - `resources`: `st.cache_resource` builders (the loaded model, its analysers and explainer);
 - `queries`: `st.cache_data` reads of the store;
 - `models`: `st.cache_data` model-backed results (recommendations, trajectory, attention, explanations, fairness);
-- `semantic`: item text vectors, interests in words, search by meaning.
+- `semantic`: item text vectors, interests in words, search by meaning;
+- `served`: a served-recommendation log's variants and fairness report.
 
 A page calls these by name, e.g. ``cache.user_view(db, model, user)``.
 """
@@ -59,6 +60,7 @@ from dashboard.cache.queries import (
     user_exists,
     user_history,
 )
+from dashboard.cache.served import served_fairness, served_variants
 from dashboard.cache.resources import (
     APP_TORCH_THREADS,
     attention_analyser,
@@ -76,5 +78,6 @@ __all__ = [
     "cohort_sizes", "dataset_summary", "events_over_time", "events_since", "find_items", "ingest_runs", "item_lookup",
     "list_users", "model_fit", "run_rejects", "top_items", "user_attribute_keys", "user_attributes", "user_exists",
     "user_history",
+    "served_fairness", "served_variants",
     "APP_TORCH_THREADS", "attention_analyser", "explainer", "loaded_model", "trajectory_analyser",
 ]

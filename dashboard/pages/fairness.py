@@ -18,9 +18,19 @@ from dashboard.components.guards import require_db, require_model
 
 st.title("Fairness")
 
-# State set-up.
+# State set-up: the source is the active model, or one variant of a served log (`interestlens ingest-recs`).
 db = require_db()
-model = require_model()
+MODEL_SOURCE, SERVED = "model", "served:"  # the URL holds the option itself: ?fairness_source=served:<variant>
+variants = cache.served_variants(db)
+source = MODEL_SOURCE
+if variants:
+    source = st.selectbox("Source", [MODEL_SOURCE, *(SERVED + v for v in variants)], key="fairness_source",
+                          bind="query-params",
+                          help="The active model's lists, or a variant of the served log (what production showed: "
+                               "each user's latest list of that variant, judged against their next event after it).")
+served = source.startswith(SERVED)
+variant = source.removeprefix(SERVED)
+model = None if served else require_model()
 keys = cache.user_attribute_keys(db)
 GROUPINGS = {"activity_quartile": "activity (events per user, in quarters)",
              "tenure_quartile": "tenure (time since first event, in quarters)",
@@ -48,11 +58,15 @@ trend = c[4].toggle("Trends", value=True, key="fairness_trend", bind="query-para
 try:
     with st.spinner("Computing the fairness report: the first time for a model and these settings, every user's list "
                     "is scored…", show_time=True):
-        view = cache.fairness(db, model, int(k), tuple(by), freq, 200, bool(trend), int(min_size))
+        view = (cache.served_fairness(db, variant, int(k), tuple(by), freq, 200, bool(trend), int(min_size)) if served
+                else cache.fairness(db, model, int(k), tuple(by), freq, 200, bool(trend), int(min_size)))
 except InterestLensError as exc:
     st.error(md_text(exc))
     st.stop()
 report = view.report
+if served:
+    st.caption(f"From the served log, variant {md_text(variant or '(none)')}: each user's latest list, judged against "
+               "their first event after it; popularity counts the events before each list.")
 if view.computed:
     st.caption("Some inputs of this report (every user's list and the rank of their next item) were computed now, "
                "because they were not saved with the model.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from dashboard_helpers import figure, open_page, problems
 
 from core.checkpoint import load_checkpoint
@@ -70,3 +71,41 @@ def test_groups_under_the_minimum_size_are_grey_and_left_out_of_the_gap(dash_env
     gaps = next(d.value for d in every.dataframe if "groups too small" in d.value.columns)
     row = gaps[gaps["grouped by"] == "gender"].iloc[0]
     assert row["groups too small"] == 0 and row["groups compared"] == len(sizes)
+
+
+def test_fairness_page_reads_a_served_log_per_variant(dash_env, writable_db, tmp_path, monkeypatch):
+    """Source = a served log's variant: the page shows core.served's report of what was served, not the model's."""
+    import pandas as pd
+
+    from core.fairness import calendar_windows, popularity_recommender, window_split
+    from core.served import ingest_served, served_report
+
+    with connect_read(writable_db) as con:
+        events = con.execute("SELECT user_id, item_id, ts FROM events ORDER BY ts, run_id, seq").df()
+    rows, windows = [], calendar_windows(events["ts"], "week")
+    for (start, end), (_, nxt) in zip(windows[:-1], windows[1:], strict=True):
+        histories, _ = window_split(events, start, end, nxt)
+        if len(histories):
+            recs = popularity_recommender(histories, 10)
+            rows.append(recs.assign(served_at=(end - pd.Timedelta(seconds=1)).isoformat(), variant="pop"))
+    pd.concat(rows).to_csv(tmp_path / "served.csv", index=False)
+    ingest_served(writable_db, tmp_path / "served.csv")
+    monkeypatch.setenv("INTERESTLENS_DB", str(writable_db))
+
+    at = open_page("fairness", fairness_source="served:pop", fairness_by="gender", fairness_min_size="1")
+    assert not problems(at)
+    assert at.selectbox(key="fairness_source").options == ["model", "served:pop"]
+    core = served_report(writable_db, "pop", k=10, by=["gender"], n_boot=200, freq="quarter", min_group_size=1)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Coverage"] == f"{core.items.coverage:.1%}" and metrics["Concentration (Gini)"] == f"{core.items.gini:.3f}"
+    assert metrics["Average popularity"] == f"{core.items.arp:.1f}"
+    groups = next(d.value for d in at.dataframe if {"attribute", "group", "size"} <= set(d.value.columns))
+    by_gender = groups[groups["attribute"] == "gender"].set_index("group")
+    expected = [r for r in core.users if r.attribute == "gender"]
+    assert {r.group: r.size for r in expected} == by_gender["size"].astype(int).to_dict()
+    assert {r.group: r.values["NDCG@10"] for r in expected} == pytest.approx(by_gender["NDCG@10"].to_dict())
+    assert any("served log, variant pop" in c.value for c in at.caption)
+
+    model = open_page("fairness", fairness_by="gender", fairness_min_size="1")  # the default source is the model
+    assert not problems(model) and model.selectbox(key="fairness_source").value == "model"
+    assert not any("served log" in c.value for c in model.caption)

@@ -1,0 +1,35 @@
+"""Cached reads of a served-recommendation log (`core.served`): its variants and the fairness report of what
+production served, shown by the Fairness page when its source is a served log. Only calls `core`."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import demo
+from dashboard.cache.handles import DbRef
+from dashboard.cache.models import FairnessView
+
+__all__ = ["served_variants", "served_fairness"]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def served_variants(db: DbRef) -> list[str]:
+    """The variants of the database's served log (`core.served.served_variants`); [] without one."""
+    from core.served import served_variants as core_variants
+
+    return core_variants(db.path) if db.exists else []
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def served_fairness(db: DbRef, variant: str, k: int, by: tuple[str, ...], freq: str, n_boot: int, trend: bool,
+                    min_group_size: int) -> FairnessView:
+    """`core.served.served_report` for one variant, with the item counts of its Lorenz curve."""
+    from core.fairness import DERIVED_ATTRIBUTES, recommendation_counts
+    from core.served import served_inputs, served_report
+
+    if demo.hides_attributes():  # demo mode: group by derived attributes only, as for a model
+        by = tuple(b for b in by if b in DERIVED_ATTRIBUTES)
+    inputs = served_inputs(db.path, variant, int(k))
+    report = served_report(db.path, variant, k=int(k), by=list(by) or None, n_boot=int(n_boot) or None, freq=freq,
+                           trend=bool(trend), min_group_size=int(min_group_size), inputs=inputs)
+    return FairnessView(report, recommendation_counts(inputs.recs, inputs.catalogue), False)
