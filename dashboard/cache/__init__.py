@@ -60,7 +60,6 @@ from dashboard.cache.queries import (
     user_exists,
     user_history,
 )
-from dashboard.cache.served import served_fairness, served_variants
 from dashboard.cache.resources import (
     APP_TORCH_THREADS,
     attention_analyser,
@@ -68,6 +67,7 @@ from dashboard.cache.resources import (
     loaded_model,
     trajectory_analyser,
 )
+from dashboard.cache.served import served_fairness, served_variants
 
 __all__ = [
     "DbRef", "ModelRef", "active_model", "database", "db_path", "list_models", "model_parquet", "model_ref",
