@@ -195,3 +195,76 @@ def test_browser_url_state_survives_switch_and_reload(server):
             _shot(page, "url_state_explain.png")
         finally:
             browser.close()
+
+
+@pytest.fixture
+def onnx_beside_ours(dash_env, tmp_path, monkeypatch):
+    """A tiny embedding-sum scorer exported to ONNX and registered in a models folder of its own: the served
+    app then lists ours (its --model) first and this one second. Must come before `server` (it sets the env)."""
+    import json
+
+    import torch
+
+    from core.external import add_model
+    from core.sequences import build_vocab
+
+    db, _ = dash_env
+    with connect_read(db) as con:
+        items = build_vocab(con).items
+    folder, root = tmp_path / "onnx", tmp_path / "models"
+    folder.mkdir()
+    (folder / "items.csv").write_text("index,item_id\n" + "".join(f"{n + 1},{i}\n" for n, i in enumerate(items)))
+    weight = torch.randn(len(items) + 1, 4, generator=torch.Generator().manual_seed(0))
+
+    class EmbSum(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding.from_pretrained(weight, padding_idx=0)
+
+        def forward(self, seq: torch.Tensor) -> torch.Tensor:
+            return self.emb(seq).sum(1) @ self.emb.weight.t()  # [B, I+1]: the padding row (0) adds nothing
+
+    torch.onnx.export(EmbSum().eval(), (torch.tensor([[1, 2, 0]]),), str(folder / "model.onnx"), input_names=["seq"],
+                      output_names=["out"], dynamic_axes={"seq": {0: "B"}, "out": {0: "B"}}, dynamo=False)
+    (folder / "model.json").write_text(json.dumps({"inputs": {"items": "seq"}, "output": "out", "max_len": 3,
+                                                   "padding": "right", "items_file": "items.csv"}))
+    with connect_read(db) as con:
+        add_model(con, root, "toy-onnx", "onnx", str(folder / "model.onnx"))
+    monkeypatch.setenv("INTERESTLENS_MODELS", str(root))
+    return root / "toy-onnx"
+
+
+def test_browser_compare_ours_with_an_onnx_model(onnx_beside_ours, server, dash_env):
+    """The Compare page in Chromium: ours (A) against an ONNX model (B), the paired NDCG difference being
+    core.compare's, both trajectories of the most disagreeing user drawn, the HTML export offered."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from core.compare import compare_models
+
+    db, ours = dash_env
+    expected = compare_models(db, ours, onnx_beside_ours)
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 2200})
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("response", lambda r: problems.append(f"{r.status}: {r.url}") if r.status >= 400 else None)
+            # through the sidebar: a first load of /compare itself makes Streamlit's client probe
+            # /compare/_stcore/health (404) before it finds the server's root
+            page.goto(server)
+            expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=SLOW)
+            _goto(page, "Compare models")
+            expect(page.get_by_role("heading", name="Compare models")).to_be_visible(timeout=SLOW)
+            metric = page.get_by_test_id("stMetric").filter(has_text="NDCG@10, A − B")
+            expect(metric).to_contain_text(f"{expected.ndcg_diff:+.4f}", timeout=SLOW)
+            expect(page.get_by_text("A = trained (interestlens), B = toy-onnx (onnx)")).to_be_visible()
+            expect(page.get_by_text("Top-10 overlap")).to_be_visible()
+            _charts_drawn(page, 2)  # the most disagreeing user's trajectory under each model
+            expect(page.get_by_test_id("stDownloadButton")).to_contain_text("Download the comparison (HTML)")
+            _shot(page, "compare_browser.png")
+            assert not page.get_by_test_id("stException").count()
+        finally:
+            browser.close()
+    assert not problems, "\n".join(problems)
