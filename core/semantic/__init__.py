@@ -18,8 +18,10 @@ from core.semantic.describe import (
     catalogue_centre,
     current_interest_text,
     describe_user,
+    interest_scores,
     interest_states,
     interest_text,
+    scores_text,
     words_for,
 )
 from core.semantic.encoder import (
@@ -83,8 +85,10 @@ __all__ = [
     "encode_items",
     "encoder_available",
     "extend_catalogue",
+    "interest_scores",
     "interest_states",
     "interest_text",
+    "scores_text",
     "item_texts",
     "load_encoder",
     "nearest",

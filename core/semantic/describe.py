@@ -2,8 +2,8 @@
 
 The interest after step t is the model's distribution over items, softmax(s_t) (as in ../shared/METRICS.md §2).
 Its text vector is the expectation of the item text vectors under that distribution, normalised to unit length:
-u_t = Σ_i softmax(s_t)_i · text_i / ‖·‖. This works for any model, with or without text features: only the item texts
-need encoding.
+u_t = Σ_i softmax(s_t)_i · text_i / ‖·‖. This works for any model behind the contract (ours, with or without text
+features, or an external one: `interest_scores` reads `LoadedModel.scorer`): only the item texts need encoding.
 
 Described relative to the catalogue (the default of `describe_user`), the vector is the expectation minus the mean
 text of the catalogue's items, r_t = (Σ_i softmax(s_t)_i · text_i − mean_i text_i) / ‖·‖: the words are those that
@@ -32,6 +32,8 @@ __all__ = [
     "InterestWords",
     "UserInterestWords",
     "interest_text",
+    "scores_text",
+    "interest_scores",
     "catalogue_centre",
     "words_for",
     "interest_states",
@@ -81,7 +83,14 @@ def interest_text(
     """Text vectors of interest states: states [N,D], item_text [I+1,d] (row = model index) -> [N,d] unit rows;
     with a `centre` [d] (`catalogue_centre`), the expectation minus the centre, normalised."""
     with torch.no_grad():
-        p = model.score(states).float().softmax(-1)  # [N,I+1]; padding scores -inf so gets 0
+        return scores_text(model.score(states), item_text, centre)
+
+
+def scores_text(scores: torch.Tensor, item_text: torch.Tensor, centre: torch.Tensor | None = None) -> np.ndarray:
+    """Text vectors of score rows: scores [N,I+1] (column 0 = padding, -inf), item_text [I+1,d] -> [N,d] unit rows
+    (the softmax-weighted mean item text; minus `centre` when given). Any model's scores will do."""
+    with torch.no_grad():
+        p = scores.float().softmax(-1)  # [N,I+1]; padding scores -inf so gets 0
         u = p @ item_text.to(p.device, p.dtype)  # [N,d]
         if centre is not None:
             u = u - centre.to(p.device, p.dtype)  # [N,d]
@@ -112,15 +121,27 @@ def interest_states(loaded: LoadedModel, histories: Sequence[History], batch_siz
     return torch.cat(out) if out else torch.zeros(0, loaded.config.d_model, device=loaded.device)
 
 
+def interest_scores(loaded: LoadedModel, histories: Sequence[History], batch_size: int = 256) -> torch.Tensor:
+    """Scores [N,I+1] after the last event of each history (its latest `max_len` events), through the model
+    contract (`LoadedModel.scorer`): ours or an external model alike. For ours this is
+    `model.score(interest_states(...))`."""
+    scorer = loaded.scorer
+    out = []
+    with torch.no_grad():
+        for b0 in range(0, len(histories), batch_size):
+            batch = make_batch(histories[b0 : b0 + batch_size], scorer.max_len, len(loaded.vocab.context))
+            out.append(scorer.score(batch).float().cpu())  # [B,I+1]
+    return torch.cat(out) if out else torch.zeros(0, loaded.vocab.n_items + 1)
+
+
 def _item_text(loaded: LoadedModel, tv: TextVectors) -> torch.Tensor:
     return torch.from_numpy(tv.aligned(loaded.vocab.items))  # [I+1,d]
 
 
 def current_interest_text(loaded: LoadedModel, tv: TextVectors, seqs: Sequences, batch_size: int = 256) -> np.ndarray:
-    """[U,d] the text vector of every user's current interest (rows in `seqs` order)."""
+    """[U,d] the text vector of every user's current interest (rows in `seqs` order); any model."""
     histories = [seqs.history(r) for r in range(seqs.n_users)]
-    states = interest_states(loaded, histories, batch_size)
-    return interest_text(loaded.model, states, _item_text(loaded, tv))
+    return scores_text(interest_scores(loaded, histories, batch_size), _item_text(loaded, tv))
 
 
 def _default_steps(n: int, points: int) -> list[int]:
@@ -149,11 +170,11 @@ def describe_user(
     chosen = list(steps) if steps is not None else _default_steps(n, max(1, int(points)))
     if any(s < 0 or s >= n for s in chosen):
         raise UserInputError(f"User {user_id!r} has {n} events; steps must be between 0 and {n - 1}.")
-    max_len = loaded.config.max_len
+    max_len = loaded.scorer.max_len
     windows = [history.slice(max(0, s + 1 - max_len), s + 1) for s in chosen]
     item_text = _item_text(loaded, tv)  # [I+1,d]
     centre = catalogue_centre(item_text) if relative else None
-    u = interest_text(loaded.model, interest_states(loaded, windows), item_text, centre)  # [P,d]
+    u = scores_text(interest_scores(loaded, windows), item_text, centre)  # [P,d]
     out = []
     for s, vec in zip(chosen, u, strict=True):
         terms, items = words_for(vec, tv, k)
