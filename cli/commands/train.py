@@ -64,12 +64,13 @@ def train_cmd(
     out = out or _default_out(db)
     given = {"max_len": max_len, "dropout": dropout, "patience": patience}
     explicit = frozenset(k for k, v in given.items() if v is not None)
+    if social is None:  # a resumed run follows its checkpoint whatever this says (core.train.setup)
+        social = _has_edges(db)
     config = TrainConfig(epochs=epochs, seed=seed, device=device, split=split, batch_size=batch_size, lr=lr,
                          patience=_D.patience if patience is None else patience, time_budget=time_budget,
-                         max_steps=max_steps, text=text, seen=seen, adapt_defaults=True, explicit=tuple(sorted(explicit)))
+                         max_steps=max_steps, text=text, social=social, seen=seen, adapt_defaults=True,
+                         explicit=tuple(sorted(explicit)))
     mcfg = ModelConfig(**{k: v for k, v in given.items() if k != "patience" and v is not None})
-    if social is None:
-        social = _has_edges(db) and not text and not resume and int(os.environ.get("WORLD_SIZE", "1")) == 1
     main_process = int(os.environ.get("RANK", "0")) == 0
     show = main_process and not as_json and sys.stderr.isatty()
     if show:
@@ -83,13 +84,13 @@ def train_cmd(
                 info = f"loss {e.loss:.3f}  valid NDCG@10 {e.valid.get('NDCG@10', 0):.4f}  best epoch {e.best_epoch}"
                 bar.update(task, completed=e.epoch, info=info)
 
-            result = _run(db, out, mcfg, config, report, resume, social)
+            result = train(db, out, mcfg, config, report, resume=resume)
     else:
-        result = _run(db, out, mcfg, config, None, resume, social)
+        result = train(db, out, mcfg, config, None, resume=resume)
     if not main_process:
         return
     keys = ("epochs", "seconds", "best_epoch", "valid", "test", "device", "path", "stopped")
-    payload = {**{k: result.to_dict()[k] for k in keys}, "social": bool(social)}
+    payload = {**{k: result.to_dict()[k] for k in keys}, "social": result.social}
     v, t = result.valid, result.test
     epochs_run = f"{result.epochs} epoch{'' if result.epochs == 1 else 's'}"
     human = (
@@ -109,16 +110,6 @@ def _has_edges(db: Path | None) -> bool:
         return False
     with connect_read(db) as con:
         return has_edges(con)
-
-
-def _run(db, out, model_config, config, report, resume: bool, social: bool):
-    if not social:
-        return train(db, out, model_config, config, report, resume=resume)
-    if resume:
-        raise typer.BadParameter("--resume is not available with --social; leave one out.", param_hint="'--resume'")
-    from core.social.train import train_social
-
-    return train_social(db, out, model_config, config)
 
 
 def register(app: typer.Typer) -> None:

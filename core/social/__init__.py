@@ -1,8 +1,10 @@
 """The social modality above the model: the friend graph in model indices, friends' causal state timelines, the
-social training loop, communities, and the evidence of influence (who a user attended to, and how much).
+benchmark's comparison loop (`fit`), communities, and the evidence of influence (who a user attended to, and how
+much).
 
-The lower pieces live in their layers: the edges table in `core.store.edges`, edge files in `core.ingest.presets.edges`,
-the branch module in `core.model.social`, the planted-influence generator in `core.datasets.social`.
+The lower pieces live in their layers: the edges table in `core.store.edges`, edge files in
+`core.ingest.presets.edges`, the branch module in `core.model.social`, its training in `core.train`
+(`TrainConfig.social`: the one training loop), the planted-influence generator in `core.datasets.social`.
 """
 
 __all__: list[str] = []

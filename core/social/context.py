@@ -25,7 +25,7 @@ class SocialContext:
 
     seqs: Sequences
     graph: FriendGraph
-    timelines: StateTimelines
+    timelines: StateTimelines | None  # None until computed (training refreshes them from the live weights)
 
     def prepare(self, batch: Batch, lo: np.ndarray, hi: np.ndarray) -> Batch:
         """Fill `batch.social` for the left-padded windows lo[b] .. hi[b]-1 (absolute event indices)."""

@@ -40,6 +40,9 @@ class TrainConfig:
     checkpoint_every: float = 30.0  # seconds between saves of the resume state (the best model saves on improving)
     num_threads: int | None = None  # CPU threads for torch (None = torch's default)
     text: bool = False  # fuse pretrained item text vectors into item embeddings (core.semantic; sets text_dim)
+    # the social branch (core.social): each step also attends over the user's friends' states strictly before it;
+    # needs social edges between users with events. A resumed run follows its checkpoint instead
+    social: bool = False
     # after training, fit the calibrated category forecast on the validation targets and score it on the test
     # targets (core.trajectory.interest); both go into the model card's `interest` section
     fit_interest: bool = True
@@ -118,6 +121,7 @@ class TrainResult:
     test: dict[str, float] = field(default_factory=dict)  # test metrics of the best model (touched once, at the end)
     path: str = ""  # the checkpoint folder
     stopped: StopReason = "max_epochs"  # why training stopped
+    social: bool = False  # the model has the social branch (friends' states fused in)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from core.checkpoint import pick_device
 from core.model import Batch, InterestModel
+from core.model.social import SocialInputs
 
 __all__ = ["DistContext", "setup_distributed", "teardown_distributed", "LossModule", "broadcast_flag"]
 
@@ -71,6 +72,8 @@ class LossModule(nn.Module):
         self.model = model
         self.n_negatives = n_negatives
 
-    def forward(self, items, gaps, event_types, context, mask, targets):  # tensors, so DDP can move them
-        batch = Batch(items=items, gaps=gaps, event_types=event_types, context=context, mask=mask)
+    def forward(self, items, gaps, event_types, context, mask, targets, social_states=None, social_present=None,
+                social_friends=None):  # tensors, so DDP can move them; the social ones are None without the branch
+        social = None if social_states is None else SocialInputs(social_states, social_present, social_friends)
+        batch = Batch(items=items, gaps=gaps, event_types=event_types, context=context, mask=mask, social=social)
         return self.model.loss(batch, targets, n_negatives=self.n_negatives)

@@ -1,5 +1,7 @@
 """The training loop: full-softmax next-item cross-entropy, AdamW with warm-up, early stopping on validation
-NDCG@10, checkpoints that resume, and DistributedDataParallel under torchrun.
+NDCG@10, checkpoints that resume, and DistributedDataParallel under torchrun; with or without the social branch
+(`TrainConfig.social`: friends' state timelines recomputed from the live weights before every epoch and validation,
+and from the best weights for the test).
 
 `train` = `setup` (core.train.setup), then per epoch `run_epoch` → `validate` → `checkpoint`, then the test of the
 best epoch's weights. Only rank 0 validates and saves; the other ranks learn from it whether to stop.
@@ -22,6 +24,7 @@ import torch
 from core.checkpoint import WEIGHT_DERIVED, save_checkpoint
 from core.evaluate import evaluate_split, evaluate_split_protocols, model_scorer
 from core.model import ModelConfig
+from core.social.states import compute_timelines
 from core.train.config import EpochReport, TrainConfig, TrainResult
 from core.train.data import epoch_batches, train_batch
 from core.train.distributed import DistContext, broadcast_flag, setup_distributed, teardown_distributed
@@ -136,7 +139,8 @@ def _train(
     if ctx.is_main:
         run.best.to(ctx.device).eval()
         test, _ = evaluate_split(model_scorer(run.best, ctx.device), run.seqs, run.split, "test",
-                                 run.model_config.max_len, run.sizes.n_items, protocol=run.seen.protocol)
+                                 run.model_config.max_len, run.sizes.n_items, protocol=run.seen.protocol,
+                                 prepare=_friends(run, run.best))
         interest = _interest_card(run) if run.config.fit_interest else None
         run.best.cpu()
         checkpoint(run, state, clock, best_valid, stopped, test, interest)
@@ -145,7 +149,16 @@ def _train(
 
             write_vectors(run.text, out / VECTORS_FILE)
     return TrainResult(state.epoch, round(seconds, 3), state.best_epoch, best_valid, str(ctx.device), test, str(out),
-                       stopped)
+                       stopped, run.social is not None)
+
+
+def _friends(run: TrainingRun, model: torch.nn.Module):
+    """The evaluation hook filling a batch's friends' states from `model`'s timelines (refreshed now), or None
+    without the social branch."""
+    if run.social is None:
+        return None
+    run.social.timelines = compute_timelines(model, run.seqs, device=run.ctx.device)
+    return run.social.prepare
 
 
 def run_epoch(run: TrainingRun, state: ResumeState, clock: Clock) -> EpochSteps:
@@ -161,13 +174,19 @@ def run_epoch(run: TrainingRun, state: ResumeState, clock: Clock) -> EpochSteps:
     t0, c0 = time.perf_counter(), time.process_time()
     batches = epoch_batches(run.windows, config.batch_size, np.random.default_rng([config.seed, state.epoch]),
                             ctx.rank, ctx.world)
+    if run.social is not None:  # friends' states from this epoch's starting weights (no gradient through them)
+        run.social.timelines = compute_timelines(model, run.seqs, device=ctx.device)
     for idx in batches:
-        batch, targets = train_batch(run.seqs, run.windows.lo[idx], run.windows.hi[idx])
+        lo, hi = run.windows.lo[idx], run.windows.hi[idx]
+        batch, targets = train_batch(run.seqs, lo, hi)
+        if run.social is not None:
+            batch = run.social.prepare(batch, lo, hi)
         batch, targets = batch.to(ctx.device), targets.to(ctx.device)
+        social = (batch.social.states, batch.social.present, batch.social.friends) if batch.social else ()
         for g in opt.param_groups:
             g["lr"] = config.lr * min(1.0, (state.step + 1) / max(1, config.warmup))
         with run.autocast:
-            loss = run.net(batch.items, batch.gaps, batch.event_types, batch.context, batch.mask, targets)
+            loss = run.net(batch.items, batch.gaps, batch.event_types, batch.context, batch.mask, targets, *social)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip:
@@ -192,7 +211,8 @@ def validate(
     the epoch's record to `state.history`. Returns the record, the validation metrics and whether it improved."""
     run.model.eval()
     both = evaluate_split_protocols(model_scorer(run.model, run.ctx.device), run.seqs, run.split, "valid",
-                                    run.model_config.max_len, run.sizes.n_items, run.valid_users)  # one pass
+                                    run.model_config.max_len, run.sizes.n_items, run.valid_users,
+                                    prepare=_friends(run, run.model))  # one pass
     valid = both[run.seen.protocol][0]  # the seen rule's protocol alone picks the epoch
     score = valid["NDCG@10"]
     improved = score > state.best_score + run.config.min_delta or state.best_epoch == 0
@@ -256,7 +276,8 @@ def checkpoint(
         "parameters": int(sum(p.numel() for p in run.model.parameters())),
         "resume": replace(state, seconds=seconds).to_dict(),
         "database": run.database,
-        "social": False,  # the social branch trains in core.social.train (`train --social`)
+        "social": run.social is not None,
+        **({"social_graph": {"friend_links": run.social.graph.n_edges, "cap_k": run.social.graph.k}} if run.social else {}),
         **({"interest": interest} if interest else {}),
     }
     save_checkpoint(run.out, run.best.eval(), run.vocab, run.fingerprint, card,

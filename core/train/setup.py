@@ -1,5 +1,5 @@
-"""Everything a training run builds before its first epoch: data, split, model, optimiser, and the state a resume
-continues from."""
+"""Everything a training run builds before its first epoch: data, split, model, optimiser, the friend graph when the
+social branch trains, and the state a resume continues from."""
 
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from core.errors import InterestLensError, UserInputError
+from core.errors import InterestLensError, SettingError, UserInputError
 from core.evaluate import SeenDecision, Split, decide_seen, make_split, repeat_share
 from core.model import InterestModel, ModelConfig, ModelSizes
+from core.model.social import attach_branch
 from core.model_match import database_record
 from core.sequences import Sequences, Vocab, build_vocab, data_fingerprint, load_sequences
+from core.social.context import DEFAULT_K, SocialContext
+from core.social.graph import load_graph
 from core.store import connect_read
 from core.train.config import TrainConfig
 from core.train.data import TrainWindows, training_windows
@@ -56,6 +59,9 @@ class TrainingRun:
     database: dict  # the database's identity and a sample of item titles (core.model_match), saved in the card
     seen: SeenDecision  # whether rankings drop seen items (core.evaluate.protocol), decided on training events
     data_profile: DataProfile | None  # what the defaults rule read (core.train.defaults), None when not applied
+    # with the social branch: the friend graph and friends' state timelines (core.social), refreshed from the model
+    # before every epoch, validation and the test; None without the branch
+    social: SocialContext | None = None
 
 
 def make_optimizer(model: InterestModel, config: TrainConfig) -> torch.optim.AdamW:
@@ -85,6 +91,12 @@ def setup(
         vocab = prior[0].vocab if prior else build_vocab(con)
         seqs = load_sequences(con, vocab)
         database = database_record(con, vocab)  # which database this is (core.model_match): identity and titles
+        # a resumed run keeps its checkpoint's branch (or its absence): the weights and moments must fit the model
+        use_social = prior[0].model.social is not None if prior else config.social
+        graph = load_graph(con, seqs, DEFAULT_K) if use_social else None
+    if graph is not None and graph.n_edges == 0:
+        raise SettingError("This database has no social edges between users with events; train with the {social} "
+                           "branch off.", "social")
     if prior and prior[0].fingerprint and prior[0].fingerprint != fingerprint:
         raise InterestLensError(
             f"The database changed since {out} was trained, so its training cannot be resumed; train it from the start."
@@ -116,10 +128,14 @@ def setup(
         from core.semantic import attach_text
 
         attach_text(model, vocab, text)
+    if graph is not None:  # drawn last, so every other weight is the one a run without the branch draws
+        attach_branch(model).to(ctx.device)
     opt = make_optimizer(model, config)
     if prior:
         load_state_tensors(model, opt, prior[1])
     best = InterestModel(mcfg, sizes, weights)
+    if graph is not None:
+        attach_branch(best)
     best.load_state_dict(prior[0].model.state_dict() if prior else model.state_dict())
     n_neg = config.n_negatives if sizes.n_items > config.sampled_softmax_above else None
     net: torch.nn.Module = LossModule(model, n_neg)
@@ -131,8 +147,9 @@ def setup(
         valid_users = np.sort(rng.choice(valid_rows, config.max_valid_users, replace=False))
     bf16 = ctx.device.type == "cuda" and config.bf16
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    social = SocialContext(seqs, graph, None) if graph is not None else None  # timelines: computed per epoch
     run = TrainingRun(ctx, config, out, vocab, fingerprint, seqs, split, windows, mcfg, sizes, text, model, best, opt,
-                      net, valid_users, autocast, database, seen, data_profile)
+                      net, valid_users, autocast, database, seen, data_profile, social)
     state = ResumeState.from_dict(prior[0].card.get("resume", {})) if prior else ResumeState()
     best_valid = dict(prior[0].card.get("valid", {})) if prior else {}
     return run, state, best_valid

@@ -48,11 +48,10 @@ def test_no_social_trains_todays_model(social_db, tmp_path, cli):
 @pytest.fixture(scope="module")
 def social_model(social_db, tmp_path_factory):
     from core.model import ModelConfig
-    from core.social.train import train_social
-    from core.train import TrainConfig
+    from core.train import TrainConfig, train
 
     out = tmp_path_factory.mktemp("social-model") / "m"
-    train_social(social_db, out, ModelConfig(max_len=10), TrainConfig(epochs=1, device="cpu"))
+    train(social_db, out, ModelConfig(max_len=10), TrainConfig(epochs=1, device="cpu", social=True))
     return out
 
 

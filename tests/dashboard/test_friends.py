@@ -12,9 +12,8 @@ from core.ingest.frames import ingest_frames
 from core.model import ModelConfig
 from core.privacy import Pseudonymizer
 from core.social.evidence import user_social_evidence
-from core.social.train import train_social
 from core.store import connect_read
-from core.train import TrainConfig
+from core.train import TrainConfig, train
 
 USER = "s00"
 
@@ -26,8 +25,8 @@ def social_env(tmp_path_factory):
     db = root / "s.duckdb"
     ingest_frames(db, ds.events, ds.users, ds.items, edges=ds.edges)
     model = root / "models" / "social"
-    train_social(db, model, ModelConfig(max_len=10, d_model=16, n_heads=2, n_layers=1),
-                 TrainConfig(epochs=1, batch_size=16, device="cpu"))  # fmt: skip
+    train(db, model, ModelConfig(max_len=10, d_model=16, n_heads=2, n_layers=1),
+          TrainConfig(epochs=1, batch_size=16, device="cpu", social=True))
     return db, model
 
 
