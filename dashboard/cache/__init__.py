@@ -33,6 +33,7 @@ from dashboard.cache.models import (
     deletion,
     explain,
     fairness,
+    friend_values,
     periods,
     recommend,
     trajectory,
@@ -72,7 +73,7 @@ from dashboard.cache.served import served_fairness, served_variants
 __all__ = [
     "DbRef", "ModelRef", "active_model", "database", "db_path", "list_models", "model_parquet", "model_ref",
     "models_root", "read_card", "release", "version",
-    "MAX_K", "Deletion", "FairnessView", "attention", "cohort_trajectories", "deletion", "explain", "fairness",
+    "MAX_K", "Deletion", "FairnessView", "attention", "cohort_trajectories", "deletion", "explain", "fairness", "friend_values",
     "periods", "recommend", "trajectory", "user_view", "what_if",
     "activity_distribution", "attribute_values", "category_share_over_time", "cohort_category_share",
     "cohort_sizes", "dataset_summary", "events_over_time", "events_since", "find_items", "ingest_runs", "item_lookup",

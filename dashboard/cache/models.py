@@ -4,7 +4,7 @@ titles to show; nothing here computes a number of its own. Results are picklable
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # imported on first use: a page without a model never loads t
     from core.attention import StepAttention
     from core.explain import DeletionCurves, HistoryExplanation, WhatIfResult, WindowValue
     from core.fairness import FairnessReport
+    from core.social.evidence import FriendExplanation
     from core.trajectory import CohortTrajectory, Trajectory, UserView
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "deletion",
     "Deletion",
     "what_if",
+    "friend_values",
     "fairness",
     "FairnessView",
     "cohort_trajectories",
@@ -135,6 +137,21 @@ def what_if(db: DbRef, model: ModelRef, user_id: str, edits: tuple, k: int, targ
         known = queries.item_lookup(con, inserted) if inserted else None
     titles = dict(zip(known["item_id"], known["title"], strict=True)) if known is not None else None
     return core_what_if(explainer(model), lh, list(edits), k=int(k), target=str(target), explain=False, titles=titles)
+
+
+@st.cache_data(show_spinner=False, max_entries=_EXPLAINED)
+def friend_values(db: DbRef, model: ModelRef, user_id: str, item_id: str) -> FriendExplanation | None:
+    """`core.social.evidence.explain_friends`: the user's friends as players beside the latest window's events
+    (friends shown as pseudonyms in demo mode); None for a model without the social branch."""
+    from core.social.evidence import explain_friends
+
+    loaded = loaded_model(model)
+    if loaded.model is None or loaded.model.social is None:
+        return None
+    with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
+        fx = explain_friends(con, loaded, uid, loaded.vocab.item_index(item_id))
+    p = demo.active()
+    return fx if p is None else replace(fx, friends=p.pseudonyms(fx.friends))
 
 
 @dataclass(frozen=True)

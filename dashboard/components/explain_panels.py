@@ -14,8 +14,8 @@ from dashboard.cache import DbRef, ModelRef
 from dashboard.components import model_charts, panels
 from dashboard.components.charts import md_text
 
-__all__ = ["md_text", "event_table", "window_table", "windows_panel", "group_table", "attention_vs_shap",
-           "what_if_editor"]
+__all__ = ["md_text", "event_table", "window_table", "windows_panel", "group_table", "friends_groups",
+           "friends_panel", "attention_vs_shap", "what_if_editor"]
 
 
 def event_table(expl: Any) -> pd.DataFrame:
@@ -72,6 +72,33 @@ def group_table(expl: Any) -> pd.DataFrame:
     df = pd.DataFrame({"group": list(g.feature_names), "value": np.asarray(g.values, dtype=float)})
     df.attrs["base"] = float(np.asarray(g.base_values).reshape(-1)[0])
     return df
+
+
+def friends_groups(fx: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A social explanation (`core.social.evidence.FriendExplanation`) as two groups (the latest window's events,
+    all friends: each the sum of its players' Shapley values, so the two add up to fx − base) and one row per friend
+    (user_id, value, explorer link), largest |value| first."""
+    groups = pd.DataFrame({"group": ["own events (latest window)", "friends"],
+                           "value": [float(np.sum(fx.events)), float(np.sum(fx.values))]})
+    friends = pd.DataFrame({"user_id": list(fx.friends), "value": np.asarray(fx.values, dtype=float)})
+    friends = friends.iloc[np.argsort(-np.abs(friends["value"].to_numpy()), kind="stable")].reset_index(drop=True)
+    return groups, friends.assign(explorer="/user?user=" + friends["user_id"].astype(str))
+
+
+def friends_panel(db: DbRef, model: ModelRef, user: str, item: str) -> None:
+    """Friends as a feature group beside the user's own events (models trained with the social branch only)."""
+    fx = panels.computed(cache.friend_values, db, model, user, item)
+    if fx is None:
+        return
+    groups, friends = friends_groups(fx)
+    st.subheader("Friends and own events")
+    st.plotly_chart(model_charts.bars(groups, "group", "value", "Contribution of friends vs own events",
+                                      horizontal=True), key="explain_friends_groups")
+    st.caption(f"Shapley values with every friend as one player beside the latest window's events (an absent friend "
+               f"is removed from the social set); base {fx.base:.3f}, score {fx.fx:.3f}, additivity error "
+               f"{fx.additivity_error:.1e}.")
+    st.dataframe(friends, hide_index=True, width="stretch", key="explain_friends_table",
+                 column_config={"explorer": st.column_config.LinkColumn("explorer", display_text="open")})
 
 
 @st.fragment

@@ -99,6 +99,8 @@ with groups_tab:
                         key="explain_groups")
         st.caption("An absent group means its embedding is replaced by the learned 'unknown' one at every step "
                    f"(base {groups.attrs.get('base', float('nan')):.3f}, all groups unknown).")
+    if groups_tab.open:
+        explain_panels.friends_panel(db, model, user, item)
 with faith_tab:
     if faith_tab.open:
         explain_panels.attention_vs_shap(db, model, user, item)

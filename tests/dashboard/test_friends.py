@@ -84,3 +84,34 @@ def test_cohorts_by_graph_community(friends_env):
     assert at.selectbox(key="cohorts_comm_a").value == 0
     assert f"{len(sizes):,} communities" in " ".join(c.value for c in at.caption)
     assert figure(at, "cohorts_comm_share_A")["data"]
+
+
+def test_explain_page_shows_friends_as_a_feature_group(friends_env):
+    """Feature groups of a social model: friends beside the own events, each group the sum of its players' Shapley
+    values (core.social.evidence.explain_friends), the two adding up to fx − base; each friend linked."""
+    import numpy as np
+
+    from core.recommend import recommend_users
+    from core.social.evidence import explain_friends
+
+    db, model = friends_env
+    loaded = load_checkpoint(model)
+    with connect_read(db) as con:
+        item = str(recommend_users(loaded, con, [USER], 10).sort_values("rank")["item_id"].iloc[0])
+        fx = explain_friends(con, loaded, USER, loaded.vocab.item_index(item))
+    at = open_page("explain", user=USER, item=item, explain_tab="Feature groups")
+    assert not problems(at)
+    assert "Friends and own events" in [h.value for h in at.subheader]
+    import base64
+
+    bars = figure(at, "explain_friends_groups")["data"][0]
+    x = bars["x"]  # Plotly writes numeric arrays as base64 with a dtype
+    x = np.frombuffer(base64.b64decode(x["bdata"]), dtype=np.dtype(x["dtype"])).tolist() if "bdata" in x else x
+    values = dict(zip(bars["y"], x, strict=True))
+    assert values["friends"] == pytest.approx(float(np.sum(fx.values)), abs=1e-9)
+    assert values["own events (latest window)"] == pytest.approx(float(np.sum(fx.events)), abs=1e-9)
+    assert sum(values.values()) == pytest.approx(fx.fx - fx.base, abs=1e-6)
+    table = next(d.value for d in at.dataframe if "explorer" in d.value.columns and "value" in d.value.columns)
+    assert dict(zip(table["user_id"], table["value"], strict=True)) == pytest.approx(
+        dict(zip(fx.friends, map(float, fx.values), strict=True)))
+    assert (table["explorer"] == "/user?user=" + table["user_id"]).all()
