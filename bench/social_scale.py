@@ -1,0 +1,133 @@
+"""Social graph at scale: ingesting ~1M friend edges beside the events, loading the capped friend graph, computing
+friends' state timelines, and the per-batch "each friend's last state strictly before t" lookup.
+
+Figures (bench/results/social_scale-<edges>.json): ingest wall seconds of the events alone and of the events with
+the edges (the difference is the edges' cost), edges stored; `load_graph` seconds; `compute_timelines` seconds (the
+per-epoch cost of the branch, an untrained d_model 32 / 2-layer / window 50 model, 1 thread); the `social_inputs`
+lookup per training batch (32 windows x 50 steps x K = 20 friends) and per user switch (1 window), p50 / p95 ms;
+memory of the graph and the timelines, peak RSS; the 1-minute load average before and after each stage.
+
+    OMP_NUM_THREADS=1 python bench/social_scale.py --users 150000 --edges 1000000 --events 2000000
+
+The log: `--users` users with Poisson event counts (mean events / users), items drawn Zipf-like, one event per user
+per hour; the graph: `--edges` distinct undirected pairs drawn uniformly (mean degree 2 x edges / users, ~13 at the
+defaults, Last.fm's 13.4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import Results, peak_rss_mb, percentiles  # noqa: E402
+from core.evaluate.windows import window_positions  # noqa: E402
+from core.ingest.frames import ingest_frames  # noqa: E402
+from core.model import InterestModel, ModelConfig, ModelSizes  # noqa: E402
+from core.sequences import build_vocab, load_sequences  # noqa: E402
+from core.social.context import DEFAULT_K  # noqa: E402
+from core.social.graph import load_graph  # noqa: E402
+from core.social.states import compute_timelines, social_inputs  # noqa: E402
+from core.store import connect_read  # noqa: E402
+
+
+def load1() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def make_log(users: int, events: int, edges: int, items: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    counts = np.maximum(rng.poisson(events / users, users), 3)
+    owner = np.repeat(np.arange(users), counts)
+    step = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+    start = rng.integers(0, 365 * 86400, users)
+    ts = pd.to_datetime(1_600_000_000 + start[owner] + step * 3600, unit="s")
+    item = np.minimum(rng.zipf(1.3, len(owner)), items) - 1
+    ids = np.array([f"u{u:07d}" for u in range(users)], dtype=object)
+    ev = pd.DataFrame({"user_id": ids[owner], "item_id": pd.Series(item).map(lambda i: f"i{i:06d}"), "ts": ts})
+    a, b = rng.integers(0, users, (2, int(edges * 1.2)))
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    pairs = np.unique(np.stack([lo[lo != hi], hi[lo != hi]], 1), axis=0)
+    pairs = pairs[rng.permutation(len(pairs))[:edges]]
+    return ev, pd.DataFrame({"src_user": ids[pairs[:, 0]], "dst_user": ids[pairs[:, 1]]})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--users", type=int, default=150_000)
+    ap.add_argument("--events", type=int, default=2_000_000)
+    ap.add_argument("--edges", type=int, default=1_000_000)
+    ap.add_argument("--items", type=int, default=20_000)
+    ap.add_argument("--batches", type=int, default=50, help="timed lookups of each kind")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    size = f"{a.edges // 1000}k" if a.edges < 1_000_000 else f"{a.edges / 1e6:g}m"
+    res = Results("social_scale", size, resume=False)
+    res.set("settings", vars(a))
+    ev, edges = make_log(a.users, a.events, a.edges, a.items, a.seed)
+    print(f"{len(ev):,} events, {len(edges):,} edges, {a.users:,} users")
+    with tempfile.TemporaryDirectory() as tmp:
+        t = {}
+        for name, kw in (("events_only", {}), ("events_and_edges", {"edges": edges})):
+            l0, t0 = load1(), time.perf_counter()
+            r = ingest_frames(Path(tmp) / f"{name}.duckdb", ev, **kw)
+            t[name] = round(time.perf_counter() - t0, 2)
+            print(f"ingest {name}: {t[name]} s (load {l0} -> {load1()})")
+            res.stage(f"ingest_{name}", {"seconds": t[name], "events": int(r.accepted), "load1_before": l0,
+                                         "load1_after": load1(), **({"edges": asdict(r.edges)} if kw else {})})
+        res.stage("ingest_edges_cost", {"seconds": round(t["events_and_edges"] - t["events_only"], 2)})
+        db = Path(tmp) / "events_and_edges.duckdb"
+        with connect_read(db) as con:
+            vocab = build_vocab(con)
+            seqs = load_sequences(con, vocab)
+            l0, t0 = load1(), time.perf_counter()
+            graph = load_graph(con, seqs, DEFAULT_K)
+            sec = time.perf_counter() - t0
+        graph_mb = (graph.offsets.nbytes + graph.rows.nbytes + graph.weights.nbytes) / 2**20
+        print(f"load_graph: {sec:.2f} s, {graph.n_edges:,} friend links (cap {graph.k}), {graph_mb:.1f} MiB")
+        res.stage("load_graph", {"seconds": round(sec, 2), "friend_links": int(graph.n_edges), "cap_k": graph.k,
+                                 "mib": round(graph_mb, 1), "load1_before": l0, "load1_after": load1()})
+        cfg = ModelConfig(d_model=32, n_layers=2, n_heads=2, max_len=50)
+        sizes = ModelSizes(vocab.n_items, len(vocab.categories), len(vocab.event_types),
+                           tuple(len(v) for v in vocab.context.values()))
+        torch.manual_seed(0)
+        model = InterestModel(cfg, sizes, vocab.category_weights() if sizes.n_categories else None).eval()
+        l0, t0 = load1(), time.perf_counter()
+        tl = compute_timelines(model, seqs)
+        sec = time.perf_counter() - t0
+        tl_mb = (tl.states.numel() * tl.states.element_size() + tl.keys.nbytes) / 2**20
+        print(f"compute_timelines: {sec:.1f} s for {len(seqs.items):,} events, {tl_mb:.1f} MiB")
+        res.stage("timelines", {"seconds": round(sec, 2), "events": int(len(seqs.items)), "mib": round(tl_mb, 1),
+                                "load1_before": l0, "load1_after": load1()})
+        rng = np.random.default_rng(a.seed)
+        T = cfg.max_len
+        for name, B in (("lookup_batch", 32), ("lookup_user", 1)):
+            samples, l0 = [], load1()
+            for _ in range(a.batches):
+                rows = rng.integers(0, seqs.n_users, B)
+                hi = seqs.offsets[rows + 1]
+                lo = np.maximum(seqs.offsets[rows], hi - T)
+                pos, real = window_positions(lo, hi, T)
+                t0 = time.perf_counter()
+                social_inputs(tl, graph, rows, seqs.ts[pos], real)
+                samples.append((time.perf_counter() - t0) * 1000)
+            p = {k: (round(v, 2) if isinstance(v, float) else v) for k, v in percentiles(samples).items()}
+            print(f"{name} (B={B}, T={T}, K={graph.k}): p50 {p['p50']} ms, p95 {p['p95']} ms")
+            res.stage(name, {"batch": B, "steps": T, "k": graph.k, "ms": p, "load1_before": l0, "load1_after": load1()})
+    res.stage("memory", {"peak_rss_mib": round(peak_rss_mb(), 1)})
+    print(f"peak RSS {peak_rss_mb():.0f} MiB; {res.path}")
+
+
+if __name__ == "__main__":
+    main()
