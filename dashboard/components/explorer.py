@@ -56,10 +56,7 @@ def trajectory_panel(db: DbRef, model: ModelRef, user: str, marks: Marks, live: 
         st.caption("The long/short-term gate is not available for this model (its interest is read from each "
                    "prefix's scores).")
     with st.expander("Interests in words", expanded=True, icon=":material/translate:"):
-        s = sem.status(db)
-        if not states:
-            st.info("Interests in words are not available for this model (they read our model's states).")
-            return
+        s = sem.status(db)  # any model: the words read its scores (core.semantic.interest_scores)
         if not s.describe:
             st.info(s.message)
             return
