@@ -32,13 +32,15 @@ class FriendGraph:
     def friends(self, row: int) -> np.ndarray:
         return self.rows[self.offsets[row] : self.offsets[row + 1]]
 
-    def padded(self) -> tuple[np.ndarray, np.ndarray]:
-        """[U,K] friend rows (-1 = none) and [U,K] bool, for batched lookups."""
-        U = len(self.offsets) - 1
-        counts = np.diff(self.offsets)
-        out = np.full((U, max(self.k, 1)), -1, np.int64)
-        col = np.arange(len(self.rows)) - np.repeat(self.offsets[:-1], counts)
-        out[np.repeat(np.arange(U), counts), col] = self.rows
+    def padded(self, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """[R,K] friend rows (-1 = none) and [R,K] bool of the users `rows` (default: every user), for batched
+        lookups; only those users' lists are read, so a lookup for one user costs O(K), not O(U·K)."""
+        users = np.arange(len(self.offsets) - 1) if rows is None else np.asarray(rows, np.int64)
+        lo = self.offsets[users]
+        counts = self.offsets[users + 1] - lo
+        out = np.full((len(users), max(self.k, 1)), -1, np.int64)
+        col = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        out[np.repeat(np.arange(len(users)), counts), col] = self.rows[np.repeat(lo, counts) + col]
         return out, out >= 0
 
     @property

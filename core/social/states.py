@@ -78,9 +78,7 @@ def social_inputs(tl: StateTimelines, graph: FriendGraph, rows: np.ndarray, ts: 
 
     Friend k's state at step t is its state after its last event with time < ts[b,t] (strictly before).
     """
-    fr, has = graph.padded()
-    f = fr[rows]  # [B,K]
-    fh = has[rows]  # [B,K]
+    f, fh = graph.padded(rows)  # [B,K] friend rows, [B,K] present
     B, T = ts.shape
     K = f.shape[1]
     q = tl.key(np.broadcast_to(np.where(fh, f, 0)[:, None, :], (B, T, K)), np.broadcast_to(ts[:, :, None], (B, T, K)))

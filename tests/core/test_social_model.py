@@ -134,6 +134,11 @@ def test_cap_rule_weight_then_degree_then_id_and_direction(social_log):
     # 4 (weight 3) first; then 2 and 3 (degree 2) before 1 (degree 1); the cap of 3 drops 1
     assert list(g.friends(0)) == [4, 2, 3]
     assert list(g.friends(5)) == [0] and 5 not in set(g.friends(0))  # directed 5 -> 0: 0 is 5's friend only
+    full, has = g.padded()
+    assert full[0].tolist() == [4, 2, 3] and full[1].tolist() == [0, -1, -1] and has.sum() == g.n_edges
+    rows = np.array([5, 0, 0, 7, 2])  # a batch's users, repeated and in any order: only their lists are read
+    some, some_has = g.padded(rows)
+    assert np.array_equal(some, full[rows]) and np.array_equal(some_has, has[rows])
 
 
 def test_synthetic_social_truth(social_log):
