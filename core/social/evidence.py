@@ -21,7 +21,7 @@ from core.model import Batch, InterestModel
 from core.sequences import load_sequences
 from core.social.context import DEFAULT_K
 from core.social.fit import social_batch
-from core.social.graph import graph_from_frame
+from core.social.graph import friend_degrees, graph_from_frame
 from core.social.states import compute_timelines
 from core.store.edges import EDGES_TABLE
 
@@ -75,7 +75,7 @@ def user_social_evidence(
         r = seqs.row(user_id)
     except NotFoundError:
         raise NotFoundError(f"User {user_id!r} has no events, so there is no social evidence to show.") from None
-    graph = graph_from_frame(edges, seqs, k)
+    graph = graph_from_frame(edges, seqs, k, degrees=friend_degrees(con, others))  # the cap as training applied it
     tl = compute_timelines(model, seqs)
     a, b = int(seqs.offsets[r]), int(seqs.offsets[r + 1])
     L = model.config.max_len

@@ -8,6 +8,7 @@ only: u's interest may follow v's, not the reverse. Users without events have no
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -17,7 +18,7 @@ import pandas as pd
 from core.sequences import Sequences
 from core.store.edges import EDGES_TABLE, edge_count
 
-__all__ = ["FriendGraph", "load_graph", "graph_from_frame"]
+__all__ = ["FriendGraph", "load_graph", "graph_from_frame", "friend_degrees"]
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,12 @@ def load_graph(con: duckdb.DuckDBPyConnection, seqs: Sequences, k: int = 20) -> 
     return graph_from_frame(frame, seqs, k)
 
 
-def graph_from_frame(frame: pd.DataFrame, seqs: Sequences, k: int = 20) -> FriendGraph:
-    """`frame` has src_user, dst_user and optionally weight (1.0) and directed (False)."""
+def graph_from_frame(
+    frame: pd.DataFrame, seqs: Sequences, k: int = 20, degrees: Mapping[str, int] | None = None
+) -> FriendGraph:
+    """`frame` has src_user, dst_user and optionally weight (1.0) and directed (False). `degrees` (user id → number
+    of friends, `friend_degrees`) replaces the degrees counted in `frame` for the cap rule: an ego graph read for
+    one user then keeps exactly the friends the whole graph keeps."""
     U = seqs.n_users
     index = {str(u): r for r, u in enumerate(seqs.user_ids)}
     src = np.array([index.get(str(x), -1) for x in frame["src_user"]], np.int64)
@@ -75,6 +80,9 @@ def graph_from_frame(frame: pd.DataFrame, seqs: Sequences, k: int = 20) -> Frien
     key = pd.DataFrame({"a": a, "b": b, "w": ww}).groupby(["a", "b"], as_index=False)["w"].max()
     degree = np.bincount(key["a"].to_numpy(), minlength=U)
     key["deg"] = degree[key["b"].to_numpy()]
+    if degrees is not None and len(key):
+        ids = pd.Series(seqs.user_ids[key["b"].to_numpy()].astype(str))
+        key["deg"] = ids.map(degrees).fillna(pd.Series(key["deg"].to_numpy())).to_numpy(np.int64)
     key["id"] = seqs.user_ids[key["b"].to_numpy()].astype(str) if len(key) else []
     key = key.sort_values(["a", "w", "deg", "id"], ascending=[True, False, False, True], kind="stable")
     key["rank"] = key.groupby("a").cumcount()
@@ -82,3 +90,20 @@ def graph_from_frame(frame: pd.DataFrame, seqs: Sequences, k: int = 20) -> Frien
     counts = np.bincount(key["a"].to_numpy(np.int64), minlength=U)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     return FriendGraph(offsets, key["b"].to_numpy(np.int64), key["w"].to_numpy(float), int(k))
+
+
+def friend_degrees(con: duckdb.DuckDBPyConnection, users: Sequence[str]) -> dict[str, int]:
+    """Each of `users`' number of distinct friends among users with events, counted as `load_graph` counts them
+    (an undirected edge at both ends, a directed one at its source), without reading the whole graph."""
+    if not users or edge_count(con) == 0:
+        return {}
+    rows = con.execute(
+        f"""WITH e AS (
+                SELECT src_user AS a, dst_user AS b FROM {EDGES_TABLE} WHERE list_contains(?, src_user)
+                UNION ALL
+                SELECT dst_user AS a, src_user AS b FROM {EDGES_TABLE} WHERE NOT directed AND list_contains(?, dst_user))
+            SELECT a, count(DISTINCT b) FROM e
+            WHERE a <> b AND b IN (SELECT DISTINCT user_id FROM events) GROUP BY a""",
+        [list(users), list(users)],
+    ).fetchall()
+    return {str(a): int(n) for a, n in rows}

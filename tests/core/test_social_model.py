@@ -16,7 +16,7 @@ from core.ingest.frames import ingest_frames
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.sequences import build_vocab, load_sequences
 from core.social.fit import attach_branch, fit, social_batch
-from core.social.graph import graph_from_frame, load_graph
+from core.social.graph import friend_degrees, graph_from_frame, load_graph
 from core.social.states import compute_timelines
 from core.store import connect_read
 
@@ -139,6 +139,29 @@ def test_cap_rule_weight_then_degree_then_id_and_direction(social_log):
     rows = np.array([5, 0, 0, 7, 2])  # a batch's users, repeated and in any order: only their lists are read
     some, some_has = g.padded(rows)
     assert np.array_equal(some, full[rows]) and np.array_equal(some_has, has[rows])
+
+
+def test_an_ego_graph_keeps_the_friends_the_whole_graph_keeps(social_log, tmp_path):
+    """The Friends panel and explanations read one user's edges only; with the friends' degrees from the store
+    (`friend_degrees`) the cap rule keeps exactly the friends training kept, in the same order."""
+    from core.social.evidence import _user_edges
+
+    ds, vocab, seqs, _ = social_log
+    db = tmp_path / "s.duckdb"
+    ingest_frames(db, ds.events, ds.users, ds.items, edges=ds.edges)
+    differs = 0
+    with connect_read(db) as con:
+        whole = load_graph(con, seqs, k=2)
+        for r, user in enumerate(str(u) for u in seqs.user_ids):
+            edges = _user_edges(con, user)
+            others = sorted({str(x) for x in pd.concat([edges.src_user, edges.dst_user])} - {user})
+            ego = load_sequences(con, vocab, users=[user, *others])
+            want = [str(seqs.user_ids[f]) for f in whole.friends(r)]
+            got = graph_from_frame(edges, ego, 2, degrees=friend_degrees(con, others))
+            assert [str(ego.user_ids[f]) for f in got.friends(ego.row(user))] == want, user
+            bare = graph_from_frame(edges, ego, 2)  # degrees counted in the ego edges alone
+            differs += [str(ego.user_ids[f]) for f in bare.friends(ego.row(user))] != want
+    assert differs > 0  # without the store's degrees some users' capped friends differ: the check can fail
 
 
 def test_synthetic_social_truth(social_log):
