@@ -109,3 +109,10 @@ def test_fairness_page_reads_a_served_log_per_variant(dash_env, writable_db, tmp
     model = open_page("fairness", fairness_by="gender", fairness_min_size="1")  # the default source is the model
     assert not problems(model) and model.selectbox(key="fairness_source").value == "model"
     assert not any("served log" in c.value for c in model.caption)
+
+    # a served log needs no model at all: the app without one still audits what was served
+    monkeypatch.delenv("INTERESTLENS_MODEL")
+    monkeypatch.setenv("INTERESTLENS_MODELS", str(tmp_path / "no-models"))
+    bare = open_page("fairness", fairness_source="served:pop", fairness_by="gender", fairness_min_size="1")
+    assert not problems(bare)
+    assert {m.label: m.value for m in bare.metric}["Coverage"] == f"{core.items.coverage:.1%}"
