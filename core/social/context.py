@@ -26,6 +26,9 @@ class SocialContext:
     seqs: Sequences
     graph: FriendGraph
     timelines: StateTimelines | None  # None until computed (training refreshes them from the live weights)
+    # training: the optimiser step whose weights made `timelines` (None: other weights, e.g. the best epoch's), so an
+    # epoch that starts from the weights its validation just read does not compute them again
+    step: int | None = None
 
     def prepare(self, batch: Batch, lo: np.ndarray, hi: np.ndarray) -> Batch:
         """Fill `batch.social` for the left-padded windows lo[b] .. hi[b]-1 (absolute event indices)."""

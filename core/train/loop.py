@@ -152,12 +152,13 @@ def _train(
                        stopped, run.social is not None)
 
 
-def _friends(run: TrainingRun, model: torch.nn.Module):
-    """The evaluation hook filling a batch's friends' states from `model`'s timelines (refreshed now), or None
-    without the social branch."""
+def _friends(run: TrainingRun, model: torch.nn.Module, step: int | None = None):
+    """The evaluation hook filling a batch's friends' states from `model`'s timelines (refreshed now; `step`: the
+    optimiser step of the live weights, None for other weights), or None without the social branch."""
     if run.social is None:
         return None
     run.social.timelines = compute_timelines(model, run.seqs, device=run.ctx.device)
+    run.social.step = step
     return run.social.prepare
 
 
@@ -174,8 +175,9 @@ def run_epoch(run: TrainingRun, state: ResumeState, clock: Clock) -> EpochSteps:
     t0, c0 = time.perf_counter(), time.process_time()
     batches = epoch_batches(run.windows, config.batch_size, np.random.default_rng([config.seed, state.epoch]),
                             ctx.rank, ctx.world)
-    if run.social is not None:  # friends' states from this epoch's starting weights (no gradient through them)
-        run.social.timelines = compute_timelines(model, run.seqs, device=ctx.device)
+    if run.social is not None and run.social.step != state.step:  # friends' states from this epoch's starting
+        run.social.timelines = compute_timelines(model, run.seqs, device=ctx.device)  # weights, no gradient
+        run.social.step = state.step
     for idx in batches:
         lo, hi = run.windows.lo[idx], run.windows.hi[idx]
         batch, targets = train_batch(run.seqs, lo, hi)
@@ -212,7 +214,7 @@ def validate(
     run.model.eval()
     both = evaluate_split_protocols(model_scorer(run.model, run.ctx.device), run.seqs, run.split, "valid",
                                     run.model_config.max_len, run.sizes.n_items, run.valid_users,
-                                    prepare=_friends(run, run.model))  # one pass
+                                    prepare=_friends(run, run.model, state.step))  # one pass
     valid = both[run.seen.protocol][0]  # the seen rule's protocol alone picks the epoch
     score = valid["NDCG@10"]
     improved = score > state.best_score + run.config.min_delta or state.best_epoch == 0

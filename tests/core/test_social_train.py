@@ -88,3 +88,16 @@ def test_social_under_torchrun_two_cpu_processes(social_db, tmp_path):
     assert res["social"] is True and res["epochs"] == 1  # on by default: the database has edges
     loaded = load_checkpoint(out)
     assert loaded.card["processes"] == 2 and loaded.card["social"] is True and loaded.model.social is not None
+
+
+def test_friends_timelines_are_computed_once_per_set_of_weights(social_db, tmp_path, monkeypatch):
+    """Each epoch starts from the weights its previous validation read, so the timelines are not computed again:
+    2 epochs = the first epoch's start, 2 validations and the test of the best weights (6 without the reuse)."""
+    import core.train.loop as loop
+
+    calls: list[int] = []
+    real = loop.compute_timelines
+    monkeypatch.setattr(loop, "compute_timelines", lambda *a, **k: calls.append(1) or real(*a, **k))
+    r = train(social_db, tmp_path / "m", SMALL, TrainConfig(epochs=2, batch_size=16, device="cpu", patience=50,
+                                                             social=True, fit_interest=False))
+    assert r.epochs == 2 and len(calls) == 4
