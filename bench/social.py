@@ -28,12 +28,12 @@ from bench.common import Results  # noqa: E402
 from core.datasets.social import generate_social  # noqa: E402
 from core.evaluate.split import leave_one_out  # noqa: E402
 from core.evaluate.windows import window_batch  # noqa: E402
+from core.friends.graph import load_graph  # noqa: E402
 from core.ingest.frames import ingest_frames  # noqa: E402
 from core.model import ModelConfig  # noqa: E402
 from core.sequences import build_vocab, load_sequences  # noqa: E402
 from core.social.evidence import social_shapley  # noqa: E402
 from core.social.fit import fit, rank_social, social_batch  # noqa: E402
-from core.social.graph import load_graph  # noqa: E402
 from core.store import connect_read  # noqa: E402
 
 AFTER = 5  # influenced steps measured: the adopted event and the 4 after it

@@ -32,12 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Results, peak_rss_mb, percentiles  # noqa: E402
 from core.evaluate.windows import window_positions  # noqa: E402
+from core.friends.context import DEFAULT_K  # noqa: E402
+from core.friends.graph import load_graph  # noqa: E402
+from core.friends.states import compute_timelines, social_inputs  # noqa: E402
 from core.ingest.frames import ingest_frames  # noqa: E402
 from core.model import InterestModel, ModelConfig, ModelSizes  # noqa: E402
 from core.sequences import build_vocab, load_sequences  # noqa: E402
-from core.social.context import DEFAULT_K  # noqa: E402
-from core.social.graph import load_graph  # noqa: E402
-from core.social.states import compute_timelines, social_inputs  # noqa: E402
 from core.store import connect_read  # noqa: E402
 
 

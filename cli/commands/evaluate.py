@@ -18,7 +18,7 @@ def evaluate_cmd(
 ) -> None:
     """Rank each user's held-out test item in the whole catalogue under both protocols (exclude_seen, all_items);
     the headline follows --seen; writes eval_users.parquet."""
-    from core.social.context import social_context
+    from core.friends.context import social_context
     from core.trajectory.interest import evaluate_interest
 
     result = evaluate_model(db, model_for(db, model), seen_rule=seen, context=social_context,

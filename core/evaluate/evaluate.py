@@ -112,7 +112,7 @@ def evaluate_loaded(
 ) -> EvalResult:
     """Evaluate an already loaded model on sequences mapped with its vocabulary, under both protocols; the headline
     (and `eval_users.parquet`) follows the seen rule (`core.evaluate.protocol`). `social`: the
-    `core.social.SocialContext` a model with the social branch reads its friends from."""
+    `core.friends.context.SocialContext` a model with the social branch reads its friends from."""
     split = split_from_card(seqs, loaded.card.get("split"))
     n_items = loaded.vocab.n_items
     max_len = loaded.config.max_len
@@ -164,7 +164,7 @@ def evaluate_model(
         seqs = load_sequences(con, loaded.vocab)
         fp = data_fingerprint(con)
         # `context(con, model, seqs, device)` adds inputs the model reads beside the history (the social branch's
-        # friends: core.social.context.social_context, which sits above this layer and is passed in by the caller)
+        # friends: core.friends.context.social_context, which sits above this layer and is passed in by the caller)
         ours = loaded.model is not None  # an external model (core.external) reads no friends
         social = context(con, loaded.model, seqs, device=loaded.device) if context is not None and ours else None
     result = evaluate_loaded(loaded, seqs, write=True, fingerprint=fp, seen_rule=seen_rule, social=social)

@@ -4,7 +4,7 @@ gives the social share of the step's interest.
 Shapes: B batch, T steps, K friends (the cap), D hidden.
 
 For step t the friends' states are each friend's state after their last event strictly before the time of step t
-(`core.social.states`); a friend with no event before then is absent. A step with no present friend gets social
+(`core.friends.states`); a friend with no event before then is absent. A step with no present friend gets social
 share 0 and its interest is exactly the model's own state, so a user without friends (or a database without
 edges) is scored exactly as without the branch.
 """

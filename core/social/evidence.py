@@ -17,12 +17,12 @@ import torch
 
 from core.checkpoint import LoadedModel
 from core.errors import NotFoundError, SettingError, UserInputError
+from core.friends.context import DEFAULT_K
+from core.friends.graph import friend_degrees, graph_from_frame
+from core.friends.states import compute_timelines
 from core.model import Batch, InterestModel
 from core.sequences import load_sequences
-from core.social.context import DEFAULT_K
 from core.social.fit import social_batch
-from core.social.graph import friend_degrees, graph_from_frame
-from core.social.states import compute_timelines
 from core.store.edges import EDGES_TABLE
 
 __all__ = [

@@ -18,11 +18,11 @@ from core.evaluate.metrics import summarize
 from core.evaluate.ranking import rank_batch
 from core.evaluate.split import Split
 from core.evaluate.windows import window_batch, window_positions
+from core.friends.graph import FriendGraph
+from core.friends.states import StateTimelines, compute_timelines, social_inputs
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.model.social import attach_branch
 from core.sequences import Sequences, Vocab
-from core.social.graph import FriendGraph
-from core.social.states import StateTimelines, compute_timelines, social_inputs
 from core.train.data import epoch_batches, train_batch, training_windows
 
 __all__ = ["SocialFit", "fit", "run_epoch", "social_batch", "rank_social"]

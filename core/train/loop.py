@@ -23,8 +23,8 @@ import torch
 
 from core.checkpoint import WEIGHT_DERIVED, save_checkpoint
 from core.evaluate import evaluate_split, evaluate_split_protocols, model_scorer
+from core.friends.states import compute_timelines
 from core.model import ModelConfig
-from core.social.states import compute_timelines
 from core.train.config import EpochReport, TrainConfig, TrainResult
 from core.train.data import epoch_batches, train_batch
 from core.train.distributed import DistContext, broadcast_flag, setup_distributed, teardown_distributed

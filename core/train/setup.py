@@ -16,12 +16,12 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from core.errors import InterestLensError, SettingError, UserInputError
 from core.evaluate import SeenDecision, Split, decide_seen, make_split, repeat_share
+from core.friends.context import DEFAULT_K, SocialContext
+from core.friends.graph import load_graph
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.model.social import attach_branch
 from core.model_match import database_record
 from core.sequences import Sequences, Vocab, build_vocab, data_fingerprint, load_sequences
-from core.social.context import DEFAULT_K, SocialContext
-from core.social.graph import load_graph
 from core.store import connect_read
 from core.train.config import TrainConfig
 from core.train.data import TrainWindows, training_windows

@@ -12,12 +12,12 @@ import torch
 
 from core.datasets.social import generate_social
 from core.evaluate.split import leave_one_out
+from core.friends.graph import friend_degrees, graph_from_frame, load_graph
+from core.friends.states import compute_timelines
 from core.ingest.frames import ingest_frames
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.sequences import build_vocab, load_sequences
 from core.social.fit import attach_branch, fit, social_batch
-from core.social.graph import friend_degrees, graph_from_frame, load_graph
-from core.social.states import compute_timelines
 from core.store import connect_read
 
 CFG = ModelConfig(d_model=16, n_heads=2, n_layers=1, max_len=8, dropout=0.0)

@@ -9,14 +9,14 @@ import duckdb
 import numpy as np
 
 from core.evaluate.windows import window_positions
+from core.friends.graph import FriendGraph, load_graph
+from core.friends.states import StateTimelines, compute_timelines, social_inputs
 from core.model import Batch, InterestModel
 from core.sequences import Sequences
-from core.social.graph import FriendGraph, load_graph
-from core.social.states import StateTimelines, compute_timelines, social_inputs
 
 __all__ = ["SocialContext", "social_context", "DEFAULT_K"]
 
-DEFAULT_K = 20  # friends per user the branch attends to (the cap rule is in core.social.graph)
+DEFAULT_K = 20  # friends per user the branch attends to (the cap rule is in core.friends.graph)
 
 
 @dataclass

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from core.evaluate.windows import window_batch
+from core.friends.graph import FriendGraph
 from core.model import InterestModel
 from core.model.social import SocialInputs
 from core.sequences import Sequences
-from core.social.graph import FriendGraph
 
 __all__ = ["StateTimelines", "compute_timelines", "social_inputs"]
 
