@@ -155,7 +155,7 @@ def fairness(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], freq: str,
 
     if demo.hides_attributes():  # demo mode: group by derived attributes only
         by = tuple(b for b in by if b in DERIVED_ATTRIBUTES)
-    loaded = load_inputs(db.path, model.path, k=int(k), by=list(by) or None)
+    loaded = load_inputs(db.path, model.path, k=int(k), by=list(by) or None, save=True)
     report = fairness_report(
         loaded.inputs, k=int(k), by=list(by) or None, n_boot=int(n_boot) or None,
         recommend_fn=loaded.recommend_fn if trend else None, freq=freq, trend_users=TREND_USERS,

@@ -46,16 +46,16 @@ trend = c[4].toggle("Trends", value=True, key="fairness_trend", bind="query-para
 
 # The cached call into core.
 try:
-    with st.spinner("Computing the fairness report: the first time for a model and these settings, every user's list "
-                    "is scored…", show_time=True):
+    with st.spinner("Computing the fairness report (every user's list is scored if training did not save them)…",
+                    show_time=True):
         view = cache.fairness(db, model, int(k), tuple(by), freq, 200, bool(trend), int(min_size))
 except InterestLensError as exc:
     st.error(md_text(exc))
     st.stop()
 report = view.report
 if view.computed:
-    st.caption("Some inputs of this report (every user's list and the rank of their next item) were computed now, "
-               "because they were not saved with the model.")
+    st.caption("Every user's list and the rank of their next item were computed now, because none were saved for "
+               "this model and database; they are kept beside the model, so the next open reads them.")
 nd, hr = f"NDCG@{k}", f"HR@{k}"
 
 # Layout.
