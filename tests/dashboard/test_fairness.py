@@ -19,17 +19,24 @@ def test_fairness_page_shows_groups_items_and_trends(dash_env):
     at = open_page("fairness", fairness_by="gender", fairness_min_size="1")  # every window of the tiny log drawn
     assert not problems(at)
     assert at.multiselect(key="fairness_by").value == ["gender"]
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Coverage"] == f"{recs['item_id'].nunique() / len(loaded.vocab.items):.1%}"
     groups = next(d.value for d in at.dataframe if {"attribute", "group", "size"} <= set(d.value.columns))
     by_gender = groups[groups["attribute"] == "gender"]
     assert dict(zip(by_gender["group"], by_gender["size"], strict=True)) == genders
     assert (by_gender["NDCG@10 low"] <= by_gender["NDCG@10"]).all()
     assert (by_gender["NDCG@10"] <= by_gender["NDCG@10 high"]).all()
-    lorenz = figure(at, "fairness_lorenz")
+    assert not any(c.proto.id.endswith("-fairness_lorenz") for c in at.get("plotly_chart"))  # only the open tab
+
+    items = open_page("fairness", fairness_by="gender", fairness_min_size="1", fairness_tab="Items & exposure")
+    assert not problems(items)
+    metrics = {m.label: m.value for m in items.metric}
+    assert metrics["Coverage"] == f"{recs['item_id'].nunique() / len(loaded.vocab.items):.1%}"
+    lorenz = figure(items, "fairness_lorenz")
     assert lorenz["layout"]["title"]["text"].startswith("Exposure Lorenz curve (Gini ")
     assert metrics["Concentration (Gini)"] in lorenz["layout"]["title"]["text"]
-    assert any(d.value.shape[0] > 0 and "start" in d.value.columns for d in at.dataframe)  # monthly trend table
+
+    trend = open_page("fairness", fairness_by="gender", fairness_min_size="1", fairness_tab="Over time")
+    assert not problems(trend)
+    assert any(d.value.shape[0] > 0 and "start" in d.value.columns for d in trend.dataframe)  # the trend table
 
 
 def test_the_default_grouping_is_the_reports_default(dash_env):
