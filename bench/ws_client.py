@@ -54,6 +54,9 @@ class Run:
     downloads: list[str] = field(default_factory=list)  # download button URLs (empty for deferred ones)
     items: list[str] = field(default_factory=list)  # item ids of the first table that has an item_id column
     problems: list[str] = field(default_factory=list)  # exceptions and error alerts
+    url_writes: list[str] = field(default_factory=list)  # query strings the server wrote into the URL (in a
+    # browser each one that differs from the address bar is a new history entry)
+    bound: dict[str, str] = field(default_factory=dict)  # query parameter -> widget id, of widgets bound to the URL
     messages: int = 0
     bytes: int = 0
 
@@ -165,6 +168,22 @@ class Tab:
         run.ms = (time.perf_counter() - t0) * 1000.0
         return run
 
+    async def switch(self, name: str, typed: tuple[str, str] | None = None, last: Run | None = None) -> Run:
+        """A click on page `name` in the navigation, as the browser sends it: the query string keeps only the
+        parameters of widgets bound to the URL (`last`: the run drawn before the click), and the widget values go
+        along. `typed`: (widget id, value) typed and entered into a box at once, while the switch is under way
+        (the browser sends the box's id as it was drawn; a bound box also writes its parameter)."""
+        bound = last.bound if last is not None else {}
+        boxes = {wid for wid, _ in last.text_inputs.values()} if last is not None else set()
+        self.query = {k: v for k, v in self.query.items() if k in bound}
+        # a bound box keeps its value across the switch (the value of a box drawn by the page itself would be
+        # dropped with the page, but such a box is bound to the URL only when the app draws it outside the pages)
+        widgets = {bound[k]: v for k, v in self.query.items() if bound[k] in boxes}
+        if typed is not None:
+            widgets[typed[0]] = typed[1]
+            self.query.update({k: typed[1] for k, wid in bound.items() if wid == typed[0]})
+        return await self.rerun(None, self.page(name), widgets)
+
     async def _until_finished(self) -> Run:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
@@ -185,9 +204,11 @@ class Tab:
                 self.session_id = ns.initialize.session_id or self.session_id
                 self.pages = {p.page_name: p.page_script_hash for p in ns.app_pages}
                 self.page_hash = run.page_hash = ns.page_script_hash
-                fresh = Run(messages=run.messages, bytes=run.bytes, page_hash=run.page_hash)
+                fresh = Run(messages=run.messages, bytes=run.bytes, page_hash=run.page_hash,
+                            url_writes=run.url_writes)
                 run = fresh  # a new run started (after a replaced one, or a switch_page): keep only its output
             elif kind == "page_info_changed":
+                run.url_writes.append(msg.page_info_changed.query_string)
                 self.query = dict(parse_qsl(msg.page_info_changed.query_string, keep_blank_values=True))
             elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                 self._element(msg.delta.new_element, run)
@@ -205,6 +226,9 @@ class Tab:
     @staticmethod
     def _element(el, run: Run) -> None:
         kind = el.WhichOneof("type")
+        widget = getattr(el, kind) if kind else None
+        if getattr(widget, "query_param_key", ""):
+            run.bound[widget.query_param_key] = widget.id
         if kind == "metric":
             run.metrics[el.metric.label] = el.metric.body
         elif kind == "text_input":

@@ -21,6 +21,7 @@ from core.errors import InterestLensError  # noqa: E402
 from dashboard.access import require_login  # noqa: E402
 from dashboard.components.charts import md_text  # noqa: E402
 from dashboard.components.sidebar import render_sidebar  # noqa: E402
+from dashboard.components.user_finder import user_box  # noqa: E402
 
 # A local icon: a Material icon here would be fetched from fonts.gstatic.com (no data leaves the machine).
 st.set_page_config(page_title="InterestLens", page_icon=str(Path(__file__).parent / "static" / "icon.png"), layout="wide")
@@ -47,8 +48,9 @@ current = st.navigation(pages)
 first_run = not st.session_state.get("_routed", False)
 st.session_state["_routed"] = True
 if first_run and current.url_path == overview.url_path and st.query_params.get("user"):
-    st.switch_page(explorer, query_params={"user": st.query_params["user"]})
+    st.switch_page(explorer, query_params=st.query_params.to_dict())  # the link's other settings too
 
+user_box()  # one box for every page (its own widget per page lost typed ids and the back button)
 render_sidebar()
 try:
     current.run()

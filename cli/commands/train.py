@@ -56,6 +56,11 @@ def train_cmd(
         help="Fuse friends' interests (social branch); default: on when the database has social edges.",
     ),
     seen: str = SeenOption,
+    fairness: bool = typer.Option(
+        True, "--fairness/--no-fairness",
+        help="Then save the fairness report's inputs beside the model (every user's list, test ranks, trend lists), "
+             "so the Fairness page opens in seconds.",
+    ),
     as_json: bool = JsonOption,
 ) -> None:
     """Train the interest model (full-ranking validation NDCG@10 picks the epoch) and save its checkpoint."""
@@ -91,6 +96,8 @@ def train_cmd(
         return
     keys = ("epochs", "seconds", "best_epoch", "valid", "test", "device", "path", "stopped")
     payload = {**{k: result.to_dict()[k] for k in keys}, "social": result.social}
+    saved_in = _save_fairness_inputs(db, result.path) if fairness else None
+    payload["fairness_inputs_seconds"] = saved_in
     v, t = result.valid, result.test
     epochs_run = f"{result.epochs} epoch{'' if result.epochs == 1 else 's'}"
     human = (
@@ -98,8 +105,25 @@ def train_cmd(
         f"best epoch {result.best_epoch}: valid NDCG@10 {v.get('NDCG@10', 0):.4f}  HR@10 {v.get('HR@10', 0):.4f}\n"
         f"test NDCG@10 {t.get('NDCG@10', 0):.4f}  HR@10 {t.get('HR@10', 0):.4f}\n"
         f"saved to {result.path}"
+        + (f"\nfairness inputs saved beside it in {saved_in:.0f} s" if saved_in is not None else "")
     )
     emit(payload, as_json, human)
+
+
+def _save_fairness_inputs(db: Path | None, model: Path) -> float | None:
+    """`core.fairness.save_inputs` on the new model; seconds taken, or None (with a note) when it could not."""
+    import time
+
+    from core.errors import InterestLensError
+    from core.fairness import save_inputs
+
+    t0 = time.perf_counter()
+    try:
+        save_inputs(db, model)
+    except InterestLensError as exc:  # the model is saved; the Fairness page computes its inputs on first open
+        sys.stderr.write(f"note: the fairness inputs were not saved: {exc}\n")
+        return None
+    return time.perf_counter() - t0
 
 
 def _has_edges(db: Path | None) -> bool:

@@ -17,7 +17,7 @@ from core.fairness.exposure import (
     position_weight,
 )
 from core.fairness.groups import AGE_BANDS, DERIVED_ATTRIBUTES, age_band, derive_user_groups, user_group_table
-from core.fairness.inputs import LoadedInputs, known_attributes, load_inputs, model_recommender
+from core.fairness.inputs import LoadedInputs, known_attributes, load_inputs, model_recommender, save_inputs
 from core.fairness.items import (
     aplt,
     arp,
@@ -100,6 +100,7 @@ __all__ = [
     "popularity_recommender",
     "position_weight",
     "recommendation_counts",
+    "save_inputs",
     "short_head",
     "user_group_table",
     "panel_note",

@@ -2,17 +2,18 @@
 
 What comes from where:
 
-- per-user quality: ``eval_users.parquet`` beside the model (user_id, item_id = the test target, ts, rank in the
-  full ranking); when it is missing it is computed here with `core.evaluate` under the split the model card
-  names, and a note says so;
-- top-K lists: ``recommendations.parquet`` beside the model (user_id, rank, item_id, score); when it is missing
-  or holds fewer than K items per user, every user's list is computed with `core.recommend.recommend` from their
-  whole history (seen items excluded), and a note says so;
+- per-user quality: the test target's rank in the full ranking, and top-K lists: every user's, from their whole
+  history. Both are read from the inputs saved beside the model (`core.fairness.saved`: keyed by the database's
+  contents, the weights and the seen rule, so a stale one is never read), else from ``eval_users.parquet`` /
+  ``recommendations.parquet`` beside the model (written by `interestlens evaluate` / `recommend --all`), else
+  computed here with `core.evaluate` / `core.recommend` under the split the model card names, saved for the next
+  report, and a note says so;
+- trend windows' lists: scored by the model per window, saved the same way (`saved_recommender`);
 - pop(i): the item's training interactions (the events before each user's training end in that split);
 - the catalogue: the model's items (every item with at least one event when it was trained);
 - histories, user and item attributes and categories: the database.
 
-Nothing is written: the model folder and the database are only read.
+The database is only read; the model folder gets only its `fairness_inputs/` cache (skipped when read-only).
 """
 
 from __future__ import annotations
@@ -30,14 +31,15 @@ from core.checkpoint import LoadedModel, load_checkpoint, model_for, pick_device
 from core.errors import UserInputError
 from core.evaluate import EVAL_USERS_FILE, evaluate_split, split_from_card
 from core.fairness.groups import DERIVED_ATTRIBUTES, MAX_DEFAULT_GROUPS
-from core.fairness.over_time import RecommendFn
+from core.fairness.over_time import TREND_USERS, RecommendFn, over_time
 from core.fairness.report import FairnessInputs
+from core.fairness.saved import SAVED_K, SavedInputs, inputs_key, saved_recommender
 from core.recommend import RECOMMENDATIONS_FILE, recommend, seen_excluded
 from core.sequences import Sequences, load_sequences
 from core.store import connect_read
 from core.store.queries import EVENT_ORDER
 
-__all__ = ["LoadedInputs", "load_inputs", "model_recommender", "known_attributes", "default_attributes"]
+__all__ = ["LoadedInputs", "load_inputs", "save_inputs", "model_recommender", "known_attributes", "default_attributes"]
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ def load_inputs(
     by: list[str] | None = None,
     device: str = "cpu",
     seen: str = "auto",
+    save: bool = False,
 ) -> LoadedInputs:
     """Read (or compute) everything `fairness_report` needs.
 
@@ -79,6 +82,9 @@ def load_inputs(
     device : where the model runs when lists or ranks must be computed.
     seen : the seen rule (`core.evaluate.protocol`): auto follows the model card and may reuse the saved lists and
         ranks; exclude / include recompute both under that choice.
+    save : keep what had to be computed (lists, ranks, trend windows' lists) in the model's `fairness_inputs/`
+        (`core.fairness.saved`) for the next report; saved inputs of the same database state and weights are read
+        either way.
 
     Raises
     ------
@@ -106,25 +112,36 @@ def load_inputs(
         events = _events_frame(seqs_all, wide.items)
         if events is None:  # an event whose item is not in the items table: read the ids themselves
             events = con.execute(f"SELECT user_id, item_id, ts FROM events ORDER BY {EVENT_ORDER}").df()
+        exclude = seen_excluded(loaded, seen)
+        saved = SavedInputs.open(path, inputs_key(con, path, exclude))
     n_model = loaded.vocab.n_items
     # small-valued columns as int32 (make_batch copies them into int64 batches): ~40 MB each at 10M events
     seqs = replace(seqs_all, items=np.where(seqs_all.items > n_model, 0, seqs_all.items).astype(np.int32),
                    gaps=seqs_all.gaps.astype(np.int32), event_types=seqs_all.event_types.astype(np.int32),
                    context=seqs_all.context.astype(np.int32))
     del seqs_all
-    exclude = seen_excluded(loaded, seen)
-    recs = _read_recommendations(path, k) if seen == "auto" else None  # the saved lists follow the card's rule
+    recs = _cut(saved.read("recommendations"), k)
+    if recs is None and seen == "auto":  # files written by `recommend --all` follow the card's rule
+        recs = _read_recommendations(path, k)
     if recs is None:
-        notes.append(f"{RECOMMENDATIONS_FILE} is missing or shorter than K={k}; computed every user's top-{k} list.")
+        notes.append(f"Every user's top-{k} list was computed now (none was saved for this model and database).")
         users = [str(u) for u in seqs.user_ids]
-        recs = _lists_frame(loaded, users, recommend(loaded, [seqs.history(r) for r in range(seqs.n_users)], k,
-                                                     exclude))
+        lists = recommend(loaded, [seqs.history(r) for r in range(seqs.n_users)], max(k, SAVED_K), exclude)
+        full = _lists_frame(loaded, users, lists)
+        if save:
+            saved.write("recommendations", full)
+        recs = _cut(full, k)
     events = events.astype({"user_id": str, "item_id": str})  # a no-op on the frame above (already strings)
     split = split_from_card(seqs, loaded.card.get("split"))
-    eval_users = _read_eval_users(path) if seen == "auto" else None
+    eval_users = saved.read("eval_users")
+    if eval_users is None and seen == "auto":
+        eval_users = _read_eval_users(path)
     if eval_users is None:
-        notes.append(f"{EVAL_USERS_FILE} is missing; ranked every user's test target with the model.")
+        notes.append("Every user's test target was ranked now (no ranks were saved for this model and database).")
         eval_users = _eval_users(loaded, seqs, split, exclude)
+        if save:
+            saved.write("eval_users", eval_users)
+    eval_users = eval_users.astype({"user_id": str, "item_id": str})
     for note in notes:
         log.info(note)
     inputs = FairnessInputs(
@@ -139,7 +156,23 @@ def load_inputs(
         item_attributes=item_attributes,
         events=events,
     )
-    return LoadedInputs(inputs, model_recommender(loaded, seqs, exclude), path, notes)
+    recommend_fn = model_recommender(loaded, seqs, exclude)
+    return LoadedInputs(inputs, saved_recommender(saved, recommend_fn, save), path, notes)
+
+
+def save_inputs(
+    db: str | os.PathLike | None, model_dir: str | os.PathLike | None, freqs: tuple[str, ...] = ("quarter", "month"),
+    trend_users: int | None = TREND_USERS,
+) -> LoadedInputs:
+    """Compute and save a model's fairness inputs (`core.fairness.saved`) so its first report opens without
+    scoring every user: every user's top-`SAVED_K` list, the test ranks, and the trend windows' lists for each
+    calendar window in `freqs` (a trend of another window length scores its windows on first use). Run after
+    training; returns the loaded inputs (their notes say what was computed)."""
+    loaded = load_inputs(db, model_dir, k=SAVED_K, save=True)
+    inp = loaded.inputs
+    for freq in freqs:
+        over_time(inp.events, loaded.recommend_fn, SAVED_K, inp.item_categories, freq=freq, max_users=trend_users)
+    return loaded
 
 
 def _unseen(vocab, item_ids: pd.Index) -> list[str]:
@@ -187,6 +220,13 @@ def _lists_frame(loaded: LoadedModel, users: list[str], lists: list[list[tuple[i
     item_id = loaded.vocab.item_id
     rows = [(u, r + 1, item_id(i), s) for u, top in zip(users, lists, strict=True) for r, (i, s) in enumerate(top)]
     return pd.DataFrame(rows, columns=["user_id", "rank", "item_id", "score"]).astype({"rank": np.int64})
+
+
+def _cut(recs: pd.DataFrame | None, k: int) -> pd.DataFrame | None:
+    """Lists cut to rank <= k, or None when there are none or they are shorter than k."""
+    if recs is None or recs.empty or int(recs["rank"].max()) < k:
+        return None
+    return recs[recs["rank"] <= k].reset_index(drop=True).astype({"user_id": str, "item_id": str})
 
 
 def _read_recommendations(path: Path, k: int) -> pd.DataFrame | None:

@@ -33,6 +33,7 @@ from dashboard.cache.models import (
     deletion,
     explain,
     fairness,
+    fairness_trend,
     friend_values,
     periods,
     recommend,
@@ -68,17 +69,18 @@ from dashboard.cache.resources import (
     loaded_model,
     trajectory_analyser,
 )
-from dashboard.cache.served import served_fairness, served_variants
+from dashboard.cache.served import served_fairness, served_fairness_trend, served_variants
 
 __all__ = [
     "DbRef", "ModelRef", "active_model", "database", "db_path", "list_models", "model_parquet", "model_ref",
     "models_root", "read_card", "release", "version",
-    "MAX_K", "Deletion", "FairnessView", "attention", "cohort_trajectories", "deletion", "explain", "fairness", "friend_values",
+    "MAX_K", "Deletion", "FairnessView", "attention", "cohort_trajectories", "deletion", "explain", "fairness",
+    "fairness_trend", "friend_values",
     "periods", "recommend", "trajectory", "user_view", "what_if",
     "activity_distribution", "attribute_values", "category_share_over_time", "cohort_category_share",
     "cohort_sizes", "dataset_summary", "events_over_time", "events_since", "find_items", "ingest_runs", "item_lookup",
     "list_users", "model_fit", "run_rejects", "top_items", "user_attribute_keys", "user_attributes", "user_exists",
     "user_history",
-    "served_fairness", "served_variants",
+    "served_fairness", "served_fairness_trend", "served_variants",
     "APP_TORCH_THREADS", "attention_analyser", "explainer", "loaded_model", "trajectory_analyser",
 ]

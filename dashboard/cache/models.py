@@ -19,7 +19,7 @@ from dashboard.reader import READER
 if TYPE_CHECKING:  # imported on first use: a page without a model never loads torch or shap
     from core.attention import StepAttention
     from core.explain import DeletionCurves, HistoryExplanation, WhatIfResult, WindowValue
-    from core.fairness import FairnessReport
+    from core.fairness import FairnessReport, LoadedInputs, WindowRow
     from core.social.evidence import FriendExplanation
     from core.trajectory import CohortTrajectory, Trajectory, UserView
 
@@ -36,6 +36,7 @@ __all__ = [
     "what_if",
     "friend_values",
     "fairness",
+    "fairness_trend",
     "FairnessView",
     "cohort_trajectories",
 ]
@@ -163,24 +164,45 @@ class FairnessView:
     computed: bool  # some inputs were computed now because they were not saved beside the model
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def fairness(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], freq: str, n_boot: int,
-             trend: bool, min_group_size: int) -> FairnessView:
-    """`core.fairness.fairness_report` over `core.fairness.inputs.load_inputs` (the CLI's path)."""
-    from core.fairness import DERIVED_ATTRIBUTES, TREND_USERS, fairness_report, recommendation_counts
-    from core.fairness.inputs import load_inputs
+def _grouped_by(by: tuple[str, ...]) -> list[str] | None:
+    from core.fairness import DERIVED_ATTRIBUTES
 
     if demo.hides_attributes():  # demo mode: group by derived attributes only
         by = tuple(b for b in by if b in DERIVED_ATTRIBUTES)
-    loaded = load_inputs(db.path, model.path, k=int(k), by=list(by) or None)
-    report = fairness_report(
-        loaded.inputs, k=int(k), by=list(by) or None, n_boot=int(n_boot) or None,
-        recommend_fn=loaded.recommend_fn if trend else None, freq=freq, trend_users=TREND_USERS,
-        min_group_size=int(min_group_size),
-    )
+    return list(by) or None
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _fairness_inputs(db: DbRef, model: ModelRef, k: int) -> LoadedInputs:
+    """`core.fairness.inputs.load_inputs` (read-only afterwards), shared by the report and its trend; what had to
+    be computed is saved beside the model for the next open."""
+    from core.fairness.inputs import load_inputs
+
+    return load_inputs(db.path, model.path, k=int(k), save=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def fairness(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], n_boot: int, min_group_size: int) -> FairnessView:
+    """`core.fairness.fairness_report` without the trend (`fairness_trend`), over the saved or computed inputs."""
+    from core.fairness import fairness_report, recommendation_counts
+
+    loaded = _fairness_inputs(db, model, int(k))
+    report = fairness_report(loaded.inputs, k=int(k), by=_grouped_by(by), n_boot=int(n_boot) or None,
+                             recommend_fn=None, min_group_size=int(min_group_size))
     recs = loaded.inputs.recs
     counts = recommendation_counts(recs[recs["rank"] <= int(k)], loaded.inputs.catalogue)
     return FairnessView(report, counts, bool(loaded.notes))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def fairness_trend(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], freq: str) -> list[WindowRow]:
+    """`core.fairness.over_time` per calendar window (the trend windows' lists read back when saved)."""
+    from core.fairness import TREND_USERS, over_time
+
+    loaded = _fairness_inputs(db, model, int(k))
+    inp = loaded.inputs
+    return over_time(inp.events, loaded.recommend_fn, int(k), inp.item_categories, inp.user_attributes,
+                     _grouped_by(by), freq, max_users=TREND_USERS)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

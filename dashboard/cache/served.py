@@ -3,13 +3,18 @@ production served, shown by the Fairness page when its source is a served log. O
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 
 from dashboard import demo
 from dashboard.cache.handles import DbRef
 from dashboard.cache.models import FairnessView
 
-__all__ = ["served_variants", "served_fairness"]
+if TYPE_CHECKING:
+    from core.fairness import WindowRow
+
+__all__ = ["served_variants", "served_fairness", "served_fairness_trend"]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -21,15 +26,27 @@ def served_variants(db: DbRef) -> list[str]:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def served_fairness(db: DbRef, variant: str, k: int, by: tuple[str, ...], freq: str, n_boot: int, trend: bool,
+def served_fairness(db: DbRef, variant: str, k: int, by: tuple[str, ...], n_boot: int,
                     min_group_size: int) -> FairnessView:
-    """`core.served.served_report` for one variant, with the item counts of its Lorenz curve."""
+    """`core.served.served_report` for one variant (no trend: `served_fairness_trend` draws it when its tab opens),
+    with the item counts of its Lorenz curve."""
     from core.fairness import DERIVED_ATTRIBUTES, recommendation_counts
     from core.served import served_inputs, served_report
 
     if demo.hides_attributes():  # demo mode: group by derived attributes only, as for a model
         by = tuple(b for b in by if b in DERIVED_ATTRIBUTES)
     inputs = served_inputs(db.path, variant, int(k))
-    report = served_report(db.path, variant, k=int(k), by=list(by) or None, n_boot=int(n_boot) or None, freq=freq,
-                           trend=bool(trend), min_group_size=int(min_group_size), inputs=inputs)
+    report = served_report(db.path, variant, k=int(k), by=list(by) or None, n_boot=int(n_boot) or None,
+                           trend=False, min_group_size=int(min_group_size), inputs=inputs)
     return FairnessView(report, recommendation_counts(inputs.recs, inputs.catalogue), False)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def served_fairness_trend(db: DbRef, variant: str, k: int, by: tuple[str, ...], freq: str) -> list[WindowRow]:
+    """`core.served.served_trend`: the served lists of one variant per calendar window."""
+    from core.fairness import DERIVED_ATTRIBUTES, TREND_USERS
+    from core.served.fairness import served_trend
+
+    if demo.hides_attributes():
+        by = tuple(b for b in by if b in DERIVED_ATTRIBUTES)
+    return served_trend(db.path, variant, int(k), list(by) or None, freq, max_users=TREND_USERS)

@@ -51,12 +51,15 @@ def mapping_inputs(columns: list[str]):
     with c[1]:
         event = pick("Event type column", ("event", "event_type", "behavior_type", "action"), False, "event")
         value = pick("Value column", ("rating", "value", "overall", "weight"), False, "value")
-        unit = st.selectbox("Time unit", ["auto", "s", "ms", "iso"], key="data_map_unit")
+        unit = st.selectbox("Time unit", ["auto", "s", "ms", "iso"], key="data_map_unit",
+                            help="How the time column is written: seconds (s) or milliseconds (ms) since 1970, or "
+                                 "dates such as 2024-05-01 12:00 (iso); auto guesses from the values.")
     with c[2]:
         category = pick("Category column", ("category", "categories", "genres", "genre"), False, "category")
         title = pick("Title column", ("title", "name"), False, "title")
         context = st.multiselect("Context columns", [x for x in columns if x not in {user, item, when}],
-                                 key="data_map_context")
+                                 key="data_map_context", help="Other columns that describe the moment of an event "
+                                 "(device, country…): the model reads them beside the item.")
     if len({user, item, when}) < 3:
         st.warning("User, item and time must be three different columns.")
         return None
@@ -187,6 +190,10 @@ def train_panel(db: Path) -> None:
 
                 status.update(label="Building drift summaries…")
                 build_drift(db, load_checkpoint(out))
+            from core.fairness import save_inputs
+
+            status.update(label="Saving the fairness report's inputs (so the Fairness page opens in seconds)…")
+            save_inputs(db, out)
         except InterestLensError as exc:
             status.update(label="Training stopped.", state="error")
             st.error(md_text(exc))
@@ -204,7 +211,8 @@ def drift_panel(db: Path, model_dir: Path) -> None:
     st.caption(f"Drift summaries of {model_dir.name}: " + ("built." if built else "not built yet; the explorer's "
                "“Interests changed most” list needs them."))
     if not st.button("Rebuild drift summaries" if built else "Build drift summaries", key="data_drift_go",
-                     icon=":material/trending_up:"):
+                     icon=":material/trending_up:", help="For every user, how far their interests moved at their "
+                     "largest change point: what ranks the explorer's “Interests changed most” list."):
         return
     from core.checkpoint import load_checkpoint
     from core.trajectory import build_drift
@@ -236,7 +244,8 @@ def vectors_panel(db: Path) -> None:
         st.info(s.message)
         return
     if not st.button("Recompute text vectors" if s.fresh else "Compute text vectors", key="data_vectors_go",
-                     icon=":material/translate:"):
+                     icon=":material/translate:", help="A vector of numbers per item that encodes the meaning of its "
+                     "title, categories and tags: search by meaning and interests in words compare them."):
         return
     from core.semantic import encode_items
 

@@ -48,10 +48,10 @@ def require_db() -> DbRef:
 def require_user(db: DbRef, user: str) -> str:
     """The user id when it is in the database; otherwise a message and a way forward, then a stop."""
     if not user:
-        st.info("Pick a user: type an id above, search with **Find a user**, or choose one whose interests changed most.")
+        st.info("Pick a user: type an id in the **User id** box in the sidebar, or search with **Find a user** on the User explorer.")
         st.stop()
     if not cache.user_exists(db, user):
-        st.warning(f"There is no user {md_text(repr(user))} in this database. Check the id, or search for a user above.")
+        st.warning(f"There is no user {md_text(repr(user))} in this database. Check the id, or search for a user with **Find a user** on the User explorer.")
         st.stop()
     return user
 

@@ -1,6 +1,8 @@
-"""The user finder: search by id, filter by attributes and activity, pick a row to select that user.
+"""The user box, the user finder (search by id, filter by attributes and activity, pick a row to select that user)
+and the "interests changed most" list.
 
-The selected user lives in the `user` widget and in the URL (`?user=ID`), so every view is a link.
+The selected user lives in one `user` widget, drawn by the app for every page, and in the URL (`?user=ID`), so every
+view is a link.
 """
 
 from __future__ import annotations
@@ -11,44 +13,35 @@ from core.store.queries import UserFilter
 from dashboard import cache, demo
 from dashboard.cache import ModelRef
 
-__all__ = ["USER_KEY", "user_input", "select_user", "user_finder", "changed_most"]
+__all__ = ["USER_KEY", "user_box", "selected_user", "select_user", "user_finder", "changed_most"]
 
 USER_KEY = "user"  # the widget key and the URL query parameter
-_CARRIED = "_user_carried"  # the last selected user, kept when the widget's page is left
+
+
+def user_box() -> None:
+    """The one "User id" box, drawn by `dashboard/app.py` in the sidebar before the page runs, on every page.
+
+    Drawn outside the pages, it is the same widget on all of them, so an id typed while a page switch is under way
+    is never sent to the box of the page being left (each page had its own box, and an id typed right after
+    returning from Explain was lost). Bound to `?user=`, it is carried by the browser across page switches without
+    the server rewriting the URL, which would have added a history entry per switch and broken the back button.
+    A link, a reload and back/forward set it from the URL.
+    """
+    st.sidebar.text_input(
+        "User id", key=USER_KEY, bind="query-params", placeholder="e.g. 17",
+        help="The user that User explorer, Attention and Explain show; kept in the link as ?user=.",
+    )
+
+
+def selected_user() -> str:
+    """The selected user id (stripped), '' when none."""
+    return str(st.session_state.get(USER_KEY) or "").strip()
 
 
 def select_user(user_id: str) -> None:
-    """Make `user_id` the selected user ('' for none), in the session and in the URL (called from a widget's
-    callback, before the script creates the user box)."""
-    user_id = user_id.strip()
-    st.session_state[_CARRIED] = user_id
-    if user_id:
-        st.query_params[USER_KEY] = user_id
-    elif USER_KEY in st.query_params:
-        del st.query_params[USER_KEY]
-
-
-def _typed() -> None:
-    select_user(st.session_state.get(USER_KEY) or "")
-
-
-def user_input() -> str:
-    """The user id box, kept in the URL as `?user=`; returns the stripped id, '' when none.
-
-    The URL and the session agree after every run. A link, a reload or the browser's back and forward buttons bring
-    a `?user=` that wins; a switch between pages arrives with an empty query string, so the session's user is
-    written back to it. (A widget bound with `bind=` alone lost the user on the first switch after a deep link: the
-    new page's widget was seeded neither from the emptied URL nor from the old page's state.)
-    """
-    url = st.query_params.get(USER_KEY)
-    if url is not None:
-        st.session_state[_CARRIED] = url.strip()
-    chosen = st.session_state.get(_CARRIED) or ""
-    st.session_state[USER_KEY] = chosen  # the box on this page starts from the selection, whichever page made it
-    st.text_input("User id", key=USER_KEY, on_change=_typed, placeholder="e.g. 17")
-    if chosen and url != chosen:
-        st.query_params[USER_KEY] = chosen
-    return chosen
+    """Make `user_id` the selected user ('' for none); the box and `?user=` follow. Call it from a widget's
+    callback: the box is drawn before the page, so the page itself can no longer change it in the same run."""
+    st.session_state[USER_KEY] = user_id.strip()
 
 
 def _pick() -> None:

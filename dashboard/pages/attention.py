@@ -11,7 +11,7 @@ from dashboard import cache
 from dashboard.components import charts, model_charts, panels
 from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db, require_model, require_user
-from dashboard.components.user_finder import user_input
+from dashboard.components.user_finder import selected_user
 
 st.title("Attention")
 
@@ -20,7 +20,7 @@ db = require_db()
 model = require_model()
 
 # Inputs.
-user = require_user(db, user_input())
+user = require_user(db, selected_user())
 history = cache.user_history(db, user)
 if history.empty:
     st.info("This user has no events, so there is no attention to show.")

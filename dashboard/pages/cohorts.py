@@ -30,7 +30,8 @@ if not keys:
 # Inputs: two cohorts, each a set of attribute filters (bound to the URL so a comparison can be shared).
 c = st.columns(2)
 period = c[0].segmented_control(
-    "Period", ["week", "month", "quarter", "year"], default="month", key="cohorts_period", bind="query-params"
+    "Period", ["week", "month", "quarter", "year"], default="month", key="cohorts_period", bind="query-params",
+    help="The calendar window each point of the charts covers (UTC).",
 ) or "month"
 model = cache.active_model()
 source = c[1].segmented_control(
@@ -72,7 +73,9 @@ cols = st.columns(2)
 for (n, f), col in zip(cohorts.items(), cols, strict=True):
     with col:
         s = sizes[n]
-        st.metric(f"Cohort {n}: {label(f)}", f"{s['users']:,} users", f"{s['events']:,} events", delta_color="off")
+        st.metric(f"Cohort {n}: {label(f)}", f"{s['users']:,} users", f"{s['events']:,} events", delta_color="off",
+                  help="A cohort is the group of users whose attributes match the filters above ('everyone' when "
+                       "none is set).")
         if s["users"] < 30:
             st.caption("Fewer than 30 users: differences from this cohort are mostly noise.")
         if shares[n].empty:
@@ -89,6 +92,7 @@ if both.empty:
 categories = sorted(both["category"].unique())
 category = st.selectbox("Compare one category", categories, key="cohorts_category", bind="query-params")
 st.plotly_chart(charts.cohort_comparison(both, category), key="cohorts_compare")
+st.caption("Each line is one cohort: the share of its members' interest in this category, period by period.")
 
 if "weight" not in both.columns:  # model interest: no event weights to pool over the whole period
     st.download_button("Download (CSV)", panels.csv(both), "cohorts.csv", "text/csv", key="cohorts_csv")
@@ -99,6 +103,8 @@ if {"share A", "share B"} <= set(overall.columns):
     overall["B − A"] = overall["share B"] - overall["share A"]
 overall = overall.sort_values(overall.columns[-1]).reset_index()
 st.subheader("Share of each category over the whole period")
+st.caption("Of each cohort's events, the share in each category; 'B − A' is how many points more cohort B gives it "
+           "than cohort A (negative: less).")
 st.dataframe(overall, hide_index=True, width="stretch", column_config={
     c: st.column_config.NumberColumn(format="percent") for c in overall.columns if c != "category"
 })

@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import cache
 from dashboard.components import explain_panels, model_charts, panels
 from dashboard.components.guards import require_db, require_model, require_user
-from dashboard.components.user_finder import user_input
+from dashboard.components.user_finder import selected_user
 
 st.title("Explain a recommendation")
 
@@ -19,7 +19,7 @@ db = require_db()
 model = require_model()
 
 # Inputs: the user, then one of their recommendations (both bound to the URL: ?user=…&item=…).
-user = require_user(db, user_input())
+user = require_user(db, selected_user())
 recs = panels.computed(cache.recommend, db, model, user, 10)
 if recs is None:
     st.stop()

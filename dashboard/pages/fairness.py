@@ -38,7 +38,7 @@ GROUPINGS = {"activity_quartile": "activity (events per user, in quarters)",
 known = known_attributes(pd.DataFrame(columns=["user_id", *keys]))
 
 # Inputs (bound to the URL so a view can be shared).
-c = st.columns([1, 3, 1, 1, 1])
+c = st.columns([1, 3, 1, 1])
 k = c[0].selectbox("List length (K)", [5, 10, 20], index=1, key="fairness_k", bind="query-params",
                    help="How many recommendations per user are judged.")
 groups = {key: len(cache.attribute_values(db, key)) for key in keys}  # (at most 200 are listed)
@@ -52,14 +52,13 @@ freq = c[2].selectbox("Trend window", ["quarter", "year", "month", "week"], key=
 min_size = c[3].number_input("Smallest group", 1, 10_000, MIN_GROUP_SIZE, key="fairness_min_size",
                              bind="query-params", help="Groups with fewer users are shown in grey and left out of "
                                                         "the gaps: their means are mostly noise.")
-trend = c[4].toggle("Trends", value=True, key="fairness_trend", bind="query-params")
 
 # The cached call into core.
 try:
-    with st.spinner("Computing the fairness report: the first time for a model and these settings, every user's list "
-                    "is scored…", show_time=True):
-        view = (cache.served_fairness(db, variant, int(k), tuple(by), freq, 200, bool(trend), int(min_size)) if served
-                else cache.fairness(db, model, int(k), tuple(by), freq, 200, bool(trend), int(min_size)))
+    with st.spinner("Computing the fairness report (every user's list is scored if training did not save them)…",
+                    show_time=True):
+        view = (cache.served_fairness(db, variant, int(k), tuple(by), 200, int(min_size)) if served
+                else cache.fairness(db, model, int(k), tuple(by), 200, int(min_size)))
 except InterestLensError as exc:
     st.error(md_text(exc))
     st.stop()
@@ -68,87 +67,100 @@ if served:
     st.caption(f"From the served log, variant {md_text(variant or '(none)')}: each user's latest list, judged against "
                "their first event after it; popularity counts the events before each list.")
 if view.computed:
-    st.caption("Some inputs of this report (every user's list and the rank of their next item) were computed now, "
-               "because they were not saved with the model.")
+    st.caption("Every user's list and the rank of their next item were computed now, because none were saved for "
+               "this model and database; they are kept beside the model, so the next open reads them.")
 nd, hr = f"NDCG@{k}", f"HR@{k}"
 
 # Layout.
-users_tab, items_tab, calib_tab, trend_tab = st.tabs(["User groups", "Items & exposure", "Calibration", "Over time"])
+# Only the open tab is drawn (it is in the URL as ?fairness_tab=); the trend is computed when its tab opens.
+users_tab, items_tab, calib_tab, trend_tab = st.tabs(["User groups", "Items & exposure", "Calibration", "Over time"],
+                                                     key="fairness_tab", bind="query-params")
 with users_tab:
-    table = fc.group_table(report.users, [nd, hr])
-    if table.empty:
-        st.info("No user groups to compare: pick attributes above.")
-    else:
-        st.caption(f"{nd} is the ranking quality of each user's list (1 = the item they chose next is first, "
-                   f"0 = not in the top {k}); {hr} the share of users whose next item is in the list. A gap is the "
-                   f"best group's mean minus the worst's, over groups of at least {int(min_size)} users.")
-        gaps = fc.gap_table(report.user_gaps)
-        st.dataframe(gaps[gaps["measure"] == nd] if len(gaps) else gaps, hide_index=True, width="stretch")
-        for attribute in table["attribute"].unique():
-            sub = table[table["attribute"] == attribute]
-            st.plotly_chart(fc.group_bars(table, nd, attribute, int(min_size)), key=f"fairness_bars_{attribute}")
-            if (sub["size"] < int(min_size)).any():
-                st.caption(f"Grey groups have fewer than {int(min_size)} users: shown, but left out of the gaps.")
-        st.dataframe(table, hide_index=True, width="stretch")
-        st.download_button("Download user groups (CSV)", panels.csv(table), "fairness_users.csv", "text/csv",
-                           key="fairness_users_csv")
+    if users_tab.open:
+        table = fc.group_table(report.users, [nd, hr])
+        if table.empty:
+            st.info("No user groups to compare: pick attributes above.")
+        else:
+            st.caption(f"{nd} is the ranking quality of each user's list (1 = the item they chose next is first, "
+                       f"0 = not in the top {k}); {hr} the share of users whose next item is in the list. A gap is the "
+                       f"best group's mean minus the worst's, over groups of at least {int(min_size)} users.")
+            gaps = fc.gap_table(report.user_gaps)
+            st.dataframe(gaps[gaps["measure"] == nd] if len(gaps) else gaps, hide_index=True, width="stretch")
+            for attribute in table["attribute"].unique():
+                sub = table[table["attribute"] == attribute]
+                st.plotly_chart(fc.group_bars(table, nd, attribute, int(min_size)), key=f"fairness_bars_{attribute}")
+                if (sub["size"] < int(min_size)).any():
+                    st.caption(f"Grey groups have fewer than {int(min_size)} users: shown, but left out of the gaps.")
+            st.dataframe(table, hide_index=True, width="stretch")
+            st.download_button("Download user groups (CSV)", panels.csv(table), "fairness_users.csv", "text/csv",
+                               key="fairness_users_csv")
 with items_tab:
-    it = report.items
-    m = st.columns(6)
-    m[0].metric("Coverage", f"{it.coverage:.1%}", help="Share of the catalogue that appears in at least one list.")
-    m[1].metric("Concentration (Gini)", f"{it.gini:.3f}",
-                help="How unevenly list slots are spread over items: 0 = every item equally often, 1 = one item.")
-    m[2].metric("Average popularity", f"{it.arp:.1f}",
-                help="Mean number of training interactions of the recommended items (ARP).")
-    m[3].metric("Long-tail share", f"{it.aplt:.3f}",
-                help="Share of each list from the long tail, the items outside the popular head (APLT).")
-    m[4].metric("Popularity lift", f"{it.popularity_lift:+.1%}",
-                help="How much more popular the recommended items are than the items in the users' own histories.")
-    m[5].metric("Novelty", f"{it.novelty:.2f} bits",
-                help="How surprising the recommended items are: −log2 of their popularity, averaged.")
-    st.caption(f"{it.users:,} lists over a catalogue of {it.catalogue:,} items; the short head is "
-               f"{it.short_head_items:,} items holding 80% of training interactions.")
-    st.plotly_chart(fc.lorenz(view.counts, it.gini), key="fairness_lorenz")
-    for t in it.exposure:
-        st.plotly_chart(fc.exposure_bars(t), key=f"fairness_exposure_{t.grouping}")
-        if t.left_out:
-            st.caption("Left out of the parity: " + ", ".join(md_text(g) for g in t.left_out)
-                       + " (no category, or no items), which would otherwise decide it.")
-        st.dataframe(fc.exposure_table(t), hide_index=True, width="stretch")
+    if items_tab.open:
+        it = report.items
+        m = st.columns(6)
+        m[0].metric("Coverage", f"{it.coverage:.1%}", help="Share of the catalogue that appears in at least one list.")
+        m[1].metric("Concentration (Gini)", f"{it.gini:.3f}",
+                    help="How unevenly list slots are spread over items: 0 = every item equally often, 1 = one item.")
+        m[2].metric("Average popularity", f"{it.arp:.1f}",
+                    help="Mean number of training interactions of the recommended items (ARP).")
+        m[3].metric("Long-tail share", f"{it.aplt:.3f}",
+                    help="Share of each list from the long tail, the items outside the popular head (APLT).")
+        m[4].metric("Popularity lift", f"{it.popularity_lift:+.1%}",
+                    help="How much more popular the recommended items are than the items in the users' own histories.")
+        m[5].metric("Novelty", f"{it.novelty:.2f} bits",
+                    help="How surprising the recommended items are: −log2 of their popularity, averaged.")
+        st.caption(f"{it.users:,} lists over a catalogue of {it.catalogue:,} items; the short head is "
+                   f"{it.short_head_items:,} items holding 80% of training interactions.")
+        st.plotly_chart(fc.lorenz(view.counts, it.gini), key="fairness_lorenz")
+        for t in it.exposure:
+            st.plotly_chart(fc.exposure_bars(t), key=f"fairness_exposure_{t.grouping}")
+            if t.left_out:
+                st.caption("Left out of the parity: " + ", ".join(md_text(g) for g in t.left_out)
+                           + " (no category, or no items), which would otherwise decide it.")
+            st.dataframe(fc.exposure_table(t), hide_index=True, width="stretch")
 with calib_tab:
-    cal = report.calibration
-    st.metric("How far lists stray from users' tastes", f"{cal.mean:.4f}", f"{cal.users:,} users", delta_color="off",
-              help="Miscalibration C_KL: the divergence between the categories of a user's history and of their "
-                   "list (0 = the list mirrors the history's mix of categories).")
-    ctable = fc.group_table(cal.by_group, ["C_KL"]) if cal.by_group else pd.DataFrame()
-    if ctable.empty:
-        st.info("No calibration by group for these settings.")
-    else:
-        for attribute in ctable["attribute"].unique():
-            st.plotly_chart(fc.group_bars(ctable, "C_KL", attribute), key=f"fairness_calib_{attribute}")
-        st.dataframe(ctable, hide_index=True, width="stretch")
+    if calib_tab.open:
+        cal = report.calibration
+        st.metric("How far lists stray from users' tastes", f"{cal.mean:.4f}", f"{cal.users:,} users", delta_color="off",
+                  help="Miscalibration C_KL: the divergence between the categories of a user's history and of their "
+                       "list (0 = the list mirrors the history's mix of categories).")
+        ctable = fc.group_table(cal.by_group, ["C_KL"]) if cal.by_group else pd.DataFrame()
+        if ctable.empty:
+            st.info("No calibration by group for these settings.")
+        else:
+            for attribute in ctable["attribute"].unique():
+                st.plotly_chart(fc.group_bars(ctable, "C_KL", attribute), key=f"fairness_calib_{attribute}")
+            st.dataframe(ctable, hide_index=True, width="stretch")
 with trend_tab:
-    frame = fc.trend_frame(report.over_time)
-    sparse = frame[frame["users"] < int(min_size)] if len(frame) else frame
-    frame = frame[frame["users"] >= int(min_size)] if len(frame) else frame
-    if len(sparse):  # a window of a handful of users swings its gaps between 0 and 1
-        st.caption(f"{len(sparse)} {freq}{'s' if len(sparse) > 1 else ''} with fewer than {int(min_size)} users "
-                   "scored are left out; a longer trend window holds more users.")
-    if frame.empty:
-        st.info("No trend to draw: turn **Trends** on, or pick a longer window (the log spans too few calendar "
-                "windows with enough users).")
-    else:
-        note = panel_note(report.over_time)
-        if note:
-            st.caption(f"Each window scores {note}; item-side figures are those of the panel's lists. "
-                       "`interestlens fairness --trend-users 0` scores all.")
-        st.plotly_chart(fc.trend_lines(frame, [nd, hr, "coverage", "gini", "aplt"],
-                                       f"Quality and exposure per {freq} (long-tail share: aplt, concentration: gini)"),
-                        key="fairness_trend_quality")
-        gap_cols = [col for col in frame.columns if col.startswith("gap:")]
-        if gap_cols:
-            st.plotly_chart(fc.trend_lines(frame, gap_cols, f"{nd} gap between groups per {freq}"),
-                            key="fairness_trend_gaps")
-        st.dataframe(frame, hide_index=True, width="stretch")
-        st.download_button("Download trends (CSV)", panels.csv(frame), "fairness_trends.csv", "text/csv",
-                           key="fairness_trend_csv")
+    if trend_tab.open:
+        try:
+            with st.spinner("Computing the trend window by window…", show_time=True):
+                windows = (cache.served_fairness_trend(db, variant, int(k), tuple(by), freq) if served
+                           else cache.fairness_trend(db, model, int(k), tuple(by), freq))
+        except InterestLensError as exc:
+            st.error(md_text(exc))
+            st.stop()
+        frame = fc.trend_frame(windows)
+        sparse = frame[frame["users"] < int(min_size)] if len(frame) else frame
+        frame = frame[frame["users"] >= int(min_size)] if len(frame) else frame
+        if len(sparse):  # a window of a handful of users swings its gaps between 0 and 1
+            st.caption(f"{len(sparse)} {freq}{'s' if len(sparse) > 1 else ''} with fewer than {int(min_size)} users "
+                       "scored are left out; a longer trend window holds more users.")
+        if frame.empty:
+            st.info("No trend to draw: pick a longer window (the log spans too few calendar windows with enough "
+                    "users).")
+        else:
+            note = panel_note(windows)
+            if note:
+                st.caption(f"Each window scores {note}; item-side figures are those of the panel's lists. "
+                           "`interestlens fairness --trend-users 0` scores all.")
+            st.plotly_chart(fc.trend_lines(frame, [nd, hr, "coverage", "gini", "aplt"],
+                                           f"Quality and exposure per {freq} (long-tail share: aplt, concentration: gini)"),
+                            key="fairness_trend_quality")
+            gap_cols = [col for col in frame.columns if col.startswith("gap:")]
+            if gap_cols:
+                st.plotly_chart(fc.trend_lines(frame, gap_cols, f"{nd} gap between groups per {freq}"),
+                                key="fairness_trend_gaps")
+            st.dataframe(frame, hide_index=True, width="stretch")
+            st.download_button("Download trends (CSV)", panels.csv(frame), "fairness_trends.csv", "text/csv",
+                               key="fairness_trend_csv")

@@ -16,7 +16,8 @@ db = require_db()
 
 # Inputs.
 period = st.segmented_control(
-    "Period", ["day", "week", "month", "quarter", "year"], default="month", key="overview_period", bind="query-params"
+    "Period", ["day", "week", "month", "quarter", "year"], default="month", key="overview_period", bind="query-params",
+    help="The calendar window the charts below count in (UTC).",
 ) or "month"
 every = live.controls("overview")
 
@@ -30,11 +31,13 @@ def counters() -> None:
     s = cache.dataset_summary(now)
     start = st.session_state.get("_live_since")
     c = st.columns(4)
-    c[0].metric("Users", f"{s['users']:,}")
-    c[1].metric("Items", f"{s['items']:,}")
+    c[0].metric("Users", f"{s['users']:,}", help="People with at least one event.")
+    c[1].metric("Items", f"{s['items']:,}", help="Things users interacted with (films, products…) with at least one event.")
     c[2].metric("Events", f"{s['events']:,}",
-                delta=f"+{v.events - start.events:,} live" if start is not None and v.events > start.events else None)
-    c[3].metric("Categories", f"{len(s['categories']):,}")
+                delta=f"+{v.events - start.events:,} live" if start is not None and v.events > start.events else None,
+                help="Single interactions in the log: one user, one item, one time (a view, a rating, a purchase…).")
+    c[3].metric("Categories", f"{len(s['categories']):,}", help="The item categories (genres, departments) the "
+                "charts group interest by.")
     st.caption(
         f"From {s['first_event']:%Y-%m-%d %H:%M} to {s['last_event']:%Y-%m-%d %H:%M} UTC · event types: "
         + ", ".join(f"{k} {v:,}" for k, v in s["event_types"].items())
@@ -51,8 +54,11 @@ counters()
 left, right = st.columns(2)
 with left:
     st.plotly_chart(charts.category_share(cache.category_share_over_time(db, period)), key="overview_share")
+    st.caption("Of all events in each period, the share in each category (an item in several categories counts "
+               "a fraction in each): how the population's interest moves.")
 with right:
     st.plotly_chart(charts.activity_histogram(cache.activity_distribution(db)), key="overview_activity")
+    st.caption("How many users have how many events: most logs have many light users and a few heavy ones.")
 
 top = cache.top_items(db, 15)
 st.plotly_chart(charts.top_items(top), key="overview_top")

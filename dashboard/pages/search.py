@@ -11,6 +11,16 @@ from dashboard.cache import semantic as sem
 from dashboard.components import panels
 from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db, require_model
+from dashboard.components.user_finder import select_user
+
+
+def _pick_user() -> None:
+    """A row picked in the users' table selects that user (in a callback, before the sidebar box is drawn)."""
+    rows = st.session_state["search_results"].selection.rows
+    ids = st.session_state.get("search_user_ids", [])
+    if rows and rows[0] < len(ids):
+        select_user(ids[rows[0]])
+
 
 st.title("Search by meaning")
 
@@ -51,8 +61,11 @@ st.caption(f"The {len(table)} {what} nearest to “{md_text(query)}” in meanin
            f"vectors (1 = the same meaning; encoder {md_text(status.encoder)})."
            + (" “Why” names the item's categories or tags nearest to the query." if what == "items" else
               " A user matches when the items the model expects them to pick next read like the query."))
+if what == "users":  # a picked user becomes the selection (the sidebar box), which the explorer link then shows
+    st.session_state["search_user_ids"] = table["user_id"].astype(str).tolist()
 event = st.dataframe(
-    table, hide_index=True, width="stretch", key="search_results", on_select="rerun", selection_mode="single-row",
+    table, hide_index=True, width="stretch", key="search_results", selection_mode="single-row",
+    on_select=_pick_user if what == "users" else "rerun",
     column_config={"similarity": st.column_config.NumberColumn(format="%.3f"),
                    "text": st.column_config.TextColumn("item", width="large"),
                    "why": st.column_config.TextColumn("why it matched", width="large")},
@@ -61,5 +74,5 @@ rows = event.selection.rows if event is not None else []
 if what == "users" and rows:
     picked = str(table["user_id"].iloc[rows[0]])
     st.page_link("pages/user_explorer.py", label=f"Open user {md_text(picked)} in the explorer",
-                 icon=":material/person_search:", query_params={"user": picked})
+                 icon=":material/person_search:")
 st.download_button("Download (CSV)", panels.csv(table), f"search_{what}.csv", "text/csv", key="search_csv")

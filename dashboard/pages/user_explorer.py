@@ -11,7 +11,7 @@ from dashboard.components.charts import md_text
 from dashboard.components.explorer import recommendations_panel, trajectory_panel
 from dashboard.components.friends import friends_panel
 from dashboard.components.guards import require_db, require_user
-from dashboard.components.user_finder import changed_most, user_finder, user_input
+from dashboard.components.user_finder import changed_most, selected_user, user_finder
 
 st.title("User explorer")
 
@@ -19,8 +19,8 @@ st.title("User explorer")
 db = require_db()
 model = cache.active_model()
 
-# Inputs: the user (bound to ?user=), the finder and the "interests changed most" list, the live switch (?live=).
-user = user_input()
+# Inputs: the user (the sidebar box, bound to ?user=), the finder and the "interests changed most" list, the live switch (?live=).
+user = selected_user()
 left, right = st.columns([3, 2])
 with left:
     user_finder(expanded=not user)

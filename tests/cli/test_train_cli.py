@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from cli import app
 from core.checkpoint import load_checkpoint
 from core.evaluate import METRIC_KEYS
+from core.fairness import load_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +23,11 @@ def test_cli_train_and_evaluate_json(synthetic_db, tmp_path):
                             "--seed", "3", "--device", "cpu", "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
-    assert set(res) == {"epochs", "seconds", "best_epoch", "valid", "test", "device", "path", "stopped", "social"}
+    assert set(res) == {"epochs", "seconds", "best_epoch", "valid", "test", "device", "path", "stopped", "social",
+                        "fairness_inputs_seconds"}
+    # the fairness report's inputs were saved beside the model: a report computes nothing
+    assert res["fairness_inputs_seconds"] > 0 and (out / "fairness_inputs" / "key.json").is_file()
+    assert load_inputs(synthetic_db, out, k=10).notes == []
     assert res["social"] is False  # the test database has no social edges
     assert res["path"] == str(out) and set(res["test"]) == set(METRIC_KEYS) and res["stopped"]
     assert res["epochs"] == 1 and res["device"] == "cpu" and set(METRIC_KEYS) == set(res["valid"])

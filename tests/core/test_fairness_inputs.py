@@ -24,8 +24,8 @@ def loaded_inputs(synthetic_db, trained_model_dir):
 
 def test_missing_parquet_files_are_computed_and_said(loaded_inputs):
     assert len(loaded_inputs.notes) == 2
-    assert any("recommendations.parquet" in n for n in loaded_inputs.notes)
-    assert any("eval_users.parquet" in n for n in loaded_inputs.notes)
+    assert any("top-10 list was computed now" in n for n in loaded_inputs.notes)
+    assert any("test target was ranked now" in n for n in loaded_inputs.notes)
 
 
 def test_inputs_from_the_database(synthetic_db, loaded_inputs):
@@ -99,7 +99,7 @@ def test_saved_parquet_files_are_read(synthetic_db, trained_model_dir, loaded_in
     assert (again.inputs.eval_users["rank"] == 1).all()
     # a saved list shorter than K is recomputed
     longer = load_inputs(synthetic_db, model, k=12)
-    assert any("recommendations.parquet" in n for n in longer.notes)
+    assert any("top-12 list was computed now" in n for n in longer.notes)
     assert longer.inputs.recs["rank"].max() == 12
 
 
@@ -131,7 +131,7 @@ def test_cli_end_to_end(cli, monkeypatch, capsys, synthetic_db, trained_model_di
                          "--by", "gender", "--by", "age_band", "--by", "activity_quartile", "--n-boot", "50", "--json")
     assert code == 0, err
     d = json.loads(out)
-    assert "note: recommendations.parquet is missing" in err
+    assert "note: Every user's top-10 list was computed now" in err
     assert {r["attribute"] for r in d["users"]} == {"all", "gender", "age_band", "activity_quartile"}
     for r in d["users"]:
         assert {"attribute", "group", "size", "NDCG@10", "HR@10", "NDCG@10_low", "NDCG@10_high"} <= set(r)

@@ -15,10 +15,13 @@ OTHER_USER = "u010"
 def open_page(page: str | None = None, **query: str) -> AppTest:
     """Run the app on `page` (a file under dashboard/pages, None = the default page) with URL query params."""
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    # A link opens a new session, whose first run reads the URL: the user box (drawn by the app on every page)
+    # takes ?user= then. A page's own settings are read on the run that first draws them.
+    at.query_params.update(query)
     if page is not None:
         at.run()  # st.navigation registers the pages on the first run
         at.switch_page(f"pages/{page}.py")
-    at.query_params.update(query)
+        at.query_params.update(query)
     return at.run()
 
 

@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from dashboard_helpers import USER
+from dashboard_helpers import OTHER_USER, USER
 
 from core.store import connect_read, user_history
 
@@ -163,11 +163,23 @@ def test_browser_deep_link_explanation_fairness_and_screenshots(server, dash_env
     assert not problems, "\n".join(problems)
 
 
-def test_browser_url_state_survives_switch_and_reload(server):
-    """A deep link's user stays in the URL through the first page switch (it used to be dropped) and the next one,
-    and a reload shows the same view. (The browser's back button is not covered: after Explain it did not return to
-    Attention in the merged app; see docs/dashboard.md.)"""
+def test_browser_url_state_back_forward_reload_and_an_id_typed_after_explain(server, dash_env):
+    """A deep link's user stays in the URL through every page switch (the first one used to drop it), the browser's
+    back and forward buttons walk the pages one by one (each switch used to add a second history entry, so back
+    from Explain could stay on Explain), a reload shows the same view, and an id typed at once after leaving
+    Explain is kept (it used to go to the Explain page's own box and be lost)."""
     from playwright.sync_api import expect, sync_playwright
+
+    db, _ = dash_env
+    with connect_read(db) as con:
+        other_events = len(user_history(con, OTHER_USER))
+    heading = {"user": "User explorer", "attention": "Attention", "explain": "Explain a recommendation"}
+
+    def at(page, path: str, user: str = USER) -> None:
+        expect(page.get_by_role("heading", name=heading[path], exact=True)).to_be_visible(timeout=SLOW)
+        page.wait_for_url(re.compile(rf"/{path}\?(.*&)?user={user}(&|$)"), timeout=SLOW)
+        expect(page.get_by_role("textbox", name="User id", exact=True)).to_have_value(user, timeout=SLOW)
+        _idle(page)
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
@@ -175,24 +187,34 @@ def test_browser_url_state_survives_switch_and_reload(server):
             page = browser.new_page(viewport={"width": 1440, "height": 1400})
             page.set_default_timeout(SLOW)
             page.goto(f"{server}/?user={USER}")
-            expect(page.get_by_role("heading", name="User explorer")).to_be_visible(timeout=SLOW)
-            _idle(page)
-            assert re.search(rf"/user\?(.*&)?user={USER}", page.url)
-
+            at(page, "user")
             _goto(page, "Attention")  # the first switch after the deep link
-            expect(page.get_by_role("heading", name="Attention", exact=True)).to_be_visible(timeout=SLOW)
-            expect(page.get_by_label("User id")).to_have_value(USER, timeout=SLOW)
-            page.wait_for_url(re.compile(rf"/attention\?(.*&)?user={USER}"), timeout=SLOW)
-
+            at(page, "attention")
             _goto(page, "Explain")
-            expect(page.get_by_role("heading", name="Explain a recommendation")).to_be_visible(timeout=SLOW)
-            page.wait_for_url(re.compile(rf"/explain\?(.*&)?user={USER}"), timeout=SLOW)
+            at(page, "explain")
 
-            _idle(page)
+            page.go_back()
+            at(page, "attention")
+            page.go_back()
+            at(page, "user")
+            page.go_forward()
+            at(page, "attention")
+            page.go_forward()
+            at(page, "explain")
             page.reload()  # the same view
-            expect(page.get_by_role("heading", name="Explain a recommendation")).to_be_visible(timeout=SLOW)
-            expect(page.get_by_label("User id")).to_have_value(USER, timeout=SLOW)
+            at(page, "explain")
             _shot(page, "url_state_explain.png")
+
+            # Back to the explorer and an id typed at once, while the switch is under way.
+            _goto(page, "User explorer")
+            box = page.get_by_role("textbox", name="User id", exact=True)
+            box.fill(OTHER_USER)
+            box.press("Enter")
+            at(page, "user", OTHER_USER)
+            expect(page.get_by_test_id("stMetric").filter(has_text="Events")).to_contain_text(str(other_events))
+            page.wait_for_timeout(1500)  # a late run must not put the old id back
+            expect(page.get_by_role("textbox", name="User id", exact=True)).to_have_value(OTHER_USER)
+            assert f"user={OTHER_USER}" in page.url
         finally:
             browser.close()
 

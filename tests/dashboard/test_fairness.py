@@ -20,17 +20,24 @@ def test_fairness_page_shows_groups_items_and_trends(dash_env):
     at = open_page("fairness", fairness_by="gender", fairness_min_size="1")  # every window of the tiny log drawn
     assert not problems(at)
     assert at.multiselect(key="fairness_by").value == ["gender"]
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Coverage"] == f"{recs['item_id'].nunique() / len(loaded.vocab.items):.1%}"
     groups = next(d.value for d in at.dataframe if {"attribute", "group", "size"} <= set(d.value.columns))
     by_gender = groups[groups["attribute"] == "gender"]
     assert dict(zip(by_gender["group"], by_gender["size"], strict=True)) == genders
     assert (by_gender["NDCG@10 low"] <= by_gender["NDCG@10"]).all()
     assert (by_gender["NDCG@10"] <= by_gender["NDCG@10 high"]).all()
-    lorenz = figure(at, "fairness_lorenz")
+    assert not any(c.proto.id.endswith("-fairness_lorenz") for c in at.get("plotly_chart"))  # only the open tab
+
+    items = open_page("fairness", fairness_by="gender", fairness_min_size="1", fairness_tab="Items & exposure")
+    assert not problems(items)
+    metrics = {m.label: m.value for m in items.metric}
+    assert metrics["Coverage"] == f"{recs['item_id'].nunique() / len(loaded.vocab.items):.1%}"
+    lorenz = figure(items, "fairness_lorenz")
     assert lorenz["layout"]["title"]["text"].startswith("Exposure Lorenz curve (Gini ")
     assert metrics["Concentration (Gini)"] in lorenz["layout"]["title"]["text"]
-    assert any(d.value.shape[0] > 0 and "start" in d.value.columns for d in at.dataframe)  # monthly trend table
+
+    trend = open_page("fairness", fairness_by="gender", fairness_min_size="1", fairness_tab="Over time")
+    assert not problems(trend)
+    assert any(d.value.shape[0] > 0 and "start" in d.value.columns for d in trend.dataframe)  # the trend table
 
 
 def test_the_default_grouping_is_the_reports_default(dash_env):
@@ -95,8 +102,11 @@ def test_fairness_page_reads_a_served_log_per_variant(dash_env, writable_db, tmp
     at = open_page("fairness", fairness_source="served:pop", fairness_by="gender", fairness_min_size="1")
     assert not problems(at)
     assert at.selectbox(key="fairness_source").options == ["model", "served:pop"]
-    core = served_report(writable_db, "pop", k=10, by=["gender"], n_boot=200, freq="quarter", min_group_size=1)
-    metrics = {m.label: m.value for m in at.metric}
+    core = served_report(writable_db, "pop", k=10, by=["gender"], n_boot=200, freq="week", min_group_size=1)
+    items = open_page("fairness", fairness_source="served:pop", fairness_by="gender", fairness_min_size="1",
+                      fairness_tab="Items & exposure")
+    assert not problems(items)
+    metrics = {m.label: m.value for m in items.metric}
     assert metrics["Coverage"] == f"{core.items.coverage:.1%}" and metrics["Concentration (Gini)"] == f"{core.items.gini:.3f}"
     assert metrics["Average popularity"] == f"{core.items.arp:.1f}"
     groups = next(d.value for d in at.dataframe if {"attribute", "group", "size"} <= set(d.value.columns))
@@ -105,6 +115,12 @@ def test_fairness_page_reads_a_served_log_per_variant(dash_env, writable_db, tmp
     assert {r.group: r.size for r in expected} == by_gender["size"].astype(int).to_dict()
     assert {r.group: r.values["NDCG@10"] for r in expected} == pytest.approx(by_gender["NDCG@10"].to_dict())
     assert any("served log, variant pop" in c.value for c in at.caption)
+    # the Over time tab reads the served lists per window (core.served's trend), not a model's
+    trend = open_page("fairness", fairness_source="served:pop", fairness_by="gender", fairness_min_size="1",
+                      fairness_window="week", fairness_tab="Over time")
+    assert not problems(trend)
+    table = next(d.value for d in trend.dataframe if "start" in d.value.columns)
+    assert table["users"].tolist() == [r.users for r in core.over_time if r.users >= 1]
 
     model = open_page("fairness", fairness_by="gender", fairness_min_size="1")  # the default source is the model
     assert not problems(model) and model.selectbox(key="fairness_source").value == "model"
@@ -113,6 +129,7 @@ def test_fairness_page_reads_a_served_log_per_variant(dash_env, writable_db, tmp
     # a served log needs no model at all: the app without one still audits what was served
     monkeypatch.delenv("INTERESTLENS_MODEL")
     monkeypatch.setenv("INTERESTLENS_MODELS", str(tmp_path / "no-models"))
-    bare = open_page("fairness", fairness_source="served:pop", fairness_by="gender", fairness_min_size="1")
+    bare = open_page("fairness", fairness_source="served:pop", fairness_by="gender", fairness_min_size="1",
+                     fairness_tab="Items & exposure")
     assert not problems(bare)
     assert {m.label: m.value for m in bare.metric}["Coverage"] == f"{core.items.coverage:.1%}"

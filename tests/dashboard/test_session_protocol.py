@@ -128,3 +128,28 @@ def test_the_selection_survives_explain_and_other_pages_and_downloads_survive_a_
         await again.close()
 
     asyncio.run(scenario())
+
+
+def test_a_page_switch_keeps_the_user_without_rewriting_the_url_and_an_id_typed_after_explain_stays(served, dash_env):
+    """Page switches as the browser sends them (only URL-bound parameters carried): the user stays and the server
+    writes nothing into the URL (each write was a second history entry per switch, which broke the back button);
+    an id typed into the box at once after leaving Explain is the one the explorer shows (it used to be sent to
+    the Explain page's own box and lost)."""
+    db, _ = dash_env
+
+    async def scenario() -> None:
+        tab = Tab(served, timeout_s=300)
+        await tab.open()
+        run = await tab.rerun({"user": USER})  # a shared link: the explorer
+        assert run.metrics["Events"] == _events(db, USER) and not run.problems
+        for name in ("Attention", "Explain"):
+            run = await tab.switch(name, last=run)
+            assert not run.problems and tab.query.get("user") == USER
+            assert run.url_writes == [], f"switching to {name}, the server rewrote the URL: {run.url_writes}"
+        box_id = run.text_inputs["User id"][0]  # the box as the Explain page drew it
+        run = await tab.switch("User explorer", typed=(box_id, OTHER_USER), last=run)
+        assert run.metrics["Events"] == _events(db, OTHER_USER) and not run.problems
+        assert tab.query.get("user") == OTHER_USER
+        await tab.close()
+
+    asyncio.run(scenario())
