@@ -20,8 +20,8 @@ the test targets (log-loss, Brier, ECE, entropy; forecast and histogram tuned on
 TV, entropy and the long/short share at planted switches (`core.trajectory.planted`). Each synthetic log is built
 and a default model trained on it in the scratch folder (`--interest-budget` CPU seconds); ml100k needs
 --ml-db/--ml-model. With `--category-loss W` the synthetic logs' models are trained with a category head of that
-weight (model folder `model-catW`) and the results go to bench/results/trajectory-interest-<log>-catW.json (for
-ml100k, pass a model trained with `interestlens train --category-loss W`).
+weight (W = 0: none; model folder `model-catW`) and the results go to bench/results/trajectory-interest-<log>-catW.json
+(for ml100k, pass a model trained with `interestlens train --category-loss W`).
 """
 
 from __future__ import annotations
@@ -265,6 +265,23 @@ def planted_oracle(seqs, truth, vocab, spec: dict) -> dict:
     return {"users": len(oracle), "oracle_tv": o, "histogram_tv": h, "ratio": o / h}
 
 
+def split_oracle(truth, vocab) -> dict:
+    """What a forecaster that knows every step's planted mixture q exactly, and forecasts the split target it is
+    scored on (q pushed through the item→category split, `projection`), gets on the literal comparison: its TV
+    against q and its entropy against q's. On a multi-category log this bounds how close to the truth's entropy
+    any forecast of the split target can be (synthetic generator logs only)."""
+    order, M = projection(truth, vocab)
+    qs = [truth.user_mixtures(str(u))[:, order][1:] for u in truth.user_ids]
+    q = np.concatenate(qs)
+    p = q @ M
+
+    def ent(x: np.ndarray) -> float:
+        return float(-(x * np.log(np.maximum(x, 1e-12))).sum(axis=1).mean())
+
+    return {"steps": int(len(q)), "tv": float(0.5 * np.abs(p - q).sum(axis=1).mean()), "entropy": ent(p),
+            "entropy_truth": ent(q), "entropy_ratio": ent(p) / ent(q)}
+
+
 def interest_logs(args) -> dict:
     """The `interest` figures of every log asked for (see the module docstring)."""
     import os
@@ -278,7 +295,7 @@ def interest_logs(args) -> dict:
 
     out = {}
     for name in args.interest.split(","):
-        tag = f"-cat{args.category_loss:g}" if args.category_loss > 0 else ""
+        tag = "" if args.category_loss is None else f"-cat{args.category_loss:g}"
         res = Results("trajectory", f"interest-{name}{tag}", resume=not args.fresh)
         if name == "ml100k":
             db, model_dir = Path(args.ml_db), Path(args.ml_model)
@@ -295,7 +312,7 @@ def interest_logs(args) -> dict:
                 res.stage("build", {"db": str(db), **spec})
             if not (model_dir / "model.safetensors").exists():
                 cfg = TrainConfig(device="cpu", time_budget=args.interest_budget, clock="process", num_threads=1, seed=0)
-                mcfg = ModelConfig(category_loss=args.category_loss)
+                mcfg = ModelConfig(category_loss=args.category_loss or 0.0)
                 res.stage("train", {**train(db, model_dir, mcfg, cfg).to_dict(), "load_1min": os.getloadavg()[0]})
         loaded = load_checkpoint(model_dir)
         with connect_read(db) as con:
@@ -310,6 +327,8 @@ def interest_logs(args) -> dict:
                    "load_1min": os.getloadavg()[0], "db": str(db), "model": str(model_dir)}
         if name == "planted" and truth is not None:
             figures["oracle_stable"] = planted_oracle(seqs, truth, loaded.vocab, INTEREST_LOGS[name])
+        elif truth is not None:
+            figures["split_oracle"] = split_oracle(truth, loaded.vocab)
         out[name] = res.stage("interest", figures)
         log.info("%s: %s", name, json.dumps({k: figures[k] for k in ("log_loss_ratio", "forecast_kind", "forecast_source")}))
     return out
@@ -333,8 +352,9 @@ def main() -> None:
     ap.add_argument("--stages", default="tv,change_points,latency,drift_batch", help="comma-separated stages to run")
     ap.add_argument("--interest", help="comma-separated logs for the interest forecast section (see the docstring)")
     ap.add_argument("--interest-budget", type=float, default=150.0, help="CPU seconds to train each interest log's model")
-    ap.add_argument("--category-loss", type=float, default=0.0,
-                    help="train the interest logs' models with a category head of this weight (0 = none)")
+    ap.add_argument("--category-loss", type=float, default=None,
+                    help="train the interest logs' models with a category head of this weight (0 = none); given, "
+                         "even as 0, results and models carry the tag -cat<weight>")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.interest:
