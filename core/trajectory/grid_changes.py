@@ -57,7 +57,7 @@ class ChangeConfig:
     alpha: float = 0.5  # bayes: symmetric Dirichlet concentration per category the user touched
     max_changes: int = 4  # bayes: most changes one history may hold
     weekly_penalty: float = 0.0  # bayes: log evidence a weekly rhythm must win by to explain the history instead
-    ramp_penalty: float = 5.0  # bayes: log evidence a gradual drift must win by to explain the history instead
+    ramp_penalty: float = 2.0  # bayes: log evidence a gradual drift must win by to explain the history instead
     change_penalty: float = 0.0  # bayes: log evidence each change must add (the price of picking its position)
 
     def __post_init__(self) -> None:

@@ -4,12 +4,14 @@ forecast that may read it (core.trajectory.forecast, core.trajectory.engine)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
 
 from core.model import Batch, InterestModel, ModelConfig, ModelSizes
-from core.sequences import History
+from core.sequences import History, load_sequences
+from core.store import connect_read
 from core.trajectory.engine import encode_steps
 from core.trajectory.forecast import InterestForecast, fit_forecast, forecast_components
 
@@ -115,7 +117,7 @@ def _targets(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_forecast_picks_the_head_when_it_is_better_on_validation_and_not_otherwise():
-    q, y = _targets(400, 0)
+    q, y = _targets(200, 0)
     prior = np.full(4, 0.25)
     flat = np.tile(prior, (len(y), 1))
     # components at each target: no history (zero counts), the prior, and a flat model marginal
@@ -138,3 +140,29 @@ def test_forecast_picks_the_head_when_it_is_better_on_validation_and_not_otherwi
     np.testing.assert_allclose(back.apply(back.model_input(marginal, head), ev), direct)
     with pytest.raises(ValueError, match="category head"):
         back.model_input(marginal, None)
+
+
+def test_a_model_trained_with_the_head_saves_loads_and_draws_its_trajectory(synthetic_db, tmp_path):
+    from core.checkpoint import load_checkpoint
+    from core.train import TrainConfig, train
+    from core.trajectory import TrajectoryAnalyzer
+
+    out = tmp_path / "head"
+    train(synthetic_db, out, ModelConfig(d_model=16, n_layers=1, n_heads=2, max_len=20, category_loss=0.5),
+          TrainConfig(epochs=2, max_steps=30, batch_size=16, warmup=5, seed=0, device="cpu"))
+    loaded = load_checkpoint(out)
+    assert loaded.model.cat_head is not None and loaded.config.category_loss == 0.5
+    params = loaded.card["interest"]["forecast_params"]
+    assert params["source"] in ("marginal", "head")
+    assert {f"head_{k}" for k in ("model", "temperature", "mixture", "product")} <= set(params["valid"]["log_loss"])
+    assert "category_head" in loaded.card["interest"]  # the head's own test scores beside the forecast's
+    an = TrajectoryAnalyzer(loaded)
+    with connect_read(synthetic_db) as con:
+        seqs = load_sequences(con, loaded.vocab)
+    h = seqs.history(int(np.argmax(seqs.lengths >= 40)), 0, 40)
+    steps = pd.DataFrame({"index": np.arange(len(h)), "time": h.ts.astype("datetime64[s]"), "item": "", "title": None})
+    out_steps = an.outputs([h], components=False)[0]
+    assert out_steps.head is not None and out_steps.head.shape == (len(h), len(loaded.vocab.categories))
+    tr = an.build("u", h, steps, out_steps)
+    want = an.forecast.apply(an.forecast.model_input(out_steps.distribution, out_steps.head), tr.events)
+    np.testing.assert_allclose(tr.distribution, want)
