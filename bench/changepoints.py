@@ -16,7 +16,9 @@ Stages written to bench/results/changepoints-<size>.json:
 3. `bayes_grid`: the tune-half F1 of every setting of the Bayesian detector (core/trajectory/bayes_changes.py:
    Dirichlet α × ramp penalty × weekly penalty × change penalty × snapping reach × minimum contrast);
 4. `after`: the setting with the best tune-half F1 (of both methods together), the best PELT setting and the
-   product defaults (`ChangeConfig()`), on the eval half; false changes on non-switch users per archetype.
+   product defaults (`ChangeConfig()`), on the eval half; false changes on non-switch users per archetype, and
+   `f1_archetype_oracle`, the F1 each would reach if an oracle dropped every change on a user without a planted
+   switch (a ceiling for any filter of its output).
 """
 
 from __future__ import annotations
@@ -119,6 +121,10 @@ def score(users: list[dict], detected: list[list[int]]) -> dict:
     s["false_on_non_switch_users"] = sum(len(d) for d, u in zip(detected, users, strict=True) if u["archetype"] != "switch")
     s["false_by_archetype"] = {a: sum(len(d) for d, u in zip(detected, users, strict=True) if u["archetype"] == a)
                                for a in sorted({u["archetype"] for u in users}) if a != "switch"}
+    # a ceiling for any filter on top of this detector: its F1 if every change on a user without a planted switch
+    # (gradual, periodic, stable) were dropped by an oracle that knows the archetype
+    kept = [d if u["archetype"] == "switch" else [] for d, u in zip(detected, users, strict=True)]
+    s["f1_archetype_oracle"] = change_point_scores(kept, [u["planted"] for u in users], 5).f1
     return s
 
 
@@ -179,6 +185,12 @@ def main() -> None:
         "eval_default": {**ChangeConfig().__dict__, **default}, "eval_seconds": seconds,
         "load_1min": os.getloadavg()[0],
     })
+    # told each switch user's true number of changes (and that the other users have none), the exact Bayesian
+    # segmentation at α = 0.5: how well the switches can be placed once the count is known
+    told = [[int(s) for s in bayes_changes.best_segmentations(
+                np.add.reduceat(u["events"][:, u["events"].sum(axis=0) > 0], np.arange(len(u["events"])), axis=0),
+                0.5, 10, len(u["planted"]))[len(u["planted"])][1]] if u["planted"] else [] for u in held]
+    res.stage("oracle_count", {**score(held, told), "load_1min": os.getloadavg()[0]})
     summary = {"before_f1": before["f1"], "after_f1_chosen": after["f1"], "after_f1_default": default["f1"],
                "after_f1_pelt": pelt_after["f1"], "chosen": chosen.__dict__, "load_1min": os.getloadavg()[0],
                "results": str(res.path)}
