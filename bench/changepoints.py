@@ -39,11 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import Results  # noqa: E402
 from core.datasets import generate  # noqa: E402
 from core.trajectory import (  # noqa: E402
+    bayes_changes,  # noqa: E402
     change_point_scores,
     detect_change_points,
     grid_changes,  # noqa: E402
 )
-from core.trajectory import bayes_changes  # noqa: E402
 from core.trajectory.grid_changes import ChangeConfig, detect_changes  # noqa: E402
 
 SCALES = [0.6, 1.0]

@@ -265,23 +265,6 @@ def planted_oracle(seqs, truth, vocab, spec: dict) -> dict:
     return {"users": len(oracle), "oracle_tv": o, "histogram_tv": h, "ratio": o / h}
 
 
-def split_oracle(truth, vocab) -> dict:
-    """What a forecaster that knows every step's planted mixture q exactly, and forecasts the split target it is
-    scored on (q pushed through the item→category split, `projection`), gets on the literal comparison: its TV
-    against q and its entropy against q's. On a multi-category log this bounds how close to the truth's entropy
-    any forecast of the split target can be (synthetic generator logs only)."""
-    order, M = projection(truth, vocab)
-    qs = [truth.user_mixtures(str(u))[:, order][1:] for u in truth.user_ids]
-    q = np.concatenate(qs)
-    p = q @ M
-
-    def ent(x: np.ndarray) -> float:
-        return float(-(x * np.log(np.maximum(x, 1e-12))).sum(axis=1).mean())
-
-    return {"steps": int(len(q)), "tv": float(0.5 * np.abs(p - q).sum(axis=1).mean()), "entropy": ent(p),
-            "entropy_truth": ent(q), "entropy_ratio": ent(p) / ent(q)}
-
-
 def interest_logs(args) -> dict:
     """The `interest` figures of every log asked for (see the module docstring)."""
     import os
@@ -328,6 +311,8 @@ def interest_logs(args) -> dict:
         if name == "planted" and truth is not None:
             figures["oracle_stable"] = planted_oracle(seqs, truth, loaded.vocab, INTEREST_LOGS[name])
         elif truth is not None:
+            from bench.trajectory_oracles import split_oracle
+
             figures["split_oracle"] = split_oracle(truth, loaded.vocab)
         out[name] = res.stage("interest", figures)
         log.info("%s: %s", name, json.dumps({k: figures[k] for k in ("log_loss_ratio", "forecast_kind", "forecast_source")}))
