@@ -166,3 +166,17 @@ def test_a_model_trained_with_the_head_saves_loads_and_draws_its_trajectory(synt
     tr = an.build("u", h, steps, out_steps)
     want = an.forecast.apply(an.forecast.model_input(out_steps.distribution, out_steps.head), tr.events)
     np.testing.assert_allclose(tr.distribution, want)
+
+
+def test_evaluate_text_shows_the_head_when_there_is_one():
+    from cli.commands.evaluate import interest_lines
+
+    row = {"log_loss": 2.0, "brier": 0.4, "ece": 0.01, "ece_top": 0.02, "entropy": 2.1}
+    section = {"split": "loo", "forecast": row, "histogram": row, "model_marginal": row, "forecast_kind": "mixture",
+               "histogram_half_life": 12, "histogram_pseudo_count": 3.0}
+    plain = interest_lines(section)
+    assert not [line for line in plain if line.startswith("category_head")]
+    assert "forecast: mixture; histogram half-life 12 events" in plain[-1]
+    lines = interest_lines({**section, "category_head": row, "forecast_source": "head"})
+    assert [line for line in lines if line.startswith("category_head")]
+    assert lines[-1].startswith("forecast: mixture on the category head;")
