@@ -11,10 +11,14 @@ their id exactly as bench/trajectory.py splits them ("tune": crc32 even, "eval":
 Stages written to bench/results/changepoints-<size>.json:
 1. `before`: the event-level detector the product used until now (`detect_change_points` on the events signal with its
    defaults), on the eval half;
-2. `grid`: the tune-half F1 of every setting in the grid (penalty scale × minimum divergence × noise factor ×
+2. `grid`: the tune-half F1 of every PELT setting in the grid (penalty scale × minimum divergence × noise factor ×
    snapping reach × minimum contrast);
-3. `after`: the setting with the best tune-half F1, and the product defaults (`ChangeConfig()`), on the eval
-   half; also the share of planted changes found per archetype and false changes on non-switch users.
+3. `bayes_grid`: the tune-half F1 of every setting of the Bayesian detector (core/trajectory/bayes_changes.py:
+   Dirichlet α × ramp penalty × weekly penalty × change penalty × snapping reach × minimum contrast);
+4. `after`: the setting with the best tune-half F1 (of both methods together), the best PELT setting and the
+   product defaults (`ChangeConfig()`), on the eval half; false changes on non-switch users per archetype, and
+   `f1_archetype_oracle`, the F1 each would reach if an oracle dropped every change on a user without a planted
+   switch (a ceiling for any filter of its output).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import Results  # noqa: E402
 from core.datasets import generate  # noqa: E402
 from core.trajectory import (  # noqa: E402
+    bayes_changes,  # noqa: E402
     change_point_scores,
     detect_change_points,
     grid_changes,  # noqa: E402
@@ -59,6 +64,27 @@ def _cached_pelt(counts, squares, sizes, penalty, min_events):
 
 _pelt = grid_changes.pelt
 grid_changes.pelt = _cached_pelt
+
+ALPHAS = [0.5, 1.0]
+RAMP_PENALTIES = [2.0, 3.0, 5.0, float("inf")]
+WEEKLY_PENALTIES = [0.0]  # 2.0 never won on the tune half (first run of this grid)
+CHANGE_PENALTIES = [0.0, 1.0, 2.0, 3.0]
+_BAYES: dict = {}
+
+
+def _cached(fn):
+    """The Bayesian detector's evidences depend on the history and α only: computed once per user and α."""
+    def wrapper(*args):
+        key = (fn.__name__, *(hash(a.tobytes()) if isinstance(a, np.ndarray) else a for a in args))
+        if key not in _BAYES:
+            _BAYES[key] = fn(*args)
+        return _BAYES[key]
+    return wrapper
+
+
+bayes_changes.best_segmentations = _cached(bayes_changes.best_segmentations)
+bayes_changes.weekly_evidence = _cached(bayes_changes.weekly_evidence)
+bayes_changes.ramp_evidence = _cached(bayes_changes.ramp_evidence)
 
 
 def planted_users(users: int, items: int, events: int, categories: int, seed: int) -> list[dict]:
@@ -93,6 +119,12 @@ def half(u: dict) -> str:
 def score(users: list[dict], detected: list[list[int]]) -> dict:
     s = change_point_scores(detected, [u["planted"] for u in users], 5).__dict__
     s["false_on_non_switch_users"] = sum(len(d) for d, u in zip(detected, users, strict=True) if u["archetype"] != "switch")
+    s["false_by_archetype"] = {a: sum(len(d) for d, u in zip(detected, users, strict=True) if u["archetype"] == a)
+                               for a in sorted({u["archetype"] for u in users}) if a != "switch"}
+    # a ceiling for any filter on top of this detector: its F1 if every change on a user without a planted switch
+    # (gradual, periodic, stable) were dropped by an oracle that knows the archetype
+    kept = [d if u["archetype"] == "switch" else [] for d, u in zip(detected, users, strict=True)]
+    s["f1_archetype_oracle"] = change_point_scores(kept, [u["planted"] for u in users], 5).f1
     return s
 
 
@@ -119,25 +151,49 @@ def main() -> None:
                          "seconds": time.perf_counter() - t0, "load_1min": os.getloadavg()[0]})
     grid = {}
     for scale, div, nf, snap, mc in itertools.product(SCALES, DIVERGENCES, NOISE_FACTORS, SNAPS, MIN_CONTRASTS):
-        cfg = ChangeConfig(scale=scale, min_divergence=div, noise_factor=nf, snap=snap, min_contrast=mc)
+        cfg = ChangeConfig(method="pelt", scale=scale, min_divergence=div, noise_factor=nf, snap=snap, min_contrast=mc)
         grid[f"{scale}/{div}/{nf}/{snap}/{mc}"] = run_session(tune, cfg)["f1"]
     best = max(grid, key=lambda k: (grid[k], k))
     res.stage("grid", {"key": "scale/min_divergence/noise_factor/snap/min_contrast", "tune_users": len(tune), "tune_f1": grid,
                        "load_1min": os.getloadavg()[0]})
     s, d, nf, n, mc = best.split("/")
-    chosen = ChangeConfig(scale=float(s), min_divergence=float(d), noise_factor=float(nf), snap=int(n),
-                          min_contrast=float(mc))
+    pelt_best = ChangeConfig(method="pelt", scale=float(s), min_divergence=float(d), noise_factor=float(nf), snap=int(n),
+                             min_contrast=float(mc))
+    t0 = time.perf_counter()
+    bgrid = {}
+    for alpha, rp, wp, cp, snap, mc in itertools.product(ALPHAS, RAMP_PENALTIES, WEEKLY_PENALTIES, CHANGE_PENALTIES,
+                                                         SNAPS, MIN_CONTRASTS):
+        cfg = ChangeConfig(method="bayes", alpha=alpha, ramp_penalty=rp, weekly_penalty=wp, change_penalty=cp, snap=snap,
+                           min_contrast=mc)
+        bgrid[f"{alpha}/{rp}/{wp}/{cp}/{snap}/{mc}"] = run_session(tune, cfg)["f1"]
+    bbest = max(bgrid, key=lambda k: (bgrid[k], k))
+    res.stage("bayes_grid", {"key": "alpha/ramp_penalty/weekly_penalty/change_penalty/snap/min_contrast", "tune_users": len(tune),
+                             "tune_f1": bgrid, "seconds": time.perf_counter() - t0, "load_1min": os.getloadavg()[0]})
+    a, rp, wp, cp, n, mc = bbest.split("/")
+    bayes_best = ChangeConfig(method="bayes", alpha=float(a), ramp_penalty=float(rp), weekly_penalty=float(wp),
+                              change_penalty=float(cp), snap=int(n), min_contrast=float(mc))
+    chosen = bayes_best if bgrid[bbest] >= grid[best] else pelt_best
     t0 = time.perf_counter()
     after = run_session(held, chosen)
     seconds = time.perf_counter() - t0
     default = run_session(held, ChangeConfig())
+    pelt_after = run_session(held, pelt_best)
     res.stage("after", {
-        "eval_users": len(held), "chosen_on_tune": {**chosen.__dict__, "tune_f1": grid[best]}, "eval_chosen": after,
+        "eval_users": len(held),
+        "chosen_on_tune": {**chosen.__dict__, "tune_f1": max(grid[best], bgrid[bbest])}, "eval_chosen": after,
+        "eval_pelt_best": {**pelt_best.__dict__, "tune_f1": grid[best], **pelt_after},
         "eval_default": {**ChangeConfig().__dict__, **default}, "eval_seconds": seconds,
         "load_1min": os.getloadavg()[0],
     })
+    # told each switch user's true number of changes (and that the other users have none), the exact Bayesian
+    # segmentation at α = 0.5: how well the switches can be placed once the count is known
+    told = [[int(s) for s in bayes_changes.best_segmentations(
+                np.add.reduceat(u["events"][:, u["events"].sum(axis=0) > 0], np.arange(len(u["events"])), axis=0),
+                0.5, 10, len(u["planted"]))[len(u["planted"])][1]] if u["planted"] else [] for u in held]
+    res.stage("oracle_count", {**score(held, told), "load_1min": os.getloadavg()[0]})
     summary = {"before_f1": before["f1"], "after_f1_chosen": after["f1"], "after_f1_default": default["f1"],
-               "chosen": best, "load_1min": os.getloadavg()[0], "results": str(res.path)}
+               "after_f1_pelt": pelt_after["f1"], "chosen": chosen.__dict__, "load_1min": os.getloadavg()[0],
+               "results": str(res.path)}
     res.set("summary", summary)
     print(json.dumps(summary) if args.json else json.dumps(summary, indent=2))
 

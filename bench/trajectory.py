@@ -19,7 +19,9 @@ planted`; each log to bench/results/trajectory-interest-<log>.json): `core.traje
 the test targets (log-loss, Brier, ECE, entropy; forecast and histogram tuned on validation), and on planted logs
 TV, entropy and the long/short share at planted switches (`core.trajectory.planted`). Each synthetic log is built
 and a default model trained on it in the scratch folder (`--interest-budget` CPU seconds); ml100k needs
---ml-db/--ml-model.
+--ml-db/--ml-model. With `--category-loss W` the synthetic logs' models are trained with a category head of that
+weight (W = 0: none; model folder `model-catW`) and the results go to bench/results/trajectory-interest-<log>-catW.json
+(for ml100k, pass a model trained with `interestlens train --category-loss W`).
 """
 
 from __future__ import annotations
@@ -276,13 +278,14 @@ def interest_logs(args) -> dict:
 
     out = {}
     for name in args.interest.split(","):
-        res = Results("trajectory", f"interest-{name}", resume=not args.fresh)
+        tag = "" if args.category_loss is None else f"-cat{args.category_loss:g}"
+        res = Results("trajectory", f"interest-{name}{tag}", resume=not args.fresh)
         if name == "ml100k":
             db, model_dir = Path(args.ml_db), Path(args.ml_model)
         else:
             scratch = Path(args.scratch) / f"interest-{name}"
             scratch.mkdir(parents=True, exist_ok=True)
-            db, model_dir = scratch / "log.duckdb", scratch / "model"
+            db, model_dir = scratch / "log.duckdb", scratch / f"model{tag}"
             if not db.exists():
                 spec = dict(INTEREST_LOGS[name])
                 if name == "planted":
@@ -292,7 +295,8 @@ def interest_logs(args) -> dict:
                 res.stage("build", {"db": str(db), **spec})
             if not (model_dir / "model.safetensors").exists():
                 cfg = TrainConfig(device="cpu", time_budget=args.interest_budget, clock="process", num_threads=1, seed=0)
-                res.stage("train", {**train(db, model_dir, ModelConfig(), cfg).to_dict(), "load_1min": os.getloadavg()[0]})
+                mcfg = ModelConfig(category_loss=args.category_loss or 0.0)
+                res.stage("train", {**train(db, model_dir, mcfg, cfg).to_dict(), "load_1min": os.getloadavg()[0]})
         loaded = load_checkpoint(model_dir)
         with connect_read(db) as con:
             seqs = load_sequences(con, loaded.vocab)
@@ -306,8 +310,12 @@ def interest_logs(args) -> dict:
                    "load_1min": os.getloadavg()[0], "db": str(db), "model": str(model_dir)}
         if name == "planted" and truth is not None:
             figures["oracle_stable"] = planted_oracle(seqs, truth, loaded.vocab, INTEREST_LOGS[name])
+        elif truth is not None:
+            from bench.trajectory_oracles import split_oracle
+
+            figures["split_oracle"] = split_oracle(truth, loaded.vocab)
         out[name] = res.stage("interest", figures)
-        log.info("%s: %s", name, json.dumps({k: figures[k] for k in ("log_loss_ratio", "forecast_kind")}))
+        log.info("%s: %s", name, json.dumps({k: figures[k] for k in ("log_loss_ratio", "forecast_kind", "forecast_source")}))
     return out
 
 
@@ -329,6 +337,9 @@ def main() -> None:
     ap.add_argument("--stages", default="tv,change_points,latency,drift_batch", help="comma-separated stages to run")
     ap.add_argument("--interest", help="comma-separated logs for the interest forecast section (see the docstring)")
     ap.add_argument("--interest-budget", type=float, default=150.0, help="CPU seconds to train each interest log's model")
+    ap.add_argument("--category-loss", type=float, default=None,
+                    help="train the interest logs' models with a category head of this weight (0 = none); given, "
+                         "even as 0, results and models carry the tag -cat<weight>")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if args.interest:

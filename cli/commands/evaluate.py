@@ -45,10 +45,12 @@ def interest_lines(interest: dict | None) -> list[str]:
     keys = ("log_loss", "brier", "ece", "ece_top", "entropy")
     title = f"next-event category ({interest['split']} test targets)"
     out = ["", f"{title:<40}" + "".join(f"{k:>10}" for k in keys)]
-    for name in ("forecast", "histogram", "model_marginal"):
-        out.append(f"{name:<40}" + "".join(f"{interest[name][k]:>10.4f}" for k in keys))
+    for name in ("forecast", "histogram", "model_marginal", "category_head"):
+        if name in interest:  # category_head: models trained with a category head only
+            out.append(f"{name:<40}" + "".join(f"{interest[name][k]:>10.4f}" for k in keys))
     hl = interest["histogram_half_life"]
-    out.append(f"forecast: {interest['forecast_kind']}; histogram half-life {hl if hl is not None else 'infinite'} "
+    source = " on the category head" if interest.get("forecast_source") == "head" else ""
+    out.append(f"forecast: {interest['forecast_kind']}{source}; histogram half-life {hl if hl is not None else 'infinite'} "
                f"events, prior {interest['histogram_pseudo_count']} events (both chosen on validation)")
     planted = interest.get("planted")
     if planted:

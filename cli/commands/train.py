@@ -46,6 +46,10 @@ def train_cmd(
         None, "--patience", help="Epochs without improvement before stopping (default: from the validation size)."
     ),
     time_budget: float | None = typer.Option(None, "--time-budget", help="Stop after this many seconds."),
+    category_loss: float = typer.Option(
+        ModelConfig.category_loss, "--category-loss",
+        help="Weight of the category head's next-category loss (0 = no head; see docs/trajectory.md).",
+    ),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many optimiser steps (timing runs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the resume state saved in --out."),
     text: bool = typer.Option(
@@ -75,7 +79,8 @@ def train_cmd(
                          patience=_D.patience if patience is None else patience, time_budget=time_budget,
                          max_steps=max_steps, text=text, social=social, seen=seen, adapt_defaults=True,
                          explicit=tuple(sorted(explicit)))
-    mcfg = ModelConfig(**{k: v for k, v in given.items() if k != "patience" and v is not None})
+    mcfg = ModelConfig(**{k: v for k, v in given.items() if k != "patience" and v is not None},
+                       category_loss=category_loss)
     main_process = int(os.environ.get("RANK", "0")) == 0
     show = main_process and not as_json and sys.stderr.isatty()
     if show:

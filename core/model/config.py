@@ -26,6 +26,9 @@ class ModelConfig:
     n_gap_buckets: int = N_GAP_BUCKETS  # number of time-gap buckets (bucket 0 = first event / unknown)
     text_dim: int = 0  # width of pretrained item text vectors fused into item embeddings; 0 = no text
     text_id_dropout: float = 0.25  # with text, share of items scored by their text alone in each training step
+    # weight of the auxiliary next-category loss; above 0 (and with categories) a linear head on every step's state
+    # predicts the next event's category split, trained jointly with the next-item loss (core.trajectory.forecast)
+    category_loss: float = 0.0
 
     def __post_init__(self) -> None:
         """Refuse shapes the model cannot be built with, in one sentence (SettingError naming the field)."""
@@ -37,6 +40,9 @@ class ModelConfig:
                                    low=low, value=value)
         if self.d_model % self.n_heads:
             raise UserInputError(f"d_model ({self.d_model}) must be a multiple of n_heads ({self.n_heads}).")
+        cl = self.category_loss
+        if isinstance(cl, bool) or not isinstance(cl, numbers.Real) or not math.isfinite(cl) or cl < 0:
+            raise UserInputError(f"category_loss must be a finite number of at least 0, not {cl!r}.")
         for name, value, closed in (("dropout", self.dropout, False), ("text_id_dropout", self.text_id_dropout, True)):
             ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
             if not ok or value < 0 or value > 1 or (value == 1 and not closed):

@@ -102,9 +102,10 @@ class InterestModel(nn.Module):
         self.gap_emb = nn.Embedding(cfg.n_gap_buckets, D) if cfg.use_time_gaps else None
         self.type_emb = nn.Embedding(sizes.n_event_types + 1, D) if cfg.use_event_types else None
         use_cats = cfg.use_categories and sizes.n_categories > 0
+        with_head = cfg.category_loss > 0 and sizes.n_categories > 0  # the category head (see below)
         self.cat_emb = nn.Parameter(torch.zeros(sizes.n_categories, D)) if use_cats else None
         self.cat_unknown = nn.Parameter(torch.zeros(D)) if use_cats else None
-        if use_cats:
+        if use_cats or with_head:
             w = item_category_weights
             if w is None or tuple(w.shape) != (sizes.n_items + 1, sizes.n_categories):
                 raise ValueError("item_category_weights must have shape [n_items + 1, n_categories]")
@@ -133,6 +134,15 @@ class InterestModel(nn.Module):
         nn.init.normal_(self.pool_query, std=0.02)
         if self.cat_emb is not None:
             nn.init.normal_(self.cat_emb, std=0.02)
+        # The category head: logits over C categories from a step's (gated) state, trained on the next event's
+        # category split beside the next-item loss; what the calibrated interest forecast can read instead of the
+        # item-softmax marginal, which next-item training leaves too flat. Built and drawn last, so every other
+        # weight starts as it does without the head (same seed, same start).
+        self.cat_head: nn.Linear | None = None
+        if with_head:
+            self.cat_head = nn.utils.skip_init(nn.Linear, D, sizes.n_categories)
+            nn.init.normal_(self.cat_head.weight, std=0.02)
+            nn.init.zeros_(self.cat_head.bias)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -269,6 +279,23 @@ class InterestModel(nn.Module):
         """Scores after the last present event of each history. [B,I+1]"""
         return self.score(self.readout(self.encode(batch), batch))
 
+    def category_forecast(self, states: torch.Tensor) -> torch.Tensor | None:
+        """The category head's forecast of the next event's category: [..., D] -> [..., C] (rows sum to one), or
+        None for a model trained without the head (`ModelConfig.category_loss` 0 or no categories)."""
+        if self.cat_head is None:
+            return None
+        return self.cat_head(states).float().softmax(-1)
+
+    def _category_loss(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy −Σ_c w(y, c) log softmax(head(h))_c over the targets whose item has a category (a
+        multi-category item's mass split equally, `Vocab.category_weights`); 0 when none has. h [N,D], y [N]."""
+        split = self.item_cats[y]  # [N,C]
+        has = split.sum(-1) > 0
+        if not bool(has.any()):
+            return h.sum() * 0.0
+        logp = self.cat_head(h[has]).float().log_softmax(-1)  # [N',C]
+        return -(split[has] * logp).sum(-1).mean()
+
     def loss(self, batch: Batch, targets: torch.Tensor, n_negatives: int | None = None) -> torch.Tensor:
         """Next-item cross-entropy at every step with a target (targets [B,T], 0 = no target), plus the first
         present event of each row predicted from the learned empty-history state.
@@ -289,14 +316,16 @@ class InterestModel(nn.Module):
         y = torch.cat([y, first])  # [N+B']
         if h.numel() == 0:
             return states.sum() * 0.0
+        # the category head's auxiliary loss on the same targets (0 when the model has no head)
+        aux = self.config.category_loss * self._category_loss(h, y) if self.cat_head is not None else 0.0
         items = self.item_vectors()  # [I,D]
         if n_negatives is None or n_negatives >= self.sizes.n_items:
             logits = h @ items.t()  # [N,I]
             logits[:, 0] = float("-inf")
-            return F.cross_entropy(logits.float(), y)
+            return F.cross_entropy(logits.float(), y) + aux
         neg = torch.randint(1, self.sizes.n_items + 1, (n_negatives,), device=h.device)  # [S]
         pos_logit = (h * items[y]).sum(-1, keepdim=True)  # [N,1]
         neg_logit = h @ items[neg].t()  # [N,S]
         neg_logit = neg_logit.masked_fill(neg[None, :] == y[:, None], float("-inf"))
         logits = torch.cat([pos_logit, neg_logit], dim=1).float()  # [N,1+S]
-        return F.cross_entropy(logits, torch.zeros_like(y))
+        return F.cross_entropy(logits, torch.zeros_like(y)) + aux

@@ -51,6 +51,7 @@ class StepOutputs:
     long_term: np.ndarray | None  # [n, C] from the long-term interest alone (None when not asked for)
     short_term: np.ndarray | None  # [n, C] from the short-term interest alone (None when not asked for)
     gate: np.ndarray  # [n] weight on the long-term interest (NaN before the first known event)
+    head: np.ndarray | None = None  # [n, C] the category head's forecast from the gated state (None: no head)
 
 
 def plan_windows(m: int, max_len: int, stride: int) -> list[tuple[int, int, int]]:
@@ -102,7 +103,7 @@ def encode_steps(
     """
     scorer = InterestScorer(model, [], model.config.max_len) if isinstance(model, InterestModel) else model
     if not supports(scorer, "states"):
-        return [_assemble(h, k, [(d, np.full(len(k), np.nan))], empty, 1)
+        return [_assemble(h, k, [(d, np.full(len(k), np.nan))], empty)
                 for h, (k, d, empty) in zip(histories, score_steps(scorer, histories, item_categories, batch_size), strict=True)]
     model = module_of(scorer)
     L = model.config.max_len
@@ -118,6 +119,7 @@ def encode_steps(
     windows.sort(key=lambda w: len(w[2]))  # similar lengths together: less padding
     n_ctx = histories[0].context.shape[1] if histories else 0
     pieces: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}  # (history, window) -> 3 x [n_read, C], [n_read]
+    with_head = getattr(model, "cat_head", None) is not None
     with torch.inference_mode():
         item_vectors = model.item_vectors()  # [I+1, D]
         for b0 in range(0, len(windows), batch_size):
@@ -134,6 +136,8 @@ def encode_steps(
                 dists = _component_distributions(enc.long[r_t, c_t], enc.short[r_t, c_t], g_t, item_vectors, w_cat)
             else:
                 dists = [_distributions(enc.states[r_t, c_t], item_vectors, w_cat)]
+            if with_head:  # the category head reads the same gated state
+                dists.append(model.category_forecast(enc.states[r_t, c_t]).double().cpu().numpy())
             gate = g_t.double().cpu().numpy()
             at = 0
             for h_idx, n, win, read in chunk:
@@ -141,33 +145,41 @@ def encode_steps(
                 pieces[h_idx, n] = (*(d[sl] for d in dists), gate[sl])
                 at = sl.stop
         empty = _distributions(model.empty[None, :], item_vectors, w_cat)  # [1,C]
+        empties = [empty[0]] * (3 if components else 1)
+        if with_head:
+            empties.append(model.category_forecast(model.empty[None, :]).double().cpu().numpy()[0])
     parts: dict[int, list[tuple[np.ndarray, ...]]] = {h: [] for h in range(len(histories))}
     for (h_idx, _), piece in sorted(pieces.items()):  # windows of a history in step order
         parts[h_idx].append(piece)
-    n_d = 3 if components else 1
-    return [_assemble(h, k, parts[i], empty[0], n_d) for i, (h, k) in enumerate(zip(histories, known, strict=True))]
+    return [_assemble(h, k, parts[i], empties, components, with_head)
+            for i, (h, k) in enumerate(zip(histories, known, strict=True))]
 
 
-def _assemble(h: History, known: np.ndarray, pieces: list[tuple[np.ndarray, ...]], empty: np.ndarray, n_d: int) -> StepOutputs:
+def _assemble(h: History, known: np.ndarray, pieces: list[tuple[np.ndarray, ...]], empty: np.ndarray | list[np.ndarray],
+              components: bool = False, with_head: bool = False) -> StepOutputs:
     """One history's outputs at every step from its windows' read-out pieces (known events only).
 
-    Step i reads the latest known event <= i, or the model's empty state before any.
+    A piece is (gated [, long, short] [, head], gate); `empty` is the empty state's row for each of those series
+    (one array: the same for all). Step i reads the latest known event <= i, or the model's empty state before any.
     """
-    C = len(empty)
+    n_d = (3 if components else 1) + int(with_head)
+    empties = empty if isinstance(empty, list) else [empty] * n_d
+    C = len(empties[0])
     dists = [np.concatenate([p[j] for p in pieces]) if pieces else np.zeros((0, C)) for j in range(n_d)]
     gates = np.concatenate([p[n_d] for p in pieces]) if pieces else np.zeros(0)
     last = np.maximum.accumulate(np.where(h.items > 0, np.arange(len(h)), -1)) if len(h) else np.zeros(0, int)
     src = np.searchsorted(known, last)  # row among the known events
     seen = last >= 0
     rows: list[np.ndarray | None] = []
-    for d in dists:
-        r = np.tile(empty, (len(h), 1))  # [n,C]
+    for d, e in zip(dists, empties, strict=True):
+        r = np.tile(e, (len(h), 1))  # [n,C]
         r[seen] = d[src[seen]]
         rows.append(r)
     gate = np.full(len(h), np.nan)
     gate[seen] = gates[src[seen]]
+    head = rows.pop() if with_head else None
     rows += [None] * (3 - len(rows))
-    return StepOutputs(*rows, gate=gate)
+    return StepOutputs(*rows, gate=gate, head=head)
 
 
 def _distributions(states: torch.Tensor, item_vectors: torch.Tensor, w_cat: torch.Tensor) -> np.ndarray:

@@ -10,14 +10,17 @@ pools three kinds of components, with weights fitted on the validation targets:
   a short history leans on the prior by construction, with no weight that has to extrapolate from the long
   histories validation targets sit at;
 - π: the category frequency of all training events (add-one smoothed, so no category has zero mass);
-- m_t: the model's item-softmax marginal, sharpened or flattened by an exponent τ.
+- m_t: the model's own forecast, sharpened or flattened by an exponent τ: its item-softmax marginal
+  (`source` "marginal"), or, for a model trained with a category head (`ModelConfig.category_loss`), the head's
+  softmax (`source` "head"), which is trained on the next event's category itself.
 
 Candidates, compared by held-out validation log-loss (two halves of the validation targets, each fitted on one
 and scored on the other; the best is refitted on all of them): the raw marginal (`model`); the marginal with a
 fitted temperature (`temperature`); a linear mixture p_t = (Σ_k w_k·h_k,t + w_π·π + w_m·m_t^τ/Z)^γ / Z' with
 weights w = softmax(bias) and a final sharpness γ (`mixture`); a logarithmic pool log p_t = Σ_k β_k·log h_k,t +
 β_π·log π + β_m·log m_t + const with β = bias (`product`), which can be sharper than any of its parts where they
-agree.
+agree. With a category head, every candidate is fitted twice, once on each source, and the best of the eight is
+kept: the head alone (raw or tempered), or pooled with the decayed histograms.
 
 Multi-category items: an event's target is its item's category weights w(i, ·), which split the item's mass
 equally over its categories (`Vocab.category_weights`); log-loss is the cross-entropy −Σ_c w(i, c) log p(c), a
@@ -38,13 +41,15 @@ import torch
 
 from core.trajectory.measures import decayed_counts
 
-__all__ = ["HALF_LIVES", "HistogramBaseline", "InterestForecast", "forecast_components", "fit_forecast", "cross_entropy"]
+__all__ = ["HALF_LIVES", "KINDS", "HistogramBaseline", "InterestForecast", "forecast_components", "fit_forecast", "cross_entropy"]
 
 HALF_LIVES: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, math.inf)  # histogram half-lives (events) the mixture uses
 _FLOOR = 1e-12
 _L2 = 1e-3  # ridge on the mixture's weight logits: keeps them finite when a component is never useful
 
 Kind = Literal["model", "temperature", "mixture", "product"]
+Source = Literal["marginal", "head"]
+KINDS: tuple[Kind, ...] = ("model", "temperature", "mixture", "product")
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,16 @@ class InterestForecast:
     model_power: float = 1.0  # τ, exponent on the model's marginal (1 / temperature)
     sharpness: float = 1.0  # γ, exponent on the whole mixture
     valid: dict = field(default_factory=dict)  # validation log-loss of every candidate and the number of targets
+    source: Source = "marginal"  # which model output is m_t: the item-softmax marginal or the category head
+
+    def model_input(self, marginal: np.ndarray, head: np.ndarray | None) -> np.ndarray:
+        """The model output this forecast reads: [n, C] `marginal` or `head` (ValueError when it needs the head
+        and the model has none)."""
+        if self.source == "marginal":
+            return marginal
+        if head is None:
+            raise ValueError("This forecast reads the model's category head, and the model has none.")
+        return head
 
     def apply(self, model_dist: np.ndarray, events: np.ndarray) -> np.ndarray:
         """The forecast after every step of one history.
@@ -110,6 +125,7 @@ class InterestForecast:
             model_power=float(d.get("model_power", 1.0)),
             sharpness=float(d.get("sharpness", 1.0)),
             valid=dict(d.get("valid", {})),
+            source=d.get("source", "marginal"),
         )
 
 
@@ -160,7 +176,8 @@ def cross_entropy(p: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def fit_forecast(
-    comps: np.ndarray, y: np.ndarray, prior: np.ndarray, half_lives: tuple[float, ...] = HALF_LIVES
+    comps: np.ndarray, y: np.ndarray, prior: np.ndarray, half_lives: tuple[float, ...] = HALF_LIVES,
+    head: np.ndarray | None = None,
 ) -> InterestForecast:
     """Choose the candidate by held-out log-loss on the validation targets, then refit it on all of them.
 
@@ -177,28 +194,37 @@ def fit_forecast(
         [N, C] each target's category weights (rows sum to 1; targets without a category must be left out).
     prior
         [C] the training events' category frequency.
+    head
+        [N, C] the category head's forecast at the same steps, or None (no head): with it, every candidate is
+        also fitted with the head in the model's slot, and candidates of both sources compete (keys "head_<kind>"
+        in `valid`).
     """
     comps = np.asarray(comps, np.float64)
     y = np.asarray(y, np.float64)
+    sources: dict[str, np.ndarray] = {"marginal": comps}
+    if head is not None:
+        with_head = comps.copy()
+        with_head[:, -1] = np.asarray(head, np.float64)
+        sources["head"] = with_head
     perm = np.random.default_rng(0).permutation(len(y))
     halves = (perm[: len(y) // 2], perm[len(y) // 2 :])
-    heldout: dict[str, list[float]] = {k: [] for k in ("model", "temperature", "mixture", "product")}
-    if min(len(h) for h in halves) >= 5:
-        for a, b in (halves, halves[::-1]):
-            fits = _fit_all(comps[a], y[a])
-            for kind, params in fits.items():
-                with torch.no_grad():
-                    lp = _log_forecast(params, torch.from_numpy(comps[b]), kind)  # type: ignore[arg-type]
-                heldout[kind].append(float(-(torch.from_numpy(y[b]) * lp).sum(-1).mean()))
-    fits = _fit_all(comps, y)
-    losses = {}
-    for kind, params in fits.items():
-        with torch.no_grad():
-            losses[kind] = float(-(torch.from_numpy(y) * _log_forecast(params, torch.from_numpy(comps), kind)).sum(-1).mean())  # type: ignore[arg-type]
-    score = {k: float(np.mean(v)) if v else losses[k] for k, v in heldout.items()}
+    losses: dict[str, float] = {}
+    score: dict[str, float] = {}
+    fitted: dict[str, tuple[Source, Kind, dict[str, torch.Tensor]]] = {}
+    for source, c in sources.items():
+        name = (lambda k: k) if source == "marginal" else (lambda k: f"head_{k}")
+        heldout: dict[Kind, list[float]] = {k: [] for k in KINDS}
+        if min(len(h) for h in halves) >= 5:
+            for a, b in (halves, halves[::-1]):
+                for kind, params in _fit_all(c[a], y[a]).items():
+                    heldout[kind].append(_loss(params, c[b], y[b], kind))
+        for kind, params in _fit_all(c, y).items():
+            losses[name(kind)] = _loss(params, c, y, kind)
+            score[name(kind)] = float(np.mean(heldout[kind])) if heldout[kind] else losses[name(kind)]
+            fitted[name(kind)] = (source, kind, params)  # type: ignore[assignment]
     # a candidate whose fit diverged (non-finite loss) is never chosen; the raw marginal always stands
-    kind: Kind = min((k for k in score if math.isfinite(score[k])), key=score.get)  # type: ignore[arg-type]
-    best = fits[kind]
+    best_name = min((k for k in score if math.isfinite(score[k])), key=score.get)  # type: ignore[arg-type]
+    source, kind, best = fitted[best_name]
     pooled = kind in ("mixture", "product")
     return InterestForecast(
         kind=kind,
@@ -209,7 +235,15 @@ def fit_forecast(
         model_power=1.0 if kind in ("model", "product") else float(best["log_power"].exp()),
         sharpness=float(best["log_sharp"].exp()) if kind == "mixture" else 1.0,
         valid={"targets": int(len(y)), "log_loss": losses, "heldout_log_loss": score},
+        source=source,
     )
+
+
+def _loss(params: dict[str, torch.Tensor], comps: np.ndarray, y: np.ndarray, kind: Kind) -> float:
+    """Mean log-loss of one fitted candidate on these targets."""
+    with torch.no_grad():
+        lp = _log_forecast(params, torch.from_numpy(comps), kind)
+    return float(-(torch.from_numpy(y) * lp).sum(-1).mean())
 
 
 def _fit_all(comps: np.ndarray, y: np.ndarray) -> dict[str, dict[str, torch.Tensor]]:

@@ -9,7 +9,10 @@ any other session each event is its own moment (each a choice made after the las
   the category mix of the `window` events before it and of the `window` events from it on. Both sides hold the same
   number of events (fewer only at the ends of the history), so the value means the same for a user with 40 events
   and one with 4,000: one scale across users.
-- **Segmentation**: PELT (Killick et al., 2012) with the l2 cost over moment starts only (never inside a bulk
+- **Segmentation** (`method` "bayes", the default): Bayesian model comparison of change sets against a weekly
+  rhythm and a gradual drift (core/trajectory/bayes_changes.py), then the snapping, one-per-session and contrast
+  rules below.
+- **Segmentation** (`method` "pelt"): PELT (Killick et al., 2012) with the l2 cost over moment starts only (never inside a bulk
   session), every segment holding at least `min_segment` events, with the noise-scaled penalty
   `core.trajectory.changes.auto_penalty`. Then each change moves to the moment of highest contrast within `snap`
   moments (so every mark sits on a peak of the drift line the chart shows), a session keeps at most one change (the
@@ -24,9 +27,11 @@ Shapes: n events, G moments, C categories.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
+from core.trajectory.bayes_changes import bayes_changes
 from core.trajectory.changes import auto_penalty
 from core.trajectory.measures import js_divergence
 from core.trajectory.timegrid import bulk_sessions
@@ -45,6 +50,15 @@ class ChangeConfig:
     window: int = 20  # events on each side of a moment that the contrast (the drift line) compares
     snap: int = 2  # moments a change may move to sit on the contrast's local peak (0: never moved; see bench)
     min_contrast: float = 0.2  # smallest contrast (bits) at a reported change
+    # how the segmentation is chosen: "bayes" = Dirichlet-multinomial evidence with weekly-rhythm and gradual-drift
+    # alternatives (core.trajectory.bayes_changes; scale, min_divergence and noise_factor unused), "pelt" = the
+    # l2 PELT with the noise-scaled penalty and divergence filter of this module
+    method: Literal["bayes", "pelt"] = "bayes"
+    alpha: float = 0.5  # bayes: symmetric Dirichlet concentration per category the user touched
+    max_changes: int = 4  # bayes: most changes one history may hold
+    weekly_penalty: float = 0.0  # bayes: log evidence a weekly rhythm must win by to explain the history instead
+    ramp_penalty: float = 2.0  # bayes: log evidence a gradual drift must win by to explain the history instead
+    change_penalty: float = 0.0  # bayes: log evidence each change must add (the price of picking its position)
 
     def __post_init__(self) -> None:
         if self.min_segment < 1 or self.window < 1 or self.snap < 0:
@@ -53,6 +67,8 @@ class ChangeConfig:
                 or self.noise_factor < 0:
             raise ValueError("scale must be positive, min_divergence and min_contrast between 0 and 1 bit, "
                              "noise_factor not negative")
+        if self.method not in ("bayes", "pelt") or not self.alpha > 0 or self.max_changes < 1:
+            raise ValueError("method must be bayes or pelt, alpha positive and max_changes at least 1")
 
 
 @dataclass(frozen=True)
@@ -188,6 +204,14 @@ def detect_changes(events: np.ndarray, ts: np.ndarray, config: ChangeConfig | No
     n = len(x)
     if n < 2 * cfg.min_segment or len(starts) < 2:
         return Changes([], starts, drift, sid)
+    if cfg.method == "bayes":
+        cut = bayes_changes(x, ts, starts, cfg.alpha, cfg.min_segment, cfg.max_changes, cfg.weekly_penalty,
+                            cfg.ramp_penalty, cfg.change_penalty)
+        if cfg.snap:
+            cut = _snap(cut, drift, cfg.snap)
+        cut = _one_per_session(cut, drift, sid[starts])
+        cut = [g for g in cut if drift[g] >= cfg.min_contrast]
+        return Changes([int(starts[g]) for g in cut], starts, drift, sid)
     bounds = np.append(starts, n)
     counts = np.add.reduceat(x, starts, axis=0)  # [G, C]
     squares = np.add.reduceat((x**2).sum(axis=1), starts)  # [G]

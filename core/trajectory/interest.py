@@ -143,6 +143,7 @@ class TargetInputs:
     comps: np.ndarray  # [N, K+2, C] the forecast's components there
     seen: np.ndarray  # [N] categorised events before each target
     counts: dict  # half-life -> [N, C] decayed category counts before each target (the baseline's input)
+    head: np.ndarray | None = None  # [N, C] the category head's forecast there (None: the model has no head)
 
 
 def target_inputs(
@@ -157,14 +158,19 @@ def target_inputs(
     L = loaded.config.max_len
     model = loaded.model.eval()
     wt = torch.from_numpy(w).to(loaded.device)
-    marg = []
+    with_head = getattr(model, "cat_head", None) is not None
+    marg, heads = [], []
     with torch.inference_mode():
         for lo in range(0, len(rows), batch_size):
             hs = [seqs.history(int(r), t - seqs.offsets[r] - L, t - seqs.offsets[r])
                   for r, t in zip(rows[lo:lo + batch_size], targets[lo:lo + batch_size], strict=True)]
             batch = make_batch(hs, L).to(loaded.device)
-            marg.append(category_distribution(model(batch), wt).cpu().numpy())
+            states = model.readout(model.encode(batch), batch)  # [B,D], as the model's forward reads it
+            marg.append(category_distribution(model.score(states), wt).cpu().numpy())
+            if with_head:
+                heads.append(model.category_forecast(states).double().cpu().numpy())
     m = np.concatenate(marg) if marg else np.zeros((0, w.shape[1]))
+    head = (np.concatenate(heads) if heads else np.zeros((0, w.shape[1]))) if with_head else None
     comps, seen = [], []
     counts: dict = {h: [] for h in BASELINE_HALF_LIVES}
     for k, (r, t) in enumerate(zip(rows, targets, strict=True)):
@@ -180,6 +186,7 @@ def target_inputs(
         np.stack(comps) if comps else np.zeros((0, len(half_lives) + 2, C)),
         np.asarray(seen, np.int64),
         {h: np.stack(v) if v else np.zeros((0, C)) for h, v in counts.items()},
+        head,
     )
 
 
@@ -202,7 +209,7 @@ def fit_interest(loaded: LoadedModel, seqs: Sequences, split: Split) -> tuple[In
     prior = category_prior(seqs, split, w)
     rows, targets = split.targets("valid")
     valid = target_inputs(loaded, seqs, rows, targets, prior)
-    return fit_forecast(valid.comps, valid.y, prior), prior
+    return fit_forecast(valid.comps, valid.y, prior, head=valid.head), prior
 
 
 def saved_forecast(loaded: LoadedModel) -> InterestForecast | None:
@@ -226,13 +233,19 @@ def interest_report(
         raise ValueError("no validation or test target has a category")
     forecast = forecast or saved_forecast(loaded)
     if forecast is None:
-        forecast = fit_forecast(valid.comps, valid.y, prior)
+        forecast = fit_forecast(valid.comps, valid.y, prior, head=valid.head)
     base = tune_histogram(valid, prior)
+    test_comps = test.comps
+    if forecast.source == "head":
+        test_comps = test.comps.copy()
+        test_comps[:, -1] = forecast.model_input(test.model, test.head)
     scores = {
-        "forecast": forecast_scores(forecast.apply_components(test.comps), test.y),
+        "forecast": forecast_scores(forecast.apply_components(test_comps), test.y),
         "model_marginal": forecast_scores(test.model, test.y),
         "histogram": forecast_scores(base.forecast(test.counts[base.half_life], prior), test.y),
     }
+    if test.head is not None:
+        scores["category_head"] = forecast_scores(test.head, test.y)
     out = {name: {k: v for k, v in asdict(s).items() if k != "reliability"} for name, s in scores.items()}
     hist_ll = scores["histogram"].log_loss
     planted = None
@@ -245,6 +258,7 @@ def interest_report(
         **out,
         "log_loss_ratio": scores["forecast"].log_loss / hist_ll if hist_ll > 0 else None,
         "forecast_kind": forecast.kind,
+        "forecast_source": forecast.source,
         "forecast_valid_log_loss": forecast.valid.get("log_loss", {}),
         "histogram_half_life": None if math.isinf(base.half_life) else base.half_life,
         "histogram_pseudo_count": base.pseudo_count,

@@ -60,7 +60,10 @@ def planted_report(
     known = {str(u) for u in truth.user_ids}
     rows = [r for r, u in enumerate(seqs.user_ids) if str(u) in known]
     outs = encode_steps(loaded.model.eval(), [seqs.history(r) for r in rows], w, components=False)
-    tv: dict[str, list[np.ndarray]] = {k: [] for k in ("forecast", "histogram", "histogram_plain", "model_marginal")}
+    names = ("forecast", "histogram", "histogram_plain", "model_marginal")
+    if outs and outs[0].head is not None:  # a model with a category head: its raw forecast too
+        names += ("category_head",)
+    tv: dict[str, list[np.ndarray]] = {k: [] for k in names}
     ent: dict[str, list[np.ndarray]] = {k: [] for k in (*tv, "truth")}
     arch, share, gate_short, switches = [], [], [], []
     for r, out in zip(rows, outs, strict=True):
@@ -71,11 +74,13 @@ def planted_report(
         if len(ev) < 2 or len(q) != len(ev):
             continue
         series = {
-            "forecast": forecast.apply(out.distribution, ev),
+            "forecast": forecast.apply(forecast.model_input(out.distribution, out.head), ev),
             "histogram": baseline.forecast(decayed_counts(ev, baseline.half_life), prior),
             "histogram_plain": decayed_histogram(ev, baseline.half_life),
             "model_marginal": out.distribution,
         }
+        if out.head is not None:
+            series["category_head"] = out.head
         for k, p in series.items():
             tv[k].append(total_variation(p[:-1], q[1:]))
             ent[k].append(_entropy(p[:-1]))

@@ -120,12 +120,19 @@ def _switch_user(n: int, seed: int, switch_at: float = 0.5, gap_s: int = 2 * DAY
 def test_change_marks_sit_on_drift_peaks(grain):
     events, ts = _switch_user(120, seed=1)
     grid = grid_view(trajectory(events, ts), grain)
-    assert [c.step for c in grid.changes] == [pytest.approx(60, abs=5)]
-    b = grid.changes[0].bucket
-    near = grid.drift[max(0, b - 2) : b + 3]
-    assert grid.drift[b] == near.max() and grid.drift[b] > 0.4  # the mark is where the drift line peaks
-    assert grid.changes[0].size == pytest.approx(grid.drift[b])
-    assert grid.changes[0].words.startswith("A → C, ")
+    # the planted switch at event 60; the default (Bayesian) detector also marks event 34 in this draw, where B's
+    # share rises from 2 of 34 events to 8 of 26 (the l2 PELT, ChangeConfig(method="pelt"), marks 60 alone)
+    assert [c.step for c in grid.changes] == [34, pytest.approx(60, abs=5)]
+    for change in grid.changes:
+        b = change.bucket
+        near = grid.drift[max(0, b - 2) : b + 3]
+        assert grid.drift[b] == near.max()  # every mark is where the drift line peaks
+        assert change.size == pytest.approx(grid.drift[b])
+    planted = grid.changes[1]
+    assert grid.drift[planted.bucket] > 0.4
+    assert planted.words.startswith("A → C, ")
+    pelt = detect_changes(events, ts, ChangeConfig(method="pelt")).steps
+    assert pelt == [pytest.approx(60, abs=5)]
 
 
 def test_largest_change_does_not_grow_with_history_length():

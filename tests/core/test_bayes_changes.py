@@ -1,0 +1,102 @@
+"""Change points by Bayesian model comparison (core.trajectory.bayes_changes, `ChangeConfig.method = "bayes"`):
+the exact segmentation, and the weekly-rhythm and gradual-drift alternatives that keep false changes away."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from core.trajectory import ChangeConfig, detect_changes
+from core.trajectory.bayes_changes import best_segmentations, ramp_evidence, segment_evidence, weekly_evidence
+
+T0 = np.datetime64("2025-01-06T09:00:00", "s")  # a Monday
+DAY = 86_400
+
+
+def test_segment_evidence_is_the_dirichlet_multinomial_marginal_likelihood():
+    # two events of category 0 then one of category 1 under a uniform Dirichlet(1, 1): the sequence has probability
+    # 1/2 · 2/3 · 1/4 = 1/12 (Pólya urn)
+    evidence, events = segment_evidence(np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), 1.0)
+    assert float(evidence(np.array([0]), np.array([3]))[0]) == pytest.approx(np.log(1 / 12))
+    assert events.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_best_segmentations_match_brute_force():
+    rng = np.random.default_rng(3)
+    counts = np.eye(3)[rng.integers(0, 3, 14)] + 0.0
+    counts[5:9] = np.eye(3)[2]  # a block the best 2-change split should cut out
+    evidence, ev = segment_evidence(counts, 0.5)
+    found = best_segmentations(counts, 0.5, min_events=3, max_changes=2)
+    for k in range(3):
+        best = -np.inf
+        for cuts in itertools.combinations(range(1, 14), k):
+            b = [0, *cuts, 14]
+            if min(np.diff(b)) < 3:
+                continue
+            best = max(best, float(evidence(np.array(b[:-1]), np.array(b[1:])).sum()))
+        assert found[k][0] == pytest.approx(best)
+        b = [0, *found[k][1], 14]
+        assert float(evidence(np.array(b[:-1]), np.array(b[1:])).sum()) == pytest.approx(best)
+
+
+def test_a_weekly_rhythm_is_not_reported_as_changes():
+    # one session a day for 12 weeks: category 0 on weekdays, category 1 at weekends (UTC), 3 events each
+    days = np.repeat(np.arange(84), 3)
+    ts = T0 + (days * DAY + np.tile([0, 60, 120], 84)).astype("timedelta64[s]")
+    weekend = (days % 7) >= 5  # T0 is a Monday
+    rng = np.random.default_rng(0)
+    cats = np.where(weekend, rng.choice(3, len(days), p=[0.1, 0.85, 0.05]), rng.choice(3, len(days), p=[0.85, 0.1, 0.05]))
+    events = np.eye(3)[cats]
+    options = best_segmentations(np.add.reduceat(events, np.arange(len(events))), 0.5, 10, 4)
+    assert weekly_evidence(events, ts, 0.5) > max(s for s, _ in options) + 20  # the rhythm explains it far better
+    assert detect_changes(events, ts).steps == []
+
+
+def test_a_gradual_drift_is_not_reported_as_a_change_and_a_switch_is():
+    # 300 events, one every two days: all A, then C's share rises linearly from event 30 to event 270
+    # (deterministically, by a low-discrepancy sequence), so a ramp explains it and a staircase of steps does not
+    n = 300
+    ts = T0 + (np.arange(n) * 2 * DAY).astype("timedelta64[s]")
+    share = np.clip((np.arange(n) - 30) / 240, 0, 1)
+    drift = np.eye(3)[np.where((np.arange(n) * 0.6180339887) % 1.0 < share, 2, 0)]
+    touched = drift[:, [0, 2]]  # the detector scores the categories the user touched
+    best_steps = max(s for s, _ in best_segmentations(touched, 0.5, 10, 4))
+    assert ramp_evidence(touched, 0.5) > best_steps + ChangeConfig().ramp_penalty
+    cfg = ChangeConfig(min_contrast=0.0)  # the contrast floor alone would also hide this slow drift
+    assert detect_changes(drift, ts, cfg).steps == []
+    assert len(detect_changes(drift, ts, ChangeConfig(min_contrast=0.0, ramp_penalty=float("inf"))).steps) >= 2
+    # a sudden switch between two mixtures at event 80 of 160: one change, where it happened
+    rng = np.random.default_rng(1)
+    ts = ts[:160]
+    switch = np.eye(3)[[rng.choice(3, p=[0.85, 0.1, 0.05] if i < 80 else [0.05, 0.1, 0.85]) for i in range(160)]]
+    assert detect_changes(switch, ts).steps == [pytest.approx(80, abs=3)]
+
+
+def test_config_refuses_an_unknown_method():
+    with pytest.raises(ValueError, match="method"):
+        ChangeConfig(method="magic")
+    with pytest.raises(ValueError, match="alpha"):
+        ChangeConfig(alpha=0.0)
+
+
+def test_a_long_history_searched_in_blocks_finds_the_changes_of_the_exact_search():
+    from core.trajectory.bayes_changes import bayes_changes
+
+    rng = np.random.default_rng(4)
+    n = 600
+    mixes = [[0.8, 0.15, 0.05], [0.1, 0.15, 0.75], [0.2, 0.7, 0.1]]
+    which = np.searchsorted([233, 411], np.arange(n), side="right")  # switches at events 233 and 411
+    x = np.eye(3)[[rng.choice(3, p=mixes[k]) for k in which]]
+    ts = T0 + (np.arange(n) * DAY).astype("timedelta64[s]")
+    starts = np.arange(n)
+    args = (x, ts, starts, 0.5, 10, 4, 0.0, 5.0)
+    exact = bayes_changes(*args, max_rows=n)
+    assert [s for s in exact if abs(s - 233) <= 3] and [s for s in exact if abs(s - 411) <= 3]
+    # blocks of 6 events, then refined to the moment: the two planted switches where the exact search puts them
+    # (both searches also mark weaker fluctuations in this draw, e.g. at event 70)
+    blocks = bayes_changes(*args, max_rows=100)
+    for planted in (233, 411):
+        assert [s for s in blocks if abs(s - planted) <= 3] == [s for s in exact if abs(s - planted) <= 3]
+    assert all(b - a >= 10 for a, b in zip([0, *blocks], [*blocks, n], strict=True))  # segment sizes kept
