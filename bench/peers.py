@@ -67,7 +67,11 @@ def run_ours_part(results: Results, args, seqs, split, n: int, work: Path) -> No
     mcfg, tcfg, profile = defaults_for_db(args.db)
     results.set("ours_defaults", {"model": mcfg.to_dict(), "patience": tcfg.patience, "profile": profile.to_dict()})
     for seed in [int(s) for s in args.seeds.split(",") if s]:
-        if not results.done(f"ours_seed{seed}"):
+        prev = results.get(f"ours_seed{seed}")
+        # a run saved under other defaults (the rule changed since) is redone, never reported as today's
+        stale = prev is not None and (prev.get("model_config") != mcfg.to_dict()
+                                      or prev.get("train_config", {}).get("patience") != tcfg.patience)
+        if prev is None or stale:
             fig = run_ours(args.db, seed, work, seqs, split, n, (mcfg, tcfg))
             results.stage(f"ours_seed{seed}", {**fig, "load1_at_finish": os.getloadavg()[0]})
             print(f"ours seed {seed} done", file=sys.stderr)
