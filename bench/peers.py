@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -65,9 +66,15 @@ def run_ours_part(results: Results, args, seqs, split, n: int, work: Path) -> No
     from core.train.defaults import defaults_for_db
 
     mcfg, tcfg, profile = defaults_for_db(args.db)
+    if args.max_epochs:  # a cap for a deadline: the run then stops at it rather than by early stopping (recorded)
+        tcfg = replace(tcfg, epochs=args.max_epochs)
     results.set("ours_defaults", {"model": mcfg.to_dict(), "patience": tcfg.patience, "profile": profile.to_dict()})
     for seed in [int(s) for s in args.seeds.split(",") if s]:
-        if not results.done(f"ours_seed{seed}"):
+        prev = results.get(f"ours_seed{seed}")
+        # a run saved under other defaults (the rule changed since) is redone, never reported as today's
+        stale = prev is not None and (prev.get("model_config") != mcfg.to_dict()
+                                      or prev.get("train_config", {}).get("patience") != tcfg.patience)
+        if prev is None or stale:
             fig = run_ours(args.db, seed, work, seqs, split, n, (mcfg, tcfg))
             results.stage(f"ours_seed{seed}", {**fig, "load1_at_finish": os.getloadavg()[0]})
             print(f"ours seed {seed} done", file=sys.stderr)
@@ -128,6 +135,8 @@ def main() -> None:
     ap.add_argument("--size", default=None, help="results name (default: the database file's stem)")
     ap.add_argument("--part", choices=["ours", "seq", "recbole", "report"], default="report")
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--max-epochs", type=int, default=0, help="ours: stop after this many epochs (0 = the default "
+                    "200, i.e. early stopping decides); the result records the stop reason")
     ap.add_argument("--seq-models", default="sasrec,bert4rec")
     ap.add_argument("--grid-points", default="", help="seq/recbole: only these grid indices (0-3) for seed 0, so "
                     "several datasets can advance point by point; seeds 1 and 2 follow once the grid is complete")

@@ -28,9 +28,9 @@ def test_profile_counts_training_events_only():
     ("p95", "per_item", "valid", "expected"),
     [
         (309, 58.3, 943, (50, 0.2, 20)),  # MovieLens-100k's profile: today's window and dropout, more patience
-        (18, 10.8, 19_412, (20, 0.5, 10)),  # Amazon Toys: short window, sparse -> dropout 0.5
+        (18, 10.8, 19_412, (20, 0.1, 10)),  # Amazon Toys: short window, sparse -> dropout 0.1
         (31, 25.0, 5_000, (40, 0.2, 10)),  # window rounds up to a multiple of 10
-        (3, 19.9, 100, (20, 0.5, 20)),  # never below 20
+        (3, 19.9, 100, (20, 0.1, 20)),  # never below 20
     ],
 )
 def test_rule_sets_window_dropout_and_patience(p95, per_item, valid, expected):
