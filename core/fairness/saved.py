@@ -10,8 +10,9 @@ What is saved (in ``<model>/fairness_inputs/``):
 - ``key.json``: what the files were computed from.
 
 The key is the database's identity and contents (events, users, last event time, last ingest run, a hash of the
-item ids), the model's weights (sha256 of ``model.safetensors``) and the seen rule. A file is used only when the
-whole key matches; on any difference the folder is emptied before the next write, so a stale list is never read.
+item ids), the model's weights (sha256 of ``model.safetensors``; for an external ONNX or TorchScript model, of its
+registration, model file and item map; a Python entry point is never saved) and the seen rule. A file is used only
+when the whole key matches; on any difference the folder is emptied before the next write, so a stale list is never read.
 The folder is a cache: deleting it only costs the time to compute it again, and a model folder that cannot be
 written (read-only) simply computes every time.
 """
@@ -42,11 +43,30 @@ SAVED_K = 20  # saved lists hold at least this many items: the app offers K = 5,
 _FORMAT = 1  # bump when a saved file's meaning changes: older folders then no longer match
 
 
-def _weights_sha(model_dir: Path) -> str:
+# the files that decide an external model's scores (core.external: its registration, model file and item map)
+_EXTERNAL_FILES = ("external.json", "model.onnx", "model.pt", "items.csv")
+
+
+def _weights_sha(model_dir: Path) -> str | None:
+    """sha256 of what decides the model's scores: ``model.safetensors`` for ours; for an external ONNX or TorchScript
+    model its registration, model file and item map. None for a Python entry point, whose code lives outside the
+    folder and may change without it: its inputs are never saved or read."""
+    if (model_dir / "model.safetensors").exists():
+        files = [model_dir / "model.safetensors"]
+    else:
+        try:
+            spec = json.loads((model_dir / "external.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if spec.get("kind") not in ("onnx", "torchscript"):
+            return None
+        files = [model_dir / name for name in _EXTERNAL_FILES if (model_dir / name).exists()]
     digest = hashlib.sha256()
-    with open(model_dir / "model.safetensors", "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    for file in files:
+        digest.update(file.name.encode() + b"\0")
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
     return digest.hexdigest()
 
 
@@ -95,7 +115,9 @@ class SavedInputs:
         return cls(Path(model_dir) / SAVED_DIR, key)
 
     def valid(self) -> bool:
-        """Whether the folder was written for exactly this key."""
+        """Whether the folder was written for exactly this key (never for a model whose weights have no hash)."""
+        if self.key.get("weights_sha256") is None:
+            return False
         try:
             return json.loads((self.folder / "key.json").read_text()) == self.key
         except (OSError, ValueError):
@@ -114,7 +136,10 @@ class SavedInputs:
 
     def write(self, name: str, table: pd.DataFrame) -> bool:
         """Save `table` as `name` (atomically); a folder saved under another key is emptied first. False when the
-        folder cannot be written (the report then computes the table again next time)."""
+        folder cannot be written (the report then computes the table again next time) or the model's weights have
+        no hash (a Python entry point)."""
+        if self.key.get("weights_sha256") is None:
+            return False
         try:
             if not self.valid():
                 shutil.rmtree(self.folder, ignore_errors=True)

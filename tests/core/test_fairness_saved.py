@@ -78,3 +78,29 @@ def test_a_changed_database_or_retrained_weights_never_read_the_saved_inputs(syn
     assert len(retrained.notes) == 2
     new_key = json.loads((model_copy / SAVED_DIR / "key.json").read_text())
     assert new_key["weights_sha256"] != key["weights_sha256"] and new_key["events"] == key["events"]
+
+
+def test_external_models_are_keyed_by_their_files_and_entry_points_never_saved(tmp_path):
+    """An ONNX / TorchScript model has no model.safetensors: its key hashes its registration, model file and item
+    map (a changed file changes the key); a Python entry point's code lives outside the folder, so nothing is saved
+    or read for it."""
+    from core.fairness.saved import SavedInputs, _weights_sha
+
+    onnx = tmp_path / "onnx"
+    onnx.mkdir()
+    (onnx / "external.json").write_text(json.dumps({"kind": "onnx", "file": "model.onnx"}))
+    (onnx / "model.onnx").write_bytes(b"first")
+    (onnx / "items.csv").write_text("item_id\na\n")
+    first = _weights_sha(onnx)
+    assert first is not None and first == _weights_sha(onnx)
+    (onnx / "model.onnx").write_bytes(b"second")
+    assert _weights_sha(onnx) not in (None, first)
+
+    entry = tmp_path / "entry"
+    entry.mkdir()
+    (entry / "external.json").write_text(json.dumps({"kind": "entry", "entry": "pkg.mod:factory"}))
+    assert _weights_sha(entry) is None
+    saved = SavedInputs.open(entry, {"weights_sha256": None})
+    assert not saved.write("recommendations", pd.DataFrame({"user_id": ["u"], "item_id": ["a"], "rank": [1]}))
+    assert not saved.valid() and saved.read("recommendations") is None
+    assert not (entry / "fairness_inputs").exists()
