@@ -13,6 +13,7 @@ import streamlit as st
 from core.store import queries
 from dashboard import demo
 from dashboard.cache.handles import DbRef, ModelRef
+from dashboard.cache.queries import cohort_members
 from dashboard.cache.resources import attention_analyser, explainer, loaded_model, trajectory_analyser
 from dashboard.reader import READER
 
@@ -207,9 +208,11 @@ def fairness_trend(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], freq
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def cohort_trajectories(db: DbRef, model: ModelRef, attributes: tuple[tuple[str, str], ...],
-                        period: str) -> CohortTrajectory:
-    """`core.trajectory.cohort_trajectory`: the segment's mean model interest by calendar period."""
+                        period: str, groups: tuple[tuple[str, str], ...] = ()) -> CohortTrajectory:
+    """`core.trajectory.cohort_trajectory`: the segment's mean model interest by calendar period (attributes, and
+    activity/tenure groups)."""
     from core.trajectory import cohort_trajectory
 
+    users = cohort_members(db, groups)
     with READER.cursor(db.path, db.stamp) as con:
-        return cohort_trajectory(con, trajectory_analyser(model), attributes, period=period)
+        return cohort_trajectory(con, trajectory_analyser(model), attributes, period=period, users=users)
