@@ -48,7 +48,9 @@ from core.fairness.over_time import (
     over_time,
     panel_note,
     popularity_recommender,
+    shown_windows,
     user_panel,
+    window_intervals,
     window_split,
 )
 from core.fairness.report import (
@@ -105,6 +107,8 @@ __all__ = [
     "model_recommender",
     "novelty",
     "over_time",
+    "shown_windows",
+    "window_intervals",
     "per_user_quality",
     "popularity_groups",
     "popularity_lift",

@@ -196,14 +196,16 @@ def fairness(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], n_boot: in
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def fairness_trend(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], freq: str) -> list[WindowRow]:
-    """`core.fairness.over_time` per calendar window (the trend windows' lists read back when saved)."""
+def fairness_trend(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], freq: str,
+                   min_users: int) -> list[WindowRow]:
+    """`core.fairness.over_time` per calendar window (the trend windows' lists read back when saved); windows
+    with fewer than `min_users` scored users are marked by core, each window's means carry bootstrap intervals."""
     from core.fairness import TREND_USERS, over_time
 
     loaded = _fairness_inputs(db, model, int(k))
     inp = loaded.inputs
     return over_time(inp.events, loaded.recommend_fn, int(k), inp.item_categories, inp.user_attributes,
-                     _grouped_by(by), freq, max_users=TREND_USERS)
+                     _grouped_by(by), freq, min_users=int(min_users), max_users=TREND_USERS)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
