@@ -9,7 +9,7 @@ import typer
 
 from cli.common import DbOption, JsonOption, ModelOption, SeenOption, emit
 from core.errors import UserInputError
-from core.fairness import FREQUENCIES, TREND_USERS, FairnessReport, fairness_report, panel_note
+from core.fairness import FREQUENCIES, TREND_USERS, FairnessReport, fairness_report, panel_note, shown_windows
 from core.fairness.inputs import load_inputs
 
 
@@ -98,13 +98,18 @@ def _human(report: FairnessReport) -> str:
         note = panel_note(report.over_time)
         if note:
             lines += ["", f"trend: {note}; --trend-users 0 scores all"]
-        lines += ["", f"{'window':10} {'users':>6} {nd:>8} {'gini':>6} {'aplt':>6} {'C_KL':>6}"]
-        for w in report.over_time:
+        shown, sparse = shown_windows(report.over_time)
+        lines += ["", f"{'window':10} {'users':>6} {nd:>8} {'95% interval':>17} {'gini':>6} {'aplt':>6} {'C_KL':>6}"]
+        for w in shown:
             m = w.metrics
+            lo, hi = w.intervals.get(nd, (float("nan"), float("nan")))
             lines.append(
-                f"{w.start:%Y-%m-%d} {w.users:>6} {_num(m[nd]):>8} {_num(m['gini']):>6} {_num(m['aplt']):>6} "
-                f"{_num(m['C_KL']):>6}"
+                f"{w.start:%Y-%m-%d} {w.users:>6} {_num(m[nd]):>8} {f'[{_num(lo)}, {_num(hi)}]':>17} "
+                f"{_num(m['gini']):>6} {_num(m['aplt']):>6} {_num(m['C_KL']):>6}"
             )
+        if sparse:  # the same rule as the app's trend (core.fairness.over_time: below_min)
+            lines.append(f"{len(sparse)} window(s) with fewer than {report.settings['min_group_size']} users scored "
+                         "left out (below_min_users in --json); a longer --window holds more users")
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ database and a model directory; `fairness_report` computes everything.
 """
 
 from core.fairness.calibration import ALPHA, category_distribution, item_category_weights, miscalibration
+from core.fairness.cohorts import LOG_GROUPS, log_user_groups
 from core.fairness.exposure import (
     ExposureRow,
     ExposureTable,
@@ -16,7 +17,14 @@ from core.fairness.exposure import (
     popularity_groups,
     position_weight,
 )
-from core.fairness.groups import AGE_BANDS, DERIVED_ATTRIBUTES, age_band, derive_user_groups, user_group_table
+from core.fairness.groups import (
+    AGE_BANDS,
+    DERIVED_ATTRIBUTES,
+    age_band,
+    derive_user_groups,
+    group_members,
+    user_group_table,
+)
 from core.fairness.inputs import LoadedInputs, known_attributes, load_inputs, model_recommender, save_inputs
 from core.fairness.items import (
     aplt,
@@ -40,7 +48,9 @@ from core.fairness.over_time import (
     over_time,
     panel_note,
     popularity_recommender,
+    shown_windows,
     user_panel,
+    window_intervals,
     window_split,
 )
 from core.fairness.report import (
@@ -80,6 +90,9 @@ __all__ = [
     "check_recs",
     "coverage",
     "derive_user_groups",
+    "group_members",
+    "LOG_GROUPS",
+    "log_user_groups",
     "exposure_table",
     "fairness_report",
     "gini",
@@ -94,6 +107,8 @@ __all__ = [
     "model_recommender",
     "novelty",
     "over_time",
+    "shown_windows",
+    "window_intervals",
     "per_user_quality",
     "popularity_groups",
     "popularity_lift",

@@ -7,6 +7,7 @@ JSON and the dashboard treat them alike; users without a value get the label ``"
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,8 @@ __all__ = [
     "label",
     "quartile_labels",
     "derive_user_groups",
+    "groups_from_spans",
+    "group_members",
     "user_group_table",
 ]
 
@@ -129,6 +132,27 @@ def derive_user_groups(
     """
     _require(histories, ("user_id", "item_id", "ts"), "histories")
     per = histories.groupby("user_id", sort=True).agg(events=("item_id", "size"), first=("ts", "min"), last=("ts", "max"))
+    return groups_from_spans(per, as_of, new_days)
+
+
+def groups_from_spans(
+    per: pd.DataFrame,
+    as_of: pd.Series | pd.Timestamp | None = None,
+    new_days: float = 30.0,
+) -> pd.DataFrame:
+    """`derive_user_groups` from each user's event count and first and last event, without the events.
+
+    Parameters
+    ----------
+    per : DataFrame indexed by user_id with columns ``events`` (count), ``first`` and ``last`` (naive UTC
+        timestamps): one row per user (SQL can aggregate a large log to this).
+    as_of, new_days : as in `derive_user_groups`.
+
+    Returns
+    -------
+    DataFrame
+        As `derive_user_groups`: ``user_id``, ``activity_quartile``, ``tenure_quartile``, ``new_vs_returning``.
+    """
     if as_of is None:
         ref = per["last"]
     elif isinstance(as_of, pd.Series):
@@ -141,6 +165,22 @@ def derive_user_groups(
     out["tenure_quartile"] = quartile_labels(tenure, "days")
     out["new_vs_returning"] = np.where(tenure < new_days, "new", "returning")
     return out.reset_index()
+
+
+def group_members(groups: pd.DataFrame, filters: Sequence[tuple[str, str]]) -> list[str]:
+    """The user ids whose group matches every (attribute, group label) pair, sorted.
+
+    Parameters
+    ----------
+    groups : output of `derive_user_groups` / `groups_from_spans` (one row per user).
+    filters : pairs such as ``("activity_quartile", "Q1 (1-20 events)")``; an attribute not in `groups` stops
+        with one sentence.
+    """
+    _require(groups, ("user_id", *(a for a, _ in filters)), "user groups")
+    keep = pd.Series(True, index=groups.index)
+    for attribute, group in filters:
+        keep &= groups[attribute].astype(str) == str(group)
+    return sorted(groups.loc[keep, "user_id"].astype(str))
 
 
 def user_group_table(

@@ -171,7 +171,8 @@ def save_inputs(
     loaded = load_inputs(db, model_dir, k=SAVED_K, save=True)
     inp = loaded.inputs
     for freq in freqs:
-        over_time(inp.events, loaded.recommend_fn, SAVED_K, inp.item_categories, freq=freq, max_users=trend_users)
+        over_time(inp.events, loaded.recommend_fn, SAVED_K, inp.item_categories, freq=freq, max_users=trend_users,
+                  n_boot=0)
     return loaded
 
 

@@ -4,8 +4,12 @@ Protocol: cut the log into calendar windows (UTC; month by default). At the end 
 active in t (at least one event in it) who also has an event in window t+1 gets a top-K list from
 `recommend_fn`, made from their history up to the end of t; the list is scored against their first event
 in t+1 (canonical order). Item popularity is the count of interactions before the end of t, and the
-catalogue is every item seen before the end of t plus every recommended item. No intervals here: the
-bootstrap is for the overall report only.
+catalogue is every item seen before the end of t plus every recommended item.
+
+A window with fewer scored users than `min_users` (30 by default, the smallest group size of the overall report)
+is still computed but marked `WindowRow.below_min`: its means swing between 0 and 1, so the CLI and the app leave it
+out of a trend and say how many windows they left out. Each window's NDCG@K and HR@K means and its NDCG gaps carry a
+percentile bootstrap interval over its scored users (`n_boot` resamples, drawn in bounded chunks).
 
 On a large log (`max_users`), each window scores a fixed panel of at most that many of its eligible users: the
 ones with the smallest stable hash of their id, so the same users are followed from window to window and a run
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -27,10 +31,10 @@ from core.fairness.calibration import item_category_weights, miscalibration
 from core.fairness.exposure import category_groups, exposure_table, popularity_groups
 from core.fairness.groups import derive_user_groups, user_group_table
 from core.fairness.items import check_recs, item_summary
-from core.fairness.users import per_user_quality
+from core.fairness.users import MIN_GROUP_SIZE, per_user_quality
 
 __all__ = ["RecommendFn", "WindowRow", "FREQUENCIES", "TREND_USERS", "user_panel", "panel_note", "calendar_windows",
-           "window_split", "over_time", "popularity_recommender"]
+           "window_split", "over_time", "popularity_recommender", "window_intervals", "shown_windows"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,7 @@ RecommendFn = Callable[[pd.DataFrame, int], pd.DataFrame]
 TREND_USERS = 5000
 
 FREQUENCIES = {"day": "D", "week": "W-SUN", "month": "M", "quarter": "Q", "year": "Y"}
+_BOOT_CELLS = 2_000_000  # resample draws held at once (16 MB of indices): bounds memory when every user is scored
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,9 @@ class WindowRow:
     # exposure_parity:<grouping> and exposure_treatment:<grouping> for category and popularity
     gaps: dict[str, float]  # attribute → NDCG@K difference (largest − smallest group mean)
     eligible: int | None = None  # users the window had before the panel was drawn (None: all were scored)
+    below_min: bool = False  # fewer scored users than `over_time`'s min_users: left out of a trend's chart
+    # metric (NDCG@K, HR@K, gap:<attribute>) → (low, high) percentile bootstrap interval; {} when n_boot is 0
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def _utc_naive(ts: pd.Series) -> pd.Series:
@@ -163,6 +171,67 @@ def panel_note(windows: list[WindowRow]) -> str | None:
             f"{max(w.eligible for w in sampled):,}), followed from window to window")
 
 
+def shown_windows(windows: list[WindowRow]) -> tuple[list[WindowRow], list[WindowRow]]:
+    """The windows a trend draws and those it leaves out (`WindowRow.below_min`), each in order."""
+    return [w for w in windows if not w.below_min], [w for w in windows if w.below_min]
+
+
+def window_intervals(
+    values: dict[str, np.ndarray],
+    groups: dict[str, np.ndarray],
+    gap_of: str,
+    n_boot: int,
+    ci: tuple[float, float] = (0.025, 0.975),
+    seed: int | tuple[int, ...] = 0,
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap intervals of per-user means and of group gaps within one window.
+
+    Each resample draws the window's users with replacement (as the overall report's bootstrap does) and recomputes
+    every mean and, per grouping, the largest minus the smallest group mean of `gap_of` (groups absent from a
+    resample are left out of it).
+
+    Parameters
+    ----------
+    values : metric → per-user values, each shape (n,), in the same user order.
+    groups : attribute → group code per user, shape (n,), integers 0..G-1.
+    gap_of : the metric of `values` whose group gaps are bootstrapped (``gap:<attribute>`` keys).
+    n_boot : resamples; 0 gives {}.
+    ci : lower and upper quantiles.
+    seed : seed of numpy's default generator (a window's own seed makes every run give the same rows).
+
+    Returns
+    -------
+    dict metric → (low, high): one entry per `values` key and one ``gap:<attribute>`` per `groups` key.
+    """
+    n = len(next(iter(values.values()))) if values else 0
+    if n_boot < 1 or n == 0:
+        return {}
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _BOOT_CELLS // n)  # resamples per chunk: memory stays bounded whatever the window's size
+    means: dict[str, list[np.ndarray]] = {m: [] for m in [*values, *(f"gap:{a}" for a in groups)]}
+    done = 0
+    while done < n_boot:
+        b = min(chunk, n_boot - done)
+        idx = rng.integers(0, n, size=(b, n))
+        for m, v in values.items():
+            means[m].append(v[idx].mean(axis=1))
+        gv = values[gap_of][idx].ravel()
+        for attr, codes in groups.items():
+            g = int(codes.max()) + 1
+            flat = (codes[idx] + g * np.arange(b)[:, None]).ravel()
+            sums = np.bincount(flat, weights=gv, minlength=g * b).reshape(b, g)
+            counts = np.bincount(flat, minlength=g * b).reshape(b, g)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                gm = np.where(counts > 0, sums / counts, np.nan)
+            means[f"gap:{attr}"].append(np.nanmax(gm, axis=1) - np.nanmin(gm, axis=1))
+        done += b
+    out = {}
+    for m, parts in means.items():
+        lo, hi = np.quantile(np.concatenate(parts), ci)
+        out[m] = (float(lo), float(hi))
+    return out
+
+
 def over_time(
     events: pd.DataFrame,
     recommend_fn: RecommendFn,
@@ -171,9 +240,12 @@ def over_time(
     user_attributes: pd.DataFrame | None = None,
     by: list[str] | None = None,
     freq: str = "month",
-    min_users: int = 1,
+    min_users: int = MIN_GROUP_SIZE,
     max_users: int | None = None,
     lists: Callable[[pd.Timestamp, pd.Timestamp], pd.DataFrame] | None = None,
+    n_boot: int = 200,
+    ci: tuple[float, float] = (0.025, 0.975),
+    random_state: int = 0,
 ) -> list[WindowRow]:
     """Every metric per calendar window (see the module docstring for the protocol).
 
@@ -185,10 +257,16 @@ def over_time(
     item_categories : item_id → list of categories (for C_KL).
     user_attributes, by : as in `fairness_report`; gaps are given for these attributes.
     freq : day, week, month, quarter or year.
-    min_users : windows with fewer scored users are left out.
+    min_users : windows with fewer scored users are marked `below_min` (still computed; a trend leaves them out).
     max_users : score at most this many users per window (a stable panel; see the module docstring); None: all.
     lists : served lists instead of a model: called with (start, end), it returns the lists served in that window
         (`core.served.served_lists`); `recommend_fn` is then not called.
+    n_boot, ci, random_state : the per-window bootstrap (`window_intervals`; window i is seeded with
+        (random_state, i)); n_boot 0: no intervals.
+
+    Returns
+    -------
+    One `WindowRow` per window with at least one scored user, in time order.
     """
     if max_users is not None and max_users < 1:
         raise UserInputError(f"The trend panel must hold at least one user, not {max_users}.")
@@ -203,9 +281,9 @@ def over_time(
     weights = item_category_weights(item_categories)
     log_codes = _Log(ev)
     rows: list[WindowRow] = []
-    for (start, end), (_, next_end) in zip(windows[:-1], windows[1:], strict=True):
+    for i, ((start, end), (_, next_end)) in enumerate(zip(windows[:-1], windows[1:], strict=True)):
         histories, targets, eligible = log_codes.window(start, end, next_end, max_users)
-        if len(targets) < max(min_users, 1):
+        if len(targets) == 0:
             continue
         recs = check_recs(lists(start, end) if lists is not None else recommend_fn(histories, k))
         recs = recs[(recs["rank"] <= k) & recs["user_id"].isin(targets["user_id"].unique())]
@@ -229,7 +307,13 @@ def over_time(
         for attr in groups.columns:
             means = quality[f"NDCG@{k}"].groupby(groups[attr]).mean()
             gaps[attr] = float(means.max() - means.min()) if len(means) else float("nan")
-        rows.append(WindowRow(start, end, int(len(targets)), metrics, gaps, eligible))
+        nd, hr = f"NDCG@{k}", f"HR@{k}"
+        intervals = window_intervals(
+            {nd: quality[nd].to_numpy(float), hr: quality[hr].to_numpy(float)},
+            {attr: pd.factorize(groups[attr])[0] for attr in groups.columns}, nd, n_boot, ci, (random_state, i),
+        )
+        rows.append(WindowRow(start, end, int(len(targets)), metrics, gaps, eligible,
+                              below_min=len(targets) < min_users, intervals=intervals))
         log.debug("window %s: %d users", start, len(targets))
     return rows
 

@@ -131,10 +131,19 @@ class FairnessReport:
                 "by_group": [flat(r) for r in self.calibration.by_group],
             },
             "over_time": [
-                {"start": w.start, "end": w.end, "users": w.users, "eligible_users": w.eligible or w.users, **w.metrics,
-                 "gaps": w.gaps} for w in self.over_time
+                {"start": w.start, "end": w.end, "users": w.users, "eligible_users": w.eligible or w.users,
+                 "below_min_users": w.below_min, **w.metrics, **_interval_keys(w), "gaps": w.gaps,
+                 "gaps_low": {a: lo for m, (lo, _) in w.intervals.items() if (a := m.removeprefix("gap:")) != m},
+                 "gaps_high": {a: hi for m, (_, hi) in w.intervals.items() if (a := m.removeprefix("gap:")) != m}}
+                for w in self.over_time
             ],
         }
+
+
+def _interval_keys(w: WindowRow) -> dict[str, float]:
+    """A window's metric intervals as flat keys (``NDCG@K_low``, ``NDCG@K_high``, …), as the user rows have them."""
+    return {f"{m}_{side}": v for m, (lo, hi) in w.intervals.items() if not m.startswith("gap:")
+            for side, v in (("low", lo), ("high", hi))}
 
 
 def fairness_report(
@@ -165,7 +174,8 @@ def fairness_report(
     recommend_fn : recommender for trends; None leaves `over_time` empty.
     freq : calendar window for trends (day, week, month, quarter, year; UTC).
     trend_users : score at most this many users per trend window (a stable panel, `over_time`); None: all.
-    min_group_size : user groups with fewer users are reported but left out of the gaps (`grouped_metrics`).
+    min_group_size : user groups with fewer users are reported but left out of the gaps (`grouped_metrics`), and
+        trend windows with fewer scored users are marked `below_min` (`over_time`).
     """
     recs = check_recs(inputs.recs)
     recs = recs[recs["rank"] <= k]
@@ -203,7 +213,7 @@ def fairness_report(
             raise UserInputError("Trends over time need the event log; none was given.")
         trend = over_time(
             inputs.events, recommend_fn, k, inputs.item_categories, inputs.user_attributes, by, freq,
-            max_users=trend_users,
+            min_users=min_group_size, max_users=trend_users, n_boot=n_boot or 0, ci=ci, random_state=random_state,
         )
     settings = {
         "n_boot": n_boot or 0,

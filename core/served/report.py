@@ -108,7 +108,8 @@ def served_report(
     if unknown:
         raise UserInputError(f"Unknown user attribute {unknown[0]!r}; known attributes: {', '.join(known)}.")
     report = fairness_report(inputs, k=k, by=by, n_boot=n_boot, freq=freq, min_group_size=min_group_size)
-    rows = served_trend(db, variant, k, by, freq, max_users=trend_users) if trend else []
+    rows = (served_trend(db, variant, k, by, freq, max_users=trend_users, min_users=min_group_size,
+                         n_boot=n_boot or 0) if trend else [])
     return replace(report, over_time=rows, settings={**report.settings, "source": "served", "variant": variant,
                                                      "trend_users": trend_users})
 

@@ -55,17 +55,23 @@ def attribute_values(con: duckdb.DuckDBPyConnection, key: str, limit: int = 200)
     return [str(r[0]) for r in rows]
 
 
-def _cohort_where(attributes: Sequence[tuple[str, str]]) -> tuple[str, list]:
+def _cohort_where(attributes: Sequence[tuple[str, str]], users: Sequence[str] | None) -> tuple[str, list]:
     where, params = ["TRUE"], []
     for key, value in attributes:
         where.append("u.attributes[?] = ?")
         params += [str(key), str(value)]
+    if users is not None:  # the ids go in as one list parameter, never into the SQL text
+        where.append("u.user_id IN (SELECT unnest(?::VARCHAR[]))")  # a hash semi-join, not a scan per row
+        params.append([str(x) for x in users])
     return " AND ".join(where), params
 
 
-def cohort_sizes(con: duckdb.DuckDBPyConnection, attributes: Sequence[tuple[str, str]]) -> dict:
-    """Users and events in the cohort whose attributes match every (key, value) pair."""
-    where, params = _cohort_where(attributes)
+def cohort_sizes(
+    con: duckdb.DuckDBPyConnection, attributes: Sequence[tuple[str, str]], users: Sequence[str] | None = None
+) -> dict:
+    """Users and events in the cohort whose attributes match every (key, value) pair and, when `users` is given,
+    whose id is one of them (e.g. an activity quartile, `core.fairness.group_members`)."""
+    where, params = _cohort_where(attributes, users)
     users, events = con.execute(
         f"""SELECT count(DISTINCT u.user_id), count(e.user_id)
             FROM users u LEFT JOIN events e USING (user_id) WHERE {where}""",
@@ -75,16 +81,20 @@ def cohort_sizes(con: duckdb.DuckDBPyConnection, attributes: Sequence[tuple[str,
 
 
 def cohort_category_share(
-    con: duckdb.DuckDBPyConnection, attributes: Sequence[tuple[str, str]], period: str = "month"
+    con: duckdb.DuckDBPyConnection,
+    attributes: Sequence[tuple[str, str]],
+    period: str = "month",
+    users: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Observed category share per calendar period for one cohort (attribute filters; none = everyone).
+    """Observed category share per calendar period for one cohort (attribute filters; none = everyone; `users`
+    further restricts it to those ids, as in `cohort_sizes`).
 
     An item's weight is split equally over its categories, as in `queries.category_share_over_time`.
     Columns: period, category, weight, share (shares sum to 1 within a period).
     """
     if period not in _PERIODS:
         raise UserInputError(f"Unknown period {period!r}; expected one of {', '.join(sorted(_PERIODS))}.")
-    where, params = _cohort_where(attributes)
+    where, params = _cohort_where(attributes, users)
     return con.execute(
         f"""WITH w AS (
                SELECT date_trunc(?, e.ts) AS period, unnest(i.categories) AS category,

@@ -146,10 +146,16 @@ def cohort_trajectory(
     max_events: int | None = None,
     period: Period = "month",
     source: Literal["distribution", "long_term", "short_term", "baseline"] = "distribution",
+    users: Sequence[str] | None = None,
 ) -> CohortTrajectory:
-    """The segment's mean interest by period, from the model (`source`) or the decayed-histogram baseline."""
+    """The segment's mean interest by period, from the model (`source`) or the decayed-histogram baseline.
+    `users`, when given, further restricts the segment to those ids (e.g. an activity quartile)."""
     period_start(np.zeros(0, "datetime64[s]"), period)  # validates the period before any work
-    users = cohort_members(con, attributes, min_events, max_events)
+    members = cohort_members(con, attributes, min_events, max_events)
+    if users is not None:
+        keep = {str(u) for u in users}
+        members = [u for u in members if u in keep]
+    users = members
     if not users:
         raise NotFoundError("No user matches this segment; loosen the attribute or activity filters.")
     seqs = load_sequences(con, analyzer.loaded.vocab, users=users)

@@ -13,6 +13,7 @@ import streamlit as st
 from core.store import queries
 from dashboard import demo
 from dashboard.cache.handles import DbRef, ModelRef
+from dashboard.cache.queries import cohort_members
 from dashboard.cache.resources import attention_analyser, explainer, loaded_model, trajectory_analyser
 from dashboard.reader import READER
 
@@ -195,21 +196,25 @@ def fairness(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], n_boot: in
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def fairness_trend(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], freq: str) -> list[WindowRow]:
-    """`core.fairness.over_time` per calendar window (the trend windows' lists read back when saved)."""
+def fairness_trend(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], freq: str,
+                   min_users: int) -> list[WindowRow]:
+    """`core.fairness.over_time` per calendar window (the trend windows' lists read back when saved); windows
+    with fewer than `min_users` scored users are marked by core, each window's means carry bootstrap intervals."""
     from core.fairness import TREND_USERS, over_time
 
     loaded = _fairness_inputs(db, model, int(k))
     inp = loaded.inputs
     return over_time(inp.events, loaded.recommend_fn, int(k), inp.item_categories, inp.user_attributes,
-                     _grouped_by(by), freq, max_users=TREND_USERS)
+                     _grouped_by(by), freq, min_users=int(min_users), max_users=TREND_USERS)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def cohort_trajectories(db: DbRef, model: ModelRef, attributes: tuple[tuple[str, str], ...],
-                        period: str) -> CohortTrajectory:
-    """`core.trajectory.cohort_trajectory`: the segment's mean model interest by calendar period."""
+                        period: str, groups: tuple[tuple[str, str], ...] = ()) -> CohortTrajectory:
+    """`core.trajectory.cohort_trajectory`: the segment's mean model interest by calendar period (attributes, and
+    activity/tenure groups)."""
     from core.trajectory import cohort_trajectory
 
+    users = cohort_members(db, groups)
     with READER.cursor(db.path, db.stamp) as con:
-        return cohort_trajectory(con, trajectory_analyser(model), attributes, period=period)
+        return cohort_trajectory(con, trajectory_analyser(model), attributes, period=period, users=users)

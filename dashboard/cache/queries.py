@@ -34,6 +34,9 @@ __all__ = [
     "activity_distribution",
     "item_lookup",
     "find_items",
+    "log_user_groups",
+    "group_labels",
+    "cohort_members",
     "cohort_sizes",
     "cohort_category_share",
     "model_fit",
@@ -143,18 +146,42 @@ def find_items(db: DbRef, text: str, limit: int) -> pd.DataFrame:
         return queries.find_items(con, text, limit)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def cohort_sizes(db: DbRef, attributes: tuple[tuple[str, str], ...]) -> dict:
-    """`core.store.views.cohort_sizes`: users and events of a segment."""
+@st.cache_data(show_spinner=False, max_entries=_SMALL)
+def log_user_groups(db: DbRef) -> pd.DataFrame:
+    """`core.fairness.log_user_groups`: every user's activity and tenure quartile over the whole log."""
+    from core.fairness.cohorts import log_user_groups as groups
+
     with READER.cursor(db.path, db.stamp) as con:
-        return views.cohort_sizes(con, attributes)
+        return groups(con)
+
+
+def group_labels(db: DbRef, grouping: str) -> list[str]:
+    """The labels of one of `log_user_groups`' columns, in order (Q1, Q2, …)."""
+    return sorted(log_user_groups(db)[grouping].unique())
+
+
+def cohort_members(db: DbRef, groups: tuple[tuple[str, str], ...]) -> list[str] | None:
+    """The users of the activity/tenure groups chosen (`core.fairness.group_members`); None when none is chosen."""
+    from core.fairness import group_members
+
+    return group_members(log_user_groups(db), groups) if groups else None
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def cohort_category_share(db: DbRef, attributes: tuple[tuple[str, str], ...], period: str) -> pd.DataFrame:
+def cohort_sizes(db: DbRef, attributes: tuple[tuple[str, str], ...], groups: tuple[tuple[str, str], ...] = ()) -> dict:
+    """`core.store.views.cohort_sizes`: users and events of a segment (attributes, and activity/tenure groups)."""
+    users = cohort_members(db, groups)
+    with READER.cursor(db.path, db.stamp) as con:
+        return views.cohort_sizes(con, attributes, users)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cohort_category_share(db: DbRef, attributes: tuple[tuple[str, str], ...], period: str,
+                          groups: tuple[tuple[str, str], ...] = ()) -> pd.DataFrame:
     """`core.store.views.cohort_category_share`: the segment's category shares per period."""
+    users = cohort_members(db, groups)
     with READER.cursor(db.path, db.stamp) as con:
-        return views.cohort_category_share(con, attributes, period)
+        return views.cohort_category_share(con, attributes, period, users)
 
 
 @st.cache_data(show_spinner=False, max_entries=_SMALL)

@@ -42,11 +42,13 @@ def served_fairness(db: DbRef, variant: str, k: int, by: tuple[str, ...], n_boot
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def served_fairness_trend(db: DbRef, variant: str, k: int, by: tuple[str, ...], freq: str) -> list[WindowRow]:
+def served_fairness_trend(db: DbRef, variant: str, k: int, by: tuple[str, ...], freq: str,
+                          min_users: int) -> list[WindowRow]:
     """`core.served.served_trend`: the served lists of one variant per calendar window."""
     from core.fairness import DERIVED_ATTRIBUTES, TREND_USERS
     from core.served.fairness import served_trend
 
     if demo.hides_attributes():
         by = tuple(b for b in by if b in DERIVED_ATTRIBUTES)
-    return served_trend(db.path, variant, int(k), list(by) or None, freq, max_users=TREND_USERS)
+    return served_trend(db.path, variant, int(k), list(by) or None, freq, max_users=TREND_USERS,
+                        min_users=int(min_users))

@@ -99,17 +99,30 @@ def exposure_bars(table) -> go.Figure:
 
 
 def trend_frame(windows: list) -> pd.DataFrame:
-    """WindowRows as one row per window: start, end, users, each metric, and `gap:<attribute>` columns."""
+    """WindowRows as one row per window: start, end, users, each metric, `gap:<attribute>` columns, and
+    `<metric>_low` / `<metric>_high` for each interval core gives (NDCG@K, HR@K and the gaps)."""
     rows = []
     for w in windows:
         rows.append({"start": w.start, "end": w.end, "users": w.users, "eligible users": w.eligible or w.users,
                      **w.metrics,
-                     **{f"gap:{k}": v for k, v in w.gaps.items()}})
+                     **{f"gap:{k}": v for k, v in w.gaps.items()},
+                     **{f"{m}_{side}": v for m, (lo, hi) in w.intervals.items()
+                        for side, v in (("low", lo), ("high", hi))}})
     return pd.DataFrame(rows)
 
 
 def trend_lines(frame: pd.DataFrame, metrics: list[str], title: str) -> go.Figure:
-    """Chosen metrics per calendar window."""
+    """Chosen metrics per calendar window; a metric with `<metric>_low` / `_high` columns gets its interval drawn as
+    a shaded band in the line's colour (traces named "<metric> interval")."""
     d = frame.melt(id_vars=["end"], value_vars=[m for m in metrics if m in frame.columns], var_name="metric")
     fig = px.line(d, x="end", y="value", color="metric", markers=True, title=title)
+    colours = {t.name: t.line.color for t in fig.data}
+    for m in metrics:
+        lo, hi = f"{m}_low", f"{m}_high"
+        if m not in colours or lo not in frame.columns or hi not in frame.columns or frame[lo].isna().all():
+            continue
+        x = list(frame["end"]) + list(frame["end"][::-1])
+        y = list(frame[hi]) + list(frame[lo][::-1])
+        fig.add_trace(go.Scatter(x=x, y=y, fill="toself", fillcolor=colours[m], opacity=0.2, line=dict(width=0),
+                                 mode="lines", name=f"{m} interval", showlegend=False, hoverinfo="skip"))
     return fig.update_layout(**_LAYOUT, xaxis_title="end of window", yaxis_title="")

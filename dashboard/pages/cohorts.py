@@ -1,4 +1,4 @@
-"""Cohorts: define segments by user attributes and compare how their interests moved over calendar time."""
+"""Cohorts: define segments by user attributes, activity and tenure, and compare how their interests moved over calendar time."""
 
 from __future__ import annotations
 
@@ -22,10 +22,13 @@ if segment == "graph communities":
     communities_section(db, st.session_state.get("cohorts_period") or "month")
     st.stop()
 keys = cache.user_attribute_keys(db)
+# Activity and tenure quarters, built from the log as the Fairness page builds them (core.fairness.log_user_groups).
+GROUPINGS = {"activity_quartile": ("activity", "Quarter of users by their number of events."),
+             "tenure_quartile": ("tenure", "Quarter of users by the days from their first to their last event.")}
 if not keys:
-    st.info("Demo mode hides user attributes, so there are no cohorts to compare." if demo.active() is not None else
-            "The users in this database have no attributes (gender, age, …), so there is nothing to segment by.")
-    st.stop()
+    st.caption("Demo mode hides user attributes: cohorts are cut by activity and tenure." if demo.active() is not None
+               else "The users in this database have no attributes (gender, age, …): cohorts are cut by activity "
+                    "and tenure, which are built from the log.")
 
 # Inputs: two cohorts, each a set of attribute filters (bound to the URL so a comparison can be shared).
 c = st.columns(2)
@@ -42,40 +45,48 @@ source = c[1].segmented_control(
 if source == "model" and model is None:
     st.info("Model interest needs a trained model; showing the events instead.")
     source = "events"
-cohorts: dict[str, tuple[tuple[str, str], ...]] = {}
+cohorts: dict[str, tuple[tuple[str, str], ...]] = {}  # attribute filters
+derived: dict[str, tuple[tuple[str, str], ...]] = {}  # activity/tenure group filters
 for name, col in zip("AB", st.columns(2), strict=True):
     with col.container(border=True):
         st.markdown(f"**Cohort {name}**")
-        chosen = []
+        chosen, groups = [], []
         for key in keys:
             values = ["any", *cache.attribute_values(db, key)]
             v = st.selectbox(key, values, key=f"cohorts_{name.lower()}_{key}", bind="query-params")
             if v and v != "any":
                 chosen.append((key, v))
-        cohorts[name] = tuple(chosen)
+        for grouping, (text, help_) in GROUPINGS.items():
+            v = st.selectbox(text, ["any", *cache.group_labels(db, grouping)], key=f"cohorts_{name.lower()}_{grouping}",
+                             bind="query-params", help=help_)
+            if v and v != "any":
+                groups.append((grouping, v))
+        cohorts[name], derived[name] = tuple(chosen), tuple(groups)
 
 
-def label(filters: tuple[tuple[str, str], ...]) -> str:
-    return " & ".join(f"{md_text(k)}={md_text(v)}" for k, v in filters) or "everyone"
+def label(filters: tuple[tuple[str, str], ...], groups: tuple[tuple[str, str], ...]) -> str:
+    parts = [f"{md_text(k)}={md_text(v)}" for k, v in filters]
+    parts += [f"{GROUPINGS[k][0]} {md_text(v)}" for k, v in groups]
+    return " & ".join(parts) or "everyone"
 
 
 # Cached calls into core.
-sizes = {n: cache.cohort_sizes(db, f) for n, f in cohorts.items()}
+sizes = {n: cache.cohort_sizes(db, f, derived[n]) for n, f in cohorts.items()}
 if source == "model":
-    model_shares = {n: panels.computed(cache.cohort_trajectories, db, model, f, period) for n, f in cohorts.items()}
+    model_shares = {n: panels.computed(cache.cohort_trajectories, db, model, f, period, derived[n])
+                    for n, f in cohorts.items()}
     shares = {n: (r.fold(10).frame() if r is not None else pd.DataFrame(columns=["period", "category", "share"]))
               for n, r in model_shares.items()}
 else:
-    shares = {n: cache.cohort_category_share(db, f, period) for n, f in cohorts.items()}
+    shares = {n: cache.cohort_category_share(db, f, period, derived[n]) for n, f in cohorts.items()}
 
 # Layout.
 cols = st.columns(2)
 for (n, f), col in zip(cohorts.items(), cols, strict=True):
     with col:
         s = sizes[n]
-        st.metric(f"Cohort {n}: {label(f)}", f"{s['users']:,} users", f"{s['events']:,} events", delta_color="off",
-                  help="A cohort is the group of users whose attributes match the filters above ('everyone' when "
-                       "none is set).")
+        st.metric(f"Cohort {n}: {label(f, derived[n])}", f"{s['users']:,} users", f"{s['events']:,} events", delta_color="off",
+                  help="A cohort is the group of users who match every filter above ('everyone' when none is set).")
         if s["users"] < 30:
             st.caption("Fewer than 30 users: differences from this cohort are mostly noise.")
         if shares[n].empty:

@@ -9,7 +9,7 @@ import streamlit as st
 from core.errors import InterestLensError
 from core.fairness import MIN_GROUP_SIZE
 from core.fairness.inputs import default_attributes, known_attributes
-from core.fairness.over_time import panel_note
+from core.fairness.over_time import panel_note, shown_windows
 from dashboard import cache
 from dashboard.components import fairness_charts as fc
 from dashboard.components import panels
@@ -135,15 +135,14 @@ with trend_tab:
     if trend_tab.open:
         try:
             with st.spinner("Computing the trend window by window…", show_time=True):
-                windows = (cache.served_fairness_trend(db, variant, int(k), tuple(by), freq) if served
-                           else cache.fairness_trend(db, model, int(k), tuple(by), freq))
+                windows = (cache.served_fairness_trend(db, variant, int(k), tuple(by), freq, int(min_size)) if served
+                           else cache.fairness_trend(db, model, int(k), tuple(by), freq, int(min_size)))
         except InterestLensError as exc:
             st.error(md_text(exc))
             st.stop()
-        frame = fc.trend_frame(windows)
-        sparse = frame[frame["users"] < int(min_size)] if len(frame) else frame
-        frame = frame[frame["users"] >= int(min_size)] if len(frame) else frame
-        if len(sparse):  # a window of a handful of users swings its gaps between 0 and 1
+        shown, sparse = shown_windows(windows)  # core's rule, as `interestlens fairness` applies it
+        frame = fc.trend_frame(shown)
+        if sparse:  # a window of a handful of users swings its gaps between 0 and 1
             st.caption(f"{len(sparse)} {freq}{'s' if len(sparse) > 1 else ''} with fewer than {int(min_size)} users "
                        "scored are left out; a longer trend window holds more users.")
         if frame.empty:
@@ -157,6 +156,7 @@ with trend_tab:
             st.plotly_chart(fc.trend_lines(frame, [nd, hr, "coverage", "gini", "aplt"],
                                            f"Quality and exposure per {freq} (long-tail share: aplt, concentration: gini)"),
                             key="fairness_trend_quality")
+            st.caption(f"Shaded bands: 95% bootstrap intervals of {nd}, {hr} and the gaps, over each window's users.")
             gap_cols = [col for col in frame.columns if col.startswith("gap:")]
             if gap_cols:
                 st.plotly_chart(fc.trend_lines(frame, gap_cols, f"{nd} gap between groups per {freq}"),

@@ -24,7 +24,9 @@ from core.fairness import (
     over_time,
     panel_note,
     popularity_recommender,
+    shown_windows,
     user_panel,
+    window_intervals,
     window_split,
 )
 
@@ -191,3 +193,59 @@ def test_window_popularity_equals_value_counts_before_the_window_end():
         want = ev.loc[ev["ts"] < end, "item_id"].value_counts()
         assert got.to_dict() == want.to_dict()
         assert list(got.to_numpy()) == sorted(got.to_numpy(), reverse=True)
+
+
+def test_windows_below_the_minimum_are_marked_not_dropped():
+    # January and February each score 2 users (test_over_time_by_hand)
+    default = over_time(events(), popularity_recommender, k=2, item_categories=CATS)
+    assert [r.below_min for r in default] == [True, True]  # the default minimum is the report's 30 users
+    assert [r.below_min for r in over_time(events(), popularity_recommender, 2, CATS, min_users=2)] == [False, False]
+    marked = over_time(events(), popularity_recommender, 2, CATS, min_users=3)
+    assert [r.below_min for r in marked] == [True, True]
+    assert [r.metrics for r in marked] == [r.metrics for r in default]  # still computed, only marked
+    shown, left_out = shown_windows(marked)
+    assert shown == [] and left_out == marked
+
+
+def test_window_intervals_known_answers():
+    # every user equal: every resample mean is that value
+    same = window_intervals({"m": np.full(5, 0.25)}, {}, "m", 50)
+    assert same == {"m": (0.25, 0.25)}
+    assert window_intervals({"m": np.ones(3)}, {}, "m", 0) == {}
+    # the means are those of the resamples numpy's generator draws with the window's seed
+    v = np.array([0.0, 1.0, 0.0, 0.5, 1.0, 0.0])
+    got = window_intervals({"m": v}, {}, "m", 400, (0.1, 0.9), seed=(0, 3))
+    idx = np.random.default_rng((0, 3)).integers(0, len(v), size=(400, len(v)))
+    assert got["m"] == tuple(float(q) for q in np.quantile(v[idx].mean(axis=1), (0.1, 0.9)))
+    # two groups of 4 users, values 0 and 1: the gap is 1 whenever both are drawn (all but 2 in 256 resamples, under
+    # the 2.5 % quantile), so the whole interval is 1
+    gap = window_intervals({"m": np.repeat([0.0, 1.0], 4)}, {"g": np.repeat([0, 1], 4)}, "m", 1000)
+    assert gap["gap:g"] == (1.0, 1.0)
+    assert gap["m"][0] < 0.5 < gap["m"][1]
+
+
+def test_window_intervals_are_drawn_in_bounded_chunks(monkeypatch):
+    import importlib
+
+    ot = importlib.import_module("core.fairness.over_time")  # the module (the package exports the function)
+    monkeypatch.setattr(ot, "_BOOT_CELLS", 10)  # at most 2 resamples of 5 users at a time
+    v = np.array([0.0, 1.0, 0.25, 0.5, 1.0])
+    out = window_intervals({"m": v}, {}, "m", 7, (0.0, 1.0))
+    rng = np.random.default_rng(0)
+    idx = np.concatenate([rng.integers(0, 5, size=(b, 5)) for b in (2, 2, 2, 1)])  # 7 resamples in 4 chunks
+    means = v[idx].mean(axis=1)
+    assert out == {"m": (float(means.min()), float(means.max()))}
+
+
+def test_every_window_has_intervals_around_its_means():
+    attrs = pd.DataFrame({"user_id": ["u1", "u2", "u3", "u4"], "gender": ["F", "M", "F", "M"]})
+    rows = over_time(events(), popularity_recommender, 2, CATS, attrs, by=["gender"], n_boot=300)
+    for r in rows:
+        assert set(r.intervals) == {"NDCG@2", "HR@2", "gap:gender"}
+        for m in ("NDCG@2", "HR@2"):
+            assert r.intervals[m][0] <= r.metrics[m] <= r.intervals[m][1]
+    # January: u1 0, u2 1 → resample means 0, .5 or 1; both extremes have probability 1/4
+    assert rows[0].intervals["NDCG@2"] == (0.0, 1.0)
+    again = over_time(events(), popularity_recommender, 2, CATS, attrs, by=["gender"], n_boot=300)
+    assert [r.intervals for r in again] == [r.intervals for r in rows]  # seeded per window: the same rows every run
+    assert all(r.intervals == {} for r in over_time(events(), popularity_recommender, 2, CATS, n_boot=0))

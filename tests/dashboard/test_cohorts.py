@@ -63,3 +63,41 @@ def test_cohort_model_interest_is_cores_cohort_trajectory(dash_env):
     shown = {(t["name"], x[:10]): y for t in fig["data"] for x, y in zip(t["x"], _ys(t), strict=True)}
     for row in frame.itertuples():
         assert abs(shown[(html.escape(row.category), str(row.period)[:10])] - row.share) < 1e-9
+
+
+def test_a_log_without_attributes_is_cut_by_activity_and_tenure(monkeypatch, writable_db, dash_model):
+    from core.fairness import group_members, log_user_groups
+    from core.store import connect_write
+    from core.store.views import cohort_sizes
+    from dashboard.components.charts import md_text
+
+    with connect_write(writable_db) as con:
+        con.execute("UPDATE users SET attributes = MAP {}::MAP(VARCHAR, VARCHAR)")
+    monkeypatch.setenv("INTERESTLENS_DB", str(writable_db))
+    monkeypatch.setenv("INTERESTLENS_MODEL", str(dash_model))
+    monkeypatch.setenv("INTERESTLENS_MODELS", str(dash_model.parent))
+    with connect_read(writable_db) as con:
+        groups = log_user_groups(con)
+        heavy = sorted(groups["activity_quartile"].unique())[-1]  # Q4: the most active quarter
+        long_ = sorted(groups["tenure_quartile"].unique())[0]
+        size = cohort_sizes(con, [], group_members(groups, [("activity_quartile", heavy)]))
+        everyone = cohort_sizes(con, [])
+        share = cohort_category_share(con, [], "month", group_members(groups, [("activity_quartile", heavy)]))
+    at = open_page("cohorts")
+    assert not problems(at)
+    assert not any("nothing to segment" in i.value for i in at.info)
+    assert [s.key for s in at.selectbox][:2] == ["cohorts_a_activity_quartile", "cohorts_a_tenure_quartile"]
+    assert at.selectbox(key="cohorts_a_activity_quartile").options == ["any", *sorted(groups["activity_quartile"].unique())]
+    at.selectbox(key="cohorts_a_activity_quartile").set_value(heavy).run()
+    assert not problems(at)
+    assert at.metric[0].label == f"Cohort A: activity {md_text(heavy)}"  # escaped as markdown, shown as text
+    assert at.metric[0].value == f"{size['users']:,} users"
+    assert at.metric[1].value == f"{everyone['users']:,} users"
+    assert 0 < size["users"] < everyone["users"]
+    shown = {(t["name"], x[:10]): y for t in figure(at, "cohorts_share_A")["data"] for x, y in zip(t["x"], _ys(t), strict=True)}
+    for row in share.itertuples():
+        assert abs(shown[(html.escape(row.category), f"{row.period:%Y-%m-%d}")] - row.share) < 1e-9
+    # the tenure groups go into the URL like any filter
+    at = open_page("cohorts", cohorts_b_tenure_quartile=long_)
+    assert not problems(at)
+    assert at.metric[1].label == f"Cohort B: tenure {md_text(long_)}"

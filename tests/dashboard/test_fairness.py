@@ -133,3 +133,36 @@ def test_fairness_page_reads_a_served_log_per_variant(dash_env, writable_db, tmp
                      fairness_tab="Items & exposure")
     assert not problems(bare)
     assert {m.label: m.value for m in bare.metric}["Coverage"] == f"{core.items.coverage:.1%}"
+
+
+def test_the_trend_leaves_out_the_windows_core_marks_and_draws_its_intervals_as_bands(dash_env):
+    from core.fairness import TREND_USERS, over_time, shown_windows
+    from core.fairness.inputs import load_inputs
+
+    db, model = dash_env
+    loaded = load_inputs(db, model, k=10)
+    inp = loaded.inputs
+    every = over_time(inp.events, loaded.recommend_fn, 10, inp.item_categories, inp.user_attributes, ["gender"],
+                      "month", min_users=1, max_users=TREND_USERS)
+    sizes = sorted({w.users for w in every})
+    assert len(sizes) >= 2  # the tiny log has windows of different sizes
+    threshold = sizes[-1]  # only the largest windows are drawn
+    expected, left_out = shown_windows(over_time(inp.events, loaded.recommend_fn, 10, inp.item_categories,
+                                                 inp.user_attributes, ["gender"], "month", min_users=threshold,
+                                                 max_users=TREND_USERS))
+    assert expected and left_out
+    at = open_page("fairness", fairness_by="gender", fairness_min_size=str(threshold), fairness_window="month",
+                   fairness_tab="Over time")
+    assert not problems(at)
+    table = next(d.value for d in at.dataframe if "start" in d.value.columns)
+    assert list(table["start"]) == [w.start for w in expected]
+    assert any(c.value.startswith(f"{len(left_out)} months with fewer than {threshold} users") for c in at.caption)
+    fig = figure(at, "fairness_trend_quality")
+    bands = {t["name"]: t for t in fig["data"] if t.get("fill") == "toself"}
+    assert set(bands) == {"NDCG@10 interval", "HR@10 interval"}
+    y = bands["NDCG@10 interval"]["y"]
+    lows, highs = [w.intervals["NDCG@10"][0] for w in expected], [w.intervals["NDCG@10"][1] for w in expected]
+    assert [round(v, 9) for v in y] == [round(v, 9) for v in highs + lows[::-1]]
+    assert all(lo <= w.metrics["NDCG@10"] <= hi for w, lo, hi in zip(expected, lows, highs, strict=True))
+    gaps = figure(at, "fairness_trend_gaps")
+    assert any(t["name"] == "gap:gender interval" for t in gaps["data"])

@@ -160,8 +160,10 @@ def test_demo_mode_shows_pseudonyms_everywhere_and_no_attributes(demo_env, dash_
 
     at = open_page("explain", user=alias)
     assert not problems(at) and not leaks.search(_rendered(at))
-    at = open_page("cohorts")
-    assert any("Demo mode hides user attributes" in i.value for i in at.info)
+    at = open_page("cohorts")  # no attributes in demo mode: cohorts are cut by activity and tenure only
+    assert not problems(at) and any("Demo mode hides user attributes" in c.value for c in at.caption)
+    assert [s.key for s in at.selectbox][:2] == ["cohorts_a_activity_quartile", "cohorts_a_tenure_quartile"]
+    assert not leaks.search(_rendered(at))
 
 
 def test_uploads_are_limited_in_type_and_size(dash_env):
