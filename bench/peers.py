@@ -72,8 +72,9 @@ def run_ours_part(results: Results, args, seqs, split, n: int, work: Path) -> No
     for seed in [int(s) for s in args.seeds.split(",") if s]:
         prev = results.get(f"ours_seed{seed}")
         # a run saved under other defaults (the rule changed since) is redone, never reported as today's
-        stale = prev is not None and (prev.get("model_config") != mcfg.to_dict()
-                                      or prev.get("train_config", {}).get("patience") != tcfg.patience)
+        was = prev.get("train_config", {}) if prev is not None else {}
+        stale = prev is not None and (prev.get("model_config") != mcfg.to_dict() or was.get("patience") != tcfg.patience
+                                      or was.get("lr_decay", 1.0) != tcfg.lr_decay)
         if prev is None or stale:
             fig = run_ours(args.db, seed, work, seqs, split, n, (mcfg, tcfg))
             results.stage(f"ours_seed{seed}", {**fig, "load1_at_finish": os.getloadavg()[0]})

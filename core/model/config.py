@@ -29,6 +29,9 @@ class ModelConfig:
     # weight of the auxiliary next-category loss; above 0 (and with categories) a linear head on every step's state
     # predicts the next event's category split, trained jointly with the next-item loss (core.trajectory.forecast)
     category_loss: float = 0.0
+    # label smoothing of the next-item cross-entropy (full softmax only): this share of each target's probability
+    # is spread uniformly over the catalogue; 0 = plain cross-entropy, the behaviour before 2026-12-07
+    label_smoothing: float = 0.0
 
     def __post_init__(self) -> None:
         """Refuse shapes the model cannot be built with, in one sentence (SettingError naming the field)."""
@@ -43,7 +46,8 @@ class ModelConfig:
         cl = self.category_loss
         if isinstance(cl, bool) or not isinstance(cl, numbers.Real) or not math.isfinite(cl) or cl < 0:
             raise UserInputError(f"category_loss must be a finite number of at least 0, not {cl!r}.")
-        for name, value, closed in (("dropout", self.dropout, False), ("text_id_dropout", self.text_id_dropout, True)):
+        for name, value, closed in (("dropout", self.dropout, False), ("text_id_dropout", self.text_id_dropout, True),
+                                    ("label_smoothing", self.label_smoothing, False)):
             ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and not math.isnan(value)
             if not ok or value < 0 or value > 1 or (value == 1 and not closed):
                 span = "from 0 to 1" if closed else "at least 0 and below 1"

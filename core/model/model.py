@@ -322,6 +322,10 @@ class InterestModel(nn.Module):
         if n_negatives is None or n_negatives >= self.sizes.n_items:
             logits = h @ items.t()  # [N,I]
             logits[:, 0] = float("-inf")
+            if self.config.label_smoothing > 0:
+                # smoothing over the real items only: the padding column's -inf must not receive target mass
+                ls = self.config.label_smoothing
+                return F.cross_entropy(logits[:, 1:].float(), y - 1, label_smoothing=ls) + aux
             return F.cross_entropy(logits.float(), y) + aux
         neg = torch.randint(1, self.sizes.n_items + 1, (n_negatives,), device=h.device)  # [S]
         pos_logit = (h * items[y]).sum(-1, keepdim=True)  # [N,1]

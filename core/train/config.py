@@ -18,6 +18,10 @@ class TrainConfig:
     lr: float = 2e-3  # peak AdamW learning rate, reached after the warm-up
     weight_decay: float = 0.1  # AdamW decoupled weight decay on matrices and embeddings (not biases / norms)
     warmup: int = 50  # optimiser steps of linear learning-rate warm-up from 0
+    # the learning rate is multiplied by this after every epoch whose validation NDCG@10 does not improve on the best
+    # (so it adapts to the log: a log that still improves keeps its rate); 1 = constant, the behaviour before
+    # 2026-12-07
+    lr_decay: float = 1.0
     patience: int = 10  # epochs without a better validation NDCG@10 before stopping
     min_delta: float = 1e-4  # an improvement smaller than this does not reset the patience
     grad_clip: float = 1.0  # clip the global gradient norm (0 = off)
@@ -52,7 +56,7 @@ class TrainConfig:
     # apply the rule of core.train.defaults (window, dropout, patience from the log) before training; what
     # `interestlens train` does. Settings named in `explicit` (given by the user) are left alone
     adapt_defaults: bool = False
-    explicit: tuple[str, ...] = ()  # among max_len, dropout, patience: the ones the rule must not change
+    explicit: tuple[str, ...] = ()  # among max_len, dropout, n_layers, lr_decay, patience: kept from the rule
 
     def __post_init__(self) -> None:
         """Refuse settings that would train nothing or fail deep inside torch (SettingError naming the field)."""
@@ -61,6 +65,10 @@ class TrainConfig:
         require_positive("lr", self.lr, finite=True)
         require_at_least("weight_decay", self.weight_decay, 0)
         require_at_least("warmup", self.warmup, 0)
+        require_positive("lr_decay", self.lr_decay, finite=True)
+        if self.lr_decay > 1:
+            raise SettingError("{lr_decay} must be above 0 and at most 1, not {value!r}.", "lr_decay",
+                               value=self.lr_decay)
         require_at_least("patience", self.patience, 1)
         require_at_least("min_delta", self.min_delta, 0)
         require_at_least("grad_clip", self.grad_clip, 0)

@@ -162,6 +162,19 @@ def _friends(run: TrainingRun, model: torch.nn.Module, step: int | None = None):
     return run.social.prepare
 
 
+def missed_epochs(history: list[EpochRecord], min_delta: float) -> int:
+    """Epochs in `history` whose validation NDCG@10 did not improve on the best before them (as `validate` decides,
+    the first epoch always improves); `TrainConfig.lr_decay` is applied once per such epoch. Read from the history,
+    so a resumed run continues at the same rate."""
+    best, missed = -math.inf, 0
+    for i, rec in enumerate(history):
+        if i == 0 or rec.valid_ndcg10 > best + min_delta:
+            best = rec.valid_ndcg10
+        else:
+            missed += 1
+    return missed
+
+
 def run_epoch(run: TrainingRun, state: ResumeState, clock: Clock) -> EpochSteps:
     """One pass of optimiser steps over this process's share of the training windows (epoch `state.epoch`).
 
@@ -170,6 +183,7 @@ def run_epoch(run: TrainingRun, state: ResumeState, clock: Clock) -> EpochSteps:
     config, ctx, model, opt = run.config, run.ctx, run.model, run.opt
     torch.manual_seed(config.seed * 100_003 + state.epoch * 101 + ctx.rank)  # dropout; differs per process
     model.train()
+    lr_scale = config.lr_decay ** missed_epochs(state.history, config.min_delta)
     losses: list[float] = []
     cut_short: StopReason | None = None
     t0, c0 = time.perf_counter(), time.process_time()
@@ -186,7 +200,7 @@ def run_epoch(run: TrainingRun, state: ResumeState, clock: Clock) -> EpochSteps:
         batch, targets = batch.to(ctx.device), targets.to(ctx.device)
         social = (batch.social.states, batch.social.present, batch.social.friends) if batch.social else ()
         for g in opt.param_groups:
-            g["lr"] = config.lr * min(1.0, (state.step + 1) / max(1, config.warmup))
+            g["lr"] = config.lr * min(1.0, (state.step + 1) / max(1, config.warmup)) * lr_scale
         with run.autocast:
             loss = run.net(batch.items, batch.gaps, batch.event_types, batch.context, batch.mask, targets, *social)
         opt.zero_grad(set_to_none=True)

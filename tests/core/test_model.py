@@ -131,3 +131,21 @@ def test_empty_history_state_is_trained_on_first_events():
     logits = model.score(model.empty.detach())  # [I+1]
     expected = torch.nn.functional.cross_entropy(logits.expand(B, -1), first)
     assert torch.allclose(loss, expected, atol=1e-5)
+
+
+def test_label_smoothing_spreads_the_target_mass_over_real_items_only():
+    """Known answer: with smoothing s the loss is (1 - s) * NLL + s * mean over the I real items of -log p (the
+    padding column gets no mass, so the loss stays finite); s = 0 is the plain cross-entropy."""
+    batch = make_batch()
+    targets = torch.zeros_like(batch.items)  # only the first events are targets: their state is `empty`
+    first = torch.tensor([batch.items[b][batch.mask[b]][0].item() for b in range(B)])
+    plain = make_model()
+    smooth = make_model(label_smoothing=0.25)
+    smooth.load_state_dict(plain.state_dict())
+    logp = plain.score(plain.empty.detach())[1:].log_softmax(-1)  # [I] over the real items
+    nll = -logp[first - 1]  # [B]
+    expected = (0.75 * nll - 0.25 * logp.mean()).mean()
+    with torch.no_grad():
+        assert torch.allclose(plain.loss(batch, targets), nll.mean(), atol=1e-5)
+        got = smooth.loss(batch, targets)
+    assert torch.isfinite(got) and torch.allclose(got, expected, atol=1e-5)

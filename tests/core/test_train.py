@@ -119,3 +119,19 @@ def test_save_load_gives_identical_scores(synthetic_db, trained_model_dir, tmp_p
     b = load_checkpoint(save_checkpoint(tmp_path / "copy", a.model, a.vocab, a.fingerprint, a.card))
     with torch.no_grad():
         assert torch.equal(a.model(batch), b.model(batch))
+
+
+def test_lr_decay_counts_the_epochs_that_did_not_improve():
+    """Known answer: validation NDCG@10 0.10, 0.12, 0.11, 0.12005, 0.13 with min_delta 1e-4 misses epochs 3 and 4
+    (epoch 4 improves by less than min_delta), so epoch 6 runs at lr * lr_decay ** 2."""
+    from core.train.loop import missed_epochs
+    from core.train.records import EpochRecord
+
+    recs = [EpochRecord(e, 1.0, v, 0.0, 0.0, 0.0, 1, 1, 0.0, 0.0) for e, v in
+            enumerate([0.10, 0.12, 0.11, 0.12005, 0.13], start=1)]
+    assert [missed_epochs(recs[:k], 1e-4) for k in range(6)] == [0, 0, 0, 1, 2, 2]
+    assert TrainConfig().lr_decay == 1.0  # constant rate unless asked: the behaviour before the option
+    with pytest.raises(UserInputError):
+        TrainConfig(lr_decay=1.5)
+    with pytest.raises(UserInputError):
+        TrainConfig(lr_decay=0)
