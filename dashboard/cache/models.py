@@ -165,7 +165,8 @@ class FairnessView:
     computed: bool  # some inputs were computed now because they were not saved beside the model
 
 
-def _grouped_by(by: tuple[str, ...]) -> list[str] | None:
+def grouped_by(by: tuple[str, ...]) -> list[str] | None:
+    """The fairness grouping as core takes it (None: core's default); demo mode keeps derived attributes only."""
     from core.fairness import DERIVED_ATTRIBUTES
 
     if demo.hides_attributes():  # demo mode: group by derived attributes only
@@ -188,7 +189,7 @@ def fairness(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], n_boot: in
     from core.fairness import fairness_report, recommendation_counts
 
     loaded = _fairness_inputs(db, model, int(k))
-    report = fairness_report(loaded.inputs, k=int(k), by=_grouped_by(by), n_boot=int(n_boot) or None,
+    report = fairness_report(loaded.inputs, k=int(k), by=grouped_by(by), n_boot=int(n_boot) or None,
                              recommend_fn=None, min_group_size=int(min_group_size))
     recs = loaded.inputs.recs
     counts = recommendation_counts(recs[recs["rank"] <= int(k)], loaded.inputs.catalogue)
@@ -205,7 +206,7 @@ def fairness_trend(db: DbRef, model: ModelRef, k: int, by: tuple[str, ...], freq
     loaded = _fairness_inputs(db, model, int(k))
     inp = loaded.inputs
     return over_time(inp.events, loaded.recommend_fn, int(k), inp.item_categories, inp.user_attributes,
-                     _grouped_by(by), freq, min_users=int(min_users), max_users=TREND_USERS)
+                     grouped_by(by), freq, min_users=int(min_users), max_users=TREND_USERS)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from dashboard import demo
 from dashboard.cache.handles import DbRef
-from dashboard.cache.models import FairnessView
+from dashboard.cache.models import FairnessView, grouped_by
 
 if TYPE_CHECKING:
     from core.fairness import WindowRow
@@ -30,13 +29,11 @@ def served_fairness(db: DbRef, variant: str, k: int, by: tuple[str, ...], n_boot
                     min_group_size: int) -> FairnessView:
     """`core.served.served_report` for one variant (no trend: `served_fairness_trend` draws it when its tab opens),
     with the item counts of its Lorenz curve."""
-    from core.fairness import DERIVED_ATTRIBUTES, recommendation_counts
+    from core.fairness import recommendation_counts
     from core.served import served_inputs, served_report
 
-    if demo.hides_attributes():  # demo mode: group by derived attributes only, as for a model
-        by = tuple(b for b in by if b in DERIVED_ATTRIBUTES)
     inputs = served_inputs(db.path, variant, int(k))
-    report = served_report(db.path, variant, k=int(k), by=list(by) or None, n_boot=int(n_boot) or None,
+    report = served_report(db.path, variant, k=int(k), by=grouped_by(by), n_boot=int(n_boot) or None,
                            trend=False, min_group_size=int(min_group_size), inputs=inputs)
     return FairnessView(report, recommendation_counts(inputs.recs, inputs.catalogue), False)
 
@@ -45,10 +42,8 @@ def served_fairness(db: DbRef, variant: str, k: int, by: tuple[str, ...], n_boot
 def served_fairness_trend(db: DbRef, variant: str, k: int, by: tuple[str, ...], freq: str,
                           min_users: int) -> list[WindowRow]:
     """`core.served.served_trend`: the served lists of one variant per calendar window."""
-    from core.fairness import DERIVED_ATTRIBUTES, TREND_USERS
+    from core.fairness import TREND_USERS
     from core.served.fairness import served_trend
 
-    if demo.hides_attributes():
-        by = tuple(b for b in by if b in DERIVED_ATTRIBUTES)
-    return served_trend(db.path, variant, int(k), list(by) or None, freq, max_users=TREND_USERS,
+    return served_trend(db.path, variant, int(k), grouped_by(by), freq, max_users=TREND_USERS,
                         min_users=int(min_users))
