@@ -68,6 +68,19 @@ def open_page(args, tab: str = "") -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _repeated(args, tab: str) -> dict:
+    """`args.repeat` opens of the page on `tab`: each run, their median and largest wall time, and the load."""
+    runs = [open_page(args, tab) for _ in range(args.repeat)]
+    wall = [r["seconds"] for r in runs]
+    return {"runs": runs, "seconds_median": statistics.median(wall), "seconds_max": max(wall),
+            "load_average_1min": [r["load_average_1min"] for r in runs]}
+
+
+def _load_range(figures: dict) -> str:
+    load = figures["load_average_1min"]
+    return f"{min(load):.1f}-{max(load):.1f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--db", type=Path, required=True)
@@ -101,23 +114,16 @@ def main() -> None:
     res.stage("save", {"seconds": saved_s, "load_average_1min": load})
     print(f"save_inputs (after training): {saved_s:.2f} s, load {load:.1f}")
 
-    runs = [open_page(args) for _ in range(args.repeat)]
-    wall = [r["seconds"] for r in runs]
-    figures = {"runs": runs, "seconds_median": statistics.median(wall), "seconds_max": max(wall),
-               "load_average_1min": [r["load_average_1min"] for r in runs]}
+    figures = _repeated(args, "")
     res.stage("saved", figures)
     print(f"open with saved inputs: median {figures['seconds_median']:.2f} s, max {figures['seconds_max']:.2f} s "
-          f"over {args.repeat} opens, load {min(figures['load_average_1min']):.1f}-{max(figures['load_average_1min']):.1f}"
-          f"; computed-now note shown: {[r['computed_note'] for r in runs]}")
+          f"over {args.repeat} opens, load {_load_range(figures)}"
+          f"; computed-now note shown: {[r['computed_note'] for r in figures['runs']]}")
 
-    runs = [open_page(args, "Over time") for _ in range(args.repeat)]
-    wall = [r["seconds"] for r in runs]
-    figures = {"runs": runs, "seconds_median": statistics.median(wall), "seconds_max": max(wall),
-               "load_average_1min": [r["load_average_1min"] for r in runs]}
+    figures = _repeated(args, "Over time")
     res.stage("saved_over_time_tab", figures)
     print(f"the Over time tab opened directly, saved inputs: median {figures['seconds_median']:.2f} s, max "
-          f"{figures['seconds_max']:.2f} s, load {min(figures['load_average_1min']):.1f}-"
-          f"{max(figures['load_average_1min']):.1f}")
+          f"{figures['seconds_max']:.2f} s, load {_load_range(figures)}")
     print(f"results: {res.path}")
 
 
