@@ -27,7 +27,7 @@ def explain_result(expl: HistoryExplanation, curves: DeletionCurves) -> dict:
         "base": expl.base,
         "fx": expl.fx,
         "values": [
-            {"event": lab.step, "item": lab.item_id, "title": lab.title, "time": iso_utc(lab.time), "value": float(v)}
+            {"step": lab.step, "item_id": lab.item_id, "title": lab.title, "time": iso_utc(lab.time), "value": float(v)}
             for lab, v in zip(expl.labels, expl.values, strict=True)
         ],
         "windows": [

@@ -52,6 +52,16 @@ def encode(
                           f"{state}\n{result['path']}")
 
 
+def _item(m) -> dict:
+    """A `core.semantic.Match` of an item in the CLI's JSON vocabulary (item_id, as every command names it)."""
+    return {"item_id": m.key, "text": m.text, "score": m.score}
+
+
+def _term(m) -> dict:
+    """A `core.semantic.Match` of a term (a category or tag): the term, its text and score."""
+    return {"term": m.key, "text": m.text, "score": m.score}
+
+
 @semantic_app.command("search")
 def search(
     query: str = typer.Argument(..., help="Free text, e.g. \"space adventure\"."),
@@ -68,7 +78,7 @@ def search(
     encoder = load_encoder(device)  # the query needs it anyway, so stale item vectors are refreshed with it too
     tv = encode_items(db, encoder)
     items = search_items(tv, query, encoder, k)
-    result: dict = {"query": query, "items": [vars(m) for m in items]}
+    result: dict = {"query": query, "items": [_item(m) for m in items]}
     lines = [f"items nearest to {query!r}:"] + [f"  {m.score:.3f}  {m.key}  {m.text}" for m in items]
     if users:
         loaded, seqs = _model_and_sequences(db, model)
@@ -94,7 +104,7 @@ def similar(
     found = similar_items(tv, item_id, k)
     text = tv.texts[tv.row(item_id)]
     emit(
-        {"item_id": item_id, "text": text, "similar": [vars(m) for m in found]},
+        {"item_id": item_id, "text": text, "similar": [_item(m) for m in found]},
         as_json,
         "\n".join([f"{item_id}  {text}"] + [f"  {m.score:.3f}  {m.key}  {m.text}" for m in found]),
     )
@@ -120,7 +130,7 @@ def describe(
         "events": words.n_events,
         "model": loaded.name,
         "points": [
-            {"step": p.step, "ts": p.ts, "terms": [vars(m) for m in p.terms], "items": [vars(m) for m in p.items]}
+            {"step": p.step, "time": p.ts, "terms": [_term(m) for m in p.terms], "items": [_item(m) for m in p.items]}
             for p in words.points
         ],
     }

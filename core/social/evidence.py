@@ -38,7 +38,7 @@ class SocialEvidence:
     user_id: str
     times: np.ndarray  # [n] int64 unix seconds of the steps
     social_share: np.ndarray  # [n] share of the step's interest that came from friends (0 = none present)
-    influencers: list[list[dict]]  # [n] the friends attended to most at each step: {"user", "weight"}, weight > 0
+    influencers: list[list[dict]]  # [n] the friends attended to most at each step: {"user_id", "weight"}, weight > 0
     friends: list[str]  # [K] the friends the branch may attend to (the cap rule's order)
     influence: np.ndarray  # [K] mean over steps of share x attention: how much of the user's interest each supplied
     batch: Batch | None = field(default=None, repr=False)  # the last window with its social inputs (for SHAP)
@@ -96,7 +96,7 @@ def user_social_evidence(
     influencers = []
     for t in range(b - a):
         order = np.argsort(-att[t], kind="stable")[:top]
-        influencers.append([{"user": names[j], "weight": round(float(att[t, j]), 6)} for j in order if att[t, j] > 0])
+        influencers.append([{"user_id": names[j], "weight": round(float(att[t, j]), 6)} for j in order if att[t, j] > 0])
     influence = (share[:, None] * att).mean(0) if b > a else np.zeros(len(friends))
     if b - a > L:  # the SHAP window: the latest L events, friends as of each step
         batch = social_batch(seqs, np.array([b - L]), np.array([b]), L, tl, graph)
@@ -200,7 +200,7 @@ class FriendExplanation:
 
     def to_dict(self) -> dict:
         return {
-            "friends": [{"user": f, "value": float(v)} for f, v in zip(self.friends, self.values, strict=True)],
+            "friends": [{"user_id": f, "value": float(v)} for f, v in zip(self.friends, self.values, strict=True)],
             "events_total": float(self.events.sum()), "base": self.base, "fx": self.fx,
             "additivity_error": self.additivity_error,
             "deletion_by_value": np.round(self.deletion_by_value, 6).tolist(),

@@ -132,7 +132,7 @@ class Trajectory:
         """The CLI's JSON object: steps, categories, the four distributions, gate, drift, change_points,
         short_weight and the plain reading."""
         steps = [
-            {"index": int(r.index), "time": r.time.to_pydatetime(), "item": str(r.item),
+            {"step": int(r.index), "time": r.time.to_pydatetime(), "item_id": str(r.item),
              "title": None if pd.isna(r.title) else str(r.title)}
             for r in self.steps.itertuples(index=False)
         ]

@@ -16,14 +16,14 @@ def test_explain_json(cli, monkeypatch, capsys, synthetic_db, untrained_model_di
     d = json.loads(out)
     assert list(d) == ["target", "base", "fx", "values", "windows", "additivity_error", "deletion_auc"]
     assert isinstance(d["target"], str) and set(d["deletion_auc"]) == {"shap", "attention", "recency", "random"}
-    assert list(d["values"][0]) == ["event", "item", "title", "time", "value"]
+    assert list(d["values"][0]) == ["step", "item_id", "title", "time", "value"]
     assert list(d["windows"][0]) == ["level", "label", "start", "end", "value"]
     assert abs(sum(v["value"] for v in d["values"]) + d["base"] - d["fx"]) <= 1e-4 * max(1.0, abs(d["fx"]))
     assert d["additivity_error"] <= 1e-4 * max(1.0, abs(d["fx"]))
     with connect_read(synthetic_db) as con:
         hist = user_history(con, "u003")
     last = d["values"][-1]
-    assert last["event"] == len(hist) - 1 and last["item"] == hist["item_id"].iloc[-1]
+    assert last["step"] == len(hist) - 1 and last["item_id"] == hist["item_id"].iloc[-1]
     assert last["title"] == hist["title"].iloc[-1] and last["time"].endswith("Z")
     months = [w for w in d["windows"] if w["level"] == "month"]
     assert sum(w["value"] for w in months) == pytest.approx(d["fx"] - d["base"], abs=1e-4)

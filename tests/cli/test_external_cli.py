@@ -84,7 +84,7 @@ def test_every_analysis_takes_the_name_of_an_onnx_model(cli, monkeypatch, semant
     index = {item: n + 1 for n, item in enumerate(items)}
     # an additive game: each event of the window is worth e_item · e_target, the empty sequence scores 0
     assert ex["fx"] == pytest.approx(expected[0], abs=1e-4) and ex["base"] == pytest.approx(0.0, abs=1e-6)
-    values = {v["event"]: v["value"] for v in ex["values"]}
+    values = {v["step"]: v["value"] for v in ex["values"]}
     first = len(history) - L
     assert {s: values[s] for s in range(first, len(history))} == pytest.approx(
         {s: float(emb[index[history[s]]] @ emb[1]) for s in range(first, len(history))}, abs=1e-4)
@@ -114,4 +114,4 @@ def test_semantic_describe_reads_an_onnx_models_scores(cli, monkeypatch, semanti
     has = text.norm(dim=-1) > 0
     scores = torch.tensor(np.concatenate([[-np.inf], _scores(emb, items, history)]))[None]  # [1,I+1]
     terms, _ = words_for(scores_text(scores, text, text[has].mean(0))[0], tv, 5)
-    assert [t["key"] for t in now["terms"]] == [t.key for t in terms]
+    assert [t["term"] for t in now["terms"]] == [t.key for t in terms]

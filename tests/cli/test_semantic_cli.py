@@ -42,7 +42,7 @@ def test_similar_and_describe_work_from_cached_vectors(monkeypatch, capsys, sema
     code, out, err = _run(monkeypatch, capsys, "semantic", "similar", item, "--db", str(semantic_db), "--k", "3", "--json")
     assert code == 0, err
     res = json.loads(out)
-    assert [m["key"] for m in res["similar"]] == [m.key for m in similar_items(tv, item, 3)]
+    assert [m["item_id"] for m in res["similar"]] == [m.key for m in similar_items(tv, item, 3)]
     assert res["text"] == tv.texts[tv.row(item)]
 
     from core.store import connect_read
@@ -55,7 +55,7 @@ def test_similar_and_describe_work_from_cached_vectors(monkeypatch, capsys, sema
     res = json.loads(out)
     assert res["user_id"] == user and res["events"] == n and res["model"] == "text"
     assert [p["step"] for p in res["points"]][-1] == n - 1 and len(res["points"]) == 2
-    assert res["points"][-1]["ts"].endswith("Z") and len(res["points"][-1]["terms"]) == 5
+    assert res["points"][-1]["time"].endswith("Z") and len(res["points"][-1]["terms"]) == 5
     code, out, _ = _run(monkeypatch, capsys, *args)
     assert code == 0 and out.startswith(f"user {user}: {n} events") and "now (" in out
 

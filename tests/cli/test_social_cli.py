@@ -63,7 +63,7 @@ def test_trajectory_json_gains_social_share_and_influencers(social_db, social_mo
     n = len(t["steps"])
     assert len(t["social_share"]) == n and len(t["influencers"]) == n
     assert all(0 <= s < 1 for s in t["social_share"])
-    friends = {x["user"] for step in t["influencers"] for x in step}
+    friends = {x["user_id"] for step in t["influencers"] for x in step}
     assert friends and all(0 < x["weight"] <= 1 for step in t["influencers"] for x in step)
     code, human, _ = cli("trajectory", "--db", str(social_db), "--model", str(out), "--user", "s00")
     assert code == 0 and "most influential friends" in human

@@ -32,8 +32,8 @@ def test_trajectory_json(monkeypatch, capsys, synthetic_db, untrained_model_dir)
     ]
     with connect_read(synthetic_db) as con:
         hist = user_history(con, "u003")
-    assert [s["item"] for s in d["steps"]] == list(hist["item_id"])
-    assert d["steps"][0]["index"] == 0 and d["steps"][0]["time"].endswith("Z")
+    assert [s["item_id"] for s in d["steps"]] == list(hist["item_id"])
+    assert d["steps"][0]["step"] == 0 and d["steps"][0]["time"].endswith("Z")
     assert len(d["categories"]) == 6 and len(d["baseline"]) == len(hist) and len(d["baseline"][0]) == 6
     assert d["drift"][0] == 0.0 and all(isinstance(c, int) for c in d["change_points"])
     grid = d["grid"]

@@ -50,7 +50,7 @@ def test_share_and_influencers_per_step(evidence):
         assert (ev.social_share[t] == 0) == (ev.influencers[t] == [])
     weights = [x["weight"] for step in ev.influencers for x in step]
     assert weights and all(0 < w <= 1 for w in weights)
-    assert set(x["user"] for step in ev.influencers for x in step) <= set(ev.friends)
+    assert set(x["user_id"] for step in ev.influencers for x in step) <= set(ev.friends)
 
 
 def test_shapley_over_events_and_friends_is_additive_and_matches_deletion(evidence):
