@@ -68,6 +68,11 @@ def main() -> None:
             print(f"drawn in {time.perf_counter() - t0:.1f} s")
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=args.out, full_page=False)
+            from PIL import Image  # 256 colours, no dithering: a third of the bytes, the same picture
+
+            with Image.open(args.out) as im:
+                flat = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+            flat.save(args.out, optimize=True)
             browser.close()
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -10,71 +10,24 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from dashboard_helpers import OTHER_USER, USER
+from dashboard_helpers import OTHER_USER, USER, small
 
 from core.store import connect_read, user_history
 
-CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = Path(os.environ.get("INTERESTLENS_SCREENSHOTS") or tempfile.mkdtemp(prefix="interestlens-shots-"))
 SLOW = 300_000  # ms: a first explanation or fairness report on a busy 2-core machine
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def server(dash_env, tmp_path):
-    """`interestlens serve` on a free port (its own process group, stopped afterwards); yields the base URL."""
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        message = "CHROMIUM IS NOT INSTALLED: the browser test needs Debian's chromium (apt-get install -y chromium)"
-        if os.environ.get("CI"):  # CI installs it (.ci/run): its absence there is a failure, never a silent skip
-            pytest.fail(message)
-        pytest.skip(message)
-    db, model = dash_env
-    port = _free_port()
-    log = open(tmp_path / "server.log", "w")
-    cli = Path(sys.executable).with_name("interestlens")
-    proc = subprocess.Popen(
-        [str(cli), "serve", "--db", str(db), "--model", str(model), "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("the server did not start:\n" + (tmp_path / "server.log").read_text())
-            time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+def server(chromium, served) -> str:
+    """`interestlens serve` on the tiny database (conftest's `served`), once Chromium is known to be there."""
+    return served
 
 
 def _charts_drawn(page, n: int) -> None:
@@ -88,14 +41,16 @@ def _idle(page) -> None:
 
 def _shot(page, name: str) -> None:
     _idle(page)
-    page.screenshot(path=str(SHOTS / name))
+    path = SHOTS / name
+    page.screenshot(path=str(path))
+    small(path)
 
 
 def _goto(page, name: str) -> None:
     page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
 
 
-def test_browser_deep_link_explanation_fairness_and_screenshots(server, dash_env):
+def test_browser_deep_link_explanation_fairness_and_screenshots(server, dash_env, chromium):
     from playwright.sync_api import expect, sync_playwright
 
     db, _ = dash_env
@@ -104,7 +59,7 @@ def test_browser_deep_link_explanation_fairness_and_screenshots(server, dash_env
     SHOTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 2000})
             page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
@@ -163,7 +118,7 @@ def test_browser_deep_link_explanation_fairness_and_screenshots(server, dash_env
     assert not problems, "\n".join(problems)
 
 
-def test_browser_url_state_back_forward_reload_and_an_id_typed_after_explain(server, dash_env):
+def test_browser_url_state_back_forward_reload_and_an_id_typed_after_explain(server, dash_env, chromium):
     """A deep link's user stays in the URL through every page switch (the first one used to drop it), the browser's
     back and forward buttons walk the pages one by one (each switch used to add a second history entry, so back
     from Explain could stay on Explain), a reload shows the same view, and an id typed at once after leaving
@@ -182,7 +137,7 @@ def test_browser_url_state_back_forward_reload_and_an_id_typed_after_explain(ser
         _idle(page)
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1400})
             page.set_default_timeout(SLOW)
@@ -256,7 +211,7 @@ def onnx_beside_ours(dash_env, tmp_path, monkeypatch):
     return root / "toy-onnx"
 
 
-def test_browser_compare_ours_with_an_onnx_model(onnx_beside_ours, server, dash_env):
+def test_browser_compare_ours_with_an_onnx_model(onnx_beside_ours, server, dash_env, chromium):
     """The Compare page in Chromium: ours (A) against an ONNX model (B), the paired NDCG difference being
     core.compare's, both trajectories of the most disagreeing user drawn, the HTML export offered."""
     from playwright.sync_api import expect, sync_playwright
@@ -267,7 +222,7 @@ def test_browser_compare_ours_with_an_onnx_model(onnx_beside_ours, server, dash_
     expected = compare_models(db, ours, onnx_beside_ours)
     problems: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        browser = p.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 2200})
             page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
@@ -286,6 +241,38 @@ def test_browser_compare_ours_with_an_onnx_model(onnx_beside_ours, server, dash_
             _charts_drawn(page, 2)  # the most disagreeing user's trajectory under each model
             expect(page.get_by_test_id("stDownloadButton")).to_contain_text("Download the comparison (HTML)")
             _shot(page, "compare_browser.png")
+            assert not page.get_by_test_id("stException").count()
+        finally:
+            browser.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_browser_friends_panel_of_a_model_trained_with_friends(friends_env, serve, chromium):
+    """The user explorer on a log with a social graph and a model trained with the social branch: the Friends panel
+    draws its ego network and social share and lists "Influenced by" links, with no browser error (screenshot
+    friends.png)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url = serve(*friends_env)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1100})
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+            page.goto(f"{url}/?user=s00")
+            expect(page.get_by_role("heading", name="User explorer")).to_be_visible(timeout=SLOW)
+            heading = page.get_by_role("heading", name="Friends", exact=True)
+            expect(heading).to_be_visible(timeout=SLOW)
+            expect(page.get_by_text("Influenced by")).to_be_visible(timeout=SLOW)
+            _charts_drawn(page, 5)  # trajectory, gate, timeline, then the ego network and the social share
+            expect(page.get_by_text("of the interest").first).to_be_visible()
+            assert page.locator("a[href^='?user=']").count() >= 1  # each friend links to their own explorer
+            heading.evaluate("h => h.scrollIntoView({block: 'start'})")  # the panel from its heading down
+            _shot(page, "friends.png")
             assert not page.get_by_test_id("stException").count()
         finally:
             browser.close()

@@ -7,36 +7,11 @@ import pytest
 from dashboard_helpers import figure, open_page, problems
 
 from core.checkpoint import load_checkpoint
-from core.datasets.social import generate_social
-from core.ingest.frames import ingest_frames
-from core.model import ModelConfig
 from core.privacy import Pseudonymizer
 from core.social.evidence import user_social_evidence
 from core.store import connect_read
-from core.train import TrainConfig, train
 
 USER = "s00"
-
-
-@pytest.fixture(scope="module")
-def social_env(tmp_path_factory):
-    ds = generate_social(users=30, items=40, events=900, categories=4, communities=2, mean_degree=4, seed=5)
-    root = tmp_path_factory.mktemp("friends")
-    db = root / "s.duckdb"
-    ingest_frames(db, ds.events, ds.users, ds.items, edges=ds.edges)
-    model = root / "models" / "social"
-    train(db, model, ModelConfig(max_len=10, d_model=16, n_heads=2, n_layers=1),
-          TrainConfig(epochs=1, batch_size=16, device="cpu", social=True))
-    return db, model
-
-
-@pytest.fixture
-def friends_env(monkeypatch, social_env):
-    db, model = social_env
-    monkeypatch.setenv("INTERESTLENS_DB", str(db))
-    monkeypatch.setenv("INTERESTLENS_MODEL", str(model))
-    monkeypatch.setenv("INTERESTLENS_MODELS", str(model.parent))
-    return db, model
 
 
 def test_friends_panel_shows_the_ego_network_share_and_links(friends_env):

@@ -9,16 +9,9 @@ reloaded tab answer 200."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-import pytest
 from dashboard_helpers import OTHER_USER, USER
 
 from core.store import connect_read
@@ -27,44 +20,6 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # bench/ is not an installed package (as in test_load_small.py)
     sys.path.insert(0, str(ROOT))
 from bench.ws_client import Tab  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def served(dash_env, tmp_path):
-    """`interestlens serve` on the tiny database (its own process group, stopped afterwards); yields the URL."""
-    db, model = dash_env
-    port = _free_port()
-    log = open(tmp_path / "server.log", "w")
-    cli = Path(sys.executable).with_name("interestlens")
-    proc = subprocess.Popen([str(cli), "serve", "--db", str(db), "--model", str(model), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("the server did not start:\n" + (tmp_path / "server.log").read_text())
-            time.sleep(0.5)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 def _events(db: Path, user: str) -> str:
