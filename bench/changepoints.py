@@ -14,7 +14,9 @@ Stages written to bench/results/changepoints-<size>.json:
 2. `grid`: the tune-half F1 of every PELT setting in the grid (penalty scale × minimum divergence × noise factor ×
    snapping reach × minimum contrast);
 3. `bayes_grid`: the tune-half F1 of every setting of the Bayesian detector (core/trajectory/bayes_changes.py:
-   Dirichlet α × ramp penalty × weekly penalty × change penalty × snapping reach × minimum contrast);
+   multi-category sharing window × best-position or summed evidence × ramp penalty × change penalty, at α 0.5,
+   weekly penalty 0, snapping reach 2 and minimum contrast 0.2; the second session's wider grid over α, snapping and
+   the contrast floor found those best, see docs/trajectory_time.md);
 4. `after`: the setting with the best tune-half F1 (of both methods together), the best PELT setting and the
    product defaults (`ChangeConfig()`), on the eval half; false changes on non-switch users per archetype, and
    `f1_archetype_oracle`, the F1 each would reach if an oracle dropped every change on a user without a planted
@@ -65,19 +67,24 @@ def _cached_pelt(counts, squares, sizes, penalty, min_events):
 _pelt = grid_changes.pelt
 grid_changes.pelt = _cached_pelt
 
-ALPHAS = [0.5, 1.0]
-RAMP_PENALTIES = [2.0, 3.0, 5.0, float("inf")]
+ALPHAS = [0.5]  # 1.0 lost on the tune half (second session); 0.25 and 0.1 lost too (third session, ad hoc)
+RAMP_PENALTIES = [0.0, 1.0, 2.0, 3.0, float("inf")]
 WEEKLY_PENALTIES = [0.0]  # 2.0 never won on the tune half (first run of this grid)
-CHANGE_PENALTIES = [0.0, 1.0, 2.0, 3.0]
+CHANGE_PENALTIES = [-1.0, 0.0, 1.0]
+TAG_WINDOWS = [0, 5]  # 0: a multi-category item split equally; 5: shared by its neighbours' mix
+SUMMED = [False, True]  # best-position evidence, or the marginal likelihood averaged over positions
+BAYES_SNAPS = [2]
+BAYES_MIN_CONTRASTS = [0.2]
 _BAYES: dict = {}
 
 
 def _cached(fn):
     """The Bayesian detector's evidences depend on the history and α only: computed once per user and α."""
-    def wrapper(*args):
-        key = (fn.__name__, *(hash(a.tobytes()) if isinstance(a, np.ndarray) else a for a in args))
+    def wrapper(*args, **kwargs):
+        key = (fn.__name__, *(hash(a.tobytes()) if isinstance(a, np.ndarray) else a for a in args),
+               *sorted(kwargs.items()))
         if key not in _BAYES:
-            _BAYES[key] = fn(*args)
+            _BAYES[key] = fn(*args, **kwargs)
         return _BAYES[key]
     return wrapper
 
@@ -132,6 +139,24 @@ def run_session(users: list[dict], cfg: ChangeConfig) -> dict:
     return score(users, [detect_changes(u["events"], u["ts"], cfg).steps for u in users])
 
 
+def long_history() -> dict:
+    """Seconds the product defaults (and the second session's) take on each user of 2,000+ events of a small
+    long-history log (the synthetic generator, 30 users, 30,000 events, seed 1), evidence cache emptied first."""
+    out = {}
+    for user in planted_users(30, 400, 30_000, 12, 1):
+        if len(user["events"]) < 2000:
+            continue
+        row = {"events": len(user["events"]), "archetype": user["archetype"], "planted": user["planted"]}
+        for name, cfg in (("default", ChangeConfig()), ("previous_default", ChangeConfig(
+                ramp_penalty=2.0, change_penalty=0.0, summed=False, tag_window=0))):
+            _BAYES.clear()
+            t0 = time.perf_counter()
+            steps = detect_changes(user["events"], user["ts"], cfg).steps
+            row[name] = {"seconds": time.perf_counter() - t0, "steps": steps}
+        out[user["user_id"]] = row
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--users", type=int, default=2000)
@@ -161,28 +186,34 @@ def main() -> None:
                              min_contrast=float(mc))
     t0 = time.perf_counter()
     bgrid = {}
-    for alpha, rp, wp, cp, snap, mc in itertools.product(ALPHAS, RAMP_PENALTIES, WEEKLY_PENALTIES, CHANGE_PENALTIES,
-                                                         SNAPS, MIN_CONTRASTS):
+    for tw, sm, alpha, rp, wp, cp, snap, mc in itertools.product(TAG_WINDOWS, SUMMED, ALPHAS, RAMP_PENALTIES,
+                                                                 WEEKLY_PENALTIES, CHANGE_PENALTIES, BAYES_SNAPS,
+                                                                 BAYES_MIN_CONTRASTS):
         cfg = ChangeConfig(method="bayes", alpha=alpha, ramp_penalty=rp, weekly_penalty=wp, change_penalty=cp, snap=snap,
-                           min_contrast=mc)
-        bgrid[f"{alpha}/{rp}/{wp}/{cp}/{snap}/{mc}"] = run_session(tune, cfg)["f1"]
+                           min_contrast=mc, summed=sm, tag_window=tw)
+        bgrid[f"{tw}/{int(sm)}/{alpha}/{rp}/{wp}/{cp}/{snap}/{mc}"] = run_session(tune, cfg)["f1"]
     bbest = max(bgrid, key=lambda k: (bgrid[k], k))
-    res.stage("bayes_grid", {"key": "alpha/ramp_penalty/weekly_penalty/change_penalty/snap/min_contrast", "tune_users": len(tune),
-                             "tune_f1": bgrid, "seconds": time.perf_counter() - t0, "load_1min": os.getloadavg()[0]})
-    a, rp, wp, cp, n, mc = bbest.split("/")
+    res.stage("bayes_grid", {"key": "tag_window/summed/alpha/ramp_penalty/weekly_penalty/change_penalty/snap/min_contrast",
+                             "tune_users": len(tune), "tune_f1": bgrid, "seconds": time.perf_counter() - t0,
+                             "load_1min": os.getloadavg()[0]})
+    tw, sm, a, rp, wp, cp, n, mc = bbest.split("/")
     bayes_best = ChangeConfig(method="bayes", alpha=float(a), ramp_penalty=float(rp), weekly_penalty=float(wp),
-                              change_penalty=float(cp), snap=int(n), min_contrast=float(mc))
+                              change_penalty=float(cp), snap=int(n), min_contrast=float(mc), summed=sm == "1",
+                              tag_window=int(tw))
     chosen = bayes_best if bgrid[bbest] >= grid[best] else pelt_best
     t0 = time.perf_counter()
     after = run_session(held, chosen)
     seconds = time.perf_counter() - t0
     default = run_session(held, ChangeConfig())
     pelt_after = run_session(held, pelt_best)
+    previous = ChangeConfig(ramp_penalty=2.0, change_penalty=0.0, summed=False, tag_window=0)  # second session's
+    previous_after = run_session(held, previous)
     res.stage("after", {
         "eval_users": len(held),
         "chosen_on_tune": {**chosen.__dict__, "tune_f1": max(grid[best], bgrid[bbest])}, "eval_chosen": after,
         "eval_pelt_best": {**pelt_best.__dict__, "tune_f1": grid[best], **pelt_after},
         "eval_default": {**ChangeConfig().__dict__, **default}, "eval_seconds": seconds,
+        "eval_previous_default": {**previous.__dict__, **previous_after},
         "load_1min": os.getloadavg()[0],
     })
     # told each switch user's true number of changes (and that the other users have none), the exact Bayesian
@@ -191,7 +222,9 @@ def main() -> None:
                 np.add.reduceat(u["events"][:, u["events"].sum(axis=0) > 0], np.arange(len(u["events"])), axis=0),
                 0.5, 10, len(u["planted"]))[len(u["planted"])][1]] if u["planted"] else [] for u in held]
     res.stage("oracle_count", {**score(held, told), "load_1min": os.getloadavg()[0]})
+    res.stage("long_history", {**long_history(), "load_1min": os.getloadavg()[0]})
     summary = {"before_f1": before["f1"], "after_f1_chosen": after["f1"], "after_f1_default": default["f1"],
+               "previous_default_f1": previous_after["f1"],
                "after_f1_pelt": pelt_after["f1"], "chosen": chosen.__dict__, "load_1min": os.getloadavg()[0],
                "results": str(res.path)}
     res.set("summary", summary)

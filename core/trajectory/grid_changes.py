@@ -57,8 +57,14 @@ class ChangeConfig:
     alpha: float = 0.5  # bayes: symmetric Dirichlet concentration per category the user touched
     max_changes: int = 4  # bayes: most changes one history may hold
     weekly_penalty: float = 0.0  # bayes: log evidence a weekly rhythm must win by to explain the history instead
-    ramp_penalty: float = 2.0  # bayes: log evidence a gradual drift must win by to explain the history instead
-    change_penalty: float = 0.0  # bayes: log evidence each change must add (the price of picking its position)
+    ramp_penalty: float = 0.0  # bayes: log evidence a gradual drift must win by to explain the history instead
+    # bayes: log prior odds against each further change (with summed evidence the positions are already paid for)
+    change_penalty: float = -1.0
+    # bayes: True = each model's evidence averaged over its change (or ramp) positions, its marginal likelihood;
+    # False = the best positions' evidence (the detector of the second session)
+    summed: bool = True
+    tag_window: int = 5  # bayes: neighbours each side whose mix shares a multi-category item's weight (0: equal split)
+    tag_prior: float = 1.0  # bayes: weight of the user's overall mix beside the neighbours' in that sharing
 
     def __post_init__(self) -> None:
         if self.min_segment < 1 or self.window < 1 or self.snap < 0:
@@ -69,6 +75,8 @@ class ChangeConfig:
                              "noise_factor not negative")
         if self.method not in ("bayes", "pelt") or not self.alpha > 0 or self.max_changes < 1:
             raise ValueError("method must be bayes or pelt, alpha positive and max_changes at least 1")
+        if self.tag_window < 0 or not self.tag_prior > 0:
+            raise ValueError("tag_window must not be negative and tag_prior must be positive")
 
 
 @dataclass(frozen=True)
@@ -206,7 +214,8 @@ def detect_changes(events: np.ndarray, ts: np.ndarray, config: ChangeConfig | No
         return Changes([], starts, drift, sid)
     if cfg.method == "bayes":
         cut = bayes_changes(x, ts, starts, cfg.alpha, cfg.min_segment, cfg.max_changes, cfg.weekly_penalty,
-                            cfg.ramp_penalty, cfg.change_penalty)
+                            cfg.ramp_penalty, cfg.change_penalty, summed=cfg.summed, tag_window=cfg.tag_window,
+                            tag_prior=cfg.tag_prior)
         if cfg.snap:
             cut = _snap(cut, drift, cfg.snap)
         cut = _one_per_session(cut, drift, sid[starts])

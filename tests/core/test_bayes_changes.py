@@ -100,3 +100,72 @@ def test_a_long_history_searched_in_blocks_finds_the_changes_of_the_exact_search
     for planted in (233, 411):
         assert [s for s in blocks if abs(s - planted) <= 3] == [s for s in exact if abs(s - planted) <= 3]
     assert all(b - a >= 10 for a, b in zip([0, *blocks], [*blocks, n], strict=True))  # segment sizes kept
+
+
+def test_share_tags_gives_a_multi_category_item_to_the_category_its_neighbours_chose():
+    from core.trajectory.bayes_changes import share_tags
+
+    # ten events of category 0, then an item tagged {0, 1} (split equally), then ten more of category 0
+    x = np.zeros((21, 3))
+    x[:, 0] = 1.0
+    x[10] = [0.5, 0.5, 0.0]
+    shared = share_tags(x, window=5, prior=1.0)
+    # neighbours: ten events of category 0 (five each side); the overall mix (Dirichlet ½): (20.5 + ½, ½ + ½, ½) / 22.5
+    w0, w1 = 10 + 21 / 22.5, 1.0 / 22.5
+    assert shared[10] == pytest.approx([w0 / (w0 + w1), w1 / (w0 + w1), 0.0])
+    assert np.array_equal(shared[:10], x[:10])  # a single-category item is unchanged
+    assert np.allclose(shared.sum(axis=1), x.sum(axis=1))  # each event still weighs what it weighed
+    assert np.array_equal(share_tags(x, window=0, prior=1.0), x)  # window 0: the equal split
+    x[3] = 0.0  # an item without a category stays without one
+    assert share_tags(x, window=5, prior=1.0)[3].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_summed_evidence_is_the_mean_over_every_cut_set_and_keeps_the_best_positions():
+    rng = np.random.default_rng(5)
+    counts = np.eye(3)[rng.integers(0, 3, 13)] + 0.0
+    counts[6:] = np.eye(3)[1]
+    evidence, _ = segment_evidence(counts, 0.5)
+    found = best_segmentations(counts, 0.5, min_events=3, max_changes=2, summed=True)
+    best = best_segmentations(counts, 0.5, min_events=3, max_changes=2)
+    for k in range(3):
+        values = []
+        for cuts in itertools.combinations(range(1, 13), k):
+            b = [0, *cuts, 13]
+            if min(np.diff(b)) >= 3:
+                values.append(float(evidence(np.array(b[:-1]), np.array(b[1:])).sum()))
+        assert found[k][0] == pytest.approx(np.log(np.mean(np.exp(values))))
+        assert found[k][1] == best[k][1]
+        assert found[k][0] < best[k][0] or k == 0  # averaging charges a change for the positions it could take
+
+
+def test_summed_ramp_evidence_lies_between_the_best_ramp_and_the_best_less_the_grid_size():
+    rng = np.random.default_rng(6)
+    share = np.clip((np.arange(120) - 20) / 80, 0, 1)
+    x = np.eye(2)[(rng.random(120) < share).astype(int)]
+    best, mean = ramp_evidence(x, 0.5), ramp_evidence(x, 0.5, summed=True)
+    pairs = sum(len(range(s + 6, 116, 3)) for s in range(5, 110, 3))  # the (s, e) grid: step (120 - 10) // 30 = 3
+    assert best - np.log(pairs) < mean < best
+
+
+def test_a_switch_seen_through_multi_category_items_is_found_where_it_happened():
+    # 120 events, one a day: true category 0 before event 60, 1 from it on; every item also carries one of four
+    # other categories at random, so the equal split gives the true category only half of each event's weight
+    rng = np.random.default_rng(7)
+    n = 120
+    true = np.where(np.arange(n) < 60, 0, 1)
+    x = np.zeros((n, 6))
+    x[np.arange(n), true] = 0.5
+    x[np.arange(n), rng.integers(2, 6, n)] = 0.5
+    ts = T0 + (np.arange(n) * DAY).astype("timedelta64[s]")
+    from core.trajectory.bayes_changes import share_tags
+
+    shared = share_tags(x, window=5, prior=1.0)
+    assert shared[np.arange(n), true].mean() > 0.75  # the equal split gives it 0.5: the neighbours know better
+    assert detect_changes(x, ts).steps == [pytest.approx(60, abs=3)]
+
+
+def test_config_checks_the_tag_sharing_settings():
+    with pytest.raises(ValueError, match="tag_window"):
+        ChangeConfig(tag_window=-1)
+    with pytest.raises(ValueError, match="tag_prior"):
+        ChangeConfig(tag_prior=0.0)
