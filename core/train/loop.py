@@ -198,7 +198,8 @@ def run_epoch(run: TrainingRun, state: ResumeState, clock: Clock) -> EpochSteps:
         if run.social is not None:
             batch = run.social.prepare(batch, lo, hi)
         batch, targets = batch.to(ctx.device), targets.to(ctx.device)
-        social = (batch.social.states, batch.social.present, batch.social.friends) if batch.social else ()
+        social = ((batch.social.states, batch.social.present, batch.social.friends, batch.social.recent)
+                  if batch.social else ())  # fmt: skip
         for g in opt.param_groups:
             g["lr"] = config.lr * min(1.0, (state.step + 1) / max(1, config.warmup)) * lr_scale
         with run.autocast:
