@@ -13,6 +13,7 @@ import pandas as pd
 
 from core.checkpoint import LoadedModel
 from core.errors import NotFoundError, SettingError, UserInputError
+from core.friends.context import user_context
 from core.sequences import History, Sequences
 from core.store import user_history
 from core.trajectory.changes import MIN_DIVERGENCE, PENALTY_SCALE, detect_change_points
@@ -93,12 +94,13 @@ class TrajectoryAnalyzer:
             self.prior = counts / counts.sum()
         self._context = {k: {v: n + 1 for n, v in enumerate(vals)} for k, vals in loaded.vocab.context.items()}
 
-    def outputs(self, histories: Sequence[History], components: bool = True) -> list[StepOutputs]:
+    def outputs(self, histories: Sequence[History], components: bool = True, friends=None) -> list[StepOutputs]:
         """The model's per-step distributions and gates for each history (batched forward passes); without
         `components`, only the gated interest is scored. Trajectories need only the gated one: their long-term
-        and short-term series come from `core.trajectory.horizons`."""
+        and short-term series come from `core.trajectory.horizons`. `friends`: the social hook of `encode_steps`."""
         return encode_steps(
-            self.loaded.scorer, histories, self.item_categories, self.config.stride, self.config.batch_size, components
+            self.loaded.scorer, histories, self.item_categories, self.config.stride, self.config.batch_size, components,
+            friends,
         )
 
     def build(self, user_id: str, history: History, steps: pd.DataFrame, out: StepOutputs | None = None) -> Trajectory:
@@ -147,7 +149,13 @@ class TrajectoryAnalyzer:
         steps = pd.DataFrame(
             {"index": np.arange(len(df)), "time": df["ts"], "item": df["item_id"], "title": df["title"]}
         )
-        return self.build(str(user_id), history, steps)
+        out = None
+        model = self.loaded.model
+        if model is not None and getattr(model, "social", None) is not None:
+            # a model with the social branch reads this user's friends, as it did when it scored (core.friends)
+            ctx, row = user_context(con, model, self.loaded.vocab, str(user_id))
+            out = self.outputs([history], components=False, friends=ctx.history_hook([row]))[0]
+        return self.build(str(user_id), history, steps, out)
 
     def history_of(self, events: pd.DataFrame) -> History:
         """A `user_history` frame in model indices (the same mapping as `load_sequences`, without a second query)."""
