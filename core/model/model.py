@@ -214,7 +214,9 @@ class InterestModel(nn.Module):
         allowed = self._allowed(mask)
         enc = self._encode(self.embed(batch), allowed, return_attention)
         if self.social is not None and batch.social is not None:
-            enc.states, enc.social_share, enc.social_attention, enc.social_copy = self.social(enc.states, batch.social)
+            present_items = batch.items * mask  # the copy path's overlap cue reads the user's present items
+            enc.states, enc.social_share, enc.social_attention, enc.social_copy = self.social(enc.states, batch.social,
+                                                                                             present_items)
         return enc
 
     def encode_embedded(self, x: torch.Tensor, mask: torch.Tensor, return_attention: bool = False) -> Encoding:

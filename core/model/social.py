@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 __all__ = ["SocialInputs", "SocialBranch", "attach_branch", "has_branch_weights", "has_copy_weights",
            "copy_log_probs", "copy_target_terms"]
@@ -81,22 +82,32 @@ class SocialBranch(nn.Module):
         nn.init.zeros_(self.value.bias)
         nn.init.constant_(self.gate.bias, -1.0)  # start mostly on the user's own history
         # the copy share: how much of the next item comes straight from friends' recent items (module docstring)
-        self.copy: nn.Linear | None = nn.Linear(2 * D, 1) if copy else None
+        # its inputs: the user's state, the friends' context, and how much the attended friends' recent items
+        # overlap the user's own latest items (the cue that the user is following someone right now)
+        self.copy: nn.Linear | None = nn.Linear(2 * D + 1, 1) if copy else None
+        # with the copy path, the attention also counts that overlap (log1p of the shared items, weight starting
+        # at 1): a friend whose latest items the user just had is attended first
+        self.overlap: nn.Parameter | None = nn.Parameter(torch.ones(())) if copy else None
         if self.copy is not None:
             nn.init.normal_(self.copy.weight, std=0.02)
             nn.init.constant_(self.copy.bias, -2.0)  # starts at ~0.12: mostly the model's own scores
 
-    def forward(self, own: torch.Tensor, social: SocialInputs):
+    def forward(self, own: torch.Tensor, social: SocialInputs, items: torch.Tensor | None = None):
         """Fused states [B,T,D], social share [B,T] in [0,1) (0 where no friend is present), attention [B,T,K] and
         the copy share [B,T] in [0,1) (0 where no friend is present; None without the copy path or its input).
 
-        own: [B,T,D] the model's gated interest per step.
+        own: [B,T,D] the model's gated interest per step; items: [B,T] the user's present items (0 = absent or
+        padding), for the copy path's overlap cue.
         """
+        copying = self.copy is not None and social.recent is not None
+        overlap = _overlap(social.recent, items) if copying else None  # [B,T,K] log1p(shared items)
         q = self.query(own)  # [B,T,D]
         k = self.key(social.states)  # [B,T,K,D]
         v = self.value(social.states)  # [B,T,K,D]
         sim = (social.states @ own.unsqueeze(-1)).squeeze(-1)  # [B,T,K]
         logits = ((k @ q.unsqueeze(-1)).squeeze(-1) + self.similarity * sim) / math.sqrt(q.size(-1))  # [B,T,K]
+        if overlap is not None:
+            logits = logits + self.overlap * overlap
         present = social.present
         any_friend = present.any(-1)  # [B,T]
         logits = logits.masked_fill(~present, float("-inf"))
@@ -106,9 +117,21 @@ class SocialBranch(nn.Module):
         share = torch.sigmoid(self.gate(torch.cat([own, ctx], dim=-1))).squeeze(-1) * any_friend  # [B,T]
         fused = (1 - share.unsqueeze(-1)) * own + share.unsqueeze(-1) * ctx  # [B,T,D]
         copy = None
-        if self.copy is not None and social.recent is not None:
-            copy = torch.sigmoid(self.copy(torch.cat([own, ctx], dim=-1))).squeeze(-1) * any_friend  # [B,T]
+        if overlap is not None:
+            cue = (att * overlap).sum(-1, keepdim=True)  # [B,T,1]
+            copy = torch.sigmoid(self.copy(torch.cat([own, ctx, cue], dim=-1))).squeeze(-1) * any_friend  # [B,T]
         return fused, share, att, copy
+
+
+def _overlap(recent: torch.Tensor, items: torch.Tensor | None) -> torch.Tensor:
+    """[B,T,K] log1p of how many of friend k's recent items [B,T,K,M] are among the user's own last M present items
+    up to step t (items [B,T], 0 = none); zeros without `items`."""
+    B, T, K, M = recent.shape
+    if items is None:
+        return torch.zeros(B, T, K, device=recent.device)
+    own = F.pad(items, (M - 1, 0)).unfold(1, M, 1)  # [B,T,M] items t-M+1 .. t
+    shared = (recent.unsqueeze(-1) == own[:, :, None, None, :]).any(-1) & (recent > 0)  # [B,T,K,M]
+    return torch.log1p(shared.sum(-1).float())
 
 
 def attach_branch(model: nn.Module, copy: bool = True) -> nn.Module:

@@ -312,7 +312,9 @@ def _interest_card(run: TrainingRun) -> dict | None:
         return None
     loaded = LoadedModel(run.best.eval(), run.vocab, run.model_config, run.sizes, Path("."))
     try:
-        report = interest_report(loaded, run.seqs, run.split)
+        # a social model's forecast is fitted on what trajectories read: its scores with friends (the timelines
+        # are the best weights', computed for the test just before)
+        report = interest_report(loaded, run.seqs, run.split, social=run.social)
     except ValueError as exc:  # e.g. no categorised target at all
         log.warning("The interest forecast was not fitted: %s", exc)
         return None

@@ -56,7 +56,7 @@ def test_without_friends_the_model_and_outputs_are_exactly_todays(social_log):
         assert torch.equal(v, social.state_dict()[k])
     assert set(social.state_dict()) - set(plain.state_dict()) == {
         f"social.{n}.{p}" for n in ("query", "key", "value", "gate", "copy") for p in ("weight", "bias")
-    } | {"social.similarity"}
+    } | {"social.similarity", "social.overlap"}
     empty = graph_from_frame(pd.DataFrame({"src_user": [], "dst_user": []}), seqs, k=5)
     tl = compute_timelines(plain, seqs)
     lo, hi = _windows(seqs, range(10))
