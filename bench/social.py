@@ -1,10 +1,10 @@
 """Social branch on a synthetic log with planted influence: --social vs --no-social, same seeds.
 
-Figures (bench/results/social-<graph>.json): NDCG@10 on the leave-one-out test targets (all users and the
-influenced ones), NDCG@10 on the steps right after each planted adoption, precision@1 of the top attended friend
-against the planted influencer at those steps (with the random-friend baseline), trajectory TV error (predicted
-next-category distribution vs the planted mixture) on influenced users at those steps, and the time and memory
-cost of the branch. Run one graph at a time, 1 thread:
+Figures (bench/results/social-<graph>.json; social-<graph>-seed<N>.json for --seed N > 0): NDCG@10 on the
+leave-one-out test targets (all users and the influenced ones), NDCG@10 on the steps right after each planted
+adoption, precision@1 of the top attended friend against the planted influencer at those steps (with the
+random-friend baseline), trajectory TV error (predicted next-category distribution vs the planted mixture) on
+influenced users at those steps, and the time and memory cost of the branch. Run one graph at a time, 1 thread:
 
     OMP_NUM_THREADS=1 python bench/social.py --graph poisson
     OMP_NUM_THREADS=1 python bench/social.py --graph lastfm
@@ -60,7 +60,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print the section's figures as one JSON object")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    res = Results("social", a.graph, resume=False)
+    res = Results("social", a.graph if a.seed == 0 else f"{a.graph}-seed{a.seed}", resume=False)
     ds = generate_social(users=a.users, items=200, events=a.events, degree=a.graph, seed=a.seed)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "s.duckdb"
@@ -127,6 +127,9 @@ def main() -> None:
         m, _, att = rank_social(f, seqs, graph, r_arr, t_arr)
         out[f"{key}_influenced_steps_NDCG@10"] = round(m["NDCG@10"], 4)
         out[f"{key}_influenced_steps_TV"] = round(_tv(f, seqs, graph, ds, r_arr, t_arr, step_list, vocab), 4)
+        if key == "social":  # the category distribution of the fused state alone (no copy mixture)
+            tv = _tv(f, seqs, graph, ds, r_arr, t_arr, step_list, vocab, mixture=False)
+            out["social_influenced_steps_TV_fused_state"] = round(tv, 4)
         if key == "social":
             fr, has = graph.padded()
             hits, base = [], []
@@ -171,8 +174,9 @@ def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int) -> dict:
 
 
 @torch.no_grad()
-def _tv(f, seqs, graph, ds, rows, targets, steps, vocab) -> float:
-    """Mean total variation between the predicted next-category distribution and the planted mixture."""
+def _tv(f, seqs, graph, ds, rows, targets, steps, vocab, mixture: bool = True) -> float:
+    """Mean total variation between the predicted next-category distribution and the planted mixture (`mixture`
+    False: from the fused state's logits alone, without the copy path's mixture with friends' recent items)."""
     model, L = f.model, f.model.config.max_len
     W = vocab.category_weights()  # [I+1,C]
     cats = [vocab.categories.index(c) for c in ds.categories]
@@ -182,7 +186,9 @@ def _tv(f, seqs, graph, ds, rows, targets, steps, vocab) -> float:
         lo = np.maximum(seqs.offsets[r], hi - L)
         T = int((hi - lo).max())
         batch = social_batch(seqs, lo, hi, T, f.timelines, graph) if f.social else window_batch(seqs, lo, hi, T)
-        p = model.scores(model.encode(batch), batch).softmax(-1) @ W  # [B,C] (with friends' recent items if copied)
+        enc = model.encode(batch)
+        scores = model.scores(enc, batch) if mixture else model.score(model.readout(enc, batch))
+        p = scores.softmax(-1) @ W  # [B,C] (with friends' recent items when the model copies and `mixture`)
         for b in range(len(r)):
             truth = ds.mixture_at(str(seqs.user_ids[r[b]]), steps[s + b])[cats]
             tvs.append(0.5 * float(np.abs(p[b].numpy() - truth).sum()))

@@ -149,13 +149,16 @@ class TrajectoryAnalyzer:
         steps = pd.DataFrame(
             {"index": np.arange(len(df)), "time": df["ts"], "item": df["item_id"], "title": df["title"]}
         )
-        out = None
+        return self.build(str(user_id), history, steps, self.social_outputs(con, str(user_id), history))
+
+    def social_outputs(self, con: duckdb.DuckDBPyConnection, user_id: str, history: History) -> StepOutputs | None:
+        """A social model's per-step outputs for `user_id`'s `history` read with the user's friends, as the model
+        scored (core.friends.context.user_context); None for a model without the social branch."""
         model = self.loaded.model
-        if model is not None and getattr(model, "social", None) is not None:
-            # a model with the social branch reads this user's friends, as it did when it scored (core.friends)
-            ctx, row = user_context(con, model, self.loaded.vocab, str(user_id))
-            out = self.outputs([history], components=False, friends=ctx.history_hook([row]))[0]
-        return self.build(str(user_id), history, steps, out)
+        if model is None or getattr(model, "social", None) is None:
+            return None
+        ctx, row = user_context(con, model, self.loaded.vocab, str(user_id))
+        return self.outputs([history], components=False, friends=ctx.history_hook([row]))[0]
 
     def history_of(self, events: pd.DataFrame) -> History:
         """A `user_history` frame in model indices (the same mapping as `load_sequences`, without a second query)."""

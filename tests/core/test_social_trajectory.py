@@ -4,10 +4,13 @@ without friends."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+from core.checkpoint import LoadedModel
 from core.datasets.social import generate_social
 from core.friends.context import SocialContext, user_context
 from core.friends.graph import load_graph
@@ -18,6 +21,7 @@ from core.model.social import attach_branch
 from core.sequences import build_vocab, load_sequences
 from core.social.fit import social_batch
 from core.store import connect_read
+from core.trajectory import TrajectoryAnalyzer, TrajectoryConfig
 from core.trajectory.engine import encode_steps
 
 CFG = ModelConfig(d_model=16, n_heads=2, n_layers=1, max_len=8, dropout=0.0)
@@ -76,3 +80,15 @@ def test_user_context_reads_the_same_friends_as_the_whole_graph(social_db):
     ego = encode_steps(model, [ctx.seqs.history(r)], w, stride=1, components=False, friends=ctx.history_hook([r]))[0]
     ref = _reference(model, seqs, graph, compute_timelines(model, seqs), row, w)
     assert np.allclose(ego.distribution, ref, atol=1e-5)
+
+
+def test_the_analyzer_reads_a_social_models_friends(social_db):
+    db, vocab, seqs, graph, model = social_db
+    loaded = LoadedModel(model, vocab, CFG, model.sizes, Path("."))
+    row = int(np.argmax(np.diff(graph.offsets)))
+    with connect_read(db) as con:
+        traj = TrajectoryAnalyzer(loaded, TrajectoryConfig(stride=1)).user(con, str(seqs.user_ids[row]))
+        full = load_graph(con, seqs)  # the training cap (DEFAULT_K), as the analyzer applies it
+    assert len(full.friends(row)) > graph.k  # the cap matters for this user
+    ref = _reference(model, seqs, full, compute_timelines(model, seqs), row, vocab.category_weights())
+    assert np.allclose(traj.distribution, ref, atol=1e-5)  # no fitted forecast: the model's own distribution
