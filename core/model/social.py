@@ -124,8 +124,8 @@ class SocialBranch(nn.Module):
 
 
 def _overlap(recent: torch.Tensor, items: torch.Tensor | None) -> torch.Tensor:
-    """[B,T,K] log1p of how many of friend k's recent items [B,T,K,M] are among the user's own last M present items
-    up to step t (items [B,T], 0 = none); zeros without `items`."""
+    """[B,T,K] log1p of how many of friend k's recent items [B,T,K,M] are among the user's own present items in the
+    window's last M slots up to step t (items [B,T], 0 = absent or padding); zeros without `items`."""
     B, T, K, M = recent.shape
     if items is None:
         return torch.zeros(B, T, K, device=recent.device)
