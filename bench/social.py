@@ -30,13 +30,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import core.friends.states as friend_states  # noqa: E402
 from bench.common import Results  # noqa: E402
 from bench.social_oracle import oracle_figures  # noqa: E402
 from core.datasets.social import generate_social  # noqa: E402
 from core.evaluate.split import leave_one_out  # noqa: E402
 from core.evaluate.windows import window_batch  # noqa: E402
 from core.friends.graph import load_graph  # noqa: E402
-from core.friends.states import RECENT_ITEMS  # noqa: E402
 from core.ingest.frames import ingest_frames  # noqa: E402
 from core.model import ModelConfig  # noqa: E402
 from core.sequences import build_vocab, load_sequences  # noqa: E402
@@ -57,10 +57,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shap-steps", type=int, default=150, help="influenced steps explained with SHAP")
     ap.add_argument("--section", choices=["compare", "oracle"], default="compare")
+    ap.add_argument("--recent-items", type=int, default=friend_states.RECENT_ITEMS,
+                    help="friends' recent items the copy path reads (tuning; results go to social-<graph>-m<M>)")
+    ap.add_argument("--no-old-branch", action="store_true", help="skip the branch without the copy path")
     ap.add_argument("--json", action="store_true", help="print the section's figures as one JSON object")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    res = Results("social", a.graph if a.seed == 0 else f"{a.graph}-seed{a.seed}", resume=False)
+    default_m, friend_states.RECENT_ITEMS = friend_states.RECENT_ITEMS, a.recent_items  # read at each lookup
+    size = a.graph + (f"-seed{a.seed}" if a.seed else "") + (f"-m{a.recent_items}" if a.recent_items != default_m else "")
+    res = Results("social", size, resume=False)
     ds = generate_social(users=a.users, items=200, events=a.events, degree=a.graph, seed=a.seed)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "s.duckdb"
@@ -85,6 +90,8 @@ def main() -> None:
     # three arms, same seeds: without friends, the branch mixing friends' states only, the branch with its copy
     # path (the default); the branch is chosen on validation NDCG@10 (`choice`), "social" keys are the default's
     arms = {"no_social": (None, False), "social_no_copy": (graph, False), "social": (graph, True)}
+    if a.no_old_branch:
+        del arms["social_no_copy"]
     fits = {}
     for key, (g, copy) in arms.items():
         t0 = time.perf_counter()
@@ -93,14 +100,14 @@ def main() -> None:
         out[f"{key}_seconds_per_step"] = round(fits[key].seconds_per_step, 5)
         m, _, _ = rank_social(fits[key], seqs, graph, *split.targets("valid"))
         out[f"{key}_valid_NDCG@10"] = round(m["NDCG@10"], 4)
-    out["choice"] = max(("social_no_copy", "social"), key=lambda k: out[f"{k}_valid_NDCG@10"])
+    out["choice"] = max((k for k in arms if k != "no_social"), key=lambda k: out[f"{k}_valid_NDCG@10"])
     out["social_timeline_seconds"] = round(fits["social"].timeline_seconds, 2)
     # memory the branch adds: the friends' state timelines (N x D floats) and one batch's friend states
     # (B x T x K x D floats, the largest new tensor of a training step) and recent items (B x T x K x M ints)
     D, N = cfg.d_model, len(seqs.items)
     out["social_timelines_mib"] = round(N * D * 4 / 2**20, 2)
     out["social_batch_friend_states_mib"] = round(a.batch * cfg.max_len * graph.k * D * 4 / 2**20, 2)
-    out["social_batch_recent_items_mib"] = round(a.batch * cfg.max_len * graph.k * RECENT_ITEMS * 8 / 2**20, 2)
+    out["social_batch_recent_items_mib"] = round(a.batch * cfg.max_len * graph.k * a.recent_items * 8 / 2**20, 2)
     out["social_branch_parameters"] = int(sum(p.numel() for p in fits["social"].model.social.parameters()))
     out["step_time_ratio"] = round(out["social_seconds_per_step"] / out["no_social_seconds_per_step"], 3)
     pure = out["social_seconds_per_step"] - fits["social"].timeline_seconds / max(len(fits["social"].losses), 1)
@@ -144,7 +151,7 @@ def main() -> None:
             out["precision@1_random_friend"] = round(float(np.mean(base)), 4)
             out["influenced_steps_measured"] = len(hits)
     for k in ("valid_NDCG@10", "test_NDCG@10", "test_NDCG@10_influenced_users", "influenced_steps_NDCG@10"):
-        for arm in ("social_no_copy", "social"):
+        for arm in (k for k in arms if k != "no_social"):
             out[f"lift_{arm}_{k}"] = round(out[f"{arm}_{k}"] / max(out[f"no_social_{k}"], 1e-9) - 1, 4)
     out["load_1min_after"] = os.getloadavg()[0]
     res.stage("compare", out)
