@@ -1,18 +1,24 @@
 """Social branch on a synthetic log with planted influence: --social vs --no-social, same seeds.
 
-Figures (bench/results/social-<graph>.json): NDCG@10 on the leave-one-out test targets (all users and the
-influenced ones), NDCG@10 on the steps right after each planted adoption, precision@1 of the top attended friend
-against the planted influencer at those steps (with the random-friend baseline), trajectory TV error (predicted
-next-category distribution vs the planted mixture) on influenced users at those steps, and the time and memory
-cost of the branch. Run one graph at a time, 1 thread:
+Figures (bench/results/social-<graph>.json; social-<graph>-seed<N>.json for --seed N > 0): NDCG@10 on the
+leave-one-out test targets (all users and the influenced ones), NDCG@10 on the steps right after each planted
+adoption, precision@1 of the top attended friend against the planted influencer at those steps (with the
+random-friend baseline), trajectory TV error (predicted next-category distribution vs the planted mixture) on
+influenced users at those steps, and the time and memory cost of the branch. Run one graph at a time, 1 thread:
 
     OMP_NUM_THREADS=1 python bench/social.py --graph poisson
     OMP_NUM_THREADS=1 python bench/social.py --graph lastfm
+    OMP_NUM_THREADS=1 python bench/social.py --graph poisson --section oracle --json
+
+`--section oracle` trains the no-social model only and bounds the lift any use of friends could give
+(bench/social_oracle.py: share of test targets copied from the influencer, the no-social model mixed with the
+influencer's or all friends' recent items tuned on validation, the generator's own probabilities); stage `oracle`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -24,7 +30,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import core.friends.states as friend_states  # noqa: E402
 from bench.common import Results  # noqa: E402
+from bench.social_oracle import oracle_figures  # noqa: E402
 from core.datasets.social import generate_social  # noqa: E402
 from core.evaluate.split import leave_one_out  # noqa: E402
 from core.evaluate.windows import window_batch  # noqa: E402
@@ -48,9 +56,16 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shap-steps", type=int, default=150, help="influenced steps explained with SHAP")
+    ap.add_argument("--section", choices=["compare", "oracle"], default="compare")
+    ap.add_argument("--recent-items", type=int, default=friend_states.RECENT_ITEMS,
+                    help="friends' recent items the copy path reads (tuning; results go to social-<graph>-m<M>)")
+    ap.add_argument("--no-old-branch", action="store_true", help="skip the branch without the copy path")
+    ap.add_argument("--json", action="store_true", help="print the section's figures as one JSON object")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    res = Results("social", a.graph, resume=False)
+    default_m, friend_states.RECENT_ITEMS = friend_states.RECENT_ITEMS, a.recent_items  # read at each lookup
+    size = a.graph + (f"-seed{a.seed}" if a.seed else "") + (f"-m{a.recent_items}" if a.recent_items != default_m else "")
+    res = Results("social", size, resume=False)
     ds = generate_social(users=a.users, items=200, events=a.events, degree=a.graph, seed=a.seed)
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "s.duckdb"
@@ -65,30 +80,43 @@ def main() -> None:
                  "edges": len(ds.edges), "mean_degree": round(2 * len(ds.edges) / a.users, 2),
                  "influenced_users": len(ds.influence), "leaders": len(ds.leaders), "epochs": a.epochs, "batch": a.batch,
                  "seed": a.seed, "cap_k": graph.k}  # fmt: skip
+    if a.section == "oracle":
+        f = fit(seqs, vocab, split, None, cfg, epochs=a.epochs, batch_size=a.batch, seed=a.seed)
+        out.update(oracle_figures(f, seqs, vocab, graph, ds, split))
+        out["load_1min_after"] = os.getloadavg()[0]
+        res.stage("oracle", out)
+        print(json.dumps(out, indent=1) if a.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
+        return
+    # three arms, same seeds: without friends, the branch mixing friends' states only, the branch with its copy
+    # path (the default); the branch is chosen on validation NDCG@10 (`choice`), "social" keys are the default's
+    arms = {"no_social": (None, False), "social_no_copy": (graph, False), "social": (graph, True)}
+    if a.no_old_branch:
+        del arms["social_no_copy"]
     fits = {}
-    for social in (False, True):
+    for key, (g, copy) in arms.items():
         t0 = time.perf_counter()
-        fits[social] = fit(seqs, vocab, split, graph if social else None, cfg, epochs=a.epochs,
-                           batch_size=a.batch, seed=a.seed)
-        key = "social" if social else "no_social"
+        fits[key] = fit(seqs, vocab, split, g, cfg, epochs=a.epochs, batch_size=a.batch, seed=a.seed, copy=copy)
         out[f"{key}_train_seconds"] = round(time.perf_counter() - t0, 2)
-        out[f"{key}_seconds_per_step"] = round(fits[social].seconds_per_step, 5)
-    out["social_timeline_seconds"] = round(fits[True].timeline_seconds, 2)
+        out[f"{key}_seconds_per_step"] = round(fits[key].seconds_per_step, 5)
+        m, _, _ = rank_social(fits[key], seqs, graph, *split.targets("valid"))
+        out[f"{key}_valid_NDCG@10"] = round(m["NDCG@10"], 4)
+    out["choice"] = max((k for k in arms if k != "no_social"), key=lambda k: out[f"{k}_valid_NDCG@10"])
+    out["social_timeline_seconds"] = round(fits["social"].timeline_seconds, 2)
     # memory the branch adds: the friends' state timelines (N x D floats) and one batch's friend states
-    # (B x T x K x D floats, the largest new tensor of a training step), plus its weights
+    # (B x T x K x D floats, the largest new tensor of a training step) and recent items (B x T x K x M ints)
     D, N = cfg.d_model, len(seqs.items)
     out["social_timelines_mib"] = round(N * D * 4 / 2**20, 2)
     out["social_batch_friend_states_mib"] = round(a.batch * cfg.max_len * graph.k * D * 4 / 2**20, 2)
-    out["social_branch_parameters"] = int(sum(p.numel() for p in fits[True].model.social.parameters()))
+    out["social_batch_recent_items_mib"] = round(a.batch * cfg.max_len * graph.k * a.recent_items * 8 / 2**20, 2)
+    out["social_branch_parameters"] = int(sum(p.numel() for p in fits["social"].model.social.parameters()))
     out["step_time_ratio"] = round(out["social_seconds_per_step"] / out["no_social_seconds_per_step"], 3)
-    pure = out["social_seconds_per_step"] - fits[True].timeline_seconds / max(len(fits[True].losses), 1)
+    pure = out["social_seconds_per_step"] - fits["social"].timeline_seconds / max(len(fits["social"].losses), 1)
     out["social_seconds_per_step_without_timelines"] = round(pure, 5)
     out["step_time_ratio_without_timelines"] = round(pure / out["no_social_seconds_per_step"], 3)
     rows, targets = split.targets("test")
     infl_rows = np.array([seqs.row(u) for u in ds.influence["user_id"]], np.int64)
     is_infl = np.isin(rows, infl_rows)
-    for social, f in fits.items():
-        key = "social" if social else "no_social"
+    for key, f in fits.items():
         m, _, _ = rank_social(f, seqs, graph, rows, targets)
         mi, _, _ = rank_social(f, seqs, graph, rows[is_infl], targets[is_infl])
         out[f"{key}_test_NDCG@10"] = round(m["NDCG@10"], 4)
@@ -102,12 +130,14 @@ def main() -> None:
             if t < seqs.offsets[r + 1]:
                 r_list.append(r), t_list.append(t), who.append(seqs.row(infl)), step_list.append(int(s) + j + 1)
     r_arr, t_arr = np.array(r_list), np.array(t_list)
-    for social, f in fits.items():
-        key = "social" if social else "no_social"
+    for key, f in fits.items():
         m, _, att = rank_social(f, seqs, graph, r_arr, t_arr)
         out[f"{key}_influenced_steps_NDCG@10"] = round(m["NDCG@10"], 4)
         out[f"{key}_influenced_steps_TV"] = round(_tv(f, seqs, graph, ds, r_arr, t_arr, step_list, vocab), 4)
-        if social:
+        if key == "social":  # the category distribution of the fused state alone (no copy mixture)
+            tv = _tv(f, seqs, graph, ds, r_arr, t_arr, step_list, vocab, mixture=False)
+            out["social_influenced_steps_TV_fused_state"] = round(tv, 4)
+        if key == "social":
             fr, has = graph.padded()
             hits, base = [], []
             for n, w in enumerate(att):
@@ -120,12 +150,12 @@ def main() -> None:
             out.update(_shap_precision(f, seqs, graph, r_arr, t_arr, who, a.shap_steps))
             out["precision@1_random_friend"] = round(float(np.mean(base)), 4)
             out["influenced_steps_measured"] = len(hits)
-    for k in ("test_NDCG@10", "test_NDCG@10_influenced_users", "influenced_steps_NDCG@10"):
-        out[f"lift_{k}"] = round(out[f"social_{k}"] / max(out[f"no_social_{k}"], 1e-9) - 1, 4)
+    for k in ("valid_NDCG@10", "test_NDCG@10", "test_NDCG@10_influenced_users", "influenced_steps_NDCG@10"):
+        for arm in (k for k in arms if k != "no_social"):
+            out[f"lift_{arm}_{k}"] = round(out[f"{arm}_{k}"] / max(out[f"no_social_{k}"], 1e-9) - 1, 4)
     out["load_1min_after"] = os.getloadavg()[0]
     res.stage("compare", out)
-    for k, v in out.items():
-        print(f"{k}: {v}")
+    print(json.dumps(out, indent=1) if a.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
 
 
 def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int) -> dict:
@@ -151,8 +181,9 @@ def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int) -> dict:
 
 
 @torch.no_grad()
-def _tv(f, seqs, graph, ds, rows, targets, steps, vocab) -> float:
-    """Mean total variation between the predicted next-category distribution and the planted mixture."""
+def _tv(f, seqs, graph, ds, rows, targets, steps, vocab, mixture: bool = True) -> float:
+    """Mean total variation between the predicted next-category distribution and the planted mixture (`mixture`
+    False: from the fused state's logits alone, without the copy path's mixture with friends' recent items)."""
     model, L = f.model, f.model.config.max_len
     W = vocab.category_weights()  # [I+1,C]
     cats = [vocab.categories.index(c) for c in ds.categories]
@@ -162,7 +193,9 @@ def _tv(f, seqs, graph, ds, rows, targets, steps, vocab) -> float:
         lo = np.maximum(seqs.offsets[r], hi - L)
         T = int((hi - lo).max())
         batch = social_batch(seqs, lo, hi, T, f.timelines, graph) if f.social else window_batch(seqs, lo, hi, T)
-        p = model.score(model.readout(model.encode(batch), batch)).softmax(-1) @ W  # [B,C]
+        enc = model.encode(batch)
+        scores = model.scores(enc, batch) if mixture else model.score(model.readout(enc, batch))
+        p = scores.softmax(-1) @ W  # [B,C] (with friends' recent items when the model copies and `mixture`)
         for b in range(len(r)):
             truth = ds.mixture_at(str(seqs.user_ids[r[b]]), steps[s + b])[cats]
             tvs.append(0.5 * float(np.abs(p[b].numpy() - truth).sum()))

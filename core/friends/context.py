@@ -3,18 +3,21 @@ hook that fills `Batch.social` for windows of the sequences (evaluation, traject
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import duckdb
 import numpy as np
+import pandas as pd
 
 from core.evaluate.windows import window_positions
-from core.friends.graph import FriendGraph, load_graph
+from core.friends.graph import FriendGraph, friend_degrees, graph_from_frame, load_graph
 from core.friends.states import StateTimelines, compute_timelines, social_inputs
 from core.model import Batch, InterestModel
-from core.sequences import Sequences
+from core.sequences import Sequences, Vocab, load_sequences
+from core.store.edges import EDGES_TABLE
 
-__all__ = ["SocialContext", "social_context", "DEFAULT_K"]
+__all__ = ["SocialContext", "social_context", "user_context", "DEFAULT_K"]
 
 DEFAULT_K = 20  # friends per user the branch attends to (the cap rule is in core.friends.graph)
 
@@ -38,6 +41,19 @@ class SocialContext:
         batch.social = social_inputs(self.timelines, self.graph, rows, self.seqs.ts[pos], real)
         return batch
 
+    def history_hook(self, rows: Sequence[int]) -> Callable[[Batch, np.ndarray], Batch]:
+        """For `core.trajectory.engine.encode_steps`: a hook filling `batch.social` of windows cut from histories
+        whose users are `rows` (rows in `seqs`); it gets the batch and each window's history number [B]. Slots are
+        read by their own times, so a window of known events only gets exactly what the model scored with."""
+        rows = np.asarray(rows, np.int64)
+
+        def fill(batch: Batch, history: np.ndarray) -> Batch:
+            ts, real = batch.ts.cpu().numpy(), (batch.items > 0).cpu().numpy()
+            batch.social = social_inputs(self.timelines, self.graph, rows[np.asarray(history)], ts, real)
+            return batch
+
+        return fill
+
 
 def social_context(con: duckdb.DuckDBPyConnection, model: InterestModel, seqs: Sequences, k: int = DEFAULT_K,
                    device="cpu") -> SocialContext | None:  # fmt: skip
@@ -45,3 +61,20 @@ def social_context(con: duckdb.DuckDBPyConnection, model: InterestModel, seqs: S
     if model is None or model.social is None:  # no branch (or an external model: core.external)
         return None
     return SocialContext(seqs, load_graph(con, seqs, k), compute_timelines(model, seqs, device=device))
+
+
+def user_context(con: duckdb.DuckDBPyConnection, model: InterestModel, vocab: Vocab, user_id: str,
+                 k: int = DEFAULT_K) -> tuple[SocialContext, int]:  # fmt: skip
+    """One user's friend context without reading the whole graph: the user's and their friends' sequences, the ego
+    graph capped as training capped it (friends' degrees from the store), the friends' timelines; and the user's row.
+    NotFoundError when the user has no events."""
+    edges = con.execute(
+        f"""SELECT src_user, dst_user, weight, directed FROM {EDGES_TABLE}
+            WHERE src_user = ? OR (dst_user = ? AND NOT directed)""",
+        [str(user_id), str(user_id)],
+    ).fetchdf()
+    others = sorted({str(x) for x in pd.concat([edges.src_user, edges.dst_user])} - {str(user_id)})
+    seqs = load_sequences(con, vocab, users=[str(user_id), *others])
+    row = seqs.row(str(user_id))
+    graph = graph_from_frame(edges, seqs, k, degrees=friend_degrees(con, others))
+    return SocialContext(seqs, graph, compute_timelines(model, seqs)), row

@@ -21,7 +21,9 @@ from core.model import InterestModel
 from core.model.social import SocialInputs
 from core.sequences import Sequences
 
-__all__ = ["StateTimelines", "compute_timelines", "social_inputs"]
+__all__ = ["StateTimelines", "compute_timelines", "social_inputs", "RECENT_ITEMS"]
+
+RECENT_ITEMS = 10  # friends' latest items (strictly before a step) the copy path reads, per friend
 
 
 @dataclass
@@ -32,6 +34,7 @@ class StateTimelines:
     keys: np.ndarray  # [N] int64 sortable (row, time) key: row * 2^33 + (ts - t0)
     offsets: np.ndarray  # [U+1] int64
     t0: int  # the earliest event time (seconds)
+    items: np.ndarray | None = None  # [N] int64 the events' items (model indices), for friends' recent items
 
     def key(self, rows: np.ndarray, ts: np.ndarray) -> np.ndarray:
         return np.asarray(rows, np.int64) * (1 << 33) + (np.asarray(ts, np.int64) - self.t0).clip(0, (1 << 33) - 1)
@@ -68,7 +71,7 @@ def compute_timelines(model: InterestModel, seqs: Sequences, batch_size: int = 2
         model.train(was)
     t0 = int(seqs.ts.min()) if N else 0
     rows = np.repeat(np.arange(U), b - a)
-    tl = StateTimelines(out, np.zeros(0, np.int64), seqs.offsets, t0)
+    tl = StateTimelines(out, np.zeros(0, np.int64), seqs.offsets, t0, seqs.items)
     tl.keys = tl.key(rows, seqs.ts)
     return tl
 
@@ -76,7 +79,8 @@ def compute_timelines(model: InterestModel, seqs: Sequences, batch_size: int = 2
 def social_inputs(tl: StateTimelines, graph: FriendGraph, rows: np.ndarray, ts: np.ndarray, real: np.ndarray) -> SocialInputs:
     """Friends' states for a batch: rows [B] (users), ts [B,T] step times, real [B,T] which slots are events.
 
-    Friend k's state at step t is its state after its last event with time < ts[b,t] (strictly before).
+    Friend k's state at step t is its state after its last event with time < ts[b,t] (strictly before); with the
+    timelines' items, `recent` [B,T,K,RECENT_ITEMS] holds that event's item and the ones before it (latest first).
     """
     f, fh = graph.padded(rows)  # [B,K] friend rows, [B,K] present
     B, T = ts.shape
@@ -88,4 +92,9 @@ def social_inputs(tl: StateTimelines, graph: FriendGraph, rows: np.ndarray, ts: 
     ok = (idx >= start) & fh[:, None, :] & real[:, :, None]  # [B,T,K]
     idx = np.where(ok, idx, 0)
     states = tl.states[torch.from_numpy(idx.ravel())].view(B, T, K, -1) * torch.from_numpy(ok).unsqueeze(-1)
-    return SocialInputs(states, torch.from_numpy(ok), torch.from_numpy(np.where(fh, f, -1)))
+    recent = None
+    if tl.items is not None:
+        back = idx[..., None] - np.arange(RECENT_ITEMS)  # [B,T,K,M] the last event and the ones before it
+        live = ok[..., None] & (back >= start[..., None])
+        recent = torch.from_numpy(np.where(live, tl.items[np.where(live, back, 0)], 0))
+    return SocialInputs(states, torch.from_numpy(ok), torch.from_numpy(np.where(fh, f, -1)), recent)

@@ -37,6 +37,7 @@ class Encoding:
     attention: list[torch.Tensor] | None = None  # per layer [B,H,T,T], rows = queries; explain path only
     social_share: torch.Tensor | None = None  # [B,T] share of each step's state from friends (social branch only)
     social_attention: torch.Tensor | None = None  # [B,T,K] attention over friends (social branch only)
+    social_copy: torch.Tensor | None = None  # [B,T] copy share of friends' recent items (branch with copy path only)
 
 
 class CausalSelfAttention(nn.Module):
@@ -213,7 +214,9 @@ class InterestModel(nn.Module):
         allowed = self._allowed(mask)
         enc = self._encode(self.embed(batch), allowed, return_attention)
         if self.social is not None and batch.social is not None:
-            enc.states, enc.social_share, enc.social_attention = self.social(enc.states, batch.social)
+            present_items = batch.items * mask  # the copy path's overlap cue reads the user's present items
+            enc.states, enc.social_share, enc.social_attention, enc.social_copy = self.social(enc.states, batch.social,
+                                                                                             present_items)
         return enc
 
     def encode_embedded(self, x: torch.Tensor, mask: torch.Tensor, return_attention: bool = False) -> Encoding:
@@ -277,7 +280,20 @@ class InterestModel(nn.Module):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         """Scores after the last present event of each history. [B,I+1]"""
-        return self.score(self.readout(self.encode(batch), batch))
+        return self.scores(self.encode(batch), batch)
+
+    def scores(self, enc: Encoding, batch: Batch) -> torch.Tensor:
+        """Scores [B,I+1] after the last present event: the logits, or with the social copy path the log of the
+        mixture with friends' recent items (`core.model.social.copy_log_probs`; same logits where g = 0)."""
+        logits = self.score(self.readout(enc, batch))
+        if enc.social_copy is None:
+            return logits
+        from core.model.social import copy_log_probs
+
+        idx, has = self.readout_index(batch)
+        r, i = torch.arange(len(idx), device=idx.device), idx[:, -1]
+        g = enc.social_copy[r, i] * has[:, -1]
+        return copy_log_probs(logits, g, enc.social_attention[r, i], batch.social.recent[r, i])
 
     def category_forecast(self, states: torch.Tensor) -> torch.Tensor | None:
         """The category head's forecast of the next event's category: [..., D] -> [..., C] (rows sum to one), or
@@ -303,7 +319,8 @@ class InterestModel(nn.Module):
         Full softmax over the catalogue by default; with `n_negatives`, a sampled softmax against that many
         uniformly drawn items shared across the batch (accidental hits masked), for large catalogues.
         """
-        states = self.encode(batch).states  # [B,T,D]
+        enc = self.encode(batch)
+        states = enc.states  # [B,T,D]
         sel = targets > 0
         h = states[sel]  # [N,D]
         y = targets[sel]  # [N]
@@ -319,6 +336,8 @@ class InterestModel(nn.Module):
         # the category head's auxiliary loss on the same targets (0 when the model has no head)
         aux = self.config.category_loss * self._category_loss(h, y) if self.cat_head is not None else 0.0
         items = self.item_vectors()  # [I,D]
+        if enc.social_copy is not None:
+            return self._copy_loss(enc, batch, sel, h, y, items, n_negatives) + aux
         if n_negatives is None or n_negatives >= self.sizes.n_items:
             logits = h @ items.t()  # [N,I]
             logits[:, 0] = float("-inf")
@@ -333,3 +352,28 @@ class InterestModel(nn.Module):
         neg_logit = neg_logit.masked_fill(neg[None, :] == y[:, None], float("-inf"))
         logits = torch.cat([pos_logit, neg_logit], dim=1).float()  # [N,1+S]
         return F.cross_entropy(logits, torch.zeros_like(y)) + aux
+
+    def _copy_loss(self, enc: Encoding, batch: Batch, sel: torch.Tensor, h: torch.Tensor, y: torch.Tensor,
+                   items: torch.Tensor, n_negatives: int | None) -> torch.Tensor:  # fmt: skip
+        """The next-item loss of a social model with the copy path: −log of the mixture probability of each target
+        (`core.model.social`); the first-event rows (after the N step rows) have no friends, so g = 0 there."""
+        from core.model.social import copy_target_terms
+
+        if n_negatives is None or n_negatives >= self.sizes.n_items:
+            logits = h @ items.t()  # [N+B',I+1]
+            logits[:, 0] = float("-inf")
+        else:
+            neg = torch.randint(1, self.sizes.n_items + 1, (n_negatives,), device=h.device)  # [S]
+            neg_logit = (h @ items[neg].t()).masked_fill(neg[None, :] == y[:, None], float("-inf"))  # [N+B',S]
+            logits = torch.cat([(h * items[y]).sum(-1, keepdim=True), neg_logit], dim=1)  # [N+B',1+S]
+        logp = logits.float().log_softmax(-1)
+        lp_y = logp.gather(1, (y if logits.shape[1] > self.sizes.n_items else torch.zeros_like(y))[:, None])[:, 0]
+        n = int(sel.sum())
+        g = enc.social_copy[sel].float()  # [N]
+        keep, take = copy_target_terms(g, enc.social_attention[sel].float(), batch.social.recent[sel], y[:n])
+        mixed = torch.where(g > 0, torch.logaddexp(keep + lp_y[:n], take), lp_y[:n])
+        nll = -torch.cat([mixed, lp_y[n:]])  # [N+B']
+        ls = self.config.label_smoothing
+        if ls > 0 and logits.shape[1] > self.sizes.n_items:  # smoothing over the real items, as the plain loss
+            nll = (1 - ls) * nll - ls * logp[:, 1:].mean(-1)
+        return nll.mean()

@@ -54,15 +54,16 @@ def social_batch(seqs: Sequences, lo: np.ndarray, hi: np.ndarray, T: int, tl: St
 
 def fit(
     seqs: Sequences, vocab: Vocab, split: Split, graph: FriendGraph | None, config: ModelConfig,
-    epochs: int = 10, batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
+    epochs: int = 10, batch_size: int = 64, lr: float = 3e-3, seed: int = 0, copy: bool = True,
 ) -> SocialFit:  # fmt: skip
-    """Train on the split's training events; with `graph` the model gets the social branch."""
+    """Train on the split's training events; with `graph` the model gets the social branch (`copy`: with its copy
+    path, `core.model.social`)."""
     torch.manual_seed(seed)
     sizes = ModelSizes(vocab.n_items, len(vocab.categories), len(vocab.event_types),
                        tuple(len(v) for v in vocab.context.values()))  # fmt: skip
     model = InterestModel(config, sizes, vocab.category_weights() if sizes.n_categories else None)
     if graph is not None:
-        attach_branch(model)
+        attach_branch(model, copy=copy)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     windows = training_windows(seqs, split, config.max_len)
     steps, step_s, tl_s, losses, tl = 0, 0.0, 0.0, [], None
@@ -131,7 +132,7 @@ def rank_social(
         else:
             batch = window_batch(seqs, lo, hi, T)
         enc = model.encode(batch)
-        scores = model.score(model.readout(enc, batch)).float().clone()
+        scores = model.scores(enc, batch).float().clone()
         r, top = rank_batch(scores, seqs, lo_all, hi, seqs.items[hi])
         ranks[s : s + len(r)], tops[s : s + len(r), : top.shape[1]] = r, top
         if enc.social_attention is not None:

@@ -73,7 +73,8 @@ class LossModule(nn.Module):
         self.n_negatives = n_negatives
 
     def forward(self, items, gaps, event_types, context, mask, targets, social_states=None, social_present=None,
-                social_friends=None):  # tensors, so DDP can move them; the social ones are None without the branch
-        social = None if social_states is None else SocialInputs(social_states, social_present, social_friends)
+                social_friends=None, social_recent=None):  # tensors, so DDP can move them; None without the branch
+        social = (None if social_states is None
+                  else SocialInputs(social_states, social_present, social_friends, social_recent))  # fmt: skip
         batch = Batch(items=items, gaps=gaps, event_types=event_types, context=context, mask=mask, social=social)
         return self.model.loss(batch, targets, n_negatives=self.n_negatives)

@@ -198,7 +198,8 @@ def run_epoch(run: TrainingRun, state: ResumeState, clock: Clock) -> EpochSteps:
         if run.social is not None:
             batch = run.social.prepare(batch, lo, hi)
         batch, targets = batch.to(ctx.device), targets.to(ctx.device)
-        social = (batch.social.states, batch.social.present, batch.social.friends) if batch.social else ()
+        social = ((batch.social.states, batch.social.present, batch.social.friends, batch.social.recent)
+                  if batch.social else ())  # fmt: skip
         for g in opt.param_groups:
             g["lr"] = config.lr * min(1.0, (state.step + 1) / max(1, config.warmup)) * lr_scale
         with run.autocast:
@@ -311,7 +312,9 @@ def _interest_card(run: TrainingRun) -> dict | None:
         return None
     loaded = LoadedModel(run.best.eval(), run.vocab, run.model_config, run.sizes, Path("."))
     try:
-        report = interest_report(loaded, run.seqs, run.split)
+        # a social model's forecast is fitted on what trajectories read: its scores with friends (the timelines
+        # are the best weights', computed for the test just before)
+        report = interest_report(loaded, run.seqs, run.split, social=run.social)
     except ValueError as exc:  # e.g. no categorised target at all
         log.warning("The interest forecast was not fitted: %s", exc)
         return None

@@ -128,14 +128,16 @@ def setup(
         from core.semantic import attach_text
 
         attach_text(model, vocab, text)
+    # a resumed run keeps its checkpoint's copy path (or its absence), like the branch itself
+    copy = prior[0].model.social.copy is not None if prior and graph is not None else True
     if graph is not None:  # drawn last, so every other weight is the one a run without the branch draws
-        attach_branch(model).to(ctx.device)
+        attach_branch(model, copy=copy).to(ctx.device)
     opt = make_optimizer(model, config)
     if prior:
         load_state_tensors(model, opt, prior[1])
     best = InterestModel(mcfg, sizes, weights)
     if graph is not None:
-        attach_branch(best)
+        attach_branch(best, copy=copy)
     best.load_state_dict(prior[0].model.state_dict() if prior else model.state_dict())
     n_neg = config.n_negatives if sizes.n_items > config.sampled_softmax_above else None
     net: torch.nn.Module = LossModule(model, n_neg)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from core.checkpoint import LoadedModel
 from core.errors import NotFoundError, SettingError, UserInputError
+from core.friends.context import user_context
 from core.sequences import History, Sequences
 from core.store import user_history
 from core.trajectory.changes import MIN_DIVERGENCE, PENALTY_SCALE, detect_change_points
@@ -93,12 +94,13 @@ class TrajectoryAnalyzer:
             self.prior = counts / counts.sum()
         self._context = {k: {v: n + 1 for n, v in enumerate(vals)} for k, vals in loaded.vocab.context.items()}
 
-    def outputs(self, histories: Sequence[History], components: bool = True) -> list[StepOutputs]:
+    def outputs(self, histories: Sequence[History], components: bool = True, friends=None) -> list[StepOutputs]:
         """The model's per-step distributions and gates for each history (batched forward passes); without
         `components`, only the gated interest is scored. Trajectories need only the gated one: their long-term
-        and short-term series come from `core.trajectory.horizons`."""
+        and short-term series come from `core.trajectory.horizons`. `friends`: the social hook of `encode_steps`."""
         return encode_steps(
-            self.loaded.scorer, histories, self.item_categories, self.config.stride, self.config.batch_size, components
+            self.loaded.scorer, histories, self.item_categories, self.config.stride, self.config.batch_size, components,
+            friends,
         )
 
     def build(self, user_id: str, history: History, steps: pd.DataFrame, out: StepOutputs | None = None) -> Trajectory:
@@ -147,7 +149,16 @@ class TrajectoryAnalyzer:
         steps = pd.DataFrame(
             {"index": np.arange(len(df)), "time": df["ts"], "item": df["item_id"], "title": df["title"]}
         )
-        return self.build(str(user_id), history, steps)
+        return self.build(str(user_id), history, steps, self.social_outputs(con, str(user_id), history))
+
+    def social_outputs(self, con: duckdb.DuckDBPyConnection, user_id: str, history: History) -> StepOutputs | None:
+        """A social model's per-step outputs for `user_id`'s `history` read with the user's friends, as the model
+        scored (core.friends.context.user_context); None for a model without the social branch."""
+        model = self.loaded.model
+        if model is None or getattr(model, "social", None) is None:
+            return None
+        ctx, row = user_context(con, model, self.loaded.vocab, str(user_id))
+        return self.outputs([history], components=False, friends=ctx.history_hook([row]))[0]
 
     def history_of(self, events: pd.DataFrame) -> History:
         """A `user_history` frame in model indices (the same mapping as `load_sequences`, without a second query)."""

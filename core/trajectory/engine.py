@@ -16,20 +16,28 @@ Events whose item the model does not know are skipped by the model (as `make_bat
 the interest after the last known event before them; steps before any known event get the model's learned empty
 state (gate NaN).
 
+A model with the social branch reads its friends when `encode_steps` gets a `friends` hook
+(`core.friends.context.SocialContext.history_hook`): each window's batch then carries the friends' states and
+recent items strictly before every step, and the gated distribution is the one the model scores with (fused states,
+and with the copy path the mixture with friends' recent items). The long- and short-term components stay the user's
+own. Without the hook a social model is read without friends, as before.
+
 Shapes: B windows, T steps, D hidden, I items (+1 padding), C categories, N read-out steps.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from core.contract import InterestScorer, RecModel, module_of, supports
-from core.model import InterestModel
+from core.model import Batch, InterestModel
+from core.model.model import Encoding
+from core.model.social import copy_log_probs
 from core.sequences import History, make_batch
 from core.trajectory.measures import category_distribution
 from core.trajectory.prefix import score_steps
@@ -82,6 +90,7 @@ def encode_steps(
     stride: int | None = None,
     batch_size: int = 256,
     components: bool = True,
+    friends: Callable[[Batch, np.ndarray], Batch] | None = None,
 ) -> list[StepOutputs]:
     """Per-step distributions and gates for each history (see the module docstring for long histories).
 
@@ -100,6 +109,9 @@ def encode_steps(
     components
         Also score the long-term and short-term interests (False: only the gated one, a third of the work, which
         is all that drift summaries need).
+    friends
+        For a model with the social branch: fills a window batch's friends' inputs, given each window's history
+        number (module docstring); None reads every model without friends.
     """
     scorer = InterestScorer(model, [], model.config.max_len) if isinstance(model, InterestModel) else model
     if not supports(scorer, "states"):
@@ -124,7 +136,10 @@ def encode_steps(
         item_vectors = model.item_vectors()  # [I+1, D]
         for b0 in range(0, len(windows), batch_size):
             chunk = windows[b0 : b0 + batch_size]
-            batch = make_batch([w[2] for w in chunk], L, n_context=n_ctx).to(device)
+            batch = make_batch([w[2] for w in chunk], L, n_context=n_ctx)
+            if friends is not None and getattr(model, "social", None) is not None:
+                batch = friends(batch, np.array([w[0] for w in chunk]))
+            batch = batch.to(device)
             enc = model.encode(batch)
             T = batch.items.shape[1]
             # the read positions of every window in the chunk, gathered at once
@@ -136,6 +151,8 @@ def encode_steps(
                 dists = _component_distributions(enc.long[r_t, c_t], enc.short[r_t, c_t], g_t, item_vectors, w_cat)
             else:
                 dists = [_distributions(enc.states[r_t, c_t], item_vectors, w_cat)]
+            if enc.social_share is not None:  # friends fused in: the gated series is what the model scores with
+                dists[0] = _social_distributions(enc, batch, r_t, c_t, item_vectors, w_cat)
             if with_head:  # the category head reads the same gated state
                 dists.append(model.category_forecast(enc.states[r_t, c_t]).double().cpu().numpy())
             gate = g_t.double().cpu().numpy()
@@ -189,6 +206,23 @@ def _distributions(states: torch.Tensor, item_vectors: torch.Tensor, w_cat: torc
     for i in range(0, len(states), step):
         logits = states[i : i + step] @ item_vectors.t()  # [n,I+1], as InterestModel.score
         logits[:, 0] = float("-inf")
+        out.append(category_distribution(logits, w_cat))
+    return torch.cat(out).cpu().numpy() if out else np.zeros((0, w_cat.shape[1]))
+
+
+def _social_distributions(enc: Encoding, batch: Batch, r: torch.Tensor, c: torch.Tensor, item_vectors: torch.Tensor,
+                          w_cat: torch.Tensor) -> np.ndarray:  # fmt: skip
+    """The category distributions [N, C] of the fused states at (r, c), with the copy path's mixture when it has one
+    (`InterestModel.scores` at each step), in chunks like `_distributions`."""
+    step = max(1, _SCORE_CELLS // w_cat.shape[0])
+    out = []
+    for i in range(0, len(r), step):
+        ri, ci = r[i : i + step], c[i : i + step]
+        logits = enc.states[ri, ci] @ item_vectors.t()  # [n,I+1]
+        logits[:, 0] = float("-inf")
+        if enc.social_copy is not None:
+            logits = copy_log_probs(logits, enc.social_copy[ri, ci], enc.social_attention[ri, ci],
+                                    batch.social.recent[ri, ci])  # fmt: skip
         out.append(category_distribution(logits, w_cat))
     return torch.cat(out).cpu().numpy() if out else np.zeros((0, w_cat.shape[1]))
 

@@ -34,6 +34,7 @@ import torch
 
 from core.checkpoint import LoadedModel, read_json
 from core.evaluate.split import Split
+from core.friends.context import SocialContext
 from core.sequences import Sequences, make_batch
 from core.trajectory.forecast import (
     HALF_LIVES,
@@ -148,9 +149,11 @@ class TargetInputs:
 
 def target_inputs(
     loaded: LoadedModel, seqs: Sequences, rows: np.ndarray, targets: np.ndarray, prior: np.ndarray,
-    half_lives: tuple[float, ...] = HALF_LIVES, batch_size: int = 512,
+    half_lives: tuple[float, ...] = HALF_LIVES, batch_size: int = 512, social: SocialContext | None = None,
 ) -> TargetInputs:
-    """Forecast inputs for the targets (rows, absolute indices) whose item is known and has a category."""
+    """Forecast inputs for the targets (rows, absolute indices) whose item is known and has a category; with
+    `social` (a social model's friend context over `seqs`), the model's marginal is read with friends, as
+    trajectories read it."""
     w = loaded.vocab.category_weights().numpy().astype(np.float64)  # [I+1,C]
     y = w[seqs.items[targets]]
     keep = y.sum(axis=1) > 0
@@ -164,9 +167,13 @@ def target_inputs(
         for lo in range(0, len(rows), batch_size):
             hs = [seqs.history(int(r), t - seqs.offsets[r] - L, t - seqs.offsets[r])
                   for r, t in zip(rows[lo:lo + batch_size], targets[lo:lo + batch_size], strict=True)]
-            batch = make_batch(hs, L).to(loaded.device)
-            states = model.readout(model.encode(batch), batch)  # [B,D], as the model's forward reads it
-            marg.append(category_distribution(model.score(states), wt).cpu().numpy())
+            batch = make_batch(hs, L)
+            if social is not None and getattr(model, "social", None) is not None:
+                batch = social.history_hook(rows[lo:lo + batch_size])(batch, np.arange(len(hs)))
+            batch = batch.to(loaded.device)
+            enc = model.encode(batch)
+            states = model.readout(enc, batch)  # [B,D], as the model's forward reads it
+            marg.append(category_distribution(model.scores(enc, batch), wt).cpu().numpy())
             if with_head:
                 heads.append(model.category_forecast(states).double().cpu().numpy())
     m = np.concatenate(marg) if marg else np.zeros((0, w.shape[1]))
@@ -219,7 +226,8 @@ def saved_forecast(loaded: LoadedModel) -> InterestForecast | None:
 
 
 def interest_report(
-    loaded: LoadedModel, seqs: Sequences, split: Split, forecast: InterestForecast | None = None, truth=None
+    loaded: LoadedModel, seqs: Sequences, split: Split, forecast: InterestForecast | None = None, truth=None,
+    social: SocialContext | None = None,
 ) -> dict:
     """The `interest` section of `interestlens evaluate`: test scores of the calibrated forecast, the raw model
     marginal and the tuned histogram, the histogram's tuned settings, and the reliability diagram; with the
@@ -227,8 +235,8 @@ def interest_report(
     against it (`core.trajectory.planted`). The forecast is the card's, else fitted here on validation."""
     w = loaded.vocab.category_weights().numpy().astype(np.float64)
     prior = category_prior(seqs, split, w)
-    valid = target_inputs(loaded, seqs, *split.targets("valid"), prior)
-    test = target_inputs(loaded, seqs, *split.targets("test"), prior)
+    valid = target_inputs(loaded, seqs, *split.targets("valid"), prior, social=social)
+    test = target_inputs(loaded, seqs, *split.targets("test"), prior, social=social)
     if len(valid.y) == 0 or len(test.y) == 0:
         raise ValueError("no validation or test target has a category")
     forecast = forecast or saved_forecast(loaded)

@@ -69,7 +69,7 @@ def user_view(
         raise NotFoundError(f"User {user_id!r} has no events, so there is no trajectory to show.")
     history = analyzer.history_of(df)
     steps = pd.DataFrame({"index": range(len(df)), "time": df["ts"], "item": df["item_id"], "title": df["title"]})
-    traj = analyzer.build(str(user_id), history, steps)
+    traj = analyzer.build(str(user_id), history, steps, analyzer.social_outputs(con, str(user_id), history))
     top = recommend(loaded, [history], int(k))[0]
     ids = [loaded.vocab.item_id(i) for i, _ in top]
     info = item_titles(con, ids)

@@ -55,8 +55,8 @@ def test_without_friends_the_model_and_outputs_are_exactly_todays(social_log):
     for k, v in plain.state_dict().items():
         assert torch.equal(v, social.state_dict()[k])
     assert set(social.state_dict()) - set(plain.state_dict()) == {
-        f"social.{n}.{p}" for n in ("query", "key", "value", "gate") for p in ("weight", "bias")
-    } | {"social.similarity"}
+        f"social.{n}.{p}" for n in ("query", "key", "value", "gate", "copy") for p in ("weight", "bias")
+    } | {"social.similarity", "social.overlap"}
     empty = graph_from_frame(pd.DataFrame({"src_user": [], "dst_user": []}), seqs, k=5)
     tl = compute_timelines(plain, seqs)
     lo, hi = _windows(seqs, range(10))
@@ -93,6 +93,10 @@ def test_friends_states_are_strictly_before_each_step_and_later_events_change_no
             assert bool(before.social.present[0, t, k]) == (n_before > 0)
             if n_before:
                 assert torch.equal(before.social.states[0, t, k], tl.states[a + n_before - 1])
+            # the copy path's recent items: the friend's last items strictly before the step, latest first
+            want = seqs.items[a : a + n_before][::-1][: before.social.recent.shape[-1]]
+            got = before.social.recent[0, t, k].numpy()
+            assert list(got[: len(want)]) == list(want) and not got[len(want) :].any()
     items = seqs.items.copy()
     for f in fr:
         a, b = seqs.offsets[f], seqs.offsets[f + 1]
@@ -101,9 +105,12 @@ def test_friends_states_are_strictly_before_each_step_and_later_events_change_no
     changed = dataclasses.replace(seqs, items=items)
     after = social_batch(changed, lo, hi, CFG.max_len, compute_timelines(model, changed), graph)
     with torch.no_grad():
-        s1, s2 = model.encode(before).states[0], model.encode(after).states[0]
+        e1, e2 = model.encode(before), model.encode(after)
+        s1, s2 = e1.states[0], e2.states[0]
     early = torch.from_numpy(ts_u <= cut)
     assert torch.allclose(s1[early], s2[early], atol=1e-6, rtol=0)
+    assert torch.allclose(e1.social_copy[0][early], e2.social_copy[0][early], atol=1e-6, rtol=0)
+    assert torch.equal(before.social.recent[0][early], after.social.recent[0][early])
     assert not torch.allclose(s1[~early], s2[~early], atol=1e-4)  # the test can fail: later steps do change
 
 

@@ -1,0 +1,148 @@
+"""The social branch's copy path: the next-item distribution mixed with friends' recent items (known answers for the
+mixture, the loss and the ranking), and a branch without it staying as it was."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core.datasets.social import generate_social
+from core.friends.graph import load_graph
+from core.friends.states import compute_timelines
+from core.ingest.frames import ingest_frames
+from core.model import InterestModel, ModelConfig, ModelSizes
+from core.model.social import attach_branch, copy_log_probs, has_copy_weights
+from core.sequences import build_vocab, load_sequences
+from core.social.fit import social_batch
+from core.store import connect_read
+from core.train.data import train_batch
+
+CFG = ModelConfig(d_model=16, n_heads=2, n_layers=1, max_len=8, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def social_log(tmp_path_factory):
+    ds = generate_social(users=30, items=40, events=900, categories=4, communities=2, mean_degree=4, seed=3)
+    db = tmp_path_factory.mktemp("copy") / "s.duckdb"
+    ingest_frames(db, ds.events, ds.users, ds.items, edges=ds.edges)
+    with connect_read(db) as con:
+        vocab = build_vocab(con)
+        seqs = load_sequences(con, vocab)
+        graph = load_graph(con, seqs, k=5)
+    return vocab, seqs, graph
+
+
+def _model(vocab, copy_bias: float | None = None) -> InterestModel:
+    torch.manual_seed(0)
+    m = attach_branch(InterestModel(CFG, ModelSizes(vocab.n_items, len(vocab.categories), len(vocab.event_types)),
+                                    vocab.category_weights()))  # fmt: skip
+    torch.manual_seed(1)
+    for p in m.social.parameters():  # a branch that really attends and copies
+        torch.nn.init.normal_(p, std=0.5)
+    if copy_bias is not None:
+        torch.nn.init.zeros_(m.social.copy.weight)
+        torch.nn.init.constant_(m.social.copy.bias, copy_bias)
+    return m.eval()
+
+
+def _batch(seqs, graph, model, users):
+    rows = np.asarray(users)
+    hi = seqs.offsets[rows + 1] - 1
+    lo = np.maximum(seqs.offsets[rows], hi - CFG.max_len)
+    return lo, hi, compute_timelines(model, seqs)
+
+
+def test_copy_mixture_known_answer():
+    logits = torch.tensor([[float("-inf"), 1.0, 2.0, 0.0, -1.0], [float("-inf"), 1.0, 2.0, 0.0, -1.0]])
+    att = torch.tensor([[0.75, 0.25], [0.5, 0.5]])
+    recent = torch.tensor([[[2, 2, 0], [3, 0, 0]], [[1, 0, 0], [4, 0, 0]]])
+    g = torch.tensor([0.5, 0.0])
+    out = copy_log_probs(logits, g, att, recent)
+    soft = logits[0].softmax(-1)
+    q = torch.tensor([0.0, 0.0, 0.75, 0.25, 0.0])  # friend 1's 0.75 on item 2 (listed twice), friend 2's 0.25 on 3
+    assert torch.allclose(out[0].exp(), 0.5 * soft + 0.5 * q, atol=1e-6)
+    assert math.isclose(float(out[0].exp().sum()), 1.0, abs_tol=1e-6)
+    assert torch.equal(out[1], logits[1])  # g = 0: the logits themselves, bit for bit
+
+
+def test_loss_is_minus_log_of_the_mixture(social_log):
+    vocab, seqs, graph = social_log
+    model = _model(vocab)
+    users = np.flatnonzero(np.diff(graph.offsets) > 0)[:6]
+    lo, _hi, tl = _batch(seqs, graph, model, users)
+    hi = seqs.offsets[users + 1] - 1
+    batch, targets = train_batch(seqs, lo, hi)
+    T = batch.items.shape[1]
+    full = social_batch(seqs, lo, hi, T, tl, graph)
+    batch.social = full.social
+    with torch.no_grad():
+        loss = float(model.loss(batch, targets))
+        enc = model.encode(batch)
+        E = model.item_vectors()
+        total, n = 0.0, 0
+        for b in range(len(users)):
+            for t in range(T):
+                y = int(targets[b, t])
+                if y == 0:
+                    continue
+                p = float((enc.states[b, t] @ E[1:].t()).softmax(-1)[y - 1])  # index 0 is padding, never scored
+                g = float(enc.social_copy[b, t])
+                q = 0.0
+                for k in range(batch.social.recent.shape[2]):
+                    items = [int(i) for i in batch.social.recent[b, t, k] if i > 0]
+                    if items:
+                        q += float(enc.social_attention[b, t, k]) * items.count(y) / len(items)
+                total -= math.log((1 - g) * p + g * q)
+                n += 1
+            first = int(batch.items[b][batch.items[b] > 0][0])
+            total -= float((model.empty @ E[1:].t()).log_softmax(-1)[first - 1])
+            n += 1
+    assert float(enc.social_copy.max()) > 0.01  # the copy path is really used here
+    assert math.isclose(loss, total / n, rel_tol=1e-5)
+
+
+def test_a_copying_model_ranks_friends_recent_items_first(social_log):
+    vocab, seqs, graph = social_log
+    model = _model(vocab, copy_bias=30.0)  # copy share ~1: the mixture is the friends' recent items
+    users = np.arange(seqs.n_users)
+    lo, hi, tl = _batch(seqs, graph, model, users)
+    # and every user's first event alone: the earliest user of all has no friend with an event before it
+    users = np.concatenate([users, users])
+    lo, hi = np.concatenate([lo, seqs.offsets[:-1]]), np.concatenate([hi, seqs.offsets[:-1] + 1])
+    batch = social_batch(seqs, lo, hi, CFG.max_len, tl, graph)
+    with torch.no_grad():
+        scores = model(batch)
+        enc = model.encode(batch)
+        plain = model.score(model.readout(enc, batch))
+    friends_now = batch.social.present[:, -1].any(-1)
+    assert bool(friends_now.any()) and bool((~friends_now).any())
+    for b in range(len(users)):
+        if not friends_now[b]:  # no friend before the step: exactly the plain logits
+            assert torch.equal(scores[b], plain[b])
+            continue
+        q = np.zeros(vocab.n_items + 1)
+        for k in range(batch.social.recent.shape[2]):
+            items = [int(i) for i in batch.social.recent[b, -1, k] if i > 0]
+            for i in items:
+                q[i] += float(enc.social_attention[b, -1, k]) / len(items)
+        top = set(np.flatnonzero(np.isclose(q, q.max(), rtol=1e-5)))
+        assert int(scores[b].argmax()) in top
+        # every recent item of a friend outranks every item no friend had lately
+        assert float(scores[b, torch.from_numpy(q > 0)].min()) > float(scores[b, 1:][torch.from_numpy(q[1:] == 0)].max())
+
+
+def test_branch_without_copy_path_keeps_its_weights_and_outputs(social_log):
+    vocab, seqs, graph = social_log
+    torch.manual_seed(0)
+    m = attach_branch(InterestModel(CFG, ModelSizes(vocab.n_items, len(vocab.categories), len(vocab.event_types)),
+                                    vocab.category_weights()), copy=False).eval()  # fmt: skip
+    assert not has_copy_weights(m.state_dict()) and has_copy_weights(_model(vocab).state_dict())
+    lo, hi, tl = _batch(seqs, graph, m, np.arange(5))
+    batch = social_batch(seqs, lo, hi, CFG.max_len, tl, graph)
+    with torch.no_grad():
+        enc = m.encode(batch)
+        assert enc.social_copy is None
+        assert torch.equal(m(batch), m.score(m.readout(enc, batch)))

@@ -1,0 +1,94 @@
+"""Trajectories of a social model read its friends: each step's category distribution is the one the model scores
+with (fused states and the copy mixture over friends' recent items, strictly before the step), not the model
+without friends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.checkpoint import LoadedModel
+from core.datasets.social import generate_social
+from core.friends.context import SocialContext, user_context
+from core.friends.graph import load_graph
+from core.friends.states import compute_timelines
+from core.ingest.frames import ingest_frames
+from core.model import InterestModel, ModelConfig, ModelSizes
+from core.model.social import attach_branch
+from core.sequences import build_vocab, load_sequences
+from core.social.fit import social_batch
+from core.store import connect_read
+from core.trajectory import TrajectoryAnalyzer, TrajectoryConfig
+from core.trajectory.engine import encode_steps
+
+CFG = ModelConfig(d_model=16, n_heads=2, n_layers=1, max_len=8, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def social_db(tmp_path_factory):
+    ds = generate_social(users=30, items=40, events=900, categories=4, communities=2, mean_degree=4, seed=3)
+    db = tmp_path_factory.mktemp("traj") / "s.duckdb"
+    ingest_frames(db, ds.events, ds.users, ds.items, edges=ds.edges)
+    with connect_read(db) as con:
+        vocab = build_vocab(con)
+        seqs = load_sequences(con, vocab)
+        graph = load_graph(con, seqs, k=5)
+    torch.manual_seed(0)
+    model = attach_branch(InterestModel(CFG, ModelSizes(vocab.n_items, len(vocab.categories), len(vocab.event_types)),
+                                        vocab.category_weights()))  # fmt: skip
+    torch.manual_seed(1)
+    for p in model.social.parameters():  # a branch that really mixes friends in and copies
+        torch.nn.init.normal_(p, std=0.5)
+    return db, vocab, seqs, graph, model.eval()
+
+
+def _reference(model, seqs, graph, tl, row, w):
+    """[n,C] each step's distribution from the model's own scores of the window ending there, friends included."""
+    a, b = int(seqs.offsets[row]), int(seqs.offsets[row + 1])
+    hi = np.arange(a + 1, b + 1)
+    lo = np.maximum(a, hi - CFG.max_len)
+    batch = social_batch(seqs, lo, hi, CFG.max_len, tl, graph)
+    with torch.no_grad():
+        return (model(batch).softmax(-1) @ w).double().numpy()
+
+
+def test_social_trajectory_is_what_the_model_scores_with_friends(social_db):
+    _db, vocab, seqs, graph, model = social_db
+    w = vocab.category_weights()
+    tl = compute_timelines(model, seqs)
+    ctx = SocialContext(seqs, graph, tl)
+    row = int(np.argmax(np.diff(graph.offsets)))  # a user with friends
+    hist = seqs.history(row)
+    with_friends = encode_steps(model, [hist], w, stride=1, components=False, friends=ctx.history_hook([row]))[0]
+    without = encode_steps(model, [hist], w, stride=1, components=False)[0]
+    ref = _reference(model, seqs, graph, tl, row, w)
+    assert np.allclose(with_friends.distribution, ref, atol=1e-5)
+    assert not np.allclose(without.distribution, ref, atol=1e-3)  # without the hook: the model without friends
+
+
+def test_user_context_reads_the_same_friends_as_the_whole_graph(social_db):
+    db, vocab, seqs, graph, model = social_db
+    w = vocab.category_weights()
+    row = int(np.argmax(np.diff(graph.offsets)))
+    user = str(seqs.user_ids[row])
+    with connect_read(db) as con:
+        ctx, r = user_context(con, model, vocab, user, k=graph.k)
+    assert sorted(ctx.seqs.user_ids[ctx.graph.friends(r)]) == sorted(seqs.user_ids[graph.friends(row)])
+    ego = encode_steps(model, [ctx.seqs.history(r)], w, stride=1, components=False, friends=ctx.history_hook([r]))[0]
+    ref = _reference(model, seqs, graph, compute_timelines(model, seqs), row, w)
+    assert np.allclose(ego.distribution, ref, atol=1e-5)
+
+
+def test_the_analyzer_reads_a_social_models_friends(social_db):
+    db, vocab, seqs, graph, model = social_db
+    loaded = LoadedModel(model, vocab, CFG, model.sizes, Path("."))
+    row = int(np.argmax(np.diff(graph.offsets)))
+    with connect_read(db) as con:
+        traj = TrajectoryAnalyzer(loaded, TrajectoryConfig(stride=1)).user(con, str(seqs.user_ids[row]))
+        full = load_graph(con, seqs)  # the training cap (DEFAULT_K), as the analyzer applies it
+    assert len(full.friends(row)) > graph.k  # the cap matters for this user
+    ref = _reference(model, seqs, full, compute_timelines(model, seqs), row, vocab.category_weights())
+    assert np.allclose(traj.distribution, ref, atol=1e-5)  # no fitted forecast: the model's own distribution
