@@ -224,7 +224,7 @@ def changed_most(model_dir: Path, top: int) -> ChangedMost | None:
     """The `top` users whose interests changed most, from `drift.parquet` beside the model (None when absent).
 
     Cached as the small result, keyed by the file's modification time: returning the whole drift frame from
-    `st.cache_data` unpickled a copy of it on every run (~30 ms of each user switch on ML-100k, docs/serving.md)."""
+    `st.cache_data` unpickled a copy of it on every run (most of this panel's time on ML-100k, docs/serving.md)."""
     p = Path(model_dir) / "drift.parquet"
     if not p.is_file():
         return None

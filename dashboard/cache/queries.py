@@ -187,7 +187,7 @@ def cohort_category_share(db: DbRef, attributes: tuple[tuple[str, str], ...], pe
 def model_fit(db: DbRef, model_dir: str, trained_until: dt.datetime | None) -> ModelFit:
     """`core.store.views.model_fit` for the checkpoint in `model_dir`: what the database holds that its vocabulary
     lacks. Keyed by the folder and its vocabulary's modification time, not by the vocabulary itself: hashing every
-    item id for the cache key cost ~13 ms on each run on ML-100k (docs/serving.md)."""
+    item id for the cache key was most of the sidebar's time on each run on ML-100k (docs/serving.md)."""
     vocab = Path(model_dir) / "vocab.json"
     stamp = vocab.stat().st_mtime_ns if vocab.is_file() else 0
     return _model_fit(db, str(model_dir), stamp, trained_until)

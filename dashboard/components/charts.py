@@ -149,8 +149,9 @@ def vline(x: float | int, xref: str, yref: str, *, color: str, dash: str, opacit
 def figure(data: list[dict], layout: dict) -> go.Figure:
     """A Figure from plain trace and layout dicts, without Plotly's per-property validation.
 
-    Validation was 80-95 % of building the User explorer's figures on every user switch (the trajectory chart
-    90 -> 6 ms, the timeline 77 -> 8 ms on ML-100k; docs/serving.md), and Streamlit does not validate a Figure again.
+    Validation was most of building the User explorer's figures on every user switch (ML-100k, cProfile of
+    `bench/switch_cpu.py`: the trajectory chart 145 -> 10 ms, the timeline 67 -> 18 ms; docs/serving.md), and
+    Streamlit does not validate a Figure again.
     The dicts are checked in the tests instead: `tests/dashboard/test_panels.py` builds each such figure validated.
     """
     return go.Figure(dict(data=data, layout=layout), _validate=False)

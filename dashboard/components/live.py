@@ -108,7 +108,7 @@ def user_marks(db: DbRef, user: str, history: pd.DataFrame, model: ModelRef | No
     items, categories = _vocab_sets(str(model_dir), (model_dir / "vocab.json").stat().st_mtime_ns)
     until = trained_until_of(cache.read_card(model_dir)["metrics"])
     # a set lookup per event: `Series.isin(items)` on the Arrow string column rebuilt an array of the whole
-    # vocabulary on every run (27 ms on ML-100k's 1,682 items; this is ~1 ms)
+    # vocabulary on every run (ML-100k's 1,682 items: most of this function's time, docs/serving.md)
     ids = history["item_id"].astype(str)
     known = np.fromiter((i in items for i in ids), dtype=bool, count=len(ids))
     skipped = history["step"].to_numpy()[~known]
