@@ -34,6 +34,8 @@ _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend_title_text="", hoverm
 def base_layout(**kw) -> dict:
     """`_LAYOUT` as a fresh plain layout dict (for `figure`), updated with `kw`."""
     return dict(margin=dict(l=10, r=10, t=40, b=10), legend=dict(title=dict(text="")), hovermode="closest", **kw)
+
+
 _SYMBOLS = ["circle", "diamond", "square", "x", "triangle-up", "star", "cross", "triangle-down", "hexagon"]
 
 
@@ -96,8 +98,8 @@ def timeline(
     "date" (the events' times) or "event" (their order: event 0 is the first).
     """
     xcol = "ts" if axis == "date" else "step"
-    # the hover text once per event (not per drawn marker), escaped category names once per category
-    # (a row per event and category by index arithmetic: `DataFrame.explode` was a third of the figure's time)
+    # A row per event and category by index arithmetic (`DataFrame.explode` was a third of the figure's time), the
+    # hover text once per event (not per drawn marker), each category name escaped once.
     cats = [list(c) if len(c) else ["(none)"] for c in history["categories"]]
     names = {c: plain(c) for c in dict.fromkeys(c for cs in cats for c in cs)}
     rows = np.repeat(np.arange(len(history)), [len(cs) for cs in cats])
@@ -115,9 +117,9 @@ def timeline(
         if steps is not None and len(steps):
             data.append(_markers(d[d["step"].isin(set(int(s) for s in steps))], xcol, name, marker))
     layout = base_layout(title=dict(text="Event timeline"),
-                  xaxis=dict(title=dict(text="" if axis == "date" else "event number")),
-                  yaxis=dict(title=dict(text=""), categoryorder="category ascending"),
-                  height=min(520, 140 + 28 * len(names)))
+                         xaxis=dict(title=dict(text="" if axis == "date" else "event number")),
+                         yaxis=dict(title=dict(text=""), categoryorder="category ascending"),
+                         height=min(520, 140 + 28 * len(names)))
     if axis == "date" and trained_until is not None and len(history) and pd.Timestamp(trained_until) <= history["ts"].max():
         x = pd.Timestamp(trained_until).timestamp() * 1000
         layout["shapes"] = [vline(x, "x", "y domain", color="#6b7280", dash="dot")]
@@ -151,8 +153,7 @@ def figure(data: list[dict], layout: dict) -> go.Figure:
 
     Validation was most of building the User explorer's figures on every user switch (ML-100k, cProfile of
     `bench/switch_cpu.py`: the trajectory chart 145 -> 10 ms, the timeline 67 -> 18 ms; docs/serving.md), and
-    Streamlit does not validate a Figure again.
-    The dicts are checked in the tests instead: `tests/dashboard/test_panels.py` builds each such figure validated.
+    Streamlit does not validate a Figure again. The dicts are checked in the tests instead: `tests/dashboard/test_panels.py` builds each such figure validated.
     """
     return go.Figure(dict(data=data, layout=layout), _validate=False)
 
