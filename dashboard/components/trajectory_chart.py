@@ -40,7 +40,7 @@ def _x(grid) -> np.ndarray:
 
 
 # The two stacked subplots as `make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28],
-# vertical_spacing=0.06)` lays them out (written out: make_subplots and its validation cost ~25 ms per figure).
+# vertical_spacing=0.06)` lays them out, written out: make_subplots was ~55 ms per switch (cProfile, docs/serving.md).
 _TOP, _BOTTOM = [0.3232, 1.0], [0.0, 0.2632]
 
 
