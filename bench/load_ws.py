@@ -236,7 +236,8 @@ async def drive(url: str, counts: dict[str, int], sessions: int, seconds: float,
     explain = percentiles([x for r in records for x in r.explain_ms])
     kinds = [k for r in records for k in r.in_window]
     n_switch = kinds.count("switch")
-    cpu_s = cpu["end"] - cpu["start"] if "end" in cpu else None
+    # a server this process did not start (--url) is not measured: None, not the 0 that cpu_split(None) gives
+    cpu_s = cpu["end"] - cpu["start"] if "end" in cpu and server_pid is not None else None
     errors = [f"{r.name}: {e}" for r in records for e in r.errors]
     out = {
         "sessions": sessions,

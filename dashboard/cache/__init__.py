@@ -11,9 +11,11 @@ A page calls these by name, e.g. ``cache.user_view(db, model, user)``.
 """
 
 from dashboard.cache.handles import (
+    ChangedMost,
     DbRef,
     ModelRef,
     active_model,
+    changed_most,
     database,
     db_path,
     list_models,
@@ -75,7 +77,8 @@ from dashboard.cache.resources import (
 from dashboard.cache.served import served_fairness, served_fairness_trend, served_variants
 
 __all__ = [
-    "DbRef", "ModelRef", "active_model", "database", "db_path", "list_models", "model_parquet", "model_ref",
+    "ChangedMost", "DbRef", "ModelRef", "active_model", "changed_most", "database", "db_path", "list_models",
+    "model_parquet", "model_ref",
     "models_root", "read_card", "release", "version",
     "MAX_K", "Deletion", "FairnessView", "attention", "cohort_trajectories", "deletion", "explain", "fairness",
     "fairness_trend", "friend_values",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +36,8 @@ __all__ = [
     "active_model",
     "read_card",
     "model_parquet",
+    "ChangedMost",
+    "changed_most",
 ]
 
 Stamp = tuple[int, int, int]
@@ -201,3 +203,39 @@ def model_parquet(model_dir: Path, name: str) -> pd.DataFrame | None:
     if not p.is_file():
         return None
     return _read_parquet(str(p), p.stat().st_mtime_ns)
+
+
+_CHANGED_COLUMNS = ["user_id", "largest_change", "shift", "n_events", "mostly_bulk"]
+
+
+@dataclass(frozen=True)
+class ChangedMost:
+    """The "interests changed most" list of one model's drift summaries (what the User explorer shows)."""
+
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)  # top rows by largest change, then user id; columns
+    # user_id, largest_change, shift, n_events, mostly_bulk; stored user ids (not pseudonyms)
+    n_changed: int = 0  # users with at least one change point
+    n_users: int = 0  # users summarised
+    n_bulk: int = 0  # users who entered most of their history in bulk
+    outdated: bool = False  # the summaries predate `largest_change` (rebuild with `interestlens drift`)
+
+
+def changed_most(model_dir: Path, top: int) -> ChangedMost | None:
+    """The `top` users whose interests changed most, from `drift.parquet` beside the model (None when absent).
+
+    Cached as the small result, keyed by the file's modification time: returning the whole drift frame from
+    `st.cache_data` unpickled a copy of it on every run (most of this panel's time on ML-100k, docs/serving.md)."""
+    p = Path(model_dir) / "drift.parquet"
+    if not p.is_file():
+        return None
+    return _changed_most(str(p), p.stat().st_mtime_ns, top)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _changed_most(path: str, mtime_ns: int, top: int) -> ChangedMost:
+    drift = pd.read_parquet(path)
+    if "largest_change" not in drift.columns:
+        return ChangedMost(n_users=len(drift), outdated=True)
+    changed = drift[drift["largest_change"] > 0]
+    table = changed.sort_values(["largest_change", "user_id"], ascending=[False, True]).head(top)[_CHANGED_COLUMNS]
+    return ChangedMost(table.reset_index(drop=True), len(changed), len(drift), int(drift["mostly_bulk"].sum()))

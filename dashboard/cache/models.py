@@ -71,14 +71,13 @@ def trajectory(db: DbRef, model: ModelRef, user_id: str) -> Trajectory:
 
 @st.cache_data(show_spinner=False, max_entries=_PER_USER)
 def user_view(db: DbRef, model: ModelRef, user_id: str) -> UserView:
-    """`core.trajectory.user_view`: history, trajectory, top-`MAX_K` and attention at the last step, one read."""
-    from core.contract import supports
+    """`core.trajectory.user_view`: history, trajectory and top-`MAX_K` from one read (`attention` is None)."""
     from core.trajectory import user_view as core_user_view
 
-    # an external model has no attention to show (core.contract): the view leaves it out
-    attn = attention_analyser(model) if supports(loaded_model(model).scorer, "attention") else None
+    # No attention: the explorer does not show it (the Attention page asks `attention` itself), and computing it
+    # for every user switch, then copying it out of the cache on every rerun, cost ~10 ms a switch on ML-100k.
     with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
-        return demo.shown(core_user_view(trajectory_analyser(model), con, uid, MAX_K, attn))
+        return demo.shown(core_user_view(trajectory_analyser(model), con, uid, MAX_K))
 
 
 @st.cache_data(show_spinner=False, max_entries=_PER_USER)

@@ -7,7 +7,7 @@ and user attributes are hidden (`dashboard.demo`)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -17,7 +17,7 @@ from core.store import queries, views
 from core.store.queries import UserFilter
 from core.store.views import ModelFit
 from dashboard import demo
-from dashboard.cache.handles import DbRef
+from dashboard.cache.handles import DbRef, read_card
 from dashboard.reader import READER
 
 __all__ = [
@@ -184,12 +184,21 @@ def cohort_category_share(db: DbRef, attributes: tuple[tuple[str, str], ...], pe
         return views.cohort_category_share(con, attributes, period, users)
 
 
+def model_fit(db: DbRef, model_dir: str, trained_until: dt.datetime | None) -> ModelFit:
+    """`core.store.views.model_fit` for the checkpoint in `model_dir`: what the database holds that its vocabulary
+    lacks. Keyed by the folder and its vocabulary's modification time, not by the vocabulary itself: hashing every
+    item id for the cache key was most of the sidebar's time on each run on ML-100k (docs/serving.md)."""
+    vocab = Path(model_dir) / "vocab.json"
+    stamp = vocab.stat().st_mtime_ns if vocab.is_file() else 0
+    return _model_fit(db, str(model_dir), stamp, trained_until)
+
+
 @st.cache_data(show_spinner=False, max_entries=_SMALL)
-def model_fit(db: DbRef, items: Sequence[str], categories: Sequence[str], event_types: Sequence[str],
-              trained_until: dt.datetime | None) -> ModelFit:
-    """`core.store.views.model_fit`: what the database holds that a model's vocabulary lacks."""
+def _model_fit(db: DbRef, model_dir: str, vocab_mtime_ns: int, trained_until: dt.datetime | None) -> ModelFit:
+    vocab = read_card(Path(model_dir))["vocab"]
     with READER.cursor(db.path, db.stamp) as con:
-        return views.model_fit(con, items, categories, event_types, trained_until)
+        return views.model_fit(con, tuple(vocab.get("items", [])), tuple(vocab.get("categories", [])),
+                               tuple(vocab.get("event_types", [])), trained_until)
 
 
 @st.cache_data(show_spinner=False, max_entries=_SMALL)

@@ -86,7 +86,7 @@ class Marks:
     new_user: bool = False  # every event is later than the training cut-off
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=8)  # frozensets: shared read-only, never copied per run
 def _vocab_sets(model_dir: str, stamp: int) -> tuple[frozenset, frozenset]:
     vocab = cache.read_card(Path(model_dir))["vocab"]
     return frozenset(map(str, vocab.get("items", []))), frozenset(map(str, vocab.get("categories", [])))
@@ -107,13 +107,16 @@ def user_marks(db: DbRef, user: str, history: pd.DataFrame, model: ModelRef | No
         return Marks(new, empty, empty)
     items, categories = _vocab_sets(str(model_dir), (model_dir / "vocab.json").stat().st_mtime_ns)
     until = trained_until_of(cache.read_card(model_dir)["metrics"])
-    known = history["item_id"].astype(str).isin(items).to_numpy()
+    # a set lookup per event: `Series.isin(items)` on the Arrow string column rebuilt an array of the whole
+    # vocabulary on every run (ML-100k's 1,682 items: most of this function's time, docs/serving.md)
+    ids = history["item_id"].astype(str)
+    known = np.fromiter((i in items for i in ids), dtype=bool, count=len(ids))
     skipped = history["step"].to_numpy()[~known]
     after = history["step"].to_numpy()[pd.to_datetime(history["ts"]).to_numpy() > np.datetime64(until)] if until else empty
     seen_cats = dict.fromkeys(c for cats in history["categories"] for c in cats)
     return Marks(
         new, np.asarray(after, np.int64), np.asarray(skipped, np.int64), until,
-        list(dict.fromkeys(history["item_id"].astype(str)[~known])), [c for c in seen_cats if c not in categories],
+        list(dict.fromkeys(ids[~known])), [c for c in seen_cats if c not in categories],
         bool(until) and len(after) == len(history),
     )
 

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from dashboard.components.charts import plain
+from dashboard.components.charts import base_layout, figure, plain, vline
 
 __all__ = [
     "VIEWS",
@@ -24,32 +24,26 @@ __all__ = [
 
 # Trajectory views (also their URL values) -> the Trajectory attribute each one draws.
 VIEWS = {"model": "distribution", "long-term": "long_term", "short-term": "short_term", "baseline": "baseline"}
-_LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), legend_title_text="", hovermode="x unified")
 
 
-def _change_lines(fig: go.Figure, traj) -> None:
-    for step in traj.change_points:
-        if 0 <= step < len(traj):
-            fig.add_vline(x=step, line_dash="dash", line_color="#111827", opacity=0.6)
+def _change_lines(traj) -> list[dict]:
+    return [vline(int(step), "x", "y domain", color="#111827", dash="dash", opacity=0.6)
+            for step in traj.change_points if 0 <= step < len(traj)]
 
 
 def gate_line(traj) -> go.Figure:
     """The weight on the long-term interest after each event (1 = all long-term), by event. (The drift is drawn
     under the trajectory, on the time grid: `trajectory_chart`.)"""
     steps = np.arange(len(traj))
-    times = pd.to_datetime(traj.times).strftime("%Y-%m-%d %H:%M")
-    fig = go.Figure(
-        go.Scatter(
-            x=steps, y=traj.gate, mode="lines", name="long-term weight", line_color="#2563eb", customdata=times,
-            hovertemplate="event %{x} · %{customdata}<br>long-term weight %{y:.2f}<extra></extra>",
-        )
-    )
-    _change_lines(fig, traj)
-    fig.update_layout(
-        **{**_LAYOUT, "hovermode": "closest"}, height=260, title="How much the long-term profile weighs against the latest events",
-        yaxis_range=[0, 1], xaxis_title="event", yaxis_title="",
-    )
-    return fig
+    times = pd.to_datetime(traj.times).strftime("%Y-%m-%d %H:%M").to_numpy(dtype=object)
+    line = dict(type="scatter", x=steps, y=np.asarray(traj.gate), mode="lines", name="long-term weight",
+                line=dict(color="#2563eb"), customdata=times,
+                hovertemplate="event %{x} · %{customdata}<br>long-term weight %{y:.2f}<extra></extra>")
+    layout = base_layout(height=260, title=dict(text="How much the long-term profile weighs against the latest events"),
+                         yaxis=dict(range=[0, 1], title=dict(text="")), xaxis=dict(title=dict(text="event")))
+    if shapes := _change_lines(traj):
+        layout["shapes"] = shapes
+    return figure([line], layout)
 
 
 def heatmap(matrix: np.ndarray, x: list[str], y: list[str], title: str, zmax: float | None = None) -> go.Figure:

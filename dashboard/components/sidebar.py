@@ -46,18 +46,12 @@ def card_tables(card: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     return fact_table, metric_table
 
 
-def _model_fit(db: cache.DbRef, card: dict) -> None:
+def _model_fit(db: cache.DbRef, model_dir: Path, card: dict) -> None:
     vocab, fp = card["vocab"], card["fingerprint"]
     if not vocab:
         return
     try:
-        fit = cache.model_fit(
-            db,
-            tuple(vocab.get("items", [])),
-            tuple(vocab.get("categories", [])),
-            tuple(vocab.get("event_types", [])),
-            _parse_ts(fp.get("max_ts")),
-        )
+        fit = cache.model_fit(db, str(model_dir), _parse_ts(fp.get("max_ts")))
     except InterestLensError as exc:
         st.caption(str(exc))
         return
@@ -128,4 +122,4 @@ def render_sidebar() -> None:
                                                                       for c in metrics.columns})
         _model_health(Path(chosen), card)
         if db.exists:
-            _model_fit(db, card)
+            _model_fit(db, Path(chosen), card)

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from core.trajectory import OTHER
-from dashboard.components.charts import plain
+from dashboard.components.charts import figure, plain, vline
 
 __all__ = ["PALETTE", "OTHER_COLOR", "VIEW_TITLES", "GRAIN_LABELS", "trajectory_chart", "colours"]
 
@@ -40,48 +39,56 @@ def _x(grid) -> np.ndarray:
     return grid.first_step if grid.grain == "event" else grid.start.astype("datetime64[ms]")
 
 
+# The two stacked subplots as `make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28],
+# vertical_spacing=0.06)` lays them out, written out: make_subplots was ~55 ms per switch (cProfile, docs/serving.md).
+_TOP, _BOTTOM = [0.3232, 1.0], [0.0, 0.2632]
+
+
 def trajectory_chart(grid, title: str, new_steps=None, after_training=None) -> go.Figure:
     """The stacked interest and the drift of one `GridTrajectory`; live marks (`new_steps`, `after_training`:
     event indices) shade the buckets holding them."""
     x = _x(grid)
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.06)
     cmap = colours(grid.categories)
-    for k, cat in enumerate(grid.categories):
-        fig.add_trace(
-            go.Scatter(
-                x=x, y=grid.share[:, k], name=plain(cat), mode="lines", stackgroup="interest",
-                line=dict(width=0.5, color=cmap[cat]), fillcolor=cmap[cat],
-                hovertemplate="%{fullData.name} %{y:.0%}<extra></extra>",
-            ),
-            row=1, col=1,
-        )
-    fig.add_trace(
-        go.Scatter(
-            x=x, y=grid.drift, name="drift", mode="lines", line=dict(color=_MARK, width=1.2), showlegend=False,
-            hovertemplate="drift %{y:.2f} bits<extra></extra>",
-        ),
-        row=2, col=1,
-    )
+    data = [
+        dict(type="scatter", x=x, y=grid.share[:, k], name=plain(cat), mode="lines", stackgroup="interest",
+             line=dict(width=0.5, color=cmap[cat]), fillcolor=cmap[cat],
+             hovertemplate="%{fullData.name} %{y:.0%}<extra></extra>", xaxis="x", yaxis="y")
+        for k, cat in enumerate(grid.categories)
+    ]
+    data.append(dict(type="scatter", x=x, y=grid.drift, name="drift", mode="lines", line=dict(color=_MARK, width=1.2),
+                     showlegend=False, hovertemplate="drift %{y:.2f} bits<extra></extra>", xaxis="x2", yaxis="y2"))
+    shapes, notes = [], []
     for k, c in enumerate(grid.changes):
-        xc = x[c.bucket]
-        for row in (1, 2):
-            fig.add_vline(x=_plotly_x(xc), line_dash="dash", line_color=_MARK, opacity=0.7, row=row, col=1)
+        xc = _plotly_x(x[c.bucket])
+        shapes += [vline(xc, xref, yref, color=_MARK, dash="dash", opacity=0.7)
+                   for xref, yref in (("x", "y domain"), ("x2", "y2 domain"))]
         # inside the plot, each label a line lower than the last, so close changes do not overprint
-        fig.add_annotation(x=_plotly_x(xc), y=0.98 - 0.09 * (k % 4), yref="y domain", text=plain(c.words),
-                           showarrow=False, xanchor="left", yanchor="top", font=dict(size=11),
-                           bgcolor="rgba(255,255,255,0.8)", row=1, col=1)
+        notes.append(dict(x=xc, y=0.98 - 0.09 * (k % 4), xref="x", yref="y domain", text=plain(c.words),
+                          showarrow=False, xanchor="left", yanchor="top", font=dict(size=11),
+                          bgcolor="rgba(255,255,255,0.8)"))
     bucket_of = np.searchsorted(grid.first_step, np.arange(int(grid.events.sum())), side="right") - 1
     for steps, label, colour in [(after_training, "after training", OTHER_COLOR), (new_steps, "new since live on", "#f97316")]:
         if steps is not None and len(steps):
             b0, b1 = int(bucket_of[int(min(steps))]), int(bucket_of[int(max(steps))])
-            fig.add_vrect(x0=_plotly_x(x[b0]), x1=_plotly_x(x[b1]), fillcolor=colour, opacity=0.18, line_width=0,
-                          annotation_text=label, annotation_position="top left", row=1, col=1)
-    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), title=title, hovermode="x unified", height=460,
-                      legend=dict(title_text="", traceorder="reversed"))  # legend top-down as the stack
-    fig.update_yaxes(title_text="share", tickformat=".0%", range=[0, 1], row=1, col=1)
-    fig.update_yaxes(title_text="drift (bits)", range=[0, 1], tickvals=[0, 0.5, 1], row=2, col=1)
-    fig.update_xaxes(title_text="event" if grid.grain == "event" else GRAIN_LABELS[grid.grain], row=2, col=1)
-    return fig
+            x0, x1 = _plotly_x(x[b0]), _plotly_x(x[b1])
+            shapes.append(dict(type="rect", x0=x0, x1=x1, xref="x", y0=0, y1=1, yref="y domain", fillcolor=colour,
+                               opacity=0.18, line=dict(width=0)))
+            notes.append(dict(showarrow=False, text=label, x=x0, xanchor="left", xref="x", y=1, yanchor="top",
+                              yref="y domain"))
+    layout = dict(
+        margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title), hovermode="x unified", height=460,
+        legend=dict(title=dict(text=""), traceorder="reversed"),  # legend top-down as the stack
+        xaxis=dict(anchor="y", domain=[0.0, 1.0], matches="x2", showticklabels=False),
+        yaxis=dict(anchor="x", domain=_TOP, title=dict(text="share"), tickformat=".0%", range=[0, 1]),
+        xaxis2=dict(anchor="y2", domain=[0.0, 1.0],
+                    title=dict(text="event" if grid.grain == "event" else GRAIN_LABELS[grid.grain])),
+        yaxis2=dict(anchor="x2", domain=_BOTTOM, title=dict(text="drift (bits)"), range=[0, 1], tickvals=[0, 0.5, 1]),
+    )
+    if shapes:
+        layout["shapes"] = shapes
+    if notes:
+        layout["annotations"] = notes
+    return figure(data, layout)
 
 
 def _plotly_x(v):

@@ -102,19 +102,16 @@ def changed_most(model: ModelRef | None, expanded: bool, top: int = 50) -> None:
     """Users whose interests changed most (from `drift.parquet` beside the model), ranked by the size of their
     largest change point, which does not grow with the history's length; picking a row selects one."""
     with st.expander("Interests changed most", expanded=expanded, icon=":material/trending_up:"):
-        drift = cache.model_parquet(model.dir, "drift") if model is not None else None
-        if drift is None or drift.empty:
+        found = cache.changed_most(model.dir, top) if model is not None else None
+        if found is None or found.n_users == 0:
             st.caption("Drift summaries are built with the model (`interestlens drift`); none for this model yet.")
             return
-        if "largest_change" not in drift.columns:
+        if found.outdated:
             st.caption("These drift summaries predate the ranking by largest change; run `interestlens drift` again.")
             return
-        cols = ["user_id", "largest_change", "shift", "n_events", "mostly_bulk"]
-        changed = drift[drift["largest_change"] > 0]
-        table = changed.sort_values(["largest_change", "user_id"], ascending=[False, True]).head(top)[cols]
-        table = table.reset_index(drop=True)
-        st.caption(f"{len(changed):,} of {len(drift):,} users have a change point; "
-                   f"{int(drift['mostly_bulk'].sum()):,} entered most of their history in bulk.")
+        table = found.table
+        st.caption(f"{found.n_changed:,} of {found.n_users:,} users have a change point; "
+                   f"{found.n_bulk:,} entered most of their history in bulk.")
         if table.empty:
             return
         p = demo.active()

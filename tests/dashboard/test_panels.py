@@ -67,3 +67,42 @@ def test_md_text_keeps_bare_addresses_from_becoming_links():
     assert "WWW\u200b\\.w3" in out and "a\u200b@b" in out
     assert out.replace("\u200b", "").replace("\\", "") == "see http://e.com, HTTPS://x.org, WWW.w3.org and a@b.com"
     assert md_text("NDCG@10") == "NDCG@10"  # an @ that is not an address's stays as it is
+
+
+def test_explorer_figures_built_without_validation_are_valid_plotly(dash_env):
+    """The User explorer's figures are built from plain dicts without Plotly's validation (docs/serving.md): each
+    must pass that validation here, with its live marks, change lines and training cut-off."""
+    import numpy as np
+    import plotly.graph_objects as go
+
+    from core.checkpoint import load_checkpoint
+    from core.store import connect_read, queries
+    from core.trajectory import TrajectoryAnalyzer, grid_view
+    from dashboard.components import charts, model_charts
+    from dashboard.components import trajectory_chart as tc
+
+    db, model = dash_env
+    with connect_read(db) as con:
+        traj = TrajectoryAnalyzer(load_checkpoint(model)).user(con, "u003")
+        history = queries.user_history(con, "u003")
+    grid = grid_view(traj, "event", top_n=4)
+    n = len(history)
+    until = history["ts"].iloc[n // 2].to_pydatetime()
+    figs = {
+        "trajectory": tc.trajectory_chart(grid, "t", np.array([n - 2, n - 1]), np.array([n // 2, n - 1])),
+        "gate": model_charts.gate_line(traj),
+        "timeline": charts.timeline(history, np.array([0, 1]), np.array([2]), until),
+        "timeline by event": charts.timeline(history, axis="event"),
+    }
+    for name, fig in figs.items():
+        checked = go.Figure(fig.to_dict())  # Plotly's validation: raises on an unknown or ill-typed property
+        assert checked.to_dict()["layout"]["title"] == fig.to_dict()["layout"]["title"], name
+    traj_fig = figs["trajectory"].to_dict()["layout"]
+    assert [s["type"] for s in traj_fig["shapes"]][-2:] == ["rect", "rect"]  # after training, new since live on
+    assert [a["text"] for a in traj_fig["annotations"]][-2:] == ["after training", "new since live on"]
+    timeline = figs["timeline"]
+    names = [t.name for t in timeline.data]
+    assert names[-2:] == ["new since live on", "new to the model (skipped)"]
+    assert sum(len(t.x) for t in timeline.data[:-2]) == sum(max(1, len(c)) for c in history["categories"])
+    assert timeline.layout.shapes[0].line.dash == "dot" and timeline.layout.annotations[0].text == "model trained until"
+    assert figs["timeline by event"].layout.xaxis.title.text == "event number"

@@ -1,0 +1,154 @@
+"""Where the server spends a user switch: the explorer's script run, in-process, CPU time per switch and a profile.
+
+A load test on a shared machine measures waiting for a core as much as work. This runs the app's script the way a
+user switch reruns it (the User explorer on `?user=ID`, the "User id" box set to the next user, Streamlit's
+`AppTest`, so the same caches, fragments and element marshalling run; no websocket) and reads the process's CPU
+time around each run, which other processes on the machine do not inflate. Each switch goes to a user not seen
+before, so the per-user caches miss as they do under many analysts.
+
+With `--profile N` the switches run under cProfile and the N largest cumulative entries are printed and saved,
+with the time (ms per switch) of the cost groups named in docs/serving.md.
+
+Usage::
+
+    python bench/switch_cpu.py                              # ML-100k of bench/load_ws.py, 30 switches
+    python bench/switch_cpu.py --switches 20 --profile 40 --tag ml100k-profile
+
+Writes `bench/results/switch_cpu-<tag>.json` (cpu_ms_per_switch p50/p95/mean, wall ms, the profile if asked, the
+load average).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # first, even when on $PYTHONPATH: bench/dashboard.py must not shadow the app's package
+
+from bench.common import Results, percentiles  # noqa: E402
+
+WORK = ROOT / "data" / "cache" / "loadws"  # bench/load_ws.py's database and model
+# Cost groups: a profile entry (file:function) belongs to the first group whose text it contains.
+GROUPS = {
+    "DuckDB (open + queries)": ("duckdb", "core/store/"),
+    "model forward (torch)": ("torch/", "core/model/"),
+    "change points": ("bayes_changes", "grid_changes"),
+    "trajectory (core, all)": ("core/trajectory/",),
+    "Plotly figure building": ("plotly/basedatatypes", "plotly/graph_objs", "plotly/subplots", "_plotly_utils"),
+    "Plotly to JSON": ("plotly/io",),
+    "st.cache_data argument hashing": ("caching/hashing",),
+    "st.cache_data copies (pickle)": ("cache_data_api",),
+    "dataframe to Arrow": ("dataframe_util", "pyarrow"),
+}
+
+__all__ = ["switch_runs", "main"]
+
+
+def switch_runs(users: list[str], profile: cProfile.Profile | None = None) -> tuple[list[float], list[float]]:
+    """Open the explorer on `users[0]`, then switch to each further user; CPU and wall ms of each switch (and,
+    with `profile`, the switches' script runs profiled)."""
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.testing.v1 import AppTest
+
+    measuring = [False]  # the first run (imports, model load) is neither timed nor profiled
+    if profile is not None:  # the script runs in Streamlit's script thread: profile it there, around each run
+        plain_exec = script_runner.exec_func_with_error_handling
+
+        def profiled_exec(func, ctx):
+            if not measuring[0]:
+                return plain_exec(func, ctx)
+            profile.enable()
+            try:
+                return plain_exec(func, ctx)
+            finally:
+                profile.disable()
+
+        script_runner.exec_func_with_error_handling = profiled_exec
+    at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=600)
+    at.query_params["user"] = users[0]
+    at.run()  # a shared link: the app moves to the explorer
+    measuring[0] = True
+    cpu, wall = [], []
+    for user in users[1:]:
+        at.query_params["user"] = user  # the box's new value with ?user=, as the browser sends a switch
+        box = at.text_input(key="user").set_value(user)
+        c0, w0 = time.process_time(), time.perf_counter()
+        box.run()
+        cpu.append((time.process_time() - c0) * 1000.0)
+        wall.append((time.perf_counter() - w0) * 1000.0)
+        wrong = [e.value for e in at.exception] + [e.value for e in at.error]
+        events = [m.value for m in at.metric if m.label == "Events"]
+        charts = len(at.get("plotly_chart"))  # the trajectory, the gate and the timeline
+        if wrong or not events or charts < 3:
+            raise SystemExit(f"the switch to {user} did not draw the explorer: {wrong or (events, charts)}")
+    return cpu, wall
+
+
+def _groups(stats: pstats.Stats, n_switch: int) -> dict[str, float]:
+    """ms per switch of each cost group: the largest cumulative time of an entry in the group (entries nest, so
+    the outermost one counts the group's time once)."""
+    out = {}
+    for name, needles in GROUPS.items():
+        best = 0.0
+        for (file, _, func), (_, _, _, cum, _) in stats.stats.items():
+            if any(s in f"{file}:{func}" for s in needles):
+                best = max(best, cum)
+        out[name] = round(best * 1000.0 / n_switch, 1)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--work", type=Path, default=WORK, help="folder with ml100k.duckdb and models/default")
+    ap.add_argument("--switches", type=int, default=30, help="user switches (each to a user not seen before)")
+    ap.add_argument("--profile", type=int, default=0, help="print and save the N largest cumulative entries")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tag", default="ml100k", help="results file: bench/results/switch_cpu-<tag>.json")
+    args = ap.parse_args()
+    db, model = args.work / "ml100k.duckdb", args.work / "models" / "default"
+    if not db.exists() or not (model / "model.safetensors").exists():
+        raise SystemExit(f"No database and model under {args.work}: run `python bench/load_ws.py` once to make them.")
+    os.environ.update({"INTERESTLENS_DB": str(db), "INTERESTLENS_MODEL": str(model),
+                       "INTERESTLENS_MODELS": str(model.parent), "HF_HUB_OFFLINE": "1"})
+    from bench.load import user_counts
+
+    users = sorted(user_counts(db))
+    users = random.Random(args.seed).sample(users, min(len(users), args.switches + 1))
+    load_before = os.getloadavg()
+    prof = cProfile.Profile() if args.profile else None
+    cpu, wall = switch_runs(users, prof)
+    fig = {"cpu_ms_per_switch": percentiles(cpu), "wall_ms_per_switch": percentiles(wall), "switches": len(cpu),
+           "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]},
+           "command": " ".join(sys.argv), "code": str(ROOT)}
+    print(f"{len(cpu)} switches: CPU ms per switch p50 {fig['cpu_ms_per_switch']['p50']:.0f} / p95 "
+          f"{fig['cpu_ms_per_switch']['p95']:.0f} / mean {fig['cpu_ms_per_switch']['mean']:.0f} (wall p50 "
+          f"{fig['wall_ms_per_switch']['p50']:.0f}); load {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}")
+    if prof is not None:
+        stats = pstats.Stats(prof)
+        fig["profiled"] = "cProfile (its overhead inflates Python-heavy code; compare runs, not absolutes)"
+        fig["groups_ms_per_switch"] = _groups(stats, len(cpu))
+        rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][3])[: args.profile]
+        fig["top_cumulative_ms_per_switch"] = [
+            [f"{Path(file).parent.name}/{Path(file).name}:{func}", round(cum * 1000.0 / len(cpu), 1)]
+            for (file, _, func), (_, _, _, cum, _) in rows
+        ]
+        for name, ms in fig["groups_ms_per_switch"].items():
+            print(f"  {ms:7.1f} ms  {name}")
+        print("  top cumulative (ms per switch):")
+        for name, ms in fig["top_cumulative_ms_per_switch"]:
+            print(f"  {ms:7.1f}  {name}")
+    results = Results("switch_cpu", args.tag, resume=False)
+    for k, v in fig.items():
+        results.set(k, v)
+    print(f"wrote {results.path}")
+
+
+if __name__ == "__main__":
+    main()
