@@ -167,3 +167,24 @@ def cli(monkeypatch, capsys):
         return code, out.out, out.err
 
     return run
+
+
+@pytest.fixture
+def torchrun_train():
+    """Run `interestlens train ARGS` under `torchrun --standalone --nproc_per_node 2` on the CPU (gloo), as the README
+    says, and return the command's last JSON line. Fails the test with the end of stderr if torchrun fails."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+
+    def run(*args: str) -> dict:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "cli",
+               "train", *args, "--device", "cpu", "--json"]
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=root)
+        assert p.returncode == 0, p.stderr[-2000:]
+        return json.loads(p.stdout.strip().splitlines()[-1])
+
+    return run

@@ -1,9 +1,6 @@
 """The train / evaluate commands' JSON contracts, and torchrun DDP with 2 CPU processes (gloo)."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -69,14 +66,9 @@ def test_cli_train_max_steps_stops_after_that_many_optimiser_steps(synthetic_db,
     assert card["train_config"]["max_steps"] == 3 and card["resume"]["history"][0]["steps"] == 3
 
 
-def test_torchrun_ddp_two_cpu_processes(synthetic_db, tmp_path):
+def test_torchrun_ddp_two_cpu_processes(synthetic_db, tmp_path, torchrun_train):
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "cli", "train",
-           "--db", str(synthetic_db), "--out", str(out), "--epochs", "2", "--max-len", "20", "--device", "cpu", "--json"]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
-    assert p.returncode == 0, p.stderr[-2000:]
-    res = json.loads(p.stdout.strip().splitlines()[-1])
+    res = torchrun_train("--db", str(synthetic_db), "--out", str(out), "--epochs", "2", "--max-len", "20")
     assert res["epochs"] == 2 and res["device"] == "cpu"
     card = load_checkpoint(out).card
     assert card["processes"] == 2 and card["test"]["HR@10"] > 0

@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -77,14 +73,9 @@ def test_social_with_text_vectors(social_db, tmp_path, tiny_text_encoder):
     assert loaded.card["social"] is True and loaded.card["train_config"]["text"] is True
 
 
-def test_social_under_torchrun_two_cpu_processes(social_db, tmp_path):
+def test_social_under_torchrun_two_cpu_processes(social_db, tmp_path, torchrun_train):
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "cli", "train",
-           "--db", str(social_db), "--out", str(out), "--epochs", "1", "--max-len", "10", "--device", "cpu", "--json"]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=ROOT)
-    assert p.returncode == 0, p.stderr[-2000:]
-    res = json.loads(p.stdout.strip().splitlines()[-1])
+    res = torchrun_train("--db", str(social_db), "--out", str(out), "--epochs", "1", "--max-len", "10")
     assert res["social"] is True and res["epochs"] == 1  # on by default: the database has edges
     loaded = load_checkpoint(out)
     assert loaded.card["processes"] == 2 and loaded.card["social"] is True and loaded.model.social is not None
