@@ -71,10 +71,11 @@ def run_ours_part(results: Results, args, seqs, split, n: int, work: Path) -> No
     results.set("ours_defaults", {"model": mcfg.to_dict(), "patience": tcfg.patience, "profile": profile.to_dict()})
     for seed in [int(s) for s in args.seeds.split(",") if s]:
         prev = results.get(f"ours_seed{seed}")
-        # a run saved under other defaults (the rule changed since) is redone, never reported as today's
+        # a run saved under other defaults (the rule changed since) is redone, never reported as today's; so is
+        # one saved under another epoch cap (a capped run is not an early-stopped one, and vice versa)
         was = prev.get("train_config", {}) if prev is not None else {}
         stale = prev is not None and (prev.get("model_config") != mcfg.to_dict() or was.get("patience") != tcfg.patience
-                                      or was.get("lr_decay", 1.0) != tcfg.lr_decay)
+                                      or was.get("lr_decay", 1.0) != tcfg.lr_decay or was.get("epochs") != tcfg.epochs)
         if prev is None or stale:
             fig = run_ours(args.db, seed, work, seqs, split, n, (mcfg, tcfg))
             results.stage(f"ours_seed{seed}", {**fig, "load1_at_finish": os.getloadavg()[0]})

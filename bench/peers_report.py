@@ -70,10 +70,11 @@ def _reach(results, ours: list[dict], p: str, peer: dict, seqs, split, n_items: 
     secs = []
     for run in ours:
         key = f"reach_{p}_{run['train_config']['seed']}_{target:.6f}"
-        if not results.done(key):
+        # a cached figure belongs to the run it was read from: a seed redone since (new defaults) is read again
+        if not results.done(key) or results.get(key).get("run_finished") != run.get("finished"):
             model_dir = Path(run["snaps"]).parent / "model"
-            results.stage(key, time_to_reach(run, p, target, seqs, split, n_items, run["model_config"]["max_len"],
-                                             model_dir))
+            results.stage(key, {**time_to_reach(run, p, target, seqs, split, n_items, run["model_config"]["max_len"],
+                                                model_dir), "run_finished": run.get("finished")})
         secs.append(results.get(key)["seconds"])
     if any(s is None for s in secs):
         return {"seconds_to_best_peer": None, "reach_runs": secs}
