@@ -131,7 +131,7 @@ def rank_social(
         else:
             batch = window_batch(seqs, lo, hi, T)
         enc = model.encode(batch)
-        scores = model.score(model.readout(enc, batch)).float().clone()
+        scores = model.with_repeat(model.score(model.readout(enc, batch)), batch).float().clone()
         r, top = rank_batch(scores, seqs, lo_all, hi, seqs.items[hi])
         ranks[s : s + len(r)], tops[s : s + len(r), : top.shape[1]] = r, top
         if enc.social_attention is not None:
