@@ -20,8 +20,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from core.model.batch import FEATURE_GROUPS, Batch
 from core.model import repeat
+from core.model.batch import FEATURE_GROUPS, Batch
 from core.model.config import ModelConfig, ModelSizes
 
 __all__ = ["Encoding", "InterestModel"]

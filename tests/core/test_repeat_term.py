@@ -6,8 +6,7 @@ import shutil
 import torch
 import torch.nn.functional as F
 
-from core.model import Batch, InterestModel, ModelConfig, ModelSizes
-from core.model import repeat
+from core.model import Batch, InterestModel, ModelConfig, ModelSizes, repeat
 
 I, T = 12, 5
 
@@ -125,7 +124,8 @@ def test_training_losses_use_the_offsets_of_each_step():
 
 def test_old_checkpoint_without_the_field_loads_as_before_and_a_term_round_trips(untrained_model_dir, tmp_path):
     from core.checkpoint import load_checkpoint, save_checkpoint
-    from core.sequences import History, make_batch as history_batch
+    from core.sequences import History
+    from core.sequences import make_batch as history_batch
 
     old = tmp_path / "old"
     shutil.copytree(untrained_model_dir, old)
