@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -147,3 +148,29 @@ def test_old_checkpoint_without_the_field_loads_as_before_and_a_term_round_trips
     assert c.config.repeat_term is True and torch.equal(c.model.repeat, torch.tensor([-2.0, 1.0]))
     with torch.no_grad():
         assert torch.equal(c.model(batch), m(batch))
+
+
+def test_explanations_explain_the_scores_with_the_repeat_term():
+    """Known answer: the explained margin of a seen target over the last item equals the model's own scores under
+    every subset of present events (both the present-events path and the masked full window)."""
+    from core.contract import InterestScorer
+    from core.explain.game import HistoryGame
+
+    model = make_model(repeat_term=True)
+    with torch.no_grad():
+        model.repeat.copy_(torch.tensor([-1.0, -2.0]))
+    window = make_batch([[2, 3, 2, 5, 6]])
+    scorer = InterestScorer(model, [str(i) for i in range(1, I + 1)], T)
+    game = HistoryGame(scorer, window, target=2, foil=6)
+    rows = torch.rand(24, T, generator=torch.Generator().manual_seed(0)) < 0.6
+    rows[0], rows[1] = True, False
+    rows = rows.numpy()
+    b = make_batch([[2, 3, 2, 5, 6]] * len(rows))
+    b.mask = torch.from_numpy(rows)
+    with torch.no_grad():
+        s = model(b)
+        want = (s[:, 2] - s[:, 6]).double().numpy()
+        assert not torch.equal(s, model.score(model.readout(model.encode(b), b)))  # the term moves these scores
+        logits = game.logits(b)
+    np.testing.assert_allclose(game.event_values(rows), want, atol=1e-5)
+    np.testing.assert_allclose((logits[:, 0] - logits[:, 1]).double().numpy(), want, atol=1e-5)
