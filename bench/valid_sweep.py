@@ -1,9 +1,11 @@
 """Validation-only look at one training setting: NDCG@10 on the validation targets after every epoch.
 
     python bench/valid_sweep.py --db data/toys.duckdb --epochs 8 --set max_len=20 --set dropout=0.1
+    python bench/valid_sweep.py --db data/toys.duckdb --epochs 6 --rule --set repeat_term=true
 
 How the defaults rule (core.train.defaults) was chosen (docs/accuracy.md): each setting trained from the plain
-`ModelConfig` / `TrainConfig` defaults plus the `--set` overrides (model fields or training fields, by name), one
+`ModelConfig` / `TrainConfig` defaults (or, with `--rule`, from what the defaults rule gives the log) plus the
+`--set` overrides (model fields or training fields, by name), one
 CPU thread, CPU seconds; it prints one line per epoch with both protocols' validation NDCG@10 and the 1-minute
 load. The test targets are never printed: a setting is compared on validation only. Writes nothing to
 bench/results (the checkpoint goes to a scratch folder, `--out`).
@@ -49,11 +51,14 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--set", action="append", default=[], help="name=value, a ModelConfig or TrainConfig field")
     ap.add_argument("--out", type=Path, default=None, help="scratch checkpoint folder (default: a temporary one)")
+    ap.add_argument("--rule", action="store_true",
+                    help="start from the defaults rule (core.train.defaults, as `interestlens train`); --set wins")
     args = ap.parse_args()
     model, tr = parse_sets(args.set)
     mcfg = ModelConfig(**model)
+    rule = {"adapt_defaults": True, "explicit": tuple(sorted({*model, *tr}))} if args.rule else {}
     tcfg = TrainConfig(**{"epochs": args.epochs, "clock": "process", "num_threads": 1, "device": "cpu",
-                          "fit_interest": False, "checkpoint_every": 1e9, **tr})
+                          "fit_interest": False, "checkpoint_every": 1e9, **rule, **tr})
 
     def progress(r) -> None:
         v = r.valid_protocols

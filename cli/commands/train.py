@@ -37,6 +37,10 @@ def train_cmd(
     dropout: float | None = typer.Option(
         None, "--dropout", help="Dropout (default: from events per item, see docs/accuracy.md)."
     ),
+    repeat_term: bool | None = typer.Option(
+        None, "--repeat-term/--no-repeat-term",
+        help="Learned score offset for items already in the history (default: on, see docs/accuracy.md).",
+    ),
     seed: int = typer.Option(_D.seed, "--seed", help="Seed for weights, shuffling and dropout."),
     device: str = typer.Option(_D.device, "--device", help="auto, cpu, cuda or mps."),
     split: str = typer.Option(_D.split, "--split", help="loo (leave-one-out) or time (global time cut points)."),
@@ -71,7 +75,7 @@ def train_cmd(
     if split not in ("loo", "time"):
         raise typer.BadParameter(f"expected loo or time, not {split!r}.", param_hint="'--split'")
     out = out or _default_out(db)
-    given = {"max_len": max_len, "dropout": dropout, "patience": patience}
+    given = {"max_len": max_len, "dropout": dropout, "patience": patience, "repeat_term": repeat_term}
     explicit = frozenset(k for k, v in given.items() if v is not None)
     if social is None:  # a resumed run follows its checkpoint whatever this says (core.train.setup)
         social = _has_edges(db)

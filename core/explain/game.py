@@ -33,7 +33,7 @@ import torch
 
 from core.contract import RecModel, module_of, supports
 from core.errors import UserInputError
-from core.model import FEATURE_GROUPS, Batch
+from core.model import FEATURE_GROUPS, Batch, repeat
 
 __all__ = ["HistoryGame", "PresenceMasker"]
 
@@ -123,6 +123,9 @@ class HistoryGame:
                 self._vectors = net.item_vectors()[torch.tensor(ids, device=self.device)]  # [1 or 2, D]
                 # [n_events, D] each event's embedding (position and time gap included), shared by every subset
                 self._x = net.embed(self.window)[0, self.T - self.n_events :] if self._compact else None
+        # the window's event items, for the repeat term (core.model.repeat) of a model that has one
+        has_term = net is not None and getattr(net, "repeat", None) is not None
+        self._ev_items = self.window.items[0, self.T - self.n_events :] if has_term else None  # [n_events]
 
     # ------------------------------------------------------------------------------------------
     def batch(self, present: np.ndarray | None = None, groups: np.ndarray | None = None) -> Batch:
@@ -176,9 +179,29 @@ class HistoryGame:
             yield idx, torch.where(mask[:, -1:], states, empty)  # no event present: the learned empty state
             lo = hi
 
-    def _scalar(self, h: torch.Tensor) -> np.ndarray:
+    def _scalar(self, h: torch.Tensor, present: np.ndarray | None = None) -> np.ndarray:
+        """Target logit (or margin) from readouts h [n,D] of rows with present events `present` [n, n_events]
+        (None: all present), the repeat term included."""
         z = (h @ self._vectors.t()).double()  # [n,1|2]
+        rep = self._repeat(len(h), present)
+        if rep is not None:
+            ids = torch.tensor(self._ids, device=h.device)
+            z = z + ((rep[0][:, :, None] == ids) * rep[1][:, :, None]).sum(1).double()  # [n,1|2]
         return (z[:, 0] - z[:, 1] if self.foil is not None else z[:, 0]).cpu().numpy()
+
+    def _repeat(self, n: int, present: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The repeat term's (items, offsets) after the last present event of each row ([n, n_events] each), or
+        None for a model without the term. Exactly `InterestModel.repeat_offsets` on the masked window's last step:
+        only present events count."""
+        if self._ev_items is None:
+            return None
+        items = self._ev_items.expand(n, -1)  # [n,E]
+        pres = (torch.ones_like(items, dtype=torch.bool) if present is None
+                else torch.as_tensor(np.asarray(present, bool), device=items.device))
+        ar = torch.arange(items.shape[1], device=items.device).expand_as(items)
+        last = torch.where(pres, ar, torch.full_like(ar, -1)).cummax(1).values.clamp(min=0)  # [n,E]
+        idx, off = repeat.history_offsets(items, pres, last, self.model.repeat)
+        return idx[:, -1], off[:, -1]
 
     def _black_box(self, present: np.ndarray) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
         """(rows, full scores [len(rows), I+1]) of a model without states: one `score` call per chunk."""
@@ -203,7 +226,7 @@ class HistoryGame:
             return out
         with torch.inference_mode():
             for idx, h in self._readouts(present, groups):
-                out[idx] = self._scalar(h)
+                out[idx] = self._scalar(h, None if present is None else present[idx])
         self.n_evals += rows
         return out
 
@@ -211,7 +234,12 @@ class HistoryGame:
         """Target (and foil) logits of every row of a masked full-window batch. [N, 1 or 2]"""
         with torch.inference_mode():
             h = self.model.readout(self.model.encode(batch), batch)  # [N,D]
-            return h @ self._vectors.t()  # [N,1|2]
+            z = h @ self._vectors.t()  # [N,1|2]
+            ro = self.model.repeat_offsets(batch)  # the repeat term, if the model has one
+            if ro is not None:
+                ids = torch.tensor(self._ids, device=z.device)
+                z = z + ((ro[0][:, -1, :, None] == ids) * ro[1][:, -1, :, None]).sum(1).to(z.dtype)
+            return z
 
     def events(self, present: np.ndarray) -> np.ndarray:
         """The scalar for presence rows over the players: `[N, n]` bool -> `[N]` float64."""
@@ -253,7 +281,8 @@ class HistoryGame:
                 yield idx, self._scalar_of_scores(scores), scores
             return
         for idx, h in self._readouts(rows, None):
-            yield idx, self._scalar(h), self.model.score(h)
+            scores, rep = self.model.score(h), self._repeat(len(idx), rows[idx])
+            yield idx, self._scalar(h, rows[idx]), scores if rep is None else repeat.add_full(scores, *rep)
 
     def full(self) -> float:
         """The scalar with every event and feature group present, f(x)."""

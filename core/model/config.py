@@ -32,6 +32,10 @@ class ModelConfig:
     # label smoothing of the next-item cross-entropy (full softmax only): this share of each target's probability
     # is spread uniformly over the catalogue; 0 = plain cross-entropy, the behaviour before 2026-12-07
     label_smoothing: float = 0.0
+    # a learned logit offset for items already in the history window up to each step (core.model.repeat): two
+    # scalars, "seen" and "is the last event", learned negative on logs without repeats, positive with them;
+    # off = scores exactly as before. A checkpoint saved before this field existed loads with it off.
+    repeat_term: bool = False
 
     def __post_init__(self) -> None:
         """Refuse shapes the model cannot be built with, in one sentence (SettingError naming the field)."""
@@ -59,6 +63,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        known.setdefault("repeat_term", False)  # saved before the term existed: the model had none
         return cls(**known)
 
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from core.model import repeat
 from core.model.batch import FEATURE_GROUPS, Batch
 from core.model.config import ModelConfig, ModelSizes
 
@@ -128,6 +129,8 @@ class InterestModel(nn.Module):
         self.pool_query = nn.Parameter(torch.zeros(D))
         self.gate = nn.Linear(2 * D, 1)
         self.empty = nn.Parameter(torch.zeros(D))
+        # (w_seen, w_last) of the repeat term (core.model.repeat), zero at the start: scores begin as without it
+        self.repeat = nn.Parameter(torch.zeros(2)) if cfg.repeat_term else None
         # The social branch (core.social.SocialBranch) is attached after construction when a model is trained
         # with friends; without it the model is exactly the model without a social modality.
         self.social: nn.Module | None = None
@@ -279,13 +282,14 @@ class InterestModel(nn.Module):
         return logits
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        """Scores after the last present event of each history. [B,I+1]"""
+        """Scores after the last present event of each history, with the repeat term if the model has one. [B,I+1]"""
         return self.scores(self.encode(batch), batch)
 
     def scores(self, enc: Encoding, batch: Batch) -> torch.Tensor:
-        """Scores [B,I+1] after the last present event: the logits, or with the social copy path the log of the
-        mixture with friends' recent items (`core.model.social.copy_log_probs`; same logits where g = 0)."""
-        logits = self.score(self.readout(enc, batch))
+        """Scores [B,I+1] after the last present event: the logits plus the repeat term, or with the social copy path
+        the log of the mixture with friends' recent items (`core.model.social.copy_log_probs`; same scores where
+        g = 0)."""
+        logits = self.with_repeat(self.score(self.readout(enc, batch)), batch)
         if enc.social_copy is None:
             return logits
         from core.model.social import copy_log_probs
@@ -294,6 +298,20 @@ class InterestModel(nn.Module):
         r, i = torch.arange(len(idx), device=idx.device), idx[:, -1]
         g = enc.social_copy[r, i] * has[:, -1]
         return copy_log_probs(logits, g, enc.social_attention[r, i], batch.social.recent[r, i])
+
+    def repeat_offsets(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Per step, the window's items and their repeat offsets ([B,T,T] each, `repeat.history_offsets`), or None
+        for a model without the term."""
+        if self.repeat is None:
+            return None
+        present = batch.mask & (batch.items > 0)
+        return repeat.history_offsets(batch.items, present, self.readout_index(batch)[0], self.repeat)
+
+    def with_repeat(self, scores: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Scores [B,I+1] after each row's last step (`score(readout(...))`) plus the repeat term; unchanged (the
+        same tensor) for a model without it."""
+        ro = self.repeat_offsets(batch)
+        return scores if ro is None else repeat.add_last(scores, *ro)
 
     def category_forecast(self, states: torch.Tensor) -> torch.Tensor | None:
         """The category head's forecast of the next event's category: [..., D] -> [..., C] (rows sum to one), or
@@ -324,6 +342,11 @@ class InterestModel(nn.Module):
         sel = targets > 0
         h = states[sel]  # [N,D]
         y = targets[sel]  # [N]
+        ro = self.repeat_offsets(batch)
+        if ro is not None:  # each target step's history items and offsets; the empty-history rows get none
+            n_empty = int((batch.mask & (batch.items > 0)).any(1).sum())
+            pad = torch.zeros(n_empty, ro[0].shape[-1], dtype=ro[0].dtype, device=h.device)
+            ro = (torch.cat([ro[0][sel], pad]), torch.cat([ro[1][sel], pad.float()]))  # [N+B',T] each
         # The empty-history state learns to predict each window's first event, so "no history" reads as a
         # popularity prior (the base value of explanations) rather than an untrained vector.
         present = batch.mask & (batch.items > 0)  # [B,T]
@@ -337,35 +360,50 @@ class InterestModel(nn.Module):
         aux = self.config.category_loss * self._category_loss(h, y) if self.cat_head is not None else 0.0
         items = self.item_vectors()  # [I,D]
         if enc.social_copy is not None:
-            return self._copy_loss(enc, batch, sel, h, y, items, n_negatives) + aux
+            return self._copy_loss(enc, batch, sel, h, y, items, n_negatives, ro) + aux
         if n_negatives is None or n_negatives >= self.sizes.n_items:
             logits = h @ items.t()  # [N,I]
             logits[:, 0] = float("-inf")
+            if ro is not None:
+                logits = repeat.add_full(logits, *ro)
             if self.config.label_smoothing > 0:
                 # smoothing over the real items only: the padding column's -inf must not receive target mass
                 ls = self.config.label_smoothing
                 return F.cross_entropy(logits[:, 1:].float(), y - 1, label_smoothing=ls) + aux
             return F.cross_entropy(logits.float(), y) + aux
         neg = torch.randint(1, self.sizes.n_items + 1, (n_negatives,), device=h.device)  # [S]
+        if ro is not None:
+            neg = neg.sort().values  # the copies of a twice-drawn item adjacent (the loss ignores the order)
         pos_logit = (h * items[y]).sum(-1, keepdim=True)  # [N,1]
         neg_logit = h @ items[neg].t()  # [N,S]
         neg_logit = neg_logit.masked_fill(neg[None, :] == y[:, None], float("-inf"))
+        if ro is not None:
+            pos_logit, neg_logit = repeat.add_sampled(pos_logit, neg_logit, y, neg, *ro)
         logits = torch.cat([pos_logit, neg_logit], dim=1).float()  # [N,1+S]
         return F.cross_entropy(logits, torch.zeros_like(y)) + aux
 
     def _copy_loss(self, enc: Encoding, batch: Batch, sel: torch.Tensor, h: torch.Tensor, y: torch.Tensor,
-                   items: torch.Tensor, n_negatives: int | None) -> torch.Tensor:  # fmt: skip
+                   items: torch.Tensor, n_negatives: int | None,
+                   ro: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
         """The next-item loss of a social model with the copy path: −log of the mixture probability of each target
-        (`core.model.social`); the first-event rows (after the N step rows) have no friends, so g = 0 there."""
+        (`core.model.social`); the first-event rows (after the N step rows) have no friends, so g = 0 there. The
+        repeat term (`ro`, rows as `h`) is added to the logits before the mixture, as `scores` does."""
         from core.model.social import copy_target_terms
 
         if n_negatives is None or n_negatives >= self.sizes.n_items:
             logits = h @ items.t()  # [N+B',I+1]
             logits[:, 0] = float("-inf")
+            if ro is not None:
+                logits = repeat.add_full(logits, *ro)
         else:
             neg = torch.randint(1, self.sizes.n_items + 1, (n_negatives,), device=h.device)  # [S]
+            if ro is not None:
+                neg = neg.sort().values  # the copies of a twice-drawn item adjacent, as in the plain loss
             neg_logit = (h @ items[neg].t()).masked_fill(neg[None, :] == y[:, None], float("-inf"))  # [N+B',S]
-            logits = torch.cat([(h * items[y]).sum(-1, keepdim=True), neg_logit], dim=1)  # [N+B',1+S]
+            pos_logit = (h * items[y]).sum(-1, keepdim=True)  # [N+B',1]
+            if ro is not None:
+                pos_logit, neg_logit = repeat.add_sampled(pos_logit, neg_logit, y, neg, *ro)
+            logits = torch.cat([pos_logit, neg_logit], dim=1)  # [N+B',1+S]
         logp = logits.float().log_softmax(-1)
         lp_y = logp.gather(1, (y if logits.shape[1] > self.sizes.n_items else torch.zeros_like(y))[:, None])[:, 0]
         n = int(sel.sum())

@@ -56,7 +56,8 @@ class TrainConfig:
     # apply the rule of core.train.defaults (window, dropout, patience from the log) before training; what
     # `interestlens train` does. Settings named in `explicit` (given by the user) are left alone
     adapt_defaults: bool = False
-    explicit: tuple[str, ...] = ()  # among max_len, dropout, n_layers, lr_decay, patience: kept from the rule
+    # among max_len, dropout, n_layers, repeat_term, lr_decay, patience: kept from the rule
+    explicit: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Refuse settings that would train nothing or fail deep inside torch (SettingError naming the field)."""

@@ -39,6 +39,7 @@ def test_rule_sets_window_dropout_and_patience(p95, per_item, valid, expected):
     m, t = adapt_defaults(prof)
     assert (m.max_len, m.dropout, t.patience) == expected
     assert m.n_layers == 1 and ModelConfig().n_layers == 2  # one block on every log; the model's own default is 2
+    assert m.repeat_term is True and ModelConfig().repeat_term is False  # the repeat term on every log
     assert t.lr_decay == (0.5 if valid >= 2_000 else 1.0) and TrainConfig().lr_decay == 1.0  # constant elsewhere
     assert m.d_model == ModelConfig().d_model and t.lr == TrainConfig().lr  # nothing else changes
 
@@ -46,5 +47,6 @@ def test_rule_sets_window_dropout_and_patience(p95, per_item, valid, expected):
 def test_settings_the_user_gave_are_left_alone():
     prof = DataProfile(100, 1000, 5000, 18, 5.0, 100)
     m, t = adapt_defaults(prof, ModelConfig(max_len=80, dropout=0.1, n_layers=2), TrainConfig(patience=3),
-                          frozenset({"max_len", "dropout", "patience", "n_layers", "lr_decay"}))
+                          frozenset({"max_len", "dropout", "patience", "n_layers", "lr_decay", "repeat_term"}))
     assert (m.max_len, m.dropout, t.patience, m.n_layers, t.lr_decay) == (80, 0.1, 3, 2, 1.0)  # old ones reachable
+    assert m.repeat_term is False
