@@ -100,7 +100,7 @@ def test_to_dict_has_exactly_the_documented_keys(synthetic_db, loaded):
         "steps", "categories", "distribution", "long_term", "short_term", "baseline", "gate", "drift", "change_points",
         "short_weight", "reading",
     ]
-    assert set(d["steps"][0]) == {"index", "time", "item", "title"}
+    assert set(d["steps"][0]) == {"step", "time", "item_id", "title"}
     assert len(d["distribution"]) == len(d["steps"]) == len(d["gate"]) == len(d["drift"])
 
 
