@@ -32,10 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core.friends.states as friend_states  # noqa: E402
 from bench.common import Results  # noqa: E402
-from bench.social_oracle import oracle_figures  # noqa: E402
+from bench.social_oracle import oracle_figures, target_batches  # noqa: E402
 from core.datasets.social import generate_social  # noqa: E402
 from core.evaluate.split import leave_one_out  # noqa: E402
-from core.evaluate.windows import window_batch  # noqa: E402
 from core.friends.graph import load_graph  # noqa: E402
 from core.ingest.frames import ingest_frames  # noqa: E402
 from core.model import ModelConfig  # noqa: E402
@@ -184,15 +183,12 @@ def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int) -> dict:
 def _tv(f, seqs, graph, ds, rows, targets, steps, vocab, mixture: bool = True) -> float:
     """Mean total variation between the predicted next-category distribution and the planted mixture (`mixture`
     False: from the fused state's logits alone, without the copy path's mixture with friends' recent items)."""
-    model, L = f.model, f.model.config.max_len
+    model = f.model
     W = vocab.category_weights()  # [I+1,C]
     cats = [vocab.categories.index(c) for c in ds.categories]
     tvs = []
-    for s in range(0, len(rows), 256):
-        r, hi = rows[s : s + 256], targets[s : s + 256]
-        lo = np.maximum(seqs.offsets[r], hi - L)
-        T = int((hi - lo).max())
-        batch = social_batch(seqs, lo, hi, T, f.timelines, graph) if f.social else window_batch(seqs, lo, hi, T)
+    for s, batch in target_batches(f, seqs, graph, rows, targets):
+        r = rows[s : s + 256]
         enc = model.encode(batch)
         scores = model.scores(enc, batch) if mixture else model.score(model.readout(enc, batch))
         p = scores.softmax(-1) @ W  # [B,C] (with friends' recent items when the model copies and `mixture`)

@@ -31,7 +31,7 @@ from core.friends.graph import FriendGraph
 from core.sequences import Sequences, Vocab
 from core.social.fit import SocialFit, social_batch
 
-__all__ = ["oracle_figures"]
+__all__ = ["oracle_figures", "target_batches"]
 
 RECENT = 10  # the generator's copy window (core.datasets.social._RECENT)
 COPY = 0.5  # the generator's copy probability (its default copy_prob)
@@ -39,16 +39,23 @@ BETAS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 FRIEND_WINDOWS = (5, 10, 20, 50)
 
 
+def target_batches(f: SocialFit, seqs: Sequences, graph: FriendGraph | None, rows, targets, size: int = 256):
+    """Per chunk of `size` targets: (start, batch of each target's window of earlier events, with its friends when
+    the model is social)."""
+    L = f.model.config.max_len
+    for s in range(0, len(rows), size):
+        r, hi = rows[s : s + size], targets[s : s + size]
+        lo = np.maximum(seqs.offsets[r], hi - L)
+        T = int((hi - lo).max())
+        yield s, social_batch(seqs, lo, hi, T, f.timelines, graph) if f.social else window_batch(seqs, lo, hi, T)
+
+
 @torch.no_grad()
 def model_probs(f: SocialFit, seqs: Sequences, graph: FriendGraph | None, rows, targets) -> np.ndarray:
     """[n, I+1] next-item probabilities of a fitted model for each target (input: every earlier event)."""
-    model, L = f.model, f.model.config.max_len
+    model = f.model
     out = []
-    for s in range(0, len(rows), 256):
-        r, hi = rows[s : s + 256], targets[s : s + 256]
-        lo = np.maximum(seqs.offsets[r], hi - L)
-        T = int((hi - lo).max())
-        batch = social_batch(seqs, lo, hi, T, f.timelines, graph) if f.social else window_batch(seqs, lo, hi, T)
+    for _, batch in target_batches(f, seqs, graph, rows, targets):
         scores = model.scores(model.encode(batch), batch).double()
         scores[:, 0] = float("-inf")
         out.append(scores.softmax(-1).numpy())
