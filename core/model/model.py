@@ -360,17 +360,28 @@ class InterestModel(nn.Module):
         aux = self.config.category_loss * self._category_loss(h, y) if self.cat_head is not None else 0.0
         items = self.item_vectors()  # [I,D]
         if enc.social_copy is not None:
-            return self._copy_loss(enc, batch, sel, h, y, items, n_negatives, ro) + aux
-        if n_negatives is None or n_negatives >= self.sizes.n_items:
-            logits = h @ items.t()  # [N,I]
+            from core.model.social import copy_loss
+
+            return copy_loss(self, enc, batch, sel, h, y, items, n_negatives, ro) + aux
+        full = n_negatives is None or n_negatives >= self.sizes.n_items
+        logits = self._target_logits(h, y, items, None if full else n_negatives, ro)
+        if not full:
+            return F.cross_entropy(logits.float(), torch.zeros_like(y)) + aux
+        if self.config.label_smoothing > 0:
+            # smoothing over the real items only: the padding column's -inf must not receive target mass
+            ls = self.config.label_smoothing
+            return F.cross_entropy(logits[:, 1:].float(), y - 1, label_smoothing=ls) + aux
+        return F.cross_entropy(logits.float(), y) + aux
+
+    def _target_logits(self, h: torch.Tensor, y: torch.Tensor, items: torch.Tensor, n_negatives: int | None,
+                       ro: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:  # fmt: skip
+        """The logits both losses read, with the repeat term (`ro`, rows as `h`) when the model has one: over the
+        whole catalogue [N,I+1] (column 0 -inf) when `n_negatives` is None, else the target's logit then those of
+        `n_negatives` uniformly drawn items shared across the rows [N,1+S] (accidental hits masked)."""
+        if n_negatives is None:
+            logits = h @ items.t()  # [N,I+1]
             logits[:, 0] = float("-inf")
-            if ro is not None:
-                logits = repeat.add_full(logits, *ro)
-            if self.config.label_smoothing > 0:
-                # smoothing over the real items only: the padding column's -inf must not receive target mass
-                ls = self.config.label_smoothing
-                return F.cross_entropy(logits[:, 1:].float(), y - 1, label_smoothing=ls) + aux
-            return F.cross_entropy(logits.float(), y) + aux
+            return logits if ro is None else repeat.add_full(logits, *ro)
         neg = torch.randint(1, self.sizes.n_items + 1, (n_negatives,), device=h.device)  # [S]
         if ro is not None:
             neg = neg.sort().values  # the copies of a twice-drawn item adjacent (the loss ignores the order)
@@ -379,39 +390,4 @@ class InterestModel(nn.Module):
         neg_logit = neg_logit.masked_fill(neg[None, :] == y[:, None], float("-inf"))
         if ro is not None:
             pos_logit, neg_logit = repeat.add_sampled(pos_logit, neg_logit, y, neg, *ro)
-        logits = torch.cat([pos_logit, neg_logit], dim=1).float()  # [N,1+S]
-        return F.cross_entropy(logits, torch.zeros_like(y)) + aux
-
-    def _copy_loss(self, enc: Encoding, batch: Batch, sel: torch.Tensor, h: torch.Tensor, y: torch.Tensor,
-                   items: torch.Tensor, n_negatives: int | None,
-                   ro: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
-        """The next-item loss of a social model with the copy path: −log of the mixture probability of each target
-        (`core.model.social`); the first-event rows (after the N step rows) have no friends, so g = 0 there. The
-        repeat term (`ro`, rows as `h`) is added to the logits before the mixture, as `scores` does."""
-        from core.model.social import copy_target_terms
-
-        if n_negatives is None or n_negatives >= self.sizes.n_items:
-            logits = h @ items.t()  # [N+B',I+1]
-            logits[:, 0] = float("-inf")
-            if ro is not None:
-                logits = repeat.add_full(logits, *ro)
-        else:
-            neg = torch.randint(1, self.sizes.n_items + 1, (n_negatives,), device=h.device)  # [S]
-            if ro is not None:
-                neg = neg.sort().values  # the copies of a twice-drawn item adjacent, as in the plain loss
-            neg_logit = (h @ items[neg].t()).masked_fill(neg[None, :] == y[:, None], float("-inf"))  # [N+B',S]
-            pos_logit = (h * items[y]).sum(-1, keepdim=True)  # [N+B',1]
-            if ro is not None:
-                pos_logit, neg_logit = repeat.add_sampled(pos_logit, neg_logit, y, neg, *ro)
-            logits = torch.cat([pos_logit, neg_logit], dim=1)  # [N+B',1+S]
-        logp = logits.float().log_softmax(-1)
-        lp_y = logp.gather(1, (y if logits.shape[1] > self.sizes.n_items else torch.zeros_like(y))[:, None])[:, 0]
-        n = int(sel.sum())
-        g = enc.social_copy[sel].float()  # [N]
-        keep, take = copy_target_terms(g, enc.social_attention[sel].float(), batch.social.recent[sel], y[:n])
-        mixed = torch.where(g > 0, torch.logaddexp(keep + lp_y[:n], take), lp_y[:n])
-        nll = -torch.cat([mixed, lp_y[n:]])  # [N+B']
-        ls = self.config.label_smoothing
-        if ls > 0 and logits.shape[1] > self.sizes.n_items:  # smoothing over the real items, as the plain loss
-            nll = (1 - ls) * nll - ls * logp[:, 1:].mean(-1)
-        return nll.mean()
+        return torch.cat([pos_logit, neg_logit], dim=1)  # [N,1+S]

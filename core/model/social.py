@@ -30,7 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["SocialInputs", "SocialBranch", "attach_branch", "has_branch_weights", "has_copy_weights",
-           "copy_log_probs", "copy_target_terms"]
+           "copy_log_probs", "copy_target_terms", "copy_loss"]
 
 
 @dataclass
@@ -169,6 +169,27 @@ def copy_target_terms(g: torch.Tensor, att: torch.Tensor, recent: torch.Tensor, 
     so gradients stay finite; the caller keeps the plain loss where g = 0)."""
     q_y = (_copy_weights(att, recent) * (recent == y[:, None, None])).sum((-2, -1))  # [N]
     return torch.log1p(-g), torch.log(g.clamp(min=1e-12) * q_y.clamp(min=1e-30))
+
+
+def copy_loss(model: nn.Module, enc, batch, sel: torch.Tensor, h: torch.Tensor, y: torch.Tensor, items: torch.Tensor,
+              n_negatives: int | None, ro: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """The next-item loss of a social model with the copy path (`InterestModel.loss` calls it): −log of the mixture
+    probability of each target. h [N+B',D] and y [N+B'] as in the plain loss: the N step rows (`sel`) first, then
+    the first-event rows, which have no friends, so g = 0 there. The repeat term (`ro`, rows as h) is in the logits
+    before the mixture, as `InterestModel.scores` does."""
+    full = n_negatives is None or n_negatives >= model.sizes.n_items
+    logits = model._target_logits(h, y, items, None if full else n_negatives, ro)  # [N+B',I+1] or [N+B',1+S]
+    logp = logits.float().log_softmax(-1)
+    lp_y = logp.gather(1, (y if full else torch.zeros_like(y))[:, None])[:, 0]
+    n = int(sel.sum())
+    g = enc.social_copy[sel].float()  # [N]
+    keep, take = copy_target_terms(g, enc.social_attention[sel].float(), batch.social.recent[sel], y[:n])
+    mixed = torch.where(g > 0, torch.logaddexp(keep + lp_y[:n], take), lp_y[:n])
+    nll = -torch.cat([mixed, lp_y[n:]])  # [N+B']
+    ls = model.config.label_smoothing
+    if ls > 0 and full:  # smoothing over the real items, as the plain loss
+        nll = (1 - ls) * nll - ls * logp[:, 1:].mean(-1)
+    return nll.mean()
 
 
 def has_branch_weights(state: dict) -> bool:
