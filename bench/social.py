@@ -86,15 +86,18 @@ def main() -> None:
         res.stage("oracle", out)
         print(json.dumps(out, indent=1) if a.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
         return
-    # three arms, same seeds: without friends, the branch mixing friends' states only, the branch with its copy
-    # path (the default); the branch is chosen on validation NDCG@10 (`choice`), "social" keys are the default's
-    arms = {"no_social": (None, False), "social_no_copy": (graph, False), "social": (graph, True)}
+    # four arms, same seeds: without friends, the branch mixing friends' states only, the branch with its copy
+    # path across categories ("social") and within categories ("social_cat"); the branch is chosen on validation
+    # NDCG@10 (`choice`)
+    arms = {"no_social": (None, False, False), "social_no_copy": (graph, False, False), "social": (graph, True, False),
+            "social_cat": (graph, True, True)}  # fmt: skip
     if a.no_old_branch:
         del arms["social_no_copy"]
     fits = {}
-    for key, (g, copy) in arms.items():
+    for key, (g, copy, by_cat) in arms.items():
         t0 = time.perf_counter()
-        fits[key] = fit(seqs, vocab, split, g, cfg, epochs=a.epochs, batch_size=a.batch, seed=a.seed, copy=copy)
+        fits[key] = fit(seqs, vocab, split, g, cfg, epochs=a.epochs, batch_size=a.batch, seed=a.seed, copy=copy,
+                        by_category=by_cat)  # fmt: skip
         out[f"{key}_train_seconds"] = round(time.perf_counter() - t0, 2)
         out[f"{key}_seconds_per_step"] = round(fits[key].seconds_per_step, 5)
         m, _, _ = rank_social(fits[key], seqs, graph, *split.targets("valid"))
@@ -133,10 +136,11 @@ def main() -> None:
         m, _, att = rank_social(f, seqs, graph, r_arr, t_arr)
         out[f"{key}_influenced_steps_NDCG@10"] = round(m["NDCG@10"], 4)
         out[f"{key}_influenced_steps_TV"] = round(_tv(f, seqs, graph, ds, r_arr, t_arr, step_list, vocab), 4)
-        if key == "social":  # the category distribution of the fused state alone (no copy mixture)
+        if key in ("social", "social_cat"):  # the category distribution of the fused state alone (no copy mixture)
             tv = _tv(f, seqs, graph, ds, r_arr, t_arr, step_list, vocab, mixture=False)
-            out["social_influenced_steps_TV_fused_state"] = round(tv, 4)
-        if key == "social":
+            out[f"{key}_influenced_steps_TV_fused_state"] = round(tv, 4)
+        if key in ("social", "social_cat"):  # "social": unprefixed keys, as before
+            pre = "" if key == "social" else f"{key}_"
             fr, has = graph.padded()
             hits, base = [], []
             for n, w in enumerate(att):
@@ -145,8 +149,8 @@ def main() -> None:
                     continue
                 hits.append(fr[r_arr[n], int(np.argmax(w))] == who[n])
                 base.append(float(who[n] in set(fr[r_arr[n]][present])) / present.sum())
-            out["precision@1_attention"] = round(float(np.mean(hits)), 4)
-            out.update(_shap_precision(f, seqs, graph, r_arr, t_arr, who, a.shap_steps))
+            out[f"{pre}precision@1_attention"] = round(float(np.mean(hits)), 4)
+            out.update({pre + k: v for k, v in _shap_precision(f, seqs, graph, r_arr, t_arr, who, a.shap_steps).items()})
             out["precision@1_random_friend"] = round(float(np.mean(base)), 4)
             out["influenced_steps_measured"] = len(hits)
     for k in ("valid_NDCG@10", "test_NDCG@10", "test_NDCG@10_influenced_users", "influenced_steps_NDCG@10"):

@@ -18,6 +18,21 @@ over the same friends and the same attention, strictly before the step's time. S
 g = 0, e.g. no friend present, keep the plain logits bit for bit). On the planted-influence log the mixture of the
 no-social model with the planted influencer's recent items gains +21 % NDCG@10 (`bench/social.py --section oracle`),
 a mix of states does not reach it.
+
+Copy within categories (`SocialBranch(by_category=True)`): the plain mixture above moves probability *across*
+categories towards whatever the attended friends had lately, so its category marginal, what a trajectory reads, is
+pulled to the friends' categories (on the planted log: next-category TV at influenced steps 0.363 against 0.327
+without friends, `bench/social.py`). Within categories, with W the items' category weights [I+1,C]
+(`InterestModel.item_cats`), P = softmax(logits) W and Q = q W the two distributions' category masses, the mixture
+is instead
+
+    p(i) = softmax(logits)(i) * (1 - g a_i) + g * q(i) * b_i,   a_i = sum_{c: Q_c > 0} W_ic,  b_i = sum_{c: Q_c > 0} W_ic P_c / Q_c
+
+that is, inside every category c a friend had lately, a share g of c's mass P_c goes to the friends' items of c
+(in proportion to q), and categories no friend had keep the softmax. It sums to 1, and for items with one category
+each its category marginal is exactly P (friends change which items, not which categories; the fused state's
+softmax carries the category shift), so the item loss -log p(y) = -log P_c(y) - log p(y | c(y)) trains the category
+forecast directly. Chosen on validation (docs/social.md).
 """
 
 from __future__ import annotations
@@ -29,8 +44,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["SocialInputs", "SocialBranch", "attach_branch", "has_branch_weights", "has_copy_weights",
-           "copy_log_probs", "copy_target_terms", "copy_loss"]
+__all__ = ["CATEGORY_COPY", "SocialInputs", "SocialBranch", "attach_branch", "has_branch_weights", "has_copy_weights",
+           "has_category_copy", "copy_categories", "copy_log_probs", "copy_target_terms", "copy_loss"]
+
+# whether a new branch's copy path mixes within categories (module docstring); chosen on validation (docs/social.md)
+CATEGORY_COPY = False
 
 
 @dataclass
@@ -64,7 +82,7 @@ class SocialInputs:
 class SocialBranch(nn.Module):
     """Attention from each step's own state over its friends' states, fused through a second gate."""
 
-    def __init__(self, d_model: int, copy: bool = True):
+    def __init__(self, d_model: int, copy: bool = True, by_category: bool = False):
         super().__init__()
         D = d_model
         self.query = nn.Linear(D, D)
@@ -91,6 +109,11 @@ class SocialBranch(nn.Module):
         if self.copy is not None:
             nn.init.normal_(self.copy.weight, std=0.02)
             nn.init.constant_(self.copy.bias, -2.0)  # starts at ~0.12: mostly the model's own scores
+        # copy within categories (module docstring); a buffer, so a checkpoint records which mixture it was trained
+        # with (`has_category_copy`) and older checkpoints load as the plain mixture
+        if copy and by_category:
+            self.register_buffer("copy_within", torch.ones(()))
+        self.by_category = bool(copy and by_category)
 
     def forward(self, own: torch.Tensor, social: SocialInputs, items: torch.Tensor | None = None):
         """Fused states [B,T,D], social share [B,T] in [0,1) (0 where no friend is present), attention [B,T,K] and
@@ -134,11 +157,26 @@ def _overlap(recent: torch.Tensor, items: torch.Tensor | None) -> torch.Tensor:
     return torch.log1p(shared.sum(-1).float())
 
 
-def attach_branch(model: nn.Module, copy: bool = True) -> nn.Module:
+def attach_branch(model: nn.Module, copy: bool = True, by_category: bool = False) -> nn.Module:
     """Give an `InterestModel` a fresh social branch (registered last, so its other weights are untouched); `copy`:
-    with the copy path (module docstring)."""
-    model.social = SocialBranch(model.config.d_model, copy=copy)
+    with the copy path, `by_category`: its mixture within categories (module docstring)."""
+    model.social = SocialBranch(model.config.d_model, copy=copy, by_category=by_category)
     return model
+
+
+def has_category_copy(state: dict) -> bool:
+    """Whether a saved state dict's copy path mixes within categories."""
+    return "social.copy_within" in state
+
+
+def copy_categories(model: nn.Module) -> torch.Tensor | None:
+    """The item category weights [I+1,C] the copy mixture keeps (the model's `item_cats`), or None for the plain
+    mixture (a branch without `by_category`, or a model without categories)."""
+    social = getattr(model, "social", None)
+    cats = getattr(model, "item_cats", None)
+    if social is None or not social.by_category or cats is None or cats.numel() == 0:
+        return None
+    return cats
 
 
 def has_copy_weights(state: dict) -> bool:
@@ -152,23 +190,46 @@ def _copy_weights(att: torch.Tensor, recent: torch.Tensor) -> torch.Tensor:
     return att.unsqueeze(-1) * real / real.sum(-1, keepdim=True).clamp(min=1)
 
 
-def copy_log_probs(logits: torch.Tensor, g: torch.Tensor, att: torch.Tensor, recent: torch.Tensor) -> torch.Tensor:
+def copy_log_probs(logits: torch.Tensor, g: torch.Tensor, att: torch.Tensor, recent: torch.Tensor,
+                   cats: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
     """log of the copy mixture over the catalogue [N,I+1] from logits [N,I+1], copy share g [N], attention [N,K]
-    and friends' recent items [N,K,M]; rows with g = 0 are the logits unchanged."""
+    and friends' recent items [N,K,M]; with `cats` [I+1,C] (`copy_categories`) the mixture within categories.
+    Rows with g = 0 are the logits unchanged."""
     w = _copy_weights(att.to(logits.dtype), recent)
     q = torch.zeros_like(logits).scatter_add_(1, recent.flatten(1), w.flatten(1))  # [N,I+1]
     q[:, 0] = 0.0
     g = g.to(logits.dtype).unsqueeze(-1)
-    mixed = torch.logaddexp(torch.log1p(-g) + logits.log_softmax(-1), torch.log(g.clamp(min=1e-12) * q.clamp(min=1e-30)))
+    logp = logits.log_softmax(-1)
+    if cats is None:
+        keep, take = torch.log1p(-g), torch.log(g.clamp(min=1e-12) * q.clamp(min=1e-30))
+    else:
+        W = cats.to(logits.dtype)
+        P, Q = logp.exp() @ W, q @ W  # [N,C] category masses
+        has = (Q > 0).to(logits.dtype)
+        ratio = torch.where(Q > 0, P / Q.clamp(min=1e-30), torch.zeros_like(P))
+        a, b = has @ W.t(), ratio @ W.t()  # [N,I+1]
+        keep = torch.log1p(-(g * a).clamp(max=1 - 1e-7))
+        take = torch.log((g * q * b).clamp(min=1e-30))
+    mixed = torch.logaddexp(keep + logp, take)
     mixed[:, 0] = float("-inf")
     return torch.where(g > 0, mixed, logits)
 
 
-def copy_target_terms(g: torch.Tensor, att: torch.Tensor, recent: torch.Tensor, y: torch.Tensor):
-    """(log(1 - g), log(g q_y)) per target [N] for targets y [N] (the loss's two mixture terms, finite everywhere
-    so gradients stay finite; the caller keeps the plain loss where g = 0)."""
-    q_y = (_copy_weights(att, recent) * (recent == y[:, None, None])).sum((-2, -1))  # [N]
-    return torch.log1p(-g), torch.log(g.clamp(min=1e-12) * q_y.clamp(min=1e-30))
+def copy_target_terms(g: torch.Tensor, att: torch.Tensor, recent: torch.Tensor, y: torch.Tensor,
+                      cats: torch.Tensor | None = None, P: torch.Tensor | None = None):  # fmt: skip
+    """(log(1 - g a_y), log(g q_y b_y)) per target [N] for targets y [N] (the loss's two mixture terms, finite
+    everywhere so gradients stay finite; the caller keeps the plain loss where g = 0). Plain mixture: a = b = 1;
+    within categories (`cats` [I+1,C], P [N,C] the softmax's category masses): a, b of the module docstring."""
+    w = _copy_weights(att, recent)  # [N,K,M]
+    q_y = (w * (recent == y[:, None, None])).sum((-2, -1))  # [N]
+    if cats is None:
+        return torch.log1p(-g), torch.log(g.clamp(min=1e-12) * q_y.clamp(min=1e-30))
+    W = cats.to(w.dtype)
+    Q = (w.unsqueeze(-1) * W[recent]).sum((1, 2))  # [N,C] the copy distribution's category masses
+    Wy, has = W[y], Q > 0  # [N,C] each
+    a = (Wy * has).sum(-1)
+    b = (Wy * torch.where(has, P.to(w.dtype) / Q.clamp(min=1e-30), torch.zeros_like(Q))).sum(-1)
+    return torch.log1p(-(g * a).clamp(max=1 - 1e-7)), torch.log((g * q_y * b).clamp(min=1e-30))
 
 
 def copy_loss(model: nn.Module, enc, batch, sel: torch.Tensor, h: torch.Tensor, y: torch.Tensor, items: torch.Tensor,
@@ -178,12 +239,21 @@ def copy_loss(model: nn.Module, enc, batch, sel: torch.Tensor, h: torch.Tensor, 
     the first-event rows, which have no friends, so g = 0 there. The repeat term (`ro`, rows as h) is in the logits
     before the mixture, as `InterestModel.scores` does."""
     full = n_negatives is None or n_negatives >= model.sizes.n_items
-    logits = model._target_logits(h, y, items, None if full else n_negatives, ro)  # [N+B',I+1] or [N+B',1+S]
+    drawn: list[torch.Tensor] = []
+    logits = model._target_logits(h, y, items, None if full else n_negatives, ro, drawn)  # [N+B',I+1] or [N+B',1+S]
     logp = logits.float().log_softmax(-1)
     lp_y = logp.gather(1, (y if full else torch.zeros_like(y))[:, None])[:, 0]
     n = int(sel.sum())
     g = enc.social_copy[sel].float()  # [N]
-    keep, take = copy_target_terms(g, enc.social_attention[sel].float(), batch.social.recent[sel], y[:n])
+    cats = copy_categories(model)
+    P = None
+    if cats is not None:  # the softmax's category masses (sampled: over the drawn items, as its own probability)
+        W = cats.float()
+        if full:
+            P = logp[:n].exp() @ W
+        else:  # the sampled softmax's probabilities over [target, drawn items] and those items' categories
+            P = logp[:n, :1].exp() * W[y[:n]] + logp[:n, 1:].exp() @ W[drawn[0]]
+    keep, take = copy_target_terms(g, enc.social_attention[sel].float(), batch.social.recent[sel], y[:n], cats, P)
     mixed = torch.where(g > 0, torch.logaddexp(keep + lp_y[:n], take), lp_y[:n])
     nll = -torch.cat([mixed, lp_y[n:]])  # [N+B']
     ls = model.config.label_smoothing
