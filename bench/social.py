@@ -151,6 +151,9 @@ def main() -> None:
                 base.append(float(who[n] in set(fr[r_arr[n]][present])) / present.sum())
             out[f"{pre}precision@1_attention"] = round(float(np.mean(hits)), 4)
             out.update({pre + k: v for k, v in _shap_precision(f, seqs, graph, r_arr, t_arr, who, a.shap_steps).items()})
+            # the same with the log-probability of the whole next-item distribution (copy mixture included)
+            lp = _shap_precision(f, seqs, graph, r_arr, t_arr, who, a.shap_steps, log_prob=True)
+            out[f"{pre}precision@1_shap_log_prob"] = lp["precision@1_shap"]
             out["precision@1_random_friend"] = round(float(np.mean(base)), 4)
             out["influenced_steps_measured"] = len(hits)
     for k in ("valid_NDCG@10", "test_NDCG@10", "test_NDCG@10_influenced_users", "influenced_steps_NDCG@10"):
@@ -161,9 +164,10 @@ def main() -> None:
     print(json.dumps(out, indent=1) if a.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
 
 
-def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int) -> dict:
+def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int, log_prob: bool = False) -> dict:
     """Precision@1 of the friend with the largest Shapley value (players: the window's events and the friends;
-    the explained value: the logit of the event that followed) at the first `n_steps` influenced steps."""
+    the explained value: the logit of the event that followed, or with `log_prob` its log-probability under the
+    model's whole next-item distribution) at the first `n_steps` influenced steps."""
     fr, _ = graph.padded()
     L = f.model.config.max_len
     hits, errs, t0 = [], [], time.perf_counter()
@@ -173,7 +177,7 @@ def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int) -> dict:
         batch = social_batch(seqs, np.array([lo]), np.array([hi]), hi - lo, f.timelines, graph)
         if not bool(batch.social.present[0, -1].any()):
             continue
-        sv = social_shapley(f.model, batch, int(seqs.items[hi]), permutations=8, seed=n)
+        sv = social_shapley(f.model, batch, int(seqs.items[hi]), permutations=8, seed=n, log_prob=log_prob)
         slots = np.flatnonzero(batch.social.friends[0].numpy() >= 0)
         best = slots[np.argmax(sv.friends[slots])]
         hits.append(fr[r, best] == who[n])
