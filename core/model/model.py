@@ -39,8 +39,6 @@ class Encoding:
     social_share: torch.Tensor | None = None  # [B,T] share of each step's state from friends (social branch only)
     social_attention: torch.Tensor | None = None  # [B,T,K] attention over friends (social branch only)
     social_copy: torch.Tensor | None = None  # [B,T] copy share of friends' recent items (branch with copy path only)
-    # [B,T] category copy share (copy path within categories only, core.model.social)
-    social_copy_category: torch.Tensor | None = None
 
 
 class CausalSelfAttention(nn.Module):
@@ -220,8 +218,8 @@ class InterestModel(nn.Module):
         enc = self._encode(self.embed(batch), allowed, return_attention)
         if self.social is not None and batch.social is not None:
             present_items = batch.items * mask  # the copy path's overlap cue reads the user's present items
-            (enc.states, enc.social_share, enc.social_attention, enc.social_copy,
-             enc.social_copy_category) = self.social(enc.states, batch.social, present_items)
+            enc.states, enc.social_share, enc.social_attention, enc.social_copy = self.social(enc.states, batch.social,
+                                                                                             present_items)
         return enc
 
     def encode_embedded(self, x: torch.Tensor, mask: torch.Tensor, return_attention: bool = False) -> Encoding:
@@ -299,8 +297,7 @@ class InterestModel(nn.Module):
         idx, has = self.readout_index(batch)
         r, i = torch.arange(len(idx), device=idx.device), idx[:, -1]
         g = enc.social_copy[r, i] * has[:, -1]
-        h = None if enc.social_copy_category is None else enc.social_copy_category[r, i]
-        return copy_log_probs(logits, g, enc.social_attention[r, i], batch.social.recent[r, i], copy_categories(self), h)
+        return copy_log_probs(logits, g, enc.social_attention[r, i], batch.social.recent[r, i], copy_categories(self))
 
     def repeat_offsets(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Per step, the window's items and their repeat offsets ([B,T,T] each, `repeat.history_offsets`), or None

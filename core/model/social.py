@@ -24,15 +24,17 @@ categories towards whatever the attended friends had lately, by the share g that
 category marginal, what a trajectory reads, is pulled to the friends' categories (on the planted log: next-category
 TV at influenced steps 0.363 against 0.327 without friends, `bench/social.py`). Within categories, with W the items'
 category weights [I+1,C] (`InterestModel.item_cats`), P = softmax(logits) W and Q = q W the two distributions'
-category masses, the mixture factors into a category step and an item step:
+category masses, the mixture keeps the softmax's category masses and only moves mass inside each category:
 
-    P~ = (1 - h) P + h sum(P) Q / sum(Q)                       (category copy share h, a fourth learned gate)
-    p(i) = sum_c W_ic P~_c [ (1 - g_c) softmax(logits)(i) / P_c + g_c q(i) / Q_c ],   g_c = g [Q_c > 0]
+    p(i) = sum_c W_ic P_c [ (1 - g_c) softmax(logits)(i) / P_c + g_c q(i) / Q_c ],   g_c = g [Q_c > 0]
 
-(items without a category keep their softmax probability). It sums to 1; for items with one category each its
-category marginal is exactly P~, and the item loss -log p(y) = -log P~_c(y) - log p(y | c(y)) trains that category
-forecast on the categories themselves, while g only decides which items of a category. Chosen on validation
-(docs/social.md).
+that is, inside every category c a friend had lately a share g of c's mass goes to the friends' items of c (in
+proportion to q); categories no friend had, and items without a category, keep the softmax. It sums to 1, and for
+items with one category each its category marginal is exactly P (friends change which items, not which categories;
+the fused state's softmax carries the category shift), so the item loss -log p(y) = -log P_c(y) - log p(y | c(y))
+trains the category forecast on the categories themselves. A variant that also moved the category masses towards
+the friends' (a learned category share h: (1 - h) P + h Q) was worse on validation and on TV (docs/social.md).
+Chosen on validation (docs/social.md).
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ import torch.nn.functional as F
 __all__ = ["CATEGORY_COPY", "SocialInputs", "SocialBranch", "attach_branch", "has_branch_weights", "has_copy_weights",
            "has_category_copy", "copy_categories", "copy_log_probs", "copy_target_terms", "copy_loss"]
 
-# whether a new branch's copy path mixes within categories (module docstring); chosen on validation (docs/social.md)
-CATEGORY_COPY = False
+# whether a new branch's copy path mixes within categories (module docstring): chosen on validation NDCG@10, mean
+# of two graphs x two seeds 0.4880 against 0.4834 across categories (bench/social.py, docs/social.md)
+CATEGORY_COPY = True
 
 
 @dataclass
@@ -114,17 +117,11 @@ class SocialBranch(nn.Module):
         if copy and by_category:
             self.register_buffer("copy_within", torch.ones(()))
         self.by_category = bool(copy and by_category)
-        # within categories, the category copy share h: how far friends' recent categories move the category
-        # masses (same inputs as the copy share); starts at ~0.05, the model's own categories
-        self.copy_category: nn.Linear | None = nn.Linear(2 * D + 1, 1) if self.by_category else None
-        if self.copy_category is not None:
-            nn.init.normal_(self.copy_category.weight, std=0.02)
-            nn.init.constant_(self.copy_category.bias, -3.0)
+
 
     def forward(self, own: torch.Tensor, social: SocialInputs, items: torch.Tensor | None = None):
-        """Fused states [B,T,D], social share [B,T] in [0,1) (0 where no friend is present), attention [B,T,K],
-        the copy share [B,T] in [0,1) (0 where no friend is present; None without the copy path or its input) and
-        the category copy share [B,T] (the same, for a copy path within categories; else None).
+        """Fused states [B,T,D], social share [B,T] in [0,1) (0 where no friend is present), attention [B,T,K] and
+        the copy share [B,T] in [0,1) (0 where no friend is present; None without the copy path or its input).
 
         own: [B,T,D] the model's gated interest per step; items: [B,T] the user's present items (0 = absent or
         padding), for the copy path's overlap cue.
@@ -146,14 +143,11 @@ class SocialBranch(nn.Module):
         ctx = (att.unsqueeze(-1) * v).sum(-2)  # [B,T,D]
         share = torch.sigmoid(self.gate(torch.cat([own, ctx], dim=-1))).squeeze(-1) * any_friend  # [B,T]
         fused = (1 - share.unsqueeze(-1)) * own + share.unsqueeze(-1) * ctx  # [B,T,D]
-        copy = copy_cat = None
+        copy = None
         if overlap is not None:
             cue = (att * overlap).sum(-1, keepdim=True)  # [B,T,1]
-            x = torch.cat([own, ctx, cue], dim=-1)
-            copy = torch.sigmoid(self.copy(x)).squeeze(-1) * any_friend  # [B,T]
-            if self.copy_category is not None:
-                copy_cat = torch.sigmoid(self.copy_category(x)).squeeze(-1) * any_friend  # [B,T]
-        return fused, share, att, copy, copy_cat
+            copy = torch.sigmoid(self.copy(torch.cat([own, ctx, cue], dim=-1))).squeeze(-1) * any_friend  # [B,T]
+        return fused, share, att, copy
 
 
 def _overlap(recent: torch.Tensor, items: torch.Tensor | None) -> torch.Tensor:
@@ -200,27 +194,20 @@ def _copy_weights(att: torch.Tensor, recent: torch.Tensor) -> torch.Tensor:
     return att.unsqueeze(-1) * real / real.sum(-1, keepdim=True).clamp(min=1)
 
 
-def _category_coefficients(P: torch.Tensor, Q: torch.Tensor, g: torch.Tensor, h: torch.Tensor | None):
+def _category_coefficients(P: torch.Tensor, Q: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per category, what the mixture within categories multiplies the softmax and the copy distribution by:
-    (ca, cb) [N,C] with p(i) = p_soft(i) (sum_c W_ic ca_c + 1 - sum_c W_ic) + q(i) sum_c W_ic cb_c (module docstring).
-
-    P, Q [N,C]: the softmax's and the copy distribution's category masses; g [N,1] the copy share inside a category,
-    h [N,1] or None the category copy share: the category masses become P~ = (1 - h) P + h S Q / sum(Q), S = sum(P)
-    (the categorised mass stays S, so an item without category keeps its softmax probability)."""
+    (ca, cb) [N,C] with p(i) = p_soft(i) (1 - sum_c W_ic g_c) + q(i) sum_c W_ic cb_c, ca_c = g_c = g [Q_c > 0] and
+    cb_c = g_c P_c / Q_c (module docstring). P, Q [N,C]: the softmax's and the copy distribution's category masses;
+    g [N,1] the copy share."""
     has = Q > 0
-    Pt = P
-    if h is not None:
-        Pt = (1 - h) * P + h * P.sum(-1, keepdim=True) * Q / Q.sum(-1, keepdim=True).clamp(min=1e-30)
-    ca = (1 - g * has) * Pt / P.clamp(min=1e-30)
-    cb = torch.where(has, g * Pt / Q.clamp(min=1e-30), torch.zeros_like(Q))
-    return ca, cb
+    return g * has, torch.where(has, g * P / Q.clamp(min=1e-30), torch.zeros_like(Q))
 
 
 def copy_log_probs(logits: torch.Tensor, g: torch.Tensor, att: torch.Tensor, recent: torch.Tensor,
-                   cats: torch.Tensor | None = None, h: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+                   cats: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
     """log of the copy mixture over the catalogue [N,I+1] from logits [N,I+1], copy share g [N], attention [N,K]
-    and friends' recent items [N,K,M]; with `cats` [I+1,C] (`copy_categories`) the mixture within categories, with
-    the category copy share h [N] when the branch has one. Rows with g = 0 are the logits unchanged."""
+    and friends' recent items [N,K,M]; with `cats` [I+1,C] (`copy_categories`) the mixture within categories.
+    Rows with g = 0 are the logits unchanged."""
     w = _copy_weights(att.to(logits.dtype), recent)
     q = torch.zeros_like(logits).scatter_add_(1, recent.flatten(1), w.flatten(1))  # [N,I+1]
     q[:, 0] = 0.0
@@ -230,10 +217,8 @@ def copy_log_probs(logits: torch.Tensor, g: torch.Tensor, att: torch.Tensor, rec
         keep, take = torch.log1p(-g), torch.log(g.clamp(min=1e-12) * q.clamp(min=1e-30))
     else:
         W = cats.to(logits.dtype)
-        hh = None if h is None else h.to(logits.dtype).unsqueeze(-1)
-        ca, cb = _category_coefficients(logp.exp() @ W, q @ W, g, hh)  # [N,C] each
-        a = ca @ W.t() + (1 - W.sum(-1))  # [N,I+1]
-        keep = torch.log(a.clamp(min=1e-30))
+        ca, cb = _category_coefficients(logp.exp() @ W, q @ W, g)  # [N,C] each
+        keep = torch.log1p(-(ca @ W.t()).clamp(max=1 - 1e-7))  # [N,I+1]
         take = torch.log((q * (cb @ W.t())).clamp(min=1e-30))
     mixed = torch.logaddexp(keep + logp, take)
     mixed[:, 0] = float("-inf")
@@ -241,21 +226,20 @@ def copy_log_probs(logits: torch.Tensor, g: torch.Tensor, att: torch.Tensor, rec
 
 
 def copy_target_terms(g: torch.Tensor, att: torch.Tensor, recent: torch.Tensor, y: torch.Tensor,
-                      cats: torch.Tensor | None = None, P: torch.Tensor | None = None, h: torch.Tensor | None = None):
+                      cats: torch.Tensor | None = None, P: torch.Tensor | None = None):  # fmt: skip
     """(log a_y, log(q_y b_y)) per target [N] for targets y [N], the mixture being p(y) = p_soft(y) a_y + q_y b_y
     (the loss's two terms, finite everywhere so gradients stay finite; the caller keeps the plain loss where
     g = 0). Plain mixture: a = 1 - g, b = g; within categories (`cats` [I+1,C], P [N,C] the softmax's category
-    masses, h [N] the category copy share or None): `_category_coefficients`."""
+    masses): `_category_coefficients`."""
     w = _copy_weights(att, recent)  # [N,K,M]
     q_y = (w * (recent == y[:, None, None])).sum((-2, -1))  # [N]
     if cats is None:
         return torch.log1p(-g), torch.log(g.clamp(min=1e-12) * q_y.clamp(min=1e-30))
     W = cats.to(w.dtype)
     Q = (w.unsqueeze(-1) * W[recent]).sum((1, 2))  # [N,C] the copy distribution's category masses
-    ca, cb = _category_coefficients(P.to(w.dtype), Q, g[:, None], None if h is None else h[:, None])
+    ca, cb = _category_coefficients(P.to(w.dtype), Q, g[:, None])
     Wy = W[y]  # [N,C]
-    a = (Wy * ca).sum(-1) + 1 - Wy.sum(-1)
-    return torch.log(a.clamp(min=1e-30)), torch.log((q_y * (Wy * cb).sum(-1)).clamp(min=1e-30))
+    return torch.log1p(-(Wy * ca).sum(-1).clamp(max=1 - 1e-7)), torch.log((q_y * (Wy * cb).sum(-1)).clamp(min=1e-30))
 
 
 def copy_loss(model: nn.Module, enc, batch, sel: torch.Tensor, h: torch.Tensor, y: torch.Tensor, items: torch.Tensor,
@@ -279,8 +263,7 @@ def copy_loss(model: nn.Module, enc, batch, sel: torch.Tensor, h: torch.Tensor, 
             P = logp[:n].exp() @ W
         else:  # the sampled softmax's probabilities over [target, drawn items] and those items' categories
             P = logp[:n, :1].exp() * W[y[:n]] + logp[:n, 1:].exp() @ W[drawn[0]]
-    h = None if enc.social_copy_category is None else enc.social_copy_category[sel].float()
-    keep, take = copy_target_terms(g, enc.social_attention[sel].float(), batch.social.recent[sel], y[:n], cats, P, h)
+    keep, take = copy_target_terms(g, enc.social_attention[sel].float(), batch.social.recent[sel], y[:n], cats, P)
     mixed = torch.where(g > 0, torch.logaddexp(keep + lp_y[:n], take), lp_y[:n])
     nll = -torch.cat([mixed, lp_y[n:]])  # [N+B']
     ls = model.config.label_smoothing

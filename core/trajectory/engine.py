@@ -222,9 +222,8 @@ def _social_distributions(enc: Encoding, batch: Batch, r: torch.Tensor, c: torch
         logits = enc.states[ri, ci] @ item_vectors.t()  # [n,I+1]
         logits[:, 0] = float("-inf")
         if enc.social_copy is not None:
-            h = None if enc.social_copy_category is None else enc.social_copy_category[ri, ci]
             logits = copy_log_probs(logits, enc.social_copy[ri, ci], enc.social_attention[ri, ci],
-                                    batch.social.recent[ri, ci], cats, h)  # fmt: skip
+                                    batch.social.recent[ri, ci], cats)  # fmt: skip
         out.append(category_distribution(logits, w_cat))
     return torch.cat(out).cpu().numpy() if out else np.zeros((0, w_cat.shape[1]))
 

@@ -44,7 +44,6 @@ def social_db(tmp_path_factory):
     for p in model.social.parameters():  # a branch that really mixes friends in and copies
         torch.nn.init.normal_(p, std=0.5)
     torch.nn.init.constant_(model.social.copy.bias, 2.0)
-    torch.nn.init.constant_(model.social.copy_category.bias, 0.0)
     model.eval()
     out = tmp_path_factory.mktemp("model") / "m"
     save_checkpoint(out, model, vocab)

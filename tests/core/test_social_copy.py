@@ -85,17 +85,6 @@ def test_copy_within_categories_known_answer():
     assert torch.allclose(out[0], want0, atol=1e-6) and torch.allclose(out[1], want1, atol=1e-6)
     assert torch.allclose(out.sum(-1), torch.ones(2), atol=1e-6)
     assert torch.allclose(out @ W, (s @ W).expand(2, -1), atol=1e-6)  # the category marginal is the softmax's
-    # with a category copy share h, the category masses move towards the friends' by h, and inside each the same
-    h = torch.tensor([0.2, 0.5])
-    out = copy_log_probs(logits, g, att, recent, W, h).exp()
-    Pt0 = (0.8 * P0 + 0.2 * 0.75, 0.8 * P1 + 0.2 * 0.25)  # row 0: Q = (0.75, 0.25)
-    want0 = torch.tensor([0.0, 0.5 * s[1] * Pt0[0] / P0, (0.5 * s[2] / P0 + 0.5) * Pt0[0],
-                          (0.5 * s[3] / P1 + 0.5) * Pt0[1], 0.5 * s[4] * Pt0[1] / P1])  # fmt: skip
-    Pt1 = (0.5 * P0 + 0.5, 0.5 * P1)  # row 1: Q = (1, 0)
-    want1 = torch.tensor([0.0, (0.6 * s[1] / P0 + 0.4) * Pt1[0], 0.6 * s[2] * Pt1[0] / P0, s[3] * Pt1[1] / P1,
-                          s[4] * Pt1[1] / P1])  # fmt: skip
-    assert torch.allclose(out[0], want0, atol=1e-6) and torch.allclose(out[1], want1, atol=1e-6)
-    assert torch.allclose(out @ W, torch.tensor([Pt0, Pt1]), atol=1e-6)  # the category marginal is P~
 
 
 def _soft(h: torch.Tensor, E: torch.Tensor, y: int, neg: torch.Tensor | None) -> torch.Tensor:
@@ -141,11 +130,10 @@ def test_loss_is_minus_log_of_the_mixture(social_log, by_category, n_negatives):
                     items = [int(i) for i in batch.social.recent[b, t, k] if i > 0]
                     for i in items:
                         q[i] += float(enc.social_attention[b, t, k]) / len(items)
-                if by_category:  # y's category c gets P~_c = (1 - h) P_c + h Q_c / sum(Q); inside it, share g
-                    c, h = int(W[y].argmax()), float(enc.social_copy_category[b, t])
+                if by_category:  # within y's category c: P_c (1 - g) p(y | c) + P_c g q(y | c)
+                    c = int(W[y].argmax())
                     P_c, Q_c = float(soft @ W[:, c]), float(q @ W[:, c])
-                    Pt = (1 - h) * P_c + h * Q_c / float(q.sum())
-                    total -= math.log((1 - g) * Pt * p / P_c + g * Pt * float(q[y]) / Q_c if Q_c > 0 else Pt * p / P_c)
+                    total -= math.log((1 - g) * p + g * float(q[y]) * P_c / Q_c if Q_c > 0 else p)
                 else:
                     total -= math.log((1 - g) * p + g * float(q[y]))
                 n += 1

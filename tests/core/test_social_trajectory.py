@@ -111,11 +111,9 @@ def _hand_mixture(model, batch, enc, t, w, by_category):
     P, Q = p @ W, q @ W
     if not by_category:
         mix, marginal = (1 - g) * p + g * q, None
-    else:  # category c gets P~_c = (1 - h) P_c + h Q_c / sum(Q); inside it, a share g goes to friends' items of c
-        h = float(enc.social_copy_category[0, t])
-        marginal = (1 - h) * P + h * Q / Q.sum()
-        Qs = np.where(Q > 0, Q, 1.0)
-        mix = p * (W @ ((1 - g * (Q > 0)) * marginal / P)) + q * (W @ np.where(Q > 0, g * marginal / Qs, 0.0))
+    else:  # category c keeps P_c; inside it, a share g goes to the friends' items of c (in proportion to q)
+        marginal = P
+        mix = p * (1 - g * (W @ (Q > 0))) + g * q * (W @ np.where(Q > 0, P / np.where(Q > 0, Q, 1.0), 0.0))
     assert abs(mix.sum() - 1.0) < 1e-6  # (attention is float32)
     return mix @ W, P if marginal is None else marginal, g
 
@@ -123,8 +121,7 @@ def _hand_mixture(model, batch, enc, t, w, by_category):
 @pytest.mark.parametrize("by_category", [False, True])
 def test_trajectory_is_the_category_marginal_of_the_copy_mixture(social_db, by_category):
     """Each step's interest is the category marginal of the model's whole next-item mixture (softmax and the copy
-    share of friends' recent items), computed here by hand; within categories it is exactly the softmax's category
-    masses moved towards the friends' by the category copy share."""
+    share of friends' recent items), computed here by hand; within categories it is exactly the softmax's."""
     _db, vocab, seqs, graph, base = social_db
     w = vocab.category_weights()
     assert bool(((w > 0).sum(1)[1:] == 1).all())  # one category per item: the marginal is exact
@@ -148,6 +145,6 @@ def test_trajectory_is_the_category_marginal_of_the_copy_mixture(social_db, by_c
         assert g > 0.7
         assert np.allclose(traj.distribution[t], want, atol=1e-5)
         if by_category:
-            assert np.allclose(traj.distribution[t], soft, atol=1e-5)  # (1 - h) P + h Q / sum(Q)
+            assert np.allclose(traj.distribution[t], soft, atol=1e-5)  # friends move items, not categories
         else:
             assert np.abs(want - soft).sum() > 0.01  # the plain mixture moves the marginal to friends' categories
