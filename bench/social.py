@@ -10,7 +10,8 @@ influenced users at those steps, and the time and memory cost of the branch. Run
     OMP_NUM_THREADS=1 python bench/social.py --graph lastfm
     OMP_NUM_THREADS=1 python bench/social.py --graph poisson --section oracle --json
 
-`--section oracle` trains the no-social model only and bounds the lift any use of friends could give
+`--section influence` trains nothing: how much planted influence the log holds (all events and the test targets)
+and the graph facts that hide the influencer (stage `influence`). `--section oracle` trains the no-social model only and bounds the lift any use of friends could give
 (bench/social_oracle.py: share of test targets copied from the influencer, the no-social model mixed with the
 influencer's or all friends' recent items tuned on validation, the generator's own probabilities); stage `oracle`.
 """
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core.friends.states as friend_states  # noqa: E402
 from bench.common import Results  # noqa: E402
-from bench.social_oracle import oracle_figures, target_batches  # noqa: E402
+from bench.social_oracle import influence_figures, oracle_figures, target_batches  # noqa: E402
 from core.datasets.social import generate_social  # noqa: E402
 from core.evaluate.split import leave_one_out  # noqa: E402
 from core.friends.graph import load_graph  # noqa: E402
@@ -55,7 +56,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shap-steps", type=int, default=150, help="influenced steps explained with SHAP")
-    ap.add_argument("--section", choices=["compare", "oracle"], default="compare")
+    ap.add_argument("--section", choices=["compare", "oracle", "influence"], default="compare")
     ap.add_argument("--recent-items", type=int, default=friend_states.RECENT_ITEMS,
                     help="friends' recent items the copy path reads (tuning; results go to social-<graph>-m<M>)")
     ap.add_argument("--no-old-branch", action="store_true", help="skip the branch without the copy path")
@@ -79,6 +80,11 @@ def main() -> None:
                  "edges": len(ds.edges), "mean_degree": round(2 * len(ds.edges) / a.users, 2),
                  "influenced_users": len(ds.influence), "leaders": len(ds.leaders), "epochs": a.epochs, "batch": a.batch,
                  "seed": a.seed, "cap_k": graph.k}  # fmt: skip
+    if a.section == "influence":  # the log's planted influence, no model (bench/social_oracle.influence_figures)
+        out.update(influence_figures(ds, seqs, vocab, graph, split))
+        res.stage("influence", out)
+        print(json.dumps(out, indent=1) if a.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
+        return
     if a.section == "oracle":
         f = fit(seqs, vocab, split, None, cfg, epochs=a.epochs, batch_size=a.batch, seed=a.seed)
         out.update(oracle_figures(f, seqs, vocab, graph, ds, split))
