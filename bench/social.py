@@ -56,6 +56,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shap-steps", type=int, default=150, help="influenced steps explained with SHAP")
+    ap.add_argument("--shap-permutations", type=int, default=8,
+                    help="SHAP permutations per step (results go to social-<graph>-shap<N> when not 8)")
     ap.add_argument("--section", choices=["compare", "oracle", "influence"], default="compare")
     ap.add_argument("--recent-items", type=int, default=friend_states.RECENT_ITEMS,
                     help="friends' recent items the copy path reads (tuning; results go to social-<graph>-m<M>)")
@@ -65,6 +67,7 @@ def main() -> None:
     torch.set_num_threads(1)
     default_m, friend_states.RECENT_ITEMS = friend_states.RECENT_ITEMS, a.recent_items  # read at each lookup
     size = a.graph + (f"-seed{a.seed}" if a.seed else "") + (f"-m{a.recent_items}" if a.recent_items != default_m else "")
+    size += f"-shap{a.shap_permutations}" if a.shap_permutations != 8 else ""
     res = Results("social", size, resume=False)
     ds = generate_social(users=a.users, items=200, events=a.events, degree=a.graph, seed=a.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -79,7 +82,7 @@ def main() -> None:
     out: dict = {"load_1min_before": os.getloadavg()[0], "users": a.users, "events": len(ds.events),
                  "edges": len(ds.edges), "mean_degree": round(2 * len(ds.edges) / a.users, 2),
                  "influenced_users": len(ds.influence), "leaders": len(ds.leaders), "epochs": a.epochs, "batch": a.batch,
-                 "seed": a.seed, "cap_k": graph.k}  # fmt: skip
+                 "seed": a.seed, "cap_k": graph.k, "shap_permutations": a.shap_permutations}  # fmt: skip
     if a.section == "influence":  # the log's planted influence, no model (bench/social_oracle.influence_figures)
         out.update(influence_figures(ds, seqs, vocab, graph, split))
         res.stage("influence", out)
@@ -165,9 +168,11 @@ def main() -> None:
                 hits.append(fr[r_arr[n], int(np.argmax(w))] == who[n])
                 base.append(float(who[n] in set(fr[r_arr[n]][present])) / present.sum())
             out[f"{pre}precision@1_attention"] = round(float(np.mean(hits)), 4)
-            out.update({pre + k: v for k, v in _shap_precision(f, seqs, graph, r_arr, t_arr, who, a.shap_steps).items()})
+            out.update({pre + k: v for k, v in _shap_precision(f, seqs, graph, r_arr, t_arr, who, a.shap_steps,
+                                                                   permutations=a.shap_permutations).items()})
             # the same with the log-probability of the whole next-item distribution (copy mixture included)
-            lp = _shap_precision(f, seqs, graph, r_arr, t_arr, who, a.shap_steps, log_prob=True)
+            lp = _shap_precision(f, seqs, graph, r_arr, t_arr, who, a.shap_steps, log_prob=True,
+                                 permutations=a.shap_permutations)
             out[f"{pre}precision@1_shap_log_prob"] = lp["precision@1_shap"]
             out["precision@1_random_friend"] = round(float(np.mean(base)), 4)
             out["influenced_steps_measured"] = len(hits)
@@ -179,7 +184,8 @@ def main() -> None:
     print(json.dumps(out, indent=1) if a.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
 
 
-def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int, log_prob: bool = False) -> dict:
+def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int, log_prob: bool = False,
+                    permutations: int = 8) -> dict:  # fmt: skip
     """Precision@1 of the friend with the largest Shapley value (players: the window's events and the friends;
     the explained value: the logit of the event that followed, or with `log_prob` its log-probability under the
     model's whole next-item distribution) at the first `n_steps` influenced steps."""
@@ -192,7 +198,7 @@ def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int, log_prob: 
         batch = social_batch(seqs, np.array([lo]), np.array([hi]), hi - lo, f.timelines, graph)
         if not bool(batch.social.present[0, -1].any()):
             continue
-        sv = social_shapley(f.model, batch, int(seqs.items[hi]), permutations=8, seed=n, log_prob=log_prob)
+        sv = social_shapley(f.model, batch, int(seqs.items[hi]), permutations=permutations, seed=n, log_prob=log_prob)
         slots = np.flatnonzero(batch.social.friends[0].numpy() >= 0)
         best = slots[np.argmax(sv.friends[slots])]
         hits.append(fr[r, best] == who[n])

@@ -3,8 +3,6 @@ the model scores (the single-user trajectory already did: test_social_trajectory
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch

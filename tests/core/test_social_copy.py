@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from core.checkpoint import load_checkpoint, save_checkpoint
 from core.datasets.social import generate_social
 from core.friends.graph import load_graph
 from core.friends.states import compute_timelines
 from core.ingest.frames import ingest_frames
 from core.model import InterestModel, ModelConfig, ModelSizes
-from core.checkpoint import load_checkpoint, save_checkpoint
 from core.model.social import attach_branch, copy_log_probs, has_category_copy, has_copy_weights
 from core.sequences import build_vocab, load_sequences
 from core.social.fit import social_batch
