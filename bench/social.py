@@ -10,7 +10,8 @@ influenced users at those steps, and the time and memory cost of the branch. Run
     OMP_NUM_THREADS=1 python bench/social.py --graph lastfm
     OMP_NUM_THREADS=1 python bench/social.py --graph poisson --section oracle --json
 
-`--section oracle` trains the no-social model only and bounds the lift any use of friends could give
+`--section influence` trains nothing: how much planted influence the log holds (all events and the test targets)
+and the graph facts that hide the influencer (stage `influence`). `--section oracle` trains the no-social model only and bounds the lift any use of friends could give
 (bench/social_oracle.py: share of test targets copied from the influencer, the no-social model mixed with the
 influencer's or all friends' recent items tuned on validation, the generator's own probabilities); stage `oracle`.
 """
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core.friends.states as friend_states  # noqa: E402
 from bench.common import Results  # noqa: E402
-from bench.social_oracle import oracle_figures, target_batches  # noqa: E402
+from bench.social_oracle import influence_figures, oracle_figures, target_batches  # noqa: E402
 from core.datasets.social import generate_social  # noqa: E402
 from core.evaluate.split import leave_one_out  # noqa: E402
 from core.friends.graph import load_graph  # noqa: E402
@@ -55,7 +56,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shap-steps", type=int, default=150, help="influenced steps explained with SHAP")
-    ap.add_argument("--section", choices=["compare", "oracle"], default="compare")
+    ap.add_argument("--shap-permutations", type=int, default=8,
+                    help="SHAP permutations per step (results go to social-<graph>-shap<N> when not 8)")
+    ap.add_argument("--section", choices=["compare", "oracle", "influence"], default="compare")
     ap.add_argument("--recent-items", type=int, default=friend_states.RECENT_ITEMS,
                     help="friends' recent items the copy path reads (tuning; results go to social-<graph>-m<M>)")
     ap.add_argument("--no-old-branch", action="store_true", help="skip the branch without the copy path")
@@ -64,6 +67,7 @@ def main() -> None:
     torch.set_num_threads(1)
     default_m, friend_states.RECENT_ITEMS = friend_states.RECENT_ITEMS, a.recent_items  # read at each lookup
     size = a.graph + (f"-seed{a.seed}" if a.seed else "") + (f"-m{a.recent_items}" if a.recent_items != default_m else "")
+    size += f"-shap{a.shap_permutations}" if a.shap_permutations != 8 else ""
     res = Results("social", size, resume=False)
     ds = generate_social(users=a.users, items=200, events=a.events, degree=a.graph, seed=a.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,7 +82,12 @@ def main() -> None:
     out: dict = {"load_1min_before": os.getloadavg()[0], "users": a.users, "events": len(ds.events),
                  "edges": len(ds.edges), "mean_degree": round(2 * len(ds.edges) / a.users, 2),
                  "influenced_users": len(ds.influence), "leaders": len(ds.leaders), "epochs": a.epochs, "batch": a.batch,
-                 "seed": a.seed, "cap_k": graph.k}  # fmt: skip
+                 "seed": a.seed, "cap_k": graph.k, "shap_permutations": a.shap_permutations}  # fmt: skip
+    if a.section == "influence":  # the log's planted influence, no model (bench/social_oracle.influence_figures)
+        out.update(influence_figures(ds, seqs, vocab, graph, split))
+        res.stage("influence", out)
+        print(json.dumps(out, indent=1) if a.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
+        return
     if a.section == "oracle":
         f = fit(seqs, vocab, split, None, cfg, epochs=a.epochs, batch_size=a.batch, seed=a.seed)
         out.update(oracle_figures(f, seqs, vocab, graph, ds, split))
@@ -86,15 +95,18 @@ def main() -> None:
         res.stage("oracle", out)
         print(json.dumps(out, indent=1) if a.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
         return
-    # three arms, same seeds: without friends, the branch mixing friends' states only, the branch with its copy
-    # path (the default); the branch is chosen on validation NDCG@10 (`choice`), "social" keys are the default's
-    arms = {"no_social": (None, False), "social_no_copy": (graph, False), "social": (graph, True)}
+    # four arms, same seeds: without friends, the branch mixing friends' states only, the branch with its copy
+    # path across categories ("social") and within categories ("social_cat"); the branch is chosen on validation
+    # NDCG@10 (`choice`)
+    arms = {"no_social": (None, False, False), "social_no_copy": (graph, False, False), "social": (graph, True, False),
+            "social_cat": (graph, True, True)}  # fmt: skip
     if a.no_old_branch:
         del arms["social_no_copy"]
     fits = {}
-    for key, (g, copy) in arms.items():
+    for key, (g, copy, by_cat) in arms.items():
         t0 = time.perf_counter()
-        fits[key] = fit(seqs, vocab, split, g, cfg, epochs=a.epochs, batch_size=a.batch, seed=a.seed, copy=copy)
+        fits[key] = fit(seqs, vocab, split, g, cfg, epochs=a.epochs, batch_size=a.batch, seed=a.seed, copy=copy,
+                        by_category=by_cat)  # fmt: skip
         out[f"{key}_train_seconds"] = round(time.perf_counter() - t0, 2)
         out[f"{key}_seconds_per_step"] = round(fits[key].seconds_per_step, 5)
         m, _, _ = rank_social(fits[key], seqs, graph, *split.targets("valid"))
@@ -115,11 +127,20 @@ def main() -> None:
     rows, targets = split.targets("test")
     infl_rows = np.array([seqs.row(u) for u in ds.influence["user_id"]], np.int64)
     is_infl = np.isin(rows, infl_rows)
+    gains = {}
     for key, f in fits.items():
-        m, _, _ = rank_social(f, seqs, graph, rows, targets)
+        m, ranks, _ = rank_social(f, seqs, graph, rows, targets)
         mi, _, _ = rank_social(f, seqs, graph, rows[is_infl], targets[is_infl])
         out[f"{key}_test_NDCG@10"] = round(m["NDCG@10"], 4)
         out[f"{key}_test_NDCG@10_influenced_users"] = round(mi["NDCG@10"], 4)
+        gains[key] = np.where(ranks <= 10, 1.0 / np.log2(ranks + 1.0), 0.0)  # per test user, as core ndcg
+    # how far the test lift could move by which users happen to be in a 400-user log: a paired bootstrap over
+    # test users (2,000 resamples) of the relative lift, 95 % interval
+    n_test = len(gains["no_social"])
+    boot = np.random.default_rng(a.seed).integers(0, n_test, (2000, n_test))
+    for arm in (k for k in arms if k != "no_social"):
+        lifts = gains[arm][boot].mean(1) / np.maximum(gains["no_social"][boot].mean(1), 1e-9) - 1
+        out[f"lift_{arm}_test_NDCG@10_ci95"] = [round(float(x), 4) for x in np.quantile(lifts, [0.025, 0.975])]
     # influenced steps: predict event t+1 from events < t+1 for t = s .. s+AFTER-1
     r_list, t_list, who, step_list = [], [], [], []
     for u, s, infl in ds.influence[["user_id", "step", "influencer"]].itertuples(index=False):
@@ -133,10 +154,11 @@ def main() -> None:
         m, _, att = rank_social(f, seqs, graph, r_arr, t_arr)
         out[f"{key}_influenced_steps_NDCG@10"] = round(m["NDCG@10"], 4)
         out[f"{key}_influenced_steps_TV"] = round(_tv(f, seqs, graph, ds, r_arr, t_arr, step_list, vocab), 4)
-        if key == "social":  # the category distribution of the fused state alone (no copy mixture)
+        if key in ("social", "social_cat"):  # the category distribution of the fused state alone (no copy mixture)
             tv = _tv(f, seqs, graph, ds, r_arr, t_arr, step_list, vocab, mixture=False)
-            out["social_influenced_steps_TV_fused_state"] = round(tv, 4)
-        if key == "social":
+            out[f"{key}_influenced_steps_TV_fused_state"] = round(tv, 4)
+        if key in ("social", "social_cat"):  # "social": unprefixed keys, as before
+            pre = "" if key == "social" else f"{key}_"
             fr, has = graph.padded()
             hits, base = [], []
             for n, w in enumerate(att):
@@ -145,8 +167,13 @@ def main() -> None:
                     continue
                 hits.append(fr[r_arr[n], int(np.argmax(w))] == who[n])
                 base.append(float(who[n] in set(fr[r_arr[n]][present])) / present.sum())
-            out["precision@1_attention"] = round(float(np.mean(hits)), 4)
-            out.update(_shap_precision(f, seqs, graph, r_arr, t_arr, who, a.shap_steps))
+            out[f"{pre}precision@1_attention"] = round(float(np.mean(hits)), 4)
+            out.update({pre + k: v for k, v in _shap_precision(f, seqs, graph, r_arr, t_arr, who, a.shap_steps,
+                                                                   permutations=a.shap_permutations).items()})
+            # the same with the log-probability of the whole next-item distribution (copy mixture included)
+            lp = _shap_precision(f, seqs, graph, r_arr, t_arr, who, a.shap_steps, log_prob=True,
+                                 permutations=a.shap_permutations)
+            out[f"{pre}precision@1_shap_log_prob"] = lp["precision@1_shap"]
             out["precision@1_random_friend"] = round(float(np.mean(base)), 4)
             out["influenced_steps_measured"] = len(hits)
     for k in ("valid_NDCG@10", "test_NDCG@10", "test_NDCG@10_influenced_users", "influenced_steps_NDCG@10"):
@@ -157,9 +184,11 @@ def main() -> None:
     print(json.dumps(out, indent=1) if a.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
 
 
-def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int) -> dict:
+def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int, log_prob: bool = False,
+                    permutations: int = 8) -> dict:  # fmt: skip
     """Precision@1 of the friend with the largest Shapley value (players: the window's events and the friends;
-    the explained value: the logit of the event that followed) at the first `n_steps` influenced steps."""
+    the explained value: the logit of the event that followed, or with `log_prob` its log-probability under the
+    model's whole next-item distribution) at the first `n_steps` influenced steps."""
     fr, _ = graph.padded()
     L = f.model.config.max_len
     hits, errs, t0 = [], [], time.perf_counter()
@@ -169,7 +198,7 @@ def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int) -> dict:
         batch = social_batch(seqs, np.array([lo]), np.array([hi]), hi - lo, f.timelines, graph)
         if not bool(batch.social.present[0, -1].any()):
             continue
-        sv = social_shapley(f.model, batch, int(seqs.items[hi]), permutations=8, seed=n)
+        sv = social_shapley(f.model, batch, int(seqs.items[hi]), permutations=permutations, seed=n, log_prob=log_prob)
         slots = np.flatnonzero(batch.social.friends[0].numpy() >= 0)
         best = slots[np.argmax(sv.friends[slots])]
         hits.append(fr[r, best] == who[n])

@@ -31,7 +31,7 @@ from core.friends.graph import FriendGraph
 from core.sequences import Sequences, Vocab
 from core.social.fit import SocialFit, social_batch
 
-__all__ = ["oracle_figures", "target_batches"]
+__all__ = ["oracle_figures", "influence_figures", "target_batches"]
 
 RECENT = 10  # the generator's copy window (core.datasets.social._RECENT)
 COPY = 0.5  # the generator's copy probability (its default copy_prob)
@@ -178,3 +178,39 @@ def oracle_figures(f: SocialFit, seqs: Sequences, vocab: Vocab, graph: FriendGra
         out[f"{key}_test_NDCG@10"] = round(_ndcg(pb, seqs, *test), 4)
     out["bayes_copy_lift"] = round(out["bayes_test_NDCG@10"] / out["bayes_no_copy_test_NDCG@10"] - 1, 4)
     return out
+
+
+
+def influence_figures(ds: SocialDataset, seqs: Sequences, vocab: Vocab, graph: FriendGraph, split: Split) -> dict:
+    """How much planted influence the log holds (no model): over all events and over the leave-one-out test
+    targets, the share of events at or after a follower's adoption, of planted copy candidates (the item is one of
+    the influencer's last 10 items of the adopted category strictly before it) and of those new to the user; and
+    the graph facts that make the influencer harder to find (leaders among a user's capped friends, influencers
+    the cap drops, the share of a follower's history after the adoption)."""
+    truth = _Truth(ds, seqs, vocab)
+    is_test = np.zeros(len(seqs.items), bool)
+    is_test[split.targets("test")[1]] = True
+    after = copy = new = t_copy = t_new = 0
+    for r, (s, lead, c) in truth.follow.items():
+        a, b = int(seqs.offsets[r]), int(seqs.offsets[r + 1])
+        la, lb = int(seqs.offsets[lead]), int(seqs.offsets[lead + 1])
+        for t in range(a + s, b):
+            after += 1
+            k = la + int(np.searchsorted(seqs.ts[la:lb], seqs.ts[t], side="left"))
+            recent = seqs.items[max(la, k - RECENT) : k]
+            if seqs.items[t] in set(recent[truth.cat[recent] == c]):
+                novel = seqs.items[t] not in set(seqs.items[a:t])
+                copy, new = copy + 1, new + int(novel)
+                t_copy, t_new = t_copy + int(is_test[t]), t_new + int(is_test[t] and novel)
+    fr, has = graph.padded()
+    leaders = {seqs.row(u) for u in ds.leaders["user_id"]}
+    lead_friends = [sum(int(f) in leaders for f in fr[r][has[r]]) for r in range(seqs.n_users)]
+    in_cap = [lead in set(fr[r][has[r]].tolist()) for r, (_s, lead, _c) in truth.follow.items()]
+    share = [1 - s / float(seqs.offsets[r + 1] - seqs.offsets[r]) for r, (s, _l, _c) in truth.follow.items()]
+    n = len(seqs.items)
+    return {"events_after_adoption": round(after / n, 4), "copy_candidates": round(copy / n, 4),
+            "copy_candidates_new": round(new / n, 4), "test_targets": int(is_test.sum()),
+            "test_copy_candidates": t_copy, "test_copy_candidates_new": t_new,
+            "leaders_among_capped_friends_mean": round(float(np.mean(lead_friends)), 2),
+            "influencer_within_cap": round(float(np.mean(in_cap)), 4),
+            "follower_history_after_adoption_mean": round(float(np.mean(share)), 4)}  # fmt: skip

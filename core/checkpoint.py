@@ -31,7 +31,7 @@ from core.contract import InterestScorer, RecModel
 from core.errors import InterestLensError, NotFoundError, SettingError
 from core.external import is_external, load_external
 from core.model import InterestModel, ModelConfig, ModelSizes
-from core.model.social import attach_branch, has_branch_weights, has_copy_weights
+from core.model.social import attach_branch, has_branch_weights, has_category_copy, has_copy_weights
 from core.sequences import Vocab
 
 __all__ = [
@@ -231,7 +231,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     weights = vocab.category_weights() if sizes.n_categories else None
     model = InterestModel(cfg, sizes, weights)
     if has_branch_weights(state):  # trained with friends (core.social)
-        attach_branch(model, copy=has_copy_weights(state))
+        attach_branch(model, copy=has_copy_weights(state), by_category=has_category_copy(state))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,8 @@ from core.errors import NotFoundError
 from core.evaluate.protocol import seen_from_card
 from core.evaluate.ranking import check_finite, top_k
 from core.evaluate.ranking import exclude_seen as mask_seen
+from core.friends.context import social_context, users_context
+from core.model import Batch
 from core.sequences import History, load_sequences, make_batch
 
 __all__ = ["recommend", "recommend_users", "recommend_all", "unknown_history_items", "write_recommendations",
@@ -50,13 +52,16 @@ def seen_excluded(loaded: LoadedModel, rule: str = "auto") -> bool:
 
 def recommend(
     loaded: LoadedModel, histories: Sequence[History], k: int = 10, exclude_seen: bool | None = None,
-    batch_size: int = 256,
+    batch_size: int = 256, friends: Callable[[Batch, np.ndarray], Batch] | None = None,
 ) -> list[list[tuple[int, float]]]:
     """Top-K (model item index, score) per history, best first; ties go to the lower item index.
 
     Unknown items (index 0) in a history are skipped. With `exclude_seen`, items already in the history are not
     recommended; None follows the seen rule's `auto` decision on the model card (`core.evaluate.protocol`). A history with no known event gets the model's learned "empty" interest. At most `batch_size`
-    histories are scored at once, fewer on a large catalogue (`SCORE_CELLS` scores per batch).
+    histories are scored at once, fewer on a large catalogue (`SCORE_CELLS` scores per batch). `friends`: for a model
+    with the social branch, the hook filling each batch's friends (`SocialContext.history_hook`, given the batch
+    and each row's history number), so the top-K is the one the model scores with its friends; None reads every
+    model without friends.
     """
     if exclude_seen is None:
         exclude_seen = seen_excluded(loaded)
@@ -67,6 +72,8 @@ def recommend(
     for b0 in range(0, len(histories), batch_size):
         chunk = histories[b0 : b0 + batch_size]
         batch = make_batch(chunk, loaded.config.max_len, n_context=K)
+        if friends is not None and getattr(loaded.model, "social", None) is not None:
+            batch = friends(batch, np.arange(b0, b0 + len(chunk)))
         with torch.no_grad():
             scores = scorer.score(batch).float().cpu().clone()  # [B,I+1]
         check_finite(scores)
@@ -99,6 +106,10 @@ def recommend_users(
     Raises NotFoundError for a user with no events.
     """
     ids = [str(u) for u in user_ids]
+    if getattr(loaded.model, "social", None) is not None:  # with the users' friends, as the model scores
+        ctx, rows = users_context(con, loaded.model, loaded.vocab, ids)
+        lists = recommend(loaded, [ctx.seqs.history(r) for r in rows], k, exclude_seen, friends=ctx.history_hook(rows))
+        return _frame(loaded, ids, lists)
     seqs = load_sequences(con, loaded.vocab, users=ids)
     rows = [seqs.row(u) for u in ids]
     lists = recommend(loaded, [seqs.history(r) for r in rows], k, exclude_seen)
@@ -119,12 +130,15 @@ def unknown_history_items(loaded: LoadedModel, con: duckdb.DuckDBPyConnection, u
 def recommend_all(
     loaded: LoadedModel, con: duckdb.DuckDBPyConnection, k: int = 10, exclude_seen: bool | None = None, batch_size: int = 512
 ) -> pd.DataFrame:
-    """Top-K for every user with events, in user-id order (same columns as `recommend_users`)."""
+    """Top-K for every user with events, in user-id order (same columns as `recommend_users`); a social model reads
+    every user's friends (the whole graph and every user's timeline)."""
     seqs = load_sequences(con, loaded.vocab)
+    ctx = social_context(con, loaded.model, seqs) if getattr(loaded.model, "social", None) is not None else None
     frames = []
     for r0 in range(0, seqs.n_users, batch_size):
         rows = range(r0, min(r0 + batch_size, seqs.n_users))
-        lists = recommend(loaded, [seqs.history(r) for r in rows], k, exclude_seen, batch_size)
+        hook = ctx.history_hook(list(rows)) if ctx is not None else None
+        lists = recommend(loaded, [seqs.history(r) for r in rows], k, exclude_seen, batch_size, friends=hook)
         frames.append(_frame(loaded, [str(seqs.user_ids[r]) for r in rows], lists))
     return pd.concat(frames, ignore_index=True) if frames else _frame(loaded, [], [])
 

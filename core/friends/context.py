@@ -17,7 +17,7 @@ from core.model import Batch, InterestModel
 from core.sequences import Sequences, Vocab, load_sequences
 from core.store.edges import EDGES_TABLE
 
-__all__ = ["SocialContext", "social_context", "user_context", "DEFAULT_K"]
+__all__ = ["SocialContext", "social_context", "user_context", "users_context", "DEFAULT_K"]
 
 DEFAULT_K = 20  # friends per user the branch attends to (the cap rule is in core.friends.graph)
 
@@ -68,13 +68,27 @@ def user_context(con: duckdb.DuckDBPyConnection, model: InterestModel, vocab: Vo
     """One user's friend context without reading the whole graph: the user's and their friends' sequences, the ego
     graph capped as training capped it (friends' degrees from the store), the friends' timelines; and the user's row.
     NotFoundError when the user has no events."""
+    ctx, rows = users_context(con, model, vocab, [str(user_id)], k)
+    return ctx, rows[0]
+
+
+def users_context(con: duckdb.DuckDBPyConnection, model: InterestModel, vocab: Vocab, user_ids: Sequence[str],
+                  k: int = DEFAULT_K) -> tuple[SocialContext, list[int]]:  # fmt: skip
+    """`user_context` for a group of users (a cohort, a list to recommend to): their own edges only (one query), their
+    and their friends' sequences, each member's friends capped as training capped them, the timelines; and the
+    members' rows in the context's sequences. Only the members' friend lists are complete (a friend's own friends
+    are not read). NotFoundError when a member has no events."""
+    ids = [str(u) for u in user_ids]
     edges = con.execute(
         f"""SELECT src_user, dst_user, weight, directed FROM {EDGES_TABLE}
-            WHERE src_user = ? OR (dst_user = ? AND NOT directed)""",
-        [str(user_id), str(user_id)],
+            WHERE src_user IN (SELECT unnest(?::VARCHAR[]))
+               OR (dst_user IN (SELECT unnest(?::VARCHAR[])) AND NOT directed)""",
+        [ids, ids],
     ).fetchdf()
-    others = sorted({str(x) for x in pd.concat([edges.src_user, edges.dst_user])} - {str(user_id)})
-    seqs = load_sequences(con, vocab, users=[str(user_id), *others])
-    row = seqs.row(str(user_id))
-    graph = graph_from_frame(edges, seqs, k, degrees=friend_degrees(con, others))
-    return SocialContext(seqs, graph, compute_timelines(model, seqs)), row
+    members = set(ids)
+    others = sorted({str(x) for x in pd.concat([edges.src_user, edges.dst_user])} - members)
+    seqs = load_sequences(con, vocab, users=[*dict.fromkeys(ids), *others])
+    rows = [seqs.row(u) for u in ids]
+    # degrees of every user named (the cap's tie-break reads the friends' degrees in the whole store)
+    graph = graph_from_frame(edges, seqs, k, degrees=friend_degrees(con, sorted(members | set(others))))
+    return SocialContext(seqs, graph, compute_timelines(model, seqs)), rows

@@ -292,12 +292,12 @@ class InterestModel(nn.Module):
         logits = self.with_repeat(self.score(self.readout(enc, batch)), batch)
         if enc.social_copy is None:
             return logits
-        from core.model.social import copy_log_probs
+        from core.model.social import copy_categories, copy_log_probs
 
         idx, has = self.readout_index(batch)
         r, i = torch.arange(len(idx), device=idx.device), idx[:, -1]
         g = enc.social_copy[r, i] * has[:, -1]
-        return copy_log_probs(logits, g, enc.social_attention[r, i], batch.social.recent[r, i])
+        return copy_log_probs(logits, g, enc.social_attention[r, i], batch.social.recent[r, i], copy_categories(self))
 
     def repeat_offsets(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Per step, the window's items and their repeat offsets ([B,T,T] each, `repeat.history_offsets`), or None
@@ -374,10 +374,11 @@ class InterestModel(nn.Module):
         return F.cross_entropy(logits.float(), y) + aux
 
     def _target_logits(self, h: torch.Tensor, y: torch.Tensor, items: torch.Tensor, n_negatives: int | None,
-                       ro: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:  # fmt: skip
+                       ro: tuple[torch.Tensor, torch.Tensor] | None, drawn: list | None = None) -> torch.Tensor:  # fmt: skip
         """The logits both losses read, with the repeat term (`ro`, rows as `h`) when the model has one: over the
         whole catalogue [N,I+1] (column 0 -inf) when `n_negatives` is None, else the target's logit then those of
-        `n_negatives` uniformly drawn items shared across the rows [N,1+S] (accidental hits masked)."""
+        `n_negatives` uniformly drawn items shared across the rows [N,1+S] (accidental hits masked); the drawn
+        items [S] are appended to `drawn` when given (the copy path within categories reads their categories)."""
         if n_negatives is None:
             logits = h @ items.t()  # [N,I+1]
             logits[:, 0] = float("-inf")
@@ -385,6 +386,8 @@ class InterestModel(nn.Module):
         neg = torch.randint(1, self.sizes.n_items + 1, (n_negatives,), device=h.device)  # [S]
         if ro is not None:
             neg = neg.sort().values  # the copies of a twice-drawn item adjacent (the loss ignores the order)
+        if drawn is not None:
+            drawn.append(neg)
         pos_logit = (h * items[y]).sum(-1, keepdim=True)  # [N,1]
         neg_logit = h @ items[neg].t()  # [N,S]
         neg_logit = neg_logit.masked_fill(neg[None, :] == y[:, None], float("-inf"))

@@ -18,6 +18,23 @@ over the same friends and the same attention, strictly before the step's time. S
 g = 0, e.g. no friend present, keep the plain logits bit for bit). On the planted-influence log the mixture of the
 no-social model with the planted influencer's recent items gains +21 % NDCG@10 (`bench/social.py --section oracle`),
 a mix of states does not reach it.
+
+Copy within categories (`SocialBranch(by_category=True)`): the plain mixture above moves probability *across*
+categories towards whatever the attended friends had lately, by the share g that is best for *items*, so its
+category marginal, what a trajectory reads, is pulled to the friends' categories (on the planted log: next-category
+TV at influenced steps 0.363 against 0.327 without friends, `bench/social.py`). Within categories, with W the items'
+category weights [I+1,C] (`InterestModel.item_cats`), P = softmax(logits) W and Q = q W the two distributions'
+category masses, the mixture keeps the softmax's category masses and only moves mass inside each category:
+
+    p(i) = sum_c W_ic P_c [ (1 - g_c) softmax(logits)(i) / P_c + g_c q(i) / Q_c ],   g_c = g [Q_c > 0]
+
+that is, inside every category c a friend had lately a share g of c's mass goes to the friends' items of c (in
+proportion to q); categories no friend had, and items without a category, keep the softmax. It sums to 1, and for
+items with one category each its category marginal is exactly P (friends change which items, not which categories;
+the fused state's softmax carries the category shift), so the item loss -log p(y) = -log P_c(y) - log p(y | c(y))
+trains the category forecast on the categories themselves. A variant that also moved the category masses towards
+the friends' (a learned category share h: (1 - h) P + h Q) was worse on validation and on TV (docs/social.md).
+Chosen on validation (docs/social.md).
 """
 
 from __future__ import annotations
@@ -29,8 +46,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["SocialInputs", "SocialBranch", "attach_branch", "has_branch_weights", "has_copy_weights",
-           "copy_log_probs", "copy_target_terms", "copy_loss"]
+__all__ = ["CATEGORY_COPY", "SocialInputs", "SocialBranch", "attach_branch", "has_branch_weights", "has_copy_weights",
+           "has_category_copy", "copy_categories", "copy_log_probs", "copy_target_terms", "copy_loss"]
+
+# whether a new branch's copy path mixes within categories (module docstring): chosen on validation NDCG@10, mean
+# of two graphs x two seeds 0.4880 against 0.4834 across categories (bench/social.py, docs/social.md)
+CATEGORY_COPY = True
 
 
 @dataclass
@@ -64,7 +85,7 @@ class SocialInputs:
 class SocialBranch(nn.Module):
     """Attention from each step's own state over its friends' states, fused through a second gate."""
 
-    def __init__(self, d_model: int, copy: bool = True):
+    def __init__(self, d_model: int, copy: bool = True, by_category: bool = False):
         super().__init__()
         D = d_model
         self.query = nn.Linear(D, D)
@@ -91,6 +112,12 @@ class SocialBranch(nn.Module):
         if self.copy is not None:
             nn.init.normal_(self.copy.weight, std=0.02)
             nn.init.constant_(self.copy.bias, -2.0)  # starts at ~0.12: mostly the model's own scores
+        # copy within categories (module docstring); a buffer, so a checkpoint records which mixture it was trained
+        # with (`has_category_copy`) and older checkpoints load as the plain mixture
+        if copy and by_category:
+            self.register_buffer("copy_within", torch.ones(()))
+        self.by_category = bool(copy and by_category)
+
 
     def forward(self, own: torch.Tensor, social: SocialInputs, items: torch.Tensor | None = None):
         """Fused states [B,T,D], social share [B,T] in [0,1) (0 where no friend is present), attention [B,T,K] and
@@ -134,11 +161,26 @@ def _overlap(recent: torch.Tensor, items: torch.Tensor | None) -> torch.Tensor:
     return torch.log1p(shared.sum(-1).float())
 
 
-def attach_branch(model: nn.Module, copy: bool = True) -> nn.Module:
+def attach_branch(model: nn.Module, copy: bool = True, by_category: bool = False) -> nn.Module:
     """Give an `InterestModel` a fresh social branch (registered last, so its other weights are untouched); `copy`:
-    with the copy path (module docstring)."""
-    model.social = SocialBranch(model.config.d_model, copy=copy)
+    with the copy path, `by_category`: its mixture within categories (module docstring)."""
+    model.social = SocialBranch(model.config.d_model, copy=copy, by_category=by_category)
     return model
+
+
+def has_category_copy(state: dict) -> bool:
+    """Whether a saved state dict's copy path mixes within categories."""
+    return "social.copy_within" in state
+
+
+def copy_categories(model: nn.Module) -> torch.Tensor | None:
+    """The item category weights [I+1,C] the copy mixture keeps (the model's `item_cats`), or None for the plain
+    mixture (a branch without `by_category`, or a model without categories)."""
+    social = getattr(model, "social", None)
+    cats = getattr(model, "item_cats", None)
+    if social is None or not social.by_category or cats is None or cats.numel() == 0:
+        return None
+    return cats
 
 
 def has_copy_weights(state: dict) -> bool:
@@ -152,23 +194,52 @@ def _copy_weights(att: torch.Tensor, recent: torch.Tensor) -> torch.Tensor:
     return att.unsqueeze(-1) * real / real.sum(-1, keepdim=True).clamp(min=1)
 
 
-def copy_log_probs(logits: torch.Tensor, g: torch.Tensor, att: torch.Tensor, recent: torch.Tensor) -> torch.Tensor:
+def _category_coefficients(P: torch.Tensor, Q: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per category, what the mixture within categories multiplies the softmax and the copy distribution by:
+    (ca, cb) [N,C] with p(i) = p_soft(i) (1 - sum_c W_ic g_c) + q(i) sum_c W_ic cb_c, ca_c = g_c = g [Q_c > 0] and
+    cb_c = g_c P_c / Q_c (module docstring). P, Q [N,C]: the softmax's and the copy distribution's category masses;
+    g [N,1] the copy share."""
+    has = Q > 0
+    return g * has, torch.where(has, g * P / Q.clamp(min=1e-30), torch.zeros_like(Q))
+
+
+def copy_log_probs(logits: torch.Tensor, g: torch.Tensor, att: torch.Tensor, recent: torch.Tensor,
+                   cats: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
     """log of the copy mixture over the catalogue [N,I+1] from logits [N,I+1], copy share g [N], attention [N,K]
-    and friends' recent items [N,K,M]; rows with g = 0 are the logits unchanged."""
+    and friends' recent items [N,K,M]; with `cats` [I+1,C] (`copy_categories`) the mixture within categories.
+    Rows with g = 0 are the logits unchanged."""
     w = _copy_weights(att.to(logits.dtype), recent)
     q = torch.zeros_like(logits).scatter_add_(1, recent.flatten(1), w.flatten(1))  # [N,I+1]
     q[:, 0] = 0.0
     g = g.to(logits.dtype).unsqueeze(-1)
-    mixed = torch.logaddexp(torch.log1p(-g) + logits.log_softmax(-1), torch.log(g.clamp(min=1e-12) * q.clamp(min=1e-30)))
+    logp = logits.log_softmax(-1)
+    if cats is None:
+        keep, take = torch.log1p(-g), torch.log(g.clamp(min=1e-12) * q.clamp(min=1e-30))
+    else:
+        W = cats.to(logits.dtype)
+        ca, cb = _category_coefficients(logp.exp() @ W, q @ W, g)  # [N,C] each
+        keep = torch.log1p(-(ca @ W.t()).clamp(max=1 - 1e-7))  # [N,I+1]
+        take = torch.log((q * (cb @ W.t())).clamp(min=1e-30))
+    mixed = torch.logaddexp(keep + logp, take)
     mixed[:, 0] = float("-inf")
     return torch.where(g > 0, mixed, logits)
 
 
-def copy_target_terms(g: torch.Tensor, att: torch.Tensor, recent: torch.Tensor, y: torch.Tensor):
-    """(log(1 - g), log(g q_y)) per target [N] for targets y [N] (the loss's two mixture terms, finite everywhere
-    so gradients stay finite; the caller keeps the plain loss where g = 0)."""
-    q_y = (_copy_weights(att, recent) * (recent == y[:, None, None])).sum((-2, -1))  # [N]
-    return torch.log1p(-g), torch.log(g.clamp(min=1e-12) * q_y.clamp(min=1e-30))
+def copy_target_terms(g: torch.Tensor, att: torch.Tensor, recent: torch.Tensor, y: torch.Tensor,
+                      cats: torch.Tensor | None = None, P: torch.Tensor | None = None):  # fmt: skip
+    """(log a_y, log(q_y b_y)) per target [N] for targets y [N], the mixture being p(y) = p_soft(y) a_y + q_y b_y
+    (the loss's two terms, finite everywhere so gradients stay finite; the caller keeps the plain loss where
+    g = 0). Plain mixture: a = 1 - g, b = g; within categories (`cats` [I+1,C], P [N,C] the softmax's category
+    masses): `_category_coefficients`."""
+    w = _copy_weights(att, recent)  # [N,K,M]
+    q_y = (w * (recent == y[:, None, None])).sum((-2, -1))  # [N]
+    if cats is None:
+        return torch.log1p(-g), torch.log(g.clamp(min=1e-12) * q_y.clamp(min=1e-30))
+    W = cats.to(w.dtype)
+    Q = (w.unsqueeze(-1) * W[recent]).sum((1, 2))  # [N,C] the copy distribution's category masses
+    ca, cb = _category_coefficients(P.to(w.dtype), Q, g[:, None])
+    Wy = W[y]  # [N,C]
+    return torch.log1p(-(Wy * ca).sum(-1).clamp(max=1 - 1e-7)), torch.log((q_y * (Wy * cb).sum(-1)).clamp(min=1e-30))
 
 
 def copy_loss(model: nn.Module, enc, batch, sel: torch.Tensor, h: torch.Tensor, y: torch.Tensor, items: torch.Tensor,
@@ -178,12 +249,21 @@ def copy_loss(model: nn.Module, enc, batch, sel: torch.Tensor, h: torch.Tensor, 
     the first-event rows, which have no friends, so g = 0 there. The repeat term (`ro`, rows as h) is in the logits
     before the mixture, as `InterestModel.scores` does."""
     full = n_negatives is None or n_negatives >= model.sizes.n_items
-    logits = model._target_logits(h, y, items, None if full else n_negatives, ro)  # [N+B',I+1] or [N+B',1+S]
+    drawn: list[torch.Tensor] = []
+    logits = model._target_logits(h, y, items, None if full else n_negatives, ro, drawn)  # [N+B',I+1] or [N+B',1+S]
     logp = logits.float().log_softmax(-1)
     lp_y = logp.gather(1, (y if full else torch.zeros_like(y))[:, None])[:, 0]
     n = int(sel.sum())
     g = enc.social_copy[sel].float()  # [N]
-    keep, take = copy_target_terms(g, enc.social_attention[sel].float(), batch.social.recent[sel], y[:n])
+    cats = copy_categories(model)
+    P = None
+    if cats is not None:  # the softmax's category masses (sampled: over the drawn items, as its own probability)
+        W = cats.float()
+        if full:
+            P = logp[:n].exp() @ W
+        else:  # the sampled softmax's probabilities over [target, drawn items] and those items' categories
+            P = logp[:n, :1].exp() * W[y[:n]] + logp[:n, 1:].exp() @ W[drawn[0]]
+    keep, take = copy_target_terms(g, enc.social_attention[sel].float(), batch.social.recent[sel], y[:n], cats, P)
     mixed = torch.where(g > 0, torch.logaddexp(keep + lp_y[:n], take), lp_y[:n])
     nll = -torch.cat([mixed, lp_y[n:]])  # [N+B']
     ls = model.config.label_smoothing

@@ -114,23 +114,30 @@ class SocialShapley:
     additivity_error: float  # |sum(values) - (full - base)|; permutation sampling keeps it at float rounding
 
 
-def _value(model: InterestModel, batch: Batch, target: int, ev_present: torch.Tensor, fr_present: torch.Tensor):
-    """Target logits [N] for presence rows over the events [N,T] and the friend slots [N,K]."""
+def _value(model: InterestModel, batch: Batch, target: int, ev_present: torch.Tensor, fr_present: torch.Tensor,
+           log_prob: bool = False):  # fmt: skip
+    """Target logits [N] for presence rows over the events [N,T] and the friend slots [N,K]; with `log_prob`, the
+    log-probability of the target under the model's whole next-item distribution (`InterestModel.scores`: with
+    the copy path, the mixture with the present friends' recent items), on one scale for every coalition."""
     N = ev_present.shape[0]
     rep = batch.repeat(N)
     rep.mask = batch.mask.repeat(N, 1) & ev_present
     rep.social = rep.social.without(~fr_present)
     enc = model.encode(rep)
+    if log_prob:
+        return model.scores(enc, rep).double().log_softmax(-1)[:, target]
     state = model.readout(enc, rep)  # [N,D]
     return (state @ model.item_vectors()[target]).double()
 
 
 @torch.no_grad()
 def social_shapley(model: InterestModel, batch: Batch, target: int, permutations: int = 16, seed: int = 0,
-                   chunk: int = 256) -> SocialShapley:  # fmt: skip
+                   chunk: int = 256, log_prob: bool = False) -> SocialShapley:  # fmt: skip
     """Permutation-sampling Shapley values (antithetic pairs) for one window (`batch` of one row with social
     inputs) and the target item index. Each permutation's marginal contributions sum to full - base exactly, so
-    the values are additive for any number of permutations; the check is raised on, not assumed."""
+    the values are additive for any number of permutations; the check is raised on, not assumed. The explained
+    value is the target's logit from the fused state, or with `log_prob` its log-probability under the whole
+    next-item distribution (`_value`)."""
     if batch.social is None or batch.size != 1:
         raise UserInputError("social_shapley needs one window with its friends' states (Batch.social).")
     events = np.flatnonzero(batch.mask[0].numpy())
@@ -155,7 +162,7 @@ def social_shapley(model: InterestModel, batch: Batch, target: int, permutations
         rows_fr.append(fr)
     ev_all = torch.from_numpy(np.concatenate(rows_ev))
     fr_all = torch.from_numpy(np.concatenate(rows_fr))
-    vals = torch.cat([_value(model, batch, target, ev_all[s : s + chunk], fr_all[s : s + chunk])
+    vals = torch.cat([_value(model, batch, target, ev_all[s : s + chunk], fr_all[s : s + chunk], log_prob)
                       for s in range(0, len(ev_all), chunk)]).numpy().reshape(len(perms), P + 1)  # fmt: skip
     phi = np.zeros(P)
     for i, p in enumerate(perms):

@@ -21,7 +21,7 @@ from core.evaluate.windows import window_batch, window_positions
 from core.friends.graph import FriendGraph
 from core.friends.states import StateTimelines, compute_timelines, social_inputs
 from core.model import InterestModel, ModelConfig, ModelSizes
-from core.model.social import attach_branch
+from core.model.social import CATEGORY_COPY, attach_branch
 from core.sequences import Sequences, Vocab
 from core.train.data import epoch_batches, train_batch, training_windows
 
@@ -55,15 +55,16 @@ def social_batch(seqs: Sequences, lo: np.ndarray, hi: np.ndarray, T: int, tl: St
 def fit(
     seqs: Sequences, vocab: Vocab, split: Split, graph: FriendGraph | None, config: ModelConfig,
     epochs: int = 10, batch_size: int = 64, lr: float = 3e-3, seed: int = 0, copy: bool = True,
+    by_category: bool = CATEGORY_COPY,
 ) -> SocialFit:  # fmt: skip
     """Train on the split's training events; with `graph` the model gets the social branch (`copy`: with its copy
-    path, `core.model.social`)."""
+    path, `by_category`: its mixture within categories, `core.model.social`)."""
     torch.manual_seed(seed)
     sizes = ModelSizes(vocab.n_items, len(vocab.categories), len(vocab.event_types),
                        tuple(len(v) for v in vocab.context.values()))  # fmt: skip
     model = InterestModel(config, sizes, vocab.category_weights() if sizes.n_categories else None)
     if graph is not None:
-        attach_branch(model, copy=copy)
+        attach_branch(model, copy=copy, by_category=by_category)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     windows = training_windows(seqs, split, config.max_len)
     steps, step_s, tl_s, losses, tl = 0, 0.0, 0.0, [], None

@@ -19,7 +19,7 @@ from core.evaluate import SeenDecision, Split, decide_seen, make_split, repeat_s
 from core.friends.context import DEFAULT_K, SocialContext
 from core.friends.graph import load_graph
 from core.model import InterestModel, ModelConfig, ModelSizes
-from core.model.social import attach_branch
+from core.model.social import CATEGORY_COPY, attach_branch
 from core.model_match import database_record
 from core.sequences import Sequences, Vocab, build_vocab, data_fingerprint, load_sequences
 from core.store import connect_read
@@ -128,16 +128,17 @@ def setup(
         from core.semantic import attach_text
 
         attach_text(model, vocab, text)
-    # a resumed run keeps its checkpoint's copy path (or its absence), like the branch itself
+    # a resumed run keeps its checkpoint's copy path (or its absence) and its kind, like the branch itself
     copy = prior[0].model.social.copy is not None if prior and graph is not None else True
+    by_cat = prior[0].model.social.by_category if prior and graph is not None else CATEGORY_COPY
     if graph is not None:  # drawn last, so every other weight is the one a run without the branch draws
-        attach_branch(model, copy=copy).to(ctx.device)
+        attach_branch(model, copy=copy, by_category=by_cat).to(ctx.device)
     opt = make_optimizer(model, config)
     if prior:
         load_state_tensors(model, opt, prior[1])
     best = InterestModel(mcfg, sizes, weights)
     if graph is not None:
-        attach_branch(best, copy=copy)
+        attach_branch(best, copy=copy, by_category=by_cat)
     best.load_state_dict(prior[0].model.state_dict() if prior else model.state_dict())
     n_neg = config.n_negatives if sizes.n_items > config.sampled_softmax_above else None
     net: torch.nn.Module = LossModule(model, n_neg)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from core.checkpoint import LoadedModel
 from core.errors import NotFoundError, SettingError, UserInputError
-from core.friends.context import user_context
+from core.friends.context import SocialContext, user_context, users_context
 from core.sequences import History, Sequences
 from core.store import user_history
 from core.trajectory.changes import MIN_DIVERGENCE, PENALTY_SCALE, detect_change_points
@@ -151,14 +151,34 @@ class TrajectoryAnalyzer:
         )
         return self.build(str(user_id), history, steps, self.social_outputs(con, str(user_id), history))
 
-    def social_outputs(self, con: duckdb.DuckDBPyConnection, user_id: str, history: History) -> StepOutputs | None:
-        """A social model's per-step outputs for `user_id`'s `history` read with the user's friends, as the model
-        scored (core.friends.context.user_context); None for a model without the social branch."""
-        model = self.loaded.model
-        if model is None or getattr(model, "social", None) is None:
+    @property
+    def social(self) -> bool:
+        """Whether the model has the social branch (its outputs then read friends)."""
+        return getattr(self.loaded.model, "social", None) is not None
+
+    def friends_hook(self, con: duckdb.DuckDBPyConnection, user_id: str):
+        """The `encode_steps` / `core.recommend.recommend` hook giving `user_id`'s windows their friends
+        (core.friends.context.user_context), or None for a model without the social branch."""
+        if not self.social:
             return None
-        ctx, row = user_context(con, model, self.loaded.vocab, str(user_id))
-        return self.outputs([history], components=False, friends=ctx.history_hook([row]))[0]
+        ctx, row = user_context(con, self.loaded.model, self.loaded.vocab, str(user_id))
+        return ctx.history_hook([row])
+
+    def social_outputs(self, con: duckdb.DuckDBPyConnection, user_id: str, history: History,
+                       hook=None) -> StepOutputs | None:  # fmt: skip
+        """A social model's per-step outputs for `user_id`'s `history` read with the user's friends, as the model
+        scored (`friends_hook`, or the one given); None for a model without the social branch."""
+        hook = hook if hook is not None else self.friends_hook(con, user_id)
+        if hook is None:
+            return None
+        return self.outputs([history], components=False, friends=hook)[0]
+
+    def social_context(self, con: duckdb.DuckDBPyConnection, user_ids: Sequence[str]) -> tuple[SocialContext, list[int]] | None:
+        """For batch trajectories of a social model: the users' and their friends' sequences, graph and timelines,
+        and the users' rows in them (core.friends.context.users_context); None for a model without the branch."""
+        if not self.social:
+            return None
+        return users_context(con, self.loaded.model, self.loaded.vocab, user_ids)
 
     def history_of(self, events: pd.DataFrame) -> History:
         """A `user_history` frame in model indices (the same mapping as `load_sequences`, without a second query)."""
@@ -172,20 +192,24 @@ class TrajectoryAnalyzer:
         return History.from_arrays(vocab.item_indices(events["item_id"]), ts, types, ctx)
 
     def trajectories(
-        self, seqs: Sequences, rows: Sequence[int] | None = None, chunk: int = 1024, components: bool = True
+        self, seqs: Sequences, rows: Sequence[int] | None = None, chunk: int = 1024, components: bool = True,
+        social: SocialContext | None = None,
     ) -> Iterator[Trajectory]:
         """Trajectories of many users (all by default), `chunk` users per batch of forward passes.
 
         Steps carry times and item ids only (no titles): this is the path for batch jobs and cohorts.
         `components` is kept for callers that passed it; the long/short series no longer need the model's
-        component scores, so it changes nothing.
+        component scores, so it changes nothing. `social`: the friends of a social model (`social_context`, or
+        `core.friends.context.social_context` for all users), over these same `seqs`; without it a social model is
+        read without friends.
         """
         rows = list(range(seqs.n_users)) if rows is None else [int(r) for r in rows]
         vocab = self.loaded.vocab
         for lo in range(0, len(rows), chunk):
             part = rows[lo : lo + chunk]
             histories = [seqs.history(r) for r in part]
-            for r, h, out in zip(part, histories, self.outputs(histories, components=False), strict=True):
+            hook = social.history_hook(part) if social is not None and self.social else None
+            for r, h, out in zip(part, histories, self.outputs(histories, components=False, friends=hook), strict=True):
                 steps = pd.DataFrame(
                     {
                         "index": np.arange(len(h)),

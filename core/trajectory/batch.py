@@ -1,7 +1,8 @@
 """The drift batch job: every user's drift summary, written as `drift.parquet` beside the model checkpoint.
 
 The database is read once through a short read-only connection (the store's connection policy), closed, and the
-model then runs over all users in batched forward passes. The Parquet file is written to a temporary name and
+model then runs over all users in batched forward passes (a social model with every user's friends: the graph is
+read with the events, the friends' state timelines computed from the model). The Parquet file is written to a temporary name and
 renamed, so a reader never sees half a file.
 """
 
@@ -21,6 +22,9 @@ import pyarrow.parquet as pq
 
 from core.checkpoint import LoadedModel
 from core.errors import NotFoundError
+from core.friends.context import DEFAULT_K, SocialContext
+from core.friends.graph import load_graph
+from core.friends.states import compute_timelines
 from core.sequences import load_sequences
 from core.store import connect_read
 from core.trajectory.analyzer import TrajectoryAnalyzer, TrajectoryConfig
@@ -119,13 +123,16 @@ def build_drift(
         Called with (users done, users in all) after each chunk.
     """
     t0 = time.perf_counter()
+    analyzer = TrajectoryAnalyzer(loaded, config)
     with connect_read(db) as con:
         seqs = load_sequences(con, loaded.vocab)
+        # a social model's trajectories read every user's friends (the whole graph, capped as in training)
+        graph = load_graph(con, seqs, DEFAULT_K) if analyzer.social and seqs.n_users else None
     if seqs.n_users == 0:
         raise NotFoundError("This database has no events, so there is no drift to summarise.")
-    analyzer = TrajectoryAnalyzer(loaded, config)
+    social = None if graph is None else SocialContext(seqs, graph, compute_timelines(loaded.model, seqs))
     summaries = []
-    for n, traj in enumerate(analyzer.trajectories(seqs, components=False), start=1):
+    for n, traj in enumerate(analyzer.trajectories(seqs, components=False, social=social), start=1):
         summaries.append(drift_summary(traj))
         if progress is not None and (n % 256 == 0 or n == seqs.n_users):
             progress(n, seqs.n_users)

@@ -158,9 +158,11 @@ def cohort_trajectory(
     users = members
     if not users:
         raise NotFoundError("No user matches this segment; loosen the attribute or activity filters.")
-    seqs = load_sequences(con, analyzer.loaded.vocab, users=users)
+    found = analyzer.social_context(con, users)  # a social model reads the members' friends
+    ctx, rows = found if found is not None else (None, None)
+    seqs = ctx.seqs if ctx is not None else load_sequences(con, analyzer.loaded.vocab, users=users)
     times, dists = [], []
-    for traj in analyzer.trajectories(seqs, components=source in ("long_term", "short_term")):
+    for traj in analyzer.trajectories(seqs, rows, components=source in ("long_term", "short_term"), social=ctx):
         times.append(traj.times)
         dists.append(getattr(traj, source))
     out = cohort_mean(times, dists, analyzer.categories, period)

@@ -37,7 +37,7 @@ import torch
 from core.contract import InterestScorer, RecModel, module_of, supports
 from core.model import Batch, InterestModel
 from core.model.model import Encoding
-from core.model.social import copy_log_probs
+from core.model.social import copy_categories, copy_log_probs
 from core.sequences import History, make_batch
 from core.trajectory.measures import category_distribution
 from core.trajectory.prefix import score_steps
@@ -152,7 +152,7 @@ def encode_steps(
             else:
                 dists = [_distributions(enc.states[r_t, c_t], item_vectors, w_cat)]
             if enc.social_share is not None:  # friends fused in: the gated series is what the model scores with
-                dists[0] = _social_distributions(enc, batch, r_t, c_t, item_vectors, w_cat)
+                dists[0] = _social_distributions(enc, batch, r_t, c_t, item_vectors, w_cat, copy_categories(model))
             if with_head:  # the category head reads the same gated state
                 dists.append(model.category_forecast(enc.states[r_t, c_t]).double().cpu().numpy())
             gate = g_t.double().cpu().numpy()
@@ -211,9 +211,10 @@ def _distributions(states: torch.Tensor, item_vectors: torch.Tensor, w_cat: torc
 
 
 def _social_distributions(enc: Encoding, batch: Batch, r: torch.Tensor, c: torch.Tensor, item_vectors: torch.Tensor,
-                          w_cat: torch.Tensor) -> np.ndarray:  # fmt: skip
+                          w_cat: torch.Tensor, cats: torch.Tensor | None = None) -> np.ndarray:  # fmt: skip
     """The category distributions [N, C] of the fused states at (r, c), with the copy path's mixture when it has one
-    (`InterestModel.scores` at each step), in chunks like `_distributions`."""
+    (`InterestModel.scores` at each step; `cats`: the mixture within categories), in chunks like `_distributions`:
+    the category marginal of the model's whole next-item distribution."""
     step = max(1, _SCORE_CELLS // w_cat.shape[0])
     out = []
     for i in range(0, len(r), step):
@@ -222,7 +223,7 @@ def _social_distributions(enc: Encoding, batch: Batch, r: torch.Tensor, c: torch
         logits[:, 0] = float("-inf")
         if enc.social_copy is not None:
             logits = copy_log_probs(logits, enc.social_copy[ri, ci], enc.social_attention[ri, ci],
-                                    batch.social.recent[ri, ci])  # fmt: skip
+                                    batch.social.recent[ri, ci], cats)  # fmt: skip
         out.append(category_distribution(logits, w_cat))
     return torch.cat(out).cpu().numpy() if out else np.zeros((0, w_cat.shape[1]))
 

@@ -4,7 +4,8 @@ Reading the store is most of the time a user switch takes (bench/dashboard.py), 
 mapped to model indices in memory (`TrajectoryAnalyzer.history_of`, the same mapping as `load_sequences`), and the
 trajectory, the top-K (`core.recommend.recommend`, so the list is exactly the one `recommend_users` gives) and the
 attention at the last step (`core.attention.AttentionAnalyzer.at_step`) are computed from it; the forward passes
-themselves take a few milliseconds.
+themselves take a few milliseconds. A social model's trajectory and top-K both read the user's friends (one friend
+context, `TrajectoryAnalyzer.friends_hook`).
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ def user_view(
         raise NotFoundError(f"User {user_id!r} has no events, so there is no trajectory to show.")
     history = analyzer.history_of(df)
     steps = pd.DataFrame({"index": range(len(df)), "time": df["ts"], "item": df["item_id"], "title": df["title"]})
-    traj = analyzer.build(str(user_id), history, steps, analyzer.social_outputs(con, str(user_id), history))
-    top = recommend(loaded, [history], int(k))[0]
+    hook = analyzer.friends_hook(con, str(user_id))  # a social model reads the user's friends for both
+    traj = analyzer.build(str(user_id), history, steps, analyzer.social_outputs(con, str(user_id), history, hook))
+    top = recommend(loaded, [history], int(k), friends=hook)[0]
     ids = [loaded.vocab.item_id(i) for i, _ in top]
     info = item_titles(con, ids)
     recs = pd.DataFrame({"rank": range(1, len(top) + 1), "item_id": ids, "score": [s for _, s in top]})

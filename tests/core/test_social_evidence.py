@@ -95,3 +95,18 @@ def test_communities_follow_the_planted_groups_and_dominant_categories(tmp_path)
     cats = last5.item_id.map(dict(zip(ds.items.item_id, ds.items.categories.str[0], strict=True)))
     top = cats.value_counts()
     assert dom["s00"] == sorted(top[top == top.max()].index)[0] and dom["nobody"] is None
+
+
+def test_shapley_of_the_log_probability_explains_the_whole_mixture(evidence):
+    loaded, ev = evidence
+    model, batch = loaded.model, ev.batch
+    target = int(batch.items[0, -1])
+    sv = social_shapley(model, batch, target, permutations=8, log_prob=True)
+    assert abs(sv.events.sum() + sv.friends.sum() - (sv.full - sv.base)) < 1e-8
+    with torch.no_grad():  # full: the model's own log-probability of the target, copy mixture and friends included
+        full = float(model(batch).double().log_softmax(-1)[0, target])
+        empty = model.score(model.empty[None, :]).double().log_softmax(-1)[0, target]
+    assert model.social.copy is not None and sv.full == pytest.approx(full, abs=1e-6)
+    assert sv.base == pytest.approx(float(empty), abs=1e-6)  # nothing present: the empty history, no friends
+    never = (~batch.social.present[0].any(0)).numpy() | (batch.social.friends[0].numpy() < 0)
+    assert (sv.friends[never] == 0).all()

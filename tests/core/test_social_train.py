@@ -12,6 +12,7 @@ from core.checkpoint import load_checkpoint
 from core.datasets.social import generate_social
 from core.ingest.frames import ingest_frames
 from core.model import ModelConfig
+from core.model.social import CATEGORY_COPY
 from core.train import TrainConfig, train
 from core.train.distributed import DistContext
 from core.train.setup import setup
@@ -55,6 +56,7 @@ def test_social_training_resumes_and_the_checkpoint_decides_the_branch(social_db
     assert seen == [2] and more.social and more.epochs == 2
     loaded = load_checkpoint(out)
     assert loaded.model.social is not None and loaded.card["social"] is True
+    assert loaded.model.social.by_category is CATEGORY_COPY  # the new branch's copy mixture, kept on resume
     assert [h["epoch"] for h in loaded.card["resume"]["history"]] == [1, 2]
     assert loaded.card["social_graph"]["cap_k"] == 20 and loaded.card["social_graph"]["friend_links"] > 0
 
