@@ -2,7 +2,8 @@
 
     # once, in .venv-peers (see bench/peers/sasrec_onnx.py):
     python bench/external_export.py --db data/ml100k.duckdb --out data/peers-atomic --name ml100k
-    .venv-peers/bin/python bench/peers/sasrec_onnx.py --data data/peers-atomic --dataset ml100k --out data/sasrec
+    .venv-peers/bin/python bench/peers/sasrec_onnx.py --data data/peers-atomic --dataset ml100k --epochs 200 \
+        --hidden 32 --layers 1 --batch 256 --stopping-step 5 --max-minutes 55 --out data/sasrec   # early stopping
     interestlens models add --db data/ml100k.duckdb --name sasrec --onnx data/sasrec/model.onnx
     # then, 1 CPU thread:
     OMP_NUM_THREADS=1 python bench/external.py --db data/ml100k.duckdb --model sasrec --ours data/models/ours
