@@ -2,7 +2,8 @@
 
     # once, in .venv-peers (see bench/peers/sasrec_onnx.py):
     python bench/external_export.py --db data/ml100k.duckdb --out data/peers-atomic --name ml100k
-    .venv-peers/bin/python bench/peers/sasrec_onnx.py --data data/peers-atomic --dataset ml100k --out data/sasrec
+    .venv-peers/bin/python bench/peers/sasrec_onnx.py --data data/peers-atomic --dataset ml100k --epochs 200 \
+        --hidden 32 --layers 1 --batch 256 --stopping-step 5 --max-minutes 55 --out data/sasrec   # early stopping
     interestlens models add --db data/ml100k.duckdb --name sasrec --onnx data/sasrec/model.onnx
     # then, 1 CPU thread:
     OMP_NUM_THREADS=1 python bench/external.py --db data/ml100k.duckdb --model sasrec --ours data/models/ours
@@ -10,9 +11,10 @@
 Figures (each with the 1-minute load average beside it), written to `bench/results/external-ml100k.json`:
 
 - reproduction: InterestLens's ranking of the ONNX model's scores under RecBole's protocol for sequential models
-  (every item ranked, the user's history *not* excluded — RecBole's FullSortEvalDataLoader passes no history
-  index for them), against RecBole's own test NDCG@10 from `recbole.json`; and under InterestLens's default
-  protocol (seen items excluded) for reference;
+  (`core.evaluate.recbole`, what `interestlens evaluate --recbole` reports: RecBole's leave-one-out users, every
+  item ranked, the user's history *not* excluded — RecBole's FullSortEvalDataLoader passes no history index for
+  them — MRR cut at 10), against RecBole's own test NDCG@10, HR@10 and MRR@10 from `recbole.json`; and under
+  InterestLens's default protocol (seen items excluded) for reference;
 - explain: p95 latency of `HistoryExplainer.explain` on users with at least 50 events (the ONNX model reads the
   latest 50), and the largest additivity error;
 - compare: p95 of `compare_models(ours, sasrec)` end to end on ML-100k;
@@ -41,34 +43,12 @@ sys.path.insert(0, str(ROOT))
 from bench.common import Results, percentiles  # noqa: E402
 from core.checkpoint import load_checkpoint, model_for  # noqa: E402
 from core.evaluate import evaluate_split, leave_one_out  # noqa: E402
-from core.evaluate.windows import window_batch  # noqa: E402
 from core.sequences import load_sequences  # noqa: E402
 from core.store import connect_read  # noqa: E402
 
 
 def load1() -> float:
     return os.getloadavg()[0]
-
-
-def all_items_ndcg(loaded, seqs, k: int = 10) -> float:
-    """NDCG@k with every item ranked (history not excluded), ties to the lower index: RecBole's sequential protocol."""
-    split = leave_one_out(seqs)
-    rows, targets = split.targets("test")
-    items = seqs.items[targets]
-    starts = seqs.offsets[rows]
-    L = loaded.config.max_len
-    gains = []
-    for b0 in range(0, len(rows), 256):
-        sl = slice(b0, b0 + 256)
-        lo, hi = np.maximum(starts[sl], targets[sl] - L), targets[sl]
-        with torch.no_grad():
-            s = loaded.scorer.score(window_batch(seqs, lo, hi)).float()  # [B,I+1], column 0 -inf
-        t = torch.from_numpy(items[sl])[:, None]
-        ts = s.gather(1, t)
-        ar = torch.arange(s.shape[1])[None, :]
-        rank = 1 + (s > ts).sum(1) + ((s == ts) & (ar < t)).sum(1)
-        gains.append(torch.where(rank <= k, 1.0 / torch.log2(rank.double() + 1), torch.zeros(len(rank), dtype=torch.float64)))
-    return float(torch.cat(gains).mean())
 
 
 def main() -> None:
@@ -93,15 +73,22 @@ def main() -> None:
     if "repro" in stages:
         import json
 
+        from core.evaluate.recbole import evaluate_recbole
+
         recbole = json.loads(Path(args.recbole).read_text())
         la = load1()
-        ours_all = all_items_ndcg(loaded, seqs)
+        # the same function as `interestlens evaluate --recbole` (core.evaluate.recbole: RecBole's split and users,
+        # nothing masked, MRR cut at K)
+        rb = evaluate_recbole(loaded.scorer.score, seqs, loaded.config.max_len)
         excl, _ = evaluate_split(loaded.scorer.score, seqs, leave_one_out(seqs), "test", loaded.config.max_len,
                                  loaded.vocab.n_items)
-        fig = {"recbole_test_ndcg10": recbole["test"]["ndcg@10"], "recbole_test_hit10": recbole["test"]["hit@10"],
-               "interestlens_all_items_ndcg10": ours_all, "difference": ours_all - recbole["test"]["ndcg@10"],
-               "interestlens_exclude_seen_ndcg10": excl["NDCG@10"], "recbole_epochs": recbole["epochs"],
-               "recbole_config": recbole["config"], "load1": la}
+        fig = {**{f"recbole_test_{k.replace('@', '')}": recbole["test"][k] for k in ("ndcg@10", "hit@10", "mrr@10")},
+               **{f"interestlens_recbole_{k.replace('@', '')}": rb.metrics[k] for k in ("ndcg@10", "hit@10", "mrr@10")},
+               "users": rb.users, "difference": rb.metrics["ndcg@10"] - recbole["test"]["ndcg@10"],
+               "interestlens_exclude_seen_ndcg10": excl["NDCG@10"],
+               **{f"recbole_{k}": recbole.get(k) for k in ("epochs", "best_epoch", "best_valid_ndcg10", "stopped_by",
+                                                           "train_cpu_seconds", "train_wall_seconds", "config")},
+               "load1": la}
         print("repro", fig)
         res.stage("reproduction", fig)
 

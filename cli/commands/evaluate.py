@@ -13,16 +13,24 @@ from core.evaluate import METRIC_KEYS, evaluate_model
 __all__ = ["evaluate_cmd", "register"]
 
 
+RecBoleOption = typer.Option(
+    False, "--recbole",
+    help="Also rank under RecBole 1.2.1's protocol for sequential models (test target from 3 events, nothing "
+    "masked, hit/ndcg/mrr@K with MRR cut at K), to set beside RecBole's own figures (docs/accuracy.md).",
+)
+
+
 def evaluate_cmd(
-    db: Path | None = DbOption, model: Path | None = ModelOption, seen: str = SeenOption, as_json: bool = JsonOption
+    db: Path | None = DbOption, model: Path | None = ModelOption, seen: str = SeenOption,
+    recbole: bool = RecBoleOption, as_json: bool = JsonOption,
 ) -> None:
     """Rank each user's held-out test item in the whole catalogue under both protocols (exclude_seen, all_items);
-    the headline follows --seen; writes eval_users.parquet."""
+    the headline follows --seen; --recbole adds RecBole's protocol; writes eval_users.parquet."""
     from core.friends.context import social_context
     from core.trajectory.interest import evaluate_interest
 
     result = evaluate_model(db, model_for(db, model), seen_rule=seen, context=social_context,
-                            interest=evaluate_interest)
+                            interest=evaluate_interest, recbole=recbole)
     rows = [("model", result.metrics), *((k, v) for k, v in result.baselines.items())]
     lines = [f"{'':<14}" + "".join(f"{k:>12}" for k in METRIC_KEYS)]
     lines += [f"{name:<14}" + "".join(f"{m[k]:>12.4f}" for k in METRIC_KEYS) for name, m in rows]
@@ -32,6 +40,10 @@ def evaluate_cmd(
         o = result.protocols[other]
         lines.append(f"protocol: {result.protocol} ({result.seen.reason if result.seen else ''}); under {other}: "
                      f"model NDCG@10 {o.metrics['NDCG@10']:.4f}, HR@10 {o.metrics['HR@10']:.4f}")
+    rb = result.extra.get("recbole")
+    if rb is not None:
+        lines.append(f"RecBole protocol ({rb['users']:,} users): ndcg@10 {rb['ndcg@10']:.4f}, hit@10 "
+                     f"{rb['hit@10']:.4f}, mrr@10 {rb['mrr@10']:.4f} (every item ranked, nothing masked)")
     if result.unknown_targets:
         lines.append(f"{result.unknown_targets:,} test items are unknown to the model (added after training); skipped")
     lines += interest_lines(result.interest)

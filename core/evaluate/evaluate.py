@@ -16,6 +16,7 @@ from core.evaluate.baselines import markov_scorer, most_popular_scorer
 from core.evaluate.metrics import summarize
 from core.evaluate.protocol import SeenDecision, seen_from_card
 from core.evaluate.ranking import PROTOCOLS, Protocol, Ranked, Scorer, rank_targets_protocols
+from core.evaluate.recbole import evaluate_recbole
 from core.evaluate.split import Split, split_from_card
 from core.sequences import Sequences, data_fingerprint, load_sequences
 from core.store import connect_read
@@ -108,11 +109,12 @@ def _users_table(seqs: Sequences, ranked: Ranked, loaded: LoadedModel) -> pd.Dat
 
 def evaluate_loaded(
     loaded: LoadedModel, seqs: Sequences, write: bool = True, fingerprint: dict | None = None, seen_rule: str = "auto",
-    social=None,
+    social=None, recbole: bool = False,
 ) -> EvalResult:
     """Evaluate an already loaded model on sequences mapped with its vocabulary, under both protocols; the headline
     (and `eval_users.parquet`) follows the seen rule (`core.evaluate.protocol`). `social`: the
-    `core.friends.context.SocialContext` a model with the social branch reads its friends from."""
+    `core.friends.context.SocialContext` a model with the social branch reads its friends from. `recbole`: also
+    RecBole's sequential protocol (`core.evaluate.recbole`), in `extra["recbole"]`."""
     split = split_from_card(seqs, loaded.card.get("split"))
     n_items = loaded.vocab.n_items
     max_len = loaded.config.max_len
@@ -133,6 +135,9 @@ def evaluate_loaded(
         _users_table(seqs, ranked, loaded).to_parquet(tmp, index=False)
         os.replace(tmp, path)
     matches = fingerprint is None or fingerprint == loaded.fingerprint or not loaded.fingerprint
+    extra = {}
+    if recbole:
+        extra["recbole"] = evaluate_recbole(loaded.scorer.score, seqs, max_len, prepare=prepare).to_dict()
     return EvalResult(
         metrics=head.metrics,
         users=head.users,
@@ -145,15 +150,17 @@ def evaluate_loaded(
         protocols=protocols,
         social=loaded.model is not None and loaded.model.social is not None,
         seen=seen,
+        extra=extra,
     )
 
 
 def evaluate_model(
     db: str | os.PathLike | None, model_dir: str | os.PathLike, device: str = "auto", seen_rule: str = "auto",
-    context=None, interest=None,
+    context=None, interest=None, recbole: bool = False,
 ) -> EvalResult:
     """Full-ranking test metrics of the model in `model_dir` on `db`, with most-popular and Markov baselines, under
-    both protocols (`exclude_seen`, `all_items`); the headline protocol follows `seen_rule`.
+    both protocols (`exclude_seen`, `all_items`); the headline protocol follows `seen_rule`. `recbole`: also
+    RecBole's sequential protocol (`core.evaluate.recbole`), in the JSON's `recbole` section.
 
     Writes `eval_users.parquet` beside the model: user_id, item_id (the test target), ts (its time), rank (the
     target's 1-based rank among all items under the headline protocol). Test targets whose item the model
@@ -167,7 +174,8 @@ def evaluate_model(
         # friends: core.friends.context.social_context, which sits above this layer and is passed in by the caller)
         ours = loaded.model is not None  # an external model (core.external) reads no friends
         social = context(con, loaded.model, seqs, device=loaded.device) if context is not None and ours else None
-    result = evaluate_loaded(loaded, seqs, write=True, fingerprint=fp, seen_rule=seen_rule, social=social)
+    result = evaluate_loaded(loaded, seqs, write=True, fingerprint=fp, seen_rule=seen_rule, social=social,
+                             recbole=recbole)
     if interest is not None and loaded.model is not None:  # the category forecast's scores (core.trajectory.interest,
         # passed in by the caller); it reads our model's per-step states, which an external model does not have
         result.interest = interest(loaded, seqs, db)

@@ -115,3 +115,29 @@ def test_semantic_describe_reads_an_onnx_models_scores(cli, monkeypatch, semanti
     scores = torch.tensor(np.concatenate([[-np.inf], _scores(emb, items, history)]))[None]  # [1,I+1]
     terms, _ = words_for(scores_text(scores, text, text[has].mean(0))[0], tv, 5)
     assert [t["term"] for t in now["terms"]] == [t.key for t in terms]
+
+
+def test_evaluate_recbole_ranks_the_onnx_models_known_scores(cli, monkeypatch, semantic_db, onnx_model):
+    """`evaluate --recbole` on the ONNX model equals RecBole's protocol worked out here from the known scores: users
+    with at least 3 events, the last one the target, the previous L events the input, every item ranked (nothing
+    removed), ties against the target, MRR cut at 10."""
+    root, emb, items = onnx_model
+    monkeypatch.setenv("INTERESTLENS_MODELS", str(root))
+    index = {item: n for n, item in enumerate(items)}
+    with connect_read(semantic_db) as con:
+        users = [str(u) for (u,) in con.execute("SELECT DISTINCT user_id FROM events ORDER BY 1").fetchall()]
+        histories = [[str(i) for i in user_history(con, u)["item_id"]] for u in users]
+    ranks = []
+    for h in histories:
+        if len(h) >= 3:
+            s = _scores(emb, items, h[:-1])  # [I] every item, the user's own included
+            ranks.append(int((s >= s[index[h[-1]]]).sum()))  # 1 + the others scored >= the target
+    r = np.array(ranks, np.float64)
+    code, out, err = cli("evaluate", "--db", str(semantic_db), "--model", "toy-onnx", "--recbole", "--json")
+    assert code == 0, err
+    rb = json.loads(out)["recbole"]
+    assert rb["users"] == len(r) and "RecBole" in rb["protocol"]
+    assert rb["hit@10"] == pytest.approx(float((r <= 10).mean()), abs=1e-9)
+    assert rb["ndcg@10"] == pytest.approx(float(np.where(r <= 10, 1 / np.log2(r + 1), 0).mean()), abs=1e-9)
+    assert rb["mrr@10"] == pytest.approx(float(np.where(r <= 10, 1 / r, 0).mean()), abs=1e-9)
+    assert rb["mrr@10"] < float((1 / r).mean())  # cut at 10: some targets rank lower (the check can fail)

@@ -10,30 +10,13 @@ import pytest
 import torch
 
 from core.checkpoint import load_checkpoint, save_checkpoint
-from core.datasets.social import generate_social
-from core.friends.graph import load_graph
 from core.friends.states import compute_timelines
-from core.ingest.frames import ingest_frames
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.model.social import attach_branch, copy_log_probs, has_category_copy, has_copy_weights
-from core.sequences import build_vocab, load_sequences
 from core.social.fit import social_batch
-from core.store import connect_read
 from core.train.data import train_batch
 
 CFG = ModelConfig(d_model=16, n_heads=2, n_layers=1, max_len=8, dropout=0.0)
-
-
-@pytest.fixture(scope="module")
-def social_log(tmp_path_factory):
-    ds = generate_social(users=30, items=40, events=900, categories=4, communities=2, mean_degree=4, seed=3)
-    db = tmp_path_factory.mktemp("copy") / "s.duckdb"
-    ingest_frames(db, ds.events, ds.users, ds.items, edges=ds.edges)
-    with connect_read(db) as con:
-        vocab = build_vocab(con)
-        seqs = load_sequences(con, vocab)
-        graph = load_graph(con, seqs, k=5)
-    return vocab, seqs, graph
 
 
 def _model(vocab, copy_bias: float | None = None, by_category: bool = False) -> InterestModel:
@@ -98,7 +81,7 @@ def _soft(h: torch.Tensor, E: torch.Tensor, y: int, neg: torch.Tensor | None) ->
 
 @pytest.mark.parametrize(("by_category", "n_negatives"), [(False, None), (True, None), (True, 15)])
 def test_loss_is_minus_log_of_the_mixture(social_log, by_category, n_negatives):
-    vocab, seqs, graph = social_log
+    vocab, seqs, graph = social_log.vocab, social_log.seqs, social_log.graph  # tests/core/conftest.py
     model = _model(vocab, by_category=by_category)
     users = np.flatnonzero(np.diff(graph.offsets) > 0)[:6]
     lo, _hi, tl = _batch(seqs, graph, model, users)
@@ -145,7 +128,7 @@ def test_loss_is_minus_log_of_the_mixture(social_log, by_category, n_negatives):
 
 
 def test_a_copying_model_ranks_friends_recent_items_first(social_log):
-    vocab, seqs, graph = social_log
+    vocab, seqs, graph = social_log.vocab, social_log.seqs, social_log.graph  # tests/core/conftest.py
     model = _model(vocab, copy_bias=30.0)  # copy share ~1: the mixture is the friends' recent items
     users = np.arange(seqs.n_users)
     lo, hi, tl = _batch(seqs, graph, model, users)
@@ -175,7 +158,7 @@ def test_a_copying_model_ranks_friends_recent_items_first(social_log):
 
 
 def test_branch_without_copy_path_keeps_its_weights_and_outputs(social_log):
-    vocab, seqs, graph = social_log
+    vocab, seqs, graph = social_log.vocab, social_log.seqs, social_log.graph  # tests/core/conftest.py
     torch.manual_seed(0)
     m = attach_branch(InterestModel(CFG, ModelSizes(vocab.n_items, len(vocab.categories), len(vocab.event_types)),
                                     vocab.category_weights()), copy=False).eval()  # fmt: skip
@@ -189,7 +172,7 @@ def test_branch_without_copy_path_keeps_its_weights_and_outputs(social_log):
 
 
 def test_a_checkpoint_keeps_the_kind_of_copy_mixture(social_log, tmp_path):
-    vocab, _seqs, _graph = social_log
+    vocab = social_log.vocab
     for by_category in (False, True):
         m = _model(vocab, by_category=by_category)
         assert has_category_copy(m.state_dict()) is by_category

@@ -7,32 +7,18 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-import pytest
 import torch
 
 from core.datasets.social import generate_social
 from core.evaluate.split import leave_one_out
 from core.friends.graph import friend_degrees, graph_from_frame, load_graph
 from core.friends.states import compute_timelines
-from core.ingest.frames import ingest_frames
 from core.model import InterestModel, ModelConfig, ModelSizes
-from core.sequences import build_vocab, load_sequences
+from core.sequences import load_sequences
 from core.social.fit import attach_branch, fit, social_batch
 from core.store import connect_read
 
 CFG = ModelConfig(d_model=16, n_heads=2, n_layers=1, max_len=8, dropout=0.0)
-
-
-@pytest.fixture(scope="module")
-def social_log(tmp_path_factory):
-    ds = generate_social(users=30, items=40, events=900, categories=4, communities=2, mean_degree=4, seed=3)
-    db = tmp_path_factory.mktemp("social") / "s.duckdb"
-    ingest_frames(db, ds.events, ds.users, ds.items, edges=ds.edges)
-    with connect_read(db) as con:
-        vocab = build_vocab(con)
-        seqs = load_sequences(con, vocab)
-        graph = load_graph(con, seqs, k=5)
-    return ds, vocab, seqs, graph
 
 
 def _model(vocab, social: bool) -> InterestModel:
@@ -49,7 +35,7 @@ def _windows(seqs, rows):
 
 
 def test_without_friends_the_model_and_outputs_are_exactly_todays(social_log):
-    _ds, vocab, seqs, graph = social_log
+    vocab, seqs = social_log.vocab, social_log.seqs  # tests/core/conftest.py
     plain, social = _model(vocab, False), _model(vocab, True)
     # the branch is registered last: every other weight is drawn exactly as without it
     for k, v in plain.state_dict().items():
@@ -73,7 +59,7 @@ def test_without_friends_the_model_and_outputs_are_exactly_todays(social_log):
 
 
 def test_friends_states_are_strictly_before_each_step_and_later_events_change_nothing(social_log):
-    _ds, vocab, seqs, graph = social_log
+    vocab, seqs, graph = social_log.vocab, social_log.seqs, social_log.graph  # tests/core/conftest.py
     model = _model(vocab, True)
     torch.manual_seed(1)
     for p in model.social.parameters():  # a branch that really mixes friends in
@@ -115,7 +101,7 @@ def test_friends_states_are_strictly_before_each_step_and_later_events_change_no
 
 
 def test_timelines_are_causal_within_a_history(social_log):
-    _ds, vocab, seqs, _graph = social_log
+    vocab, seqs = social_log.vocab, social_log.seqs
     model = _model(vocab, False)
     tl = compute_timelines(model, seqs)
     r = int(np.argmax(seqs.lengths))
@@ -129,7 +115,7 @@ def test_timelines_are_causal_within_a_history(social_log):
 
 
 def test_cap_rule_weight_then_degree_then_id_and_direction(social_log):
-    _ds, _vocab, seqs, _graph = social_log
+    seqs = social_log.seqs
     ids = [str(x) for x in seqs.user_ids[:6]]
     frame = pd.DataFrame({
         "src_user": [ids[0], ids[0], ids[0], ids[0], ids[3], ids[5]],
@@ -148,16 +134,14 @@ def test_cap_rule_weight_then_degree_then_id_and_direction(social_log):
     assert np.array_equal(some, full[rows]) and np.array_equal(some_has, has[rows])
 
 
-def test_an_ego_graph_keeps_the_friends_the_whole_graph_keeps(social_log, tmp_path):
+def test_an_ego_graph_keeps_the_friends_the_whole_graph_keeps(social_log):
     """The Friends panel and explanations read one user's edges only; with the friends' degrees from the store
     (`friend_degrees`) the cap rule keeps exactly the friends training kept, in the same order."""
     from core.social.evidence import _user_edges
 
-    ds, vocab, seqs, _ = social_log
-    db = tmp_path / "s.duckdb"
-    ingest_frames(db, ds.events, ds.users, ds.items, edges=ds.edges)
+    vocab, seqs = social_log.vocab, social_log.seqs
     differs = 0
-    with connect_read(db) as con:
+    with connect_read(social_log.db) as con:  # the shared log's database, read only
         whole = load_graph(con, seqs, k=2)
         for r, user in enumerate(str(u) for u in seqs.user_ids):
             edges = _user_edges(con, user)
@@ -172,7 +156,7 @@ def test_an_ego_graph_keeps_the_friends_the_whole_graph_keeps(social_log, tmp_pa
 
 
 def test_synthetic_social_truth(social_log):
-    ds = social_log[0]
+    ds = social_log.ds
     again = generate_social(users=30, items=40, events=900, categories=4, communities=2, mean_degree=4, seed=3)
     pd.testing.assert_frame_equal(ds.events, again.events)
     pairs = set(zip(ds.edges.src_user, ds.edges.dst_user, strict=True))

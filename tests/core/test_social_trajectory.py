@@ -11,14 +11,11 @@ import pytest
 import torch
 
 from core.checkpoint import LoadedModel
-from core.datasets.social import generate_social
 from core.friends.context import SocialContext, user_context
 from core.friends.graph import load_graph
 from core.friends.states import compute_timelines
-from core.ingest.frames import ingest_frames
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.model.social import attach_branch
-from core.sequences import build_vocab, load_sequences
 from core.social.fit import social_batch
 from core.store import connect_read
 from core.trajectory import TrajectoryAnalyzer, TrajectoryConfig
@@ -28,14 +25,9 @@ CFG = ModelConfig(d_model=16, n_heads=2, n_layers=1, max_len=8, dropout=0.0)
 
 
 @pytest.fixture(scope="module")
-def social_db(tmp_path_factory):
-    ds = generate_social(users=30, items=40, events=900, categories=4, communities=2, mean_degree=4, seed=3)
-    db = tmp_path_factory.mktemp("traj") / "s.duckdb"
-    ingest_frames(db, ds.events, ds.users, ds.items, edges=ds.edges)
-    with connect_read(db) as con:
-        vocab = build_vocab(con)
-        seqs = load_sequences(con, vocab)
-        graph = load_graph(con, seqs, k=5)
+def social_db(social_log):
+    """The shared social log (tests/core/conftest.py) and a social model over it whose branch really mixes."""
+    db, vocab, seqs, graph = social_log.db, social_log.vocab, social_log.seqs, social_log.graph
     torch.manual_seed(0)
     model = attach_branch(InterestModel(CFG, ModelSizes(vocab.n_items, len(vocab.categories), len(vocab.event_types)),
                                         vocab.category_weights()))  # fmt: skip
