@@ -82,9 +82,11 @@ def test_a_new_commit_or_retrained_model_is_a_new_entry(monkeypatch, writable_db
     assert len(history2) == n + 2 and len(cache.user_history(db, USER)) == n  # one entry per database state
     assert _spec(explorer_views.timeline_figure(db, USER, None, None, None)) == before != _spec(charts.timeline(history2))
 
+    figs2 = explorer_views.trajectory_figures(db2, model, USER, "model", "auto", True, None, None)
+    assert figs2 is not figs
     stamp = (model_dir / "model.safetensors").stat().st_mtime_ns
     os.utime(model_dir / "model.safetensors", ns=(stamp + 10**9, stamp + 10**9))  # retrained in the same folder
     model2 = cache.model_ref(model_dir)
     assert model2 != model
-    again = explorer_views.trajectory_figures(db, model2, USER, "model", "auto", True, None, None)
-    assert again is not figs and _spec(again.chart) == _spec(figs.chart)  # rebuilt (same weights: same drawing)
+    again = explorer_views.trajectory_figures(db2, model2, USER, "model", "auto", True, None, None)
+    assert again is not figs2 and _spec(again.chart) == _spec(figs2.chart)  # rebuilt (same weights: same drawing)
