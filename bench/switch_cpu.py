@@ -14,9 +14,10 @@ Usage::
     python bench/switch_cpu.py                              # ML-100k of bench/load_ws.py, 30 switches
     python bench/switch_cpu.py --switches 20 --profile 40 --tag ml100k-profile
     python bench/switch_cpu.py --revisit                    # and the same 30 users again (shared caches warm)
+    python bench/switch_cpu.py --explanations 10            # and 10 Explain pages, each a new user and item
 
 Writes `bench/results/switch_cpu-<tag>.json` (cpu_ms_per_switch p50/p95/mean, wall ms, cpu_ms_per_revisit with
-`--revisit`, the profile if asked, the load average).
+`--revisit`, cpu_ms_per_explanation with `--explanations`, the profile if asked, the load average).
 """
 
 from __future__ import annotations
@@ -104,6 +105,29 @@ def switch_runs(users: list[str], profile: cProfile.Profile | None = None,
     return cpu, wall, again
 
 
+def explain_runs(users: list[str]) -> list[float]:
+    """For each user, a new session opens the explorer (not timed), then the Explain page on its top
+    recommendation (`?user=ID&item=ITEM`, as an analyst's click or bench/load_ws.py does): CPU ms of that run."""
+    from streamlit.testing.v1 import AppTest
+
+    out = []
+    for user in users:
+        at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=600)
+        at.query_params["user"] = user
+        at.run()
+        recs = [d.value for d in at.dataframe if {"rank", "score", "item_id"} <= set(d.value.columns)]
+        if not recs:
+            raise SystemExit(f"the explorer of {user} shows no recommendations")
+        at.switch_page("pages/explain.py")
+        at.query_params.update({"user": user, "item": str(recs[0]["item_id"].iloc[0])})
+        c0 = time.process_time()
+        at.run()
+        out.append((time.process_time() - c0) * 1000.0)
+        if not any(m.label == "Score" for m in at.metric):
+            raise SystemExit(f"the explanation for {user} shows no score: {[e.value for e in at.error]}")
+    return out
+
+
 def _groups(stats: pstats.Stats, n_switch: int) -> dict[str, float]:
     """ms per switch of each cost group: the largest cumulative time of an entry in the group (entries nest, so
     the outermost one counts the group's time once)."""
@@ -123,6 +147,7 @@ def main() -> None:
     ap.add_argument("--switches", type=int, default=30, help="user switches (each to a user not seen before)")
     ap.add_argument("--profile", type=int, default=0, help="print and save the N largest cumulative entries")
     ap.add_argument("--revisit", action="store_true", help="then switch through the same users again (CPU per revisit)")
+    ap.add_argument("--explanations", type=int, default=0, help="then open N explanations (CPU of the Explain page)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tag", default="ml100k", help="results file: bench/results/switch_cpu-<tag>.json")
     args = ap.parse_args()
@@ -144,6 +169,15 @@ def main() -> None:
     print(f"{len(cpu)} switches: CPU ms per switch p50 {fig['cpu_ms_per_switch']['p50']:.0f} / p95 "
           f"{fig['cpu_ms_per_switch']['p95']:.0f} / mean {fig['cpu_ms_per_switch']['mean']:.0f} (wall p50 "
           f"{fig['wall_ms_per_switch']['p50']:.0f}); load {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}")
+    if args.explanations:  # other users than the switches' (a new explanation each); the first loads SHAP
+        spare = [u for u in sorted(user_counts(db)) if u not in set(users)]
+        picked = random.Random(args.seed + 1).sample(spare, args.explanations + 1)
+        ms = explain_runs(picked)
+        fig["cpu_ms_first_explanation"] = ms[0]
+        fig["cpu_ms_per_explanation"] = percentiles(ms[1:])
+        print(f"{len(ms) - 1} explanations (Explain page, new user and item): CPU ms p50 "
+              f"{fig['cpu_ms_per_explanation']['p50']:.0f} / p95 {fig['cpu_ms_per_explanation']['p95']:.0f} / mean "
+              f"{fig['cpu_ms_per_explanation']['mean']:.0f}; the first (imports SHAP) {ms[0]:.0f}")
     if again:
         fig["cpu_ms_per_revisit"] = percentiles(again)
         print(f"{len(again)} revisits (the same users again): CPU ms per switch p50 {fig['cpu_ms_per_revisit']['p50']:.0f}"
