@@ -47,7 +47,8 @@ def main() -> None:
     import torch
 
     from core.checkpoint import load_checkpoint
-    from core.explain import DEFAULT_EVENT_EVALS, HistoryExplainer, load_labelled_history
+    from core.explain import HistoryExplainer, load_labelled_history
+    from core.explain.explainer import DEFAULT_EVENT_EVALS
     from core.store import connect_read
 
     torch.set_num_threads(1)
