@@ -51,6 +51,16 @@ def _explorer_shows(page, user: str, events: int) -> None:
     expect(page.get_by_test_id("stMetric").filter(has_text="Events")).to_contain_text(f"{events:,}", timeout=SLOW)
 
 
+def _where(page) -> str:
+    """The tab's URL, page heading and user box, for a failed round."""
+    try:
+        heading = page.locator("h1").first.inner_text(timeout=5000)
+        box = page.get_by_role("textbox", name="User id", exact=True).input_value(timeout=5000)
+    except Exception as exc:  # the page is gone or mid-render: say so rather than fail the report
+        heading = box = f"unreadable ({type(exc).__name__})"
+    return f"URL {page.url}, heading {heading!r}, box {box!r}"
+
+
 def _typed_after_explain(page, url: str, a: str, b: str, counts: dict[str, int]) -> str | None:
     """One round of the lost-id case; None when the typed id was kept, else what went wrong."""
     page.goto(f"{url}/?user={a}")
@@ -66,11 +76,12 @@ def _typed_after_explain(page, url: str, a: str, b: str, counts: dict[str, int])
     try:
         _explorer_shows(page, b, counts[b])
     except AssertionError as exc:
-        return f"the explorer did not show {b} after it was typed: {str(exc).splitlines()[0]}"
+        return (f"the explorer did not show {b} after it was typed: {str(exc).splitlines()[0]}; where the tab was: "
+                f"{_where(page)}")
     page.wait_for_timeout(1500)  # a late run must not put the old id back
     value = box.input_value()
     if value != b or f"user={b}" not in page.url:
-        return f"typed {b}, the box holds {value!r} and the URL is {page.url}"
+        return f"typed {b}, then: {_where(page)}"
     return None
 
 
