@@ -35,6 +35,7 @@ import os
 import random
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,10 +93,14 @@ class Record:
 class Window:
     """The timed window: opens once every session has its first page, `seconds` long."""
 
-    def __init__(self, sessions: int, seconds: float):
+    def __init__(self, sessions: int, seconds: float, stop: threading.Event | None = None):
         self.waiting, self.seconds = sessions, seconds
         self.started = asyncio.Event()
         self.start = self.end = float("inf")
+        self.stop = stop  # set by another thread: the sessions end early (bench/defects_load.py)
+
+    def over(self) -> bool:
+        return time.monotonic() >= self.end or (self.stop is not None and self.stop.is_set())
 
     def arrived(self) -> None:
         self.waiting -= 1
@@ -151,7 +156,7 @@ async def _session(url: str, rec: Record, users: Users, counts: dict[str, int], 
         done = 0
         while True:
             await asyncio.sleep(max(0.0, tick - time.monotonic()))
-            if time.monotonic() >= window.end:
+            if window.over():
                 break
             user = users.next(counts[user])
             box = run.text_inputs.get("User id", (None, None))[0]
@@ -191,13 +196,13 @@ async def _session(url: str, rec: Record, users: Users, counts: dict[str, int], 
 
 async def drive(url: str, counts: dict[str, int], sessions: int, seconds: float, *, server_pid: int | None,
                 interval: float = 5.0, explain_share: float = 0.2, download_every: int = 5, timeout_s: float = 60.0,
-                stagger: float = 0.2, seed: int = 0, browsers: int = 0) -> dict:
+                stagger: float = 0.2, seed: int = 0, browsers: int = 0, stop: threading.Event | None = None) -> dict:
     """Run `sessions` protocol sessions (and `browsers` Chromium sessions beside them) for `seconds` of timed
-    window; the figures of bench/results/load_ws-*.json's runs."""
+    window, or until `stop` is set; the figures of bench/results/load_ws-*.json's runs."""
     users = Users(counts, seed)
     rng = random.Random(seed)
     records = [Record(f"p{i:03d}") for i in range(sessions)]
-    window = Window(sessions, seconds)
+    window = Window(sessions, seconds, stop)
     rss: list[tuple[float, float]] = []
     loads: list[tuple[float, float]] = []
     cpu: dict = {}

@@ -13,9 +13,11 @@ Usage::
 
     python bench/switch_cpu.py                              # ML-100k of bench/load_ws.py, 30 switches
     python bench/switch_cpu.py --switches 20 --profile 40 --tag ml100k-profile
+    python bench/switch_cpu.py --revisit                    # and the same 30 users again (shared caches warm)
+    python bench/switch_cpu.py --explanations 10            # and 10 Explain pages, each a new user and item
 
-Writes `bench/results/switch_cpu-<tag>.json` (cpu_ms_per_switch p50/p95/mean, wall ms, the profile if asked, the
-load average).
+Writes `bench/results/switch_cpu-<tag>.json` (cpu_ms_per_switch p50/p95/mean, wall ms, cpu_ms_per_revisit with
+`--revisit`, cpu_ms_per_explanation with `--explanations`, the profile if asked, the load average).
 """
 
 from __future__ import annotations
@@ -51,9 +53,12 @@ GROUPS = {
 __all__ = ["switch_runs", "main"]
 
 
-def switch_runs(users: list[str], profile: cProfile.Profile | None = None) -> tuple[list[float], list[float]]:
+def switch_runs(users: list[str], profile: cProfile.Profile | None = None,
+                revisit: bool = False) -> tuple[list[float], list[float], list[float]]:
     """Open the explorer on `users[0]`, then switch to each further user; CPU and wall ms of each switch (and,
-    with `profile`, the switches' script runs profiled)."""
+    with `profile`, the switches' script runs profiled). With `revisit`, then switch through the same users again
+    (a second visit, as many analysts moving through one catalogue make): the CPU ms of each such switch, not
+    profiled."""
     from streamlit.runtime.scriptrunner import script_runner
     from streamlit.testing.v1 import AppTest
 
@@ -75,20 +80,52 @@ def switch_runs(users: list[str], profile: cProfile.Profile | None = None) -> tu
     at.query_params["user"] = users[0]
     at.run()  # a shared link: the app moves to the explorer
     measuring[0] = True
-    cpu, wall = [], []
-    for user in users[1:]:
+    cpu, wall, again = [], [], []
+
+    def switch(user: str) -> tuple[float, float]:
         at.query_params["user"] = user  # the box's new value with ?user=, as the browser sends a switch
         box = at.text_input(key="user").set_value(user)
         c0, w0 = time.process_time(), time.perf_counter()
         box.run()
-        cpu.append((time.process_time() - c0) * 1000.0)
-        wall.append((time.perf_counter() - w0) * 1000.0)
+        out = (time.process_time() - c0) * 1000.0, (time.perf_counter() - w0) * 1000.0
         wrong = [e.value for e in at.exception] + [e.value for e in at.error]
         events = [m.value for m in at.metric if m.label == "Events"]
         charts = len(at.get("plotly_chart"))  # the trajectory, the gate and the timeline
         if wrong or not events or charts < 3:
             raise SystemExit(f"the switch to {user} did not draw the explorer: {wrong or (events, charts)}")
-    return cpu, wall
+        return out
+
+    for user in users[1:]:
+        c, w = switch(user)
+        cpu.append(c)
+        wall.append(w)
+    measuring[0] = False
+    if revisit:
+        again = [switch(user)[0] for user in users[1:]]
+    return cpu, wall, again
+
+
+def explain_runs(users: list[str]) -> list[float]:
+    """For each user, a new session opens the explorer (not timed), then the Explain page on its top
+    recommendation (`?user=ID&item=ITEM`, as an analyst's click or bench/load_ws.py does): CPU ms of that run."""
+    from streamlit.testing.v1 import AppTest
+
+    out = []
+    for user in users:
+        at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=600)
+        at.query_params["user"] = user
+        at.run()
+        recs = [d.value for d in at.dataframe if {"rank", "score", "item_id"} <= set(d.value.columns)]
+        if not recs:
+            raise SystemExit(f"the explorer of {user} shows no recommendations")
+        at.switch_page("pages/explain.py")
+        at.query_params.update({"user": user, "item": str(recs[0]["item_id"].iloc[0])})
+        c0 = time.process_time()
+        at.run()
+        out.append((time.process_time() - c0) * 1000.0)
+        if not any(m.label == "Score" for m in at.metric):
+            raise SystemExit(f"the explanation for {user} shows no score: {[e.value for e in at.error]}")
+    return out
 
 
 def _groups(stats: pstats.Stats, n_switch: int) -> dict[str, float]:
@@ -109,6 +146,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=WORK, help="folder with ml100k.duckdb and models/default")
     ap.add_argument("--switches", type=int, default=30, help="user switches (each to a user not seen before)")
     ap.add_argument("--profile", type=int, default=0, help="print and save the N largest cumulative entries")
+    ap.add_argument("--revisit", action="store_true", help="then switch through the same users again (CPU per revisit)")
+    ap.add_argument("--explanations", type=int, default=0, help="then open N explanations (CPU of the Explain page)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tag", default="ml100k", help="results file: bench/results/switch_cpu-<tag>.json")
     args = ap.parse_args()
@@ -123,13 +162,26 @@ def main() -> None:
     users = random.Random(args.seed).sample(users, min(len(users), args.switches + 1))
     load_before = os.getloadavg()
     prof = cProfile.Profile() if args.profile else None
-    cpu, wall = switch_runs(users, prof)
+    cpu, wall, again = switch_runs(users, prof, args.revisit)
     fig = {"cpu_ms_per_switch": percentiles(cpu), "wall_ms_per_switch": percentiles(wall), "switches": len(cpu),
            "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]},
            "command": " ".join(sys.argv), "code": str(ROOT)}
     print(f"{len(cpu)} switches: CPU ms per switch p50 {fig['cpu_ms_per_switch']['p50']:.0f} / p95 "
           f"{fig['cpu_ms_per_switch']['p95']:.0f} / mean {fig['cpu_ms_per_switch']['mean']:.0f} (wall p50 "
           f"{fig['wall_ms_per_switch']['p50']:.0f}); load {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}")
+    if args.explanations:  # other users than the switches' (a new explanation each); the first loads SHAP
+        spare = [u for u in sorted(user_counts(db)) if u not in set(users)]
+        picked = random.Random(args.seed + 1).sample(spare, args.explanations + 1)
+        ms = explain_runs(picked)
+        fig["cpu_ms_first_explanation"] = ms[0]
+        fig["cpu_ms_per_explanation"] = percentiles(ms[1:])
+        print(f"{len(ms) - 1} explanations (Explain page, new user and item): CPU ms p50 "
+              f"{fig['cpu_ms_per_explanation']['p50']:.0f} / p95 {fig['cpu_ms_per_explanation']['p95']:.0f} / mean "
+              f"{fig['cpu_ms_per_explanation']['mean']:.0f}; the first (imports SHAP) {ms[0]:.0f}")
+    if again:
+        fig["cpu_ms_per_revisit"] = percentiles(again)
+        print(f"{len(again)} revisits (the same users again): CPU ms per switch p50 {fig['cpu_ms_per_revisit']['p50']:.0f}"
+              f" / p95 {fig['cpu_ms_per_revisit']['p95']:.0f} / mean {fig['cpu_ms_per_revisit']['mean']:.0f}")
     if prof is not None:
         stats = pstats.Stats(prof)
         fig["profiled"] = "cProfile (its overhead inflates Python-heavy code; compare runs, not absolutes)"

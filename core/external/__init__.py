@@ -15,6 +15,7 @@ from core.external.registry import (
     is_external,
     list_models,
     load_external,
+    model_folders,
 )
 from core.external.sidecar import Sidecar, read_item_map, read_sidecar
 
@@ -31,6 +32,7 @@ __all__ = [
     "is_external",
     "list_models",
     "load_external",
+    "model_folders",
     "Sidecar",
     "read_sidecar",
     "read_item_map",

@@ -29,7 +29,9 @@ from core.external.adapters import EntryModel, ExternalModel, OnnxModel, TorchSc
 from core.external.sidecar import Sidecar, read_item_map, read_sidecar
 from core.sequences import Vocab, build_vocab, data_fingerprint
 
-__all__ = ["EXTERNAL_FILE", "ExternalKind", "ModelInfo", "add_model", "list_models", "load_external", "is_external"]
+__all__ = [
+    "EXTERNAL_FILE", "ExternalKind", "ModelInfo", "add_model", "list_models", "model_folders", "load_external", "is_external",
+]
 
 log = logging.getLogger(__name__)
 
@@ -190,11 +192,16 @@ def _info(folder: Path) -> ModelInfo:
     return ModelInfo(folder.name, "interestlens", folder, fp, n_items)
 
 
-def list_models(root: str | os.PathLike) -> list[ModelInfo]:
-    """Every model under `root`, ours (a `model.safetensors`) and external (an `external.json`), by name."""
+def model_folders(root: str | os.PathLike) -> list[Path]:
+    """The folders under `root` that hold a model, ours (a `model.safetensors`) or external (an `external.json`),
+    by name; nothing in them is read (`list_models` describes them, reading each vocabulary)."""
     root = Path(root)
     if not root.is_dir():
         return []
-    found = [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.endswith((".tmp", ".old"))
-             and ((d / "model.safetensors").is_file() or is_external(d))]
-    return [_info(d) for d in found]
+    return [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.endswith((".tmp", ".old"))
+            and ((d / "model.safetensors").is_file() or is_external(d))]
+
+
+def list_models(root: str | os.PathLike) -> list[ModelInfo]:
+    """Every model under `root`, ours (a `model.safetensors`) and external (an `external.json`), by name."""
+    return [_info(d) for d in model_folders(root)]

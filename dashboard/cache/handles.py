@@ -119,10 +119,12 @@ def list_models() -> list[Path]:
     """Checkpoint folders under `models_root()`, newest first (`core.checkpoint.list_checkpoints`), then the
     registered external models by name."""
     from core.checkpoint import list_checkpoints
-    from core.external import list_models as all_models
+    from core.external import is_external, model_folders
 
     found = [p.resolve() for p in list_checkpoints(models_root())]
-    found += [m.path.resolve() for m in all_models(models_root()) if m.kind != "interestlens"]
+    # the folders only: describing every model (core.external.list_models) parsed each vocabulary on every rerun,
+    # ~10 % of a user switch's script time on ML-100k (docs/serving.md)
+    found += [d.resolve() for d in model_folders(models_root()) if is_external(d)]
     env = os.environ.get("INTERESTLENS_MODEL")
     if env and _is_model(Path(env)) and Path(env).resolve() not in found:
         found.insert(0, Path(env).resolve())
@@ -174,8 +176,8 @@ def _fits(model: str, vocab_mtime_ns: int, db: DbRef) -> bool:
         return model_fits(model, con)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _read_json(path: str, mtime_ns: int) -> dict:
+@st.cache_resource(show_spinner=False, max_entries=64)  # shared read-only: unpickled per call, the vocabulary
+def _read_json(path: str, mtime_ns: int) -> dict:  # (vocab.json) cost every run a copy (read_card: 8 calls a run)
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # imported on first use: a page without a model never loads t
 
 __all__ = [
     "MAX_K",
+    "SHARED_USERS",
     "recommend",
     "trajectory",
     "user_view",
@@ -44,7 +45,11 @@ __all__ = [
 
 MAX_K = 50  # the user view ranks this many; the explorer's slider shows the first k of them
 _PER_USER = 64  # model results per user: a few hundred KB each (trajectories, attention)
-_EXPLAINED = 16  # explanations: SHAP over a whole history is the costliest result the app keeps
+# The explorer's user view, shared read-only by all sessions: ~90 KB a user on ML-100k (pickled size, mean over 40
+# users; 270 KB at most). 1,024 holds every ML-100k user (943): a cyclic walk over more users than entries would
+# miss every time. Bounded, so a large catalogue holds the most recent 1,024 (~100 MB at ML-100k's sizes).
+SHARED_USERS = 1024
+_EXPLAINED = 128  # explanations (SHAP, the costliest result the app keeps: ~0.3 s CPU and ~10 KB each on ML-100k)
 
 
 @st.cache_data(show_spinner=False, max_entries=_PER_USER)
@@ -69,9 +74,13 @@ def trajectory(db: DbRef, model: ModelRef, user_id: str) -> Trajectory:
         return demo.shown(trajectory_analyser(model).user(con, uid))
 
 
-@st.cache_data(show_spinner=False, max_entries=_PER_USER)
+@st.cache_resource(show_spinner=False, max_entries=SHARED_USERS)
 def user_view(db: DbRef, model: ModelRef, user_id: str) -> UserView:
-    """`core.trajectory.user_view`: history, trajectory and top-`MAX_K` from one read (`attention` is None)."""
+    """`core.trajectory.user_view`: history, trajectory and top-`MAX_K` from one read (`attention` is None).
+
+    Shared by every session and never copied (`st.cache_resource`): callers only read it. As a `cache_data`
+    entry it was unpickled twice per explorer run, and 64 entries were fewer than the users many analysts visit
+    (docs/serving.md)."""
     from core.trajectory import user_view as core_user_view
 
     # No attention: the explorer does not show it (the Attention page asks `attention` itself), and computing it

@@ -63,9 +63,13 @@ def list_users(db: DbRef, flt: UserFilter, order: str, limit: int) -> pd.DataFra
         return demo.list_users(con, flt, order, limit)
 
 
-@st.cache_data(show_spinner=False, max_entries=_PER_USER)
+@st.cache_resource(show_spinner=False, max_entries=1024)
 def user_history(db: DbRef, user_id: str) -> pd.DataFrame:
-    """`core.store.queries.user_history`: the user's events, oldest first, with titles and categories."""
+    """`core.store.queries.user_history`: the user's events, oldest first, with titles and categories.
+
+    Shared by every session, never copied (`st.cache_resource`): callers only read it (unpickling its Arrow
+    string columns was a visible part of every explorer run, docs/serving.md). As many entries as
+    `dashboard.cache.models.SHARED_USERS`."""
     with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
         return demo.shown(queries.user_history(con, uid))
 

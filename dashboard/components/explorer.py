@@ -12,14 +12,13 @@ import streamlit as st
 
 from core.contract import supports
 from core.errors import InterestLensError
-from core.trajectory import GRAINS, grid_view
+from core.trajectory import GRAINS
 from dashboard import cache
 from dashboard.cache import DbRef, ModelRef
 from dashboard.cache import semantic as sem
-from dashboard.components import model_charts, panels
+from dashboard.components import explorer_views, model_charts, panels
 from dashboard.components.charts import md_text
 from dashboard.components.live import Marks
-from dashboard.components.trajectory_chart import VIEW_TITLES, trajectory_chart
 
 __all__ = ["trajectory_panel", "recommendations_panel", "words_table"]
 
@@ -42,15 +41,16 @@ def trajectory_panel(db: DbRef, model: ModelRef, user: str, marks: Marks, live: 
     if uv is None:
         return
     traj = uv.trajectory
-    grid = grid_view(traj, grain, model_charts.VIEWS[view])
-    if grid.bulk.mostly_bulk:
-        st.info(grid.bulk.sentence(), icon=":material/inventory_2:")
-    title = f"Interest over categories — {VIEW_TITLES[view]}"
-    st.plotly_chart(trajectory_chart(grid, title, marks.new_steps if live else None, marks.after_training),
-                    key="user_trajectory")
-    st.caption(panels.trajectory_caption(grid))
-    if states:
-        st.plotly_chart(model_charts.gate_line(traj), key="user_gate")
+    # built once per user, view, grain and marks, shared by every session (explorer_views)
+    new, after = marks.new_steps if live else None, marks.after_training
+    figs = explorer_views.trajectory_figures(db, model, user, view, grain, states, explorer_views.steps_key(new),
+                                             explorer_views.steps_key(after))
+    if figs.bulk is not None:
+        st.info(figs.bulk, icon=":material/inventory_2:")
+    st.plotly_chart(figs.chart, key="user_trajectory")
+    st.caption(figs.caption)
+    if figs.gate is not None:
+        st.plotly_chart(figs.gate, key="user_gate")
         st.caption(traj.reading())  # how much the recent events weigh, in words (core.trajectory.horizons)
     else:
         st.caption("The long/short-term gate is not available for this model (its interest is read from each "
@@ -98,8 +98,8 @@ def recommendations_panel(db: DbRef, model: ModelRef, user: str) -> None:
         )
         _similar(db, picked)
     st.download_button(
-        "Download recommendations (CSV)", panels.csv(recs), f"recommendations_{user}.csv", "text/csv",
-        key="user_recs_csv",
+        "Download recommendations (CSV)", explorer_views.recommendations_csv(db, model, user, int(k)),
+        f"recommendations_{user}.csv", "text/csv", key="user_recs_csv",
     )
 
 

@@ -13,7 +13,7 @@ events later than the model's training cut-off, and items and categories the mod
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -93,18 +93,28 @@ def _vocab_sets(model_dir: str, stamp: int) -> tuple[frozenset, frozenset]:
 
 
 def user_marks(db: DbRef, user: str, history: pd.DataFrame, model: ModelRef | None) -> Marks:
-    """Mark the user's events that are new since the switch was turned on or unknown to the model."""
-    empty = np.zeros(0, np.int64)
-    new = empty
+    """Mark the user's events that are new since the switch was turned on or unknown to the model. `history` is
+    `cache.user_history(db, user)`. The marks against the model are shared by every session (`_model_marks`);
+    only the live "new" steps are this session's own."""
+    marks = _model_marks(db, user, model)
     run = since()
-    if run is not None:
-        added = cache.events_since(db, run, user)
-        keys = set(zip(added["item_id"].astype(str), pd.to_datetime(added["ts"]), added["event_type"].astype(str), strict=True))
-        hist_keys = zip(history["item_id"].astype(str), pd.to_datetime(history["ts"]), history["event_type"].astype(str), strict=True)
-        new = np.array([s for s, k in zip(history["step"], hist_keys, strict=True) if k in keys], dtype=np.int64)
+    if run is None:
+        return marks
+    added = cache.events_since(db, run, user)
+    keys = set(zip(added["item_id"].astype(str), pd.to_datetime(added["ts"]), added["event_type"].astype(str), strict=True))
+    hist_keys = zip(history["item_id"].astype(str), pd.to_datetime(history["ts"]), history["event_type"].astype(str), strict=True)
+    new = np.array([s for s, k in zip(history["step"], hist_keys, strict=True) if k in keys], dtype=np.int64)
+    return replace(marks, new_steps=new)
+
+
+@st.cache_resource(show_spinner=False, max_entries=512)  # shared read-only: a revisited user costs a lookup
+def _model_marks(db: DbRef, user: str, model: ModelRef | None) -> Marks:
+    """The marks of `cache.user_history(db, user)` against the model: skipped items, events after training."""
+    empty = np.zeros(0, np.int64)
     model_dir = model.dir if model is not None else None
     if model_dir is None or not (model_dir / "vocab.json").is_file():
-        return Marks(new, empty, empty)
+        return Marks(empty, empty, empty)
+    history = cache.user_history(db, user)
     items, categories = _vocab_sets(str(model_dir), (model_dir / "vocab.json").stat().st_mtime_ns)
     until = trained_until_of(cache.read_card(model_dir)["metrics"])
     # a set lookup per event: `Series.isin(items)` on the Arrow string column rebuilt an array of the whole
@@ -115,7 +125,7 @@ def user_marks(db: DbRef, user: str, history: pd.DataFrame, model: ModelRef | No
     after = history["step"].to_numpy()[pd.to_datetime(history["ts"]).to_numpy() > np.datetime64(until)] if until else empty
     seen_cats = dict.fromkeys(c for cats in history["categories"] for c in cats)
     return Marks(
-        new, np.asarray(after, np.int64), np.asarray(skipped, np.int64), until,
+        empty, np.asarray(after, np.int64), np.asarray(skipped, np.int64), until,
         list(dict.fromkeys(ids[~known])), [c for c in seen_cats if c not in categories],
         bool(until) and len(after) == len(history),
     )

@@ -52,9 +52,18 @@ def _pick() -> None:
         select_user(ids[rows[0]])
 
 
+def _lazy(name: str, expanded: bool) -> dict:
+    """A lazy expander's settings: its content runs only while it is open (opening it reruns the page). Drawing
+    these two tables closed, on every user switch, was ~20 % of a revisited user's script run on ML-100k (cProfile,
+    docs/serving.md). One widget per starting state, so picking a user still collapses the finder."""
+    return dict(key=f"{name}_open_{int(expanded)}", on_change="rerun")
+
+
 def user_finder(expanded: bool) -> None:
     """Search, filters and a table of matching users; picking a row selects the user."""
-    with st.expander("Find a user", expanded=expanded, icon=":material/search:"):
+    with st.expander("Find a user", expanded=expanded, icon=":material/search:", **_lazy("finder", expanded)) as box:
+        if not box.open:
+            return
         c = st.columns([2, 1, 1])
         search = c[0].text_input("Search user ids", key="finder_search")
         order = c[1].selectbox(
@@ -101,7 +110,10 @@ def _pick_changed() -> None:
 def changed_most(model: ModelRef | None, expanded: bool, top: int = 50) -> None:
     """Users whose interests changed most (from `drift.parquet` beside the model), ranked by the size of their
     largest change point, which does not grow with the history's length; picking a row selects one."""
-    with st.expander("Interests changed most", expanded=expanded, icon=":material/trending_up:"):
+    with st.expander("Interests changed most", expanded=expanded, icon=":material/trending_up:",
+                     **_lazy("changed", expanded)) as box:
+        if not box.open:
+            return
         found = cache.changed_most(model.dir, top) if model is not None else None
         if found is None or found.n_users == 0:
             st.caption("Drift summaries are built with the model (`interestlens drift`); none for this model yet.")

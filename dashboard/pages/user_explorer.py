@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import cache
-from dashboard.components import charts, live, panels
+from dashboard.components import explorer_views, live, panels
 from dashboard.components.charts import md_text
 from dashboard.components.explorer import recommendations_panel, trajectory_panel
 from dashboard.components.friends import friends_panel
@@ -68,17 +68,21 @@ if model is not None and cache.read_card(model.dir)["metrics"].get("social"):
     st.subheader("Friends")
     friends_panel(model, user)
 
-st.plotly_chart(
-    charts.timeline(history, marks.new_steps if every else None, marks.skipped_steps, marks.trained_until),
+st.plotly_chart(  # built once per user and marks, shared by every session (explorer_views)
+    explorer_views.timeline_figure(db, user, explorer_views.steps_key(marks.new_steps if every else None),
+                                   explorer_views.steps_key(marks.skipped_steps), marks.trained_until),
     key="user_timeline",
 )
 
 with st.expander("Events as a table"):
-    table = panels.history_table(history)
     if every:
+        table = panels.history_table(history)
         table.insert(1, "new", table["step"].isin(set(marks.new_steps.tolist())))
+        data = panels.csv(table)
+    else:
+        table, data = explorer_views.events_download(db, user)
     st.dataframe(table, hide_index=True, width="stretch")
-    st.download_button("Download events (CSV)", panels.csv(table), f"events_{user}.csv", "text/csv", key="user_csv")
+    st.download_button("Download events (CSV)", data, f"events_{user}.csv", "text/csv", key="user_csv")
 
 if model is not None:
     panels.report_download(db, model, user, history)

@@ -15,7 +15,7 @@ from core.contract import supports
 from core.errors import UserInputError
 from core.evaluate import evaluate_model
 from core.explain import HistoryExplainer, load_labelled_history
-from core.external import add_model, list_models
+from core.external import add_model, list_models, model_folders
 from core.recommend import recommend
 from core.sequences import History, build_vocab, make_batch
 from core.store import connect_read
@@ -159,6 +159,13 @@ def test_every_analysis_runs_on_the_external_model(synthetic_db, registered, tmp
 def test_registry_lists_kinds_and_refuses_bad_input(synthetic_db, registered, exported):
     kinds = {m.name: m.kind for m in list_models(registered)}
     assert kinds == {"toy-onnx": "onnx", "toy-ts": "torchscript", "toy-entry": "entry"}
+    (registered / "half.tmp").mkdir()  # an unfinished folder and a folder without a model are no models
+    (registered / "empty").mkdir()
+    # the folders alone (what the dashboard lists on every rerun), the same ones list_models describes
+    assert model_folders(registered) == [m.path for m in list_models(registered)] == sorted(
+        registered / n for n in kinds)
+    (registered / "half.tmp").rmdir()
+    (registered / "empty").rmdir()
     assert all(m.fingerprint["events"] == 6000 for m in list_models(registered))
     folder = exported[0]
     with connect_read(synthetic_db) as con:

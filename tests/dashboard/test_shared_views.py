@@ -1,0 +1,92 @@
+"""The User explorer's shared views (`dashboard.components.explorer_views`, the shared `user_view` and
+`user_history`): a revisited user gets exactly what a fresh build draws, and a new commit or a retrained model is a
+new entry, never the old drawing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import plotly.io as pio
+from dashboard_helpers import OTHER_USER, USER, figure, open_page, problems
+from plotly.basedatatypes import BaseFigure
+
+from core.checkpoint import load_checkpoint
+from core.store import connect_read
+from core.trajectory import TrajectoryAnalyzer, grid_view, user_view
+from dashboard import cache
+from dashboard.components import charts, explorer_views, model_charts
+from dashboard.components.charts import PreparedFigure
+from dashboard.components.trajectory_chart import trajectory_chart
+
+
+def _spec(fig) -> dict:
+    """What `st.plotly_chart` sends: `plotly.io.to_json` of the figure's dict."""
+    return json.loads(pio.to_json(fig.to_dict(), validate=False))
+
+
+def test_a_prepared_figure_serialises_as_its_figure_and_stays_unchanged():
+    x = np.arange(50, dtype=np.float64)
+    fig = charts.figure([dict(type="scatter", x=x, y=x**2, name="a<b>", mode="lines")],
+                        charts.base_layout(height=200, title=dict(text="t")))
+    prepared = PreparedFigure(fig)
+    assert isinstance(prepared, BaseFigure)  # what st.plotly_chart takes without validating it again
+    want = pio.to_json(fig, validate=False)
+    for _ in range(2):  # handed out again and again: the same JSON, nothing consumed or changed
+        assert pio.to_json(prepared.to_dict(), validate=False) == want
+    assert prepared.to_dict() is prepared.to_dict()  # built once, not copied per run
+
+
+def test_a_revisited_user_gets_the_same_figures_as_a_fresh_build(dash_env):
+    db, model = dash_env
+    at = open_page("user_explorer", user=USER)
+    assert not problems(at)
+    first = {k: figure(at, k) for k in ("user_trajectory", "user_gate", "user_timeline")}
+    for user in (OTHER_USER, USER):  # away and back: the second visit is drawn from the shared caches
+        at.query_params["user"] = user
+        at.text_input(key="user").set_value(user).run()
+        assert not problems(at)
+    assert {k: figure(at, k) for k in first} == first
+    assert [m.value for m in at.metric if m.label == "Events"] == [f"{len(cache.user_history(cache.database(), USER)):,}"]
+    # ... and what core computes now, drawn without any cache
+    with connect_read(db) as con:
+        uv = user_view(TrajectoryAnalyzer(load_checkpoint(model)), con, USER, cache.MAX_K)
+    fresh = trajectory_chart(grid_view(uv.trajectory, "auto", model_charts.VIEWS["model"]),
+                             "Interest over categories — model")
+    assert first["user_trajectory"] == _spec(fresh)
+    assert first["user_gate"] == _spec(model_charts.gate_line(uv.trajectory))
+
+
+def test_a_new_commit_or_retrained_model_is_a_new_entry(monkeypatch, writable_db, dash_model, tmp_path):
+    from test_live import append_batch
+
+    model_dir = tmp_path / "models" / "m"
+    shutil.copytree(dash_model, model_dir)
+    monkeypatch.setenv("INTERESTLENS_DB", str(writable_db))
+    db, model = cache.database(), cache.model_ref(model_dir)
+    figs = explorer_views.trajectory_figures(db, model, USER, "model", "auto", True, None, None)
+    assert explorer_views.trajectory_figures(db, model, USER, "model", "auto", True, None, None) is figs  # shared
+    table, data = explorer_views.events_download(db, USER)
+    n = len(table)
+    before = _spec(explorer_views.timeline_figure(db, USER, None, None, None))
+
+    append_batch(writable_db, tmp_path)  # two events of USER committed
+    db2 = cache.database()
+    assert db2 != db
+    table2, data2 = explorer_views.events_download(db2, USER)
+    assert len(table2) == n + 2 and data2.count(b"\n") == data.count(b"\n") + 2
+    history2 = cache.user_history(db2, USER)
+    assert _spec(explorer_views.timeline_figure(db2, USER, None, None, None)) == _spec(charts.timeline(history2))
+    assert len(history2) == n + 2 and len(cache.user_history(db, USER)) == n  # one entry per database state
+    assert _spec(explorer_views.timeline_figure(db, USER, None, None, None)) == before != _spec(charts.timeline(history2))
+
+    figs2 = explorer_views.trajectory_figures(db2, model, USER, "model", "auto", True, None, None)
+    assert figs2 is not figs
+    stamp = (model_dir / "model.safetensors").stat().st_mtime_ns
+    os.utime(model_dir / "model.safetensors", ns=(stamp + 10**9, stamp + 10**9))  # retrained in the same folder
+    model2 = cache.model_ref(model_dir)
+    assert model2 != model
+    again = explorer_views.trajectory_figures(db2, model2, USER, "model", "auto", True, None, None)
+    assert again is not figs2 and _spec(again.chart) == _spec(figs2.chart)  # rebuilt (same weights: same drawing)
