@@ -10,8 +10,10 @@ any other session each event is its own moment (each a choice made after the las
   number of events (fewer only at the ends of the history), so the value means the same for a user with 40 events
   and one with 4,000: one scale across users.
 - **Segmentation** (`method` "bayes", the default): Bayesian model comparison of change sets against a weekly
-  rhythm and a gradual drift (core/trajectory/bayes_changes.py), then the snapping, one-per-session and contrast
-  rules below.
+  rhythm and a gradual drift, then the snapping, one-per-session and contrast rules below. With `evidence`
+  "one_of" (the default) a multi-category item counts as one of its categories and changes are reported by their
+  posterior probability (core/trajectory/coarse_evidence.py, change_posterior.py); with "shared" its weight is
+  shared by its neighbours' mix and the best number of changes is kept (core/trajectory/bayes_changes.py).
 - **Segmentation** (`method` "pelt"): PELT (Killick et al., 2012) with the l2 cost over moment starts only (never inside a bulk
   session), every segment holding at least `min_segment` events, with the noise-scaled penalty
   `core.trajectory.changes.auto_penalty`. Then each change moves to the moment of highest contrast within `snap`
