@@ -17,8 +17,12 @@ Stages written to bench/results/changepoints-<size>.json:
    multi-category sharing window × best-position or summed evidence × ramp penalty × change penalty, at α 0.5,
    weekly penalty 0, snapping reach 2 and minimum contrast 0.2; the second session's wider grid over α, snapping and
    the contrast floor found those best, see docs/trajectory_time.md);
-4. `after`: the setting with the best tune-half F1 (of both methods together), the best PELT setting and the
-   product defaults (`ChangeConfig()`), on the eval half; false changes on non-switch users per archetype, and
+4. `posterior_grid`: the tune-half F1 of every setting of today's default decision (`evidence = "one_of"`,
+   core/trajectory/change_posterior.py: a multi-category item read as "one of its categories", changes reported
+   where their posterior probability passes a threshold): α × change penalty × ramp penalty × threshold, at
+   weekly penalty 1 and shortest ramp 10 % of the history;
+5. `after`: the setting with the best tune-half F1 (of all methods together), the best PELT setting, the third
+   session's defaults and the product defaults (`ChangeConfig()`), on the eval half; false changes on non-switch users per archetype, and
    `f1_archetype_oracle`, the F1 each would reach if an oracle dropped every change on a user without a planted
    switch (a ceiling for any filter of its output).
 """
@@ -43,6 +47,7 @@ from core.datasets import generate  # noqa: E402
 from core.trajectory import (  # noqa: E402
     bayes_changes,  # noqa: E402
     change_point_scores,
+    change_posterior,
     detect_change_points,
     grid_changes,  # noqa: E402
 )
@@ -73,6 +78,10 @@ WEEKLY_PENALTIES = [0.0]  # 2.0 never won on the tune half (first run of this gr
 CHANGE_PENALTIES = [-1.0, 0.0, 1.0]
 TAG_WINDOWS = [0, 5]  # 0: a multi-category item split equally; 5: shared by its neighbours' mix
 SUMMED = [False, True]  # best-position evidence, or the marginal likelihood averaged over positions
+POSTERIOR_ALPHAS = [0.2, 0.3]  # 0.1 and 0.5 lost on the tune half (fourth session, ad hoc)
+POSTERIOR_CHANGE_PENALTIES = [-1.0, -0.5, 0.0]
+POSTERIOR_RAMP_PENALTIES = [0.0, 1.0]
+POSTERIOR_THRESHOLDS = [0.4, 0.5, 0.6]
 BAYES_SNAPS = [2]
 BAYES_MIN_CONTRASTS = [0.2]
 _BAYES: dict = {}
@@ -92,6 +101,9 @@ def _cached(fn):
 bayes_changes.best_segmentations = _cached(bayes_changes.best_segmentations)
 bayes_changes.weekly_evidence = _cached(bayes_changes.weekly_evidence)
 bayes_changes.ramp_evidence = _cached(bayes_changes.ramp_evidence)
+# the posterior decision: the evidences depend on the history, its rows and α only; the penalties and the
+# threshold only mix them
+change_posterior.evidences = _cached(change_posterior.evidences)
 
 
 def planted_users(users: int, items: int, events: int, categories: int, seed: int) -> list[dict]:
@@ -140,21 +152,38 @@ def run_session(users: list[dict], cfg: ChangeConfig) -> dict:
 
 
 def long_history() -> dict:
-    """Seconds the product defaults (and the second session's) take on each user of 2,000+ events of a small
+    """Seconds the product defaults (and the third session's) take on each user of 2,000+ events of a small
     long-history log (the synthetic generator, 30 users, 30,000 events, seed 1), evidence cache emptied first."""
     out = {}
     for user in planted_users(30, 400, 30_000, 12, 1):
         if len(user["events"]) < 2000:
             continue
         row = {"events": len(user["events"]), "archetype": user["archetype"], "planted": user["planted"]}
-        for name, cfg in (("default", ChangeConfig()), ("previous_default", ChangeConfig(
-                ramp_penalty=2.0, change_penalty=0.0, summed=False, tag_window=0))):
+        for name, cfg in (("default", ChangeConfig()), ("third_session_default", ChangeConfig(
+                evidence="shared", alpha=0.5, weekly_penalty=0.0, ramp_penalty=0.0, change_penalty=-1.0))):
             _BAYES.clear()
             t0 = time.perf_counter()
             steps = detect_changes(user["events"], user["ts"], cfg).steps
             row[name] = {"seconds": time.perf_counter() - t0, "steps": steps}
         out[user["user_id"]] = row
     return out
+
+
+def defaults_only(tune: list[dict], held: list[dict], args: argparse.Namespace) -> None:
+    """The product defaults and the third session's (`evidence = "shared"`) on both halves, and their seconds."""
+    res = Results("changepoints", f"synthetic-{args.users}-seed{args.seed}-defaults", resume=False)
+    third = ChangeConfig(evidence="shared", alpha=0.5, weekly_penalty=0.0, ramp_penalty=0.0, change_penalty=-1.0)
+    summary: dict = {}
+    for name, cfg in (("default", ChangeConfig()), ("third_session_default", third)):
+        for half_name, part in (("tune", tune), ("eval", held)):
+            t0 = time.perf_counter()
+            s = run_session(part, cfg)
+            res.stage(f"{half_name}_{name}", {**cfg.__dict__, **s, "users": len(part),
+                                               "seconds": time.perf_counter() - t0, "load_1min": os.getloadavg()[0]})
+            summary[f"{half_name}_{name}"] = {k: s[k] for k in ("precision", "recall", "f1")}
+    summary.update({"load_1min": os.getloadavg()[0], "results": str(res.path)})
+    res.set("summary", summary)
+    print(json.dumps(summary) if args.json else json.dumps(summary, indent=2))
 
 
 def main() -> None:
@@ -165,11 +194,17 @@ def main() -> None:
     ap.add_argument("--categories", type=int, default=12)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--defaults-only", action="store_true",
+                    help="only the product defaults and the third session's, on both halves (no grids): "
+                         "results in changepoints-<size>-defaults.json")
     args = ap.parse_args()
-    res = Results("changepoints", f"synthetic-{args.users}-seed{args.seed}", resume=False)
     users = planted_users(args.users, args.items, args.events, args.categories, args.seed)
     tune = [u for u in users if half(u) == "tune"]
     held = [u for u in users if half(u) == "eval"]
+    if args.defaults_only:
+        defaults_only(tune, held, args)
+        return
+    res = Results("changepoints", f"synthetic-{args.users}-seed{args.seed}", resume=False)
     t0 = time.perf_counter()
     before = score(held, [detect_change_points(u["events"]) for u in held])
     res.stage("before", {"detector": "detect_change_points(events), product defaults until now", **before,
@@ -189,31 +224,50 @@ def main() -> None:
     for tw, sm, alpha, rp, wp, cp, snap, mc in itertools.product(TAG_WINDOWS, SUMMED, ALPHAS, RAMP_PENALTIES,
                                                                  WEEKLY_PENALTIES, CHANGE_PENALTIES, BAYES_SNAPS,
                                                                  BAYES_MIN_CONTRASTS):
-        cfg = ChangeConfig(method="bayes", alpha=alpha, ramp_penalty=rp, weekly_penalty=wp, change_penalty=cp, snap=snap,
+        cfg = ChangeConfig(method="bayes", evidence="shared", alpha=alpha, ramp_penalty=rp, weekly_penalty=wp, change_penalty=cp, snap=snap,
                            min_contrast=mc, summed=sm, tag_window=tw)
         bgrid[f"{tw}/{int(sm)}/{alpha}/{rp}/{wp}/{cp}/{snap}/{mc}"] = run_session(tune, cfg)["f1"]
     bbest = max(bgrid, key=lambda k: (bgrid[k], k))
     res.stage("bayes_grid", {"key": "tag_window/summed/alpha/ramp_penalty/weekly_penalty/change_penalty/snap/min_contrast",
                              "tune_users": len(tune), "tune_f1": bgrid, "seconds": time.perf_counter() - t0,
                              "load_1min": os.getloadavg()[0]})
+    t0 = time.perf_counter()
+    pgrid = {}
+    for alpha, cp, rp, tau in itertools.product(POSTERIOR_ALPHAS, POSTERIOR_CHANGE_PENALTIES, POSTERIOR_RAMP_PENALTIES,
+                                                POSTERIOR_THRESHOLDS):
+        cfg = ChangeConfig(alpha=alpha, change_penalty=cp, ramp_penalty=rp, threshold=tau)
+        pgrid[f"{alpha}/{cp}/{rp}/{tau}"] = run_session(tune, cfg)["f1"]
+    pbest = max(pgrid, key=lambda k: (pgrid[k], k))
+    res.stage("posterior_grid", {"key": "alpha/change_penalty/ramp_penalty/threshold", "tune_users": len(tune),
+                                 "tune_f1": pgrid, "seconds": time.perf_counter() - t0, "load_1min": os.getloadavg()[0]})
+    a, cp, rp, tau = pbest.split("/")
+    posterior_best = ChangeConfig(alpha=float(a), change_penalty=float(cp), ramp_penalty=float(rp), threshold=float(tau))
     tw, sm, a, rp, wp, cp, n, mc = bbest.split("/")
-    bayes_best = ChangeConfig(method="bayes", alpha=float(a), ramp_penalty=float(rp), weekly_penalty=float(wp),
+    bayes_best = ChangeConfig(method="bayes", evidence="shared", alpha=float(a), ramp_penalty=float(rp), weekly_penalty=float(wp),
                               change_penalty=float(cp), snap=int(n), min_contrast=float(mc), summed=sm == "1",
                               tag_window=int(tw))
-    chosen = bayes_best if bgrid[bbest] >= grid[best] else pelt_best
+    chosen, tune_best = max([(pelt_best, grid[best]), (bayes_best, bgrid[bbest]), (posterior_best, pgrid[pbest])],
+                            key=lambda c: c[1])
     t0 = time.perf_counter()
     after = run_session(held, chosen)
     seconds = time.perf_counter() - t0
     default = run_session(held, ChangeConfig())
     pelt_after = run_session(held, pelt_best)
-    previous = ChangeConfig(ramp_penalty=2.0, change_penalty=0.0, summed=False, tag_window=0)  # second session's
+    previous = ChangeConfig(evidence="shared", alpha=0.5, weekly_penalty=0.0, ramp_penalty=2.0, change_penalty=0.0,
+                            summed=False, tag_window=0)  # second session's
     previous_after = run_session(held, previous)
+    third = ChangeConfig(evidence="shared", alpha=0.5, weekly_penalty=0.0, ramp_penalty=0.0, change_penalty=-1.0)
+    third_after = run_session(held, third)
+    third_tune = run_session(tune, third)
+    default_tune = run_session(tune, ChangeConfig())
     res.stage("after", {
         "eval_users": len(held),
-        "chosen_on_tune": {**chosen.__dict__, "tune_f1": max(grid[best], bgrid[bbest])}, "eval_chosen": after,
+        "chosen_on_tune": {**chosen.__dict__, "tune_f1": tune_best}, "eval_chosen": after,
         "eval_pelt_best": {**pelt_best.__dict__, "tune_f1": grid[best], **pelt_after},
         "eval_default": {**ChangeConfig().__dict__, **default}, "eval_seconds": seconds,
         "eval_previous_default": {**previous.__dict__, **previous_after},
+        "eval_third_session_default": {**third.__dict__, **third_after},
+        "tune_third_session_default": third_tune, "tune_default": default_tune,
         "load_1min": os.getloadavg()[0],
     })
     # told each switch user's true number of changes (and that the other users have none), the exact Bayesian
@@ -224,7 +278,8 @@ def main() -> None:
     res.stage("oracle_count", {**score(held, told), "load_1min": os.getloadavg()[0]})
     res.stage("long_history", {**long_history(), "load_1min": os.getloadavg()[0]})
     summary = {"before_f1": before["f1"], "after_f1_chosen": after["f1"], "after_f1_default": default["f1"],
-               "previous_default_f1": previous_after["f1"],
+               "previous_default_f1": previous_after["f1"], "third_session_default_f1": third_after["f1"],
+               "tune_f1_default": default_tune["f1"], "tune_f1_third_session_default": third_tune["f1"],
                "after_f1_pelt": pelt_after["f1"], "chosen": chosen.__dict__, "load_1min": os.getloadavg()[0],
                "results": str(res.path)}
     res.set("summary", summary)

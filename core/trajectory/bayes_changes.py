@@ -35,7 +35,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
-__all__ = ["share_tags", "segment_evidence", "best_segmentations", "weekly_evidence", "ramp_evidence", "bayes_changes"]
+__all__ = [
+    "share_tags", "segment_evidence", "best_segmentations", "weekly_evidence", "ramp_evidence", "refine_changes", "bayes_changes",
+]
 
 _EDGE = 5  # events the ramp keeps on each side of it (its end mixtures are learned from them)
 
@@ -80,15 +82,17 @@ def segment_evidence(counts: np.ndarray, alpha: float):
 
 
 def best_segmentations(
-    counts: np.ndarray, alpha: float, min_events: float, max_changes: int, summed: bool = False,
+    counts: np.ndarray, alpha: float, min_events: float, max_changes: int, summed: bool = False, scorer=None,
 ) -> list[tuple[float, list[int]]]:
     """For k = 0 … max_changes: (log evidence, rows where a new segment starts) of the best k-change segmentation
     of grid rows [G, C], every segment holding at least `min_events` events; (-inf, []) where none fits.
 
     With `summed` the log evidence is that of the k-change model, the mean of exp(evidence) over every admissible
-    set of k change rows (a uniform prior over them); the rows are still the best set's."""
-    evidence, ev = segment_evidence(counts, alpha)
-    G = len(counts)
+    set of k change rows (a uniform prior over them); the rows are still the best set's. `scorer`: an (evidence,
+    cumulative events) pair with the interface of `segment_evidence`, which it replaces (e.g.
+    `core.trajectory.coarse_evidence.coarse_segments`)."""
+    evidence, ev = scorer or segment_evidence(counts, alpha)
+    G = len(ev) - 1
     F = np.full((max_changes + 1, G + 1), -np.inf)  # F[j, t]: best evidence of rows < t with j changes
     S = np.full((max_changes + 1, G + 1), -np.inf)  # S[j, t]: log Σ over those segmentations of exp(evidence)
     N = np.full((max_changes + 1, G + 1), -np.inf)  # N[j, t]: log of their number
@@ -160,7 +164,7 @@ def ramp_evidence(events: np.ndarray, alpha: float, min_ramp: int = 6, points: i
     return _logmeanexp(np.array(scores)) if summed else max(scores)
 
 
-def _refine(counts: np.ndarray, alpha: float, cut: list[int], block: int, min_events: float) -> list[int]:
+def refine_changes(counts: np.ndarray, alpha: float, cut: list[int], block: int, min_events: float) -> list[int]:
     """Each change (a moment row) moved, one at a time with its neighbours fixed, to the moment within `block` rows
     either side that maximises the evidence of the two segments around it, both keeping `min_events` events."""
     evidence, ev = segment_evidence(counts, alpha)
@@ -210,7 +214,7 @@ def bayes_changes(
     options = best_segmentations(np.add.reduceat(counts, rows, axis=0), alpha, min_events, max_changes, summed)
     if block > 1:  # each change found on the coarse grid moves to its best moment within a block either side
         evidence, _ = segment_evidence(counts, alpha)
-        refined = [_refine(counts, alpha, [int(rows[g]) for g in cut], block, min_events) for _, cut in options]
+        refined = [refine_changes(counts, alpha, [int(rows[g]) for g in cut], block, min_events) for _, cut in options]
         # the best set is rescored at its refined moments; a summed evidence stays the coarse grid's average
         options = [(float(evidence(np.array([0, *cut]), np.array([*cut, len(counts)])).sum())
                     if np.isfinite(score) and not summed else score, cut)

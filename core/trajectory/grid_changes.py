@@ -10,8 +10,10 @@ any other session each event is its own moment (each a choice made after the las
   number of events (fewer only at the ends of the history), so the value means the same for a user with 40 events
   and one with 4,000: one scale across users.
 - **Segmentation** (`method` "bayes", the default): Bayesian model comparison of change sets against a weekly
-  rhythm and a gradual drift (core/trajectory/bayes_changes.py), then the snapping, one-per-session and contrast
-  rules below.
+  rhythm and a gradual drift, then the snapping, one-per-session and contrast rules below. With `evidence`
+  "one_of" (the default) a multi-category item counts as one of its categories and changes are reported by their
+  posterior probability (core/trajectory/coarse_evidence.py, change_posterior.py); with "shared" its weight is
+  shared by its neighbours' mix and the best number of changes is kept (core/trajectory/bayes_changes.py).
 - **Segmentation** (`method` "pelt"): PELT (Killick et al., 2012) with the l2 cost over moment starts only (never inside a bulk
   session), every segment holding at least `min_segment` events, with the noise-scaled penalty
   `core.trajectory.changes.auto_penalty`. Then each change moves to the moment of highest contrast within `snap`
@@ -32,6 +34,7 @@ from typing import Literal
 import numpy as np
 
 from core.trajectory.bayes_changes import bayes_changes
+from core.trajectory.change_posterior import posterior_changes
 from core.trajectory.changes import auto_penalty
 from core.trajectory.measures import js_divergence
 from core.trajectory.timegrid import bulk_sessions
@@ -54,17 +57,26 @@ class ChangeConfig:
     # alternatives (core.trajectory.bayes_changes; scale, min_divergence and noise_factor unused), "pelt" = the
     # l2 PELT with the noise-scaled penalty and divergence filter of this module
     method: Literal["bayes", "pelt"] = "bayes"
-    alpha: float = 0.5  # bayes: symmetric Dirichlet concentration per category the user touched
+    # bayes: how a multi-category item counts and how the number of changes is chosen. "one_of" = the item says
+    # the choice was one of its categories (core.trajectory.coarse_evidence), and changes are reported where their
+    # posterior probability exceeds `threshold` (core.trajectory.change_posterior); "shared" = the item's weight
+    # shared by its neighbours' mix and the best-scoring number of changes (the third session's detector, with
+    # alpha 0.5, weekly_penalty 0 and change_penalty -1)
+    evidence: Literal["one_of", "shared"] = "one_of"
+    alpha: float = 0.2  # bayes: symmetric Dirichlet concentration per category the user touched
     max_changes: int = 4  # bayes: most changes one history may hold
-    weekly_penalty: float = 0.0  # bayes: log evidence a weekly rhythm must win by to explain the history instead
-    ramp_penalty: float = 0.0  # bayes: log evidence a gradual drift must win by to explain the history instead
-    # bayes: log prior odds against each further change (with summed evidence the positions are already paid for)
-    change_penalty: float = -1.0
-    # bayes: True = each model's evidence averaged over its change (or ramp) positions, its marginal likelihood;
-    # False = the best positions' evidence (the detector of the second session)
+    # bayes: log prior odds against a weekly rhythm ("shared": the log evidence it must win by)
+    weekly_penalty: float = 1.0
+    ramp_penalty: float = 0.0  # bayes: log prior odds against a gradual drift (as above)
+    # bayes: log prior odds against each further change (the positions are already paid for by averaging)
+    change_penalty: float = -0.5
+    threshold: float = 0.5  # bayes, one_of: posterior probability of a change within 2 moments needed to report it
+    ramp_min_span: float = 0.1  # bayes, one_of: shortest gradual drift scored, as a share of the history
+    # bayes, shared: True = each model's evidence averaged over its change (or ramp) positions, its marginal
+    # likelihood; False = the best positions' evidence (the detector of the second session)
     summed: bool = True
-    tag_window: int = 5  # bayes: neighbours each side whose mix shares a multi-category item's weight (0: equal split)
-    tag_prior: float = 1.0  # bayes: weight of the user's overall mix beside the neighbours' in that sharing
+    tag_window: int = 5  # bayes, shared: neighbours each side whose mix shares a multi-category item's weight
+    tag_prior: float = 1.0  # bayes, shared: weight of the user's overall mix beside the neighbours' in that sharing
 
     def __post_init__(self) -> None:
         if self.min_segment < 1 or self.window < 1 or self.snap < 0:
@@ -77,6 +89,9 @@ class ChangeConfig:
             raise ValueError("method must be bayes or pelt, alpha positive and max_changes at least 1")
         if self.tag_window < 0 or not self.tag_prior > 0:
             raise ValueError("tag_window must not be negative and tag_prior must be positive")
+        if self.evidence not in ("one_of", "shared") or not 0 < self.threshold < 1 or not 0 <= self.ramp_min_span < 1:
+            raise ValueError("evidence must be one_of or shared, threshold strictly between 0 and 1 and "
+                             "ramp_min_span in [0, 1)")
 
 
 @dataclass(frozen=True)
@@ -213,9 +228,13 @@ def detect_changes(events: np.ndarray, ts: np.ndarray, config: ChangeConfig | No
     if n < 2 * cfg.min_segment or len(starts) < 2:
         return Changes([], starts, drift, sid)
     if cfg.method == "bayes":
-        cut = bayes_changes(x, ts, starts, cfg.alpha, cfg.min_segment, cfg.max_changes, cfg.weekly_penalty,
-                            cfg.ramp_penalty, cfg.change_penalty, summed=cfg.summed, tag_window=cfg.tag_window,
-                            tag_prior=cfg.tag_prior)
+        if cfg.evidence == "one_of":
+            cut = posterior_changes(x, ts, starts, cfg.alpha, cfg.min_segment, cfg.max_changes, cfg.change_penalty,
+                                    cfg.ramp_penalty, cfg.weekly_penalty, cfg.ramp_min_span, cfg.threshold)
+        else:
+            cut = bayes_changes(x, ts, starts, cfg.alpha, cfg.min_segment, cfg.max_changes, cfg.weekly_penalty,
+                                cfg.ramp_penalty, cfg.change_penalty, summed=cfg.summed, tag_window=cfg.tag_window,
+                                tag_prior=cfg.tag_prior)
         if cfg.snap:
             cut = _snap(cut, drift, cfg.snap)
         cut = _one_per_session(cut, drift, sid[starts])

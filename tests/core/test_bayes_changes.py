@@ -4,12 +4,15 @@ the exact segmentation, and the weekly-rhythm and gradual-drift alternatives tha
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from core.trajectory import ChangeConfig, detect_changes
 from core.trajectory.bayes_changes import best_segmentations, ramp_evidence, segment_evidence, weekly_evidence
+from core.trajectory.change_posterior import change_probability, cut_marginals, pick
+from core.trajectory.coarse_evidence import coarse_ramp_scores, coarse_segments, coarse_weekly
 
 T0 = np.datetime64("2025-01-06T09:00:00", "s")  # a Monday
 DAY = 86_400
@@ -66,7 +69,13 @@ def test_a_gradual_drift_is_not_reported_as_a_change_and_a_switch_is():
     assert ramp_evidence(touched, 0.5) > best_steps + ChangeConfig().ramp_penalty
     cfg = ChangeConfig(min_contrast=0.0)  # the contrast floor alone would also hide this slow drift
     assert detect_changes(drift, ts, cfg).steps == []
-    assert len(detect_changes(drift, ts, ChangeConfig(min_contrast=0.0, ramp_penalty=float("inf"))).steps) >= 2
+    # the third session's detector ("shared"): without its ramp the drift would be cut into a staircase
+    shared = ChangeConfig(evidence="shared", alpha=0.5, weekly_penalty=0.0, change_penalty=-1.0, min_contrast=0.0)
+    assert detect_changes(drift, ts, shared).steps == []
+    assert len(detect_changes(drift, ts, replace(shared, ramp_penalty=float("inf"))).steps) >= 2
+    # today's ("one_of"): the ramp takes nearly all the posterior mass from the change models
+    _, post = change_probability(drift[:, [0, 2]], ts, np.arange(n), 0.2, 10, 4, -0.5, 0.0, 1.0, 0.1)
+    assert post[5] > 0.9
     # a sudden switch between two mixtures at event 80 of 160: one change, where it happened
     rng = np.random.default_rng(1)
     ts = ts[:160]
@@ -169,3 +178,89 @@ def test_config_checks_the_tag_sharing_settings():
         ChangeConfig(tag_window=-1)
     with pytest.raises(ValueError, match="tag_prior"):
         ChangeConfig(tag_prior=0.0)
+
+
+def test_one_of_evidence_is_the_dirichlet_multinomial_for_single_categories_and_sums_the_tags_otherwise():
+    rng = np.random.default_rng(8)
+    x = np.eye(3)[rng.integers(0, 3, 20)]
+    starts = np.array([0, 3, 4, 9, 15])
+    one_of, ev = coarse_segments(x, starts, 0.5)
+    dm, ev_dm = segment_evidence(np.add.reduceat(x, starts), 0.5)
+    a, b = np.array([0, 1, 2, 0, 3]), np.array([5, 3, 4, 2, 5])
+    assert one_of(a, b) == pytest.approx(dm(a, b))
+    assert ev.tolist() == ev_dm.tolist()
+    # a category-0 event, then an item tagged {0, 1}, Dirichlet(½) over 3 categories: 1/3, then
+    # p(0) + p(1) = (1.5 + 0.5) / 2.5 = 0.8 (the equal split would score half of each instead)
+    evidence, _ = coarse_segments(np.array([[1.0, 0, 0], [0.5, 0.5, 0]]), np.array([0]), 0.5)
+    assert evidence(np.array([0]), np.array([1]))[0] == pytest.approx(np.log(0.8 / 3))
+    # the tagged item's weight then counts as 0.75 / 0.25 (its tags' posterior shares), so a third event of
+    # category 1 has probability (0.25 + 0.5) / (2 + 1.5) = 3/14
+    evidence, _ = coarse_segments(np.array([[1.0, 0, 0], [0.5, 0.5, 0], [0, 1.0, 0]]), np.array([0]), 0.5)
+    assert evidence(np.array([0]), np.array([1]))[0] == pytest.approx(np.log(0.8 / 3 * 3 / 14))
+
+
+def test_a_ramp_one_event_long_is_the_step_and_the_weekly_rhythm_scores_each_group_in_order():
+    rng = np.random.default_rng(9)
+    x = np.eye(3)[rng.integers(0, 3, 16)]
+    x[[2, 7, 11]] = [0.5, 0.0, 0.5]  # multi-category items: the step is still exactly two one_of segments
+    grid, scores = coarse_ramp_scores(x, 0.5)
+    evidence, _ = coarse_segments(x, np.arange(16), 0.5)
+    for s in (0, 5, 9):  # a ramp from s to s + 1: event s under a, events from s + 1 under b
+        (row,) = np.flatnonzero((grid[:, 0] == s) & (grid[:, 1] == s + 1))
+        assert scores[row] == pytest.approx(float(evidence(np.array([0, s + 1]), np.array([s + 1, 16])).sum()))
+    # two weekend events of category 0 and one weekday event of category 1, Dirichlet(½) over 2 categories:
+    # weekend ½ · ¾, weekday ½
+    ts = np.array([T0 + 5 * DAY, T0 + 6 * DAY, T0 + 7 * DAY]).astype("datetime64[s]")  # Sat, Sun, Mon
+    assert coarse_weekly(np.array([[1.0, 0], [1.0, 0], [0, 1.0]]), ts, 0.5) == pytest.approx(np.log(0.5 * 0.75 * 0.5))
+
+
+def test_cut_marginals_are_the_model_evidence_and_the_posterior_frequency_of_each_cut_over_every_cut_set():
+    rng = np.random.default_rng(10)
+    counts = np.eye(3)[rng.integers(0, 3, 12)] + 0.0
+    counts[6:] = np.eye(3)[2]
+    evidence, _ = segment_evidence(counts, 0.5)
+    model, marg = cut_marginals(counts, 0.5, 3, 2)
+    for k in range(3):
+        sets, values = [], []
+        for cuts in itertools.combinations(range(1, 12), k):
+            b = [0, *cuts, 12]
+            if min(np.diff(b)) >= 3:
+                sets.append(cuts)
+                values.append(float(evidence(np.array(b[:-1]), np.array(b[1:])).sum()))
+        w = np.exp(np.array(values) - max(values))
+        w /= w.sum()
+        expected = np.zeros(12)
+        for weight, cuts in zip(w, sets, strict=True):
+            expected[list(cuts)] += weight
+        assert model[k] == pytest.approx(np.log(np.mean(np.exp(values))))
+        assert marg[k] == pytest.approx(expected)
+        assert marg[k].sum() == pytest.approx(k)
+
+
+def test_pick_reports_a_change_where_its_probability_within_two_rows_passes_the_threshold():
+    prob = np.zeros(60)
+    prob[[10, 11]] = 0.3  # 0.6 within two rows of row 10 or 11: reported once, at the likelier row (the first)
+    prob[30] = 0.4  # 0.4 alone: not reported at 0.5
+    prob[[45, 52]] = [0.7, 0.6]  # both pass, but 52 is 7 events from 45: only the likelier is kept
+    ev = np.arange(61.0)  # one event per row
+    assert pick(prob, ev, 0.5, 10) == [10, 45]
+    assert pick(prob, ev, 0.35, 10) == [10, 30, 45]
+    assert pick(prob, ev, 0.5, 5) == [10, 45, 52]
+    assert pick(np.zeros(0), np.zeros(1), 0.5, 10) == []
+
+
+def test_config_checks_the_posterior_settings():
+    with pytest.raises(ValueError, match="evidence"):
+        ChangeConfig(evidence="half")
+    with pytest.raises(ValueError, match="threshold"):
+        ChangeConfig(threshold=1.0)
+    with pytest.raises(ValueError, match="ramp_min_span"):
+        ChangeConfig(ramp_min_span=-0.1)
+
+
+def test_pick_ends_when_a_bulk_moment_holds_more_events_than_a_segment():
+    # rows 1 and 2 are bulk moments of 30 events each: the window at row 0 picks row 1, which lies 30 events from
+    # row 0 — the window is still taken out, so the search ends
+    prob = np.array([0.0, 0.9, 0.0, 0.0, 0.0])
+    ev = np.array([0.0, 1.0, 31.0, 61.0, 62.0, 63.0])
+    assert pick(prob, ev, 0.5, 10) == [1]

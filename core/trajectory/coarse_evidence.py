@@ -1,0 +1,110 @@
+"""Evidence of segmentations, ramps and a weekly rhythm when an item has several categories: "one of them".
+
+An event on an item tagged {Comedy, Horror} says the user's choice was Comedy *or* Horror, not half of each. Its
+likelihood under a category mix p is therefore p(Comedy) + p(Horror) (coarse data: the item's other factors are the
+same under every model compared and cancel). Under a Dirichlet(α) prior this has no closed form, so each model is
+scored prequentially, the product of one-step-ahead predictive probabilities, each a proper probability of what
+was seen given what came before: event i has probability Σ_{c ∈ tags_i} p̂_i(c), and the Dirichlet's counts are
+then updated by the posterior share of each of its tags, p̂_i(c) / Σ_{c' ∈ tags_i} p̂_i(c') (assumed-density
+filtering). For a single-category item this is exactly the Dirichlet–multinomial evidence.
+
+The same rule scores each model the detector compares, so they stand on one scale:
+- `coarse_segments`: every segment of grid rows (the `segment_evidence` interface);
+- `coarse_ramp_scores`: a linear drift from mix a to mix b between events s and e, whose predictive at event i is
+  (1 − λ_i)·â + λ_i·b̂ (λ_i the share of the way through, 0 before s, 1 from e), each tag's posterior share split
+  between a and b in proportion to their terms; with e = s + 1 it is the step at e;
+- `coarse_weekly`: one mix at weekends (UTC), another on weekdays.
+
+Shapes: n events, C categories, G grid rows, P ramp positions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import logsumexp
+
+__all__ = ["coarse_segments", "coarse_ramp_scores", "coarse_ramp_evidence", "coarse_weekly"]
+
+
+def _tags(events: np.ndarray) -> np.ndarray:
+    return (np.asarray(events, np.float64) > 0).astype(np.float64)
+
+
+def coarse_segments(events: np.ndarray, starts: np.ndarray, alpha: float):
+    """A function (a [S] rows, b [S] rows) -> [S] log evidence of grid rows a..b-1 (their events in order), and
+    [G+1] cumulative events per row. events [n, C] (an event's categories are its positive entries; an event
+    without any is skipped), starts [G] first event of each row, starts[0] = 0."""
+    t = _tags(events)
+    n, C = t.shape
+    s = np.asarray(starts, np.int64)
+    G = len(s)
+    row = np.searchsorted(s, np.arange(n), side="right") - 1  # [n] row of each event
+    counts = np.zeros((G, C))  # per segment start a: its Dirichlet's counts so far
+    logev = np.zeros(G)  # per segment start a: log evidence so far
+    table = np.zeros((G, G + 1))  # table[a, b]: log evidence of rows a..b-1
+    for i in range(n):
+        if i > 0 and row[i] != row[i - 1]:
+            table[:, row[i]] = logev
+        if not t[i].any():
+            continue
+        live = slice(0, row[i] + 1)  # segments that have started by event i
+        pred = (counts[live] + alpha) / (counts[live].sum(axis=1, keepdims=True) + C * alpha)  # [a, C]
+        hit = pred * t[i]
+        lik = hit.sum(axis=1)
+        logev[live] += np.log(lik)
+        counts[live] += hit / lik[:, None]
+    table[:, G] = logev
+    per_row = np.bincount(row, weights=(t.sum(axis=1) > 0).astype(np.float64), minlength=G)
+    ev = np.concatenate([[0.0], np.cumsum(per_row)])
+
+    def evidence(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        # a segment starting at row a is scored from its first event on, so table[a, b] counts rows a..b-1 only
+        return table[np.asarray(a, np.int64), np.asarray(b, np.int64)]
+
+    return evidence, ev
+
+
+def coarse_ramp_scores(events: np.ndarray, alpha: float, points: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """([P, 2] the (s, e) grid, 0 ≤ s < e ≤ n in steps of about n / `points`; [P] the log evidence of the ramp from
+    s to e). events [n, C]."""
+    t = _tags(events)
+    n, C = t.shape
+    step = max(1, n // points)
+    grid = np.array([(s, e) for s in range(0, n, step) for e in range(s + 1, n + 1, step)], np.int64).reshape(-1, 2)
+    a = np.zeros((len(grid), C))
+    b = np.zeros((len(grid), C))
+    logev = np.zeros(len(grid))
+    span = (grid[:, 1] - grid[:, 0]).astype(np.float64)
+    for i in range(n):
+        if not t[i].any():
+            continue
+        lam = np.clip((i - grid[:, 0]) / span, 0.0, 1.0)[:, None]  # [P, 1]
+        pa = (1 - lam) * (a + alpha) / (a.sum(axis=1, keepdims=True) + C * alpha) * t[i]
+        pb = lam * (b + alpha) / (b.sum(axis=1, keepdims=True) + C * alpha) * t[i]
+        lik = (pa + pb).sum(axis=1)
+        logev += np.log(lik)
+        a += pa / lik[:, None]
+        b += pb / lik[:, None]
+    return grid, logev
+
+
+def coarse_ramp_evidence(events: np.ndarray, alpha: float, points: int = 30, min_span: float = 0.0) -> float:
+    """Log marginal likelihood of a drift whose start and end are integrated out: the log-mean-exp of
+    `coarse_ramp_scores` over the ramps spanning at least `min_span` of the history (0: down to a step)."""
+    grid, scores = coarse_ramp_scores(events, alpha, points)
+    keep = grid[:, 1] - grid[:, 0] >= max(1.0, min_span * len(events))
+    return float(logsumexp(scores[keep]) - np.log(keep.sum())) if keep.any() else -np.inf
+
+
+def coarse_weekly(events: np.ndarray, ts: np.ndarray, alpha: float) -> float:
+    """Log evidence of one mix on weekend days (Saturday, Sunday UTC) and another on weekdays, each group's events
+    scored in order. events [n, C], ts [n] unix seconds or datetime64."""
+    secs = np.asarray(ts).astype("datetime64[s]").astype(np.int64)
+    weekend = ((secs // 86_400) + 3) % 7 >= 5  # 1970-01-01 was a Thursday (3 with Monday = 0)
+    x = np.asarray(events, np.float64)
+    total = 0.0
+    for part in (x[weekend], x[~weekend]):
+        if len(part):
+            evidence, _ = coarse_segments(part, np.array([0]), alpha)
+            total += float(evidence(np.array([0]), np.array([1]))[0])
+    return total
