@@ -17,7 +17,8 @@ Figures (each with the 1-minute load average beside it), written to `bench/resul
   InterestLens's default protocol (seen items excluded) for reference;
 - explain: p95 latency of `HistoryExplainer.explain` on users with at least 50 events (the ONNX model reads the
   latest 50), and the largest additivity error;
-- compare: p95 of `compare_models(ours, sasrec)` end to end on ML-100k;
+- compare: p95 of `compare_models(ours, sasrec)` end to end on ML-100k (exclude_seen and all_items, each with its
+  paired bootstrap; with --compare-recbole RecBole's protocol too, as stage `compare_recbole`);
 - user switch: p95 of `core.trajectory.user_view` (what the app's cached user view calls; no attention for an
   external model) + the history table for users seen for the first time;
 - served log: a served log written from the ONNX model's top-10 per monthly window (served_at = window end − 1 s),
@@ -60,6 +61,8 @@ def main() -> None:
     ap.add_argument("--explain-users", type=int, default=20)
     ap.add_argument("--switch-users", type=int, default=30)
     ap.add_argument("--compare-runs", type=int, default=5)
+    ap.add_argument("--compare-recbole", action="store_true",
+                    help="compare under RecBole's protocol too (stage compare_recbole instead of compare)")
     ap.add_argument("--stages", default="repro,explain,compare,switch,served")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -122,15 +125,20 @@ def main() -> None:
         cmp = None
         for _ in range(args.compare_runs):
             t0, c0 = time.perf_counter(), time.process_time()
-            cmp = compare_models(args.db, args.ours, path)
+            cmp = compare_models(args.db, args.ours, path, recbole=args.compare_recbole)
             ms.append((time.perf_counter() - t0) * 1000)
             cpu.append((time.process_time() - c0) * 1000)
         d = cmp.to_dict()
         fig = {"compare_ms": percentiles(ms), "compare_cpu_ms": percentiles(cpu), "ndcg10_diff": d["NDCG@10_diff"], "interval": [d["NDCG@10_diff_low"],
                d["NDCG@10_diff_high"]], "jaccard": d["overlap"]["jaccard"], "rbo": d["overlap"]["rbo"],
-               "a": cmp.a.metrics["NDCG@10"], "b": cmp.b.metrics["NDCG@10"], "load1_before": la, "load1_after": load1()}
-        print("compare", fig)
-        res.stage("compare", fig)
+               "a": cmp.a.metrics["NDCG@10"], "b": cmp.b.metrics["NDCG@10"],
+               "protocols": {name: {"users": pc.users, "a": pc.ndcg_a, "b": pc.ndcg_b, "diff": pc.ndcg_diff,
+                                    "interval": [pc.ndcg_diff_low, pc.ndcg_diff_high]}
+                             for name, pc in cmp.protocols.items()},
+               "load1_before": la, "load1_after": load1()}
+        name = "compare_recbole" if args.compare_recbole else "compare"
+        print(name, fig)
+        res.stage(name, fig)
 
     if "switch" in stages:
         from core.store import user_history

@@ -8,23 +8,32 @@ import streamlit as st
 
 from dashboard import cache
 
-__all__ = ["comparison", "comparison_page", "user_side"]
+__all__ = ["comparison", "comparison_page", "protocols", "user_side"]
 
 
 @st.cache_data(show_spinner="Comparing the two models…", max_entries=8)
-def comparison(db: str, model_a: str, model_b: str, stamp: tuple[int, int, int]) -> Any:
-    """`core.compare.compare_models` (a Comparison), cached until the database changes."""
+def comparison(db: str, model_a: str, model_b: str, stamp: tuple[int, int, int], recbole: bool = False) -> Any:
+    """`core.compare.compare_models` (a Comparison; `recbole`: RecBole's protocol too), cached until the database
+    changes."""
     from core.compare import compare_models
 
-    return compare_models(db, model_a, model_b)
+    return compare_models(db, model_a, model_b, recbole=recbole)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def comparison_page(db: str, model_a: str, model_b: str, stamp: tuple[int, int, int]) -> str:
+def comparison_page(db: str, model_a: str, model_b: str, stamp: tuple[int, int, int], recbole: bool = False) -> str:
     """The self-contained HTML export of the comparison (`core.compare.comparison_html`)."""
     from core.compare import comparison_html
 
-    return comparison_html(comparison(db, model_a, model_b, stamp))
+    return comparison_html(comparison(db, model_a, model_b, stamp, recbole))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def protocols(db: str, model_a: str, model_b: str, stamp: tuple[int, int, int], recbole: bool = False) -> Any:
+    """The comparison's accuracy per protocol as a table (`core.compare.protocol_table`)."""
+    from core.compare import protocol_table
+
+    return protocol_table(comparison(db, model_a, model_b, stamp, recbole).protocols)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -2,9 +2,10 @@
 
 Both models are read through the model contract (`LoadedModel.scorer`), so ours, an external one or two external
 ones compare alike. They are ranked on the *same* split (model A's, applied to both: the event order is the
-database's, only the item indices differ) under the protocol of `core.evaluate` (full catalogue, items seen in the
-input excluded, ties to the lower index). Users whose test item one of the models does not know are left out of
-the paired figures.
+database's, only the item indices differ) under every protocol of `core.evaluate` (`exclude_seen`, `all_items`)
+and, when asked, RecBole's (`core.compare.protocols`), each with its own paired figures in `protocols`. The
+headline (`a.metrics`, `ndcg_diff`, the group gaps and the per-user NDCG of the overlap table) is `exclude_seen`.
+Users whose test item one of the models does not know are left out of the paired figures.
 
 The paired bootstrap resamples users with replacement `n_boot` times and reads the 2.5% and 97.5% quantiles of the
 mean per-user NDCG@K difference (A − B). Top-K overlap compares the lists each model recommends from a user's whole
@@ -21,8 +22,14 @@ import pandas as pd
 
 from core.checkpoint import LoadedModel, load_checkpoint, model_for
 from core.compare.overlap import jaccard, rbo
-from core.evaluate import evaluate_split, split_from_card, summarize
-from core.evaluate.split import Split
+from core.compare.protocols import (
+    COMPARE_PROTOCOLS,
+    ProtocolComparison,
+    compare_protocol,
+    per_user_ndcg,
+    rank_protocols,
+)
+from core.evaluate import Ranked, split_from_card
 from core.evaluate.windows import prefix_pairs
 from core.fairness import arp, coverage, gini, recommendation_counts, user_group_table
 from core.recommend import recommend
@@ -38,7 +45,7 @@ class ModelSide:
 
     name: str  # the model folder's name
     kind: str  # "interestlens", "onnx", "torchscript" or "entry"
-    metrics: dict[str, float]  # core.evaluate metric keys, on the paired users
+    metrics: dict[str, float]  # core.evaluate metric keys, on the paired users, under the headline protocol
     exposure: dict[str, float]  # coverage, gini, arp of the top-K lists from whole histories
     group_ndcg: dict[str, dict[str, float]]  # attribute -> group -> mean NDCG@K on the paired users
     gaps: dict[str, float]  # attribute -> largest minus smallest group mean NDCG@K
@@ -57,9 +64,10 @@ class Comparison:
     ndcg_diff_high: float  # 97.5% quantile
     n_boot: int
     overlap: pd.DataFrame  # per user: user_id, jaccard, rbo, ndcg_a, ndcg_b (NaN without a test item)
-    protocol: str = "exclude_seen"  # items in the input excluded from the ranking (core.evaluate)
+    protocol: str = "exclude_seen"  # the headline's protocol: items in the input excluded (core.evaluate)
     split: str = "loo"
     settings: dict = field(default_factory=dict)
+    protocols: dict[str, ProtocolComparison] = field(default_factory=dict)  # every protocol compared, in order
 
     def disagreeing(self, n: int = 10) -> pd.DataFrame:
         """The `n` users whose lists differ most (lowest RBO, then lowest Jaccard, then id)."""
@@ -78,22 +86,16 @@ class Comparison:
             f"NDCG@{self.k}_diff_low": self.ndcg_diff_low,
             f"NDCG@{self.k}_diff_high": self.ndcg_diff_high,
             "n_boot": self.n_boot,
+            "protocols": {name: pc.to_dict() for name, pc in self.protocols.items()},
             "overlap": {"jaccard": float(ov["jaccard"].mean()), "rbo": float(ov["rbo"].mean()), "users": len(ov)},
             "disagreeing": self.disagreeing(n_disagreeing).to_dict(orient="records"),
         }
 
 
-def _ndcg(ranks: np.ndarray, k: int) -> np.ndarray:
-    return np.where(ranks <= k, 1.0 / np.log2(ranks.astype(np.float64) + 1.0), 0.0)
-
-
-def _side(loaded: LoadedModel, seqs: Sequences, split: Split, k: int) -> tuple[dict, pd.Series, list[list[str]]]:
-    """(ranked metrics source, per-user NDCG@K by user id, top-K item ids per user from the whole history)."""
-    _, ranked = evaluate_split(loaded.scorer.score, seqs, split, "test", loaded.config.max_len, loaded.vocab.n_items)
-    per_user = pd.Series(_ndcg(ranked.ranks, k), index=pd.Index(seqs.user_ids[ranked.rows].astype(str), name="user_id"))
+def _lists(loaded: LoadedModel, seqs: Sequences, k: int) -> list[list[str]]:
+    """Top-K item ids per user, recommended from the whole history (what would be served now)."""
     lists = recommend(loaded, [seqs.history(r) for r in range(seqs.n_users)], k=k)
-    ids = [[loaded.vocab.item_id(i) for i, _ in lst] for lst in lists]
-    return {"ranks": ranked.ranks, "top": ranked.top, "users": per_user.index}, per_user, ids
+    return [[loaded.vocab.item_id(i) for i, _ in lst] for lst in lists]
 
 
 def _exposure(ids: list[list[str]], users: np.ndarray, loaded: LoadedModel, pop: pd.Series) -> dict[str, float]:
@@ -114,29 +116,32 @@ def _groups(per_user: pd.Series, groups: pd.DataFrame) -> tuple[dict, dict]:
 
 def compare_loaded(
     a: LoadedModel, b: LoadedModel, seqs_a: Sequences, seqs_b: Sequences, user_attributes: pd.DataFrame | None,
-    k: int = 10, n_boot: int = 1000, seed: int = 0,
+    k: int = 10, n_boot: int = 1000, seed: int = 0, recbole: bool = False,
 ) -> Comparison:
-    """Compare two loaded models on sequences mapped with each one's vocabulary (same database, same order)."""
+    """Compare two loaded models on sequences mapped with each one's vocabulary (same database, same order).
+
+    `recbole`: also RecBole's protocol (`core.compare.protocols`), in `protocols["recbole"]`.
+    """
     if not np.array_equal(seqs_a.offsets, seqs_b.offsets):
         raise ValueError("the two models' sequences must come from the same database")
     split = split_from_card(seqs_a, a.card.get("split"))
-    ra, nd_a, ids_a = _side(a, seqs_a, split, k)
-    rb, nd_b, ids_b = _side(b, seqs_b, split, k)
+    ranked: list[dict[str, Ranked]] = [rank_protocols(m, s, split, recbole) for m, s in ((a, seqs_a), (b, seqs_b))]
+    protocols = {p: compare_protocol(p, "recbole" if p == "recbole" else split.kind, ranked[0][p], ranked[1][p],
+                                     seqs_a, seqs_b, (a.vocab.n_items, b.vocab.n_items), k, n_boot, seed)
+                 for p in COMPARE_PROTOCOLS if p in ranked[0]}
+    head = protocols["exclude_seen"]
+    nd_a = per_user_ndcg(ranked[0]["exclude_seen"], seqs_a, k)
+    nd_b = per_user_ndcg(ranked[1]["exclude_seen"], seqs_b, k)
     common = nd_a.index.intersection(nd_b.index)
     da, db_ = nd_a.reindex(common), nd_b.reindex(common)
-    diff = (da - db_).to_numpy()
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(diff), size=(n_boot, len(diff))) if len(diff) else np.zeros((n_boot, 0), int)
-    boot = diff[draws].mean(axis=1) if len(diff) else np.full(n_boot, np.nan)
-    low, high = (np.quantile(boot, [0.025, 0.975]) if len(diff) else (np.nan, np.nan))
+    ids_a, ids_b = _lists(a, seqs_a, k), _lists(b, seqs_b, k)
     _, train = prefix_pairs(seqs_a.offsets[:-1], split.train_end)  # training events: before each user's cut
     users = seqs_a.user_ids.astype(str)
     sides = []
-    for loaded, seqs, ids, per_user, ranked in ((a, seqs_a, ids_a, da, ra), (b, seqs_b, ids_b, db_, rb)):
+    for loaded, seqs, ids, per_user, metrics in ((a, seqs_a, ids_a, da, head.metrics_a),
+                                                 (b, seqs_b, ids_b, db_, head.metrics_b)):
         n = np.bincount(seqs.items[train], minlength=loaded.vocab.n_items + 1)[1:]
         pop = pd.Series(n, index=pd.Index(loaded.vocab.items, name="item_id"))
-        keep = np.isin(np.asarray(ranked["users"]), common)
-        metrics = summarize(ranked["ranks"][keep], ranked["top"][keep], loaded.vocab.n_items)
         groups = user_group_table(common, user_attributes, None)
         by, gaps = _groups(per_user, groups)
         sides.append(ModelSide(loaded.name, loaded.kind, metrics, _exposure(ids, users, loaded, pop), by, gaps))
@@ -147,16 +152,17 @@ def compare_loaded(
     })
     overlap["ndcg_a"] = overlap["user_id"].map(da)
     overlap["ndcg_b"] = overlap["user_id"].map(db_)
-    return Comparison(sides[0], sides[1], len(common), k, float(diff.mean()) if len(diff) else float("nan"),
-                      float(low), float(high), n_boot, overlap, split=split.kind,
-                      settings={"seed": seed, "rbo_p": 0.9})
+    return Comparison(sides[0], sides[1], head.users, k, head.ndcg_diff, head.ndcg_diff_low, head.ndcg_diff_high,
+                      n_boot, overlap, split=split.kind, settings={"seed": seed, "rbo_p": 0.9},
+                      protocols=protocols)
 
 
 def compare_models(
     db: str | os.PathLike | None, model_a: str | os.PathLike, model_b: str | os.PathLike, k: int = 10,
-    n_boot: int = 1000, seed: int = 0,
+    n_boot: int = 1000, seed: int = 0, recbole: bool = False,
 ) -> Comparison:
-    """Compare two models (folders or names under the models folder) on database `db`; see the module docstring."""
+    """Compare two models (folders or names under the models folder) on database `db`; see the module docstring.
+    `recbole`: also RecBole's protocol."""
     a = load_checkpoint(model_for(db, model_a))
     b = load_checkpoint(model_for(db, model_b))
     with connect_read(db) as con:
@@ -166,4 +172,4 @@ def compare_models(
             "SELECT user_id, map_keys(attributes), map_values(attributes) FROM users ORDER BY user_id").fetchall()
     records = [{"user_id": str(u), **dict(zip(ks or [], vs or [], strict=True))} for u, ks, vs in rows]
     attrs = pd.DataFrame.from_records(records) if records else None
-    return compare_loaded(a, b, seqs_a, seqs_b, attrs, k, n_boot, seed)
+    return compare_loaded(a, b, seqs_a, seqs_b, attrs, k, n_boot, seed, recbole)

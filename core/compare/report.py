@@ -7,6 +7,7 @@ from html import escape
 from urllib.parse import quote
 
 from core.compare.compare import Comparison
+from core.compare.protocols import PROTOCOL_TEXT
 
 __all__ = ["comparison_html"]
 
@@ -27,12 +28,16 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
 
 
 def comparison_html(cmp: Comparison, explorer: str = "http://127.0.0.1:8501/", n_disagreeing: int = 20) -> str:
-    """The page: accuracy with the paired interval, exposure, fairness gaps, overlap, the most disagreeing users
-    (each linked to `explorer?user=ID`)."""
+    """The page: accuracy per protocol with the paired interval, the headline protocol's metrics, exposure,
+    fairness gaps, overlap, the most disagreeing users (each linked to `explorer?user=ID`)."""
     a, b, k = cmp.a, cmp.b, cmp.k
     names = [escape(f"A: {a.name} ({a.kind})"), escape(f"B: {b.name} ({b.kind})")]
     keys = list(a.metrics)
     acc = _table(["metric", *names], [[escape(m), _num(a.metrics[m]), _num(b.metrics[m])] for m in keys])
+    per = _table(["protocol", "users", f"NDCG@{k} A", f"NDCG@{k} B", "A − B", "95% paired bootstrap"],
+                 [[f"{escape(p)}<br><small>{escape(PROTOCOL_TEXT[p])}</small>", f"{pc.users:,}", _num(pc.ndcg_a),
+                   _num(pc.ndcg_b), _num(pc.ndcg_diff), f"[{_num(pc.ndcg_diff_low)}, {_num(pc.ndcg_diff_high)}]"]
+                  for p, pc in cmp.protocols.items()])
     exp = _table(["exposure", *names], [[escape(m), _num(a.exposure[m]), _num(b.exposure[m])] for m in a.exposure])
     gap_rows = [[escape(attr), _num(a.gaps.get(attr, float("nan"))), _num(b.gaps.get(attr, float("nan")))]
                 for attr in sorted(set(a.gaps) | set(b.gaps))]
@@ -44,11 +49,11 @@ def comparison_html(cmp: Comparison, explorer: str = "http://127.0.0.1:8501/", n
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>InterestLens: {names[0]} vs {names[1]}</title>
 <style>{_CSS}</style></head><body>
 <h1>{names[0]} vs {names[1]}</h1>
-<p>{cmp.users:,} users paired; split {escape(cmp.split)}, protocol {escape(cmp.protocol)} (full catalogue, items in the
-input excluded). Written {escape(dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC'))}.</p>
-<h2>Accuracy</h2>{acc}
-<p>Mean per-user NDCG@{k} difference A − B: <b>{_num(cmp.ndcg_diff)}</b>, 95% paired bootstrap interval
-[{_num(cmp.ndcg_diff_low)}, {_num(cmp.ndcg_diff_high)}] ({cmp.n_boot:,} resamples of users).</p>
+<p>Split {escape(cmp.split)}. Written {escape(dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC'))}.</p>
+<h2>Accuracy per protocol</h2>{per}
+<p>Mean per-user NDCG@{k} difference A − B with a 95% paired bootstrap interval ({cmp.n_boot:,} resamples of users)
+under each protocol, on the users both models can rank under it.</p>
+<h2>Accuracy, {escape(cmp.protocol)} ({cmp.users:,} users paired)</h2>{acc}
 <h2>Item exposure (top-{k} from each user's whole history)</h2>{exp}
 <h2>Fairness</h2>{gaps}
 <h2>Top-{k} overlap</h2><p>Mean Jaccard {_num(float(ov['jaccard'].mean()))}, mean rank-biased overlap (p = 0.9)

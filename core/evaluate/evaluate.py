@@ -114,7 +114,7 @@ def evaluate_loaded(
     """Evaluate an already loaded model on sequences mapped with its vocabulary, under both protocols; the headline
     (and `eval_users.parquet`) follows the seen rule (`core.evaluate.protocol`). `social`: the
     `core.friends.context.SocialContext` a model with the social branch reads its friends from. `recbole`: also
-    RecBole's sequential protocol (`core.evaluate.recbole`), in `extra["recbole"]`."""
+    RecBole's sequential protocol (`core.evaluate.recbole`) for the model and both baselines, in `extra["recbole"]`."""
     split = split_from_card(seqs, loaded.card.get("split"))
     n_items = loaded.vocab.n_items
     max_len = loaded.config.max_len
@@ -137,7 +137,8 @@ def evaluate_loaded(
     matches = fingerprint is None or fingerprint == loaded.fingerprint or not loaded.fingerprint
     extra = {}
     if recbole:
-        extra["recbole"] = evaluate_recbole(loaded.scorer.score, seqs, max_len, prepare=prepare).to_dict()
+        extra["recbole"] = evaluate_recbole(loaded.scorer.score, seqs, max_len, prepare=prepare,
+                                           n_items=n_items).to_dict()
     return EvalResult(
         metrics=head.metrics,
         users=head.users,

@@ -33,18 +33,28 @@ b = c[1].selectbox("Model B", models, index=1, format_func=name.get, key="compar
 if a == b:
     st.info("Pick two different models.")
     st.stop()
+recbole = st.checkbox("Also RecBole's protocol", key="compare_recbole", bind="query-params",
+                      help="RecBole 1.2.1's sequential full sort: its leave-one-out (a test target from 3 events), "
+                           "nothing excluded, MRR cut at K; one more scoring pass per model.")
 
 # Cached calls into core.
-cmp = compare_calls.comparison(db, a, b, stamp)
+cmp = compare_calls.comparison(db, a, b, stamp, recbole)
+per_protocol = compare_calls.protocols(db, a, b, stamp, recbole)
 
 # Layout.
 k = cmp.k
-st.caption(f"{cmp.users:,} users paired; {cmp.split} split, {cmp.protocol} (full catalogue, items in the input "
-           f"excluded). A = {md_text(cmp.a.name)} ({cmp.a.kind}), B = {md_text(cmp.b.name)} ({cmp.b.kind}).")
-st.metric(f"NDCG@{k}, A − B", f"{cmp.ndcg_diff:+.4f}",
+st.caption(f"{cmp.split} split. A = {md_text(cmp.a.name)} ({cmp.a.kind}), B = {md_text(cmp.b.name)} ({cmp.b.kind}).")
+st.metric(f"NDCG@{k}, A − B ({cmp.protocol})", f"{cmp.ndcg_diff:+.4f}",
           help=f"95% paired bootstrap interval [{cmp.ndcg_diff_low:+.4f}, {cmp.ndcg_diff_high:+.4f}] "
                f"({cmp.n_boot:,} resamples of users)")
-st.caption(f"95% paired bootstrap interval of the difference: [{cmp.ndcg_diff_low:+.4f}, {cmp.ndcg_diff_high:+.4f}]")
+st.subheader("Accuracy per protocol")
+st.caption(f"Mean NDCG@{k} of each model and the paired difference with its 95% bootstrap interval ({cmp.n_boot:,} "
+           f"resamples of users), on the users both models can rank under that protocol.")
+st.dataframe(per_protocol, width="stretch", hide_index=True, key="compare_protocols",
+             column_config={c: st.column_config.NumberColumn(format="%.4f") for c in per_protocol.columns
+                            if c not in ("protocol", "users", "description")})
+st.caption(f"All metrics under the headline protocol, {cmp.protocol} ({cmp.users:,} users paired; left), and item "
+           f"exposure of the top-{k} from each user's whole history (right):")
 left, right = st.columns(2)
 left.dataframe(pd.DataFrame({"A": cmp.a.metrics, "B": cmp.b.metrics}), width="stretch", key="compare_metrics")
 right.dataframe(pd.DataFrame({"A": cmp.a.exposure, "B": cmp.b.exposure}), width="stretch", key="compare_exposure")
@@ -58,7 +68,7 @@ st.caption(f"Mean Jaccard {ov['jaccard'].mean():.3f}, mean rank-biased overlap {
 worst = cmp.disagreeing(20).assign(explorer=lambda d: "/user?user=" + d["user_id"].astype(str))
 st.dataframe(worst, width="stretch", hide_index=True, key="compare_disagreeing",
              column_config={"explorer": st.column_config.LinkColumn("explorer", display_text="open")})
-st.download_button("Download the comparison (HTML)", compare_calls.comparison_page(db, a, b, stamp),
+st.download_button("Download the comparison (HTML)", compare_calls.comparison_page(db, a, b, stamp, recbole),
                    file_name="comparison.html", mime="text/html", key="compare_html")
 
 st.subheader("One user under both models")

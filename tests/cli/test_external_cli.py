@@ -141,3 +141,79 @@ def test_evaluate_recbole_ranks_the_onnx_models_known_scores(cli, monkeypatch, s
     assert rb["ndcg@10"] == pytest.approx(float(np.where(r <= 10, 1 / np.log2(r + 1), 0).mean()), abs=1e-9)
     assert rb["mrr@10"] == pytest.approx(float(np.where(r <= 10, 1 / r, 0).mean()), abs=1e-9)
     assert rb["mrr@10"] < float((1 / r).mean())  # cut at 10: some targets rank lower (the check can fail)
+    # the baselines under the same protocol, on the same users (their figures by hand: tests/core/test_evaluate_recbole.py)
+    assert set(rb["baselines"]) == {"most_popular", "markov"}
+    assert all(set(b) == {k for k in rb if "@" in k} for b in rb["baselines"].values())
+
+
+def _ndcg_by_hand(score_of, histories: list[list[str]], items: list[str], protocol: str) -> dict[int, float]:
+    """{user index: NDCG@10 of the last event} under one protocol, from each history's known scores [I]: loo users
+    (2+ events) for exclude_seen and all_items, RecBole's (3+) for recbole; the input's items removed under
+    exclude_seen (never the target); ties against the target."""
+    index = {item: n for n, item in enumerate(items)}
+    out = {}
+    for u, h in enumerate(histories):
+        if len(h) < (3 if protocol == "recbole" else 2):
+            continue
+        s, t = score_of(h[:-1]), index[h[-1]]
+        above = s >= s[t]
+        above[t] = False
+        if protocol == "exclude_seen":
+            above[[index[i] for i in h[:-1]]] = False
+        rank = 1 + int(above.sum())
+        out[u] = 1 / np.log2(rank + 1) if rank <= 10 else 0.0
+    return out
+
+
+def test_compare_reports_every_protocol_with_known_figures(cli, monkeypatch, semantic_db, onnx_model, tmp_path):
+    """`compare` of the ONNX model (A) and a popularity entry point (B) reports exclude_seen, all_items and, with
+    --recbole, RecBole's protocol, each model's NDCG@10 and the paired difference equal to a computation from the
+    known scores; without --recbole the two protocols of evaluate, in the table and the JSON."""
+    root, emb, items = onnx_model
+    with connect_read(semantic_db) as con:
+        users = [str(u) for (u,) in con.execute("SELECT DISTINCT user_id FROM events ORDER BY 1").fetchall()]
+        histories = [[str(i) for i in user_history(con, u)["item_id"]] for u in users]
+        counts = dict(con.execute("SELECT item_id, count(*) FROM events GROUP BY 1").fetchall())
+    pop = np.array([float(counts.get(i, 0)) for i in items])
+    code_dir = tmp_path / "code"
+    code_dir.mkdir()
+    (code_dir / "il_cli_pop_entry.py").write_text(
+        "import numpy as np\n\n"
+        f"ITEMS = {items!r}\nCOUNTS = {pop.tolist()!r}\n\n"
+        "class Popular:\n    item_ids = ITEMS\n\n"
+        "    def score(self, histories):\n        return np.tile(np.array(COUNTS), (len(histories), 1))\n\n"
+        "def factory():\n    return Popular()\n")
+    monkeypatch.syspath_prepend(str(code_dir))
+    with connect_read(semantic_db) as con:
+        add_model(con, root, "toy-pop", "entry", "il_cli_pop_entry:factory")
+    monkeypatch.setenv("INTERESTLENS_MODELS", str(root))
+    args = ["compare", "--db", str(semantic_db), "--model", "toy-onnx", "--model", "toy-pop", "--n-boot", "50"]
+
+    code, out, err = cli(*args, "--recbole", "--json")
+    assert code == 0, err
+    got = json.loads(out)
+    assert list(got["protocols"]) == ["exclude_seen", "all_items", "recbole"]
+    for name, pc in got["protocols"].items():
+        a = _ndcg_by_hand(lambda h: _scores(emb, items, h), histories, items, name)
+        b = _ndcg_by_hand(lambda h: pop, histories, items, name)
+        assert pc["users"] == len(a) == len(b) and pc["protocol"] == name
+        assert pc["NDCG@10_a"] == pytest.approx(np.mean(list(a.values())), abs=1e-9), name
+        assert pc["NDCG@10_b"] == pytest.approx(np.mean(list(b.values())), abs=1e-9), name
+        diff = np.mean([a[u] - b[u] for u in a])
+        assert pc["NDCG@10_diff"] == pytest.approx(diff, abs=1e-9), name
+        assert pc["NDCG@10_diff_low"] <= diff <= pc["NDCG@10_diff_high"]
+        key = "ndcg@10" if name == "recbole" else "NDCG@10"  # each protocol's own metric names
+        assert pc["a"][key] == pytest.approx(pc["NDCG@10_a"]) and pc["b"][key] == pytest.approx(pc["NDCG@10_b"])
+    # the protocols do differ on this log (repeats): a protocol left out or mixed up changes a figure above
+    assert got["protocols"]["exclude_seen"]["NDCG@10_a"] != pytest.approx(got["protocols"]["all_items"]["NDCG@10_a"])
+    assert got["NDCG@10_diff"] == got["protocols"]["exclude_seen"]["NDCG@10_diff"]  # the headline
+
+    code, out, err = cli(*args, "--json")
+    assert code == 0, err
+    assert list(json.loads(out)["protocols"]) == ["exclude_seen", "all_items"]
+    code, out, err = cli(*args)
+    assert code == 0, err
+    table = {line.split()[0]: line.split() for line in out.splitlines() if line.split()[:1] in (["exclude_seen"],
+                                                                                                ["all_items"])}
+    assert set(table) == {"exclude_seen", "all_items"}
+    assert float(table["all_items"][2]) == pytest.approx(got["protocols"]["all_items"]["NDCG@10_a"], abs=5e-5)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.evaluate import leave_one_out, rank_targets
-from core.evaluate.recbole import evaluate_recbole, recbole_metrics, recbole_split
+from core.evaluate import leave_one_out, most_popular_scorer, rank_targets
+from core.evaluate.recbole import evaluate_recbole, recbole_baselines, recbole_metrics, recbole_split
 from core.model import Batch
 from core.sequences import Sequences
 
@@ -92,3 +92,55 @@ def test_the_recbole_protocol_differs_from_all_items_on_loo_only_by_its_users():
 
 def test_recbole_metrics_of_no_users_are_zero():
     assert recbole_metrics(np.zeros(0, np.int64), (10,)) == {"hit@10": 0.0, "ndcg@10": 0.0, "mrr@10": 0.0}
+
+
+# Items 1..4. u0 has 2 events: RecBole trains on both (its 1 -> 2 counts), loo would keep only the first.
+# u1 tests 3 after [1, 2]; u2 tests 2 after [2, 3, 1]; u3 tests 4 after [3, 4, 4, 1] (u2's and u3's targets are
+# items they already had: nothing is removed).
+BASE_LOG = [[1, 2], [1, 2, 3], [2, 3, 1, 2], [3, 4, 4, 1, 4]]
+
+
+def test_recbole_baselines_match_the_hand_computation():
+    # RecBole's training events: u0 [1, 2], u1 [1, 2], u2 [2, 3], u3 [3, 4, 4]
+    #   popularity: item 1: 2, item 2: 3, item 3: 2, item 4: 2
+    #   transitions: 1 -> 2 (u0, u1), 2 -> 3 (u2), 3 -> 4 and 4 -> 4 (u3); tie-break popularity / (3 + 1)
+    # most popular ranks every history [_, 2, 3, 2, 2]:
+    #   u1 target 3 (2): 2 above, 1 and 4 tie (against it) -> 4; u2 target 2 (3) -> 1; u3 target 4 (2) -> 4
+    # Markov, by the last input item:
+    #   u1 last 2: [_, .5, .75, 1 + .5, .5]  -> target 3 first                      -> 1
+    #   u2 last 1: [_, .5, 2 + .75, .5, .5]  -> target 2 first                      -> 1
+    #   u3 last 1: the same row; target 4 (.5): 2 above, 1 and 3 tie                -> 4
+    seqs = seqs_of(BASE_LOG)
+    base = recbole_baselines(seqs, n_items=4, max_len=50, ks=(1, 3, 5))
+    assert base["most_popular"].ranks.tolist() == [4, 1, 4]
+    assert base["markov"].ranks.tolist() == [1, 1, 4]
+    pop, mk = base["most_popular"].metrics, base["markov"].metrics
+    assert base["most_popular"].users == base["markov"].users == 3
+    assert pop["hit@1"] == pytest.approx(1 / 3) and pop["hit@3"] == pytest.approx(1 / 3)
+    assert pop["hit@5"] == pytest.approx(1.0)
+    assert pop["ndcg@5"] == pytest.approx((1 / math.log2(5) + 1 + 1 / math.log2(5)) / 3)
+    assert pop["mrr@3"] == pytest.approx(1 / 3) and pop["mrr@5"] == pytest.approx((1 / 4 + 1 + 1 / 4) / 3)
+    assert mk["hit@1"] == pytest.approx(2 / 3) and mk["ndcg@3"] == pytest.approx(2 / 3)
+    assert mk["ndcg@5"] == pytest.approx((1 + 1 + 1 / math.log2(5)) / 3)
+    assert mk["mrr@5"] == pytest.approx((1 + 1 + 1 / 4) / 3)
+    # beside the model, with the same users, in the JSON section `recbole`
+    res = evaluate_recbole(first_item_boost, seqs, max_len=50, ks=(1, 3, 5), n_items=4)
+    assert res.users == 3 and set(res.baselines) == {"most_popular", "markov"}
+    d = res.to_dict()
+    assert d["baselines"]["markov"]["mrr@5"] == pytest.approx((1 + 1 + 1 / 4) / 3)
+    assert d["baselines"]["most_popular"]["hit@1"] == pytest.approx(1 / 3)
+    assert "baselines" not in evaluate_recbole(first_item_boost, seqs, max_len=50, ks=(1,)).to_dict()
+
+
+def test_recbole_baselines_are_fitted_on_recbole_training_events_not_loo():
+    # loo trains on u0 [1], u1 [1], u2 [2, 3], u3 [3, 4, 4]: popularity 1: 2, 2: 1, 3: 2, 4: 2. Fitted that way,
+    # u1's target 3 ties 1 and 4 (rank 3), u2's target 2 is below 1, 3, 4 (rank 4), u3's target 4 ties 1 and 3
+    # (rank 3). RecBole's split keeps u0's and u1's second events (item 2), so u2 ranks its target first.
+    seqs = seqs_of(BASE_LOG)
+    assert recbole_split(seqs).train_end.tolist()[:2] == [2, 4]  # offsets 0, 2, 5: u0 keeps 2 events, u1 2
+    assert leave_one_out(seqs).train_end.tolist()[:2] == [1, 3]  # u0 1, u1 1
+    rows, targets = recbole_split(seqs).targets("test")
+    loo_fit = rank_targets(most_popular_scorer(seqs, leave_one_out(seqs), 4), seqs, rows, targets, 50,
+                           protocol="all_items")
+    assert loo_fit.ranks.tolist() == [3, 4, 3]
+    assert recbole_baselines(seqs, n_items=4, max_len=50, ks=(1,))["most_popular"].ranks.tolist() == [4, 1, 4]

@@ -213,7 +213,8 @@ def onnx_beside_ours(dash_env, tmp_path, monkeypatch):
 
 def test_browser_compare_ours_with_an_onnx_model(onnx_beside_ours, server, dash_env, chromium):
     """The Compare page in Chromium: ours (A) against an ONNX model (B), the paired NDCG difference being
-    core.compare's, both trajectories of the most disagreeing user drawn, the HTML export offered."""
+    core.compare's, the accuracy-per-protocol table, both trajectories of the most disagreeing user drawn, the HTML
+    export offered."""
     from playwright.sync_api import expect, sync_playwright
 
     from core.compare import compare_models
@@ -238,6 +239,7 @@ def test_browser_compare_ours_with_an_onnx_model(onnx_beside_ours, server, dash_
             expect(metric).to_contain_text(f"{expected.ndcg_diff:+.4f}", timeout=SLOW)
             expect(page.get_by_text("A = trained (interestlens), B = toy-onnx (onnx)")).to_be_visible()
             expect(page.get_by_text("Top-10 overlap")).to_be_visible()
+            expect(page.get_by_text("Accuracy per protocol")).to_be_visible()  # its rows: test_compare_page.py
             _charts_drawn(page, 2)  # the most disagreeing user's trajectory under each model
             expect(page.get_by_test_id("stDownloadButton")).to_contain_text("Download the comparison (HTML)")
             _shot(page, "compare_browser.png")
