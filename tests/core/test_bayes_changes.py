@@ -70,7 +70,8 @@ def test_a_gradual_drift_is_not_reported_as_a_change_and_a_switch_is():
     cfg = ChangeConfig(min_contrast=0.0)  # the contrast floor alone would also hide this slow drift
     assert detect_changes(drift, ts, cfg).steps == []
     # the third session's detector ("shared"): without its ramp the drift would be cut into a staircase
-    shared = ChangeConfig(evidence="shared", alpha=0.5, weekly_penalty=0.0, change_penalty=-1.0, min_contrast=0.0)
+    shared = ChangeConfig(evidence="shared", alpha=0.5, weekly_penalty=0.0, ramp_penalty=0.0, change_penalty=-1.0,
+                          min_contrast=0.0, one_per_session=True)
     assert detect_changes(drift, ts, shared).steps == []
     assert len(detect_changes(drift, ts, replace(shared, ramp_penalty=float("inf"))).steps) >= 2
     # today's ("one_of"): the ramp takes nearly all the posterior mass from the change models
