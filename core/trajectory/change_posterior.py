@@ -29,6 +29,7 @@ from core.trajectory.coarse_evidence import (
     coarse_segments,
     coarse_weekly,
     dirichlet_prior,
+    row_events,
 )
 
 __all__ = ["REACH", "cut_marginals", "evidences", "change_probability", "pick", "posterior_changes"]
@@ -158,7 +159,7 @@ def posterior_changes(
     rows = np.arange(0, len(starts), block)
     prob, _ = change_probability(tags, ts, np.asarray(starts)[rows], alpha, min_events, max_changes, change_penalty,
                                  ramp_penalty, weekly_penalty, ramp_min_span, base_weight)
-    _, ev = coarse_segments(tags, np.asarray(starts)[rows], alpha)  # only its cumulative events are used
+    ev = row_events(tags, np.asarray(starts)[rows])
     cut = [int(rows[g]) for g in pick(prob, ev, threshold, min_events)]
     if block > 1 and cut:
         counts = np.add.reduceat(share_tags(x, 5, 1.0)[:, used], starts, axis=0)  # [G, C]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["dirichlet_prior", "coarse_segments", "coarse_ramp_scores", "coarse_ramp_evidence", "coarse_weekly"]
+__all__ = ["dirichlet_prior", "row_events", "coarse_segments", "coarse_ramp_scores", "coarse_ramp_evidence", "coarse_weekly"]
 
 
 def _tags(events: np.ndarray) -> np.ndarray:
@@ -48,6 +48,15 @@ def dirichlet_prior(events: np.ndarray, alpha: float, base_weight: float) -> np.
     total = x.sum(axis=0)
     mix = total / total.sum() if total.sum() > 0 else np.full(x.shape[1], 1.0 / x.shape[1])
     return alpha + base_weight * mix
+
+
+def row_events(events: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """[G+1] cumulative events with a category per grid row (0 first). events [n, C], starts [G] first event of
+    each row, starts[0] = 0; an event without any category does not count."""
+    t = _tags(events)
+    row = np.searchsorted(np.asarray(starts, np.int64), np.arange(len(t)), side="right") - 1  # [n] row of each event
+    per_row = np.bincount(row, weights=(t.sum(axis=1) > 0).astype(np.float64), minlength=len(starts))
+    return np.concatenate([[0.0], np.cumsum(per_row)])
 
 
 def coarse_segments(events: np.ndarray, starts: np.ndarray, alpha: float | np.ndarray):
@@ -75,8 +84,7 @@ def coarse_segments(events: np.ndarray, starts: np.ndarray, alpha: float | np.nd
         logev[live] += np.log(lik)
         counts[live] += hit / lik[:, None]
     table[:, G] = logev
-    per_row = np.bincount(row, weights=(t.sum(axis=1) > 0).astype(np.float64), minlength=G)
-    ev = np.concatenate([[0.0], np.cumsum(per_row)])
+    ev = row_events(t, s)
 
     def evidence(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # a segment starting at row a is scored from its first event on, so table[a, b] counts rows a..b-1 only
