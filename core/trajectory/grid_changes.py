@@ -10,7 +10,7 @@ any other session each event is its own moment (each a choice made after the las
   number of events (fewer only at the ends of the history), so the value means the same for a user with 40 events
   and one with 4,000: one scale across users.
 - **Segmentation** (`method` "bayes", the default): Bayesian model comparison of change sets against a weekly
-  rhythm and a gradual drift, then the snapping, one-per-session and contrast rules below. With `evidence`
+  rhythm and a gradual drift, then the snapping, (optional) one-per-session and contrast rules below. With `evidence`
   "one_of" (the default) a multi-category item counts as one of its categories and changes are reported by their
   posterior probability (core/trajectory/coarse_evidence.py, change_posterior.py); with "shared" its weight is
   shared by its neighbours' mix and the best number of changes is kept (core/trajectory/bayes_changes.py).
@@ -54,7 +54,7 @@ class ChangeConfig:
     snap: int = 2  # moments a change may move to sit on the contrast's local peak (0: never moved; see bench)
     min_contrast: float = 0.1  # smallest contrast (bits) at a reported change
     # True: of several changes in one session only the one of highest contrast stays (the rule of the PELT and
-    # best-k detectors). False (default since the fifth session): two changes may share a long sitting if they are
+    # best-k detectors). False (default since the fifth session): two changes may share a long sitting, found
     # `min_segment` events apart; a bulk session is one moment either way (on the tune half the rule dropped 17
     # planted switches that shared a 14-28-event session with another)
     one_per_session: bool = False
