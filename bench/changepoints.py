@@ -19,10 +19,11 @@ Stages written to bench/results/changepoints-<size>.json:
    the contrast floor found those best, see docs/trajectory_time.md);
 4. `posterior_grid`: the tune-half F1 of every setting of today's default decision (`evidence = "one_of"`,
    core/trajectory/change_posterior.py: a multi-category item read as "one of its categories", changes reported
-   where their posterior probability passes a threshold): α × change penalty × ramp penalty × threshold, at
-   weekly penalty 1 and shortest ramp 10 % of the history;
+   where their posterior probability passes a threshold): Dirichlet prior (α, weight w of the user's overall mix)
+   × one change per session or not × contrast floor × change penalty × ramp penalty × threshold, at weekly
+   penalty 1, snapping reach 2 and shortest ramp 10 % of the history;
 5. `after`: the setting with the best tune-half F1 (of all methods together), the best PELT setting, the third
-   session's defaults and the product defaults (`ChangeConfig()`), on the eval half; false changes on non-switch users per archetype, and
+   and fourth sessions' defaults and the product defaults (`ChangeConfig()`), on the eval half; false changes on non-switch users per archetype, and
    `f1_archetype_oracle`, the F1 each would reach if an oracle dropped every change on a user without a planted
    switch (a ceiling for any filter of its output).
 """
@@ -78,9 +79,13 @@ WEEKLY_PENALTIES = [0.0]  # 2.0 never won on the tune half (first run of this gr
 CHANGE_PENALTIES = [-1.0, 0.0, 1.0]
 TAG_WINDOWS = [0, 5]  # 0: a multi-category item split equally; 5: shared by its neighbours' mix
 SUMMED = [False, True]  # best-position evidence, or the marginal likelihood averaged over positions
-POSTERIOR_ALPHAS = [0.2, 0.3]  # 0.1 and 0.5 lost on the tune half (fourth session, ad hoc)
-POSTERIOR_CHANGE_PENALTIES = [-1.0, -0.5, 0.0]
-POSTERIOR_RAMP_PENALTIES = [0.0, 1.0]
+# (α, weight of the user's overall mix in the Dirichlet prior): w = 0 is the symmetric prior of the fourth session
+# (α 0.1 and 0.5 lost there); (0.05, 1 or 2) lost on the tune half (fifth session, ad hoc)
+POSTERIOR_PRIORS = [(0.2, 0.0), (0.3, 0.0), (0.1, 0.5), (0.1, 1.0), (0.15, 1.0), (0.2, 1.0), (0.1, 2.0)]
+POSTERIOR_ONE_PER_SESSION = [True, False]
+POSTERIOR_MIN_CONTRASTS = [0.1, 0.2]  # 0.0 never beat 0.1 on the tune half (fifth session, ad hoc)
+POSTERIOR_CHANGE_PENALTIES = [-0.5, 0.0, 0.5, 1.0]  # -1 lost at every prior (fourth and fifth sessions)
+POSTERIOR_RAMP_PENALTIES = [0.0, 1.0, 2.0]
 POSTERIOR_THRESHOLDS = [0.4, 0.5, 0.6]
 BAYES_SNAPS = [2]
 BAYES_MIN_CONTRASTS = [0.2]
@@ -104,6 +109,17 @@ bayes_changes.ramp_evidence = _cached(bayes_changes.ramp_evidence)
 # the posterior decision: the evidences depend on the history, its rows and α only; the penalties and the
 # threshold only mix them
 change_posterior.evidences = _cached(change_posterior.evidences)
+# the grid of moments and the drift line depend on the history alone
+grid_changes.moment_starts = _cached(grid_changes.moment_starts)
+grid_changes.contrast = _cached(grid_changes.contrast)
+
+# the earlier sessions' defaults, spelled out (today's ChangeConfig() differs in every field named)
+SECOND = ChangeConfig(evidence="shared", alpha=0.5, weekly_penalty=0.0, ramp_penalty=2.0, change_penalty=0.0,
+                      summed=False, tag_window=0, min_contrast=0.2, one_per_session=True)
+THIRD = ChangeConfig(evidence="shared", alpha=0.5, weekly_penalty=0.0, ramp_penalty=0.0, change_penalty=-1.0,
+                     min_contrast=0.2, one_per_session=True)
+FOURTH = ChangeConfig(alpha=0.2, base_weight=0.0, change_penalty=-0.5, ramp_penalty=0.0, min_contrast=0.2,
+                      one_per_session=True)
 
 
 def planted_users(users: int, items: int, events: int, categories: int, seed: int) -> list[dict]:
@@ -159,8 +175,8 @@ def long_history() -> dict:
         if len(user["events"]) < 2000:
             continue
         row = {"events": len(user["events"]), "archetype": user["archetype"], "planted": user["planted"]}
-        for name, cfg in (("default", ChangeConfig()), ("third_session_default", ChangeConfig(
-                evidence="shared", alpha=0.5, weekly_penalty=0.0, ramp_penalty=0.0, change_penalty=-1.0))):
+        for name, cfg in (("default", ChangeConfig()), ("third_session_default", THIRD),
+                          ("fourth_session_default", FOURTH)):
             _BAYES.clear()
             t0 = time.perf_counter()
             steps = detect_changes(user["events"], user["ts"], cfg).steps
@@ -170,11 +186,11 @@ def long_history() -> dict:
 
 
 def defaults_only(tune: list[dict], held: list[dict], args: argparse.Namespace) -> None:
-    """The product defaults and the third session's (`evidence = "shared"`) on both halves, and their seconds."""
+    """The product defaults and the third and fourth sessions' on both halves, and their seconds."""
     res = Results("changepoints", f"synthetic-{args.users}-seed{args.seed}-defaults", resume=False)
-    third = ChangeConfig(evidence="shared", alpha=0.5, weekly_penalty=0.0, ramp_penalty=0.0, change_penalty=-1.0)
     summary: dict = {}
-    for name, cfg in (("default", ChangeConfig()), ("third_session_default", third)):
+    for name, cfg in (("default", ChangeConfig()), ("third_session_default", THIRD),
+                      ("fourth_session_default", FOURTH)):
         for half_name, part in (("tune", tune), ("eval", held)):
             t0 = time.perf_counter()
             s = run_session(part, cfg)
@@ -211,21 +227,22 @@ def main() -> None:
                          "seconds": time.perf_counter() - t0, "load_1min": os.getloadavg()[0]})
     grid = {}
     for scale, div, nf, snap, mc in itertools.product(SCALES, DIVERGENCES, NOISE_FACTORS, SNAPS, MIN_CONTRASTS):
-        cfg = ChangeConfig(method="pelt", scale=scale, min_divergence=div, noise_factor=nf, snap=snap, min_contrast=mc)
+        cfg = ChangeConfig(method="pelt", scale=scale, min_divergence=div, noise_factor=nf, snap=snap, min_contrast=mc,
+                           one_per_session=True)
         grid[f"{scale}/{div}/{nf}/{snap}/{mc}"] = run_session(tune, cfg)["f1"]
     best = max(grid, key=lambda k: (grid[k], k))
     res.stage("grid", {"key": "scale/min_divergence/noise_factor/snap/min_contrast", "tune_users": len(tune), "tune_f1": grid,
                        "load_1min": os.getloadavg()[0]})
     s, d, nf, n, mc = best.split("/")
     pelt_best = ChangeConfig(method="pelt", scale=float(s), min_divergence=float(d), noise_factor=float(nf), snap=int(n),
-                             min_contrast=float(mc))
+                             min_contrast=float(mc), one_per_session=True)
     t0 = time.perf_counter()
     bgrid = {}
     for tw, sm, alpha, rp, wp, cp, snap, mc in itertools.product(TAG_WINDOWS, SUMMED, ALPHAS, RAMP_PENALTIES,
                                                                  WEEKLY_PENALTIES, CHANGE_PENALTIES, BAYES_SNAPS,
                                                                  BAYES_MIN_CONTRASTS):
         cfg = ChangeConfig(method="bayes", evidence="shared", alpha=alpha, ramp_penalty=rp, weekly_penalty=wp, change_penalty=cp, snap=snap,
-                           min_contrast=mc, summed=sm, tag_window=tw)
+                           min_contrast=mc, summed=sm, tag_window=tw, one_per_session=True)
         bgrid[f"{tw}/{int(sm)}/{alpha}/{rp}/{wp}/{cp}/{snap}/{mc}"] = run_session(tune, cfg)["f1"]
     bbest = max(bgrid, key=lambda k: (bgrid[k], k))
     res.stage("bayes_grid", {"key": "tag_window/summed/alpha/ramp_penalty/weekly_penalty/change_penalty/snap/min_contrast",
@@ -233,19 +250,23 @@ def main() -> None:
                              "load_1min": os.getloadavg()[0]})
     t0 = time.perf_counter()
     pgrid = {}
-    for alpha, cp, rp, tau in itertools.product(POSTERIOR_ALPHAS, POSTERIOR_CHANGE_PENALTIES, POSTERIOR_RAMP_PENALTIES,
-                                                POSTERIOR_THRESHOLDS):
-        cfg = ChangeConfig(alpha=alpha, change_penalty=cp, ramp_penalty=rp, threshold=tau)
-        pgrid[f"{alpha}/{cp}/{rp}/{tau}"] = run_session(tune, cfg)["f1"]
+    for (alpha, w), ops, mc, cp, rp, tau in itertools.product(POSTERIOR_PRIORS, POSTERIOR_ONE_PER_SESSION,
+                                                             POSTERIOR_MIN_CONTRASTS, POSTERIOR_CHANGE_PENALTIES,
+                                                             POSTERIOR_RAMP_PENALTIES, POSTERIOR_THRESHOLDS):
+        cfg = ChangeConfig(alpha=alpha, base_weight=w, one_per_session=ops, min_contrast=mc, change_penalty=cp,
+                           ramp_penalty=rp, threshold=tau)
+        pgrid[f"{alpha}/{w}/{int(ops)}/{mc}/{cp}/{rp}/{tau}"] = run_session(tune, cfg)["f1"]
     pbest = max(pgrid, key=lambda k: (pgrid[k], k))
-    res.stage("posterior_grid", {"key": "alpha/change_penalty/ramp_penalty/threshold", "tune_users": len(tune),
-                                 "tune_f1": pgrid, "seconds": time.perf_counter() - t0, "load_1min": os.getloadavg()[0]})
-    a, cp, rp, tau = pbest.split("/")
-    posterior_best = ChangeConfig(alpha=float(a), change_penalty=float(cp), ramp_penalty=float(rp), threshold=float(tau))
+    res.stage("posterior_grid", {
+        "key": "alpha/base_weight/one_per_session/min_contrast/change_penalty/ramp_penalty/threshold",
+        "tune_users": len(tune), "tune_f1": pgrid, "seconds": time.perf_counter() - t0, "load_1min": os.getloadavg()[0]})
+    a, w, ops, mc, cp, rp, tau = pbest.split("/")
+    posterior_best = ChangeConfig(alpha=float(a), base_weight=float(w), one_per_session=ops == "1", min_contrast=float(mc),
+                                  change_penalty=float(cp), ramp_penalty=float(rp), threshold=float(tau))
     tw, sm, a, rp, wp, cp, n, mc = bbest.split("/")
     bayes_best = ChangeConfig(method="bayes", evidence="shared", alpha=float(a), ramp_penalty=float(rp), weekly_penalty=float(wp),
                               change_penalty=float(cp), snap=int(n), min_contrast=float(mc), summed=sm == "1",
-                              tag_window=int(tw))
+                              tag_window=int(tw), one_per_session=True)
     chosen, tune_best = max([(pelt_best, grid[best]), (bayes_best, bgrid[bbest]), (posterior_best, pgrid[pbest])],
                             key=lambda c: c[1])
     t0 = time.perf_counter()
@@ -253,12 +274,13 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     default = run_session(held, ChangeConfig())
     pelt_after = run_session(held, pelt_best)
-    previous = ChangeConfig(evidence="shared", alpha=0.5, weekly_penalty=0.0, ramp_penalty=2.0, change_penalty=0.0,
-                            summed=False, tag_window=0)  # second session's
+    previous = SECOND
     previous_after = run_session(held, previous)
-    third = ChangeConfig(evidence="shared", alpha=0.5, weekly_penalty=0.0, ramp_penalty=0.0, change_penalty=-1.0)
+    third = THIRD
     third_after = run_session(held, third)
     third_tune = run_session(tune, third)
+    fourth_after = run_session(held, FOURTH)
+    fourth_tune = run_session(tune, FOURTH)
     default_tune = run_session(tune, ChangeConfig())
     res.stage("after", {
         "eval_users": len(held),
@@ -268,6 +290,7 @@ def main() -> None:
         "eval_previous_default": {**previous.__dict__, **previous_after},
         "eval_third_session_default": {**third.__dict__, **third_after},
         "tune_third_session_default": third_tune, "tune_default": default_tune,
+        "eval_fourth_session_default": {**FOURTH.__dict__, **fourth_after}, "tune_fourth_session_default": fourth_tune,
         "load_1min": os.getloadavg()[0],
     })
     # told each switch user's true number of changes (and that the other users have none), the exact Bayesian
@@ -280,6 +303,7 @@ def main() -> None:
     summary = {"before_f1": before["f1"], "after_f1_chosen": after["f1"], "after_f1_default": default["f1"],
                "previous_default_f1": previous_after["f1"], "third_session_default_f1": third_after["f1"],
                "tune_f1_default": default_tune["f1"], "tune_f1_third_session_default": third_tune["f1"],
+               "fourth_session_default_f1": fourth_after["f1"], "tune_f1_fourth_session_default": fourth_tune["f1"],
                "after_f1_pelt": pelt_after["f1"], "chosen": chosen.__dict__, "load_1min": os.getloadavg()[0],
                "results": str(res.path)}
     res.set("summary", summary)

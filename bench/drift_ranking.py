@@ -7,7 +7,9 @@ Runs the drift job (`core.trajectory.build_drift`, which writes drift.parquet be
   step) and the new one (`largest_change`: the contrast at the user's largest change point on the time grid), over
   all users and over the users with at least one change (a user without one scores 0, a tie);
 - how many users the old event-by-event detector (`detect_change_points` on the events) gives two or more change
-  points inside one session (the new one never does), and how many histories are mostly bulk entries;
+  points inside one session, how many the time-grid detector's defaults do (`detect_changes`: changes are
+  `min_segment` events apart and a bulk session is one moment; since the fifth session two changes may share a long
+  sitting), the closest two of one user in minutes, and how many histories are mostly bulk entries;
 - the top 10 users by the new score, with their shift in words.
 Written to bench/results/drift_ranking-<database name>.json with the 1-minute load average.
 """
@@ -29,7 +31,7 @@ from bench.common import Results  # noqa: E402
 from core.checkpoint import load_checkpoint  # noqa: E402
 from core.sequences import load_sequences  # noqa: E402
 from core.store import connect_read  # noqa: E402
-from core.trajectory import build_drift, detect_change_points, sessions  # noqa: E402
+from core.trajectory import build_drift, detect_change_points, detect_changes, sessions  # noqa: E402
 
 
 def main() -> None:
@@ -50,12 +52,18 @@ def main() -> None:
     w = loaded.vocab.category_weights().numpy().astype(np.float64)
     with connect_read(args.db) as con:
         seqs = load_sequences(con, loaded.vocab)
-    crowded = 0
+    crowded, crowded_after, closest_minutes = 0, 0, float("inf")
     for r in range(seqs.n_users):
         h = seqs.history(r)
         old = detect_change_points(w[h.items])
         if old and np.bincount(sessions(h.ts)[old]).max() >= 2:
             crowded += 1
+        secs = np.asarray(h.ts).astype("datetime64[s]").astype(np.int64)
+        new = detect_changes(w[h.items], secs).steps  # the product defaults, as the drift job runs them
+        if new and np.bincount(sessions(h.ts)[new]).max() >= 2:
+            crowded_after += 1
+        if len(new) >= 2:
+            closest_minutes = min(closest_minutes, float(np.diff(secs[new]).min()) / 60)
     top = df.head(10)
     figures = {
         "users": int(len(df)),
@@ -64,6 +72,8 @@ def main() -> None:
         "spearman_events_vs_largest_change_users_with_a_change": None if rho_new_changed is None else float(rho_new_changed),
         "users_with_a_change_after": int(has.sum()),
         "users_with_2plus_old_change_points_in_one_session": crowded,
+        "users_with_2plus_change_points_in_one_session_after": crowded_after,
+        "closest_two_change_points_of_one_user_minutes_after": None if closest_minutes == float("inf") else closest_minutes,
         "users_mostly_bulk": int(df["mostly_bulk"].sum()),
         "top10": [
             {"user_id": str(u), "events": int(e), "largest_change": round(float(s), 3), "shift": str(t)}

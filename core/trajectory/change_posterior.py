@@ -5,7 +5,7 @@ history holds, not where (told each user's true number of changes, the same sear
 best-k rule reaches 0.76). This module decides differently:
 
 - every model is scored by its marginal likelihood under the "one of its categories" reading of a multi-category
-  item (core/trajectory/coarse_evidence.py): k = 0 … K changes between grid rows (averaged over every admissible
+  item (core/trajectory/coarse_evidence.py), every mix with the Dirichlet prior α + w·(the user's overall mix): k = 0 … K changes between grid rows (averaged over every admissible
   set of k cut rows, a uniform prior over them), a gradual drift whose start and end are integrated out (ramps
   spanning at least `ramp_min_span` of the history), and a weekly rhythm;
 - `cut_marginals`: a forward–backward sum over every admissible cut set gives, for each k, the posterior
@@ -24,7 +24,13 @@ from __future__ import annotations
 import numpy as np
 
 from core.trajectory.bayes_changes import refine_changes, segment_evidence, share_tags
-from core.trajectory.coarse_evidence import coarse_ramp_evidence, coarse_segments, coarse_weekly
+from core.trajectory.coarse_evidence import (
+    coarse_ramp_evidence,
+    coarse_segments,
+    coarse_weekly,
+    dirichlet_prior,
+    row_events,
+)
 
 __all__ = ["REACH", "cut_marginals", "evidences", "change_probability", "pick", "posterior_changes"]
 
@@ -87,23 +93,25 @@ def cut_marginals(
 
 def evidences(
     tags: np.ndarray, ts: np.ndarray, rows: np.ndarray, alpha: float, min_events: float, max_changes: int,
-    ramp_min_span: float,
+    ramp_min_span: float, base_weight: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Every model's log marginal likelihood under the one_of reading: ([K+1] k changes, [K+1, G] their cut
-    marginals (`cut_marginals`), the ramp, the weekly rhythm). tags [n, C] (an event's categories are its positive
-    entries), ts [n], rows [G] first event of each grid row (rows[0] = 0)."""
-    model, marg = cut_marginals(None, alpha, min_events, max_changes, scorer=coarse_segments(tags, rows, alpha))
-    return model, marg, coarse_ramp_evidence(tags, alpha, min_span=ramp_min_span), coarse_weekly(tags, ts, alpha)
+    marginals (`cut_marginals`), the ramp, the weekly rhythm). tags [n, C] category weights (an event's categories
+    are its positive entries), ts [n], rows [G] first event of each grid row (rows[0] = 0). Every mix has the
+    Dirichlet prior α + `base_weight`·(the history's overall mix) (`dirichlet_prior`; 0: symmetric α)."""
+    prior = dirichlet_prior(tags, alpha, base_weight)  # [C]
+    model, marg = cut_marginals(None, alpha, min_events, max_changes, scorer=coarse_segments(tags, rows, prior))
+    return model, marg, coarse_ramp_evidence(tags, prior, min_span=ramp_min_span), coarse_weekly(tags, ts, prior)
 
 
 def change_probability(
     tags: np.ndarray, ts: np.ndarray, rows: np.ndarray, alpha: float, min_events: float, max_changes: int,
-    change_penalty: float, ramp_penalty: float, weekly_penalty: float, ramp_min_span: float,
+    change_penalty: float, ramp_penalty: float, weekly_penalty: float, ramp_min_span: float, base_weight: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """([G] P(a segment starts at row g | history), [K+3] posterior probability of each model: k = 0 … K changes,
     the ramp, the weekly rhythm), the models' log prior odds being −change_penalty per change, −ramp_penalty and
     −weekly_penalty. Arguments as `evidences`."""
-    model, marg, ramp, weekly = evidences(tags, ts, rows, alpha, min_events, max_changes, ramp_min_span)
+    model, marg, ramp, weekly = evidences(tags, ts, rows, alpha, min_events, max_changes, ramp_min_span, base_weight)
     logw = np.concatenate([
         np.where(np.isfinite(model), model, -np.inf) - change_penalty * np.arange(max_changes + 1),
         [ramp - ramp_penalty, weekly - weekly_penalty],
@@ -136,7 +144,7 @@ def pick(prob: np.ndarray, ev: np.ndarray, threshold: float, min_events: float) 
 def posterior_changes(
     events: np.ndarray, ts: np.ndarray, starts: np.ndarray, alpha: float, min_events: float, max_changes: int,
     change_penalty: float, ramp_penalty: float, weekly_penalty: float, ramp_min_span: float, threshold: float,
-    max_rows: int = 300,
+    max_rows: int = 300, base_weight: float = 0.0,
 ) -> list[int]:
     """Moment rows (indices into `starts`) where a change is reported (module docstring). events [n, C] category
     weights of each event's item; ts [n] event times; starts [G] first event of each moment. A history of more
@@ -150,8 +158,8 @@ def posterior_changes(
     block = -(-len(starts) // max_rows)  # moments per row of the search grid (1 unless the history is long)
     rows = np.arange(0, len(starts), block)
     prob, _ = change_probability(tags, ts, np.asarray(starts)[rows], alpha, min_events, max_changes, change_penalty,
-                                 ramp_penalty, weekly_penalty, ramp_min_span)
-    _, ev = coarse_segments(tags, np.asarray(starts)[rows], alpha)
+                                 ramp_penalty, weekly_penalty, ramp_min_span, base_weight)
+    ev = row_events(tags, np.asarray(starts)[rows])
     cut = [int(rows[g]) for g in pick(prob, ev, threshold, min_events)]
     if block > 1 and cut:
         counts = np.add.reduceat(share_tags(x, 5, 1.0)[:, used], starts, axis=0)  # [G, C]

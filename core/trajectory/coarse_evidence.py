@@ -15,6 +15,10 @@ The same rule scores each model the detector compares, so they stand on one scal
   between a and b in proportion to their terms; with e = s + 1 it is the step at e;
 - `coarse_weekly`: one mix at weekends (UTC), another on weekdays.
 
+The Dirichlet prior may be a vector (`dirichlet_prior`): α + w·m, m the user's overall category mix, so a
+segment's mix is drawn around the user's usual categories rather than uniformly over every category the user
+touched (empirical Bayes: the segments of one history share a base measure). A scalar α is the symmetric prior.
+
 Shapes: n events, C categories, G grid rows, P ramp positions.
 """
 
@@ -23,19 +27,45 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["coarse_segments", "coarse_ramp_scores", "coarse_ramp_evidence", "coarse_weekly"]
+__all__ = ["dirichlet_prior", "row_events", "coarse_segments", "coarse_ramp_scores", "coarse_ramp_evidence", "coarse_weekly"]
 
 
 def _tags(events: np.ndarray) -> np.ndarray:
     return (np.asarray(events, np.float64) > 0).astype(np.float64)
 
 
-def coarse_segments(events: np.ndarray, starts: np.ndarray, alpha: float):
+def _concentration(alpha: float | np.ndarray, C: int) -> tuple[np.ndarray, float]:
+    """([C] the Dirichlet's concentration per category, its total) from a scalar (symmetric) or a [C] vector."""
+    a = np.broadcast_to(np.asarray(alpha, np.float64), (C,))
+    return a, float(a.sum())
+
+
+def dirichlet_prior(events: np.ndarray, alpha: float, base_weight: float) -> np.ndarray:
+    """[C] concentration α + `base_weight`·m, m the history's overall category mix (each event's weights summed,
+    then normalised; the uniform mix for a history without any). events [n, C] category weights. Every entry is
+    at least α > 0; `base_weight` = 0 gives the symmetric Dirichlet(α)."""
+    x = np.asarray(events, np.float64)
+    total = x.sum(axis=0)
+    mix = total / total.sum() if total.sum() > 0 else np.full(x.shape[1], 1.0 / x.shape[1])
+    return alpha + base_weight * mix
+
+
+def row_events(events: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """[G+1] cumulative events with a category per grid row (0 first). events [n, C], starts [G] first event of
+    each row, starts[0] = 0; an event without any category does not count."""
+    t = _tags(events)
+    row = np.searchsorted(np.asarray(starts, np.int64), np.arange(len(t)), side="right") - 1  # [n] row of each event
+    per_row = np.bincount(row, weights=(t.sum(axis=1) > 0).astype(np.float64), minlength=len(starts))
+    return np.concatenate([[0.0], np.cumsum(per_row)])
+
+
+def coarse_segments(events: np.ndarray, starts: np.ndarray, alpha: float | np.ndarray):
     """A function (a [S] rows, b [S] rows) -> [S] log evidence of grid rows a..b-1 (their events in order), and
     [G+1] cumulative events per row. events [n, C] (an event's categories are its positive entries; an event
-    without any is skipped), starts [G] first event of each row, starts[0] = 0."""
+    without any is skipped), starts [G] first event of each row, starts[0] = 0; alpha a scalar or [C]."""
     t = _tags(events)
     n, C = t.shape
+    a_c, a_sum = _concentration(alpha, C)
     s = np.asarray(starts, np.int64)
     G = len(s)
     row = np.searchsorted(s, np.arange(n), side="right") - 1  # [n] row of each event
@@ -48,14 +78,13 @@ def coarse_segments(events: np.ndarray, starts: np.ndarray, alpha: float):
         if not t[i].any():
             continue
         live = slice(0, row[i] + 1)  # segments that have started by event i
-        pred = (counts[live] + alpha) / (counts[live].sum(axis=1, keepdims=True) + C * alpha)  # [a, C]
+        pred = (counts[live] + a_c) / (counts[live].sum(axis=1, keepdims=True) + a_sum)  # [a, C]
         hit = pred * t[i]
         lik = hit.sum(axis=1)
         logev[live] += np.log(lik)
         counts[live] += hit / lik[:, None]
     table[:, G] = logev
-    per_row = np.bincount(row, weights=(t.sum(axis=1) > 0).astype(np.float64), minlength=G)
-    ev = np.concatenate([[0.0], np.cumsum(per_row)])
+    ev = row_events(t, s)
 
     def evidence(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         # a segment starting at row a is scored from its first event on, so table[a, b] counts rows a..b-1 only
@@ -64,11 +93,14 @@ def coarse_segments(events: np.ndarray, starts: np.ndarray, alpha: float):
     return evidence, ev
 
 
-def coarse_ramp_scores(events: np.ndarray, alpha: float, points: int = 30) -> tuple[np.ndarray, np.ndarray]:
+def coarse_ramp_scores(
+    events: np.ndarray, alpha: float | np.ndarray, points: int = 30,
+) -> tuple[np.ndarray, np.ndarray]:
     """([P, 2] the (s, e) grid, 0 ≤ s < e ≤ n in steps of about n / `points`; [P] the log evidence of the ramp from
-    s to e). events [n, C]."""
+    s to e). events [n, C]; alpha a scalar or [C] (each end mix's Dirichlet)."""
     t = _tags(events)
     n, C = t.shape
+    a_c, a_sum = _concentration(alpha, C)
     step = max(1, n // points)
     grid = np.array([(s, e) for s in range(0, n, step) for e in range(s + 1, n + 1, step)], np.int64).reshape(-1, 2)
     a = np.zeros((len(grid), C))
@@ -79,8 +111,8 @@ def coarse_ramp_scores(events: np.ndarray, alpha: float, points: int = 30) -> tu
         if not t[i].any():
             continue
         lam = np.clip((i - grid[:, 0]) / span, 0.0, 1.0)[:, None]  # [P, 1]
-        pa = (1 - lam) * (a + alpha) / (a.sum(axis=1, keepdims=True) + C * alpha) * t[i]
-        pb = lam * (b + alpha) / (b.sum(axis=1, keepdims=True) + C * alpha) * t[i]
+        pa = (1 - lam) * (a + a_c) / (a.sum(axis=1, keepdims=True) + a_sum) * t[i]
+        pb = lam * (b + a_c) / (b.sum(axis=1, keepdims=True) + a_sum) * t[i]
         lik = (pa + pb).sum(axis=1)
         logev += np.log(lik)
         a += pa / lik[:, None]
@@ -88,7 +120,7 @@ def coarse_ramp_scores(events: np.ndarray, alpha: float, points: int = 30) -> tu
     return grid, logev
 
 
-def coarse_ramp_evidence(events: np.ndarray, alpha: float, points: int = 30, min_span: float = 0.0) -> float:
+def coarse_ramp_evidence(events: np.ndarray, alpha: float | np.ndarray, points: int = 30, min_span: float = 0.0) -> float:
     """Log marginal likelihood of a drift whose start and end are integrated out: the log-mean-exp of
     `coarse_ramp_scores` over the ramps spanning at least `min_span` of the history (0: down to a step)."""
     grid, scores = coarse_ramp_scores(events, alpha, points)
@@ -96,7 +128,7 @@ def coarse_ramp_evidence(events: np.ndarray, alpha: float, points: int = 30, min
     return float(logsumexp(scores[keep]) - np.log(keep.sum())) if keep.any() else -np.inf
 
 
-def coarse_weekly(events: np.ndarray, ts: np.ndarray, alpha: float) -> float:
+def coarse_weekly(events: np.ndarray, ts: np.ndarray, alpha: float | np.ndarray) -> float:
     """Log evidence of one mix on weekend days (Saturday, Sunday UTC) and another on weekdays, each group's events
     scored in order. events [n, C], ts [n] unix seconds or datetime64."""
     secs = np.asarray(ts).astype("datetime64[s]").astype(np.int64)

@@ -10,15 +10,15 @@ any other session each event is its own moment (each a choice made after the las
   number of events (fewer only at the ends of the history), so the value means the same for a user with 40 events
   and one with 4,000: one scale across users.
 - **Segmentation** (`method` "bayes", the default): Bayesian model comparison of change sets against a weekly
-  rhythm and a gradual drift, then the snapping, one-per-session and contrast rules below. With `evidence`
+  rhythm and a gradual drift, then the snapping, (optional) one-per-session and contrast rules below. With `evidence`
   "one_of" (the default) a multi-category item counts as one of its categories and changes are reported by their
   posterior probability (core/trajectory/coarse_evidence.py, change_posterior.py); with "shared" its weight is
   shared by its neighbours' mix and the best number of changes is kept (core/trajectory/bayes_changes.py).
 - **Segmentation** (`method` "pelt"): PELT (Killick et al., 2012) with the l2 cost over moment starts only (never inside a bulk
   session), every segment holding at least `min_segment` events, with the noise-scaled penalty
   `core.trajectory.changes.auto_penalty`. Then each change moves to the moment of highest contrast within `snap`
-  moments (so every mark sits on a peak of the drift line the chart shows), a session keeps at most one change (the
-  one of highest contrast), changes whose contrast is below `min_contrast` are dropped, and so, weakest first, are
+  moments (so every mark sits on a peak of the drift line the chart shows), with `one_per_session` a session keeps
+  at most one change (the one of highest contrast), changes whose contrast is below `min_contrast` are dropped, and so, weakest first, are
   changes between segments whose mixes are less than `min_divergence` bits apart beyond what sampling noise gives
   segments of their sizes (`noise_factor`; a 15-event segment needs far more than a 500-event one).
 
@@ -52,7 +52,12 @@ class ChangeConfig:
     noise_factor: float = 0.5  # … plus this many times the JS that sampling noise alone gives segments of their sizes
     window: int = 20  # events on each side of a moment that the contrast (the drift line) compares
     snap: int = 2  # moments a change may move to sit on the contrast's local peak (0: never moved; see bench)
-    min_contrast: float = 0.2  # smallest contrast (bits) at a reported change
+    min_contrast: float = 0.1  # smallest contrast (bits) at a reported change
+    # True: of several changes in one session only the one of highest contrast stays (the rule of the PELT and
+    # best-k detectors). False (default since the fifth session): two changes may share a long sitting, found
+    # `min_segment` events apart; a bulk session is one moment either way (on the tune half the rule dropped 17
+    # planted switches that shared a 14-28-event session with another)
+    one_per_session: bool = False
     # how the segmentation is chosen: "bayes" = Dirichlet-multinomial evidence with weekly-rhythm and gradual-drift
     # alternatives (core.trajectory.bayes_changes; scale, min_divergence and noise_factor unused), "pelt" = the
     # l2 PELT with the noise-scaled penalty and divergence filter of this module
@@ -63,13 +68,16 @@ class ChangeConfig:
     # shared by its neighbours' mix and the best-scoring number of changes (the third session's detector, with
     # alpha 0.5, weekly_penalty 0 and change_penalty -1)
     evidence: Literal["one_of", "shared"] = "one_of"
-    alpha: float = 0.2  # bayes: symmetric Dirichlet concentration per category the user touched
+    alpha: float = 0.1  # bayes: Dirichlet concentration per category the user touched (the symmetric part)
+    # bayes, one_of: weight of the user's overall category mix added to alpha (Dirichlet α + w·mix: a segment's mix
+    # is drawn around the user's usual categories; 0 = symmetric α, the fourth session's prior)
+    base_weight: float = 1.0
     max_changes: int = 4  # bayes: most changes one history may hold
     # bayes: log prior odds against a weekly rhythm ("shared": the log evidence it must win by)
     weekly_penalty: float = 1.0
-    ramp_penalty: float = 0.0  # bayes: log prior odds against a gradual drift (as above)
+    ramp_penalty: float = 1.0  # bayes: log prior odds against a gradual drift (as above)
     # bayes: log prior odds against each further change (the positions are already paid for by averaging)
-    change_penalty: float = -0.5
+    change_penalty: float = 0.5
     threshold: float = 0.5  # bayes, one_of: posterior probability of a change within 2 moments needed to report it
     ramp_min_span: float = 0.1  # bayes, one_of: shortest gradual drift scored, as a share of the history
     # bayes, shared: True = each model's evidence averaged over its change (or ramp) positions, its marginal
@@ -87,8 +95,8 @@ class ChangeConfig:
                              "noise_factor not negative")
         if self.method not in ("bayes", "pelt") or not self.alpha > 0 or self.max_changes < 1:
             raise ValueError("method must be bayes or pelt, alpha positive and max_changes at least 1")
-        if self.tag_window < 0 or not self.tag_prior > 0:
-            raise ValueError("tag_window must not be negative and tag_prior must be positive")
+        if self.tag_window < 0 or not self.tag_prior > 0 or self.base_weight < 0:
+            raise ValueError("tag_window and base_weight must not be negative and tag_prior must be positive")
         if self.evidence not in ("one_of", "shared") or not 0 < self.threshold < 1 or not 0 <= self.ramp_min_span < 1:
             raise ValueError("evidence must be one_of or shared, threshold strictly between 0 and 1 and "
                              "ramp_min_span in [0, 1)")
@@ -217,8 +225,9 @@ def detect_changes(events: np.ndarray, ts: np.ndarray, config: ChangeConfig | No
     ts
         [n] event times in history order (datetime64 or unix seconds).
 
-    Guarantees: every change step is a moment start, never inside a bulk session; a session holds at most one;
-    segments between changes hold at least `min_segment` events before snapping moves a change by ≤ `snap` moments.
+    Guarantees: every change step is a moment start, never inside a bulk session; segments between changes hold at
+    least `min_segment` events before snapping moves a change by ≤ `snap` moments; with `one_per_session` a session
+    holds at most one.
     """
     cfg = config or ChangeConfig()
     x = np.asarray(events, dtype=np.float64)
@@ -230,14 +239,16 @@ def detect_changes(events: np.ndarray, ts: np.ndarray, config: ChangeConfig | No
     if cfg.method == "bayes":
         if cfg.evidence == "one_of":
             cut = posterior_changes(x, ts, starts, cfg.alpha, cfg.min_segment, cfg.max_changes, cfg.change_penalty,
-                                    cfg.ramp_penalty, cfg.weekly_penalty, cfg.ramp_min_span, cfg.threshold)
+                                    cfg.ramp_penalty, cfg.weekly_penalty, cfg.ramp_min_span, cfg.threshold,
+                                    base_weight=cfg.base_weight)
         else:
             cut = bayes_changes(x, ts, starts, cfg.alpha, cfg.min_segment, cfg.max_changes, cfg.weekly_penalty,
                                 cfg.ramp_penalty, cfg.change_penalty, summed=cfg.summed, tag_window=cfg.tag_window,
                                 tag_prior=cfg.tag_prior)
         if cfg.snap:
             cut = _snap(cut, drift, cfg.snap)
-        cut = _one_per_session(cut, drift, sid[starts])
+        if cfg.one_per_session:
+            cut = _one_per_session(cut, drift, sid[starts])
         cut = [g for g in cut if drift[g] >= cfg.min_contrast]
         return Changes([int(starts[g]) for g in cut], starts, drift, sid)
     bounds = np.append(starts, n)
@@ -246,7 +257,8 @@ def detect_changes(events: np.ndarray, ts: np.ndarray, config: ChangeConfig | No
     cut = pelt(counts, squares, np.diff(bounds), auto_penalty(x, cfg.scale), cfg.min_segment)
     if cfg.snap:
         cut = _snap(cut, drift, cfg.snap)
-    cut = _one_per_session(cut, drift, sid[starts])
+    if cfg.one_per_session:
+        cut = _one_per_session(cut, drift, sid[starts])
     cut = [g for g in cut if drift[g] >= cfg.min_contrast]
     while cut:
         margin = _margins(x, [int(starts[g]) for g in cut], cfg.noise_factor)

@@ -11,8 +11,13 @@ import pytest
 
 from core.trajectory import ChangeConfig, detect_changes
 from core.trajectory.bayes_changes import best_segmentations, ramp_evidence, segment_evidence, weekly_evidence
-from core.trajectory.change_posterior import change_probability, cut_marginals, pick
-from core.trajectory.coarse_evidence import coarse_ramp_scores, coarse_segments, coarse_weekly
+from core.trajectory.change_posterior import change_probability, cut_marginals, evidences, pick
+from core.trajectory.coarse_evidence import (
+    coarse_ramp_scores,
+    coarse_segments,
+    coarse_weekly,
+    dirichlet_prior,
+)
 
 T0 = np.datetime64("2025-01-06T09:00:00", "s")  # a Monday
 DAY = 86_400
@@ -70,7 +75,8 @@ def test_a_gradual_drift_is_not_reported_as_a_change_and_a_switch_is():
     cfg = ChangeConfig(min_contrast=0.0)  # the contrast floor alone would also hide this slow drift
     assert detect_changes(drift, ts, cfg).steps == []
     # the third session's detector ("shared"): without its ramp the drift would be cut into a staircase
-    shared = ChangeConfig(evidence="shared", alpha=0.5, weekly_penalty=0.0, change_penalty=-1.0, min_contrast=0.0)
+    shared = ChangeConfig(evidence="shared", alpha=0.5, weekly_penalty=0.0, ramp_penalty=0.0, change_penalty=-1.0,
+                          min_contrast=0.0, one_per_session=True)
     assert detect_changes(drift, ts, shared).steps == []
     assert len(detect_changes(drift, ts, replace(shared, ramp_penalty=float("inf"))).steps) >= 2
     # today's ("one_of"): the ramp takes nearly all the posterior mass from the change models
@@ -264,3 +270,56 @@ def test_pick_ends_when_a_bulk_moment_holds_more_events_than_a_segment():
     prob = np.array([0.0, 0.9, 0.0, 0.0, 0.0])
     ev = np.array([0.0, 1.0, 31.0, 61.0, 62.0, 63.0])
     assert pick(prob, ev, 0.5, 10) == [1]
+
+
+def test_dirichlet_prior_adds_the_users_overall_mix_to_alpha():
+    # category weights 1+0.5+0+1 = 2.5 and 0+0.5+1+0 = 1.5 of 4: the mix (0.625, 0.375)
+    events = np.array([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [1.0, 0.0]])
+    assert dirichlet_prior(events, 0.1, 1.0) == pytest.approx([0.725, 0.475])
+    assert dirichlet_prior(events, 0.1, 2.0) == pytest.approx([1.35, 0.85])
+    assert dirichlet_prior(events, 0.2, 0.0) == pytest.approx([0.2, 0.2])  # weight 0: the symmetric prior
+    assert dirichlet_prior(np.zeros((3, 4)), 0.1, 1.0) == pytest.approx([0.35] * 4)  # no category seen: uniform
+
+
+def test_a_vector_prior_scores_each_event_by_its_predictive_probability():
+    # prior (0.7, 0.3), events 0, 0, 1: 0.7 · (1 + 0.7)/(1 + 1) · (0 + 0.3)/(2 + 1) = 0.7 · 0.85 · 0.1 (Pólya urn)
+    one_hot = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    evidence, _ = coarse_segments(one_hot, np.arange(3), np.array([0.7, 0.3]))
+    assert float(evidence(np.array([0]), np.array([3]))[0]) == pytest.approx(np.log(0.7 * 0.85 * 0.1))
+    assert float(evidence(np.array([1]), np.array([3]))[0]) == pytest.approx(np.log(0.7 * 0.3 / 2))
+    # a two-category item {0, 1} has probability 1 under any mix of the two: it adds nothing to the evidence
+    both = np.vstack([one_hot, [[0.5, 0.5]]])
+    evidence4, _ = coarse_segments(both, np.arange(4), np.array([0.7, 0.3]))
+    assert float(evidence4(np.array([0]), np.array([4]))[0]) == pytest.approx(np.log(0.7 * 0.85 * 0.1))
+    # a vector of equal entries is the symmetric prior, for every model the detector compares
+    rng = np.random.default_rng(5)
+    tags = np.eye(3)[rng.integers(0, 3, 30)]
+    ts = T0 + (np.arange(30) * DAY).astype("timedelta64[s]")
+    flat = np.full(3, 0.4)
+    assert coarse_ramp_scores(tags, flat)[1] == pytest.approx(coarse_ramp_scores(tags, 0.4)[1])
+    assert coarse_weekly(tags, ts, flat) == pytest.approx(coarse_weekly(tags, ts, 0.4))
+    k_sym, _, ramp_sym, week_sym = evidences(tags, ts, np.arange(30), 0.4, 10, 2, 0.1)
+    k_w0, _, ramp_w0, week_w0 = evidences(tags, ts, np.arange(30), 0.4, 10, 2, 0.1, base_weight=0.0)
+    assert k_w0 == pytest.approx(k_sym) and (ramp_w0, week_w0) == pytest.approx((ramp_sym, week_sym))
+    # with weight on the user's mix, a segment that keeps to the user's usual categories scores higher
+    usual = np.eye(3)[[0] * 25 + [1] * 5]
+    ev_sym, _ = coarse_segments(usual, np.arange(30), 0.1)
+    ev_mix, _ = coarse_segments(usual, np.arange(30), dirichlet_prior(usual, 0.1, 1.0))
+    assert float(ev_mix(np.array([0]), np.array([30]))[0]) > float(ev_sym(np.array([0]), np.array([30]))[0])
+
+
+def test_two_changes_in_one_long_sitting_are_both_reported_unless_one_per_session():
+    # 20 daily events of A, then one sitting of 45 events two minutes apart (not bulk: the gaps are over a minute):
+    # 15 A, 15 B, 15 C, then 10 daily events of C. The sitting holds both switches, 15 events apart
+    cats = [0] * 35 + [1] * 15 + [2] * 25
+    secs = [k * DAY for k in range(20)] + [20 * DAY + 120 * k for k in range(45)] + [(21 + k) * DAY for k in range(10)]
+    events, ts = np.eye(3)[cats], T0 + np.array(secs).astype("timedelta64[s]")
+    assert detect_changes(events, ts).steps == [35, 50]
+    kept = detect_changes(events, ts, ChangeConfig(one_per_session=True)).steps
+    assert kept in ([35], [50])  # the session rule keeps the one of highest contrast (here a tie of 1 bit)
+
+
+def test_config_checks_the_prior_weight():
+    assert ChangeConfig().base_weight == 1.0 and ChangeConfig().one_per_session is False
+    with pytest.raises(ValueError):
+        ChangeConfig(base_weight=-0.5)

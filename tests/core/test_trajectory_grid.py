@@ -123,7 +123,8 @@ def test_change_marks_sit_on_drift_peaks(grain):
     # the planted switch at event 60, alone (the third session's detector, evidence="shared", also marked event 34
     # in this draw, where B's share rises from 2 of 34 events to 8 of 26; the l2 PELT marks 60 alone too)
     assert [c.step for c in grid.changes] == [pytest.approx(60, abs=5)]
-    shared = ChangeConfig(evidence="shared", alpha=0.5, weekly_penalty=0.0, change_penalty=-1.0)
+    shared = ChangeConfig(evidence="shared", alpha=0.5, weekly_penalty=0.0, ramp_penalty=0.0, change_penalty=-1.0,
+                          min_contrast=0.2, one_per_session=True)
     assert detect_changes(events, ts, shared).steps == [34, pytest.approx(60, abs=5)]
     for change in grid.changes:
         b = change.bucket
