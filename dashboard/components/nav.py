@@ -1,0 +1,101 @@
+"""The app's page navigation: a page list in the sidebar and in-page links whose page change cannot be undone by a
+rerun sent from the page being left.
+
+Why not Streamlit's own navigation menu: a click on it is a rerun request carrying only the new page. A user id
+typed and entered right after the click is sent from the page the tab still shows, and the server keeps only the
+newer request's page: with `runner.fastReruns` (on by default) the newer request replaces a run that has not got far
+(AppSession.request_rerun stops it and starts the newer one), and otherwise Streamlit 1.67 folds a pending request
+into the newer one with the newer page (`ScriptRequests._request_rerun_locked`). On a busy server that silently put
+the tab back on the old page (2 of 4 rounds under 20-session load, docs/serving.md "No lost input").
+Here the page picked is a widget value, which the browser sends with every later rerun, so whichever request the
+server runs carries it; its callback records the destination (a `NavIntent`) in the session, and `settle` switches
+to it on every run until the tab has shown it, whatever page a later rerun names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from dashboard.components.user_finder import USER_KEY
+
+__all__ = ["INTENT_KEY", "NAV_KEY", "NavIntent", "go", "settle", "sidebar_nav", "link"]
+
+INTENT_KEY = "_nav_intent"  # session key of the pending NavIntent
+NAV_KEY = "nav_page"  # widget key of the sidebar's page list (its value: the url_path of the page picked)
+
+
+@dataclass(frozen=True)
+class NavIntent:
+    """A page change asked for by a click, kept until the tab has shown that page."""
+
+    page: str  # url_path of the destination page ("" for the default page)
+    query: dict[str, str] = field(default_factory=dict)  # query parameters the click adds (besides ?user=)
+    shown: bool = False  # a run of the destination page has started since the last switch to it
+
+
+def go(url_path: str, query: dict[str, str] | None = None) -> None:
+    """Ask for page `url_path` (a button's callback, or the app itself): recorded now, switched to by `settle`."""
+    st.session_state[INTENT_KEY] = NavIntent(url_path, dict(query or {}))
+
+
+def settle(current: st.Page, pages: list[st.Page]) -> None:
+    """Right after `st.navigation`: switch to the page a click asked for when this run is on another one.
+
+    Guarantees: a click's destination wins over every later rerun that names the page it left, whether Streamlit
+    coalesced that rerun with the switch, ran it after the switch or let it interrupt the switch; the id in the
+    "User id" box at that moment goes along as ?user=. The intent is dropped on the second run of its page (the tab
+    has shown the page, so nothing it sends later is stale), on a new click, and on the browser's back or forward
+    (a newer explicit choice, which must win in turn).
+    """
+    intent = st.session_state.get(INTENT_KEY)
+    if not isinstance(intent, NavIntent):
+        return
+    ctx = get_script_run_ctx()
+    if ctx is not None and ctx.is_history_navigation:
+        del st.session_state[INTENT_KEY]
+        return
+    if current.url_path == intent.page:
+        if intent.shown:
+            del st.session_state[INTENT_KEY]
+        else:
+            st.session_state[INTENT_KEY] = replace(intent, shown=True)
+        return
+    target = next((p for p in pages if p.url_path == intent.page), None)
+    if target is None:  # a page that is not in this app (cannot come from our buttons): forget it
+        del st.session_state[INTENT_KEY]
+        return
+    st.session_state[INTENT_KEY] = replace(intent, shown=False)
+    # ?user= is bound to the box, which Streamlit does not let switch_page set: the box carries it to the new page.
+    st.switch_page(target, query_params={k: v for k, v in intent.query.items() if k != USER_KEY})
+
+
+def _chosen() -> None:
+    """The page list's callback: the page picked becomes the click's destination."""
+    go(st.session_state[NAV_KEY])
+
+
+def sidebar_nav(pages: list[st.Page], current: st.Page) -> None:
+    """The page list at the top of the sidebar, showing the page this run draws.
+
+    A radio list rather than buttons: the browser sends a widget's value with every later rerun, so the page
+    picked reaches the server even when Streamlit drops the click's own request (with `runner.fastReruns`, on by
+    default, a request that arrives before the previous run has started replaces it, trigger and all), and the
+    change of value calls `_chosen` in whichever run first carries it.
+    """
+    titles = {p.url_path: p.title for p in pages}  # plain titles: an icon's name would be part of each label
+    # Follow the page shown (a link, the back button or a click): a widget value set before the widget is drawn
+    # is sent to the browser with it.
+    st.session_state[NAV_KEY] = current.url_path
+    st.sidebar.radio("Page", list(titles), key=NAV_KEY, format_func=titles.get, label_visibility="collapsed",
+                     on_change=_chosen)
+
+
+def link(page: str, label: str, key: str, icon: str | None = None, query: dict[str, str] | None = None) -> None:
+    """An in-page link to another page (`page`: its url_path) that a typed id cannot undo, as the sidebar's."""
+    if st.button(label, key=key, icon=icon, type="tertiary", on_click=go, args=(page, query)):
+        # Only reached in a fragment's own run (in a whole-app run `settle` has switched before the page is drawn):
+        # rerun the whole app so that `settle` sees the click.
+        st.rerun()
