@@ -52,10 +52,11 @@ first_run = not st.session_state.get("_routed", False)
 st.session_state["_routed"] = True
 if first_run and current.url_path == overview.url_path and st.query_params.get("user"):
     st.switch_page(explorer, query_params=st.query_params.to_dict())  # ?user= is not bound before the box is drawn
-nav.settle(current, pages)  # a page change asked for by a click wins over a later rerun of the old page
-
 nav.sidebar_nav(pages, current)
 user_box()  # one box for every page (its own widget per page lost typed ids and the back button)
+# A page change asked for by a click wins over a later rerun of the old page. After the box: a widget bound to the
+# URL is registered anew in each run, and the page change keeps ?user= only when the box has been drawn in it.
+nav.settle(current, pages)
 render_sidebar()
 try:
     current.run()

@@ -14,10 +14,16 @@ to it on every run until the tab has shown it, whatever page a later rerun names
 
 from __future__ import annotations
 
+import time
+import urllib.parse
 from dataclasses import dataclass, field, replace
 
 import streamlit as st
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetStates
+from streamlit.runtime.runtime_util import MESSAGE_FLUSH_INTERVAL_SECS
 from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
 
 from dashboard.components.user_finder import USER_KEY
 
@@ -68,8 +74,39 @@ def settle(current: st.Page, pages: list[st.Page]) -> None:
         del st.session_state[INTENT_KEY]
         return
     st.session_state[INTENT_KEY] = replace(intent, shown=False)
-    # ?user= is bound to the box, which Streamlit does not let switch_page set: the box carries it to the new page.
-    st.switch_page(target, query_params={k: v for k, v in intent.query.items() if k != USER_KEY})
+    _switch(target, intent.query)
+
+
+def _switch(target: st.Page, query: dict[str, str]) -> None:
+    """Run `target` next, with the URL's parameters plus `query`, adding one browser history entry.
+
+    This is `st.switch_page` with another URL write. `st.switch_page` replaces the query string and cannot carry a
+    parameter bound to a widget (?user=), so the browser saw the parameters vanish and come back: two or three
+    history entries per page change, and the back button stopped on each page more than once. Here the browser is
+    first told the query string it already has (which sets the query string it gives the new page without a history
+    entry), then the new page runs with the same parameters plus `query` (Streamlit drops those bound to other
+    pages' widgets). Uses Streamlit 1.67's runner internals (`ScriptRunContext.script_requests`, `RerunData`,
+    `Page._script_hash`), as `st.switch_page` does; tests/dashboard/test_nav.py and test_browser.py fail if an
+    upgrade changes them.
+    """
+    ctx = get_script_run_ctx()
+    if ctx is None or ctx.script_requests is None:  # outside a script run (never in the app)
+        return
+    same = ForwardMsg()
+    same.page_info_changed.query_string = ctx.query_string
+    ctx.enqueue(same)
+    time.sleep(2 * MESSAGE_FLUSH_INTERVAL_SECS)  # delivered before the rerun clears the unsent messages (as switch_page)
+    params = dict(urllib.parse.parse_qsl(ctx.query_string, keep_blank_values=True))
+    params.update({k: v for k, v in query.items() if k != USER_KEY})  # the box carries ?user=
+    # The widget values go along (the browser sends them with a page change too): a page change without them drops
+    # every widget's state, the "User id" box's among them, which would then clear ?user= in the address bar.
+    widgets = WidgetStates()
+    widgets.widgets.extend(ctx.session_state.get_widget_states())
+    ctx.script_requests.request_rerun(RerunData(
+        query_string=urllib.parse.urlencode(params), page_script_hash=target._script_hash, widget_states=widgets,
+        cached_message_hashes=ctx.cached_message_hashes, context_info=ctx.context_info,
+    ))
+    st.empty()  # a yield point: the runner acts on the request here, before this element is sent
 
 
 def _chosen() -> None:
