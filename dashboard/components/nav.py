@@ -47,6 +47,18 @@ def go(url_path: str, query: dict[str, str] | None = None) -> None:
     st.session_state[INTENT_KEY] = NavIntent(url_path, dict(query or {}))
 
 
+def _pending() -> NavIntent | None:
+    """The pending intent, None when there is none; dropped on the browser's back or forward button."""
+    intent = st.session_state.get(INTENT_KEY)
+    if not isinstance(intent, NavIntent):
+        return None
+    ctx = get_script_run_ctx()
+    if ctx is not None and ctx.is_history_navigation:
+        del st.session_state[INTENT_KEY]
+        return None
+    return intent
+
+
 def settle(current: st.Page, pages: list[st.Page]) -> None:
     """Right after `st.navigation`: switch to the page a click asked for when this run is on another one.
 
@@ -56,12 +68,8 @@ def settle(current: st.Page, pages: list[st.Page]) -> None:
     has shown the page, so nothing it sends later is stale), on a new click, and on the browser's back or forward
     (a newer explicit choice, which must win in turn).
     """
-    intent = st.session_state.get(INTENT_KEY)
-    if not isinstance(intent, NavIntent):
-        return
-    ctx = get_script_run_ctx()
-    if ctx is not None and ctx.is_history_navigation:
-        del st.session_state[INTENT_KEY]
+    intent = _pending()
+    if intent is None:
         return
     if current.url_path == intent.page:
         if intent.shown:
@@ -123,9 +131,12 @@ def sidebar_nav(pages: list[st.Page], current: st.Page) -> None:
     change of value calls `_chosen` in whichever run first carries it.
     """
     titles = {p.url_path: p.title for p in pages}  # plain titles: an icon's name would be part of each label
-    # Follow the page shown (a link, the back button or a click): a widget value set before the widget is drawn
-    # is sent to the browser with it.
-    st.session_state[NAV_KEY] = current.url_path
+    # Show the page this run leads to: the one a pending click asked for, else the page drawn (a link, the back
+    # button). A widget value set before the widget is drawn is sent to the browser with it, so showing the page
+    # being left in the run that switches away would put that page back in the browser's list, and the next
+    # request (an id typed at once) would carry it as a new pick.
+    intent = _pending()
+    st.session_state[NAV_KEY] = intent.page if intent is not None else current.url_path
     st.sidebar.radio("Page", list(titles), key=NAV_KEY, format_func=titles.get, label_visibility="collapsed",
                      on_change=_chosen)
 
