@@ -1,5 +1,5 @@
-"""The app's page navigation: a page list in the sidebar and in-page links whose page change cannot be undone by a
-rerun sent from the page being left.
+"""The app's page navigation: a page list in the sidebar whose page change cannot be undone by a rerun sent from the
+page being left.
 
 Why not Streamlit's own navigation menu: a click on it is a rerun request carrying only the new page. A user id
 typed and entered right after the click is sent from the page the tab still shows, and the server keeps only the
@@ -27,9 +27,10 @@ from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
 
 from dashboard.components.user_finder import USER_KEY
 
-__all__ = ["INTENT_KEY", "NAV_KEY", "NavIntent", "go", "settle", "sidebar_nav", "link"]
+__all__ = ["INTENT_KEY", "NAV_KEY", "NavIntent", "go", "settle", "sidebar_nav"]
 
 INTENT_KEY = "_nav_intent"  # session key of the pending NavIntent
+MAX_SWITCHES = 5  # a page that cannot be reached (it fails before drawing, or is not served) is not retried forever
 NAV_KEY = "nav_page"  # widget key of the sidebar's page list (its value: the url_path of the page picked)
 
 
@@ -40,6 +41,7 @@ class NavIntent:
     page: str  # url_path of the destination page ("" for the default page)
     query: dict[str, str] = field(default_factory=dict)  # query parameters the click adds (besides ?user=)
     shown: bool = False  # a run of the destination page has started since the last switch to it
+    switches: int = 0  # switches made for it in a row without reaching its page (bounded by MAX_SWITCHES)
 
 
 def go(url_path: str, query: dict[str, str] | None = None) -> None:
@@ -75,13 +77,16 @@ def settle(current: st.Page, pages: list[st.Page]) -> None:
         if intent.shown:
             del st.session_state[INTENT_KEY]
         else:
-            st.session_state[INTENT_KEY] = replace(intent, shown=True)
+            st.session_state[INTENT_KEY] = replace(intent, shown=True, switches=0)
+        return
+    if intent.switches >= MAX_SWITCHES:
+        del st.session_state[INTENT_KEY]
         return
     target = next((p for p in pages if p.url_path == intent.page), None)
     if target is None:  # a page that is not in this app (cannot come from our buttons): forget it
         del st.session_state[INTENT_KEY]
         return
-    st.session_state[INTENT_KEY] = replace(intent, shown=False)
+    st.session_state[INTENT_KEY] = replace(intent, shown=False, switches=intent.switches + 1)
     _switch(target, intent.query)
 
 
@@ -139,11 +144,3 @@ def sidebar_nav(pages: list[st.Page], current: st.Page) -> None:
     st.session_state[NAV_KEY] = intent.page if intent is not None else current.url_path
     st.sidebar.radio("Page", list(titles), key=NAV_KEY, format_func=titles.get, label_visibility="collapsed",
                      on_change=_chosen)
-
-
-def link(page: str, label: str, key: str, icon: str | None = None, query: dict[str, str] | None = None) -> None:
-    """An in-page link to another page (`page`: its url_path) that a typed id cannot undo, as the sidebar's."""
-    if st.button(label, key=key, icon=icon, type="tertiary", on_click=go, args=(page, query)):
-        # Only reached in a fragment's own run (in a whole-app run `settle` has switched before the page is drawn):
-        # rerun the whole app so that `settle` sees the click.
-        st.rerun()

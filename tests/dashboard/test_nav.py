@@ -15,7 +15,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from dashboard_helpers import OTHER_USER, USER, open_page, problems
+from dashboard_helpers import OTHER_USER, USER
 
 from core.store import connect_read, user_history
 from dashboard.components import nav
@@ -89,17 +89,3 @@ def test_a_late_rerun_of_the_old_page_is_sent_back_until_the_tab_shows_the_new_o
         await tab.close()
 
     asyncio.run(scenario())
-
-
-def test_the_explorer_link_to_explain_carries_the_item(dash_env):
-    at = open_page(None, user=USER)
-    recs = next(d for d in at.dataframe if "rank" in d.value.columns and "score" in d.value.columns).value
-    item = str(recs["item_id"].iloc[0])
-    at.session_state["user_recs"] = {"selection": {"rows": [0], "columns": []}}
-    at.run()
-    link = at.button(key="user_explain_link")
-    assert link.label == f"Explain why item {item} is recommended"
-    link.click().run()
-    assert not problems(at) and at.title[0].value == "Explain a recommendation"
-    assert at.query_params["item"] == item
-    assert at.session_state["user"] == USER
