@@ -62,7 +62,7 @@ def _pending() -> NavIntent | None:
 
 
 def settle(current: st.Page, pages: list[st.Page]) -> None:
-    """Right after `st.navigation`: switch to the page a click asked for when this run is on another one.
+    """After `st.navigation` and the "User id" box: switch to the page a click asked for when this run is on another.
 
     Guarantees: a click's destination wins over every later rerun that names the page it left, whether Streamlit
     coalesced that rerun with the switch, ran it after the switch or let it interrupt the switch; the id in the
@@ -83,7 +83,7 @@ def settle(current: st.Page, pages: list[st.Page]) -> None:
         del st.session_state[INTENT_KEY]
         return
     target = next((p for p in pages if p.url_path == intent.page), None)
-    if target is None:  # a page that is not in this app (cannot come from our buttons): forget it
+    if target is None:  # a page that is not in this app (cannot come from the list): forget it
         del st.session_state[INTENT_KEY]
         return
     st.session_state[INTENT_KEY] = replace(intent, shown=False, switches=intent.switches + 1)
@@ -108,7 +108,7 @@ def _switch(target: st.Page, query: dict[str, str]) -> None:
     same = ForwardMsg()
     same.page_info_changed.query_string = ctx.query_string
     ctx.enqueue(same)
-    time.sleep(2 * MESSAGE_FLUSH_INTERVAL_SECS)  # delivered before the rerun clears the unsent messages (as switch_page)
+    time.sleep(2 * MESSAGE_FLUSH_INTERVAL_SECS)  # sent before the rerun drops unsent messages (as in switch_page)
     params = dict(urllib.parse.parse_qsl(ctx.query_string, keep_blank_values=True))
     params.update({k: v for k, v in query.items() if k != USER_KEY})  # the box carries ?user=
     # The widget values go along (the browser sends them with a page change too): a page change without them drops
