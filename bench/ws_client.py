@@ -57,8 +57,6 @@ class Run:
     url_writes: list[str] = field(default_factory=list)  # query strings the server wrote into the URL (in a
     # browser each one that differs from the address bar is a new history entry)
     bound: dict[str, str] = field(default_factory=dict)  # query parameter -> widget id, of widgets bound to the URL
-    buttons: list[str] = field(default_factory=list)  # widget ids of the buttons drawn (a keyed one ends in -KEY)
-    radios: dict[str, list[str]] = field(default_factory=dict)  # widget id -> the options as the browser shows them
     messages: int = 0
     bytes: int = 0
 
@@ -147,23 +145,10 @@ class Tab:
         return self.pages[name]
 
     async def rerun(self, query: dict[str, str] | None = None, page_hash: str | None = None,
-                    widgets: dict[str, str] | None = None, forget: tuple[str, ...] = (),
-                    click: str | None = None, history: bool = False) -> Run:
+                    widgets: dict[str, str] | None = None, forget: tuple[str, ...] = ()) -> Run:
         """Send one rerun (the tab's query string updated with `query`, on `page_hash`, with the tab's widget
-        values updated with `widgets`; `forget` drops widget values, as a page change does for its widgets;
-        `click`: the id of a button clicked; `history`: the browser's back or forward button) and read until the run
-        is over. Raises ProtocolError when it does not finish within the timeout."""
-        t0 = time.perf_counter()
-        await self.send(query, page_hash, widgets, forget, click, history)
-        run = await self._until_finished()
-        run.ms = (time.perf_counter() - t0) * 1000.0
-        return run
-
-    async def send(self, query: dict[str, str] | None = None, page_hash: str | None = None,
-                   widgets: dict[str, str] | None = None, forget: tuple[str, ...] = (),
-                   click: str | None = None, history: bool = False) -> None:
-        """Send one rerun as `rerun` does, without waiting for it: a second interaction can follow at once, as a
-        quick user's does while the first is still on its way (read the outcome with `finished`)."""
+        values updated with `widgets`; `forget` drops widget values, as a page change does for its widgets) and
+        read until the run is over. Raises ProtocolError when it does not finish within the timeout."""
         from streamlit.proto.BackMsg_pb2 import BackMsg
 
         if query is not None:
@@ -175,23 +160,13 @@ class Tab:
         cs = msg.rerun_script
         cs.query_string = urlencode(self.query)
         cs.page_script_hash = self.page_hash if page_hash is None else page_hash
-        cs.is_history_navigation = history
         for wid, value in self.widgets.items():
             cs.widget_states.widgets.add(id=wid, string_value=value)
-        if click is not None:  # a trigger: sent once, with the click's rerun only (as the browser does)
-            cs.widget_states.widgets.add(id=click, trigger_value=True)
+        t0 = time.perf_counter()
         await self.ws.send(msg.SerializeToString())
-
-    async def finished(self) -> Run:
-        """Read until the next run the server completes (runs replaced by newer ones are read past)."""
-        return await self._until_finished()
-
-    def button(self, run: Run, key: str) -> str:
-        """The widget id of the button with widget key `key` in `run` (KeyError when it drew none)."""
-        for wid in run.buttons:
-            if wid.endswith(f"-{key}"):
-                return wid
-        raise KeyError(key)
+        run = await self._until_finished()
+        run.ms = (time.perf_counter() - t0) * 1000.0
+        return run
 
     async def switch(self, name: str, typed: tuple[str, str] | None = None, last: Run | None = None) -> Run:
         """A click on page `name` in the navigation, as the browser sends it: the query string keeps only the
@@ -208,24 +183,6 @@ class Tab:
             widgets[typed[0]] = typed[1]
             self.query.update({k: typed[1] for k, wid in bound.items() if wid == typed[0]})
         return await self.rerun(None, self.page(name), widgets)
-
-    async def nav(self, name: str, key: str, last: Run, wait: bool = True) -> Run | None:
-        """A click on page `name` in the app's sidebar: in the app's own page list (a radio with widget key `key`)
-        when `last` (the run drawn before the click) has one, else in Streamlit's navigation menu (`switch`, a
-        rerun naming the page). `wait=False` only sends it (a second interaction can follow at once)."""
-        radio = next(((wid, opts) for wid, opts in last.radios.items() if wid.endswith(f"-{key}")), None)
-        if radio is None:
-            if wait:
-                return await self.switch(name, last=last)
-            self.query = {k: v for k, v in self.query.items() if k in last.bound}
-            await self.send(None, self.page(name))
-            return None
-        wid, options = radio
-        label = next(o for o in options if o == name or o.endswith(f" {name}"))
-        if wait:
-            return await self.rerun(widgets={wid: label})
-        await self.send(widgets={wid: label})
-        return None
 
     async def _until_finished(self) -> Run:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -278,10 +235,6 @@ class Tab:
             # Without `set_value` the browser keeps what is in the box (what the tab typed): the value field is unset.
             box = el.text_input
             run.text_inputs[box.label] = (box.id, box.value if box.set_value else None)
-        elif kind == "button":
-            run.buttons.append(el.button.id)
-        elif kind == "radio":
-            run.radios[el.radio.id] = list(el.radio.options)
         elif kind == "download_button":
             run.downloads.append(el.download_button.url)
         elif kind == "dataframe" and not run.items and el.dataframe.arrow_data.data:

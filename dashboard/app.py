@@ -19,7 +19,6 @@ import streamlit as st  # noqa: E402
 
 from core.errors import InterestLensError  # noqa: E402
 from dashboard.access import require_login  # noqa: E402
-from dashboard.components import nav  # noqa: E402
 from dashboard.components.charts import md_text  # noqa: E402
 from dashboard.components.sidebar import render_sidebar  # noqa: E402
 from dashboard.components.user_finder import user_box  # noqa: E402
@@ -42,21 +41,16 @@ pages = [
     st.Page(_PAGES / "compare.py", title="Compare models", icon=":material/compare_arrows:", url_path="compare"),
     st.Page(_PAGES / "data_models.py", title="Data & models", icon=":material/database:", url_path="data"),
 ]
-# Our own sidebar buttons instead of Streamlit's menu, whose page change a user id typed at once could undo
-# (dashboard/components/nav.py); the pages stay registered, so URLs, links and back/forward work as before.
-current = st.navigation(pages, position="hidden")
+current = st.navigation(pages)
 
 # A shared link to the root with ?user=ID opens that user's explorer (only on a session's first run, so moving
-# to the Overview later with the user still in the URL does not bounce back); the link's other settings go along.
+# to the Overview later with the user still in the URL does not bounce back).
 first_run = not st.session_state.get("_routed", False)
 st.session_state["_routed"] = True
 if first_run and current.url_path == overview.url_path and st.query_params.get("user"):
-    st.switch_page(explorer, query_params=st.query_params.to_dict())  # ?user= is not bound before the box is drawn
-nav.sidebar_nav(pages, current)
+    st.switch_page(explorer, query_params=st.query_params.to_dict())  # the link's other settings too
+
 user_box()  # one box for every page (its own widget per page lost typed ids and the back button)
-# A page change asked for by a click wins over a later rerun of the old page. After the box: a widget bound to the
-# URL is registered anew in each run, and the page change keeps ?user= only when the box has been drawn in it.
-nav.settle(current, pages)
 render_sidebar()
 try:
     current.run()
