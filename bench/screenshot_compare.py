@@ -14,24 +14,17 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.load import server  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 WAIT = 240_000  # ms per step: a first comparison on ML-100k on a busy 2-core machine takes ~30 s
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _idle(page) -> None:
@@ -99,30 +92,11 @@ def main() -> None:
         a, b = (root / Path(m).name for m in (args.model_a, args.model_b))
         shutil.copytree(args.model_a, a)
         shutil.copytree(args.model_b, b)
-        port = _free_port()
-        cli = Path(sys.executable).with_name("interestlens")
-        log = open(root / "server.log", "w")
-        env = {k: v for k, v in os.environ.items() if k not in ("INTERESTLENS_MODELS", "INTERESTLENS_MODEL")}
-        proc = subprocess.Popen([str(cli), "serve", "--db", args.db, "--model", str(a), "--port", str(port)],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 300
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                        break
-                except OSError:
-                    if proc.poll() is not None or time.monotonic() > deadline:
-                        log.flush()
-                        raise SystemExit("the server did not start:\n" + (root / "server.log").read_text()) from None
-                    time.sleep(0.5)
+        # the served models folder is `root` (bench.load.server points $INTERESTLENS_MODELS at the model's parent),
+        # so the page lists exactly A and B
+        with server(Path(args.db), a, root / "server.log") as (url, _pid):
             seconds = _shoot(url, out, args.recbole, args.height)
             print(f"drawn in {seconds:.1f} s, load1 {os.getloadavg()[0]:.2f}; saved {out}")
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-            log.close()
 
 
 if __name__ == "__main__":
