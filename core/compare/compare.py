@@ -26,7 +26,6 @@ from core.compare.protocols import (
     COMPARE_PROTOCOLS,
     ProtocolComparison,
     compare_protocol,
-    per_user_ndcg,
     rank_protocols,
 )
 from core.evaluate import Ranked, split_from_card
@@ -130,10 +129,8 @@ def compare_loaded(
                                      seqs_a, seqs_b, (a.vocab.n_items, b.vocab.n_items), k, n_boot, seed)
                  for p in COMPARE_PROTOCOLS if p in ranked[0]}
     head = protocols["exclude_seen"]
-    nd_a = per_user_ndcg(ranked[0]["exclude_seen"], seqs_a, k)
-    nd_b = per_user_ndcg(ranked[1]["exclude_seen"], seqs_b, k)
-    common = nd_a.index.intersection(nd_b.index)
-    da, db_ = nd_a.reindex(common), nd_b.reindex(common)
+    da, db_ = head.paired_a, head.paired_b  # per-user NDCG@K on the headline's paired users
+    common = da.index
     ids_a, ids_b = _lists(a, seqs_a, k), _lists(b, seqs_b, k)
     _, train = prefix_pairs(seqs_a.offsets[:-1], split.train_end)  # training events: before each user's cut
     users = seqs_a.user_ids.astype(str)

@@ -56,6 +56,8 @@ class ProtocolComparison:
     ndcg_diff: float  # mean per-user NDCG@K of A minus B (NaN without paired users)
     ndcg_diff_low: float  # 2.5% quantile of the paired bootstrap
     ndcg_diff_high: float  # 97.5% quantile
+    paired_a: pd.Series  # [U] per-user NDCG@K of A on the paired users, indexed by user id (A's user order)
+    paired_b: pd.Series  # [U] the same for B, the same index
 
     def to_dict(self) -> dict:
         """JSON: protocol, description, split, users, `a` and `b` metrics, NDCG@K_a, NDCG@K_b and
@@ -116,10 +118,11 @@ def compare_protocol(
             return recbole_metrics(r.ranks[keep], RECBOLE_KS)
         return summarize(r.ranks[keep], r.top[keep], n)
 
-    pa, pb = nd_a.reindex(common).to_numpy(), nd_b.reindex(common).to_numpy()  # [U] paired, A's user order
+    da, db_ = nd_a.reindex(common), nd_b.reindex(common)  # [U] paired, A's user order
+    pa, pb = da.to_numpy(), db_.to_numpy()
     mean, low, high = paired_bootstrap(pa - pb, n_boot, seed)
     return ProtocolComparison(protocol, split, len(common), k, metrics(ra, nd_a, n_items[0]),
-                              metrics(rb, nd_b, n_items[1]), _mean(pa), _mean(pb), mean, low, high)
+                              metrics(rb, nd_b, n_items[1]), _mean(pa), _mean(pb), mean, low, high, da, db_)
 
 
 def _mean(x: np.ndarray) -> float:
