@@ -36,7 +36,7 @@ import numpy as np
 from scipy.special import gammaln
 
 __all__ = [
-    "share_tags", "segment_evidence", "best_segmentations", "weekly_evidence", "ramp_evidence", "refine_changes", "bayes_changes",
+    "share_tags", "segment_evidence", "best_segmentations", "weekend_mask", "weekly_evidence", "ramp_evidence", "refine_changes", "bayes_changes",
 ]
 
 _EDGE = 5  # events the ramp keeps on each side of it (its end mixtures are learned from them)
@@ -126,11 +126,16 @@ def best_segmentations(
     return out
 
 
+def weekend_mask(ts: np.ndarray) -> np.ndarray:
+    """[n] True for times on a Saturday or Sunday (UTC); ts [n] unix seconds or datetime64."""
+    secs = np.asarray(ts).astype("datetime64[s]").astype(np.int64)
+    return ((secs // 86_400) + 3) % 7 >= 5  # 1970-01-01 was a Thursday (3 with Monday = 0)
+
+
 def weekly_evidence(events: np.ndarray, ts: np.ndarray, alpha: float) -> float:
     """Log evidence of one mixture on weekend days (Saturday, Sunday UTC) and another on weekdays. events [n, C],
     ts [n] unix seconds or datetime64."""
-    secs = np.asarray(ts).astype("datetime64[s]").astype(np.int64)
-    weekend = ((secs // 86_400) + 3) % 7 >= 5  # 1970-01-01 was a Thursday (3 with Monday = 0)
+    weekend = weekend_mask(ts)
     x = np.asarray(events, np.float64)
     sums = np.stack([x[weekend].sum(axis=0), x[~weekend].sum(axis=0)])  # [2, C]
     evidence, _ = segment_evidence(sums, alpha)

@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
+from core.trajectory.bayes_changes import weekend_mask
+
 __all__ = ["dirichlet_prior", "row_events", "coarse_segments", "coarse_ramp_scores", "coarse_ramp_evidence", "coarse_weekly"]
 
 
@@ -131,8 +133,7 @@ def coarse_ramp_evidence(events: np.ndarray, alpha: float | np.ndarray, points: 
 def coarse_weekly(events: np.ndarray, ts: np.ndarray, alpha: float | np.ndarray) -> float:
     """Log evidence of one mix on weekend days (Saturday, Sunday UTC) and another on weekdays, each group's events
     scored in order. events [n, C], ts [n] unix seconds or datetime64."""
-    secs = np.asarray(ts).astype("datetime64[s]").astype(np.int64)
-    weekend = ((secs // 86_400) + 3) % 7 >= 5  # 1970-01-01 was a Thursday (3 with Monday = 0)
+    weekend = weekend_mask(ts)
     x = np.asarray(events, np.float64)
     total = 0.0
     for part in (x[weekend], x[~weekend]):
