@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 
 from cli.common import DbOption, JsonOption, emit
-from core.checkpoint import DEFAULT_MODELS
+from core.checkpoint import models_root
 from core.errors import UserInputError
 from core.external import add_model, list_models
 from core.store import connect_read
@@ -18,11 +17,13 @@ __all__ = ["register"]
 models_app = typer.Typer(help="Register and list models: ours and external ones (ONNX, TorchScript, entry points).",
                          no_args_is_help=True)
 
-RootOption = typer.Option(None, "--models", help="Models folder (default: $INTERESTLENS_MODELS or data/models).")
+RootOption = typer.Option(None, "--models", help="Models folder (default: $INTERESTLENS_MODELS, else the folder "
+                                                 "of $INTERESTLENS_MODEL, else data/models).")
 
 
 def _root(root: Path | None) -> Path:
-    return Path(root or os.environ.get("INTERESTLENS_MODELS") or DEFAULT_MODELS)
+    # The one rule of `core.checkpoint.models_root`, so `models list` shows what the app and `serve` show.
+    return Path(root) if root else models_root()
 
 
 @models_app.command("add")
