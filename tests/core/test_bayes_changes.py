@@ -220,6 +220,40 @@ def test_a_ramp_one_event_long_is_the_step_and_the_weekly_rhythm_scores_each_gro
     assert coarse_weekly(np.array([[1.0, 0], [1.0, 0], [0, 1.0]]), ts, 0.5) == pytest.approx(np.log(0.5 * 0.75 * 0.5))
 
 
+def _dense_ramp_scores(x: np.ndarray, alpha: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """The ramp's prequential evidence written over every category, as the module's docstring defines it."""
+    t = (x > 0).astype(float)
+    a, b, out = np.zeros((len(grid), x.shape[1])), np.zeros((len(grid), x.shape[1])), np.zeros(len(grid))
+    for i in range(len(t)):
+        if t[i].any():
+            lam = np.clip((i - grid[:, 0]) / (grid[:, 1] - grid[:, 0]), 0, 1)[:, None]
+            pa = (1 - lam) * (a + alpha) / (a.sum(1, keepdims=True) + alpha.sum()) * t[i]
+            pb = lam * (b + alpha) / (b.sum(1, keepdims=True) + alpha.sum()) * t[i]
+            lik = (pa + pb).sum(1)
+            out, a, b = out + np.log(lik), a + pa / lik[:, None], b + pb / lik[:, None]
+    return out
+
+
+def test_ramp_scores_by_hand_and_equal_to_the_formula_over_every_category():
+    # two events, categories 0 then 1, Dirichlet(½, ½); the ramp from 0 to 2 has λ = 0 then ½:
+    # event 0 under a: ½; event 1: ½ · (0 + ½)/(1 + 1) + ½ · ½/1 = 0.375
+    grid, scores = coarse_ramp_scores(np.eye(2), 0.5)
+    (row,) = np.flatnonzero((grid[:, 0] == 0) & (grid[:, 1] == 2))
+    assert scores[row] == pytest.approx(np.log(0.5 * 0.375), rel=1e-12)
+    # many tags per item, untagged events and a vector prior: each step updates only the event's tags
+    rng = np.random.default_rng(4)
+    x = (rng.random((120, 7)) < 0.25) * rng.random((120, 7))
+    prior = dirichlet_prior(x, 0.1, 1.0)
+    grid, scores = coarse_ramp_scores(x, prior, points=12)
+    np.testing.assert_allclose(scores, _dense_ramp_scores(x, prior, grid), rtol=1e-12)
+    # and a segment's evidence likewise: rows of 10 events, every segment a..b against the dense formula
+    evidence, _ = coarse_segments(x, np.arange(0, 120, 10), prior)
+    for lo, hi in [(0, 12), (3, 7), (11, 12)]:
+        seg = x[10 * lo: 10 * hi]
+        dense = _dense_ramp_scores(seg, prior, np.array([[len(seg), len(seg) + 1]]))  # λ = 0 throughout: mix a only
+        assert evidence(np.array([lo]), np.array([hi]))[0] == pytest.approx(dense[0], rel=1e-12)
+
+
 def test_cut_marginals_are_the_model_evidence_and_the_posterior_frequency_of_each_cut_over_every_cut_set():
     rng = np.random.default_rng(10)
     counts = np.eye(3)[rng.integers(0, 3, 12)] + 0.0
