@@ -14,7 +14,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
@@ -24,6 +24,9 @@ from dashboard import demo
 from dashboard.cache.handles import DbRef, ModelRef
 from dashboard.cache.resources import loaded_model
 from dashboard.reader import READER
+
+if TYPE_CHECKING:  # core.semantic loads torch and the encoder's packages: imported where a call needs it
+    from core.semantic import Match, TextEncoder, TextVectors, UserInterestWords, UserMatch
 
 __all__ = [
     "SemanticView",
@@ -40,7 +43,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_ENCODERS: dict[str, Any] = {}  # encoder name -> a TextEncoder registered by the embedding process
+_ENCODERS: dict[str, TextEncoder] = {}  # encoder name -> a TextEncoder registered by the embedding process
 _LOCK = threading.Lock()
 
 
@@ -56,7 +59,7 @@ class SemanticView:
     message: str | None  # one sentence where something cannot be shown
 
 
-def register_text_encoder(encoder: Any) -> None:
+def register_text_encoder(encoder: TextEncoder) -> None:
     """Make a `core.semantic.TextEncoder` available to the app's free-text search under its `name`."""
     with _LOCK:
         _ENCODERS[str(encoder.name)] = encoder
@@ -68,13 +71,13 @@ def unregister_text_encoder(name: str) -> None:
 
 
 @st.cache_resource(show_spinner="Loading the text encoder…", max_entries=1)
-def _packaged_encoder() -> Any:
+def _packaged_encoder() -> TextEncoder:
     from core.semantic import load_encoder
 
     return load_encoder("cpu")
 
 
-def text_encoder(name: str) -> Any:
+def text_encoder(name: str) -> TextEncoder:
     """The encoder called `name`: a registered one, else the installed one (SemanticUnavailable without it)."""
     with _LOCK:
         found = _ENCODERS.get(str(name))
@@ -117,19 +120,19 @@ def status(db: DbRef) -> SemanticView:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _vectors(path: str, mtime_ns: int) -> Any:
+def _vectors(path: str, mtime_ns: int) -> TextVectors:
     from core.semantic import read_vectors
 
     return read_vectors(path)
 
 
-def vectors(view: SemanticView) -> Any:
+def vectors(view: SemanticView) -> TextVectors:
     """The cached `core.semantic.TextVectors` (read once per file version)."""
     return _vectors(str(view.vectors_path), view.vectors_stamp)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def similar(view: SemanticView, item_id: str, k: int) -> list:
+def similar(view: SemanticView, item_id: str, k: int) -> list[Match]:
     """`core.semantic.similar_items`: the k items whose text is nearest to this item's."""
     from core.semantic import similar_items
 
@@ -152,7 +155,7 @@ def search_items(view: SemanticView, query: str, k: int) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def interest_words(db: DbRef, model: ModelRef, view: SemanticView, user_id: str, steps: tuple[int, ...]) -> Any:
+def interest_words(db: DbRef, model: ModelRef, view: SemanticView, user_id: str, steps: tuple[int, ...]) -> UserInterestWords:
     """`core.semantic.describe_user` at the given steps: the terms and items nearest to the user's interest."""
     from core.semantic import describe_user
     from core.sequences import load_sequences
@@ -164,7 +167,7 @@ def interest_words(db: DbRef, model: ModelRef, view: SemanticView, user_id: str,
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def search_users(db: DbRef, model: ModelRef, view: SemanticView, query: str, k: int) -> list:
+def search_users(db: DbRef, model: ModelRef, view: SemanticView, query: str, k: int) -> list[UserMatch]:
     """`core.semantic.search_users`: users whose current interest is nearest to the query."""
     from core.semantic import search_users as core_search
     from core.sequences import load_sequences

@@ -59,7 +59,7 @@ def windows_panel(db: DbRef, model: ModelRef, user: str, item: str) -> None:
     # the labels (2024-03, week of …, session 3) are categories: a date axis would draw one lone bar at a
     # sub-millisecond scale when there is a single month
     chart = model_charts.bars(windows[windows["level"] == level], "label", "value", f"Contribution per {level}",
-                              categorical=True, value_title="contribution to the score (logit)")
+                              categorical=True, value_title="contribution to the score")
     st.plotly_chart(chart, key="explain_windows")
     st.dataframe(windows, hide_index=True, width="stretch")
 
@@ -132,7 +132,7 @@ def attention_vs_shap(db: DbRef, model: ModelRef, user: str, item: str) -> None:
     st.plotly_chart(model_charts.deletion_curves(frame.rename(columns={"normalised": "score", "score": "raw"})),
                     key="explain_deletion")
     st.caption("Each curve removes the explained events in one order (largest SHAP value, most attention, newest, "
-               "random) and follows the item's normalised score from f(x) (1) down to the base (0). The ordering "
+               "random) and follows the item's normalised score from its full score (1) down to the base, the score without history (0). The ordering "
                "with the smallest area finds the events that matter soonest.")
 
 

@@ -53,7 +53,7 @@ def trajectory_panel(db: DbRef, model: ModelRef, user: str, marks: Marks, live: 
         st.plotly_chart(figs.gate, key="user_gate")
         st.caption(traj.reading())  # how much the recent events weigh, in words (core.trajectory.horizons)
     else:
-        st.caption("The long/short-term gate is not available for this model (its interest is read from each "
+        st.caption("How much the recent events weigh against the long-term profile is not shown for this model (its interest is read from each "
                    "prefix's scores).")
     with st.expander("Interests in words", expanded=True, icon=":material/translate:"):
         s = sem.status(db)  # any model: the words read its scores (core.semantic.interest_scores)

@@ -90,7 +90,7 @@ def waterfall(labels: list[str], values: np.ndarray, base: float, total: float, 
         vals.insert(0, rest)
     fig = go.Figure(
         go.Waterfall(
-            orientation="h", base=base, y=[*names, "score f(x)"], x=[*vals, 0.0],
+            orientation="h", base=base, y=[*names, "score"], x=[*vals, 0.0],
             measure=[*(["relative"] * len(vals)), "total"],
             increasing_marker_color="#dc2626", decreasing_marker_color="#2563eb", totals_marker_color="#6b7280",
             hovertemplate="%{y}<br>%{x:+.3f}<extra></extra>",

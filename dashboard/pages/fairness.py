@@ -124,12 +124,14 @@ with calib_tab:
         st.metric("How far lists stray from users' tastes", f"{cal.mean:.4f}", f"{cal.users:,} users", delta_color="off",
                   help="Miscalibration C_KL: the divergence between the categories of a user's history and of their "
                        "list (0 = the list mirrors the history's mix of categories).")
-        ctable = fc.group_table(cal.by_group, ["C_KL"]) if cal.by_group else pd.DataFrame()
+        # C_KL (Steck's miscalibration) is named in the help; the table and bars use the plain word.
+        ctable = (fc.group_table(cal.by_group, ["C_KL"]).rename(columns=lambda c: c.replace("C_KL", "miscalibration"))
+                  if cal.by_group else pd.DataFrame())
         if ctable.empty:
             st.info("No calibration by group for these settings.")
         else:
             for attribute in ctable["attribute"].unique():
-                st.plotly_chart(fc.group_bars(ctable, "C_KL", attribute), key=f"fairness_calib_{attribute}")
+                st.plotly_chart(fc.group_bars(ctable, "miscalibration", attribute), key=f"fairness_calib_{attribute}")
             st.dataframe(ctable, hide_index=True, width="stretch")
 with trend_tab:
     if trend_tab.open:

@@ -38,10 +38,13 @@ marks = live.user_marks(db, user, history, model)
 # Layout.
 c = st.columns(4)
 new = len(marks.new_steps) if every else 0
-c[0].metric("Events", f"{len(history):,}", delta=f"+{new:,} live" if new else None)
-c[1].metric("Items", f"{history['item_id'].nunique():,}")
-c[2].metric("First event", f"{history['ts'].min():%Y-%m-%d}" if len(history) else "—")
-c[3].metric("Last event", f"{history['ts'].max():%Y-%m-%d}" if len(history) else "—")
+c[0].metric("Events", f"{len(history):,}", delta=f"+{new:,} live" if new else None,
+            help="This user's interactions in the log (each view, rating or purchase counts once).")
+c[1].metric("Items", f"{history['item_id'].nunique():,}", help="Different items among those events.")
+c[2].metric("First event", f"{history['ts'].min():%Y-%m-%d}" if len(history) else "—",
+            help="The day of this user's earliest event.")
+c[3].metric("Last event", f"{history['ts'].max():%Y-%m-%d}" if len(history) else "—",
+            help="The day of this user's latest event: the trajectory and recommendations read up to here.")
 if attrs:
     st.caption("Attributes: " + " · ".join(f"{md_text(k)} = {md_text(v)}" for k, v in sorted(attrs.items())))
 note = live.caption(marks, every is not None)

@@ -30,7 +30,8 @@ def test_choosing_a_recommendation_shows_its_explanation(dash_env):
     table = next(d.value for d in at.dataframe if "shap" in d.value.columns)
     assert abs(base + table["shap"].sum() - fx) < 2e-3  # shown rounded to 3 decimals
     assert float(metrics["Check: sum error"]) <= 1e-4 * max(1.0, abs(fx))
-    assert len(figure(at, "explain_waterfall")["data"][0]["y"]) >= 2
+    waterfall = figure(at, "explain_waterfall")["data"][0]["y"]
+    assert len(waterfall) >= 2 and waterfall[-1] == "score"  # the total bar in plain words
 
 
 def test_explanation_deep_link_selects_user_and_item(dash_env):
@@ -48,7 +49,7 @@ def test_time_windows_are_labelled_bars(dash_env):
     assert not problems(at)
     windows = figure(at, "explain_windows")  # periods are categories: one month is one labelled bar
     assert windows["layout"]["xaxis"]["type"] == "category"
-    assert windows["layout"]["yaxis"]["title"]["text"] == "contribution to the score (logit)"
+    assert windows["layout"]["yaxis"]["title"]["text"] == "contribution to the score"  # plain words, no "logit"
     assert all(isinstance(x, str) for x in windows["data"][0]["x"])
 
 

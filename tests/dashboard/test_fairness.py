@@ -39,6 +39,13 @@ def test_fairness_page_shows_groups_items_and_trends(dash_env):
     assert not problems(trend)
     assert any(d.value.shape[0] > 0 and "start" in d.value.columns for d in trend.dataframe)  # the trend table
 
+    calib = open_page("fairness", fairness_by="gender", fairness_min_size="1", fairness_tab="Calibration")
+    assert not problems(calib)
+    table = next(d.value for d in calib.dataframe if "miscalibration" in d.value.columns)
+    assert not [c for c in table.columns if "C_KL" in c]  # the plain word in the table, C_KL only in the help
+    bars = figure(calib, "fairness_calib_gender")["data"][0]
+    assert sorted(bars["x"]) == pytest.approx(sorted(table.loc[table["attribute"] == "gender", "miscalibration"]))
+
 
 def test_the_default_grouping_is_the_reports_default(dash_env):
     """Without ?fairness_by= the page groups by the attributes the report would pick itself (never a raw age or

@@ -36,6 +36,7 @@ def test_root_deep_link_lands_on_the_users_explorer(dash_env):
     assert metrics["Events"] == f"{len(history):,}"
     assert metrics["Items"] == f"{history['item_id'].nunique():,}"
     assert metrics["First event"] == f"{history['ts'].min():%Y-%m-%d}"
+    assert all(m.proto.help for m in at.metric)  # each figure says in one line what it counts
     shown = _recs_table(at)
     assert shown["item_id"].tolist() == recs["item_id"].tolist()
     assert shown["score"].round(5).tolist() == recs["score"].round(5).tolist()
