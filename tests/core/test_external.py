@@ -140,6 +140,39 @@ def test_explain_on_the_onnx_model_gives_the_exact_shapley_values(synthetic_db, 
     assert abs(expl.base) < 1e-6  # nothing present: the empty sum scores 0
 
 
+def test_deletion_curves_of_an_additive_onnx_model_are_its_score_less_the_removed_values(synthetic_db, registered):
+    from core.explain import deletion_curves
+
+    loaded = load_checkpoint(registered / "toy-onnx")
+    with connect_read(synthetic_db) as con:
+        lh = load_labelled_history(con, loaded, "u003")
+    explainer = HistoryExplainer(loaded, event_evals=200, window_evals=200)
+    expl = explainer.explain(lh)
+    curves = deletion_curves(explainer, lh, expl, n_random=2)
+    assert curves.attention is None and set(curves.curves) == {"shap", "recency", "random"}  # no weights to order by
+    # additive game (φ_i = e_i · e_target, empty sequence 0): removing the k largest φ leaves f(x) − their sum
+    removed = np.concatenate([[0.0], np.cumsum(np.sort(expl.values)[::-1])])
+    np.testing.assert_allclose(curves.curves["shap"].scores, expl.fx - removed, atol=1e-4)
+    assert curves.curves["recency"].scores[-1] == pytest.approx(expl.base, abs=1e-5)  # everything removed: the base
+
+
+def test_external_scoring_holds_at_most_score_cells_at_once(registered, monkeypatch):
+    from core.external import adapters
+
+    scorer = load_checkpoint(registered / "toy-onnx").scorer
+    vocab_n = len(scorer.item_ids)
+    histories = [History.from_arrays([1 + (3 * r + j) % vocab_n for j in range(4 + r)], np.arange(4 + r) * 60)
+                 for r in range(5)]
+    whole = scorer.score(make_batch(histories, 50))
+    calls = []
+    run = scorer._run
+    monkeypatch.setattr(scorer, "_run", lambda *a: calls.append(len(a[0])) or run(*a))
+    monkeypatch.setattr(adapters, "SCORE_CELLS", 2 * max(vocab_n + 1, scorer._need))  # two rows per chunk
+    chunked = scorer.score(make_batch(histories, 50))
+    assert calls == [2, 2, 1]
+    torch.testing.assert_close(chunked, whole)
+
+
 def test_every_analysis_runs_on_the_external_model(synthetic_db, registered, tmp_path):
     loaded = load_checkpoint(registered / "toy-ts")
     res = evaluate_model(synthetic_db, registered / "toy-ts")
