@@ -107,29 +107,30 @@ def coarse_ramp_scores(
     a_c, a_sum = _concentration(alpha, C)
     step = max(1, n // points)
     grid = np.array([(s, e) for s in range(0, n, step) for e in range(s + 1, n + 1, step)], np.int64).reshape(-1, 2)
-    a = np.zeros((len(grid), C))
-    b = np.zeros((len(grid), C))
-    a_tot = np.zeros(len(grid))  # [P] a.sum(axis=1), kept as it grows
-    b_tot = np.zeros(len(grid))
-    logev = np.zeros(len(grid))
+    P = len(grid)
+    a = np.zeros((C, P))  # each ramp's counts for its start mix, category-major: an event reads whole rows
+    b = np.zeros((C, P))  # and for its end mix
+    a_den = np.full(P, a_sum)  # a.sum(axis=0) + Σα, kept as it grows
+    b_den = np.full(P, a_sum)
+    logev = np.zeros(P)
     span = (grid[:, 1] - grid[:, 0]).astype(np.float64)
-    # Only an event's own tags (one to three of C) have a non-zero term, so each step touches [P, tags], not [P, C]:
-    # this loop is most of a user switch's CPU on ML-100k (bench/dashboard_ab.py, docs/dashboard.md).
+    # Only an event's own tags (one to three of C) have a non-zero term, so each step touches [tags, P], not [C, P]:
+    # this loop was most of a user switch's CPU on ML-100k (bench/dashboard_ab.py, docs/dashboard.md).
     for i in range(n):
         cols = np.flatnonzero(t[i])
         if not len(cols):
             continue
-        lam = np.clip((i - grid[:, 0]) / span, 0.0, 1.0)  # [P]
-        pa = ((1 - lam) / (a_tot + a_sum))[:, None] * (a[:, cols] + a_c[cols])  # [P, tags]
-        pb = (lam / (b_tot + a_sum))[:, None] * (b[:, cols] + a_c[cols])
-        lik = pa.sum(axis=1) + pb.sum(axis=1)
+        lam = np.clip((i - grid[:, 0]) / span, 0.0, 1.0)  # [P] share of the way through each ramp
+        pa = (a[cols] + a_c[cols, None]) * ((1 - lam) / a_den)  # [tags, P]
+        pb = (b[cols] + a_c[cols, None]) * (lam / b_den)
+        lik = pa.sum(axis=0) + pb.sum(axis=0)
         logev += np.log(lik)
-        pa /= lik[:, None]
-        pb /= lik[:, None]
-        a[:, cols] += pa
-        b[:, cols] += pb
-        a_tot += pa.sum(axis=1)
-        b_tot += pb.sum(axis=1)
+        pa /= lik
+        pb /= lik
+        a[cols] += pa
+        b[cols] += pb
+        a_den += pa.sum(axis=0)
+        b_den += pb.sum(axis=0)
     return grid, logev
 
 
