@@ -39,6 +39,17 @@ def figure(at: AppTest, key: str) -> dict:
     return json.loads(found[0].proto.spec)
 
 
+def numbers(arr: list | dict) -> list:
+    """A Plotly array as a list (Plotly writes numeric arrays as base64 `bdata` with a dtype)."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(arr, dict) and "bdata" in arr:
+        return np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"])).tolist()
+    return list(arr)
+
+
 def title(fig: dict) -> str:
     t = fig.get("layout", {}).get("title", {})
     return t.get("text", "") if isinstance(t, dict) else str(t)
