@@ -15,6 +15,7 @@ from dashboard import demo
 from dashboard.cache.handles import DbRef, ModelRef
 from dashboard.cache.queries import cohort_members
 from dashboard.cache.resources import attention_analyser, explainer, loaded_model, trajectory_analyser
+from dashboard.cache.shared import shared
 from dashboard.reader import READER
 
 if TYPE_CHECKING:  # imported on first use: a page without a model never loads torch or shap
@@ -26,7 +27,6 @@ if TYPE_CHECKING:  # imported on first use: a page without a model never loads t
 
 __all__ = [
     "MAX_K",
-    "SHARED_USERS",
     "recommend",
     "trajectory",
     "user_view",
@@ -45,10 +45,6 @@ __all__ = [
 
 MAX_K = 50  # the user view ranks this many; the explorer's slider shows the first k of them
 _PER_USER = 64  # model results per user: a few hundred KB each (trajectories, attention)
-# The explorer's user view, shared read-only by all sessions: ~90 KB a user on ML-100k (pickled size, mean over 40
-# users; 270 KB at most). 1,024 holds every ML-100k user (943): a cyclic walk over more users than entries would
-# miss every time. Bounded, so a large catalogue holds the most recent 1,024 (~100 MB at ML-100k's sizes).
-SHARED_USERS = 1024
 _EXPLAINED = 128  # explanations (SHAP, the costliest result the app keeps: ~0.3 s CPU and ~10 KB each on ML-100k)
 
 
@@ -74,13 +70,13 @@ def trajectory(db: DbRef, model: ModelRef, user_id: str) -> Trajectory:
         return demo.shown(trajectory_analyser(model).user(con, uid))
 
 
-@st.cache_resource(show_spinner=False, max_entries=SHARED_USERS)
+@shared
 def user_view(db: DbRef, model: ModelRef, user_id: str) -> UserView:
     """`core.trajectory.user_view`: history, trajectory and top-`MAX_K` from one read (`attention` is None).
 
-    Shared by every session and never copied (`st.cache_resource`): callers only read it. As a `cache_data`
-    entry it was unpickled twice per explorer run, and 64 entries were fewer than the users many analysts visit
-    (docs/serving.md)."""
+    Shared by every session and never copied (`dashboard.cache.shared`, bounded by bytes with the explorer's
+    other per-user entries): callers only read it. As a `cache_data` entry it was unpickled twice per explorer
+    run, and 64 entries were fewer than the users many analysts visit (docs/serving.md)."""
     from core.trajectory import user_view as core_user_view
 
     # No attention: the explorer does not show it (the Attention page asks `attention` itself), and computing it
