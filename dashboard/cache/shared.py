@@ -29,10 +29,11 @@ import pandas as pd
 
 __all__ = ["SHARED_BYTES", "BytePool", "PoolStats", "POOL", "deep_bytes", "shared"]
 
-# The explorer's per-user entries, all functions together. 96 MiB holds ~300 ML-100k users' complete views (user view,
-# history, three figures, two tables with their CSVs, marks: ~0.3 MiB a user), i.e. the users a team moves through
-# between two commits, and keeps a 20-session run's growth near a tenth of a ~800 MiB server.
-SHARED_BYTES = 96 * 2**20
+# The explorer's per-user entries, all functions together. A complete view (user view, history, three figures, the
+# events table with its CSV, marks) is ~0.3 to 1 MiB by this estimate on ML-100k (a 100- to 700-event user; the
+# user view's trajectory arrays are half of it), so 64 MiB holds ~100 to 200 users: those a team moves through
+# between two commits. 96 MiB let the server process grow +21 % over a 20-session run (docs/serving.md).
+SHARED_BYTES = 64 * 2**20
 
 _SAMPLE = 64  # object cells measured per column; a longer column's total is scaled from them
 P = ParamSpec("P")
