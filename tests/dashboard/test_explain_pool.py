@@ -33,9 +33,10 @@ def _same(a, b) -> None:
     assert abs(a.fx - b.fx) < 1e-6 and abs(a.base - b.base) < 1e-6
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def pool():
-    p = ExplainPool(1, max_pending=1)
+    """One worker for the module's tests (each spawn imports torch and SHAP: seconds of CPU)."""
+    p = ExplainPool(1)
     yield p
     p.close()
 
@@ -63,7 +64,8 @@ def _users(db) -> dict[str, int]:
     return {str(u): int(n) for u, n in rows}
 
 
-def test_a_full_queue_is_refused_with_one_sentence(dash_env, pool):
+def test_a_full_queue_is_refused_with_one_sentence(dash_env, pool, monkeypatch):
+    monkeypatch.setattr(pool, "max_pending", 1)
     first: list = []
     t = threading.Thread(target=lambda: first.append(pool.explain(_job(dash_env))))
     t.start()
@@ -88,17 +90,6 @@ def test_a_dead_worker_costs_no_explanation_and_is_replaced(dash_env, pool):
     assert [w.pid for w in _workers(pool)] != [worker.pid]
 
 
-def test_closing_the_pool_stops_its_workers(dash_env):
-    p = ExplainPool(1)
-    p.explain(_job(dash_env))
-    workers = _workers(p)
-    assert workers and all(w.is_alive() for w in workers)
-    p.close()
-    for w in workers:
-        w.join(30)
-    assert not any(w.is_alive() for w in workers)
-
-
 def test_the_explain_page_shows_the_pooled_explanation(dash_env, monkeypatch):
     from dashboard import cache
 
@@ -107,6 +98,7 @@ def test_the_explain_page_shows_the_pooled_explanation(dash_env, monkeypatch):
     monkeypatch.setattr(explain_pool, "_CONFIGURED", threading.Event())
     cache.explain.clear()  # an in-process result cached by another test must not answer for the pool
     top = _top_item(dash_env)
+    workers: list = []
     try:
         at = open_page("explain", user=USER, item=top)
         assert not problems(at), problems(at)
@@ -117,7 +109,11 @@ def test_the_explain_page_shows_the_pooled_explanation(dash_env, monkeypatch):
         assert metrics["Score"] == f"{want.fx:.3f}" and metrics["Base (no history)"] == f"{want.base:.3f}"
     finally:
         if explain_pool._POOL is not None:
+            workers = _workers(explain_pool._POOL)
             explain_pool._POOL.close()
+    for w in workers:  # closing the pool (as at the server's exit) stops its workers
+        w.join(30)
+    assert workers and not any(w.is_alive() for w in workers)
 
 
 def _top_item(dash_env) -> str:
