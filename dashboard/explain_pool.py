@@ -144,11 +144,12 @@ class ExplainPool:
                 raise ExplainBusy(f"The server is computing {self._pending} explanations right now; "
                                   "try again in a few seconds.")
             self._pending += 1
+            executor = self._executor
         try:
-            return self._submit(explain_here, job).result()
+            return executor.submit(explain_here, job).result()
         except BrokenProcessPool:
             log.exception("an explanation worker stopped; restarting the pool and explaining in the server")
-            self._restart()
+            self._restart(executor)
             return explain_here(job)
         finally:
             with self._lock:
@@ -170,11 +171,14 @@ class ExplainPool:
             executor = self._executor
         return executor.submit(fn, *args)
 
-    def _restart(self) -> None:
+    def _restart(self, broken: ProcessPoolExecutor) -> None:
+        """Replace `broken` (once: callers that met the same broken pool find it replaced already)."""
         with self._lock:
-            old, self._executor = self._executor, self._start()
+            if self._executor is not broken:
+                return
+            self._executor = self._start()
             self._warmed.clear()
-        old.shutdown(wait=False, cancel_futures=True)
+        broken.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         """Stop the workers (waits for running explanations to end)."""
