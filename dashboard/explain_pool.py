@@ -164,7 +164,13 @@ class ExplainPool:
             self._warmed.add(key)
         # one task per worker: an idle worker takes the next task, so each usually gets one (a second one in the
         # same worker finds the model loaded and only explains again)
-        return [self._submit(_warm, db_path, model_path, stamp) for _ in range(self.workers)]
+        try:
+            return [self._submit(_warm, db_path, model_path, stamp) for _ in range(self.workers)]
+        except (BrokenProcessPool, RuntimeError):  # a dead worker, or the pool shut down at exit: no warm-up
+            log.warning("could not warm the explanation workers; the first explanation will load SHAP", exc_info=True)
+            with self._lock:
+                self._warmed.discard(key)
+            return []
 
     def _submit(self, fn, *args) -> Future:
         with self._lock:

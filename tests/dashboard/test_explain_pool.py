@@ -114,6 +114,23 @@ def test_the_explain_page_shows_the_pooled_explanation(dash_env, monkeypatch):
     for w in workers:  # closing the pool (as at the server's exit) stops its workers
         w.join(30)
     assert workers and not any(w.is_alive() for w in workers)
+    job = _job(dash_env)  # warming a closed pool (a page run during shutdown) is skipped, never an error
+    assert explain_pool._POOL.warm(job.db_path, job.model_path, job.model_stamp + 1) == []
+
+
+def test_a_bad_worker_setting_is_one_sentence_on_the_explain_page_only(dash_env, monkeypatch):
+    from dashboard import cache
+
+    monkeypatch.setenv(explain_pool.WORKERS_ENV, "many")
+    monkeypatch.setattr(explain_pool, "_POOL", None)
+    monkeypatch.setattr(explain_pool, "_CONFIGURED", threading.Event())
+    cache.explain.clear()
+    cache.user_view.clear()  # so the explorer's user view is built again and asks for the warm-up
+    at = open_page("user_explorer", user=USER)
+    assert not problems(at) and [m.value for m in at.metric if m.label == "Events"]  # the explorer is unaffected
+    at = open_page("explain", user=USER, item=_top_item(dash_env))
+    shown = [p.replace("\\", "") for p in problems(at)]  # the page escapes Markdown characters (md_text)
+    assert [p for p in shown if "INTERESTLENS_EXPLAIN_WORKERS must be a whole number from 0 to 4, not 'many'." in p]
 
 
 def _top_item(dash_env) -> str:
