@@ -217,8 +217,10 @@ async def drive(url: str, counts: dict[str, int], sessions: int, seconds: float,
     async def cpu_window():
         await window.started.wait()
         cpu["start"], cpu["rss_start"] = cpu_split(server_pid)["server"], tree_rss_mb(server_pid) if server_pid else None
+        cpu["main_start"], cpu["main_rss_start"] = _main_process(server_pid)
         await asyncio.sleep(max(0.0, window.end - time.monotonic()))
         cpu["end"], cpu["rss_end"] = cpu_split(server_pid)["server"], tree_rss_mb(server_pid) if server_pid else None
+        cpu["main_end"], cpu["main_rss_end"] = _main_process(server_pid)
 
     rss_before = tree_rss_mb(server_pid) if server_pid else None
     sampler, cpu_task = asyncio.create_task(sample()), asyncio.create_task(cpu_window())
@@ -254,6 +256,12 @@ async def drive(url: str, counts: dict[str, int], sessions: int, seconds: float,
         "switches": switch["n"], "explanations": explain["n"], "switches_in_window": n_switch,
         "interactions_in_window": len(kinds),
         "server_cpu_s_in_window": _round(cpu_s, 2),
+        # the server's own process (its one interpreter, whose lock every session's script shares), without the
+        # explanation workers it spawned (dashboard/explain_pool.py), which the tree figures above include
+        "server_main_cpu_ms_per_switch": _round((cpu["main_end"] - cpu["main_start"]) * 1000.0 / n_switch)
+        if cpu.get("main_end") is not None and cpu.get("main_start") is not None and n_switch else None,
+        "server_main_rss_start_mb": _round(cpu.get("main_rss_start")),
+        "server_main_rss_end_mb": _round(cpu.get("main_rss_end")),
         "server_cpu_ms_per_interaction": _round(cpu_s * 1000.0 / len(kinds)) if cpu_s is not None and kinds else None,
         "page_p95_ms": _round(percentiles([x for r in records for x in r.page_ms])["p95"]),
         "first_load_p95_ms": _round(percentiles([r.first_ms for r in records if r.first_ms is not None])["p95"]),
@@ -270,6 +278,20 @@ async def drive(url: str, counts: dict[str, int], sessions: int, seconds: float,
                            "errors": browser["error_count"], "retyped": browser["retyped"],
                            "error_samples": browser["errors"][:20]}
     return out
+
+
+def _main_process(pid: int | None) -> tuple[float | None, float | None]:
+    """CPU seconds and RSS MiB of the server process itself (not its children); (None, None) when unknown."""
+    import psutil
+
+    if pid is None:
+        return None, None
+    try:
+        p = psutil.Process(pid)
+        t = p.cpu_times()
+        return t.user + t.system, p.memory_info().rss / 2**20
+    except psutil.NoSuchProcess:
+        return None, None
 
 
 def _round(x, digits: int = 1):
@@ -324,7 +346,9 @@ def main() -> None:
             results.set("runs", runs)
             print(f"{n:4d} sessions: switch p50 {fig['switch_p50_ms']} / p95 {fig['switch_p95_ms']} ms, explain p95 "
                   f"{fig['explain_p95_ms']} ms, errors {fig['errors']}, server CPU {fig['server_cpu_ms_per_switch']} "
-                  f"ms/switch, RSS {fig['rss_start_mb']} -> {fig['rss_end_mb']} MiB, load {fig['load_average_1min']}"
+                  f"ms/switch (main process {fig['server_main_cpu_ms_per_switch']}), RSS {fig['rss_start_mb']} -> "
+                  f"{fig['rss_end_mb']} MiB (main {fig['server_main_rss_start_mb']} -> {fig['server_main_rss_end_mb']}), "
+                  f"load {fig['load_average_1min']}"
                   + (f"; browsers {fig['browsers']['switch_ms']} errors {fig['browsers']['errors']}"
                      if "browsers" in fig else ""), flush=True)
             for e in fig["error_samples"][:5]:

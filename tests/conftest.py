@@ -14,6 +14,8 @@ import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Explanations in the test process (no worker processes per test); tests/dashboard/test_explain_pool.py starts its own
+os.environ.setdefault("INTERESTLENS_EXPLAIN_WORKERS", "0")
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 TINY = dict(users=120, items=150, events=6000, seed=7, categories=6)

@@ -66,6 +66,19 @@ GC_ENV = "STREAMLIT_RUNNER_POST_SCRIPT_GC"
 _GC_FLAG = ["--runner.postScriptGC", "false"]
 
 
+# glibc gives each thread that allocates its own malloc arena (up to 8 per core), and Streamlit runs every script run
+# in a new thread: memory freed in one arena is not reused by the others, so a server's RSS kept growing under many
+# sessions. Two arenas: 20 sessions × 120 s grew the server process +131 MiB instead of +174 MiB (bench/load_ws.py,
+# docs/serving.md). $MALLOC_ARENA_MAX, when set, decides instead.
+ARENA_ENV = "MALLOC_ARENA_MAX"
+SERVER_ARENAS = "2"
+
+
+def allocator_env() -> dict[str, str]:
+    """The server's malloc settings: `MALLOC_ARENA_MAX` = 2 unless the environment sets it."""
+    return {} if ARENA_ENV in os.environ else {ARENA_ENV: SERVER_ARENAS}
+
+
 def _model_env(model: Path | None) -> dict[str, str]:
     if model is not None and not (model / "model.safetensors").is_file():
         raise UserInputError(f"There is no trained model at {model}; train one with `interestlens train`.")
@@ -89,7 +102,8 @@ def launch(db: Path, model: Path | None, host: str, port: int, demo_mode: bool =
     """Check the address, then replace this process with the Streamlit server."""
     if not 0 < port < 65536:
         raise UserInputError(f"Port {port} is not a valid TCP port (1-65535).")
-    env = {**os.environ, "INTERESTLENS_DB": str(db.resolve()), **_model_env(model), **demo_env(demo_mode)}
+    env = {**os.environ, "INTERESTLENS_DB": str(db.resolve()), **_model_env(model), **demo_env(demo_mode),
+           **allocator_env()}
     if not port_free(host, port):
         raise UserInputError(f"Port {port} on {host} is already in use; pick another with --port.")
     if not db.exists():

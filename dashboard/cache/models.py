@@ -14,7 +14,15 @@ from core.store import queries
 from dashboard import demo
 from dashboard.cache.handles import DbRef, ModelRef
 from dashboard.cache.queries import cohort_members
-from dashboard.cache.resources import attention_analyser, explainer, loaded_model, trajectory_analyser
+from dashboard.cache.resources import (
+    attention_analyser,
+    explainer,
+    loaded_model,
+    trajectory_analyser,
+    warm_explanations,
+)
+from dashboard.cache.shared import shared
+from dashboard.explain_pool import ExplainJob, shared_pool
 from dashboard.reader import READER
 
 if TYPE_CHECKING:  # imported on first use: a page without a model never loads torch or shap
@@ -26,7 +34,6 @@ if TYPE_CHECKING:  # imported on first use: a page without a model never loads t
 
 __all__ = [
     "MAX_K",
-    "SHARED_USERS",
     "recommend",
     "trajectory",
     "user_view",
@@ -45,10 +52,6 @@ __all__ = [
 
 MAX_K = 50  # the user view ranks this many; the explorer's slider shows the first k of them
 _PER_USER = 64  # model results per user: a few hundred KB each (trajectories, attention)
-# The explorer's user view, shared read-only by all sessions: ~90 KB a user on ML-100k (pickled size, mean over 40
-# users; 270 KB at most). 1,024 holds every ML-100k user (943): a cyclic walk over more users than entries would
-# miss every time. Bounded, so a large catalogue holds the most recent 1,024 (~100 MB at ML-100k's sizes).
-SHARED_USERS = 1024
 _EXPLAINED = 128  # explanations (SHAP, the costliest result the app keeps: ~0.3 s CPU and ~10 KB each on ML-100k)
 
 
@@ -57,6 +60,7 @@ def recommend(db: DbRef, model: ModelRef, user_id: str, k: int) -> pd.DataFrame:
     """The user's top-K: rank, item_id, title, score, categories (`core.recommend.recommend_users`)."""
     from core.recommend import recommend_users
 
+    warm_explanations(db, model)  # the Explain page starts here: its first explanation should find SHAP loaded
     with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
         recs = recommend_users(loaded_model(model), con, [uid], int(k))
         recs = recs[recs["user_id"].astype(str) == uid].sort_values("rank").reset_index(drop=True)
@@ -74,15 +78,16 @@ def trajectory(db: DbRef, model: ModelRef, user_id: str) -> Trajectory:
         return demo.shown(trajectory_analyser(model).user(con, uid))
 
 
-@st.cache_resource(show_spinner=False, max_entries=SHARED_USERS)
+@shared
 def user_view(db: DbRef, model: ModelRef, user_id: str) -> UserView:
     """`core.trajectory.user_view`: history, trajectory and top-`MAX_K` from one read (`attention` is None).
 
-    Shared by every session and never copied (`st.cache_resource`): callers only read it. As a `cache_data`
-    entry it was unpickled twice per explorer run, and 64 entries were fewer than the users many analysts visit
-    (docs/serving.md)."""
+    Shared by every session and never copied (`dashboard.cache.shared`, bounded by bytes with the explorer's
+    other per-user entries): callers only read it. As a `cache_data` entry it was unpickled twice per explorer
+    run, and 64 entries were fewer than the users many analysts visit (docs/serving.md)."""
     from core.trajectory import user_view as core_user_view
 
+    warm_explanations(db, model)  # a shared link opens the explorer first: warm the explainers meanwhile
     # No attention: the explorer does not show it (the Attention page asks `attention` itself), and computing it
     # for every user switch, then copying it out of the cache on every rerun, cost ~10 ms a switch on ML-100k.
     with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
@@ -98,10 +103,14 @@ def attention(db: DbRef, model: ModelRef, user_id: str, step: int | None = None)
 
 @st.cache_data(show_spinner=False, max_entries=_EXPLAINED)
 def explain(db: DbRef, model: ModelRef, user_id: str, item_id: str | None) -> HistoryExplanation:
-    """`core.explain.HistoryExplainer.explain` (events and feature groups; time windows: `periods`)."""
+    """`core.explain.HistoryExplainer.explain` (events and feature groups; time windows: `periods`), computed in
+    an explanation worker (`dashboard.explain_pool`) when the server has them, else here."""
     from core.explain import load_labelled_history
 
+    pool = shared_pool()
     with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
+        if pool is not None:  # off this process's interpreter lock: other sessions' switches go on meanwhile
+            return demo.shown(pool.explain(ExplainJob(db.path, model.path, model.stamp, uid, item_id)))
         lh = load_labelled_history(con, loaded_model(model), uid)
         return demo.shown(explainer(model).explain(lh, target=item_id, windows=False))
 

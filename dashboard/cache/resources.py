@@ -3,11 +3,14 @@ built over it (they precompute category weights). Keyed by `ModelRef`, so a retr
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from dashboard.cache.handles import ModelRef
+from core.errors import InterestLensError
+from dashboard.cache.handles import DbRef, ModelRef
+from dashboard.explain_pool import shared_pool
 
 if TYPE_CHECKING:  # imported when first built: a page without a model never loads torch or shap
     from core.attention import AttentionAnalyzer
@@ -15,7 +18,10 @@ if TYPE_CHECKING:  # imported when first built: a page without a model never loa
     from core.explain import HistoryExplainer
     from core.trajectory import TrajectoryAnalyzer
 
-__all__ = ["APP_TORCH_THREADS", "loaded_model", "trajectory_analyser", "attention_analyser", "explainer"]
+__all__ = ["APP_TORCH_THREADS", "loaded_model", "trajectory_analyser", "attention_analyser", "explainer",
+           "warm_explanations"]
+
+log = logging.getLogger(__name__)
 
 # Torch threads for the app's inference. One view's work is many small forward passes; with several intra-op
 # threads on a busy 2-core machine they spin-wait on each other (bench/dashboard.py --threads 1 vs 2), and
@@ -57,3 +63,17 @@ def explainer(model: ModelRef) -> HistoryExplainer:
     from core.explain import HistoryExplainer
 
     return HistoryExplainer(loaded_model(model))
+
+
+def warm_explanations(db: DbRef, model: ModelRef) -> None:
+    """Warm the explanation workers for this database and model in the background (once; returns at once): they
+    load the model and SHAP and explain one user, so the first analyst who asks for an explanation does not pay
+    the ~5 s of CPU that costs (docs/serving.md). Without workers (`$INTERESTLENS_EXPLAIN_WORKERS=0`) nothing is
+    warmed: a warm-up thread in the server would hold the interpreter lock the first pages need."""
+    try:
+        pool = shared_pool()
+    except InterestLensError as exc:  # a bad $INTERESTLENS_EXPLAIN_WORKERS: the Explain page says so, not the explorer
+        log.warning("explanation workers not started: %s", exc)
+        return
+    if pool is not None:
+        pool.warm(db.path, model.path, model.stamp)

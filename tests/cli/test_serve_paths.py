@@ -23,3 +23,10 @@ def test_serve_turns_off_the_full_collection_after_every_script_run(monkeypatch)
     assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
     monkeypatch.setenv(serve.GC_ENV, "true")  # an explicit setting (bench/load_ws.py --server-env) decides instead
     assert "--runner.postScriptGC" not in serve.streamlit_argv("127.0.0.1", 8501)
+
+
+def test_serve_caps_the_malloc_arenas_unless_told_otherwise(monkeypatch):
+    monkeypatch.delenv(serve.ARENA_ENV, raising=False)
+    assert serve.allocator_env() == {"MALLOC_ARENA_MAX": "2"}
+    monkeypatch.setenv(serve.ARENA_ENV, "8")  # an explicit setting decides (the launch environment keeps it)
+    assert serve.allocator_env() == {}
