@@ -265,6 +265,23 @@ def planted_oracle(seqs, truth, vocab, spec: dict) -> dict:
     return {"users": len(oracle), "oracle_tv": o, "histogram_tv": h, "ratio": o / h}
 
 
+def _bayes_oracle(loaded, seqs, split, truth, report: dict) -> dict:
+    """The generator's Bayes posterior predictive against the same tuned histogram (bench/trajectory_oracles.py)."""
+    import math
+    import os
+
+    from bench.trajectory_oracles import bayes_oracle
+    from core.trajectory.forecast import HistogramBaseline
+    from core.trajectory.interest import category_prior
+
+    w = loaded.vocab.category_weights().numpy().astype(np.float64)
+    hl = report["histogram_half_life"]
+    base = HistogramBaseline(math.inf if hl is None else float(hl), float(report["histogram_pseudo_count"]), math.nan)
+    t0 = time.process_time()
+    out = bayes_oracle(seqs, truth, loaded.vocab, base, category_prior(seqs, split, w))
+    return {**out, "cpu_s": time.process_time() - t0, "load_1min": os.getloadavg()[0]}
+
+
 def interest_logs(args) -> dict:
     """The `interest` figures of every log asked for (see the module docstring)."""
     import os
@@ -308,6 +325,8 @@ def interest_logs(args) -> dict:
         report.pop("reliability")
         figures = {**report, "test_ndcg10": loaded.card.get("test", {}).get("NDCG@10"), "seconds": time.perf_counter() - t0,
                    "load_1min": os.getloadavg()[0], "db": str(db), "model": str(model_dir)}
+        if truth is not None and name in ("planted", "synthetic-single"):
+            figures["bayes_oracle"] = _bayes_oracle(loaded, seqs, split, truth, report)
         if name == "planted" and truth is not None:
             figures["oracle_stable"] = planted_oracle(seqs, truth, loaded.vocab, INTEREST_LOGS[name])
         elif truth is not None:
