@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
+
+
+def oracle_figures(name: str, loaded, seqs, split, truth, report: dict, spec: dict) -> dict:
+    """Every oracle that applies to this log: the Bayes posterior predictive on single-category planted logs
+    (`bayes_oracle`), the stable-user floor on `planted`, the split oracle on the synthetic generator's logs."""
+    out = {}
+    if name in ("planted", "synthetic-single"):
+        out["bayes_oracle"] = bayes_oracle_figures(loaded, seqs, split, truth, report)
+    if name == "planted":
+        out["oracle_stable"] = planted_oracle(seqs, truth, loaded.vocab, spec)
+    else:
+        out["split_oracle"] = split_oracle(truth, loaded.vocab)
+    return out
+
 
 
 def split_oracle(truth, vocab) -> dict:
@@ -26,6 +42,20 @@ def split_oracle(truth, vocab) -> dict:
 
 # ---- the Bayes oracle: the generator's own posterior predictive (bench/bayes_filter.py) ----------------------
 
+def planted_hazard(n: int, lo: int = 8):
+    """The planted generator's switch hazard h(k, j, s, t) for a user with n events: one switch uniform on
+    [lo, n − lo]; two switches uniform over the pairs ≥ lo apart (the first at t has n − 2·lo + 1 − t partners)."""
+
+    def hazard(k, j, s, t):
+        start = np.where(j == 0, lo, s + lo)  # the last switch ≥ lo events after the previous one
+        m = n - 2 * lo + 1 - t  # for k = 2, j = 0: pairs whose first switch is at t
+        h = np.where((t >= start) & (t <= n - lo), 1.0 / max(n - lo - t + 1, 1), 0.0)
+        h[(k == 2) & (j == 0)] = 2.0 / (m + 1) if t >= lo and m >= 1 else 0.0
+        return h
+
+    return hazard
+
+
 def _planted_families(n: int, spec: dict, C: int, weekend: np.ndarray) -> list:
     """Hypotheses and priors of `core.datasets.planted.generate_planted` for a user with n events."""
     from bench.bayes_filter import Ramp, Segments, ramp_grid
@@ -33,15 +63,7 @@ def _planted_families(n: int, spec: dict, C: int, weekend: np.ndarray) -> list:
     A = np.full(C, float(spec.get("sparsity", 0.15)))
     sw_share, gr_share = spec.get("shares", (0.45, 0.20))
     lo = 8  # the generator's minimum segment
-
-    def hazard(k, j, s, t):
-        start = np.where(j == 0, lo, s + lo)  # the last switch ≥ 8 events after the previous one
-        m = n - 2 * lo + 1 - t  # for k = 2, j = 0: pairs left with p1 = t, ..., the first switch's weight
-        h = np.where((t >= start) & (t <= n - lo), 1.0 / max(n - lo - t + 1, 1), 0.0)
-        first_of_two = (k == 2) & (j == 0)
-        h[first_of_two] = 2.0 / (m + 1) if t >= lo and m >= 1 else 0.0
-        return h
-
+    hazard = planted_hazard(n, lo)
     switch = sw_share if n >= 3 * lo else 0.0
     two = 0.35 if n >= 4 * lo else 0.0
     roots = [(0, 1.0 - sw_share - gr_share + (sw_share - switch)), (1, switch * (1 - two)), (2, switch * two)]
@@ -159,3 +181,44 @@ def bayes_oracle(seqs, truth, vocab, baseline, prior: np.ndarray, draws: int = 1
 
 def _row_entropy(p: np.ndarray) -> np.ndarray:
     return -(p * np.log(np.maximum(p, 1e-12))).sum(axis=1)
+
+
+def planted_oracle(seqs, truth, vocab, spec: dict) -> dict:
+    """A floor for TV on the planted log's stable users: the posterior mean of a forecaster that knows the
+    generator (a stable user's mixture is Dirichlet(sparsity) and never changes), beside the tuned-looking
+    histogram (half-life 10, 3 events of a uniform prior) on the same steps."""
+    from core.trajectory.measures import decayed_counts, total_variation
+
+    a = spec.get("sparsity", 0.15)
+    w = vocab.category_weights().numpy().astype(np.float64)
+    cols = np.array([truth.categories.index(c) for c in vocab.categories])
+    oracle, hist = [], []
+    for r, u in enumerate(seqs.user_ids):
+        if truth.archetype(u) != "stable":
+            continue
+        q = truth.user_mixtures(u)[:, cols]
+        ev = w[seqs.history(r).items]
+        cnt = np.cumsum(ev, axis=0)
+        post = (cnt + a) / (cnt.sum(1, keepdims=True) + a * ev.shape[1])
+        h = decayed_counts(ev, 10.0)
+        hh = (h + 3.0 / ev.shape[1]) / (h.sum(1, keepdims=True) + 3.0)
+        oracle.append(total_variation(post[:-1], q[1:]))
+        hist.append(total_variation(hh[:-1], q[1:]))
+    o, h = float(np.concatenate(oracle).mean()), float(np.concatenate(hist).mean())
+    return {"users": len(oracle), "oracle_tv": o, "histogram_tv": h, "ratio": o / h}
+
+
+def bayes_oracle_figures(loaded, seqs, split, truth, report: dict) -> dict:
+    """The generator's Bayes posterior predictive against the same tuned histogram (bench/trajectory_oracles.py)."""
+    import math
+    import os
+
+    from core.trajectory.forecast import HistogramBaseline
+    from core.trajectory.interest import category_prior
+
+    w = loaded.vocab.category_weights().numpy().astype(np.float64)
+    hl = report["histogram_half_life"]
+    base = HistogramBaseline(math.inf if hl is None else float(hl), float(report["histogram_pseudo_count"]), math.nan)
+    t0 = time.process_time()
+    out = bayes_oracle(seqs, truth, loaded.vocab, base, category_prior(seqs, split, w))
+    return {**out, "cpu_s": time.process_time() - t0, "load_1min": os.getloadavg()[0]}
