@@ -278,12 +278,13 @@ def interest_logs(args) -> dict:
         with connect_read(db) as con:
             seqs = load_sequences(con, loaded.vocab)
         truth = load_truth(db) if Path(str(db) + ".truth").exists() else None
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         split = split_from_card(seqs, loaded.card.get("split"))
         forecast, _ = fit_interest(loaded, seqs, split)  # refitted here, so every log uses this code's forecast
         report = interest_report(loaded, seqs, split, forecast=forecast, truth=truth)
         report.pop("reliability")
         figures = {**report, "test_ndcg10": loaded.card.get("test", {}).get("NDCG@10"), "seconds": time.perf_counter() - t0,
+                   "cpu_s": time.process_time() - c0,
                    "load_1min": os.getloadavg()[0], "db": str(db), "model": str(model_dir)}
         if truth is not None:
             from bench.trajectory_oracles import oracle_figures

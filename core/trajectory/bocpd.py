@@ -116,44 +116,63 @@ def _run(histories, moments, prior, params: BocpdParams, every_step: bool) -> Bo
     n_max = int(lengths.max()) if B else 0
     P = np.zeros((B, R))  # run-length posterior after the events so far
     P[:, 0] = 1.0  # no event yet: an empty segment
-    counts = np.zeros((B, R, C))  # [B,R,C] category counts of the current segment under each run length
-    total = np.zeros((B, C))  # all counts so far
+    # run r's counts are S_τ − S_(τ−r) (S: cumulative counts, τ: categorised events so far), so only the last R
+    # cumulative vectors are kept, in a ring (slot τ mod R); no [B,R,C] array is shifted per event
+    ring = np.zeros((B, R, C))  # [B,R,C]
+    ring_n = np.zeros((B, R))  # their totals
+    tau = np.zeros(B, np.int64)
+    total = np.zeros((B, C))  # S_τ
     opened = np.zeros(B)  # moments so far
-    seen = np.zeros(B)  # categorised events so far
     steps_out = []
     ev_sorted = [np.asarray(histories[i], np.float64) for i in order]
     mo_sorted = [np.asarray(moments[i], bool) for i in order]
     len_sorted = lengths[order]
+    # each event's categories, at most m of them: the likelihood reads only those columns ([k,R,m], not [k,R,C])
+    m = max([int((e > 0).sum(axis=1).max()) for e in ev_sorted if len(e)] + [1])
+    cat_sorted = [np.argsort(-e, axis=1, kind="stable")[:, :m] for e in ev_sorted]  # [n,m]
+    lags = np.arange(R)
     for t in range(n_max):
         k = int((len_sorted > t).sum())  # histories with more than t events (a prefix: longest first)
         x = np.stack([ev_sorted[i][t] for i in range(k)])  # [k,C]
-        has = x.sum(axis=1) > 0  # [k] an event without category changes nothing
+        ci = np.stack([cat_sorted[i][t] for i in range(k)])  # [k,m]
+        cw = np.take_along_axis(x, ci, axis=1)  # [k,m] their weights (0 for padding)
+        xs = x.sum(axis=1)
+        has = xs > 0  # [k] an event without category changes nothing
         mom = np.array([mo_sorted[i][t] for i in range(k)]) & has
         hz = np.where(mom, h, 0.0)[:, None]  # [k,1]
         Q = P[:k] * (1 - hz)  # [k,R] continuing runs ...
         Q[:, 0] += (P[:k] * hz).sum(axis=1)  # ... and a new segment, which has run 0's empty counts
-        pr = _run_predictive(counts[:k], total[:k], prior, a, om, ka)  # [k,R,C]
-        logl = (x[:, None, :] * np.log(np.maximum(pr, 1e-300))).sum(-1)  # [k,R] log-likelihood of the split
+        slot = (tau[:k, None] - lags[None, :]) % R  # [k,R] where S_(τ−r) sits
+        rows = np.arange(k)[:, None]
+        before = ring[rows[:, :, None], slot[:, :, None], ci[:, None, :]]  # [k,R,m] S_(τ−r) at the categories
+        n_before = ring_n[rows, slot]  # [k,R]
+        cg = np.take_along_axis(total[:k], ci, axis=1)[:, None, :] - before  # [k,R,m] the segment's counts
+        n_run = total[:k].sum(axis=1, keepdims=True) - n_before  # [k,R]
+        pg = prior[ci][:, None, :]  # [k,1,m]
+        base = om * (before + ka * pg) / (n_before + ka)[:, :, None] + (1 - om) * pg
+        pr = (cg + a * base) / (n_run + a)[:, :, None]  # [k,R,m] each run's predictive at the event's categories
+        logl = (cw[:, None, :] * np.log(np.maximum(pr, 1e-300))).sum(-1)  # [k,R] log-likelihood of the split
         lw = np.log(np.maximum(Q, 1e-300)) + logl
         g = np.exp(lw - lw.max(axis=1, keepdims=True)) * (Q > 0)
-        grown = np.zeros_like(g)  # run r → r + 1; the last state absorbs the one before it
+        grown = np.zeros_like(g)  # run r → r + 1; the last state absorbs the one before it (a window of R − 1)
         grown[:, 1:] = g[:, :-1]
         grown[:, -1] += g[:, -1]
         grown /= grown.sum(axis=1, keepdims=True)
         P[:k] = np.where(has[:, None], grown, P[:k])
-        newc = np.zeros_like(counts[:k])
-        newc[:, 1:] = counts[:k, :-1] + x[:, None, :]  # the last state keeps the last R − 1 events (a window)
-        counts[:k] = np.where(has[:, None, None], newc, counts[:k])
         total[:k] += x
+        tau[:k] += has
+        upd = np.flatnonzero(has)
+        ring[upd, tau[upd] % R] = total[upd]
+        ring_n[upd, tau[upd] % R] = total[upd].sum(axis=1)
         opened[:k] += mom
-        seen[:k] += has
         if every_step:
-            steps_out.append(_parts(P[:1], counts[:1], total[:1], opened[:1], seen[:1], prior, params))
+            steps_out.append(_parts(P[:1], _counts(ring[:1], total[:1], tau[:1]), total[:1], opened[:1],
+                                    tau[:1].astype(np.float64), prior, params))
     if every_step:
         if not steps_out:
             return BocpdParts(np.zeros((0, C)), np.zeros((0, C)), np.zeros(0), a)
         return BocpdParts(*(np.concatenate([s[i] for s in steps_out]) for i in range(3)), a)
-    U, V, s = _parts(P, counts, total, opened, seen, prior, params)
+    U, V, s = _parts(P, _counts(ring, total, tau), total, opened, tau.astype(np.float64), prior, params)
     inv = np.empty(B, np.int64)
     inv[order] = np.arange(B)
     return BocpdParts(U[inv], V[inv], s[inv], a)
@@ -165,10 +184,11 @@ def _base(before: np.ndarray, prior: np.ndarray, om: float, ka: float) -> np.nda
     return om * long + (1 - om) * prior
 
 
-def _run_predictive(counts, total, prior, a, om, ka) -> np.ndarray:
-    """[k,R,C] each run's predictive (n_r + α·b_r) / (N_r + α)."""
-    b = _base(total[:, None, :] - counts, prior, om, ka)
-    return (counts + a * b) / (counts.sum(-1, keepdims=True) + a)
+def _counts(ring: np.ndarray, total: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """[B,R,C] each run's segment counts S_τ − S_(τ−r) from the ring."""
+    R = ring.shape[1]
+    slot = (tau[:, None] - np.arange(R)[None, :]) % R  # [B,R]
+    return total[:, None, :] - ring[np.arange(len(tau))[:, None], slot]
 
 
 def _parts(P, counts, total, opened, seen, prior, params: BocpdParams):
