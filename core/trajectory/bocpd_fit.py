@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from core.trajectory.bocpd import BocpdParams, BocpdParts, bocpd_parts, new_moments
+from core.trajectory.optim import minimise
 
 __all__ = ["GRID", "MU_GRID", "POOLS", "BocpdInputs", "BocpdFit", "fit_bocpd", "pool_log_forecast"]
 
@@ -121,11 +122,9 @@ class _Search:
 
 
 def _fit_pool(kind: str, f: np.ndarray, m: np.ndarray, y: np.ndarray) -> tuple[float, ...]:
-    from core.trajectory.forecast import _minimise
-
     w = torch.tensor([-2.0, 0.0] if kind == "bocpd_mixture" else [1.0, 0.0], dtype=torch.float64, requires_grad=True)
     ft, mt, yt = torch.from_numpy(f), torch.from_numpy(m), torch.from_numpy(y)
-    _minimise(lambda: -(yt * pool_log_forecast(kind, w, ft, mt)).sum(-1).mean() + 1e-4 * w.square().sum(), [w])
+    minimise(lambda: -(yt * pool_log_forecast(kind, w, ft, mt)).sum(-1).mean() + 1e-4 * w.square().sum(), [w])
     return tuple(float(x) for x in w.detach())
 
 

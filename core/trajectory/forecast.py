@@ -45,6 +45,7 @@ import torch
 from core.trajectory.bocpd import BocpdParts, bocpd_steps, new_moments
 from core.trajectory.bocpd_fit import BocpdFit, BocpdInputs, fit_bocpd
 from core.trajectory.measures import decayed_counts
+from core.trajectory.optim import minimise as _minimise
 
 __all__ = ["HALF_LIVES", "KINDS", "HistogramBaseline", "InterestForecast", "forecast_components", "fit_forecast", "cross_entropy"]
 
@@ -318,19 +319,6 @@ def _fit_all(comps: np.ndarray, y: np.ndarray) -> dict[str, dict[str, torch.Tens
     _minimise(ridged("product"), [params["bias"], params["log_alpha"]])
     fitted["product"] = snapshot()
     return fitted
-
-
-def _minimise(objective, tensors: list[torch.Tensor], iterations: int = 200) -> None:
-    """L-BFGS with a strong-Wolfe line search; the objectives are smooth and have a handful of parameters."""
-    opt = torch.optim.LBFGS(tensors, max_iter=iterations, line_search_fn="strong_wolfe", tolerance_grad=1e-9)
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = objective()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
 
 
 @dataclass(frozen=True)
