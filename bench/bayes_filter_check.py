@@ -6,7 +6,10 @@
 On the planted log's stable users with at most 80 events, the forecast half-way through the history: the filter's
 (assumed-density update for the 2 % browsing noise) against the exact posterior predictive of the stable model,
 importance-sampled (proposal: the noise-free Dirichlet posterior; weight Π q(c)/m(c)). Prints the mean and largest TV
-between the two and writes bench/results/bayes-filter-check.json.
+between the two and writes bench/results/bayes-filter-check.json. With `--oracle-draws N`, also the whole oracle
+(`bench/trajectory_oracles.bayes_oracle`) with N posterior draws per step for its TV-optimal point (the benchmark
+uses 128), against the histogram tuned in `--interest-json` (a `trajectory-interest-<log>.json`), to show how much
+the Monte-Carlo estimate of that point moves with the number of draws.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ def main() -> None:
     ap.add_argument("--model", required=True)
     ap.add_argument("--users", type=int, default=40)
     ap.add_argument("--draws", type=int, default=40_000)
+    ap.add_argument("--oracle-draws", type=int, default=0)
+    ap.add_argument("--interest-json", default="bench/results/trajectory-interest-planted.json")
     args = ap.parse_args()
     loaded = load_checkpoint(args.model)
     with connect_read(args.db) as con:
@@ -66,6 +71,26 @@ def main() -> None:
     out = res.stage("noise_approximation", {"users": len(tvs), "draws": args.draws, "mean_tv": float(np.mean(tvs)),
                                             "max_tv": float(np.max(tvs)), "load_1min": os.getloadavg()[0]})
     print(json.dumps(out, indent=2))
+    if args.oracle_draws:
+        print(json.dumps(res.stage(f"oracle_draws_{args.oracle_draws}", _oracle(args, loaded, seqs, truth)), indent=2))
+
+
+def _oracle(args, loaded, seqs, truth) -> dict:
+    import math
+
+    from bench.trajectory_oracles import bayes_oracle
+    from core.evaluate import split_from_card
+    from core.trajectory.forecast import HistogramBaseline
+    from core.trajectory.interest import category_prior
+
+    rep = json.loads(Path(args.interest_json).read_text())["stages"]["interest"]
+    hl = rep["histogram_half_life"]
+    base = HistogramBaseline(math.inf if hl is None else float(hl), float(rep["histogram_pseudo_count"]), math.nan)
+    w = loaded.vocab.category_weights().numpy().astype(np.float64)
+    prior = category_prior(seqs, split_from_card(seqs, loaded.card.get("split")), w)
+    o = bayes_oracle(seqs, truth, loaded.vocab, base, prior, draws=args.oracle_draws)
+    return {k: o[k] for k in ("tv", "tv_ratio", "tv_ratio_act", "entropy_ratio_act", "draws")} | {
+        "load_1min": os.getloadavg()[0]}
 
 
 if __name__ == "__main__":
