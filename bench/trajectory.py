@@ -22,6 +22,8 @@ and a default model trained on it in the scratch folder (`--interest-budget` CPU
 --ml-db/--ml-model. With `--category-loss W` the synthetic logs' models are trained with a category head of that
 weight (W = 0: none; model folder `model-catW`) and the results go to bench/results/trajectory-interest-<log>-catW.json
 (for ml100k, pass a model trained with `interestlens train --category-loss W`).
+Oracles (bench/trajectory_oracles.py): on planted and synthetic-single, `bayes_oracle`, the generator's own Bayes
+posterior predictive (bench/bayes_filter.py) and its TV-optimal point, beside the same tuned histogram.
 """
 
 from __future__ import annotations
@@ -240,31 +242,6 @@ INTEREST_LOGS = {  # name -> how to build it (small enough to train on a shared 
 }
 
 
-def planted_oracle(seqs, truth, vocab, spec: dict) -> dict:
-    """A floor for TV on the planted log's stable users: the posterior mean of a forecaster that knows the
-    generator (a stable user's mixture is Dirichlet(sparsity) and never changes), beside the tuned-looking
-    histogram (half-life 10, 3 events of a uniform prior) on the same steps."""
-    from core.trajectory.measures import decayed_counts
-
-    a = spec.get("sparsity", 0.15)
-    w = vocab.category_weights().numpy().astype(np.float64)
-    cols = np.array([truth.categories.index(c) for c in vocab.categories])
-    oracle, hist = [], []
-    for r, u in enumerate(seqs.user_ids):
-        if truth.archetype(u) != "stable":
-            continue
-        q = truth.user_mixtures(u)[:, cols]
-        ev = w[seqs.history(r).items]
-        cnt = np.cumsum(ev, axis=0)
-        post = (cnt + a) / (cnt.sum(1, keepdims=True) + a * ev.shape[1])
-        h = decayed_counts(ev, 10.0)
-        hh = (h + 3.0 / ev.shape[1]) / (h.sum(1, keepdims=True) + 3.0)
-        oracle.append(total_variation(post[:-1], q[1:]))
-        hist.append(total_variation(hh[:-1], q[1:]))
-    o, h = float(np.concatenate(oracle).mean()), float(np.concatenate(hist).mean())
-    return {"users": len(oracle), "oracle_tv": o, "histogram_tv": h, "ratio": o / h}
-
-
 def interest_logs(args) -> dict:
     """The `interest` figures of every log asked for (see the module docstring)."""
     import os
@@ -301,19 +278,18 @@ def interest_logs(args) -> dict:
         with connect_read(db) as con:
             seqs = load_sequences(con, loaded.vocab)
         truth = load_truth(db) if Path(str(db) + ".truth").exists() else None
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         split = split_from_card(seqs, loaded.card.get("split"))
         forecast, _ = fit_interest(loaded, seqs, split)  # refitted here, so every log uses this code's forecast
         report = interest_report(loaded, seqs, split, forecast=forecast, truth=truth)
         report.pop("reliability")
         figures = {**report, "test_ndcg10": loaded.card.get("test", {}).get("NDCG@10"), "seconds": time.perf_counter() - t0,
+                   "cpu_s": time.process_time() - c0,
                    "load_1min": os.getloadavg()[0], "db": str(db), "model": str(model_dir)}
-        if name == "planted" and truth is not None:
-            figures["oracle_stable"] = planted_oracle(seqs, truth, loaded.vocab, INTEREST_LOGS[name])
-        elif truth is not None:
-            from bench.trajectory_oracles import split_oracle
+        if truth is not None:
+            from bench.trajectory_oracles import oracle_figures
 
-            figures["split_oracle"] = split_oracle(truth, loaded.vocab)
+            figures.update(oracle_figures(name, loaded, seqs, split, truth, report, INTEREST_LOGS[name]))
         out[name] = res.stage("interest", figures)
         log.info("%s: %s", name, json.dumps({k: figures[k] for k in ("log_loss_ratio", "forecast_kind", "forecast_source")}))
     return out

@@ -110,7 +110,8 @@ class TrajectoryAnalyzer:
         events = self._w[history.items]  # [n,C]; an item the model does not know (index 0) weighs nothing
         baseline = decayed_histogram(events, cfg.half_life)
         forecast = (out.distribution if self.forecast is None
-                    else self.forecast.apply(self.forecast.model_input(out.distribution, out.head), events))
+                    else self.forecast.apply(self.forecast.model_input(out.distribution, out.head), events,
+                                             np.asarray(history.ts, np.int64)))
         hz = decompose(events, self.prior, cfg.horizons)
         if cfg.change_signal == "events":  # on the time grid: a bulk session is one moment (grid_changes.py)
             change_points = detect_changes(events, steps["time"].to_numpy(dtype="datetime64[s]"), cfg.changes).steps

@@ -20,7 +20,10 @@ fitted temperature (`temperature`); a linear mixture p_t = (Σ_k w_k·h_k,t + w_
 weights w = softmax(bias) and a final sharpness γ (`mixture`); a logarithmic pool log p_t = Σ_k β_k·log h_k,t +
 β_π·log π + β_m·log m_t + const with β = bias (`product`), which can be sharper than any of its parts where they
 agree. With a category head, every candidate is fitted twice, once on each source, and the best of the eight is
-kept: the head alone (raw or tempered), or pooled with the decayed histograms.
+kept: the head alone (raw or tempered), or pooled with the decayed histograms. Given the events before each
+target (`BocpdInputs`), three change-point candidates compete too (`core.trajectory.bocpd_fit`): Bayesian online
+change-point filtering with a Dirichlet-categorical segment model, alone ("bocpd") or pooled with the marginal
+("bocpd_mixture", "bocpd_product"); they read the whole history, not the components.
 
 Multi-category items: an event's target is its item's category weights w(i, ·), which split the item's mass
 equally over its categories (`Vocab.category_weights`); log-loss is the cross-entropy −Σ_c w(i, c) log p(c), a
@@ -39,7 +42,10 @@ from typing import Literal
 import numpy as np
 import torch
 
+from core.trajectory.bocpd import BocpdParts, bocpd_steps, new_moments
+from core.trajectory.bocpd_fit import BocpdFit, BocpdInputs, fit_bocpd
 from core.trajectory.measures import decayed_counts
+from core.trajectory.optim import minimise as _minimise
 
 __all__ = ["HALF_LIVES", "KINDS", "HistogramBaseline", "InterestForecast", "forecast_components", "fit_forecast", "cross_entropy"]
 
@@ -47,9 +53,10 @@ HALF_LIVES: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, math.inf)  # histogram ha
 _FLOOR = 1e-12
 _L2 = 1e-3  # ridge on the mixture's weight logits: keeps them finite when a component is never useful
 
-Kind = Literal["model", "temperature", "mixture", "product"]
+Kind = Literal["model", "temperature", "mixture", "product", "bocpd", "bocpd_mixture", "bocpd_product"]
 Source = Literal["marginal", "head"]
-KINDS: tuple[Kind, ...] = ("model", "temperature", "mixture", "product")
+KINDS: tuple[Kind, ...] = ("model", "temperature", "mixture", "product")  # the candidates read from components
+BOCPD_KINDS: tuple[Kind, ...] = ("bocpd", "bocpd_mixture", "bocpd_product")  # the ones that read the history
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class InterestForecast:
     sharpness: float = 1.0  # γ, exponent on the whole mixture
     valid: dict = field(default_factory=dict)  # validation log-loss of every candidate and the number of targets
     source: Source = "marginal"  # which model output is m_t: the item-softmax marginal or the category head
+    bocpd: dict = field(default_factory=dict)  # a BOCPD kind's filter settings and pool (`BocpdFit.to_dict`)
 
     def model_input(self, marginal: np.ndarray, head: np.ndarray | None) -> np.ndarray:
         """The model output this forecast reads: [n, C] `marginal` or `head` (ValueError when it needs the head
@@ -75,7 +83,7 @@ class InterestForecast:
             raise ValueError("This forecast reads the model's category head, and the model has none.")
         return head
 
-    def apply(self, model_dist: np.ndarray, events: np.ndarray) -> np.ndarray:
+    def apply(self, model_dist: np.ndarray, events: np.ndarray, ts: np.ndarray | None = None) -> np.ndarray:
         """The forecast after every step of one history.
 
         Parameters
@@ -84,16 +92,31 @@ class InterestForecast:
             [n, C] the model's item-softmax marginal after each step.
         events
             [n, C] category weights of each event's item (rows sum to 1, or 0 for an item without category).
+        ts
+            [n] unix seconds of the events: a BOCPD forecast fitted per session needs them (without them, every
+            event is a moment).
 
         Returns
         -------
         [n, C] float64, rows sum to one; row t depends on steps ≤ t only.
         """
+        if self.kind in BOCPD_KINDS:
+            fit = BocpdFit.from_dict(self.bocpd)
+            ev = np.asarray(events, np.float64)
+            parts = bocpd_steps(ev, new_moments(ts, len(ev), fit.params), np.asarray(self.prior), fit.params)
+            return self.apply_parts(parts, model_dist)
         comps, _ = forecast_components(model_dist, events, np.asarray(self.prior), self.half_lives)
         return self.apply_components(comps)
 
+    def apply_parts(self, parts: BocpdParts, model: np.ndarray) -> np.ndarray:
+        """A BOCPD kind's forecast from the filter's parts (`BocpdInputs.parts`) and the model's input [N, C]."""
+        return BocpdFit.from_dict(self.bocpd).forecast(parts, model)
+
     def apply_components(self, comps: np.ndarray) -> np.ndarray:
-        """The forecast from precomputed components [N, K+2, C] (`forecast_components`). [N, C]"""
+        """The forecast from precomputed components [N, K+2, C] (`forecast_components`). [N, C] (not for the
+        BOCPD kinds, which read the whole history: `apply` / `apply_parts`)."""
+        if self.kind in BOCPD_KINDS:
+            raise ValueError("A change-point forecast reads the whole history; use apply or apply_parts.")
         if len(comps) == 0:
             return np.zeros((0, comps.shape[-1]))
         with torch.no_grad():
@@ -126,6 +149,7 @@ class InterestForecast:
             sharpness=float(d.get("sharpness", 1.0)),
             valid=dict(d.get("valid", {})),
             source=d.get("source", "marginal"),
+            bocpd=dict(d.get("bocpd", {})),
         )
 
 
@@ -177,7 +201,7 @@ def cross_entropy(p: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def fit_forecast(
     comps: np.ndarray, y: np.ndarray, prior: np.ndarray, half_lives: tuple[float, ...] = HALF_LIVES,
-    head: np.ndarray | None = None,
+    head: np.ndarray | None = None, bocpd: BocpdInputs | None = None,
 ) -> InterestForecast:
     """Choose the candidate by held-out log-loss on the validation targets, then refit it on all of them.
 
@@ -198,6 +222,9 @@ def fit_forecast(
         [N, C] the category head's forecast at the same steps, or None (no head): with it, every candidate is
         also fitted with the head in the model's slot, and candidates of both sources compete (keys "head_<kind>"
         in `valid`).
+    bocpd
+        the events before each target (rows aligned with y), or None: with them, the BOCPD candidates (pooled with
+        the item-softmax marginal) compete too.
     """
     comps = np.asarray(comps, np.float64)
     y = np.asarray(y, np.float64)
@@ -222,8 +249,20 @@ def fit_forecast(
             losses[name(kind)] = _loss(params, c, y, kind)
             score[name(kind)] = float(np.mean(heldout[kind])) if heldout[kind] else losses[name(kind)]
             fitted[name(kind)] = (source, kind, params)  # type: ignore[assignment]
+    bocpd_fits: dict[str, BocpdFit] = {}
+    if bocpd is not None and len(y):
+        for name, (held, ins, fit) in fit_bocpd(bocpd, y, comps[:, -1], np.asarray(prior, np.float64), halves).items():
+            score[name], losses[name], bocpd_fits[name] = held, ins, fit
     # a candidate whose fit diverged (non-finite loss) is never chosen; the raw marginal always stands
     best_name = min((k for k in score if math.isfinite(score[k])), key=score.get)  # type: ignore[arg-type]
+    if best_name in bocpd_fits:
+        return InterestForecast(
+            kind=best_name,  # type: ignore[arg-type]
+            prior=tuple(float(x) for x in prior),
+            half_lives=tuple(half_lives),
+            valid={"targets": int(len(y)), "log_loss": losses, "heldout_log_loss": score},
+            bocpd=bocpd_fits[best_name].to_dict(),
+        )
     source, kind, best = fitted[best_name]
     pooled = kind in ("mixture", "product")
     return InterestForecast(
@@ -280,19 +319,6 @@ def _fit_all(comps: np.ndarray, y: np.ndarray) -> dict[str, dict[str, torch.Tens
     _minimise(ridged("product"), [params["bias"], params["log_alpha"]])
     fitted["product"] = snapshot()
     return fitted
-
-
-def _minimise(objective, tensors: list[torch.Tensor], iterations: int = 200) -> None:
-    """L-BFGS with a strong-Wolfe line search; the objectives are smooth and have a handful of parameters."""
-    opt = torch.optim.LBFGS(tensors, max_iter=iterations, line_search_fn="strong_wolfe", tolerance_grad=1e-9)
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = objective()
-        loss.backward()
-        return loss
-
-    opt.step(closure)
 
 
 @dataclass(frozen=True)

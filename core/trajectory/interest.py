@@ -36,7 +36,9 @@ from core.checkpoint import LoadedModel, read_json
 from core.evaluate.split import Split
 from core.friends.context import SocialContext
 from core.sequences import Sequences, make_batch
+from core.trajectory.bocpd_fit import BocpdInputs
 from core.trajectory.forecast import (
+    BOCPD_KINDS,
     HALF_LIVES,
     HistogramBaseline,
     InterestForecast,
@@ -145,6 +147,7 @@ class TargetInputs:
     seen: np.ndarray  # [N] categorised events before each target
     counts: dict  # half-life -> [N, C] decayed category counts before each target (the baseline's input)
     head: np.ndarray | None = None  # [N, C] the category head's forecast there (None: the model has no head)
+    history: BocpdInputs | None = None  # the events (and times) before each target, for the change-point candidates
 
 
 def target_inputs(
@@ -178,10 +181,12 @@ def target_inputs(
                 heads.append(model.category_forecast(states).double().cpu().numpy())
     m = np.concatenate(marg) if marg else np.zeros((0, w.shape[1]))
     head = (np.concatenate(heads) if heads else np.zeros((0, w.shape[1]))) if with_head else None
-    comps, seen = [], []
+    comps, seen, before, times = [], [], [], []
     counts: dict = {h: [] for h in BASELINE_HALF_LIVES}
     for k, (r, t) in enumerate(zip(rows, targets, strict=True)):
         ev = w[seqs.items[seqs.offsets[r]:t]]  # [j,C] the events before the target
+        before.append(ev)
+        times.append(seqs.ts[seqs.offsets[r]:t])
         c, s = forecast_components(np.tile(m[k], (len(ev), 1)), ev, prior, half_lives)
         comps.append(c[-1])
         seen.append(s[-1])
@@ -194,6 +199,7 @@ def target_inputs(
         np.asarray(seen, np.int64),
         {h: np.stack(v) if v else np.zeros((0, C)) for h, v in counts.items()},
         head,
+        BocpdInputs(before, times),
     )
 
 
@@ -216,7 +222,7 @@ def fit_interest(loaded: LoadedModel, seqs: Sequences, split: Split) -> tuple[In
     prior = category_prior(seqs, split, w)
     rows, targets = split.targets("valid")
     valid = target_inputs(loaded, seqs, rows, targets, prior)
-    return fit_forecast(valid.comps, valid.y, prior, head=valid.head), prior
+    return fit_forecast(valid.comps, valid.y, prior, head=valid.head, bocpd=valid.history), prior
 
 
 def saved_forecast(loaded: LoadedModel) -> InterestForecast | None:
@@ -241,14 +247,21 @@ def interest_report(
         raise ValueError("no validation or test target has a category")
     forecast = forecast or saved_forecast(loaded)
     if forecast is None:
-        forecast = fit_forecast(valid.comps, valid.y, prior, head=valid.head)
+        forecast = fit_forecast(valid.comps, valid.y, prior, head=valid.head, bocpd=valid.history)
     base = tune_histogram(valid, prior)
     test_comps = test.comps
     if forecast.source == "head":
         test_comps = test.comps.copy()
         test_comps[:, -1] = forecast.model_input(test.model, test.head)
+    if forecast.kind in BOCPD_KINDS and test.history is not None:
+        from core.trajectory.bocpd_fit import BocpdFit
+
+        parts = test.history.parts(prior, BocpdFit.from_dict(forecast.bocpd).params)
+        p_test = forecast.apply_parts(parts, forecast.model_input(test.model, test.head))
+    else:
+        p_test = forecast.apply_components(test_comps)
     scores = {
-        "forecast": forecast_scores(forecast.apply_components(test_comps), test.y),
+        "forecast": forecast_scores(p_test, test.y),
         "model_marginal": forecast_scores(test.model, test.y),
         "histogram": forecast_scores(base.forecast(test.counts[base.half_life], prior), test.y),
     }

@@ -74,7 +74,7 @@ def planted_report(
         if len(ev) < 2 or len(q) != len(ev):
             continue
         series = {
-            "forecast": forecast.apply(forecast.model_input(out.distribution, out.head), ev),
+            "forecast": forecast.apply(forecast.model_input(out.distribution, out.head), ev, seqs.history(r).ts),
             "histogram": baseline.forecast(decayed_counts(ev, baseline.half_life), prior),
             "histogram_plain": decayed_histogram(ev, baseline.half_life),
             "model_marginal": out.distribution,

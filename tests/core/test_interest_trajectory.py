@@ -26,14 +26,14 @@ def _first_history(db, loaded, n: int = 40):
 def test_checkpoint_keeps_the_forecast_and_trajectories_use_it(trained_model_dir, synthetic_db):
     loaded = load_checkpoint(trained_model_dir)
     section = loaded.card["interest"]
-    assert section["forecast_params"]["kind"] in ("model", "temperature", "mixture")
+    assert section["forecast_params"]["kind"] in ("model", "temperature", "mixture", "bocpd", "bocpd_mixture", "bocpd_product")
     assert len(section["reliability"]) == 10 and section["forecast_params"]["valid"]["targets"] > 0
     assert section["forecast"]["log_loss"] > 0  # the test scores sit beside the parameters
     an = TrajectoryAnalyzer(loaded)
     assert an.forecast == InterestForecast.from_dict(section["forecast_params"])  # JSON round trip is exact
     h, steps = _first_history(synthetic_db, loaded)
     tr = an.build("u", h, steps)
-    np.testing.assert_allclose(tr.distribution, an.forecast.apply(tr.model_distribution, tr.events))
+    np.testing.assert_allclose(tr.distribution, an.forecast.apply(tr.model_distribution, tr.events, h.ts))
     np.testing.assert_allclose(tr.distribution.sum(axis=1), 1.0)
     np.testing.assert_allclose(tr.gate, 1.0 - tr.short_weight)
     d = tr.to_dict()
