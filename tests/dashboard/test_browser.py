@@ -47,7 +47,8 @@ def _shot(page, name: str) -> None:
 
 
 def _goto(page, name: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
+    """A click on page `name` in the sidebar's page list (dashboard/components/nav.py)."""
+    page.get_by_test_id("stSidebar").get_by_test_id("stRadio").get_by_text(name, exact=True).click()
 
 
 def test_browser_deep_link_explanation_fairness_and_screenshots(server, dash_env, chromium):
