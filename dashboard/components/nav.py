@@ -69,7 +69,9 @@ def _sent_by_tab(key: str) -> bool:
     """Whether this run's request carried a value for the widget with key `key`.
 
     Called before any widget of this run is drawn, when the session's widget states are exactly those the browser
-    sent with the request (Streamlit 1.67 `SessionState.on_script_will_rerun` clears them, then sets what came).
+    sent with the request (Streamlit 1.67 `SessionState.on_script_will_rerun` clears them, then sets what came). A
+    rerun the app asks for itself (`st.rerun`, `st.switch_page`) carries no browser states: then these are the
+    previous run's, whose list is the current generation's once a run of the pick has drawn it.
     """
     ctx = get_script_run_ctx()
     if ctx is None:
