@@ -404,12 +404,16 @@ async def _session(browser, url: str, s: Session, users: Users, open_at: float, 
         await ctx.close()
 
 
+ONE_LIST_JS = "document.querySelectorAll('[data-testid=\"stSidebar\"] [data-testid=\"stRadio\"]').length === 1"
+
+
 async def _explain(page, s: Session, user: str, n: str, timeout_ms: float, charts: int) -> None:
     """Explain page → top recommendation's explanation → back to the explorer (each step timed)."""
-    nav = page.get_by_test_id("stSidebarNav")
+    nav = page.get_by_test_id("stSidebar").get_by_test_id("stRadio")  # the app's page list (dashboard/components/nav.py)
 
     async def to_explain():
-        await nav.get_by_role("link", name="Explain", exact=True).click()
+        await page.wait_for_function(ONE_LIST_JS, timeout=timeout_ms)  # a pick draws the list anew: one on screen
+        await nav.get_by_text("Explain", exact=True).click()
 
     ready = """() => !document.querySelector('[data-testid="stStatusWidget"]') &&
                      [...document.querySelectorAll('[data-testid="stSelectbox"]')].some(e => e.innerText.includes('Recommendation to explain'))"""
@@ -427,7 +431,8 @@ async def _explain(page, s: Session, user: str, n: str, timeout_ms: float, chart
         s.explain_ms.append(ms)
 
     async def back():
-        await nav.get_by_role("link", name="User explorer", exact=True).click()
+        await page.wait_for_function(ONE_LIST_JS, timeout=timeout_ms)  # a pick draws the list anew: one on screen
+        await nav.get_by_text("User explorer", exact=True).click()
 
     ms = await _timed(s, f"back to the explorer for {user}", page, back, EXPLORER_READY_JS, [n, charts], timeout_ms)
     if ms is not None:

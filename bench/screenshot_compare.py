@@ -48,7 +48,7 @@ def _shoot(url: str, out: Path, recbole: bool, height: int) -> float:
                 page.goto(url)
                 _step(t0, "opened")
                 expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=WAIT)
-                page.get_by_test_id("stSidebarNav").get_by_role("link", name="Compare models", exact=True).click()
+                page.get_by_test_id("stSidebar").get_by_test_id("stRadio").get_by_text("Compare models", exact=True).click()
                 expect(page.get_by_text("Accuracy per protocol")).to_be_visible(timeout=WAIT)
                 _step(t0, "compared")
                 if recbole:

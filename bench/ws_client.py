@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -57,6 +58,9 @@ class Run:
     url_writes: list[str] = field(default_factory=list)  # query strings the server wrote into the URL (in a
     # browser each one that differs from the address bar is a new history entry)
     bound: dict[str, str] = field(default_factory=dict)  # query parameter -> widget id, of widgets bound to the URL
+    buttons: list[str] = field(default_factory=list)  # widget ids of the buttons drawn (a keyed one ends in -KEY)
+    radios: dict[str, list[str]] = field(default_factory=dict)  # widget id -> the options as the browser shows them
+    radio_values: dict[str, str] = field(default_factory=dict)  # widget id -> the option the radio shows
     messages: int = 0
     bytes: int = 0
 
@@ -91,6 +95,8 @@ class Tab:
         self.query: dict[str, str] = {}
         self.widgets: dict[str, str] = {}  # widget id -> string value the tab has set (text boxes)
         self.session_id: str | None = None
+        self._unread = None  # a message read by `settled` that belongs to the next run
+        self._radios: set[str] = set()  # ids of every radio drawn so far (held only while the last finished run has it)
         self._queue: asyncio.Queue = asyncio.Queue()
         self._reader: asyncio.Task | None = None
 
@@ -145,10 +151,23 @@ class Tab:
         return self.pages[name]
 
     async def rerun(self, query: dict[str, str] | None = None, page_hash: str | None = None,
-                    widgets: dict[str, str] | None = None, forget: tuple[str, ...] = ()) -> Run:
+                    widgets: dict[str, str] | None = None, forget: tuple[str, ...] = (),
+                    click: str | None = None, history: bool = False) -> Run:
         """Send one rerun (the tab's query string updated with `query`, on `page_hash`, with the tab's widget
-        values updated with `widgets`; `forget` drops widget values, as a page change does for its widgets) and
-        read until the run is over. Raises ProtocolError when it does not finish within the timeout."""
+        values updated with `widgets`; `forget` drops widget values, as a page change does for its widgets;
+        `click`: the id of a button clicked; `history`: the browser's back or forward button) and read until the run
+        is over. Raises ProtocolError when it does not finish within the timeout."""
+        t0 = time.perf_counter()
+        await self.send(query, page_hash, widgets, forget, click, history)
+        run = await self._until_finished()
+        run.ms = (time.perf_counter() - t0) * 1000.0
+        return run
+
+    async def send(self, query: dict[str, str] | None = None, page_hash: str | None = None,
+                   widgets: dict[str, str] | None = None, forget: tuple[str, ...] = (),
+                   click: str | None = None, history: bool = False) -> None:
+        """Send one rerun as `rerun` does, without waiting for it: a second interaction can follow at once, as a
+        quick user's does while the first is still on its way (read the outcome with `finished`)."""
         from streamlit.proto.BackMsg_pb2 import BackMsg
 
         if query is not None:
@@ -160,13 +179,39 @@ class Tab:
         cs = msg.rerun_script
         cs.query_string = urlencode(self.query)
         cs.page_script_hash = self.page_hash if page_hash is None else page_hash
+        cs.is_history_navigation = history
         for wid, value in self.widgets.items():
             cs.widget_states.widgets.add(id=wid, string_value=value)
-        t0 = time.perf_counter()
+        if click is not None:  # a trigger: sent once, with the click's rerun only (as the browser does)
+            cs.widget_states.widgets.add(id=click, trigger_value=True)
         await self.ws.send(msg.SerializeToString())
+
+    async def finished(self) -> Run:
+        """Read until the next run the server completes (runs replaced by newer ones are read past)."""
+        return await self._until_finished()
+
+    async def settled(self, quiet_s: float = 3.0) -> Run:
+        """Read until the server has finished every run it was sent: the last run completed after which nothing
+        arrived for `quiet_s` seconds (requests sent back-to-back may end in one run or in several)."""
         run = await self._until_finished()
-        run.ms = (time.perf_counter() - t0) * 1000.0
-        return run
+        while True:
+            try:
+                item = await asyncio.wait_for(self._queue.get(), quiet_s)
+            except TimeoutError:
+                return run
+            msg = item[0]
+            if isinstance(msg, BaseException) or msg.WhichOneof("type") == "new_session":
+                self._unread = item  # a later run has begun: read it whole, from this message on
+                run = await self._until_finished()
+            elif msg.WhichOneof("type") == "page_info_changed":  # after the run: still the address bar's
+                self.query = dict(parse_qsl(msg.page_info_changed.query_string, keep_blank_values=True))
+
+    def button(self, run: Run, key: str) -> str:
+        """The widget id of the button with widget key `key` in `run` (KeyError when it drew none)."""
+        for wid in run.buttons:
+            if wid.endswith(f"-{key}"):
+                return wid
+        raise KeyError(key)
 
     async def switch(self, name: str, typed: tuple[str, str] | None = None, last: Run | None = None) -> Run:
         """A click on page `name` in the navigation, as the browser sends it: the query string keeps only the
@@ -184,6 +229,25 @@ class Tab:
             self.query.update({k: typed[1] for k, wid in bound.items() if wid == typed[0]})
         return await self.rerun(None, self.page(name), widgets)
 
+    async def nav(self, name: str, key: str, last: Run, wait: bool = True) -> Run | None:
+        """A click on page `name` in the app's sidebar: in the app's own page list (a radio with widget key `key`,
+        or `key` plus a generation suffix `_N`) when `last` (the run drawn before the click) has one, else in Streamlit's navigation menu (`switch`, a
+        rerun naming the page). `wait=False` only sends it (a second interaction can follow at once)."""
+        radio = next(((wid, opts) for wid, opts in last.radios.items() if re.search(rf"-{re.escape(key)}(_\d+)?$", wid)),
+                     None)
+        if radio is None:
+            if wait:
+                return await self.switch(name, last=last)
+            self.query = {k: v for k, v in self.query.items() if k in last.bound}
+            await self.send(None, self.page(name))
+            return None
+        wid, options = radio
+        label = next(o for o in options if o == name or o.endswith(f" {name}"))
+        if wait:
+            return await self.rerun(widgets={wid: label})
+        await self.send(widgets={wid: label})
+        return None
+
     async def _until_finished(self) -> Run:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
@@ -191,7 +255,11 @@ class Tab:
         deadline = time.monotonic() + self.timeout_s
         while True:
             try:
-                msg, size = await asyncio.wait_for(self._queue.get(), max(0.0, deadline - time.monotonic()))
+                if self._unread is not None:
+                    item, self._unread = self._unread, None
+                else:
+                    item = await asyncio.wait_for(self._queue.get(), max(0.0, deadline - time.monotonic()))
+                msg, size = item
             except TimeoutError as exc:
                 raise ProtocolError(f"the run did not finish within {self.timeout_s:g} s") from exc
             if isinstance(msg, BaseException):
@@ -207,6 +275,8 @@ class Tab:
                 fresh = Run(messages=run.messages, bytes=run.bytes, page_hash=run.page_hash,
                             url_writes=run.url_writes)
                 run = fresh  # a new run started (after a replaced one, or a switch_page): keep only its output
+            elif kind == "navigation":  # the page the run draws (the browser takes it as its current page)
+                self.page_hash = run.page_hash = msg.navigation.page_script_hash
             elif kind == "page_info_changed":
                 run.url_writes.append(msg.page_info_changed.query_string)
                 self.query = dict(parse_qsl(msg.page_info_changed.query_string, keep_blank_values=True))
@@ -217,11 +287,20 @@ class Tab:
             elif kind == "script_finished":
                 status = msg.script_finished
                 if status == ForwardMsg.FINISHED_SUCCESSFULLY:
+                    self._hold_radios(run)
                     return run
                 if status == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
                     run.problems.append("the script did not compile")
                     return run
                 # FINISHED_EARLY_FOR_RERUN (a newer run follows) or a fragment's run: keep reading
+
+    def _hold_radios(self, run: Run) -> None:
+        """As the browser does once a run is over: hold the value of every radio the run drew (sent with each later
+        rerun) and drop the radios it no longer draws."""
+        self._radios.update(run.radios)
+        for wid in self._radios - set(run.radios):
+            self.widgets.pop(wid, None)
+        self.widgets.update(run.radio_values)
 
     @staticmethod
     def _element(el, run: Run) -> None:
@@ -235,6 +314,13 @@ class Tab:
             # Without `set_value` the browser keeps what is in the box (what the tab typed): the value field is unset.
             box = el.text_input
             run.text_inputs[box.label] = (box.id, box.value if box.set_value else None)
+        elif kind == "button":
+            run.buttons.append(el.button.id)
+        elif kind == "radio":
+            run.radios[el.radio.id] = list(el.radio.options)
+            r = el.radio
+            if r.set_value or r.options:
+                run.radio_values[r.id] = r.raw_value if r.set_value else r.options[r.default]
         elif kind == "download_button":
             run.downloads.append(el.download_button.url)
         elif kind == "dataframe" and not run.items and el.dataframe.arrow_data.data:

@@ -19,6 +19,7 @@ import streamlit as st  # noqa: E402
 
 from core.errors import InterestLensError  # noqa: E402
 from dashboard.access import require_login  # noqa: E402
+from dashboard.components import nav  # noqa: E402
 from dashboard.components.charts import md_text  # noqa: E402
 from dashboard.components.sidebar import render_sidebar  # noqa: E402
 from dashboard.components.user_finder import user_box  # noqa: E402
@@ -41,7 +42,11 @@ pages = [
     st.Page(_PAGES / "compare.py", title="Compare models", icon=":material/compare_arrows:", url_path="compare"),
     st.Page(_PAGES / "data_models.py", title="Data & models", icon=":material/database:", url_path="data"),
 ]
-current = st.navigation(pages)
+# Our own sidebar page list instead of Streamlit's menu, whose page change a user id typed at once could undo; the
+# pages stay registered, so URLs, links and back/forward work as before. `route` runs the picked page for requests
+# the tab sent before it had drawn the pick (dashboard/components/nav.py).
+nav.route(pages)
+current = st.navigation(pages, position="hidden")
 
 # A shared link to the root with ?user=ID opens that user's explorer (only on a session's first run, so moving
 # to the Overview later with the user still in the URL does not bounce back).
@@ -50,6 +55,7 @@ st.session_state["_routed"] = True
 if first_run and current.url_path == overview.url_path and st.query_params.get("user"):
     st.switch_page(explorer, query_params=st.query_params.to_dict())  # the link's other settings too
 
+nav.sidebar_nav(pages, current)
 user_box()  # one box for every page (its own widget per page lost typed ids and the back button)
 render_sidebar()
 try:

@@ -46,8 +46,14 @@ def _shot(page, name: str) -> None:
     small(path)
 
 
+ONE_LIST_JS = "document.querySelectorAll('[data-testid=\"stSidebar\"] [data-testid=\"stRadio\"]').length === 1"
+
+
 def _goto(page, name: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=name, exact=True).click()
+    """A click on page `name` in the sidebar's page list (dashboard/components/nav.py), once one list is drawn: a
+    pick draws the list anew (a new widget id), and the old one can be on screen beside it while that run lasts."""
+    page.wait_for_function(ONE_LIST_JS)
+    page.get_by_test_id("stSidebar").get_by_test_id("stRadio").get_by_text(name, exact=True).click()
 
 
 def test_browser_deep_link_explanation_fairness_and_screenshots(server, dash_env, chromium):
