@@ -8,7 +8,10 @@ the validation target; the peer trains on the rest.
 Every epoch (`fit_partial`, one epoch at a time) the validation targets are ranked over the full catalogue under
 both protocols (exclude_seen: the user's earlier items removed, the target kept; all_items: nothing removed), ties
 counted pessimistically, exactly InterestLens's rule (core.evaluate.ranking). Each protocol keeps the weights of its
-own best validation epoch; training stops when neither protocol improved for `--patience` epochs. Then each
+own best validation epoch; training stops when neither protocol improved for `--patience` epochs (or, for a
+deadline, when a file `<out>/STOP` appears: the run then ends after the current epoch, tests the best epochs so far
+and records `stopped: "stop_file"` instead of `"early_stopping"`, so a capped run is never taken for a converged
+one). Then each
 protocol's selected weights rank the test targets under that protocol. Output `<out>/result.json`: per-epoch
 validation, CPU seconds, and per protocol the test ranks and top-10 lists (bench/peers.py computes the metrics with
 core.evaluate.metrics). A finished config is never re-run; a killed one restarts from scratch.
@@ -116,6 +119,7 @@ def main() -> None:
     history = []
     c0, w0 = time.process_time(), time.perf_counter()
     epoch = 0
+    stopped = "max_epochs"
     while epoch < args.max_epochs:
         epoch += 1
         f0 = time.process_time()
@@ -133,10 +137,15 @@ def main() -> None:
         history.append({"epoch": epoch, "seconds": time.process_time() - c0, "fit_seconds": fit_s, **{f"valid_ndcg10_{p}": v[p] for p in v}})
         (args.out / "progress.json").write_text(json.dumps(history))
         if all(epoch - best_epoch[p] >= args.patience for p in protocols):
+            stopped = "early_stopping"
+            break
+        if (args.out / "STOP").exists():
+            stopped = "stop_file"
             break
     train_seconds = time.process_time() - c0
     result = {"model": args.model, "dropout": args.dropout, "lr": args.lr, "seed": args.seed, "max_len": args.max_len,
-              "factors": args.factors, "loss": args.loss, "n_negatives": args.n_negatives, "epochs": epoch, "train_seconds": train_seconds,
+              "factors": args.factors, "stopped": stopped, "loss": args.loss, "n_negatives": args.n_negatives,
+              "epochs": epoch, "train_seconds": train_seconds,
               "wall_seconds": time.perf_counter() - w0, "history": history, "users": rows.tolist(), "test": {}}
     for p in protocols:
         model.lightning_model.torch_model.load_state_dict(best_state[p])
