@@ -117,9 +117,13 @@ def _seq_run(results: Results, base: str, loss: tuple[str, int], d: float, lr: f
              data: Path, work: Path, n: int) -> None:
     model = seq_name(base, *loss)
     key = _key(model, d, lr, seed)
-    if results.done(key):
-        return
     out = work / key
+    prev = results.get(key)
+    if prev is not None:
+        # a run a deadline cut short (STOP file) is redone from scratch once the STOP file is gone
+        if prev.get("stopped") != "stop_file" or (out / "STOP").exists():
+            return
+        (out / "result.json").unlink(missing_ok=True)
     cmd = [RECTOOLS_PY, str(ROOT / "bench/peers/seq_run.py"), "--data", str(data), "--model", base, "--dropout",
            str(d), "--lr", str(lr), "--seed", str(seed), "--max-len", str(window), "--loss", loss[0],
            "--n-negatives", str(loss[1]), "--out", str(out)]
@@ -137,9 +141,10 @@ def _seq_run(results: Results, base: str, loss: tuple[str, int], d: float, lr: f
 
 
 def _pick(results: Results, model: str, protocol: str) -> tuple[float, float] | None:
-    """The grid point with the best seed-0 validation NDCG@10 under `protocol` (None until the grid is done)."""
+    """The grid point with the best seed-0 validation NDCG@10 under `protocol` (None until every grid point has run
+    to its early stopping)."""
     runs = [results.get(_key(model, d, lr, 0)) for d, lr in GRID]
-    if any(r is None for r in runs):
+    if any(r is None or r.get("stopped") == "stop_file" for r in runs):
         return None
     best = max(runs, key=lambda r: r["test"][protocol]["valid_ndcg10"])
     return best["dropout"], best["lr"]
