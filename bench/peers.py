@@ -2,6 +2,8 @@
 
     python bench/peers.py --db data/toys.duckdb --part ours          # `interestlens train` defaults, 3 seeds
     python bench/peers.py --db data/toys.duckdb --part seq           # RecTools SASRec / BERT4Rec (own venv)
+    python bench/peers.py --db data/toys.duckdb --part seq --seq-models sasrec --seq-loss gBCE --n-negatives 256
+                                                                     # the same with a sampled loss (large catalogues)
     python bench/peers.py --db data/toys.duckdb --part recbole       # RecBole 1.2.1 SASRec / GRU4Rec (own venv)
     python bench/peers.py --db data/toys.duckdb --part report        # the table from whatever has finished
 
@@ -90,42 +92,59 @@ def run_seq_part(results: Results, args, seqs, n: int, work: Path) -> None:
         np.savez(data / "seq.npz", offsets=seqs.offsets, items=seqs.items, n_items=n)
     window = peer_window(seqs)
     points = [GRID[int(i)] for i in args.grid_points.split(",") if i] if args.grid_points else GRID
-    for model in [m for m in args.seq_models.split(",") if m]:
+    loss = (args.seq_loss, args.n_negatives)
+    for base in [m for m in args.seq_models.split(",") if m]:
+        model = seq_name(base, *loss)
         for d, lr in points:
-            _seq_run(results, model, d, lr, 0, window, data, work, n)
+            _seq_run(results, base, loss, d, lr, 0, window, data, work, n)
         picked = {p: _pick(results, model, p) for p in PROTOCOLS}
         for seed in [int(s) for s in args.seeds.split(",") if s and int(s) != 0]:
             for d, lr in {picked[p] for p in PROTOCOLS if picked[p]}:
-                _seq_run(results, model, d, lr, seed, window, data, work, n)
+                _seq_run(results, base, loss, d, lr, seed, window, data, work, n)
+
+
+def seq_name(base: str, loss: str, n_negatives: int) -> str:
+    """A RecTools peer's name: the architecture, plus the loss when it is not the full softmax (a sampled loss is
+    another peer, with its own grid and seeds), e.g. "sasrec", "sasrec-gBCE256", "sasrec-BCE1"."""
+    return base if loss == "softmax" else f"{base}-{loss}{n_negatives}"
 
 
 def _key(model: str, d: float, lr: float, seed: int) -> str:
     return f"{model}_d{d}_lr{lr:g}_s{seed}"
 
 
-def _seq_run(results: Results, model: str, d: float, lr: float, seed: int, window: int, data: Path, work: Path,
-             n: int) -> None:
+def _seq_run(results: Results, base: str, loss: tuple[str, int], d: float, lr: float, seed: int, window: int,
+             data: Path, work: Path, n: int) -> None:
+    model = seq_name(base, *loss)
     key = _key(model, d, lr, seed)
-    if results.done(key):
-        return
     out = work / key
-    cmd = [RECTOOLS_PY, str(ROOT / "bench/peers/seq_run.py"), "--data", str(data), "--model", model, "--dropout",
-           str(d), "--lr", str(lr), "--seed", str(seed), "--max-len", str(window), "--out", str(out)]
+    prev = results.get(key)
+    if prev is not None:
+        # a run a deadline cut short (STOP file) is redone from scratch once the STOP file is gone
+        if prev.get("stopped") != "stop_file" or (out / "STOP").exists():
+            return
+        (out / "result.json").unlink(missing_ok=True)
+    cmd = [RECTOOLS_PY, str(ROOT / "bench/peers/seq_run.py"), "--data", str(data), "--model", base, "--dropout",
+           str(d), "--lr", str(lr), "--seed", str(seed), "--max-len", str(window), "--loss", loss[0],
+           "--n-negatives", str(loss[1]), "--out", str(out)]
     subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
     r = json.loads((out / "result.json").read_text())
     test = {p: {**summarize(np.array(t["ranks"]), np.array(t["top"]), n),
                 **{k: t[k] for k in ("best_epoch", "valid_ndcg10", "seconds_at_best_epoch")}}
             for p, t in r["test"].items()}
     results.stage(key, {"model": model, "dropout": d, "lr": lr, "seed": seed, "max_len": window, "test": test,
+                        "loss": loss[0], "n_negatives": loss[1], "history": r["history"],
+                        "stopped": r.get("stopped", "early_stopping"),
                         "train_seconds": r["train_seconds"], "wall_seconds": r["wall_seconds"], "epochs": r["epochs"],
                         "load1_at_finish": os.getloadavg()[0]})
     print(f"{key} done", file=sys.stderr)
 
 
 def _pick(results: Results, model: str, protocol: str) -> tuple[float, float] | None:
-    """The grid point with the best seed-0 validation NDCG@10 under `protocol` (None until the grid is done)."""
+    """The grid point with the best seed-0 validation NDCG@10 under `protocol` (None until every grid point has run
+    to its early stopping)."""
     runs = [results.get(_key(model, d, lr, 0)) for d, lr in GRID]
-    if any(r is None for r in runs):
+    if any(r is None or r.get("stopped") == "stop_file" for r in runs):
         return None
     best = max(runs, key=lambda r: r["test"][protocol]["valid_ndcg10"])
     return best["dropout"], best["lr"]
@@ -140,6 +159,9 @@ def main() -> None:
     ap.add_argument("--max-epochs", type=int, default=0, help="ours: stop after this many epochs (0 = the default "
                     "200, i.e. early stopping decides); the result records the stop reason")
     ap.add_argument("--seq-models", default="sasrec,bert4rec")
+    ap.add_argument("--seq-loss", default="softmax", choices=["softmax", "BCE", "gBCE", "sampled_softmax"],
+                    help="seq: RecTools' training loss (softmax = full catalogue; the others sample --n-negatives)")
+    ap.add_argument("--n-negatives", type=int, default=1, help="seq: sampled negatives per position")
     ap.add_argument("--grid-points", default="", help="seq/recbole: only these grid indices (0-3) for seed 0, so "
                     "several datasets can advance point by point; seeds 1 and 2 follow once the grid is complete")
     ap.add_argument("--recbole-models", default="sasrec,gru4rec")

@@ -38,12 +38,17 @@ def summarize_results(results, seqs, split, n_items: int, work: Path) -> dict:
                               and "dropout" in v})
         for m in peer_models:
             runs = [v for k, v in st.items() if isinstance(v, dict) and v.get("model") == m and "dropout" in v]
+            # a run ended by a deadline's STOP file is not converged: it never stands for its grid point
+            capped = [r for r in runs if r.get("stopped") == "stop_file"]
+            runs = [r for r in runs if r.get("stopped") != "stop_file"]
+            if not runs:
+                continue
             grid = [r for r in runs if r["seed"] == 0]
             best = max(grid, key=lambda r: r["test"][p]["valid_ndcg10"])
             picked = [r for r in runs if r["dropout"] == best["dropout"] and r["lr"] == best["lr"]]
             name = m if m.startswith("recbole") else f"rectools_{m}"
             rows[name] = _agg(picked, p) | {"picked": {"dropout": best["dropout"], "lr": best["lr"]},
-                                            "grid_points_done": len(grid),
+                                            "grid_points_done": len(grid), "capped_runs": len(capped),
                                             "grid_cpu_seconds": sum(r["train_seconds"] for r in runs)}
         ours = [v for k, v in sorted(st.items()) if k.startswith("ours_seed")]
         if ours:

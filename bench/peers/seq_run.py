@@ -8,7 +8,10 @@ the validation target; the peer trains on the rest.
 Every epoch (`fit_partial`, one epoch at a time) the validation targets are ranked over the full catalogue under
 both protocols (exclude_seen: the user's earlier items removed, the target kept; all_items: nothing removed), ties
 counted pessimistically, exactly InterestLens's rule (core.evaluate.ranking). Each protocol keeps the weights of its
-own best validation epoch; training stops when neither protocol improved for `--patience` epochs. Then each
+own best validation epoch; training stops when neither protocol improved for `--patience` epochs (or, for a
+deadline, when a file `<out>/STOP` appears: the run then ends after the current epoch, tests the best epochs so far
+and records `stopped: "stop_file"` instead of `"early_stopping"`, so a capped run is never taken for a converged
+one). Then each
 protocol's selected weights rank the test targets under that protocol. Output `<out>/result.json`: per-epoch
 validation, CPU seconds, and per protocol the test ranks and top-10 lists (bench/peers.py computes the metrics with
 core.evaluate.metrics). A finished config is never re-run; a killed one restarts from scratch.
@@ -28,21 +31,30 @@ import pandas as pd
 import torch
 
 
-def rank(scores: np.ndarray, seen: list[np.ndarray], targets: np.ndarray, exclude: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Pessimistic 1-based ranks [B] and top-10 [B,10] from scores [B, I+1] (column 0 = padding, never ranked)."""
-    s = scores.astype(np.float64, copy=True)
-    if not np.isfinite(s[:, 1:]).all():
+def rank(scores: np.ndarray, seen: list[np.ndarray], targets: np.ndarray, exclude: bool,
+         top10: bool = True, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray | None]:
+    """Pessimistic 1-based ranks [B] and top-10 [B,10] (None unless `top10`) from scores [B, I+1] (column 0 =
+    padding, never ranked). Ranked `chunk` users at a time, so a float64 copy never holds the whole [B, I+1] matrix
+    (Sports: 36k users x 18k items would be 5 GB)."""
+    if not np.isfinite(scores[:, 1:]).all():
         raise ValueError("non-finite scores")
-    s[:, 0] = -np.inf
-    t = s[np.arange(len(s)), targets].copy()
-    if exclude:
-        for b, items in enumerate(seen):
-            s[b, items] = -np.inf
-    s[np.arange(len(s)), targets] = -np.inf
-    ranks = 1 + (s >= t[:, None]).sum(1)
-    s[np.arange(len(s)), targets] = t
-    top = np.argsort(-s, axis=1, kind="stable")[:, :10]
-    return ranks, top
+    ranks = np.empty(len(scores), np.int64)
+    tops = np.empty((len(scores), min(10, scores.shape[1])), np.int64) if top10 else None
+    for a in range(0, len(scores), chunk):
+        b = min(a + chunk, len(scores))
+        s = scores[a:b].astype(np.float64, copy=True)
+        idx = np.arange(b - a)
+        s[:, 0] = -np.inf
+        t = s[idx, targets[a:b]].copy()
+        if exclude:
+            for j, items in enumerate(seen[a:b]):
+                s[j, items] = -np.inf
+        s[idx, targets[a:b]] = -np.inf
+        ranks[a:b] = 1 + (s >= t[:, None]).sum(1)
+        if top10:
+            s[idx, targets[a:b]] = t
+            tops[a:b] = np.argsort(-s, axis=1, kind="stable")[:, : tops.shape[1]]
+    return ranks, tops
 
 
 def main() -> None:
@@ -57,6 +69,10 @@ def main() -> None:
     ap.add_argument("--patience", type=int, default=10)
     ap.add_argument("--max-epochs", type=int, default=300)
     ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--loss", default="softmax", choices=["softmax", "BCE", "gBCE", "sampled_softmax"],
+                    help="softmax = full softmax over the catalogue (RecTools' default; ~480 CPU s an epoch on Toys); "
+                    "the others score the target against --n-negatives sampled items")
+    ap.add_argument("--n-negatives", type=int, default=1, help="sampled negatives per position (sampled losses only)")
     ap.add_argument("--out", required=True, type=Path)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -89,7 +105,8 @@ def main() -> None:
     ds_test_in = Dataset.construct(frame(valid_mask))  # test input = training events + the validation target
     cls = SASRecModel if args.model == "sasrec" else BERT4RecModel
     model = cls(n_factors=args.factors, n_blocks=2, n_heads=2, dropout_rate=args.dropout, session_max_len=args.max_len,
-                lr=args.lr, batch_size=args.batch_size, epochs=1, loss="softmax", deterministic=True,
+                lr=args.lr, batch_size=args.batch_size, epochs=1, loss=args.loss, n_negatives=args.n_negatives,
+                deterministic=True,
                 recommend_torch_device="cpu", get_trainer_func=_trainer)
     vt = items[offsets[rows] + lens[rows] - 2]  # validation target items
     tt = items[offsets[rows] + lens[rows] - 1]  # test target items
@@ -102,24 +119,33 @@ def main() -> None:
     history = []
     c0, w0 = time.process_time(), time.perf_counter()
     epoch = 0
+    stopped = "max_epochs"
     while epoch < args.max_epochs:
         epoch += 1
+        f0 = time.process_time()
         model.fit_partial(ds_train, min_epochs=1, max_epochs=1)
+        fit_s = time.process_time() - f0
         scores = full_scores(model, ds_valid_in, rows, n_items)
         v = {}
         for p in protocols:
-            r, _ = rank(scores, seen_valid, vt, p == "exclude_seen")
+            r, _ = rank(scores, seen_valid, vt, p == "exclude_seen", top10=False)
             v[p] = float(np.where(r <= 10, 1 / np.log2(r + 1), 0).mean())
             if v[p] > best[p] + 1e-4:
                 best[p], best_epoch[p] = v[p], epoch
                 best_state[p] = copy.deepcopy(model.lightning_model.torch_model.state_dict())
-        history.append({"epoch": epoch, "seconds": time.process_time() - c0, **{f"valid_ndcg10_{p}": v[p] for p in v}})
+        # seconds: cumulative CPU s (training + validation); fit_seconds: this epoch's training step alone
+        history.append({"epoch": epoch, "seconds": time.process_time() - c0, "fit_seconds": fit_s, **{f"valid_ndcg10_{p}": v[p] for p in v}})
         (args.out / "progress.json").write_text(json.dumps(history))
         if all(epoch - best_epoch[p] >= args.patience for p in protocols):
+            stopped = "early_stopping"
+            break
+        if (args.out / "STOP").exists():
+            stopped = "stop_file"
             break
     train_seconds = time.process_time() - c0
     result = {"model": args.model, "dropout": args.dropout, "lr": args.lr, "seed": args.seed, "max_len": args.max_len,
-              "factors": args.factors, "epochs": epoch, "train_seconds": train_seconds,
+              "factors": args.factors, "stopped": stopped, "loss": args.loss, "n_negatives": args.n_negatives,
+              "epochs": epoch, "train_seconds": train_seconds,
               "wall_seconds": time.perf_counter() - w0, "history": history, "users": rows.tolist(), "test": {}}
     for p in protocols:
         model.lightning_model.torch_model.load_state_dict(best_state[p])

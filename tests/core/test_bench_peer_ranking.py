@@ -29,5 +29,9 @@ def test_seq_run_ranks_like_core_under_both_protocols_with_ties():
     seen = [items[s.offsets[b] : hi[b]] for b in range(3)]
     for exclude in (True, False):
         want, _ = rank_batch(torch.from_numpy(scores.copy()), s, s.offsets[:-1], hi, targets, 5, exclude)
-        got, _ = mod.rank(scores, seen, targets, exclude)
+        got, top = mod.rank(scores, seen, targets, exclude)
         assert got.tolist() == want.tolist()
+        # ranked two users at a time (the chunking that keeps Sports' score matrix in memory): same ranks and top-10
+        got2, top2 = mod.rank(scores, seen, targets, exclude, chunk=2)
+        assert got2.tolist() == want.tolist() and top2.tolist() == top.tolist()
+        assert mod.rank(scores, seen, targets, exclude, top10=False)[1] is None
