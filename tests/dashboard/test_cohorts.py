@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from dashboard_helpers import figure, open_page, problems
+from dashboard_helpers import figure, numbers, open_page, problems
 
 from core.checkpoint import load_checkpoint
 from core.store import connect_read
@@ -28,20 +28,9 @@ def test_cohort_filters_select_the_right_users(dash_env):
     assert 0 < women < everyone
     assert figure(at, "cohorts_compare")["layout"]["yaxis"]["tickformat"] == ".1%"  # close shares, distinct ticks
     fig = figure(at, "cohorts_share_A")
-    shown = {(t["name"], x[:10]): y for t in fig["data"] for x, y in zip(t["x"], _ys(t), strict=True)}
+    shown = {(t["name"], x[:10]): y for t in fig["data"] for x, y in zip(t["x"], numbers(t["y"]), strict=True)}
     for row in share.itertuples():
         assert abs(shown[(html.escape(row.category), f"{row.period:%Y-%m-%d}")] - row.share) < 1e-9
-
-
-def _ys(trace: dict) -> list[float]:
-    import base64
-
-    import numpy as np
-
-    y = trace["y"]
-    if isinstance(y, dict):  # plotly's binary encoding of numeric arrays
-        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=np.dtype(y["dtype"])).tolist()
-    return list(y)
 
 
 def test_cohorts_are_shareable_by_link(dash_env):
@@ -60,7 +49,7 @@ def test_cohort_model_interest_is_cores_cohort_trajectory(dash_env):
     assert not problems(at)
     fig = figure(at, "cohorts_share_A")
     assert fig["layout"]["title"]["text"] == "Model interest, cohort A"
-    shown = {(t["name"], x[:10]): y for t in fig["data"] for x, y in zip(t["x"], _ys(t), strict=True)}
+    shown = {(t["name"], x[:10]): y for t in fig["data"] for x, y in zip(t["x"], numbers(t["y"]), strict=True)}
     for row in frame.itertuples():
         assert abs(shown[(html.escape(row.category), str(row.period)[:10])] - row.share) < 1e-9
 
@@ -94,7 +83,7 @@ def test_a_log_without_attributes_is_cut_by_activity_and_tenure(monkeypatch, wri
     assert at.metric[0].value == f"{size['users']:,} users"
     assert at.metric[1].value == f"{everyone['users']:,} users"
     assert 0 < size["users"] < everyone["users"]
-    shown = {(t["name"], x[:10]): y for t in figure(at, "cohorts_share_A")["data"] for x, y in zip(t["x"], _ys(t), strict=True)}
+    shown = {(t["name"], x[:10]): y for t in figure(at, "cohorts_share_A")["data"] for x, y in zip(t["x"], numbers(t["y"]), strict=True)}
     for row in share.itertuples():
         assert abs(shown[(html.escape(row.category), f"{row.period:%Y-%m-%d}")] - row.share) < 1e-9
     # the tenure groups go into the URL like any filter

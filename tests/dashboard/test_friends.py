@@ -4,7 +4,7 @@ over time and "influenced by" links (`?user=`), the same numbers as core; demo m
 from __future__ import annotations
 
 import pytest
-from dashboard_helpers import figure, open_page, problems
+from dashboard_helpers import figure, numbers, open_page, problems
 
 from core.checkpoint import load_checkpoint
 from core.privacy import Pseudonymizer
@@ -77,11 +77,8 @@ def test_explain_page_shows_friends_as_a_feature_group(friends_env):
     at = open_page("explain", user=USER, item=item, explain_tab="Feature groups")
     assert not problems(at)
     assert "Friends and own events" in [h.value for h in at.subheader]
-    import base64
-
     bars = figure(at, "explain_friends_groups")["data"][0]
-    x = bars["x"]  # Plotly writes numeric arrays as base64 with a dtype
-    x = np.frombuffer(base64.b64decode(x["bdata"]), dtype=np.dtype(x["dtype"])).tolist() if "bdata" in x else x
+    x = numbers(bars["x"])
     values = dict(zip(bars["y"], x, strict=True))
     assert values["friends"] == pytest.approx(float(np.sum(fx.values)), abs=1e-9)
     assert values["own events (latest window)"] == pytest.approx(float(np.sum(fx.events)), abs=1e-9)

@@ -4,12 +4,10 @@ never seen are marked and skipped; the app holds no read connection between refr
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
-import numpy as np
 import pytest
-from dashboard_helpers import USER, figure, open_page, problems
+from dashboard_helpers import USER, figure, numbers, open_page, problems
 
 from core.checkpoint import load_checkpoint
 from core.ingest import ColumnMapping, ingest
@@ -40,13 +38,6 @@ def append_batch(db: Path, tmp: Path) -> None:
         (tmp / name).write_text(text)
         with READER.writing():  # this process holds no read connection while it writes (DuckDB's rule)
             ingest(db, "generic", tmp / name, mapping=mapping)
-
-
-def values(arr) -> list:
-    """A Plotly array as a list (Plotly writes numeric arrays as base64 `bdata` with a dtype)."""
-    if isinstance(arr, dict) and "bdata" in arr:
-        return np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"])).tolist()
-    return list(arr)
 
 
 def _metrics(at) -> dict[str, tuple[str, str | None]]:
@@ -81,7 +72,7 @@ def test_a_batch_appended_while_live_shows_up_marked_new(live_env, tmp_path):
     crossed = next(t for t in timeline["data"] if t["name"] == "new to the model (skipped)")
     assert [h.split("<br>")[0] for h in crossed["hovertext"]] == ["Brand New Rocket"]
     traj = figure(at, "user_trajectory")
-    assert max(values(traj["data"][0]["x"])) == n0 + 1  # one interest per event, the new ones included
+    assert max(numbers(traj["data"][0]["x"])) == n0 + 1  # one interest per event, the new ones included
     assert "new since live on" in [a["text"] for a in traj["layout"]["annotations"]]
     table = next(d.value for d in at.dataframe if "new" in d.value.columns)
     assert table.loc[table["new"], "step"].tolist() == [n0, n0 + 1]
@@ -106,7 +97,7 @@ def test_the_overview_counter_and_volume_follow_the_batch(live_env, tmp_path):
     assert _metrics(at)["Events"] == (f"{before['events'] + 2:,}", "+2 live")
     assert _metrics(at)["Items"][0] == f"{before['items'] + 1:,}"
     volume = figure(at, "overview_events")
-    assert sum(sum(values(t["y"])) for t in volume["data"]) == before["events"] + 2
+    assert sum(sum(numbers(t["y"])) for t in volume["data"]) == before["events"] + 2
     assert any(c.value.startswith("Live: the counters and this chart refresh every 2 s") for c in at.caption)
 
 
