@@ -16,9 +16,10 @@ from dashboard import cache, demo
 from dashboard.access import account_menu
 from dashboard.components.charts import md_text
 
-__all__ = ["render_sidebar", "PENDING_MODEL"]
+__all__ = ["render_sidebar", "MODEL_PARAM", "PENDING_MODEL"]
 
 PENDING_MODEL = "_pending_model"  # a page that trained a model asks for it to become active on the next run
+MODEL_PARAM = "model"  # ?model=NAME: the active model's folder name, written when the analyst picks a model
 _CARD_FACTS = ("created", "device", "epochs", "best_epoch", "seconds", "stopped", "parameters")
 
 
@@ -87,6 +88,11 @@ def _model_health(model_dir: Path, card: dict) -> None:
         )
 
 
+def _model_to_url() -> None:
+    """The model list's callback: the model picked goes into the URL, so a reload or a shared link shows it."""
+    st.query_params[MODEL_PARAM] = Path(st.session_state["sidebar_model"]).name
+
+
 def render_sidebar() -> None:
     """Draw the database and model panel in the sidebar."""
     db = cache.database()
@@ -107,9 +113,20 @@ def render_sidebar() -> None:
         if pending in options:
             st.session_state["sidebar_model"] = pending
         if st.session_state.get("sidebar_model") not in options:
-            current = cache.active_model()
-            st.session_state["sidebar_model"] = current.path if current is not None and current.path in options else options[0]
-        chosen = st.selectbox("Active model", options, format_func=lambda p: Path(p).name, key="sidebar_model")
+            # A new session (a link, a reload) takes the model its URL names; only a pick writes the URL, so the
+            # server never rewrites the address of a link without one.
+            linked = st.query_params.get(MODEL_PARAM)
+            by_name = {Path(o).name: o for o in options}
+            if linked in by_name:
+                st.session_state["sidebar_model"] = by_name[linked]
+            else:
+                current = cache.active_model()
+                st.session_state["sidebar_model"] = current.path if current is not None and current.path in options else options[0]
+                if linked:
+                    st.warning(md_text(f"The link names the model {linked!r}, which is not in this app's models "
+                                       f"folder; showing {Path(st.session_state['sidebar_model']).name} instead."))
+        chosen = st.selectbox("Active model", options, format_func=lambda p: Path(p).name, key="sidebar_model",
+                              on_change=_model_to_url)
         card = cache.read_card(Path(chosen))
         with st.expander("Model card", expanded=False):
             facts, metrics = card_tables(card)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from dashboard_helpers import APP, TIMEOUT, USER, open_page, problems
@@ -96,3 +97,23 @@ def test_model_switch_in_the_sidebar(monkeypatch, synthetic_db, dash_model, untr
         expected = recommend_users(load_checkpoint(root / "untrained"), con, [USER], 10)
     recs = next(d.value for d in at.dataframe if "score" in d.value.columns)
     assert recs["item_id"].tolist() == expected["item_id"].tolist()
+
+
+def test_the_active_model_lives_in_the_url(monkeypatch, synthetic_db, dash_model, untrained_model_dir, tmp_path):
+    root = tmp_path / "models"
+    shutil.copytree(dash_model, root / "trained")
+    shutil.copytree(untrained_model_dir, root / "untrained")
+    monkeypatch.setenv("INTERESTLENS_DB", str(synthetic_db))
+    monkeypatch.setenv("INTERESTLENS_MODELS", str(root))
+    monkeypatch.delenv("INTERESTLENS_MODEL", raising=False)
+    at = open_page(None, user=USER)  # no ?model=: the default model, and the server writes no model into the URL
+    default = Path(at.sidebar.selectbox(key="sidebar_model").value).name
+    other = "trained" if default == "untrained" else "untrained"
+    assert "model" not in at.query_params
+    at.sidebar.selectbox(key="sidebar_model").set_value(str(root / other)).run()  # a pick goes into the URL
+    assert not problems(at) and at.query_params["model"] in (other, [other])
+    at = open_page(None, user=USER, model=other)  # a reload or a shared link with ?model= opens that model
+    assert not problems(at) and at.sidebar.selectbox(key="sidebar_model").value == str(root / other)
+    at = open_page(None, user=USER, model="gone")  # a model the folder no longer holds: said, and the default shown
+    assert at.sidebar.selectbox(key="sidebar_model").value == str(root / default)
+    assert [w.value for w in at.warning if "gone" in w.value and f"{default} instead" in w.value]
