@@ -55,7 +55,7 @@ def windows_panel(db: DbRef, model: ModelRef, user: str, item: str) -> None:
         st.info("No time windows for this explanation.")
         return
     level = st.segmented_control("Level", list(dict.fromkeys(windows["level"])), default=windows["level"].iloc[-1],
-                                 key="explain_level") or windows["level"].iloc[-1]
+                                 key="explain_level", bind="query-params") or windows["level"].iloc[-1]
     # the labels (2024-03, week of …, session 3) are categories: a date axis would draw one lone bar at a
     # sub-millisecond scale when there is a single month
     chart = model_charts.bars(windows[windows["level"] == level], "label", "value", f"Contribution per {level}",

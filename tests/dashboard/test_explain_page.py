@@ -53,6 +53,18 @@ def test_time_windows_are_labelled_bars(dash_env):
     assert all(isinstance(x, str) for x in windows["data"][0]["x"])
 
 
+def test_the_time_window_level_lives_in_the_url(dash_env):
+    db, model = dash_env
+    item = _top(db, model)[0]
+    at = open_page("explain", user=USER, item=item, explain_tab="Time windows")
+    levels = at.get("button_group")[0].options if at.get("button_group") else []
+    shown = figure(at, "explain_windows")["layout"]["title"]["text"]
+    assert len(levels) >= 2, levels  # the fixture's history spans several levels, so a link can pick another
+    other = next(lv for lv in ("month", "week", "session", "day") if lv not in shown and any(lv in str(o) for o in levels))
+    at = open_page("explain", user=USER, item=item, explain_tab="Time windows", explain_level=other)
+    assert not problems(at) and f"per {other}" in figure(at, "explain_windows")["layout"]["title"]["text"]
+
+
 def test_what_if_marks_items_new_to_the_top_10_and_a_repeated_item(dash_env):
     from core.store import user_history
 
