@@ -81,13 +81,20 @@ def test_no_model_keeps_the_timeline_and_offers_training(monkeypatch, synthetic_
     assert not at.exception and any("No trained model yet" in i.value for i in at.info)
 
 
-def test_model_switch_in_the_sidebar(monkeypatch, synthetic_db, dash_model, untrained_model_dir, tmp_path):
+@pytest.fixture
+def two_models(monkeypatch, synthetic_db, dash_model, untrained_model_dir, tmp_path) -> Path:
+    """A models folder holding a trained and an untrained model, the app pointed at it and the synthetic log."""
     root = tmp_path / "models"
     shutil.copytree(dash_model, root / "trained")
     shutil.copytree(untrained_model_dir, root / "untrained")
     monkeypatch.setenv("INTERESTLENS_DB", str(synthetic_db))
     monkeypatch.setenv("INTERESTLENS_MODELS", str(root))
     monkeypatch.delenv("INTERESTLENS_MODEL", raising=False)
+    return root
+
+
+def test_model_switch_in_the_sidebar(two_models, synthetic_db):
+    root = two_models
     at = open_page(None, user=USER)  # first run: the sidebar is in AppTest's tree
     box = at.sidebar.selectbox(key="sidebar_model")
     assert sorted(box.options) == ["trained", "untrained"]
@@ -99,13 +106,8 @@ def test_model_switch_in_the_sidebar(monkeypatch, synthetic_db, dash_model, untr
     assert recs["item_id"].tolist() == expected["item_id"].tolist()
 
 
-def test_the_active_model_lives_in_the_url(monkeypatch, synthetic_db, dash_model, untrained_model_dir, tmp_path):
-    root = tmp_path / "models"
-    shutil.copytree(dash_model, root / "trained")
-    shutil.copytree(untrained_model_dir, root / "untrained")
-    monkeypatch.setenv("INTERESTLENS_DB", str(synthetic_db))
-    monkeypatch.setenv("INTERESTLENS_MODELS", str(root))
-    monkeypatch.delenv("INTERESTLENS_MODEL", raising=False)
+def test_the_active_model_lives_in_the_url(two_models):
+    root = two_models
     at = open_page(None, user=USER)  # no ?model=: the default model, and the server writes no model into the URL
     default = Path(at.sidebar.selectbox(key="sidebar_model").value).name
     other = "trained" if default == "untrained" else "untrained"
