@@ -32,9 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.trajectory.timegrid import SESSION_GAP_S
+
 __all__ = ["BocpdParams", "BocpdParts", "bocpd_parts", "bocpd_steps", "new_moments"]
 
-SESSION_GAP = 1800.0  # seconds between two events that open a new session
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class BocpdParams:
     long_weight: float = 0.5  # ω, weight of the user's long-run mix (before the segment) in the base; the rest π
     kappa: float = 1.0  # events' worth of π smoothing the long-run mix
     per_session: bool = False  # True: only the first event of a session (gap > `session_gap`) is a moment
-    session_gap: float = SESSION_GAP  # seconds
+    session_gap: float = float(SESSION_GAP_S)  # seconds: the time grid's session rule (30 minutes)
     max_run: int = 100  # R, run-length states kept
 
     def __post_init__(self) -> None:
