@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.trajectory.timegrid import SESSION_GAP_S
+from core.trajectory.timegrid import SESSION_GAP_S, sessions
 
 __all__ = ["BocpdParams", "BocpdParts", "bocpd_parts", "bocpd_steps", "new_moments"]
 
@@ -46,7 +46,7 @@ class BocpdParams:
     alpha: float = 5.0  # events' worth of the base in each segment's Dirichlet prior
     long_weight: float = 0.5  # ω, weight of the user's long-run mix (before the segment) in the base; the rest π
     kappa: float = 1.0  # events' worth of π smoothing the long-run mix
-    per_session: bool = False  # True: only the first event of a session (gap > `session_gap`) is a moment
+    per_session: bool = False  # True: only the first event of a session (gap of at least `session_gap`, as `timegrid.sessions`) is a moment
     session_gap: float = float(SESSION_GAP_S)  # seconds: the time grid's session rule (30 minutes)
     max_run: int = 100  # R, run-length states kept
 
@@ -77,8 +77,12 @@ def new_moments(ts: np.ndarray | None, n: int, params: BocpdParams) -> np.ndarra
     """[n] bool: which events are moments (may open a segment). Every event without `per_session` or times."""
     if not params.per_session or ts is None:
         return np.ones(n, bool)
-    t = np.asarray(ts, np.float64)
-    return np.concatenate([[True], np.diff(t) > params.session_gap]) if n else np.zeros(0, bool)
+    if not n:
+        return np.zeros(0, bool)
+    # the time grid's own session rule (a gap of at least `session_gap` starts a sitting), so a BOCPD moment is
+    # exactly a session of the trajectory chart
+    s = sessions(np.asarray(ts), int(params.session_gap))
+    return np.concatenate([[True], np.diff(s) > 0])
 
 
 def bocpd_parts(histories: list[np.ndarray], moments: list[np.ndarray], prior: np.ndarray,

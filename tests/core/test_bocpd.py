@@ -11,6 +11,7 @@ import pytest
 from core.trajectory.bocpd import BocpdParams, bocpd_parts, bocpd_steps, new_moments
 from core.trajectory.bocpd_fit import BocpdInputs
 from core.trajectory.forecast import BOCPD_KINDS, InterestForecast, fit_forecast, forecast_components
+from core.trajectory.timegrid import SESSION_GAP_S, sessions
 
 PI = np.array([0.4, 0.3, 0.2, 0.1])
 
@@ -91,6 +92,11 @@ def test_a_bulk_sitting_is_one_moment():
     ts = np.array([0, 60, 120, 10_000, 10_030, 90_000])
     np.testing.assert_array_equal(new_moments(ts, 6, BocpdParams(per_session=True)), [1, 0, 0, 1, 0, 1])
     np.testing.assert_array_equal(new_moments(ts, 6, BocpdParams()), np.ones(6, bool))
+    # the boundary follows the time grid: a gap of exactly 30 minutes starts a new sitting, as on the chart
+    edge = np.array([0, SESSION_GAP_S - 1, 2 * SESSION_GAP_S - 1, 2 * SESSION_GAP_S + 5])
+    np.testing.assert_array_equal(new_moments(edge, 4, BocpdParams(per_session=True)), [1, 0, 1, 0])
+    np.testing.assert_array_equal(new_moments(edge, 4, BocpdParams(per_session=True)),
+                                  np.r_[True, np.diff(sessions(edge)) > 0])
     x = np.eye(4)[[0, 0, 0, 1, 1, 2]]
     session = BocpdParams(hazard=0.3, alpha=1.0, long_weight=0.5, per_session=True)
     mom = new_moments(ts, 6, session)
