@@ -2,7 +2,7 @@
 
 Levels nest, so that every window lies inside one window of the next level:
 
-- **session**: a run of events whose gaps are at most 30 minutes, cut at midnight (UTC);
+- **session**: a run of events whose gaps are shorter than 30 minutes (the time grid's session rule), cut at midnight (UTC);
 - **day**: a calendar day (UTC);
 - **week**: an ISO week (Monday to Sunday), cut at month boundaries;
 - **month**: a calendar month.
@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.trajectory.timegrid import SESSION_GAP_S
+
 __all__ = [
     "LEVELS",
     "SESSION_GAP_SECONDS",
@@ -35,7 +37,7 @@ __all__ = [
 ]
 
 LEVELS: tuple[str, ...] = ("session", "day", "week", "month")
-SESSION_GAP_SECONDS = 30 * 60  # a gap longer than this starts a new session
+SESSION_GAP_SECONDS = SESSION_GAP_S  # the time grid's rule: a gap at least this long starts a new session
 RECENT_EVENTS = 50  # per-event explanations: the latest events explained one by one
 OLDER_GROUPS = 10  # ... and the older events of the window in at most this many periods
 _DAY = 86_400
@@ -81,7 +83,7 @@ def window_keys(ts: np.ndarray, session_gap: int = SESSION_GAP_SECONDS) -> dict[
     monday = (day + 3) // 7  # 1970-01-01 was a Thursday: weeks counted from Mondays
     week_start = np.r_[True, (monday[1:] != monday[:-1]) | (month[1:] != month[:-1])] if len(ts) else np.zeros(0, bool)
     gap = np.diff(ts, prepend=ts[:1]) if len(ts) else ts
-    session_start = np.r_[True, (gap[1:] > session_gap) | (day[1:] != day[:-1])] if len(ts) else np.zeros(0, bool)
+    session_start = np.r_[True, (gap[1:] >= session_gap) | (day[1:] != day[:-1])] if len(ts) else np.zeros(0, bool)
     return {
         "session": np.cumsum(session_start) - 1,
         "day": np.cumsum(np.r_[True, day[1:] != day[:-1]]) - 1 if len(ts) else day,

@@ -9,6 +9,8 @@ import pytest
 from scipy.cluster.hierarchy import is_valid_linkage, to_tree
 
 from core.explain import build_time_hierarchy
+from core.explain.hierarchy import window_keys
+from core.trajectory.timegrid import sessions
 
 
 def ts(*times: str) -> np.ndarray:
@@ -19,8 +21,8 @@ def ts(*times: str) -> np.ndarray:
 TIMES = ts(
     "2024-02-28 23:50",  # 0  Wed, ISO week 9, February
     "2024-02-29 00:10",  # 1  20 minutes later, but a new day: a new session
-    "2024-02-29 00:40",  # 2  exactly 30 minutes later: the same session
-    "2024-02-29 01:11",  # 3  31 minutes later: a new session
+    "2024-02-29 00:39",  # 2  29 minutes later: the same session
+    "2024-02-29 01:11",  # 3  32 minutes later: a new session
     "2024-03-01 08:00",  # 4  Fri, still ISO week 9, but March: week 9 is cut at the month boundary
     "2024-03-04 08:00",  # 5  Mon, ISO week 10
     "2024-03-04 08:05",  # 6
@@ -50,7 +52,7 @@ def test_windows_of_hand_made_times():
         "month": [(0, 1, 2, 3), (4, 5, 6)],
     }
     labels = {(w.level, w.members): w.label for w in h.windows}
-    assert labels["session", (1, 2)] == "2024-02-29 00:10–00:40"
+    assert labels["session", (1, 2)] == "2024-02-29 00:10–00:39"
     assert labels["session", (0,)] == "2024-02-28 23:50"
     assert labels["day", (1, 2, 3)] == "2024-02-29"
     assert labels["week", (0, 1, 2, 3)] == "2024-W09 (Feb)"
@@ -98,3 +100,10 @@ def test_one_event_and_bad_input():
         build_time_hierarchy(ts("2024-01-02", "2024-01-01"))
     with pytest.raises(ValueError, match="at least one"):
         build_time_hierarchy(np.zeros(0, np.int64))
+
+
+def test_sessions_follow_the_time_grid_rule():
+    # a gap of exactly 30 minutes starts a new session, as on the trajectory chart (core.trajectory.timegrid)
+    t = ts("2024-05-01 10:00", "2024-05-01 10:29", "2024-05-01 10:59", "2024-05-01 11:00", "2024-05-01 13:00")
+    assert window_keys(t)["session"].tolist() == [0, 0, 1, 1, 2]
+    assert window_keys(t)["session"].tolist() == sessions(t).tolist()
