@@ -3,9 +3,11 @@
 It speaks the app's own websocket protocol with the protobuf messages that ship in the `streamlit` package, the way
 Streamlit's frontend does (and its server tests, which send `BackMsg.rerun_script` over `/_stcore/stream`):
 
-1. `GET /_stcore/health` sets the XSRF cookie (`_streamlit_xsrf`) when XSRF protection is on;
-2. the websocket `/_stcore/stream` is opened with the subprotocols `streamlit, <xsrf token>`, the cookie and a
-   same-origin `Origin` header;
+1. `GET /_stcore/health` sets the XSRF cookie (`_streamlit_xsrf`) when XSRF protection is on (and, behind
+   `interestlens serve --processes N`, the proxy's sticky cookie that pins the tab to one server process);
+2. the websocket `/_stcore/stream` is opened with the subprotocols `streamlit, <xsrf token>`, every cookie the tab
+   holds and a same-origin `Origin` header; the tab's other requests (downloads) carry the cookies too, as a
+   browser's do;
 3. each interaction is one `BackMsg.rerun_script` (a `ClientState`: the query string, the page's script hash and
    the widget values the tab holds), after which `ForwardMsg`s are read until `script_finished` says the run is
    over (a run replaced by a newer one, `FINISHED_EARLY_FOR_RERUN`, is waited past: `st.switch_page` does that).
@@ -95,6 +97,7 @@ class Tab:
         self.query: dict[str, str] = {}
         self.widgets: dict[str, str] = {}  # widget id -> string value the tab has set (text boxes)
         self.session_id: str | None = None
+        self.cookies: dict[str, str] = {}  # cookies the server set (name -> value), sent with every request
         self._unread = None  # a message read by `settled` that belongs to the next run
         self._radios: set[str] = set()  # ids of every radio drawn so far (held only while the last finished run has it)
         self._queue: asyncio.Queue = asyncio.Queue()
@@ -102,21 +105,31 @@ class Tab:
 
     # ---------------------------------------------------------------------------------------------- connection
 
+    def _request(self, url: str) -> urllib.request.Request:
+        """A GET carrying the tab's cookies."""
+        headers = {"Cookie": self.cookie_header()} if self.cookies else {}
+        return urllib.request.Request(url, headers=headers)
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+    def _keep_cookies(self, response) -> None:
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+
     def _xsrf(self) -> str | None:
         """The XSRF cookie the server sets on its health endpoint (None when XSRF protection is off)."""
-        with urllib.request.urlopen(self.url + "/_stcore/health", timeout=self.timeout_s) as r:  # noqa: S310 (loopback)
-            for header in r.headers.get_all("Set-Cookie") or []:
-                name, _, rest = header.partition("=")
-                if name.strip() == XSRF_COOKIE:
-                    return rest.split(";", 1)[0]
-        return None
+        with urllib.request.urlopen(self._request(self.url + "/_stcore/health"), timeout=self.timeout_s) as r:  # noqa: S310 (loopback)
+            self._keep_cookies(r)
+        return self.cookies.get(XSRF_COOKIE)
 
     async def open(self) -> None:
         import websockets
 
         xsrf = await asyncio.to_thread(self._xsrf)
         protocols = ["streamlit", xsrf] if xsrf else ["streamlit"]
-        headers = {"Cookie": f"{XSRF_COOKIE}={xsrf}"} if xsrf else {}
+        headers = {"Cookie": self.cookie_header()} if self.cookies else {}
         ws_url = "ws" + self.url[len("http"):] + "/_stcore/stream"
         self.ws = await websockets.connect(ws_url, subprotocols=protocols, origin=self.url, additional_headers=headers,
                                            max_size=None, compression=None, open_timeout=self.timeout_s,
@@ -337,8 +350,9 @@ class Tab:
         target = path if path.startswith("http") else self.url + path
         require_loopback(target)
         try:
-            with urllib.request.urlopen(target, timeout=self.timeout_s) as r:  # noqa: S310 (loopback only)
+            with urllib.request.urlopen(self._request(target), timeout=self.timeout_s) as r:  # noqa: S310 (loopback only)
                 r.read()
+                self._keep_cookies(r)
                 return r.status
         except urllib.error.HTTPError as exc:
             return exc.code
