@@ -9,8 +9,10 @@ The supervisor (`Supervisor.run`):
 - claims the public address first, so a port that is taken is one sentence before anything starts;
 - starts the processes in their own process groups on free loopback ports, each told to die with the supervisor
   (Linux `PR_SET_PDEATHSIG`), so not even a SIGKILL of the supervisor leaves one behind;
-- checks `/_stcore/health` of each every `HEALTH_S` seconds: a process that fails it gets no new browsers, one that
-  has exited is started again on the same port (its sessions were lost with it; their browsers reconnect);
+- checks `/_stcore/health` of each every `HEALTH_S` seconds: a process that fails `MISSES` checks in a row gets no
+  new browsers until it answers again (its own browsers stay: a busy process answers late, it has not lost their
+  sessions); one that has exited is started again on the same port (its sessions were lost with it; their browsers
+  reconnect and are pinned anew);
 - on Ctrl-C, SIGTERM or SIGHUP stops every process group (SIGTERM, then SIGKILL after `STOP_S`) before it exits.
 """
 
@@ -40,6 +42,7 @@ MAX_PROCESSES = 16  # a bound on one command: each process holds ~0.6-0.8 GiB wi
 HEALTH_S = 2.0  # seconds between two health checks of every process
 START_S = 300.0  # seconds a process may take to answer its first health check (imports torch; slow on a busy box)
 STOP_S = 15.0  # seconds a process group gets to exit after SIGTERM before it is killed
+MISSES = 3  # health checks in a row a process may miss (busy) before new browsers go elsewhere
 PROCESS_GIB = 1.4  # memory one process with its explanation worker needs on ML-100k (~0.75 + ~0.65 GiB)
 
 
@@ -127,6 +130,7 @@ class Supervisor:
         self.procs: list[subprocess.Popen | None] = [None] * spec.processes
         self.proxy = StickyProxy(self.backends)
         self.stop_signal: int | None = None
+        self.misses = [0] * spec.processes  # health checks missed in a row, per process
 
     def _start(self, i: int) -> None:
         self.procs[i] = subprocess.Popen(self.spec.argv(self.backends[i].port), env=self.spec.env, cwd=self.spec.cwd,
@@ -188,7 +192,7 @@ class Supervisor:
                     answered.add(i)
             if len(answered) == len(self.backends):  # all at once: the first browsers are spread over every one
                 for b in self.backends:
-                    b.healthy = True
+                    b.healthy = b.running = True
                 return True
             if time.monotonic() > deadline:
                 raise InterestLensError(f"A dashboard process did not answer within {START_S:g} s; its output is above.")
@@ -202,10 +206,15 @@ class Supervisor:
             code = self.procs[i].poll()
             if code is not None:
                 log.warning("dashboard process %d (port %d) exited with code %s; starting it again", i + 1, b.port, code)
-                b.healthy = False
+                b.healthy = b.running = False
                 self._start(i)
                 continue
-            b.healthy = await _healthy(b.port)
+            if await _healthy(b.port):
+                self.misses[i] = 0
+                b.healthy = b.running = True
+            else:
+                self.misses[i] += 1
+                b.healthy = b.healthy and self.misses[i] < MISSES
 
     def stop_all(self) -> None:
         """SIGTERM to every process group, SIGKILL to any still there after STOP_S seconds; waits for all."""

@@ -13,7 +13,9 @@ assigned; a websocket upgrade is relayed byte for byte both ways until either si
 headers pass unchanged, so Streamlit's same-origin and XSRF checks see what the browser sent.
 
 New browsers are spread round-robin over the healthy backends (`Backend.healthy`, kept by cli/processes.py), so two
-browsers that arrive one after the other land on different processes.
+browsers that arrive one after the other land on different processes. A pinned browser stays on its backend as long
+as that process runs (`Backend.running`), even when it is too busy to answer a health check in time: its session,
+downloads and uploads exist nowhere else, so moving it would only turn a slow answer into a lost session and 404s.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class Backend:
 
     index: int  # position in the proxy's list; the cookie names it
     port: int  # its loopback port
-    healthy: bool = False  # answered its last health check (a down backend gets no new browsers)
+    healthy: bool = False  # answered a recent health check (one that does not gets no new browsers)
+    running: bool = False  # its process runs and has answered (False before its first answer and after an exit)
     websockets: int = 0  # sessions open through the proxy right now
     assigned: int = 0  # browsers pinned to it so far (cookies set)
 
@@ -61,10 +64,10 @@ def backend_from_cookie(header: str | None) -> int | None:
 class StickyProxy:
     """Routes each client connection's request to the backend its browser is pinned to (see the module docstring).
 
-    Guarantees: a request whose cookie names a healthy backend goes to that backend, whatever its path; any other
-    request goes to the next healthy backend in round-robin order and its response carries the cookie naming it; no
-    request is ever sent to a backend that is not healthy while another one is (a 503 with one sentence when none
-    is).
+    Guarantees: a request whose cookie names a running backend goes to that backend, whatever its path; any other
+    request goes to the next healthy backend in round-robin order (a running one when none is healthy) and its
+    response carries the cookie naming it; a request is never sent to a backend whose process is not running
+    (a 503 with one sentence when none runs).
     """
 
     def __init__(self, backends: list[Backend], upstream_host: str = "127.0.0.1"):
@@ -77,12 +80,13 @@ class StickyProxy:
     def pick(self, cookie_header: str | None) -> tuple[Backend | None, bool]:
         """(backend, whether the browser is newly assigned) for a request with this `Cookie` header."""
         named = backend_from_cookie(cookie_header)
-        if named is not None and named < len(self.backends) and self.backends[named].healthy:
+        if named is not None and named < len(self.backends) and self.backends[named].running:
             return self.backends[named], False
-        healthy = [b for b in self.backends if b.healthy]
-        if not healthy:
+        running = [b for b in self.backends if b.running]
+        candidates = [b for b in running if b.healthy] or running
+        if not candidates:
             return None, True
-        chosen = healthy[next(self._turn) % len(healthy)]
+        chosen = candidates[next(self._turn) % len(candidates)]
         chosen.assigned += 1
         return chosen, True
 
@@ -108,8 +112,7 @@ class StickyProxy:
                 headers = [(k, v) for k, v in headers if k.lower() not in _HOP_BY_HOP] + [(b"Connection", b"close")]
             try:
                 upstream_reader, upstream_writer = await asyncio.open_connection(self.upstream_host, backend.port)
-            except OSError:
-                backend.healthy = False  # the health check brings it back once it answers again
+            except OSError:  # refused: the process is gone or restarting (the supervisor sees to it)
                 await _answer(writer, 502, "A dashboard process did not answer; reload the page.")
                 return
             upstream_writer.write(_join_head(request_line, headers))

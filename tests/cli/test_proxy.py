@@ -23,15 +23,22 @@ def test_the_cookie_names_a_backend_only_in_its_own_form(header, index):
 
 
 def test_new_browsers_go_round_robin_to_healthy_backends_and_a_pinned_one_stays():
-    backends = [Backend(0, 1000, healthy=True), Backend(1, 1001, healthy=True), Backend(2, 1002, healthy=False)]
+    backends = [Backend(0, 1000, healthy=True, running=True), Backend(1, 1001, healthy=True, running=True),
+                Backend(2, 1002, healthy=False, running=False)]
     proxy = StickyProxy(backends)
     picks = [proxy.pick(None) for _ in range(4)]
     assert [(b.index, new) for b, new in picks] == [(0, True), (1, True), (0, True), (1, True)]
     assert proxy.pick(f"{COOKIE}=b1") == (backends[1], False)
-    # a cookie naming a backend that is down or does not exist: assigned anew (and told so by a new cookie)
+    # a cookie naming a backend whose process is not running, or that does not exist: assigned anew
     assert proxy.pick(f"{COOKIE}=b2")[1] is True and proxy.pick(f"{COOKIE}=b7")[1] is True
+    # too busy to answer its health checks: its own browsers stay (their sessions live there), new ones go elsewhere
+    backends[0].healthy = False
+    assert proxy.pick(f"{COOKIE}=b0") == (backends[0], False)
+    assert {proxy.pick(None)[0].index for _ in range(3)} == {1}
+    backends[1].healthy = False  # none healthy: new browsers still go to a running one
+    assert proxy.pick(None)[0].running
     for b in backends:
-        b.healthy = False
+        b.running = False
     assert proxy.pick(f"{COOKIE}=b0") == (None, True)
 
 
@@ -54,7 +61,7 @@ def test_a_request_is_relayed_to_its_backend_and_the_answer_carries_the_cookie()
 
         upstream = await asyncio.start_server(backend, "127.0.0.1", 0)
         port = upstream.sockets[0].getsockname()[1]
-        proxy = StickyProxy([Backend(0, port, healthy=True)])
+        proxy = StickyProxy([Backend(0, port, healthy=True, running=True)])
         front = await asyncio.start_server(proxy.handle, "127.0.0.1", 0)
         reader, writer = await asyncio.open_connection("127.0.0.1", front.sockets[0].getsockname()[1])
         writer.write(b"GET /media/x.csv HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n")

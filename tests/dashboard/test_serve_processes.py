@@ -47,6 +47,18 @@ def _start(db: Path, model: Path, port: int, log: Path) -> subprocess.Popen:
                                 env={**os.environ})
 
 
+def _streamlit_children(pid: int) -> list[psutil.Process]:
+    """The supervisor's Streamlit processes that are alive (a killed one is a zombie until the supervisor reaps it)."""
+    out = []
+    for c in psutil.Process(pid).children():
+        try:
+            if "streamlit" in c.cmdline():
+                out.append(c)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            pass
+    return out
+
+
 def _wait_ready(proc: subprocess.Popen, port: int, log: Path) -> list[psutil.Process]:
     """Wait until the proxy answers a health check; the two Streamlit processes."""
     deadline = time.monotonic() + START_S
@@ -59,18 +71,24 @@ def _wait_ready(proc: subprocess.Popen, port: int, log: Path) -> list[psutil.Pro
             pass
         assert proc.poll() is None and time.monotonic() < deadline, "the server did not start:\n" + log.read_text()
         time.sleep(0.5)
-    children = [c for c in psutil.Process(proc.pid).children() if "streamlit" in c.cmdline()]
+    children = _streamlit_children(proc.pid)
     assert len(children) == 2, log.read_text()
     return children
 
 
 def _gone(pids: list[int], within_s: float = 30.0) -> list[int]:
     """The pids still alive (not a zombie) after up to `within_s` seconds."""
+    def alive(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
     deadline = time.monotonic() + within_s
     while True:
-        alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
-        if not alive or time.monotonic() > deadline:
-            return alive
+        left = [p for p in pids if alive(p)]
+        if not left or time.monotonic() > deadline:
+            return left
         time.sleep(0.5)
 
 
@@ -131,7 +149,7 @@ def test_a_dead_process_is_started_again_and_sigterm_stops_everything(dash_env, 
         killed.kill()  # a crash: the health check notices the exit and starts the process again on its port
         deadline = time.monotonic() + START_S
         while True:
-            now = [c for c in psutil.Process(proc.pid).children() if "streamlit" in c.cmdline()]
+            now = _streamlit_children(proc.pid)
             again = [c for c in now if c.pid != killed.pid and c.pid not in ports]
             if again:
                 break
