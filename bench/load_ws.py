@@ -52,6 +52,7 @@ if str(ROOT) not in sys.path:
 
 from bench.common import Results, percentiles  # noqa: E402
 from bench.load import Users, cpu_split, server, tree_rss_mb, user_counts  # noqa: E402
+from bench.serve_procs import proxy_cpu, streamlit_cpu_rss  # noqa: E402
 from bench.ws_client import ProtocolError, Tab, require_loopback  # noqa: E402
 
 log = logging.getLogger("bench.load_ws")
@@ -226,12 +227,12 @@ async def drive(url: str, counts: dict[str, int], sessions: int, seconds: float,
     async def cpu_window():
         await window.started.wait()
         cpu["start"], cpu["rss_start"] = cpu_split(server_pid)["server"], tree_rss_mb(server_pid) if server_pid else None
-        cpu["main_start"], cpu["main_rss_start"] = _main_process(server_pid)
-        cpu["proxy_start"] = _proxy_cpu(server_pid)
+        cpu["main_start"], cpu["main_rss_start"] = streamlit_cpu_rss(server_pid)
+        cpu["proxy_start"] = proxy_cpu(server_pid)
         await asyncio.sleep(max(0.0, window.end - time.monotonic()))
         cpu["end"], cpu["rss_end"] = cpu_split(server_pid)["server"], tree_rss_mb(server_pid) if server_pid else None
-        cpu["main_end"], cpu["main_rss_end"] = _main_process(server_pid)
-        cpu["proxy_end"] = _proxy_cpu(server_pid)
+        cpu["main_end"], cpu["main_rss_end"] = streamlit_cpu_rss(server_pid)
+        cpu["proxy_end"] = proxy_cpu(server_pid)
 
     rss_before = tree_rss_mb(server_pid) if server_pid else None
     sampler, cpu_task = asyncio.create_task(sample()), asyncio.create_task(cpu_window())
@@ -292,58 +293,6 @@ async def drive(url: str, counts: dict[str, int], sessions: int, seconds: float,
                            "errors": browser["error_count"], "retyped": browser["retyped"],
                            "error_samples": browser["errors"][:20]}
     return out
-
-
-def _streamlit_processes(pid: int | None) -> list:
-    """The Streamlit server processes of the server started as `pid`: that process itself (one process, exec'd into
-    Streamlit), or its children running Streamlit (`serve --processes N`: `pid` is the proxy). Explanation workers
-    (grandchildren, or children of a single server) are not among them."""
-    import psutil
-
-    if pid is None:
-        return []
-    try:
-        root = psutil.Process(pid)
-        if "streamlit" in root.cmdline():
-            return [root]
-        return [c for c in root.children() if "streamlit" in c.cmdline()]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def _main_process(pid: int | None) -> tuple[float | None, float | None]:
-    """CPU seconds and RSS MiB of the Streamlit server process(es), summed (not the proxy, not the explanation
-    workers); (None, None) when unknown."""
-    import psutil
-
-    procs = _streamlit_processes(pid)
-    if not procs:
-        return None, None
-    cpu = rss = 0.0
-    try:
-        for p in procs:
-            t = p.cpu_times()
-            cpu += t.user + t.system
-            rss += p.memory_info().rss / 2**20
-    except psutil.NoSuchProcess:
-        return None, None
-    return cpu, rss
-
-
-def _proxy_cpu(pid: int | None) -> float | None:
-    """CPU seconds of the proxy (the supervisor of `serve --processes N`); None with one process (no proxy)."""
-    import psutil
-
-    if pid is None:
-        return None
-    try:
-        root = psutil.Process(pid)
-        if "streamlit" in root.cmdline():
-            return None
-        t = root.cpu_times()
-        return t.user + t.system
-    except psutil.NoSuchProcess:
-        return None
 
 
 def _spread(records: list[Record]) -> dict[str, int] | None:
