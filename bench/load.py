@@ -140,13 +140,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(db: Path, model: Path, log_path: Path, extra_env: dict | None = None) -> Iterator[tuple[str, int]]:
-    """`interestlens serve` on a free port in its own process group; yields (base URL, server pid)."""
+def server(db: Path, model: Path, log_path: Path, extra_env: dict | None = None,
+           processes: int = 1) -> Iterator[tuple[str, int]]:
+    """`interestlens serve` (with `--processes` when above 1: the proxy's pid is yielded, the Streamlit processes
+    are its children) on a free port in its own process group; yields (base URL, server pid)."""
     port = _free_port()
     cli = Path(sys.executable).with_name("interestlens")
     env = {**os.environ, "INTERESTLENS_MODELS": str(model.parent), **(extra_env or {})}
+    many = ["--processes", str(processes)] if processes > 1 else []
     with open(log_path, "w") as out:
-        proc = subprocess.Popen([str(cli), "serve", "--db", str(db), "--model", str(model), "--port", str(port)],
+        proc = subprocess.Popen([str(cli), "serve", "--db", str(db), "--model", str(model), "--port", str(port), *many],
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -21,6 +21,12 @@ Usage::
     python bench/load_ws.py                                   # ML-100k, 1,5,20,50,100 sessions, 120 s each
     python bench/load_ws.py --series 1,20 --seconds 60 --browsers 0
     python bench/load_ws.py --url http://127.0.0.1:8501 --series 5   # a server you started (loopback only)
+    python bench/load_ws.py --processes 2 --series 20,100 --browsers 0 --tag p2   # `serve --processes 2` (proxy)
+
+With `--processes N` the server is N Streamlit processes behind `interestlens serve`'s sticky proxy; every session
+goes through the proxy (its cookie pins the session; XSRF cookie, stream and downloads as for one process). CPU and
+RSS are then summed over all of them: the tree figures include the proxy and the explanation workers, the
+`server_main_*` figures are the Streamlit processes alone, and `proxy_cpu_ms_per_switch` the proxy alone.
 
 The database and model live under data/cache/loadws/ (`interestlens build` + `interestlens train`, made when
 absent). Writes `bench/results/load_ws-ml100k.json` ({"runs": [{"sessions", "switch_p50_ms", …}, …]}).
@@ -46,6 +52,7 @@ if str(ROOT) not in sys.path:
 
 from bench.common import Results, percentiles  # noqa: E402
 from bench.load import Users, cpu_split, server, tree_rss_mb, user_counts  # noqa: E402
+from bench.serve_procs import proxy_cpu, streamlit_cpu_rss  # noqa: E402
 from bench.ws_client import ProtocolError, Tab, require_loopback  # noqa: E402
 
 log = logging.getLogger("bench.load_ws")
@@ -54,6 +61,7 @@ WORK = ROOT / "data" / "cache" / "loadws"
 MAX_SESSIONS = 500  # a bound on what one command may open
 MAX_SECONDS = 3600.0
 EXPLAIN_PAGE = "Explain"  # the Explain page's name in the navigation
+BACKEND_COOKIE = "interestlens_backend"  # cli/proxy.py's sticky cookie (bench/ does not import the CLI)
 
 __all__ = ["prepare", "drive", "main"]
 
@@ -88,6 +96,7 @@ class Record:
     downloads: int = 0
     errors: list[str] = field(default_factory=list)
     in_window: list[str] = field(default_factory=list)  # kinds of interactions finished inside the timed window
+    backend: str | None = None  # the proxy's sticky cookie (which server process holds the session); None: no proxy
 
 
 class Window:
@@ -144,6 +153,7 @@ async def _session(url: str, rec: Record, users: Users, counts: dict[str, int], 
     try:
         try:
             await tab.open()
+            rec.backend = tab.cookies.get(BACKEND_COOKIE)
             run = await tab.rerun({"user": user})  # a shared link: the app moves to the explorer itself
             rec.first_ms = run.ms
             rec.errors.extend(f"first load: {p}" for p in _check(run, user, counts, None))
@@ -217,10 +227,12 @@ async def drive(url: str, counts: dict[str, int], sessions: int, seconds: float,
     async def cpu_window():
         await window.started.wait()
         cpu["start"], cpu["rss_start"] = cpu_split(server_pid)["server"], tree_rss_mb(server_pid) if server_pid else None
-        cpu["main_start"], cpu["main_rss_start"] = _main_process(server_pid)
+        cpu["main_start"], cpu["main_rss_start"] = streamlit_cpu_rss(server_pid)
+        cpu["proxy_start"] = proxy_cpu(server_pid)
         await asyncio.sleep(max(0.0, window.end - time.monotonic()))
         cpu["end"], cpu["rss_end"] = cpu_split(server_pid)["server"], tree_rss_mb(server_pid) if server_pid else None
-        cpu["main_end"], cpu["main_rss_end"] = _main_process(server_pid)
+        cpu["main_end"], cpu["main_rss_end"] = streamlit_cpu_rss(server_pid)
+        cpu["proxy_end"] = proxy_cpu(server_pid)
 
     rss_before = tree_rss_mb(server_pid) if server_pid else None
     sampler, cpu_task = asyncio.create_task(sample()), asyncio.create_task(cpu_window())
@@ -262,6 +274,9 @@ async def drive(url: str, counts: dict[str, int], sessions: int, seconds: float,
         if cpu.get("main_end") is not None and cpu.get("main_start") is not None and n_switch else None,
         "server_main_rss_start_mb": _round(cpu.get("main_rss_start")),
         "server_main_rss_end_mb": _round(cpu.get("main_rss_end")),
+        "proxy_cpu_ms_per_switch": _round((cpu["proxy_end"] - cpu["proxy_start"]) * 1000.0 / n_switch)
+        if cpu.get("proxy_end") is not None and cpu.get("proxy_start") is not None and n_switch else None,
+        "sessions_per_backend": _spread(records),
         "server_cpu_ms_per_interaction": _round(cpu_s * 1000.0 / len(kinds)) if cpu_s is not None and kinds else None,
         "page_p95_ms": _round(percentiles([x for r in records for x in r.page_ms])["p95"]),
         "first_load_p95_ms": _round(percentiles([r.first_ms for r in records if r.first_ms is not None])["p95"]),
@@ -280,18 +295,10 @@ async def drive(url: str, counts: dict[str, int], sessions: int, seconds: float,
     return out
 
 
-def _main_process(pid: int | None) -> tuple[float | None, float | None]:
-    """CPU seconds and RSS MiB of the server process itself (not its children); (None, None) when unknown."""
-    import psutil
-
-    if pid is None:
-        return None, None
-    try:
-        p = psutil.Process(pid)
-        t = p.cpu_times()
-        return t.user + t.system, p.memory_info().rss / 2**20
-    except psutil.NoSuchProcess:
-        return None, None
+def _spread(records: list[Record]) -> dict[str, int] | None:
+    """Sessions per server process (by the proxy's cookie); None without a proxy."""
+    named = [r.backend for r in records if r.backend is not None]
+    return {b: named.count(b) for b in sorted(set(named))} if named else None
 
 
 def _round(x, digits: int = 1):
@@ -313,6 +320,8 @@ def main() -> None:
     ap.add_argument("--url", default=None, help="a running server (loopback only); default: start one")
     ap.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
                     help="environment of the started server (e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=true), repeatable")
+    ap.add_argument("--processes", type=int, default=1,
+                    help="server processes behind `interestlens serve`'s sticky proxy (1: one process, no proxy)")
     ap.add_argument("--train-seconds", type=float, default=300.0, help="training budget when no model exists")
     ap.add_argument("--work", type=Path, default=WORK)
     ap.add_argument("--tag", default="ml100k", help="results file: bench/results/load_ws-<tag>.json")
@@ -333,7 +342,8 @@ def main() -> None:
                           "series": series, "seconds": args.seconds, "interval_s": args.interval,
                           "explain_share": args.explain_share, "browsers": args.browsers,
                           "browsers_at": args.browsers_at, "load_average_before": os.getloadavg(),
-                          "cpu_count": os.cpu_count(), "command": " ".join(sys.argv)})
+                          "cpu_count": os.cpu_count(), "command": " ".join(sys.argv),
+                          "processes": args.processes if not args.url else None})
     runs: list[dict] = []
 
     def go(url: str, pid: int | None) -> None:
@@ -349,17 +359,21 @@ def main() -> None:
                   f"ms/switch (main process {fig['server_main_cpu_ms_per_switch']}), RSS {fig['rss_start_mb']} -> "
                   f"{fig['rss_end_mb']} MiB (main {fig['server_main_rss_start_mb']} -> {fig['server_main_rss_end_mb']}), "
                   f"load {fig['load_average_1min']}"
+                  + (f"; proxy {fig['proxy_cpu_ms_per_switch']} ms/switch, sessions per process "
+                     f"{fig['sessions_per_backend']}" if fig["sessions_per_backend"] else "")
                   + (f"; browsers {fig['browsers']['switch_ms']} errors {fig['browsers']['errors']}"
                      if "browsers" in fig else ""), flush=True)
             for e in fig["error_samples"][:5]:
                 print("   error:", e)
 
+    if args.processes < 1:
+        raise SystemExit("--processes must be 1 or more.")
     if args.url:
         require_loopback(args.url)
         go(args.url, None)
     else:
         extra = dict(kv.split("=", 1) for kv in args.server_env)
-        with server(db, model, args.work / "server.log", extra) as (url, pid):
+        with server(db, model, args.work / "server.log", extra, processes=args.processes) as (url, pid):
             go(url, pid)
     passes = [r["sessions"] for r in runs if r["switch_p95_ms"] is not None and r["switch_p95_ms"] > 1000.0]
     results.set("p95_passes_1s_at_sessions", min(passes) if passes else None)

@@ -3,9 +3,11 @@
 It speaks the app's own websocket protocol with the protobuf messages that ship in the `streamlit` package, the way
 Streamlit's frontend does (and its server tests, which send `BackMsg.rerun_script` over `/_stcore/stream`):
 
-1. `GET /_stcore/health` sets the XSRF cookie (`_streamlit_xsrf`) when XSRF protection is on;
-2. the websocket `/_stcore/stream` is opened with the subprotocols `streamlit, <xsrf token>`, the cookie and a
-   same-origin `Origin` header;
+1. `GET /_stcore/health` sets the XSRF cookie (`_streamlit_xsrf`) when XSRF protection is on (and, behind
+   `interestlens serve --processes N`, the proxy's sticky cookie that pins the tab to one server process);
+2. the websocket `/_stcore/stream` is opened with the subprotocols `streamlit, <xsrf token>`, every cookie the tab
+   holds and a same-origin `Origin` header; the tab's other requests (downloads) carry the cookies too, as a
+   browser's do;
 3. each interaction is one `BackMsg.rerun_script` (a `ClientState`: the query string, the page's script hash and
    the widget values the tab holds), after which `ForwardMsg`s are read until `script_finished` says the run is
    over (a run replaced by a newer one, `FINISHED_EARLY_FOR_RERUN`, is waited past: `st.switch_page` does that).
@@ -61,6 +63,10 @@ class Run:
     buttons: list[str] = field(default_factory=list)  # widget ids of the buttons drawn (a keyed one ends in -KEY)
     radios: dict[str, list[str]] = field(default_factory=dict)  # widget id -> the options as the browser shows them
     radio_values: dict[str, str] = field(default_factory=dict)  # widget id -> the option the radio shows
+    pills: dict[str, list[str]] = field(default_factory=dict)  # widget id -> options as the browser sends them
+    page_links: list[tuple[str, str, str]] = field(default_factory=list)  # st.page_link: (label, page hash, query)
+    tables: list[str] = field(default_factory=list)  # widget ids of selectable tables (dataframes with an id)
+    fragments: dict[str, str] = field(default_factory=dict)  # widget id -> id of the fragment that drew it
     messages: int = 0
     bytes: int = 0
 
@@ -93,8 +99,10 @@ class Tab:
         self.pages: dict[str, str] = {}  # page name (as in the navigation) -> script hash
         self.page_hash = ""
         self.query: dict[str, str] = {}
-        self.widgets: dict[str, str] = {}  # widget id -> string value the tab has set (text boxes)
+        self.widgets: dict[str, str | list[str]] = {}  # widget id -> value the tab has set (text boxes, radios: a
+        # string; pills: the list of options picked)
         self.session_id: str | None = None
+        self.cookies: dict[str, str] = {}  # cookies the server set (name -> value), sent with every request
         self._unread = None  # a message read by `settled` that belongs to the next run
         self._radios: set[str] = set()  # ids of every radio drawn so far (held only while the last finished run has it)
         self._queue: asyncio.Queue = asyncio.Queue()
@@ -102,21 +110,31 @@ class Tab:
 
     # ---------------------------------------------------------------------------------------------- connection
 
+    def _request(self, url: str) -> urllib.request.Request:
+        """A GET carrying the tab's cookies."""
+        headers = {"Cookie": self.cookie_header()} if self.cookies else {}
+        return urllib.request.Request(url, headers=headers)
+
+    def cookie_header(self) -> str:
+        return "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+
+    def _keep_cookies(self, response) -> None:
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+
     def _xsrf(self) -> str | None:
         """The XSRF cookie the server sets on its health endpoint (None when XSRF protection is off)."""
-        with urllib.request.urlopen(self.url + "/_stcore/health", timeout=self.timeout_s) as r:  # noqa: S310 (loopback)
-            for header in r.headers.get_all("Set-Cookie") or []:
-                name, _, rest = header.partition("=")
-                if name.strip() == XSRF_COOKIE:
-                    return rest.split(";", 1)[0]
-        return None
+        with urllib.request.urlopen(self._request(self.url + "/_stcore/health"), timeout=self.timeout_s) as r:  # noqa: S310 (loopback)
+            self._keep_cookies(r)
+        return self.cookies.get(XSRF_COOKIE)
 
     async def open(self) -> None:
         import websockets
 
         xsrf = await asyncio.to_thread(self._xsrf)
         protocols = ["streamlit", xsrf] if xsrf else ["streamlit"]
-        headers = {"Cookie": f"{XSRF_COOKIE}={xsrf}"} if xsrf else {}
+        headers = {"Cookie": self.cookie_header()} if self.cookies else {}
         ws_url = "ws" + self.url[len("http"):] + "/_stcore/stream"
         self.ws = await websockets.connect(ws_url, subprotocols=protocols, origin=self.url, additional_headers=headers,
                                            max_size=None, compression=None, open_timeout=self.timeout_s,
@@ -151,21 +169,23 @@ class Tab:
         return self.pages[name]
 
     async def rerun(self, query: dict[str, str] | None = None, page_hash: str | None = None,
-                    widgets: dict[str, str] | None = None, forget: tuple[str, ...] = (),
-                    click: str | None = None, history: bool = False) -> Run:
+                    widgets: dict[str, str | list[str]] | None = None, forget: tuple[str, ...] = (),
+                    click: str | None = None, history: bool = False, fragment: str | None = None) -> Run:
         """Send one rerun (the tab's query string updated with `query`, on `page_hash`, with the tab's widget
         values updated with `widgets`; `forget` drops widget values, as a page change does for its widgets;
-        `click`: the id of a button clicked; `history`: the browser's back or forward button) and read until the run
-        is over. Raises ProtocolError when it does not finish within the timeout."""
+        `click`: the id of a button clicked; `history`: the browser's back or forward button; `fragment`: rerun only
+        that fragment, as a widget drawn in it does) and read until the run is over (a fragment's run, or the app
+        run it asked for). Raises ProtocolError when it does not finish within the timeout."""
         t0 = time.perf_counter()
-        await self.send(query, page_hash, widgets, forget, click, history)
-        run = await self._until_finished()
+        await self.send(query, page_hash, widgets, forget, click, history, fragment)
+        run = await self._until_finished(fragment_ends=fragment is not None)
         run.ms = (time.perf_counter() - t0) * 1000.0
         return run
 
     async def send(self, query: dict[str, str] | None = None, page_hash: str | None = None,
-                   widgets: dict[str, str] | None = None, forget: tuple[str, ...] = (),
-                   click: str | None = None, history: bool = False) -> None:
+                   widgets: dict[str, str | list[str]] | None = None, forget: tuple[str, ...] = (),
+                   click: str | None = None, history: bool = False, fragment: str | None = None,
+                   query_string: str | None = None) -> None:
         """Send one rerun as `rerun` does, without waiting for it: a second interaction can follow at once, as a
         quick user's does while the first is still on its way (read the outcome with `finished`)."""
         from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -177,11 +197,18 @@ class Tab:
         self.widgets.update(widgets or {})
         msg = BackMsg()
         cs = msg.rerun_script
+        if query_string is not None:  # the browser's own page change (st.page_link): the link's query replaces it
+            self.query = dict(parse_qsl(query_string, keep_blank_values=True))
         cs.query_string = urlencode(self.query)
         cs.page_script_hash = self.page_hash if page_hash is None else page_hash
         cs.is_history_navigation = history
+        if fragment is not None:
+            cs.fragment_id = fragment
         for wid, value in self.widgets.items():
-            cs.widget_states.widgets.add(id=wid, string_value=value)
+            if isinstance(value, list):
+                cs.widget_states.widgets.add(id=wid).string_array_value.data.extend(value)
+            else:
+                cs.widget_states.widgets.add(id=wid, string_value=value)
         if click is not None:  # a trigger: sent once, with the click's rerun only (as the browser does)
             cs.widget_states.widgets.add(id=click, trigger_value=True)
         await self.ws.send(msg.SerializeToString())
@@ -248,7 +275,23 @@ class Tab:
         await self.send(widgets={wid: label})
         return None
 
-    async def _until_finished(self) -> Run:
+    async def follow(self, run: Run, label: str) -> None:
+        """A click on the in-page link whose label contains `label`, sent without waiting (a second interaction can
+        follow at once): an `st.page_link` is a page change the browser makes itself (a rerun naming the page, with
+        the link's query string); the app's own link (dashboard/components/nav.py) is a one-option `st.pills`, whose
+        picked value is sent with a rerun of the fragment that drew it (or of the app)."""
+        for text, page_hash, query in run.page_links:
+            if label in text:
+                await self.send(None, page_hash, query_string=query)
+                return
+        for wid, options in run.pills.items():
+            picked = [o for o in options if label in o]
+            if picked:
+                await self.send(widgets={wid: picked[:1]}, fragment=run.fragments.get(wid))
+                return
+        raise KeyError(label)
+
+    async def _until_finished(self, fragment_ends: bool = False) -> Run:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
         run = Run()
@@ -281,7 +324,7 @@ class Tab:
                 run.url_writes.append(msg.page_info_changed.query_string)
                 self.query = dict(parse_qsl(msg.page_info_changed.query_string, keep_blank_values=True))
             elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
-                self._element(msg.delta.new_element, run)
+                self._element(msg.delta.new_element, run, msg.delta.fragment_id)
             elif kind == "page_not_found":
                 run.problems.append(f"page not found: {msg.page_not_found.page_name}")
             elif kind == "script_finished":
@@ -291,6 +334,8 @@ class Tab:
                     return run
                 if status == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
                     run.problems.append("the script did not compile")
+                    return run
+                if fragment_ends and status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
                     return run
                 # FINISHED_EARLY_FOR_RERUN (a newer run follows) or a fragment's run: keep reading
 
@@ -303,11 +348,13 @@ class Tab:
         self.widgets.update(run.radio_values)
 
     @staticmethod
-    def _element(el, run: Run) -> None:
+    def _element(el, run: Run, fragment: str = "") -> None:
         kind = el.WhichOneof("type")
         widget = getattr(el, kind) if kind else None
         if getattr(widget, "query_param_key", ""):
             run.bound[widget.query_param_key] = widget.id
+        if fragment and getattr(widget, "id", ""):
+            run.fragments[widget.id] = fragment
         if kind == "metric":
             run.metrics[el.metric.label] = el.metric.body
         elif kind == "text_input":
@@ -321,10 +368,18 @@ class Tab:
             r = el.radio
             if r.set_value or r.options:
                 run.radio_values[r.id] = r.raw_value if r.set_value else r.options[r.default]
+        elif kind == "button_group":  # st.pills / st.segmented_control: options as the browser sends them back
+            g = el.button_group
+            run.pills[g.id] = [f"{o.content_icon} {o.content}" if o.content_icon else o.content for o in g.options]
+        elif kind == "page_link":
+            run.page_links.append((el.page_link.label, el.page_link.page_script_hash, el.page_link.query_string))
         elif kind == "download_button":
             run.downloads.append(el.download_button.url)
-        elif kind == "dataframe" and not run.items and el.dataframe.arrow_data.data:
-            run.items = _item_ids(el.dataframe.arrow_data.data)
+        elif kind == "dataframe":
+            if el.dataframe.id:
+                run.tables.append(el.dataframe.id)
+            if not run.items and el.dataframe.arrow_data.data:
+                run.items = _item_ids(el.dataframe.arrow_data.data)
         elif kind == "exception":
             run.problems.append(f"exception: {el.exception.type}: {el.exception.message[:200]}")
         elif kind == "alert" and el.alert.format == 1:  # Alert.ERROR
@@ -337,8 +392,9 @@ class Tab:
         target = path if path.startswith("http") else self.url + path
         require_loopback(target)
         try:
-            with urllib.request.urlopen(target, timeout=self.timeout_s) as r:  # noqa: S310 (loopback only)
+            with urllib.request.urlopen(self._request(target), timeout=self.timeout_s) as r:  # noqa: S310 (loopback only)
                 r.read()
+                self._keep_cookies(r)
                 return r.status
         except urllib.error.HTTPError as exc:
             return exc.code

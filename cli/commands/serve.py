@@ -2,7 +2,8 @@
 the default dataset and model if absent, then serve).
 
 `serve` replaces this process with `streamlit run dashboard/app.py`, so stopping it (Ctrl-C, SIGTERM) stops the
-server itself. The database, model and models folder reach the app as absolute paths in $INTERESTLENS_DB,
+server itself. With `--processes N` (N > 1) it stays as the supervisor of N such servers on loopback ports and the
+sticky proxy in front of them (cli/processes.py, cli/proxy.py), and stopping it stops them all. The database, model and models folder reach the app as absolute paths in $INTERESTLENS_DB,
 $INTERESTLENS_MODEL and $INTERESTLENS_MODELS; the server binds to 127.0.0.1 unless `--host` says otherwise.
 """
 
@@ -44,9 +45,11 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def streamlit_argv(host: str, port: int) -> list[str]:
+def streamlit_argv(host: str, port: int, public: tuple[str, int] | None = None) -> list[str]:
     """The command line that runs the dashboard; settings that matter for safety are passed explicitly so they
-    hold even when .streamlit/config.toml is not in the working directory."""
+    hold even when .streamlit/config.toml is not in the working directory. `public`: the address browsers use
+    when a proxy stands in front (what Streamlit prints and links to)."""
+    shown_host, shown_port = public or (host, port)
     return [
         sys.executable, "-m", "streamlit", "run", str(_APP),
         "--server.address", host,
@@ -55,7 +58,8 @@ def streamlit_argv(host: str, port: int) -> list[str]:
         "--server.enableXsrfProtection", "true",
         "--server.fileWatcherType", "none",
         "--browser.gatherUsageStats", "false",
-        "--browser.serverAddress", host,
+        "--browser.serverAddress", shown_host,
+        "--browser.serverPort", str(shown_port),
     ] + _GC_FLAG * (GC_ENV not in os.environ)
 
 
@@ -98,12 +102,20 @@ def demo_env(demo_mode: bool) -> dict[str, str]:
     return {DEMO_ENV: "1", DEMO_KEY_ENV: os.environ.get(DEMO_KEY_ENV) or new_demo_key()}
 
 
-def launch(db: Path, model: Path | None, host: str, port: int, demo_mode: bool = False) -> None:
-    """Check the address, then replace this process with the Streamlit server."""
+# Every process behind the proxy must sign and read cookies alike (Streamlit's auth cookies), whichever one set them.
+COOKIE_SECRET_ENV = "STREAMLIT_SERVER_COOKIE_SECRET"
+
+
+def launch(db: Path, model: Path | None, host: str, port: int, demo_mode: bool = False, processes: int = 1) -> None:
+    """Check the address, then replace this process with the Streamlit server, or (processes > 1) supervise that
+    many behind the sticky proxy until stopped."""
     if not 0 < port < 65536:
         raise UserInputError(f"Port {port} is not a valid TCP port (1-65535).")
     env = {**os.environ, "INTERESTLENS_DB": str(db.resolve()), **_model_env(model), **demo_env(demo_mode),
            **allocator_env()}
+    if processes > 1:
+        _launch_many(db, env, host, port, processes)
+        return
     if not port_free(host, port):
         raise UserInputError(f"Port {port} on {host} is already in use; pick another with --port.")
     if not db.exists():
@@ -116,6 +128,25 @@ def launch(db: Path, model: Path | None, host: str, port: int, demo_mode: bool =
     os.execve(argv[0], argv, env)
 
 
+def _launch_many(db: Path, env: dict[str, str], host: str, port: int, processes: int) -> None:
+    import secrets
+
+    from cli.processes import ServeSpec, Supervisor, worker_env
+
+    if not port_free(host, port):
+        raise UserInputError(f"Port {port} on {host} is already in use; pick another with --port.")
+    if not db.exists():
+        log.warning("no database at %s yet: the dashboard will say how to create one", db)
+    env = {COOKIE_SECRET_ENV: secrets.token_hex(32), **env, **worker_env(processes)}
+    spec = ServeSpec(processes=processes, host=host, port=port, env=env, cwd=_ROOT,
+                     argv=lambda p: streamlit_argv("127.0.0.1", p, public=(host, port)))
+    sys.stderr.write(f"starting {processes} dashboard processes for {host}:{port} (database {db})\n")
+    sys.stderr.flush()
+    code = Supervisor(spec).run()
+    if code:
+        raise typer.Exit(code)
+
+
 def serve(
     db: Path | None = DbOption,
     model: Path | None = ModelOption,
@@ -124,9 +155,15 @@ def serve(
     demo_mode: bool = typer.Option(
         False, "--demo-mode", help="Show users as pseudonyms (a keyed hash, $INTERESTLENS_DEMO_KEY) and hide their attributes."
     ),
+    processes: str = typer.Option(
+        "1", "--processes", help="Server processes behind a sticky proxy on --port: a number, or 'auto' (one per core, "
+        "as memory allows; each ~1.4 GiB on ML-100k). 1: one process, no proxy."
+    ),
 ) -> None:
     """Serve the dashboard on a database (http://127.0.0.1:8501 by default)."""
-    launch(default_db_path(db), model, host, port, demo_mode)
+    from cli.processes import parse_processes
+
+    launch(default_db_path(db), model, host, port, demo_mode, parse_processes(processes))
 
 
 def _say(message: str) -> None:

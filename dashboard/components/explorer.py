@@ -16,7 +16,7 @@ from core.trajectory import GRAINS
 from dashboard import cache
 from dashboard.cache import DbRef, ModelRef
 from dashboard.cache import semantic as sem
-from dashboard.components import explorer_views, model_charts, panels
+from dashboard.components import explorer_views, model_charts, nav, panels
 from dashboard.components.charts import md_text
 from dashboard.components.live import Marks
 
@@ -92,10 +92,8 @@ def recommendations_panel(db: DbRef, model: ModelRef, user: str) -> None:
     recs = uv.recommendations.head(int(k))
     picked = panels.recommendation_table(recs, key="user_recs")
     if picked is not None:
-        st.page_link(
-            "pages/explain.py", label=f"Explain why item {md_text(picked)} is recommended", icon=":material/lightbulb:",
-            query_params={"user": user, "item": picked},
-        )
+        nav.page_link("explain", "explain", f"Explain why item {md_text(picked)} is recommended",
+                      {"user": user, "item": picked}, icon=":material/lightbulb:")
         _similar(db, picked)
     st.download_button(
         "Download recommendations (CSV)", explorer_views.recommendations_csv(db, model, user, int(k)),

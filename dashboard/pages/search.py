@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.errors import InterestLensError
 from dashboard.cache import semantic as sem
-from dashboard.components import panels
+from dashboard.components import nav, panels
 from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db, require_model
 from dashboard.components.user_finder import select_user
@@ -73,6 +73,6 @@ event = st.dataframe(
 rows = event.selection.rows if event is not None else []
 if what == "users" and rows:
     picked = str(table["user_id"].iloc[rows[0]])
-    st.page_link("pages/user_explorer.py", label=f"Open user {md_text(picked)} in the explorer",
-                 icon=":material/person_search:")
+    nav.page_link("open_user", "user", f"Open user {md_text(picked)} in the explorer", {"user": picked},
+                  icon=":material/person_search:")
 st.download_button("Download (CSV)", panels.csv(table), f"search_{what}.csv", "text/csv", key="search_csv")

@@ -10,11 +10,17 @@ ends: the outcome must be the explorer with the typed id however the server inte
 second interrupting the first, or after it). On main before this change (Streamlit's own menu) it ended on Explain.
 A fix that changed pages with a run of the old page stopped at a switch (branch p23) removed the files of download
 buttons the tab still showed; hence the download check in the same test.
+
+In-page links (`nav.page_link`: the explorer's "Explain why item … is recommended") race an id typed at once in the
+same way; on main before that change they were `st.page_link`s, and the typed id put the tab back on the explorer.
+After a pick the address bar carries only the new page's parameters (the explorer's `?k=` used to stay).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -49,13 +55,15 @@ def _downloads_answer(tab: Tab, run: Run) -> list[int]:
 
 
 async def _on_explain(served: str, db) -> tuple[Tab, Run]:
-    """A tab that opened a shared link to USER (the explorer) and then picked "Explain" in the sidebar."""
+    """A tab that opened a shared link to USER's explorer with 15 recommendations (?k=15, the explorer's own
+    parameter) and then picked "Explain" in the sidebar: the address bar keeps the user, not the explorer's ?k=."""
     tab = Tab(served, timeout_s=300)
     await tab.open()
-    run = await tab.rerun({"user": USER})
+    run = await tab.rerun({"user": USER, "k": "15"})
     assert run.metrics["Events"] == _events(db, USER) and not run.problems
     run = await tab.nav(*TO_EXPLAIN, last=run)
     assert tab.page_hash == tab.page("Explain") and not run.problems
+    assert tab.query.get("user") == USER and "k" not in tab.query, f"the explorer's parameters stayed: {tab.query}"
     return tab, run
 
 
@@ -111,6 +119,38 @@ def test_a_late_rerun_of_the_old_page_is_redirected_and_the_tabs_next_page_and_b
         await tab.send(None, explain, history=True)
         run = await tab.settled()
         assert tab.page_hash == explain and not run.problems
+        await tab.close()
+
+    asyncio.run(scenario())
+
+
+def test_an_in_page_link_then_an_id_typed_at_once_ends_on_the_links_page_with_the_id(served, dash_env):
+    db, _ = dash_env
+
+    async def scenario() -> None:
+        tab = Tab(served, timeout_s=300)
+        await tab.open()
+        run = await tab.rerun({"user": USER, "k": "15"})
+        explorer, box = tab.page_hash, run.text_inputs["User id"][0]
+        assert run.metrics["Events"] == _events(db, USER) and not run.problems
+        # A row of the recommendations picked (a rerun of the panel's fragment, as the browser sends it): the link
+        # "Explain why item ITEM is recommended" appears.
+        (table,) = [t for t in run.tables if t.endswith("-user_recs")]
+        picked = json.dumps({"selection": {"rows": [0], "columns": []}})
+        shown = await tab.rerun(widgets={table: picked}, fragment=run.fragments.get(table))
+        labels = [label for label, _, _ in shown.page_links] + [o for opts in shown.pills.values() for o in opts]
+        (item,) = [m.group(1) for m in map(re.compile(r"Explain why item (\S+) is recommended").search, labels) if m]
+        # The click on the link and, before its run is over, another id typed + Enter on the explorer.
+        await tab.follow(shown, "Explain why item")
+        await tab.send({"user": OTHER_USER}, explorer, widgets={box: OTHER_USER})
+        shown = await tab.settled()
+        assert tab.page_hash == tab.page("Explain"), "the typed id put the tab back on the explorer"
+        assert tab.query.get("user") == OTHER_USER and tab.query.get("item") == item, tab.query
+        assert "k" not in tab.query, f"the explorer's parameters stayed: {tab.query}"
+        assert not shown.problems
+        run = await tab.rerun(None, tab.page_hash)  # the tab's next request: still Explain, with the typed id
+        assert tab.page_hash == tab.page("Explain") and not run.problems
+        assert run.text_inputs["User id"][1] in (OTHER_USER, None) and tab.query.get("user") == OTHER_USER
         await tab.close()
 
     asyncio.run(scenario())

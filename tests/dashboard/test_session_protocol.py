@@ -34,10 +34,10 @@ class _BoxWatch:
         self.sent: list[tuple[str, bool]] = []
         plain = Tab._element
 
-        def element(el, run):
+        def element(el, run, fragment=""):
             if el.WhichOneof("type") == "text_input" and el.text_input.label == "User id":
                 self.sent.append((el.text_input.value if el.text_input.set_value else None, el.text_input.set_value))
-            plain(el, run)
+            plain(el, run, fragment)
 
         monkeypatch.setattr(Tab, "_element", staticmethod(element))
 
