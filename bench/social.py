@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core.friends.states as friend_states  # noqa: E402
-from bench.common import Results  # noqa: E402
+from bench.common import Results, peak_rss_mb  # noqa: E402
 from bench.social_oracle import influence_figures, oracle_figures, target_batches  # noqa: E402
 from core.datasets.social import generate_social  # noqa: E402
 from core.evaluate.split import leave_one_out  # noqa: E402
@@ -68,6 +68,7 @@ def main() -> None:
     default_m, friend_states.RECENT_ITEMS = friend_states.RECENT_ITEMS, a.recent_items  # read at each lookup
     size = a.graph + (f"-seed{a.seed}" if a.seed else "") + (f"-m{a.recent_items}" if a.recent_items != default_m else "")
     size += f"-shap{a.shap_permutations}" if a.shap_permutations != 8 else ""
+    size += f"-u{a.users}-e{a.events}" if (a.users, a.events) != (400, 16000) else ""  # a larger log beside
     res = Results("social", size, resume=False)
     ds = generate_social(users=a.users, items=200, events=a.events, degree=a.graph, seed=a.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,10 +105,12 @@ def main() -> None:
         del arms["social_no_copy"]
     fits = {}
     for key, (g, copy, by_cat) in arms.items():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fits[key] = fit(seqs, vocab, split, g, cfg, epochs=a.epochs, batch_size=a.batch, seed=a.seed, copy=copy,
                         by_category=by_cat)  # fmt: skip
         out[f"{key}_train_seconds"] = round(time.perf_counter() - t0, 2)
+        out[f"{key}_train_cpu_seconds"] = round(time.process_time() - c0, 2)  # wall minus this: waiting for a core
+        out[f"{key}_peak_rss_mib_after"] = round(peak_rss_mb(), 1)  # the process's peak so far (arms in order)
         out[f"{key}_seconds_per_step"] = round(fits[key].seconds_per_step, 5)
         m, _, _ = rank_social(fits[key], seqs, graph, *split.targets("valid"))
         out[f"{key}_valid_NDCG@10"] = round(m["NDCG@10"], 4)

@@ -77,6 +77,17 @@ class SocialInputs:
     def repeat_interleave(self, n: int, dim: int = 0) -> SocialInputs:
         return self._map(lambda x: x.repeat_interleave(n, dim=dim))
 
+    def at_step(self, t: int) -> SocialInputs:
+        """The same inputs with every step reading step `t`'s friends (states, presence, recent items): whichever
+        step a prediction is read out at, friends are as of strictly before step `t`'s time. An explanation of
+        step t's prediction needs it (`core.social.evidence`): with the later events removed, the model reads its
+        state out at an earlier step, whose own friends' inputs are older."""
+        def at(x: torch.Tensor) -> torch.Tensor:
+            return x[:, t : t + 1 if t != -1 else None].expand_as(x)
+
+        recent = None if self.recent is None else at(self.recent)
+        return SocialInputs(at(self.states), at(self.present), self.friends, recent)
+
     def without(self, drop: torch.Tensor) -> SocialInputs:
         """The same inputs with friends removed: drop [B,K] bool (True = removed from the social set)."""
         return replace(self, present=self.present & ~drop[:, None, :])
