@@ -227,7 +227,7 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     results.set("peak_rss_mb", round(peak_mb, 1))
 
-    print(f"dashboard latency on {args.size} ({n_users:,} users, {n_events:,} events; model {model_dir}, "
+    print(f"dashboard latency on {tag} ({n_users:,} users, {n_events:,} events; model {model_dir}, "
           f"{'trained' if args.model else 'untrained stand-in'}; torch threads {torch.get_num_threads()}; "
           f"1-min load average {min(loads):.1f}–{max(loads):.1f} during)")
     print(f"{'step':34} {'wall p50':>9} {'wall p95':>9} {'cpu p50':>9} {'cpu p95':>9} {'n':>4}")
