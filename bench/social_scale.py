@@ -140,11 +140,14 @@ def keep(db: Path, size: str) -> dict[str, str]:
     sizes = ModelSizes(vocab.n_items, len(vocab.categories), len(vocab.event_types),
                        tuple(len(v) for v in vocab.context.values()))  # fmt: skip
     torch.manual_seed(0)
-    model = attach_branch(InterestModel(ModelConfig(), sizes, vocab.category_weights()), by_category=CATEGORY_COPY)
+    plain = InterestModel(ModelConfig(), sizes, vocab.category_weights())
+    base = Path("data/cache/bench-models") / f"plain-{size}"  # the same weights without the branch: today's switch
+    save_checkpoint(base, plain.eval(), vocab, fp, {"epochs": 0, "note": "untrained stand-in for latency benchmarks"})
+    model = attach_branch(plain, by_category=CATEGORY_COPY)
     out = Path("data/cache/bench-models") / f"social-{size}"
     save_checkpoint(out, model.eval(), vocab, fp, {"epochs": 0, "social": True,
                                                    "note": "untrained stand-in for latency benchmarks"})  # fmt: skip
-    return {"db": str(out_db), "model": str(out)}
+    return {"db": str(out_db), "model": str(out), "model_without_branch": str(base)}
 
 
 def main() -> None:
@@ -159,8 +162,8 @@ def main() -> None:
                     help="skip the untrained timelines pass and the lookup timings (one pass less on a big log)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the database (data/bench-social-<size>.duckdb) and save an untrained stand-in social "
-                         "model of the default configuration (data/cache/bench-models/social-<size>) for "
-                         "bench/dashboard.py's user switch with the Friends panel")
+                         "model of the default configuration (data/cache/bench-models/social-<size>) and the same "
+                         "weights without the branch (plain-<size>) for bench/dashboard.py's user switch")
     ap.add_argument("--train-steps", type=int, default=30, help="n: each arm runs n and 4n optimiser steps, with and without friends (0: skip)")
     a = ap.parse_args()
     torch.set_num_threads(1)
