@@ -5,7 +5,10 @@
   step from one read of the history), each on the app's shared read-only connection (`dashboard.reader.READER`);
   a pause longer than the reader's idle time before each user, so every switch pays the database open as a first
   click after a pause does. The previous path (history, trajectory, recommendations and attention as four separate
-  calls, each reading the history again) is timed on the same users, alternating, for comparison;
+  calls, each reading the history again) is timed on the same users, alternating, for comparison. With a model
+  that has the social branch the switch also computes the explorer's Friends panel
+  (`dashboard.components.friends.friends_view`: social share and influencers per step, friends' dominant
+  categories);
 - opening an explanation: `dashboard.cache.explain` for the user's top-1 item (SHAP per event, or per period for
   older events of long windows, and per feature group: what the Explain page shows when it opens), then the two
   tabs computed when opened, time windows (`cache.periods`) and attention vs SHAP (`cache.deletion`).
@@ -22,6 +25,8 @@ Usage::
     python bench/dashboard.py --size ml100k            # MovieLens-100k (built into data/ when absent)
     python bench/dashboard.py --size synthetic-1m      # a 1M-event synthetic log (built when absent)
     python bench/dashboard.py --size ml100k --model data/models/ml   # a trained model instead of the stand-in
+    python bench/dashboard.py --db data/bench-social-1m-10m-events.duckdb \
+        --model data/cache/bench-models/social-1m-10m-events --tag social-10m   # bench/social_scale.py --keep
 
 Without `--model` the benchmark saves a seeded, untrained model of the default configuration beside its data and
 times that: the computation (shapes, windows, forward passes) is the same as for a trained model of that
@@ -115,6 +120,7 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=60, help="users for the switch-user timing")
     ap.add_argument("--explanations", type=int, default=20, help="explanations to time")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tag", default=None, help="results name instead of --size (a --db of another size)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads (default: what the app uses, dashboard.cache.APP_TORCH_THREADS)")
     args = ap.parse_args()
@@ -131,7 +137,8 @@ def main() -> None:
     torch.set_num_threads(args.threads or APP_TORCH_THREADS)
 
     db = args.db or Path(SIZES[args.size]["db"])
-    tag = args.size if args.threads in (None, APP_TORCH_THREADS) else f"{args.size}-threads{args.threads}"
+    tag = args.tag or args.size
+    tag = tag if args.threads in (None, APP_TORCH_THREADS) else f"{tag}-threads{args.threads}"
     results = Results("dashboard", tag, resume=False)
     build_s = prepare_db(args.size, db)
     model_dir = args.model or stand_in_model(db, args.size)
@@ -150,6 +157,10 @@ def main() -> None:
         "history": lambda u: cache.user_history(ref, u),
         "user_view": lambda u: cache.user_view(ref, model, u),
     }
+    if loaded.model is not None and loaded.model.social is not None:  # the explorer's Friends panel draws too
+        from dashboard.components.friends import friends_view
+
+        view["friends"] = lambda u: friends_view(ref.path, ref.stamp, model.path, model.stamp, u)
     separate = {
         "history": lambda u: cache.user_history(ref, u),
         "trajectory": lambda u: cache.trajectory(ref, model, u),
@@ -216,12 +227,12 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     results.set("peak_rss_mb", round(peak_mb, 1))
 
-    print(f"dashboard latency on {args.size} ({n_users:,} users, {n_events:,} events; model {model_dir}, "
+    print(f"dashboard latency on {tag} ({n_users:,} users, {n_events:,} events; model {model_dir}, "
           f"{'trained' if args.model else 'untrained stand-in'}; torch threads {torch.get_num_threads()}; "
           f"1-min load average {min(loads):.1f}–{max(loads):.1f} during)")
     print(f"{'step':34} {'wall p50':>9} {'wall p95':>9} {'cpu p50':>9} {'cpu p95':>9} {'n':>4}")
-    rows = [("switch user (history + user_view)", "switch_user", "total"),
-            ("  history", "switch_user", "history"), ("  user_view", "switch_user", "user_view"),
+    rows = [(f"switch user ({' + '.join(view)})", "switch_user", "total"),
+            *((f"  {k}", "switch_user", k) for k in view),
             ("switch user, previous 4 calls", "switch_user_separate", "total")]
     for label, stage, key in rows:
         w, c = percentiles(timings[stage][f"{key}_ms"]), percentiles(timings[stage][f"{key}_cpu_ms"])

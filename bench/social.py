@@ -32,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core.friends.states as friend_states  # noqa: E402
-from bench.common import Results  # noqa: E402
+from bench.common import Results, peak_rss_mb  # noqa: E402
 from bench.social_oracle import influence_figures, oracle_figures, target_batches  # noqa: E402
 from core.datasets.social import generate_social  # noqa: E402
 from core.evaluate.split import leave_one_out  # noqa: E402
@@ -62,12 +62,17 @@ def main() -> None:
     ap.add_argument("--recent-items", type=int, default=friend_states.RECENT_ITEMS,
                     help="friends' recent items the copy path reads (tuning; results go to social-<graph>-m<M>)")
     ap.add_argument("--no-old-branch", action="store_true", help="skip the branch without the copy path")
+    ap.add_argument("--default-only", action="store_true",
+                    help="only no-social and the default branch (copy within categories); results to "
+                         "social-<graph>...-default")
     ap.add_argument("--json", action="store_true", help="print the section's figures as one JSON object")
     a = ap.parse_args()
     torch.set_num_threads(1)
     default_m, friend_states.RECENT_ITEMS = friend_states.RECENT_ITEMS, a.recent_items  # read at each lookup
     size = a.graph + (f"-seed{a.seed}" if a.seed else "") + (f"-m{a.recent_items}" if a.recent_items != default_m else "")
     size += f"-shap{a.shap_permutations}" if a.shap_permutations != 8 else ""
+    size += f"-u{a.users}-e{a.events}" if (a.users, a.events) != (400, 16000) else ""  # a larger log beside
+    size += "-default" if a.default_only else ""
     res = Results("social", size, resume=False)
     ds = generate_social(users=a.users, items=200, events=a.events, degree=a.graph, seed=a.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,28 +105,33 @@ def main() -> None:
     # NDCG@10 (`choice`)
     arms = {"no_social": (None, False, False), "social_no_copy": (graph, False, False), "social": (graph, True, False),
             "social_cat": (graph, True, True)}  # fmt: skip
-    if a.no_old_branch:
+    if a.no_old_branch or a.default_only:
         del arms["social_no_copy"]
+    if a.default_only:
+        del arms["social"]
     fits = {}
     for key, (g, copy, by_cat) in arms.items():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fits[key] = fit(seqs, vocab, split, g, cfg, epochs=a.epochs, batch_size=a.batch, seed=a.seed, copy=copy,
                         by_category=by_cat)  # fmt: skip
         out[f"{key}_train_seconds"] = round(time.perf_counter() - t0, 2)
+        out[f"{key}_train_cpu_seconds"] = round(time.process_time() - c0, 2)  # wall minus this: waiting for a core
+        out[f"{key}_peak_rss_mib_after"] = round(peak_rss_mb(), 1)  # the process's peak so far (arms in order)
         out[f"{key}_seconds_per_step"] = round(fits[key].seconds_per_step, 5)
         m, _, _ = rank_social(fits[key], seqs, graph, *split.targets("valid"))
         out[f"{key}_valid_NDCG@10"] = round(m["NDCG@10"], 4)
     out["choice"] = max((k for k in arms if k != "no_social"), key=lambda k: out[f"{k}_valid_NDCG@10"])
-    out["social_timeline_seconds"] = round(fits["social"].timeline_seconds, 2)
+    sa = "social" if "social" in fits else "social_cat"  # the arm the cost figures read
+    out["social_timeline_seconds"] = round(fits[sa].timeline_seconds, 2)
     # memory the branch adds: the friends' state timelines (N x D floats) and one batch's friend states
     # (B x T x K x D floats, the largest new tensor of a training step) and recent items (B x T x K x M ints)
     D, N = cfg.d_model, len(seqs.items)
     out["social_timelines_mib"] = round(N * D * 4 / 2**20, 2)
     out["social_batch_friend_states_mib"] = round(a.batch * cfg.max_len * graph.k * D * 4 / 2**20, 2)
     out["social_batch_recent_items_mib"] = round(a.batch * cfg.max_len * graph.k * a.recent_items * 8 / 2**20, 2)
-    out["social_branch_parameters"] = int(sum(p.numel() for p in fits["social"].model.social.parameters()))
-    out["step_time_ratio"] = round(out["social_seconds_per_step"] / out["no_social_seconds_per_step"], 3)
-    pure = out["social_seconds_per_step"] - fits["social"].timeline_seconds / max(len(fits["social"].losses), 1)
+    out["social_branch_parameters"] = int(sum(p.numel() for p in fits[sa].model.social.parameters()))
+    out["step_time_ratio"] = round(out[f"{sa}_seconds_per_step"] / out["no_social_seconds_per_step"], 3)
+    pure = out[f"{sa}_seconds_per_step"] - fits[sa].timeline_seconds / max(len(fits[sa].losses), 1)
     out["social_seconds_per_step_without_timelines"] = round(pure, 5)
     out["step_time_ratio_without_timelines"] = round(pure / out["no_social_seconds_per_step"], 3)
     rows, targets = split.targets("test")

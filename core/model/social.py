@@ -47,7 +47,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = ["CATEGORY_COPY", "SocialInputs", "SocialBranch", "attach_branch", "has_branch_weights", "has_copy_weights",
-           "has_category_copy", "copy_categories", "copy_log_probs", "copy_target_terms", "copy_loss"]
+           "has_category_copy", "copy_categories", "copy_log_probs", "copy_target_terms", "target_category_masses",
+           "copy_loss"]
 
 # whether a new branch's copy path mixes within categories (module docstring): chosen on validation NDCG@10, mean
 # of two graphs x two seeds 0.4880 against 0.4834 across categories (bench/social.py, docs/social.md)
@@ -76,6 +77,17 @@ class SocialInputs:
 
     def repeat_interleave(self, n: int, dim: int = 0) -> SocialInputs:
         return self._map(lambda x: x.repeat_interleave(n, dim=dim))
+
+    def at_step(self, t: int) -> SocialInputs:
+        """The same inputs with every step reading step `t`'s friends (states, presence, recent items): whichever
+        step a prediction is read out at, friends are as of strictly before step `t`'s time. An explanation of
+        step t's prediction needs it (`core.social.evidence`): with the later events removed, the model reads its
+        state out at an earlier step, whose own friends' inputs are older."""
+        def at(x: torch.Tensor) -> torch.Tensor:
+            return x[:, t : t + 1 if t != -1 else None].expand_as(x)
+
+        recent = None if self.recent is None else at(self.recent)
+        return SocialInputs(at(self.states), at(self.present), self.friends, recent)
 
     def without(self, drop: torch.Tensor) -> SocialInputs:
         """The same inputs with friends removed: drop [B,K] bool (True = removed from the social set)."""
@@ -242,6 +254,28 @@ def copy_target_terms(g: torch.Tensor, att: torch.Tensor, recent: torch.Tensor, 
     return torch.log1p(-(Wy * ca).sum(-1).clamp(max=1 - 1e-7)), torch.log((q_y * (Wy * cb).sum(-1)).clamp(min=1e-30))
 
 
+def target_category_masses(logp: torch.Tensor, y: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """[N,C] the softmax's category masses P_c = sum_i W_ic exp(logp_i) at the categories of each row's target
+    (W_yc > 0), 0 at the other categories, from log-probabilities logp [N,I+1] (item 0, padding, at -inf), targets
+    y [N] and category weights W [I+1,C]. `copy_target_terms` reads P only at the target's categories, so only the
+    items of those categories are read (N x their count) instead of the whole [N,I+1] x [I+1,C] product, which
+    doubled a training step on a 20,000-item catalogue (bench/social_scale.py, docs/social.md)."""
+    C = W.shape[1]
+    rows, cs = W[y].nonzero(as_tuple=True)  # the (row, category) pairs needed
+    it, ct = W.nonzero(as_tuple=True)  # every (item, category) pair of the catalogue
+    order = torch.argsort(ct, stable=True)
+    it, ct = it[order], ct[order]
+    counts = torch.bincount(ct, minlength=C)
+    pos = torch.arange(len(ct), device=W.device) - (counts.cumsum(0) - counts)[ct]  # place inside its category
+    L = int(counts.max()) if len(ct) else 0
+    idx = torch.zeros(C, L, dtype=torch.long, device=W.device)  # category c's items, padded with item 0
+    wts = torch.zeros(C, L, dtype=logp.dtype, device=W.device)  # and their weights (0 on the padding)
+    idx[ct, pos] = it
+    wts[ct, pos] = W[it, ct].to(logp.dtype)
+    mass = (logp[rows[:, None], idx[cs]].exp() * wts[cs]).sum(-1)  # [pairs]
+    return torch.zeros(len(y), C, dtype=logp.dtype, device=logp.device).index_put((rows, cs), mass)
+
+
 def copy_loss(model: nn.Module, enc, batch, sel: torch.Tensor, h: torch.Tensor, y: torch.Tensor, items: torch.Tensor,
               n_negatives: int | None, ro: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """The next-item loss of a social model with the copy path (`InterestModel.loss` calls it): −log of the mixture
@@ -259,8 +293,8 @@ def copy_loss(model: nn.Module, enc, batch, sel: torch.Tensor, h: torch.Tensor, 
     P = None
     if cats is not None:  # the softmax's category masses (sampled: over the drawn items, as its own probability)
         W = cats.float()
-        if full:
-            P = logp[:n].exp() @ W
+        if full:  # at the targets' categories only: all copy_target_terms reads
+            P = target_category_masses(logp[:n], y[:n], W)
         else:  # the sampled softmax's probabilities over [target, drawn items] and those items' categories
             P = logp[:n, :1].exp() * W[y[:n]] + logp[:n, 1:].exp() @ W[drawn[0]]
     keep, take = copy_target_terms(g, enc.social_attention[sel].float(), batch.social.recent[sel], y[:n], cats, P)

@@ -118,11 +118,16 @@ def _value(model: InterestModel, batch: Batch, target: int, ev_present: torch.Te
            log_prob: bool = False):  # fmt: skip
     """Target logits [N] for presence rows over the events [N,T] and the friend slots [N,K]; with `log_prob`, the
     log-probability of the target under the model's whole next-item distribution (`InterestModel.scores`: with
-    the copy path, the mixture with the present friends' recent items), on one scale for every coalition."""
+    the copy path, the mixture with the present friends' recent items), on one scale for every coalition.
+
+    Every coalition explains the prediction of the window's last step, so friends are read as of that step's time
+    (`SocialInputs.at_step`): without it, a coalition that lacks the latest events is read out at an earlier
+    step and attends over that step's older friends' states and recent items, so a friend's worth was measured
+    at a time the explained prediction never saw. The full and empty coalitions are unchanged."""
     N = ev_present.shape[0]
     rep = batch.repeat(N)
     rep.mask = batch.mask.repeat(N, 1) & ev_present
-    rep.social = rep.social.without(~fr_present)
+    rep.social = rep.social.at_step(-1).without(~fr_present)
     enc = model.encode(rep)
     if log_prob:
         return model.scores(enc, rep).double().log_softmax(-1)[:, target]

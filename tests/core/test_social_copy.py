@@ -180,3 +180,30 @@ def test_a_checkpoint_keeps_the_kind_of_copy_mixture(social_log, tmp_path):
         loaded = load_checkpoint(tmp_path / str(by_category)).model
         assert loaded.social.by_category is by_category
         assert all(torch.equal(v, m.state_dict()[k]) for k, v in loaded.state_dict().items())
+
+
+def test_target_category_masses_equal_the_dense_product_at_the_targets_categories():
+    """The loss's category masses read only the targets' categories: equal to (softmax @ W) there, in value and
+    gradient, with items of two categories (weights 0.5 / 0.5), an item without one and the padding item."""
+    from core.model.social import target_category_masses
+
+    W = torch.tensor([[0, 0, 0], [1, 0, 0], [0.5, 0.5, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0], [0, 0.5, 0.5]],
+                     dtype=torch.float64)  # item 0 padding, item 5 without a category; fmt: skip
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(5, 7, dtype=torch.float64, generator=g)
+    logits[:, 0] = float("-inf")
+    x1 = logits.clone().requires_grad_(True)
+    x2 = logits.clone().requires_grad_(True)
+    y = torch.tensor([1, 2, 5, 6, 4])
+    fast = target_category_masses(x1.log_softmax(-1), y, W)
+    dense = x2.log_softmax(-1).exp() @ W
+    need = W[y] > 0
+    assert torch.allclose(fast[need], dense[need], atol=1e-12) and (fast[~need] == 0).all()
+    assert need.sum() == 6  # rows 1 and 3 need two categories, row 2 (no category) none
+    # by hand, row 0: P of category 0 = p1 + 0.5 p2
+    p = logits[0].softmax(-1)
+    assert float(fast[0, 0]) == pytest.approx(float(p[1] + 0.5 * p[2]), abs=1e-12)
+    w = torch.randn(5, 3, dtype=torch.float64, generator=g) * need
+    (fast * w).sum().backward()
+    (dense * w).sum().backward()
+    assert torch.allclose(x1.grad, x2.grad, atol=1e-12)

@@ -110,3 +110,45 @@ def test_shapley_of_the_log_probability_explains_the_whole_mixture(evidence):
     assert sv.base == pytest.approx(float(empty), abs=1e-6)  # nothing present: the empty history, no friends
     never = (~batch.social.present[0].any(0)).numpy() | (batch.social.friends[0].numpy() < 0)
     assert (sv.friends[never] == 0).all()
+
+
+def test_shapley_reads_friends_at_the_explained_step_in_every_coalition(evidence):
+    """Every coalition explains the last step's prediction, so friends are as of that step's time: a friend who is
+    absent at the last step (present only earlier) is worth exactly 0, and a coalition without the latest event
+    attends over the last step's friends, not over the friends' inputs of the step it is read out at."""
+    from dataclasses import replace
+
+    from core.social.evidence import _value
+
+    loaded, ev = evidence
+    model, batch = loaded.model, ev.batch
+    target = int(batch.items[0, -1])
+    s = batch.social
+    k = int(np.flatnonzero(s.present[0, -1].numpy() & s.present[0, -2].numpy())[0])
+    gone = s.present.clone()
+    gone[0, -1, k] = False  # now present only at earlier steps
+    sv = social_shapley(model, replace(batch, social=replace(s, present=gone)), target, permutations=8)
+    assert sv.friends[k] == 0.0
+    assert np.abs(sv.friends).max() > 0  # the others still count
+    # other friends' inputs at the earlier steps: the value of "all events but the last, every friend" is the same
+    T = batch.items.shape[1]
+    ev_p = torch.ones(1, T, dtype=torch.bool)
+    ev_p[0, -1] = False
+    fr_p = s.friends >= 0
+    states = s.states.clone()
+    states[0, :-1] = torch.randn(states[0, :-1].shape, generator=torch.Generator().manual_seed(0))
+    other = replace(batch, social=replace(s, states=states))
+    with torch.no_grad():
+        got = float(_value(model, batch, target, ev_p, fr_p)[0])
+        assert float(_value(model, other, target, ev_p, fr_p)[0]) == pytest.approx(got, abs=1e-9)
+    # by hand: read out at the step before last with the last step's friends (states, presence, recent items)
+    last = {f: getattr(s, f).clone() for f in ("states", "present", "recent")}
+    for x in last.values():
+        x[0, -2] = x[0, -1]
+    hand = replace(batch, mask=batch.mask & ev_p, social=replace(s, **last))
+    stale = replace(other, mask=batch.mask & ev_p)
+    with torch.no_grad():
+        want = float(model.readout(model.encode(hand), hand)[0] @ model.item_vectors()[target])
+        old = float(model.readout(model.encode(stale), stale)[0] @ model.item_vectors()[target])
+    assert got == pytest.approx(want, abs=1e-6)
+    assert abs(got - old) > 1e-4  # the step's own friends' inputs would give another value
