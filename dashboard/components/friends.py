@@ -30,7 +30,7 @@ class FriendsView:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def friends_view(db: str, stamp: tuple[int, int, int], model_dir: str, model_stamp: int, user: str) -> FriendsView | None:
+def friends_view(db: str, stamp: tuple[int, int, int], model_dir: str, model_stamp: str, user: str) -> FriendsView | None:
     """The panel's data for `user` (the id the page holds), None for a model without the social branch."""
     from core.social.communities import dominant_categories
     from core.social.evidence import user_social_evidence
