@@ -209,7 +209,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     path = Path(path)
     recover_interrupted_save(path)
     if not path.is_dir():
-        raise NotFoundError(f"There is no model at {path}; train one with `interestlens train`.")
+        raise NotFoundError(f"There is no model at {path}.", next_step="train")
     if is_external(path):
         return _load_external(path)
     for name in _REQUIRED:
@@ -315,7 +315,7 @@ def resolve_model_dir(model: str | os.PathLike | None) -> Path:
         return Path(env)
     newest = newest_checkpoint()
     if newest is None:
-        raise NotFoundError(f"No trained model found under {models_root()}; train one with `interestlens train`.")
+        raise NotFoundError(f"No trained model found under {models_root()}.", next_step="train")
     return newest
 
 
@@ -362,7 +362,7 @@ def model_for(
     candidates = [named] if named is not None else list_checkpoints(root)
     if not candidates:
         where = Path(root) if root else models_root()
-        raise NotFoundError(f"No trained model found under {where}; train one with `interestlens train`.")
+        raise NotFoundError(f"No trained model found under {where}.", next_step="train", step_db=default_db_path(db))
     with connect_read(db) as con:
         for path in candidates:
             found = match_model(path, con)
@@ -374,5 +374,5 @@ def model_for(
                 raise found.refusal(default_db_path(db))
     raise NotFoundError(
         f"None of the {len(candidates)} models under {candidates[0].parent} was trained on {default_db_path(db)} (none "
-        f"knows its items under the same titles and categories); train one with `interestlens train --db {default_db_path(db)}`."
+        f"knows its items under the same titles and categories).", next_step="train", step_db=default_db_path(db)
     )

@@ -16,6 +16,7 @@ from core.errors import InterestLensError
 from dashboard import cache, demo
 from dashboard.cache import ModelRef
 from dashboard.components.charts import md_text
+from dashboard.components.messages import error_text
 from dashboard.reader import READER
 
 __all__ = ["FriendsView", "friends_view", "friends_panel", "ego_figure", "share_figure"]
@@ -92,7 +93,7 @@ def friends_panel(model: ModelRef, user: str) -> None:
         db = cache.database()
         view = friends_view(db.path, db.stamp, model.path, model.stamp, user)
     except InterestLensError as exc:
-        st.info(str(exc))
+        st.info(error_text(exc))
         return
     if view is None:
         st.info("This model was trained without friends (interestlens train --social uses the social graph).")

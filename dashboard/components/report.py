@@ -18,8 +18,8 @@ import plotly.graph_objects as go
 import streamlit  # noqa: F401  (registers Streamlit's Plotly theme as the default: the figures get the app's template)
 
 from core.trajectory import grid_view
-from dashboard.components import charts, model_charts
 from dashboard.cache import plotly_js
+from dashboard.components import charts, model_charts
 from dashboard.components.report_assets import LOADER, figures_block, themed
 from dashboard.components.trajectory_chart import trajectory_chart
 

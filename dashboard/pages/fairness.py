@@ -15,6 +15,7 @@ from dashboard.components import fairness_charts as fc
 from dashboard.components import panels
 from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db, require_model
+from dashboard.components.messages import error_text
 
 st.title("Fairness")
 
@@ -60,7 +61,7 @@ try:
         view = (cache.served_fairness(db, variant, int(k), tuple(by), 200, int(min_size)) if served
                 else cache.fairness(db, model, int(k), tuple(by), 200, int(min_size)))
 except InterestLensError as exc:
-    st.error(md_text(exc))
+    st.error(error_text(exc))
     st.stop()
 report = view.report
 if served:
@@ -140,7 +141,7 @@ with trend_tab:
                 windows = (cache.served_fairness_trend(db, variant, int(k), tuple(by), freq, int(min_size)) if served
                            else cache.fairness_trend(db, model, int(k), tuple(by), freq, int(min_size)))
         except InterestLensError as exc:
-            st.error(md_text(exc))
+            st.error(error_text(exc))
             st.stop()
         shown, sparse = shown_windows(windows)  # core's rule, as `interestlens fairness` applies it
         frame = fc.trend_frame(shown)

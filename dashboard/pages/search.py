@@ -11,6 +11,7 @@ from dashboard.cache import semantic as sem
 from dashboard.components import panels
 from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db, require_model
+from dashboard.components.messages import error_text
 from dashboard.components.user_finder import select_user
 
 
@@ -53,7 +54,7 @@ try:
             st.stop()
         table = pd.DataFrame({"user_id": [m.user_id for m in found], "similarity": [m.score for m in found]})
 except InterestLensError as exc:
-    st.error(md_text(exc))
+    st.error(error_text(exc))
     st.stop()
 
 # Layout.
