@@ -37,7 +37,8 @@ c = st.columns([4, 2, 2])
 query = c[0].text_input("Search", key="q", bind="query-params", placeholder="e.g. space adventure").strip()
 what = c[1].segmented_control("Find", ["items", "users"], default="items", key="search_what",
                               bind="query-params") or "items"
-k = c[2].slider("Results", 5, 50, 10, step=5, key="search_k")
+k = c[2].slider("Results", 5, 50, 10, step=5, key="search_k", bind="query-params",
+                help="How many of the closest items (or users) to list.")
 if not query:
     st.info("Type a few words: items are ranked by the meaning of their text (title, categories, tags), users by "
             "what the model believes they want next.")
