@@ -50,10 +50,10 @@ def communities_section(ref: DbRef, period: str) -> None:
                              format_func=str, bind="query-params",
                              help="A group of users more linked to each other than to the rest (Louvain on the "
                                   "friend graph), by its id.")  # fmt: skip
-            st.caption(f"{sizes[c]:,} users; the chart: of their events in each period, the share in each category.")
             share = community_share(str(db), stamp, int(c), period)
             if share.empty:
-                st.info("No categorised events in this community.")
+                st.info(f"No categorised events in this community ({sizes[c]:,} users).")
             else:
                 st.plotly_chart(charts.category_share(share, title=f"Category share, community {c}"),
                                 key=f"cohorts_comm_share_{name}")  # fmt: skip
+                st.caption(f"{sizes[c]:,} users; of their events in each {period}, the share in each category.")

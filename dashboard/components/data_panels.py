@@ -153,9 +153,10 @@ def reliability_panel(models: list[Path]) -> None:
     for m in models:
         interest = cache.read_card(m)["metrics"].get("interest") or {}
         if interest.get("reliability"):
-            st.caption(f"Is the interest forecast calibrated? Model {m.name}, test targets "
-                       f"(histogram log-loss {interest.get('histogram', {}).get('log_loss', float('nan')):.3f} beside it).")
             st.plotly_chart(reliability_figure(interest), key="data_reliability")
+            st.caption(f"Is the interest forecast calibrated? When model {m.name} gives a category probability p, "
+                       "the category should come next about p of the time (the diagonal); test targets "
+                       f"(histogram log-loss {interest.get('histogram', {}).get('log_loss', float('nan')):.3f} beside it).")
             return
 
 

@@ -102,8 +102,13 @@ def friends_panel(model: ModelRef, user: str) -> None:
         st.info("This user has no friends with events in the social graph.")
         return
     left, right = st.columns([3, 2])
-    left.plotly_chart(ego_figure(view, user), key="friends_ego")
-    left.plotly_chart(share_figure(view), key="friends_share")
+    with left:
+        st.plotly_chart(ego_figure(view, user), key="friends_ego")
+        st.caption("The user (star) and their friends: colour is a friend's main category now, a larger dot "
+                   "and a thicker link a friend whose events weigh more in this user's interest.")
+        st.plotly_chart(share_figure(view), key="friends_share")
+        st.caption("At each step, the share of the user's interest that comes from friends rather than their own "
+                   "events.")
     with right:
         st.markdown("**Influenced by**")
         for r in view.friends.head(10).itertuples(index=False):

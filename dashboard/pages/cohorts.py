@@ -99,6 +99,8 @@ for (n, f), col in zip(cohorts.items(), cols, strict=True):
                 charts.category_share(shares[n], title=f"{'Model interest' if source == 'model' else 'Category share'}, cohort {n}"),
                 key=f"cohorts_share_{n}",
             )
+            st.caption(f"Of cohort {n}'s {'model interest' if source == 'model' else 'events'} in each {period}, "
+                       "the share in each category.")
 
 both = pd.concat([df.assign(cohort=n) for n, df in shares.items() if not df.empty], ignore_index=True)
 if both.empty:
