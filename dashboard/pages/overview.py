@@ -43,11 +43,10 @@ def counters() -> None:
         + ", ".join(f"{k} {v:,}" for k, v in s["event_types"].items())
     )
     st.plotly_chart(charts.events_over_time(cache.events_over_time(now, period)), key="overview_events")
-    live_note = ""
+    st.caption(f"How many events the log holds in each {period}, by event type.")
     if every is not None:
         cache.release()
-        live_note = f" Live: the counters and this chart refresh every {every:g} s (latest run {v.last_run_id})."
-    st.caption(f"How many events the log holds in each {period}, by event type.{live_note}")
+        st.caption(f"Live: the counters and this chart refresh every {every:g} s (latest run {v.last_run_id}).")
 
 
 counters()
