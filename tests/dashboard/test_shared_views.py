@@ -12,7 +12,6 @@ import numpy as np
 import plotly.io as pio
 from dashboard_helpers import OTHER_USER, USER, figure, open_page, problems
 from plotly.basedatatypes import BaseFigure
-
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
