@@ -6,8 +6,9 @@ import datetime as dt
 import json
 import math
 import re
+import shlex
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ import typer
 from core.errors import InterestLensError, SettingError, setting_label
 
 __all__ = ["DbOption", "ModelOption", "JsonOption", "emit", "printable", "run_app", "to_jsonable", "progress",
-           "cli_flags", "in_flags"]
+           "cli_flags", "in_flags", "next_step", "say"]
 
 T = TypeVar("T")
 
@@ -124,7 +125,7 @@ def run_app(app: typer.Typer, args: list[str] | None = None) -> int:
     try:
         rv = app(args=args, standalone_mode=False)
     except InterestLensError as exc:
-        sys.stderr.write(f"error: {printable(in_flags(exc, app))}\n")
+        sys.stderr.write(f"error: {printable(say(exc, app))}\n")
         return 1
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
@@ -166,6 +167,37 @@ def cli_flags(app: typer.Typer) -> frozenset[str]:
                      if o.startswith("--"))
         todo.extend(getattr(command, "commands", {}).values())  # a group's subcommands
     return frozenset(found)
+
+
+def _db_flag(db: str | None) -> str:
+    return f" --db {shlex.quote(db)}" if db else ""
+
+
+# core's NextStep (what to do about an error) in the CLI's words: the command that does it
+_NEXT_STEP: dict[str, Callable[[str | None], str]] = {
+    "train": lambda db: f"Train one with `interestlens train{_db_flag(db)}`.",
+    "migrate": lambda db: f"Run `interestlens migrate{_db_flag(db)}` (or any ingest) to upgrade it.",
+    "create_db": lambda db: "Create one with `interestlens build` or `interestlens ingest`.",
+    "rebuild_db": lambda db: "To rebuild it: `interestlens ingest` or `interestlens build`.",
+    "ingest_log": lambda db: "Load a log into a database with `interestlens ingest`.",
+    "drift": lambda db: "Build them with `interestlens drift`.",
+    "encode_texts": lambda db: "Encode them with `interestlens semantic encode`.",
+    "load_served": lambda db: "Load one with `interestlens ingest-recs`.",
+    "build_synthetic": lambda db: "Build the database with `interestlens build --dataset synthetic`.",
+}
+
+
+def next_step(exc: InterestLensError) -> str:
+    """The command that deals with the error (core names the step as a value, `core.errors.NextStep`), as a
+    sentence; "" when there is none."""
+    step = getattr(exc, "next_step", None)
+    return _NEXT_STEP[step](exc.step_db) if step else ""
+
+
+def say(exc: InterestLensError, app: typer.Typer) -> str:
+    """The CLI's whole sentence for a known error: core's description with settings named by their flags, then the
+    command to run next (if any)."""
+    return " ".join(part for part in (in_flags(exc, app), next_step(exc)) if part)
 
 
 def in_flags(exc: InterestLensError, app: typer.Typer) -> str:

@@ -15,6 +15,7 @@ same folder; they are never written into the events database.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -53,6 +54,7 @@ __all__ = [
     "WEIGHT_DERIVED",
     "read_json",
     "pick_device",
+    "weights_fingerprint",
 ]
 
 log = logging.getLogger(__name__)
@@ -207,7 +209,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     path = Path(path)
     recover_interrupted_save(path)
     if not path.is_dir():
-        raise NotFoundError(f"There is no model at {path}; train one with `interestlens train`.")
+        raise NotFoundError(f"There is no model at {path}.", next_step="train")
     if is_external(path):
         return _load_external(path)
     for name in _REQUIRED:
@@ -264,6 +266,24 @@ def models_root(model: str | os.PathLike | None = None) -> Path:
     return Path(named).parent if named else DEFAULT_MODELS
 
 
+def weights_fingerprint(path: str | os.PathLike) -> str:
+    """A content hash of a model folder's weights (an external model: of its registration), 32 hex characters.
+
+    Equal for two folders whose weights are byte-for-byte equal, whatever their modification times: a copy or a
+    `touch` keeps it, a retrain that rewrites the file with other values changes it. BLAKE2b reads the whole file
+    (~1 GB/s, a few ms for an ML-100k checkpoint), so callers that ask on every page run memoise it by the file's
+    (size, mtime) (`dashboard.cache.handles.model_ref`).
+    """
+    folder = Path(path)
+    weights = folder / "model.safetensors"
+    source = weights if weights.is_file() else folder / "external.json"
+    digest = hashlib.blake2b(digest_size=16)
+    with open(source, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _load_external(path: Path) -> LoadedModel:
     """A registered external model (`core.external`) as a LoadedModel: its adapter, vocabulary and window."""
     adapter, vocab, fingerprint = load_external(path)
@@ -295,7 +315,7 @@ def resolve_model_dir(model: str | os.PathLike | None) -> Path:
         return Path(env)
     newest = newest_checkpoint()
     if newest is None:
-        raise NotFoundError(f"No trained model found under {models_root()}; train one with `interestlens train`.")
+        raise NotFoundError(f"No trained model found under {models_root()}.", next_step="train")
     return newest
 
 
@@ -342,7 +362,7 @@ def model_for(
     candidates = [named] if named is not None else list_checkpoints(root)
     if not candidates:
         where = Path(root) if root else models_root()
-        raise NotFoundError(f"No trained model found under {where}; train one with `interestlens train`.")
+        raise NotFoundError(f"No trained model found under {where}.", next_step="train", step_db=default_db_path(db))
     with connect_read(db) as con:
         for path in candidates:
             found = match_model(path, con)
@@ -354,5 +374,5 @@ def model_for(
                 raise found.refusal(default_db_path(db))
     raise NotFoundError(
         f"None of the {len(candidates)} models under {candidates[0].parent} was trained on {default_db_path(db)} (none "
-        f"knows its items under the same titles and categories); train one with `interestlens train --db {default_db_path(db)}`."
+        f"knows its items under the same titles and categories).", next_step="train", step_db=default_db_path(db)
     )

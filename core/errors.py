@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable
+from typing import Literal, get_args
 
 __all__ = [
+    "NextStep",
+    "NEXT_STEPS",
     "InterestLensError",
     "UserInputError",
     "NotFoundError",
@@ -17,8 +20,37 @@ __all__ = [
 ]
 
 
+# What the analyst can do about an error, as a value: core describes the state ("there is no model at X") and names
+# the step; each app words the step in its own terms (the CLI its command, the dashboard its page or the command),
+# so core never knows an app's commands.
+NextStep = Literal[
+    "train",  # train a model (on `step_db` when set)
+    "migrate",  # upgrade the database's schema (any ingest does it too)
+    "create_db",  # create the database: build a dataset or ingest a log
+    "rebuild_db",  # rebuild a damaged database from its log
+    "ingest_log",  # load a log into the database (the file given is not one)
+    "drift",  # build the drift summaries beside the model
+    "encode_texts",  # encode the item texts into text vectors
+    "load_served",  # load a served-recommendation log
+    "build_synthetic",  # build the synthetic dataset (it writes its truth beside the database)
+]
+NEXT_STEPS: tuple[str, ...] = get_args(NextStep)
+
+
 class InterestLensError(RuntimeError):
-    """Base class: a problem with a clear, one-sentence message (never shown as a traceback)."""
+    """Base class: a problem with a clear, one-sentence message (never shown as a traceback).
+
+    `next_step` (a `NextStep`, or None) and `step_db` (the database it applies to, or None) say what to do next as
+    values; the message itself describes the problem only.
+    """
+
+    next_step: NextStep | None = None
+    step_db: str | None = None
+
+    def __init__(self, *args: object, next_step: NextStep | None = None, step_db: object = None) -> None:
+        super().__init__(*args)
+        self.next_step = next_step
+        self.step_db = None if step_db is None else str(step_db)
 
 
 class UserInputError(InterestLensError):
@@ -48,11 +80,12 @@ class SettingError(UserInputError):
     values : other fields of the template (the values refused, limits), formatted with their format specs.
     """
 
-    def __init__(self, template: str, settings: tuple[str, ...] | str, **values: object) -> None:
+    def __init__(self, template: str, settings: tuple[str, ...] | str, *, next_step: NextStep | None = None,
+                 step_db: object = None, **values: object) -> None:
         self.template = template
         self.settings = (settings,) if isinstance(settings, str) else tuple(settings)
         self.values = values
-        super().__init__(self.render(setting_label))
+        super().__init__(self.render(setting_label), next_step=next_step, step_db=step_db)
 
     def render(self, name_of: Callable[[str], str]) -> str:
         """The sentence with each setting called `name_of(setting)`; a sentence that opens with a setting opens

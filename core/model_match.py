@@ -75,8 +75,8 @@ class Match:
                f"only {self.agreeing:,} of the {self.checked:,} of its items checked are in {db} with the same titles "
                f"and categories ({self.example})")
         head = _literal(f"The model at {self.path} was trained on another database: {why}. ")
-        tail = _literal(f", or train one with `interestlens train --db {db}`.")
-        return SettingError(head + "Choose another {model} (one trained on this database)" + tail, "model")
+        return SettingError(head + "Choose another {model} (one trained on this database), or train one on it.", "model",
+                            next_step="train", step_db=db)
 
 
 def _literal(text: str) -> str:

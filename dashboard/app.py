@@ -20,7 +20,7 @@ import streamlit as st  # noqa: E402
 from core.errors import InterestLensError  # noqa: E402
 from dashboard.access import require_login  # noqa: E402
 from dashboard.components import nav  # noqa: E402
-from dashboard.components.charts import md_text  # noqa: E402
+from dashboard.components.messages import error_text  # noqa: E402
 from dashboard.components.sidebar import render_sidebar  # noqa: E402
 from dashboard.components.user_finder import user_box  # noqa: E402
 
@@ -64,7 +64,7 @@ def _main() -> None:
     try:
         current.run()
     except InterestLensError as exc:
-        st.error(md_text(exc))
+        st.error(error_text(exc))
 
 
 # A spawned explanation worker (dashboard/explain_pool.py) re-imports the parent's __main__ module, and Streamlit

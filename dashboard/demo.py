@@ -70,7 +70,9 @@ def _resolve(con, p: Pseudonymizer, user: object) -> str:
 def _reraise(exc: InterestLensError, real: str, shown: str) -> InterestLensError:
     """The same error with the stored id replaced by what the page shows (never the stored id in demo mode)."""
     text = str(exc).replace(repr(real), repr(shown)).replace(repr(NOBODY), repr(shown))
-    return type(exc)(text)
+    out = type(exc)(text)
+    out.next_step, out.step_db = exc.next_step, exc.step_db  # what to do next survives the rewording
+    return out
 
 
 def _list_users(con, p: Pseudonymizer, fn: Callable, flt: UserFilter | None = None, order: str = "events_desc",

@@ -4,7 +4,7 @@ One Streamlit server runs every session's script in threads of one interpreter: 
 on ML-100k, ~5 s for the first of a server, which imports SHAP) holds the lock that every other session's user
 switch needs (docs/serving.md). Here explanations run in a small pool of spawned processes:
 
-- each worker loads the checkpoint itself (kept per `(folder, weights mtime)`) and opens the database READ-ONLY only
+- each worker loads the checkpoint itself (kept per `(folder, weights' content hash)`) and opens the database READ-ONLY only
   to read the user's history, closing it before the explanation runs (DuckDB allows many read-only processes; the
   file is held no longer than a query, so a writer elsewhere waits at most that long);
 - the result is the in-process one: the same `HistoryExplainer` with the same seed, torch on one thread;
@@ -56,7 +56,7 @@ class ExplainJob:
 
     db_path: str  # the DuckDB file, opened read-only
     model_path: str  # the checkpoint folder
-    model_stamp: int  # mtime_ns of its weights: a retrained model is loaded anew
+    model_stamp: str  # content hash of its weights (ModelRef.stamp): a retrained model is loaded anew
     user_id: str  # the STORED user id (demo mode resolves pseudonyms before the job)
     item_id: str | None  # the item to explain (None: the user's top-1)
 
@@ -76,7 +76,7 @@ def configured_workers() -> int:
 _EXPLAINERS: dict[tuple[str, int], HistoryExplainer] = {}  # per process: the loaded model's explainer
 
 
-def _explainer(model_path: str, stamp: int) -> HistoryExplainer:
+def _explainer(model_path: str, stamp: str) -> HistoryExplainer:
     key = (model_path, stamp)
     if key not in _EXPLAINERS:
         import torch
@@ -102,7 +102,7 @@ def explain_here(job: ExplainJob, explainer: HistoryExplainer | None = None) -> 
     return explainer.explain(lh, target=job.item_id, windows=False)
 
 
-def _warm(db_path: str, model_path: str, stamp: int) -> str | None:
+def _warm(db_path: str, model_path: str, stamp: str) -> str | None:
     """Load the model and SHAP and explain the most active user's top-1 once; that user's id (None: no users)."""
     from core.store import connect_read, queries
 
@@ -155,7 +155,7 @@ class ExplainPool:
             with self._lock:
                 self._pending -= 1
 
-    def warm(self, db_path: str, model_path: str, stamp: int) -> list[Future]:
+    def warm(self, db_path: str, model_path: str, stamp: str) -> list[Future]:
         """Warm every worker for this model in the background (once per database and model); nothing waits."""
         key = (db_path, model_path, stamp)
         with self._lock:

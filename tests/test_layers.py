@@ -88,3 +88,30 @@ def test_the_architecture_picture_quotes_the_layers():
         rows.append(re.split(r"\s{2,}", cell)[0])
     assert rows == LAYERS
     assert lines[0].startswith("# ") and lines[2] == "```text" and top < 10  # the picture opens the document
+
+
+def test_core_names_no_cli_command_and_each_app_words_every_next_step():
+    """core's messages describe the problem and name the next step as a value (`core.errors.NextStep`); the CLI and
+    the dashboard each word every step (cli: its command; app: its page or the command). No `interestlens <command>`
+    is left in a core string that a user can see."""
+    import ast
+
+    from cli.common import _NEXT_STEP
+    from core.errors import NEXT_STEPS, NotFoundError
+    from dashboard.components.messages import _STEPS, error_text
+
+    assert set(_NEXT_STEP) == set(_STEPS) == set(NEXT_STEPS)
+    said = []
+    for path in (ROOT / "core").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        docs = {id(n.body[0].value) for n in ast.walk(tree)
+                if isinstance(n, (ast.Module, ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and n.body
+                and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
+                if re.search(r"`interestlens [a-z]", node.value):
+                    said.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert said == []
+    exc = NotFoundError("There is no model at m.", next_step="train", step_db="d b.duckdb")
+    assert error_text(exc) == ("There is no model at m\\. Train one with **Train here** on the **Data & models** page, "
+                               "or `interestlens train --db d b.duckdb`.")

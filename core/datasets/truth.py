@@ -169,9 +169,7 @@ def load_truth(path: str | os.PathLike) -> SyntheticTruth:
     path = Path(path)
     folder = path if (path / "truth.parquet").exists() else truth_dir(path)
     if not (folder / "truth.parquet").exists():
-        raise NotFoundError(
-            f"No synthetic truth at {folder}: build the database with `interestlens build --dataset synthetic`."
-        )
+        raise NotFoundError(f"No synthetic truth at {folder}.", next_step="build_synthetic")
     meta = json.loads((folder / "meta.json").read_text())
     t = pq.read_table(folder / "truth.parquet")
     c = len(meta["categories"])

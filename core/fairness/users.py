@@ -7,6 +7,11 @@ mean. Fairlearn evaluates each resample through a pandas group-by (about 0.1 s p
 so the default `bootstrap="vectorised"` draws the very same resamples (the same seeds, the same
 `DataFrame.sample` draws) and computes the group means with `np.bincount`; the test suite checks that both
 give identical intervals. Pass `bootstrap="fairlearn"` to run fairlearn's own loop.
+
+With the default, the group means are pandas' group-by means (NaN left out), which is what `MetricFrame` computes
+with this module's `_group_mean` (the test suite checks both agree); fairlearn itself is imported only for
+`bootstrap="fairlearn"`. Importing it (and scikit-learn under it) cost ~0.8 s of CPU, most of the Fairness
+page's first open once its inputs are saved (docs/fairness.md).
 """
 
 from __future__ import annotations
@@ -14,13 +19,15 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import MetricFrame
 
 from core.errors import UserInputError
+
+if TYPE_CHECKING:
+    from fairlearn.metrics import MetricFrame
 
 __all__ = ["GroupRow", "GapRow", "per_user_quality", "grouped_metrics", "OVERALL"]
 
@@ -136,12 +143,18 @@ def grouped_metrics(
     for attr in groups.columns:
         feature = groups[attr].fillna("unknown").astype(str).rename(attr).reset_index(drop=True)
         kwargs = {}
-        if boot and bootstrap == "fairlearn":
-            kwargs = dict(n_boot=int(n_boot), ci_quantiles=list(map(float, ci)), random_state=random_state)
-        mf = MetricFrame(
-            metrics=fns, y_true=zeros, y_pred=zeros, sensitive_features=feature, sample_params=params, **kwargs
-        )
-        by_group = mf.by_group
+        if bootstrap == "fairlearn":
+            from fairlearn.metrics import MetricFrame  # only here: the import costs ~0.8 s of CPU
+
+            if boot:
+                kwargs = dict(n_boot=int(n_boot), ci_quantiles=list(map(float, ci)), random_state=random_state)
+            mf = MetricFrame(
+                metrics=fns, y_true=zeros, y_pred=zeros, sensitive_features=feature, sample_params=params, **kwargs
+            )
+            by_group, overall = mf.by_group, mf.overall
+        else:  # MetricFrame's by_group with _group_mean: each group's mean over its non-NaN values, groups sorted
+            by_group = values.reset_index(drop=True).groupby(feature, sort=True).mean()
+            overall = values.apply(lambda c: _group_mean(None, None, c.to_numpy()))
         sizes = feature.value_counts()
         counted = np.array([int(sizes.get(g, 0)) >= min_group_size for g in by_group.index])
         if boot and bootstrap == "fairlearn":
@@ -153,7 +166,7 @@ def grouped_metrics(
         else:
             ci_overall = ci_group = ci_diff = ci_ratio = None
         if not overall_done:
-            rows.append(_row(OVERALL, OVERALL, len(users), mf.overall, ci_overall, None))
+            rows.append(_row(OVERALL, OVERALL, len(users), overall, ci_overall, None))
             overall_done = True
         for g in by_group.index:
             rows.append(_row(attr, str(g), int(sizes.get(g, 0)), by_group.loc[g], ci_group, g))
@@ -214,6 +227,8 @@ def _bootstrap_draws(n: int, n_boot: int, random_state: int) -> np.ndarray:
 def _fairlearn_gap_ci(mf: MetricFrame, values: pd.DataFrame, feature: pd.Series, counted: np.ndarray,
                       group_index: pd.Index, kwargs: dict):
     """fairlearn's gap intervals over the counted groups (a MetricFrame of their users when some are left out)."""
+    from fairlearn.metrics import MetricFrame
+
     if counted.all():
         return mf.difference_ci(), mf.ratio_ci()
     keep = feature.isin(set(group_index[counted])).to_numpy()

@@ -125,7 +125,7 @@ def _grown_model(
     state["item_cats"] = model.item_cats
     if cfg.text_dim:
         if tv is None:
-            raise InterestLensError("This model reads item texts; encode them first with `interestlens semantic encode`.")
+            raise InterestLensError("This model reads item texts, and they are not encoded yet.", next_step="encode_texts")
         if tv.dim != cfg.text_dim:
             raise InterestLensError(f"The model reads {cfg.text_dim}-wide text vectors but these are {tv.dim} wide.")
         new_rows = torch.from_numpy(tv.aligned(vocab.items[-n_new:] if n_new else [])[1:])  # [n, d]

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import InterestLensError
+from core.errors import InterestLensError, NextStep
 from core.semantic.encoder import INSTALL_HINT, encoder_available
 from core.semantic.text import item_texts
 from core.semantic.vectors import default_vectors_path, read_vectors
@@ -24,6 +24,7 @@ class SemanticStatus:
     cached: bool  # a readable vector cache exists
     fresh: bool  # and it matches the items' current texts
     message: str | None  # what to tell the analyst where semantics would appear; None when everything works
+    next_step: NextStep | None = None  # "encode_texts" when the vectors are missing or stale (each app words it)
 
     @property
     def can_describe(self) -> bool:
@@ -56,6 +57,6 @@ def semantic_status(db: str | os.PathLike | None = None) -> SemanticStatus:
     else:
         message = (
             f"Item semantics (search by meaning, interests in words) need the text encoder: {INSTALL_HINT}; "
-            "then run `interestlens semantic encode`."
+            "then the item texts need encoding."
         )
-    return SemanticStatus(installed, path, cached, fresh, message)
+    return SemanticStatus(installed, path, cached, fresh, message, None if fresh else "encode_texts")

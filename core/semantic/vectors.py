@@ -147,7 +147,7 @@ def read_vectors(path: str | os.PathLike) -> TextVectors:
     """Read a cache file; NotFoundError when absent, InterestLensError when damaged."""
     path = Path(path)
     if not path.exists():
-        raise NotFoundError(f"There are no text vectors at {path}; run `interestlens semantic encode` first.")
+        raise NotFoundError(f"There are no text vectors at {path}.", next_step="encode_texts")
     try:
         table = pq.read_table(path)
         meta = json.loads((table.schema.metadata or {})[_META_KEY])

@@ -38,7 +38,7 @@ def read_served(con: duckdb.DuckDBPyConnection, variant: str | None = None) -> p
     """The served log (user_id, item_id, rank, score, served_at, variant), optionally one variant."""
     has = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'served'").fetchone()[0]
     if not has:
-        raise NotFoundError("This database has no served log; load one with `interestlens ingest-recs`.")
+        raise NotFoundError("This database has no served log.", next_step="load_served")
     where, params = ("WHERE variant = ?", [variant]) if variant is not None else ("", [])
     df = con.execute(f"SELECT user_id, item_id, rank, score, served_at, variant FROM served {where} "
                      "ORDER BY served_at, user_id, variant, rank", params).df()

@@ -95,7 +95,7 @@ def check_version(con: duckdb.DuckDBPyConnection, path: Path | str) -> None:
         )
     if version < SCHEMA_VERSION:
         raise StoreError(
-            f"{path} has schema {version}; run `interestlens migrate --db {path}` (or any ingest) to upgrade it to {SCHEMA_VERSION}."
+            f"{path} has schema {version}; it needs upgrading to {SCHEMA_VERSION}.", next_step="migrate", step_db=path
         )
 
 
@@ -172,7 +172,7 @@ def require_table_events(con: duckdb.DuckDBPyConnection, path: Path | str) -> No
     ).fetchall()[0][0]
     if views:
         raise StoreError(
-            f"{path} reads its events in place from Parquet files (interestlens attach), so it cannot be written to; "
+            f"{path} reads its events in place from Parquet files (an attached dataset), so it cannot be written to; "
             "add files to the Parquet dataset instead, or ingest into a database of its own."
         )
 
@@ -206,7 +206,7 @@ def connect_read(db: str | os.PathLike | None = None, timeout_s: float = 10.0) -
     """Open the database read-only, retrying while a writer holds it, and close it when done."""
     path = default_db_path(db)
     if not path.exists():
-        raise StoreError(f"No database at {path}: create one with `interestlens build` or `interestlens ingest`.")
+        raise StoreError(f"No database at {path}.", next_step="create_db", step_db=path)
     require_duckdb_file(path)
     con = _retry(lambda: duckdb.connect(str(path), read_only=True), path, timeout_s)
     try:
@@ -265,8 +265,8 @@ def require_duckdb_file(path: Path) -> None:
     if head[_MAGIC_OFFSET:_MAGIC_OFFSET + len(_DUCKDB_MAGIC)] == _DUCKDB_MAGIC:
         return
     raise SettingError(
-        "{path} is not a DuckDB database file (it looks like {kind}); {db} is the database, and a log is loaded into "
-        "it by `interestlens ingest`.", "db", path=path, kind=_looks_like(path, head)
+        "{path} is not a DuckDB database file (it looks like {kind}); {db} is the database, not a log.", "db",
+        path=path, kind=_looks_like(path, head), next_step="ingest_log",
     )
 
 
@@ -283,8 +283,8 @@ def _raise_if_damaged(exc: BaseException, path: Path) -> None:
     """Turn DuckDB's report of a damaged database file into one sentence (StoreError); other errors pass."""
     if _is_damaged(exc):
         raise StoreError(
-            f"The database {path} is damaged ({_first_line(exc)}); restore it from a backup or rebuild it with "
-            "`interestlens ingest` or `interestlens build`."
+            f"The database {path} is damaged ({_first_line(exc)}); restore it from a backup or rebuild it.",
+            next_step="rebuild_db", step_db=path,
         ) from exc
 
 

@@ -150,7 +150,7 @@ def read_drift(model_dir: str | os.PathLike) -> pd.DataFrame:
     """The drift summaries beside a model, largest change first; NotFoundError if the job has not run."""
     path = Path(model_dir) / DRIFT_FILE
     if not path.exists():
-        raise NotFoundError(f"No drift summaries beside the model at {model_dir}; run `interestlens drift` first.")
+        raise NotFoundError(f"No drift summaries beside the model at {model_dir}.", next_step="drift")
     return _ordered(pq.read_table(path).to_pandas())
 
 

@@ -1,7 +1,7 @@
 """The app's data layer: typed, cached calls into `core`, one mechanism (Streamlit's caches, with size limits).
 
 - `handles`: which database and model (`DbRef`, `ModelRef`: the keys of every cached result), model cards;
-- `resources`: `st.cache_resource` builders (the loaded model, its analysers and explainer);
+- `resources`: `st.cache_resource` builders (the loaded model, its analysers and explainer, the report's plotly.js);
 - `queries`: `st.cache_data` reads of the store;
 - `models`: `st.cache_data` model-backed results (recommendations, trajectory, attention, explanations, fairness);
 - `semantic`: item text vectors, interests in words, search by meaning;
@@ -72,6 +72,7 @@ from dashboard.cache.resources import (
     attention_analyser,
     explainer,
     loaded_model,
+    plotly_js,
     trajectory_analyser,
 )
 from dashboard.cache.served import served_fairness, served_fairness_trend, served_variants
@@ -89,5 +90,6 @@ __all__ = [
     "list_users", "model_fit", "run_rejects", "top_items", "user_attribute_keys", "user_attributes", "user_exists",
     "user_history",
     "served_fairness", "served_fairness_trend", "served_variants",
-    "APP_TORCH_THREADS", "attention_analyser", "explainer", "loaded_model", "trajectory_analyser",
+    "APP_TORCH_THREADS", "attention_analyser", "explainer", "loaded_model", "plotly_js",
+    "trajectory_analyser",
 ]

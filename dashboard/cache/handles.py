@@ -64,7 +64,8 @@ class ModelRef:
     """One checkpoint folder as of one set of weights: the key of every model-backed result."""
 
     path: str  # the checkpoint folder (model.safetensors + JSON files)
-    stamp: int  # mtime_ns of model.safetensors: a retrained model in the same folder is another key
+    stamp: str  # content hash of model.safetensors (core.checkpoint.weights_fingerprint): a retrained model in the
+    # same folder is another key, a touched or copied-back file with the same bytes keeps every cached result
 
     @property
     def dir(self) -> Path:
@@ -132,9 +133,21 @@ def list_models() -> list[Path]:
 
 
 def model_ref(model_dir: Path | str) -> ModelRef:
-    """The reference of a checkpoint folder (its weights, or an external model's registration, must exist)."""
+    """The reference of a checkpoint folder (its weights, or an external model's registration, must exist).
+
+    Keyed on the weights' content, not their mtime: the hash is read again only when the file's stat changes
+    (size, inode, mtime or ctime; a rewrite changes ctime even when its mtime is set back), so a run costs a `stat`
+    and a touched-but-unchanged file keeps every cached result."""
     weights = Path(model_dir) / "model.safetensors"
-    return ModelRef(str(model_dir), (weights if weights.is_file() else Path(model_dir) / "external.json").stat().st_mtime_ns)
+    s = (weights if weights.is_file() else Path(model_dir) / "external.json").stat()
+    return ModelRef(str(model_dir), _fingerprint(str(model_dir), (s.st_size, s.st_ino, s.st_mtime_ns, s.st_ctime_ns)))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _fingerprint(model_dir: str, file_stat: tuple[int, int, int, int]) -> str:  # file_stat: the memo's key only
+    from core.checkpoint import weights_fingerprint  # lazily, as models_root: core.checkpoint imports torch
+
+    return weights_fingerprint(model_dir)
 
 
 def _active_dir() -> Path | None:

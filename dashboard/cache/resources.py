@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # imported when first built: a page without a model never loa
     from core.trajectory import TrajectoryAnalyzer
 
 __all__ = ["APP_TORCH_THREADS", "loaded_model", "trajectory_analyser", "attention_analyser", "explainer",
-           "warm_explanations"]
+           "warm_explanations", "plotly_js"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,16 @@ def explainer(model: ModelRef) -> HistoryExplainer:
     from core.explain import HistoryExplainer
 
     return HistoryExplainer(loaded_model(model))
+
+
+@st.cache_resource(show_spinner=False, max_entries=1)
+def plotly_js() -> str:
+    """The HTML report's script element carrying the installed plotly.js, packed
+    (`dashboard.components.report_assets.plotly_block`): ~3 s of LZMA, so built once per server and shared by every
+    session; the same string for every report (a resource: handed out, never copied)."""
+    from dashboard.components.report_assets import plotly_block
+
+    return plotly_block()
 
 
 def warm_explanations(db: DbRef, model: ModelRef) -> None:

@@ -101,7 +101,7 @@ def _status(db: str, db_stamp: tuple, vectors_stamp: int, registered: tuple[str,
     if not s.fresh:
         what = "are out of date (the items changed)" if s.cached else "have not been computed"
         message = (f"Interests in words, similar items and search by meaning need the item text vectors, which {what}: "
-                   f"run {cmd}." if s.encoder_installed else s.message)
+                   f"run {cmd}." if s.encoder_installed else f"{s.message} Encode them with {cmd}.")
     elif not search and s.encoder_installed:
         message = f"The item vectors were made by the encoder {name}; for search by meaning encode them again with {cmd}."
     else:

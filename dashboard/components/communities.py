@@ -44,11 +44,16 @@ def communities_section(ref: DbRef, period: str) -> None:
     cols = st.columns(2)
     for name, col, default in zip("AB", cols, (0, min(1, len(options) - 1)), strict=True):
         with col:
+            # the option shown is the id alone: a bound selectbox writes the shown text into the URL
+            # (?cohorts_comm_a=3), which must not change when the sizes do; the size is the caption below
             c = st.selectbox(f"Community {name}", options, index=default, key=f"cohorts_comm_{name.lower()}",
-                             format_func=lambda k: f"{k} ({sizes[k]:,} users)")  # fmt: skip
+                             format_func=str, bind="query-params",
+                             help="A group of users more linked to each other than to the rest (Louvain on the "
+                                  "friend graph), by its id.")  # fmt: skip
             share = community_share(str(db), stamp, int(c), period)
             if share.empty:
-                st.info("No categorised events in this community.")
+                st.info(f"No categorised events in this community ({sizes[c]:,} users).")
             else:
                 st.plotly_chart(charts.category_share(share, title=f"Category share, community {c}"),
                                 key=f"cohorts_comm_share_{name}")  # fmt: skip
+                st.caption(f"{sizes[c]:,} users; of their events in each {period}, the share in each category.")

@@ -18,7 +18,7 @@ import streamlit as st
 
 from core.errors import InterestLensError
 from dashboard import cache
-from dashboard.components.charts import md_text
+from dashboard.components.messages import error_text
 from dashboard.components.sidebar import PENDING_MODEL
 from dashboard.components.upload import safe_name
 from dashboard.reader import READER
@@ -67,7 +67,7 @@ def mapping_inputs(columns: list[str]):
         return ColumnMapping(user=user, item=item, time=when, event=event, value=value, category=category,
                              title=title, context=tuple(context), time_unit=unit)
     except InterestLensError as exc:
-        st.error(md_text(exc))
+        st.error(error_text(exc))
         return None
 
 
@@ -87,7 +87,7 @@ def run_ingest(db: Path, preset: str, source: Path, mapping) -> int | None:
                 result = ingest(db, preset, source, mapping=mapping, progress=progress)
         except InterestLensError as exc:
             status.update(label="Ingest failed; the database is unchanged.", state="error")
-            st.error(md_text(exc))
+            st.error(error_text(exc))
             return None
         status.update(label=f"Ingested: {result.accepted:,} events added, {result.rejected:,} rejected, "
                             f"{result.duplicates:,} duplicates dropped.", state="complete", expanded=False)
@@ -153,9 +153,10 @@ def reliability_panel(models: list[Path]) -> None:
     for m in models:
         interest = cache.read_card(m)["metrics"].get("interest") or {}
         if interest.get("reliability"):
-            st.caption(f"Is the interest forecast calibrated? Model {m.name}, test targets "
-                       f"(histogram log-loss {interest.get('histogram', {}).get('log_loss', float('nan')):.3f} beside it).")
             st.plotly_chart(reliability_figure(interest), key="data_reliability")
+            st.caption(f"Is the interest forecast calibrated? When model {m.name} gives a category probability p, "
+                       "the category should come next about p of the time (the diagonal); test targets "
+                       f"(histogram log-loss {interest.get('histogram', {}).get('log_loss', float('nan')):.3f} beside it).")
             return
 
 
@@ -196,7 +197,7 @@ def train_panel(db: Path) -> None:
             save_inputs(db, out)
         except InterestLensError as exc:
             status.update(label="Training stopped.", state="error")
-            st.error(md_text(exc))
+            st.error(error_text(exc))
             return
         status.update(label=f"Trained {out.name}: {result.epochs} epoch{'' if result.epochs == 1 else 's'}, "
                                f"best {result.best_epoch}.",
@@ -226,7 +227,7 @@ def drift_panel(db: Path, model_dir: Path) -> None:
         result = build_drift(db, load_checkpoint(model_dir), progress=progress)
     except InterestLensError as exc:
         bar.empty()
-        st.error(md_text(exc))
+        st.error(error_text(exc))
         return
     bar.progress(1.0, text="Done")
     st.success(f"Drift summaries of {result.users:,} users built in {result.seconds:.0f} s.")
@@ -256,7 +257,7 @@ def vectors_panel(db: Path) -> None:
             tv = encode_items(db)
         except InterestLensError as exc:
             status.update(label="Computing the text vectors failed.", state="error")
-            st.error(md_text(exc))
+            st.error(error_text(exc))
             return
         status.update(label=f"Text vectors of {len(tv.item_ids):,} items ready: {tv.encoded:,} texts encoded in "
                             f"{time.perf_counter() - t0:.0f} s.", state="complete", expanded=False)

@@ -61,6 +61,8 @@ def windows_panel(db: DbRef, model: ModelRef, user: str, item: str) -> None:
     chart = model_charts.bars(windows[windows["level"] == level], "label", "value", f"Contribution per {level}",
                               categorical=True, value_title="contribution to the score")
     st.plotly_chart(chart, key="explain_windows")
+    st.caption(f"How much each {level} of the history pushed this item's score up (positive) or down (negative); "
+               "the bars of one level add up to the score minus the base.")
     st.dataframe(windows, hide_index=True, width="stretch")
 
 
@@ -117,11 +119,14 @@ def attention_vs_shap(db: DbRef, model: ModelRef, user: str, item: str) -> None:
     with left:
         st.plotly_chart(model_charts.bars(both, "event", "shap", "SHAP value per event", categorical=True),
                         key="explain_shap_bars")
+        st.caption("How much each past event pushed the score up or down (its Shapley value).")
     if no_attention:
         right.info("Attention is not available for this model; the deletion curves compare SHAP with recency and chance.")
     else:
-        right.plotly_chart(model_charts.bars(both, "event", "attention", "Attention (rollout) per event",
-                                             categorical=True), key="explain_att_bars")
+        with right:
+            st.plotly_chart(model_charts.bars(both, "event", "attention", "Attention (rollout) per event",
+                                              categorical=True), key="explain_att_bars")
+            st.caption("Where the model looked: the share of its attention on each past event, through all layers.")
     if len(both) > 2 and not no_attention:
         rho = both[["shap", "attention"]].rank().corr().iloc[0, 1]
         st.caption(f"Rank correlation between SHAP values and attention over {len(both)} events: {rho:+.2f}. "

@@ -16,6 +16,7 @@ from core.errors import InterestLensError
 from dashboard import cache, demo
 from dashboard.cache import ModelRef
 from dashboard.components.charts import md_text
+from dashboard.components.messages import error_text
 from dashboard.reader import READER
 
 __all__ = ["FriendsView", "friends_view", "friends_panel", "ego_figure", "share_figure"]
@@ -30,7 +31,7 @@ class FriendsView:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def friends_view(db: str, stamp: tuple[int, int, int], model_dir: str, model_stamp: int, user: str) -> FriendsView | None:
+def friends_view(db: str, stamp: tuple[int, int, int], model_dir: str, model_stamp: str, user: str) -> FriendsView | None:
     """The panel's data for `user` (the id the page holds), None for a model without the social branch."""
     from core.social.communities import dominant_categories
     from core.social.evidence import user_social_evidence
@@ -92,7 +93,7 @@ def friends_panel(model: ModelRef, user: str) -> None:
         db = cache.database()
         view = friends_view(db.path, db.stamp, model.path, model.stamp, user)
     except InterestLensError as exc:
-        st.info(str(exc))
+        st.info(error_text(exc))
         return
     if view is None:
         st.info("This model was trained without friends (interestlens train --social uses the social graph).")
@@ -101,8 +102,13 @@ def friends_panel(model: ModelRef, user: str) -> None:
         st.info("This user has no friends with events in the social graph.")
         return
     left, right = st.columns([3, 2])
-    left.plotly_chart(ego_figure(view, user), key="friends_ego")
-    left.plotly_chart(share_figure(view), key="friends_share")
+    with left:
+        st.plotly_chart(ego_figure(view, user), key="friends_ego")
+        st.caption("The user (star) and their friends: colour is a friend's main category now, a larger dot "
+                   "and a thicker link a friend whose events weigh more in this user's interest.")
+        st.plotly_chart(share_figure(view), key="friends_share")
+        st.caption("At each step, the share of the user's interest that comes from friends rather than their own "
+                   "events.")
     with right:
         st.markdown("**Influenced by**")
         for r in view.friends.head(10).itertuples(index=False):

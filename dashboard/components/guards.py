@@ -11,6 +11,7 @@ from core.errors import InterestLensError
 from dashboard import cache
 from dashboard.cache import DbRef, ModelRef
 from dashboard.components.charts import md_text
+from dashboard.components.messages import error_text
 
 __all__ = ["require_db", "require_model", "require_user", "train_command", "build_command"]
 
@@ -36,7 +37,7 @@ def require_db() -> DbRef:
     try:
         summary = cache.dataset_summary(db)
     except InterestLensError as exc:
-        st.error(md_text(exc))
+        st.error(error_text(exc))
         st.stop()
     if summary["events"] == 0:
         st.info(f"The database `{path}` has no events yet. Add some on the **Data & models** page, or:")

@@ -13,8 +13,8 @@ import streamlit as st
 from core.errors import InterestLensError
 from dashboard import cache
 from dashboard.cache import DbRef, ModelRef
-from dashboard.components.charts import md_text
 from dashboard.components.guards import train_command
+from dashboard.components.messages import error_text
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def computed(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R | None:
         with st.spinner("Computing…", show_time=True):
             return fn(*args, **kwargs)
     except InterestLensError as exc:
-        st.error(md_text(exc))
+        st.error(error_text(exc))
     except Exception:
         log.exception("%s failed", getattr(fn, "__name__", fn))
         st.error("Computing this view failed unexpectedly; the details are in the server log.")

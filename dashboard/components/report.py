@@ -18,8 +18,9 @@ import plotly.graph_objects as go
 import streamlit  # noqa: F401  (registers Streamlit's Plotly theme as the default: the figures get the app's template)
 
 from core.trajectory import grid_view
+from dashboard.cache import plotly_js
 from dashboard.components import charts, model_charts
-from dashboard.components.report_assets import LOADER, figures_block, plotly_block, themed
+from dashboard.components.report_assets import LOADER, figures_block, themed
 from dashboard.components.trajectory_chart import trajectory_chart
 
 __all__ = ["user_report"]
@@ -108,6 +109,6 @@ def user_report(
     tail = history.tail(50)
     parts += ["<h2>Latest events</h2>", _table(tail[["step", "ts", "item_id", "title", "categories", "event_type"]])]
     if figs.drawn:
-        parts += [plotly_block(), figures_block(figs.drawn), LOADER]
+        parts += [plotly_js(), figures_block(figs.drawn), LOADER]
     parts.append("</body></html>")
     return "\n".join(parts)

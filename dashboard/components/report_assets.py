@@ -20,7 +20,6 @@ The alphabet is Python's `b85encode` with `<` replaced by `.`, so a packed block
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import lzma
 from pathlib import Path
@@ -106,9 +105,9 @@ def _block(block_id: str, data: bytes) -> str:
             f"data-size='{len(data)}'>{text}</script>")
 
 
-@functools.lru_cache(maxsize=1)
 def plotly_block() -> str:
-    """The script element holding the installed plotly.min.js, packed (once per process: about 3 s)."""
+    """The script element holding the installed plotly.min.js, packed (about 3 s: the app asks for it through
+    `dashboard.cache.plotly_js`, built once per server like the other shared resources)."""
     return _block("il-plotly", (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes())
 
 

@@ -15,6 +15,7 @@ from core.privacy import FORGOTTEN_KEY
 from dashboard import cache, demo
 from dashboard.access import account_menu
 from dashboard.components.charts import md_text
+from dashboard.components.messages import error_text
 
 __all__ = ["render_sidebar", "MODEL_PARAM", "PENDING_MODEL"]
 
@@ -54,7 +55,7 @@ def _model_fit(db: cache.DbRef, model_dir: Path, card: dict) -> None:
     try:
         fit = cache.model_fit(db, str(model_dir), _parse_ts(fp.get("max_ts")))
     except InterestLensError as exc:
-        st.caption(str(exc))
+        st.caption(error_text(exc))
         return
     if not fit.fits:
         parts = []
@@ -78,7 +79,7 @@ def _model_health(model_dir: Path, card: dict) -> None:
     try:
         cache.loaded_model(cache.model_ref(model_dir))
     except InterestLensError as exc:
-        st.error(f"This model is unusable, so pages show what they can without it: {md_text(exc)}")
+        st.error(f"This model is unusable, so pages show what they can without it: {error_text(exc)}")
         return
     forgotten = card["metrics"].get(FORGOTTEN_KEY)
     if isinstance(forgotten, dict):

@@ -65,13 +65,14 @@ def user_finder(expanded: bool) -> None:
         if not box.open:
             return
         c = st.columns([2, 1, 1])
-        search = c[0].text_input("Search user ids", key="finder_search")
+        # the finder's settings are bound to the URL (a reload keeps them; its open state is the page's own)
+        search = c[0].text_input("Search user ids", key="finder_search", bind="query-params")
         order = c[1].selectbox(
             "Order", ["events_desc", "events_asc", "recent", "user_id"], key="finder_order",
             format_func={"events_desc": "most active", "events_asc": "least active", "recent": "most recent",
-                         "user_id": "by id"}.get,
+                         "user_id": "by id"}.get, bind="query-params",
         )
-        min_events = c[2].number_input("Min events", 0, value=0, key="finder_min")
+        min_events = c[2].number_input("Min events", 0, value=0, key="finder_min", bind="query-params")
         db = cache.database()
         keys = cache.user_attribute_keys(db)
         filters = []
@@ -79,7 +80,8 @@ def user_finder(expanded: bool) -> None:
             cols = st.columns(min(len(keys), 4))
             for n, key in enumerate(keys):
                 values = cache.attribute_values(db, key)
-                choice = cols[n % len(cols)].selectbox(key, ["any", *values], key=f"finder_attr_{key}")
+                choice = cols[n % len(cols)].selectbox(key, ["any", *values], key=f"finder_attr_{key}",
+                                                       bind="query-params")
                 if choice != "any":
                     filters.append((key, choice))
         flt = UserFilter(search=search or None, attributes=tuple(filters), min_events=min_events or None)

@@ -66,6 +66,7 @@ aligned = window.assign(attention=weights)
 left, right = st.columns(2)
 with left:
     st.plotly_chart(charts.timeline(history.iloc[: int(step) + 1], axis=axis), key="attention_timeline")
+    st.caption("The user's events up to the query step: time across, category down, one marker shape per event type.")
     per_event = (aligned.assign(event="#" + aligned["step"].astype(str)) if axis == "event"
                  else aligned.assign(event=aligned["ts"]))
     st.plotly_chart(
@@ -73,16 +74,20 @@ with left:
                           categorical=axis == "event", value_title="share of attention"),
         key="attention_events",
     )
+    st.caption(f"The share of the model's attention ({source}) on each event of the window; the shares add up to 1.")
 with right:
     by_cat = att.by_category(source)
     st.plotly_chart(model_charts.bars(by_cat, "category", "weight", "Attention by category", horizontal=True),
                     key="attention_category")
+    st.caption("The same attention summed over the categories of the events (an event in several categories "
+               "splits its share).")
     by_time = att.by_time(period, source)
     st.plotly_chart(
         model_charts.bars(by_time.assign(period=by_time["period"].astype(str).str[:10]), "period", "weight",
                           f"Attention by {period}", categorical=True),
         key="attention_time",
     )
+    st.caption(f"The same attention summed {period} by {period}: how far back the model looks.")
 
 with st.expander("Weights as a table"):
     table = pd.DataFrame({"step": att.steps, "time": att.times, "title": window["title"].to_numpy(),

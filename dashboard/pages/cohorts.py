@@ -13,13 +13,21 @@ from dashboard.components.guards import require_db
 
 st.title("Cohorts")
 
-# State set-up.
+# State set-up: every setting is bound to the URL (?cohorts_by=, ?cohorts_period=, ...), so a link or a reload
+# gives the same comparison.
 db = require_db()
-segment = st.segmented_control(
-    "Segment by", ["attributes", "graph communities"], default="attributes", key="cohorts_by", bind="query-params"
+c = st.columns(2)
+segment = c[0].segmented_control(
+    "Segment by", ["attributes", "graph communities"], default="attributes", key="cohorts_by", bind="query-params",
+    help="attributes: users who match filters on their attributes, activity or tenure; graph communities: groups of "
+         "users found in the friend graph.",
 ) or "attributes"
+period = c[1].segmented_control(
+    "Period", ["week", "month", "quarter", "year"], default="month", key="cohorts_period", bind="query-params",
+    help="The calendar window each point of the charts covers (UTC).",
+) or "month"
 if segment == "graph communities":
-    communities_section(db, st.session_state.get("cohorts_period") or "month")
+    communities_section(db, period)
     st.stop()
 keys = cache.user_attribute_keys(db)
 # Activity and tenure quarters, built from the log as the Fairness page builds them (core.fairness.log_user_groups).
@@ -31,13 +39,8 @@ if not keys:
                     "and tenure, which are built from the log.")
 
 # Inputs: two cohorts, each a set of attribute filters (bound to the URL so a comparison can be shared).
-c = st.columns(2)
-period = c[0].segmented_control(
-    "Period", ["week", "month", "quarter", "year"], default="month", key="cohorts_period", bind="query-params",
-    help="The calendar window each point of the charts covers (UTC).",
-) or "month"
 model = cache.active_model()
-source = c[1].segmented_control(
+source = st.segmented_control(
     "Interest from", ["events", "model"], default="events", key="cohorts_source", bind="query-params",
     help="events: the categories of what members did in each period; model: the mean of members' model interest "
          "(core.trajectory.cohort_trajectory; slower, every member's trajectory is computed)",
@@ -96,6 +99,8 @@ for (n, f), col in zip(cohorts.items(), cols, strict=True):
                 charts.category_share(shares[n], title=f"{'Model interest' if source == 'model' else 'Category share'}, cohort {n}"),
                 key=f"cohorts_share_{n}",
             )
+            st.caption(f"Of cohort {n}'s {'model interest' if source == 'model' else 'events'} in each {period}, "
+                       "the share in each category.")
 
 both = pd.concat([df.assign(cohort=n) for n, df in shares.items() if not df.empty], ignore_index=True)
 if both.empty:

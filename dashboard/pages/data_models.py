@@ -20,7 +20,7 @@ db = cache.db_path()
 limit_mb = int(st.get_option("server.maxUploadSize"))
 st.caption(f"Database: `{db}`" + ("" if db.exists() else " (not created yet: the first ingest creates it)"))
 
-add_tab, runs_tab, models_tab = st.tabs(["Add data", "Ingest runs", "Models"])
+add_tab, runs_tab, models_tab = st.tabs(["Add data", "Ingest runs", "Models"], key="data_tab", bind="query-params")
 with add_tab:
     # Inputs: the files, then the preset (and a column mapping for generic files).
     files = st.file_uploader(
@@ -83,7 +83,8 @@ with runs_tab:
             st.info("Nothing has been ingested into this database yet.")
         else:
             st.dataframe(runs, hide_index=True, width="stretch")
-            run = st.selectbox("Rejected rows of run", runs["run_id"].tolist(), key="data_runs_pick")
+            run = st.selectbox("Rejected rows of run", runs["run_id"].tolist(), key="data_runs_pick", bind="query-params",
+                               help="The rows one ingest refused, each with its reason.")
             data_panels.reject_report(int(run))
 
 with models_tab:

@@ -81,6 +81,8 @@ with events_tab:
         labels = [lab.text() for lab in expl.labels]
         st.plotly_chart(model_charts.waterfall(labels, expl.values, expl.base, expl.fx, "Contribution of each event"),
                         key="explain_waterfall")
+        st.caption("From the base (the score with no history) each past event adds its push up (red) or down "
+                   "(blue), ending at the item's score.")
         table = explain_panels.event_table(expl)
         st.dataframe(table, hide_index=True, width="stretch")
         st.download_button("Download (CSV)", panels.csv(table), f"explanation_{user}_{item}.csv", "text/csv",

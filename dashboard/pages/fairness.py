@@ -15,6 +15,7 @@ from dashboard.components import fairness_charts as fc
 from dashboard.components import panels
 from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db, require_model
+from dashboard.components.messages import error_text
 
 st.title("Fairness")
 
@@ -60,7 +61,7 @@ try:
         view = (cache.served_fairness(db, variant, int(k), tuple(by), 200, int(min_size)) if served
                 else cache.fairness(db, model, int(k), tuple(by), 200, int(min_size)))
 except InterestLensError as exc:
-    st.error(md_text(exc))
+    st.error(error_text(exc))
     st.stop()
 report = view.report
 if served:
@@ -89,8 +90,9 @@ with users_tab:
             for attribute in table["attribute"].unique():
                 sub = table[table["attribute"] == attribute]
                 st.plotly_chart(fc.group_bars(table, nd, attribute, int(min_size)), key=f"fairness_bars_{attribute}")
-                if (sub["size"] < int(min_size)).any():
-                    st.caption(f"Grey groups have fewer than {int(min_size)} users: shown, but left out of the gaps.")
+                grey = (f" Grey groups have fewer than {int(min_size)} users: shown, but left out of the gaps."
+                        if (sub["size"] < int(min_size)).any() else "")
+                st.caption(f"Mean {nd} of each {md_text(attribute)} group: a longer bar is better served.{grey}")
             st.dataframe(table, hide_index=True, width="stretch")
             st.download_button("Download user groups (CSV)", panels.csv(table), "fairness_users.csv", "text/csv",
                                key="fairness_users_csv")
@@ -112,11 +114,14 @@ with items_tab:
         st.caption(f"{it.users:,} lists over a catalogue of {it.catalogue:,} items; the short head is "
                    f"{it.short_head_items:,} items holding 80% of training interactions.")
         st.plotly_chart(fc.lorenz(view.counts, it.gini), key="fairness_lorenz")
+        st.caption("How concentrated the recommendations are: items from least to most recommended against their "
+                   "cumulative share of all slots (the diagonal = every item equally often).")
         for t in it.exposure:
             st.plotly_chart(fc.exposure_bars(t), key=f"fairness_exposure_{t.grouping}")
-            if t.left_out:
-                st.caption("Left out of the parity: " + ", ".join(md_text(g) for g in t.left_out)
-                           + " (no category, or no items), which would otherwise decide it.")
+            left = (" Left out of the parity: " + ", ".join(md_text(g) for g in t.left_out)
+                    + " (no category, or no items), which would otherwise decide it." if t.left_out else "")
+            st.caption(f"Each {md_text(t.grouping)} group's share of the attention the lists give (higher ranks "
+                       f"count more) beside its share of what users chose next.{left}")
             st.dataframe(fc.exposure_table(t), hide_index=True, width="stretch")
 with calib_tab:
     if calib_tab.open:
@@ -132,6 +137,8 @@ with calib_tab:
         else:
             for attribute in ctable["attribute"].unique():
                 st.plotly_chart(fc.group_bars(ctable, "miscalibration", attribute), key=f"fairness_calib_{attribute}")
+                st.caption(f"Mean miscalibration of each {md_text(attribute)} group: how far its users' lists stray "
+                           "from the mix of categories in their histories (0 = none).")
             st.dataframe(ctable, hide_index=True, width="stretch")
 with trend_tab:
     if trend_tab.open:
@@ -140,7 +147,7 @@ with trend_tab:
                 windows = (cache.served_fairness_trend(db, variant, int(k), tuple(by), freq, int(min_size)) if served
                            else cache.fairness_trend(db, model, int(k), tuple(by), freq, int(min_size)))
         except InterestLensError as exc:
-            st.error(md_text(exc))
+            st.error(error_text(exc))
             st.stop()
         shown, sparse = shown_windows(windows)  # core's rule, as `interestlens fairness` applies it
         frame = fc.trend_frame(shown)
@@ -163,6 +170,8 @@ with trend_tab:
             if gap_cols:
                 st.plotly_chart(fc.trend_lines(frame, gap_cols, f"{nd} gap between groups per {freq}"),
                                 key="fairness_trend_gaps")
+                st.caption(f"For each grouping, the best group's mean {nd} minus the worst's, {freq} by {freq} "
+                           "(0 = served alike).")
             st.dataframe(frame, hide_index=True, width="stretch")
             st.download_button("Download trends (CSV)", panels.csv(frame), "fairness_trends.csv", "text/csv",
                                key="fairness_trend_csv")

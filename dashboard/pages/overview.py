@@ -43,6 +43,7 @@ def counters() -> None:
         + ", ".join(f"{k} {v:,}" for k, v in s["event_types"].items())
     )
     st.plotly_chart(charts.events_over_time(cache.events_over_time(now, period)), key="overview_events")
+    st.caption(f"How many events the log holds in each {period}, by event type.")
     if every is not None:
         cache.release()
         st.caption(f"Live: the counters and this chart refresh every {every:g} s (latest run {v.last_run_id}).")
@@ -62,6 +63,7 @@ with right:
 
 top = cache.top_items(db, 15)
 st.plotly_chart(charts.top_items(top), key="overview_top")
+st.caption("The 15 items with the most events, whatever the event type.")
 
 with st.expander("Top items as a table"):
     table = top.assign(categories=top["categories"].map(", ".join))

@@ -11,6 +11,7 @@ from dashboard.cache import semantic as sem
 from dashboard.components import nav, panels
 from dashboard.components.charts import md_text
 from dashboard.components.guards import require_db, require_model
+from dashboard.components.messages import error_text
 from dashboard.components.user_finder import select_user
 
 
@@ -36,7 +37,8 @@ c = st.columns([4, 2, 2])
 query = c[0].text_input("Search", key="q", bind="query-params", placeholder="e.g. space adventure").strip()
 what = c[1].segmented_control("Find", ["items", "users"], default="items", key="search_what",
                               bind="query-params") or "items"
-k = c[2].slider("Results", 5, 50, 10, step=5, key="search_k")
+k = c[2].slider("Results", 5, 50, 10, step=5, key="search_k", bind="query-params",
+                help="How many of the closest items (or users) to list.")
 if not query:
     st.info("Type a few words: items are ranked by the meaning of their text (title, categories, tags), users by "
             "what the model believes they want next.")
@@ -53,7 +55,7 @@ try:
             st.stop()
         table = pd.DataFrame({"user_id": [m.user_id for m in found], "similarity": [m.score for m in found]})
 except InterestLensError as exc:
-    st.error(md_text(exc))
+    st.error(error_text(exc))
     st.stop()
 
 # Layout.

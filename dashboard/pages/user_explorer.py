@@ -76,6 +76,8 @@ st.plotly_chart(  # built once per user and marks, shared by every session (expl
                                    explorer_views.steps_key(marks.skipped_steps), marks.trained_until),
     key="user_timeline",
 )
+st.caption("Every event of this user: time across, category down, one marker shape per event type (crossed: "
+           "items new to the model; the dotted line: where its training data ends).")
 
 with st.expander("Events as a table"):
     if every:

@@ -103,7 +103,8 @@ def test_status_tells_what_can_be_shown_without_the_extra(semantic_db, writable_
     assert ok.cached and ok.fresh and not ok.encoder_installed
     assert ok.can_describe and not ok.can_search and "pip install -e '.[semantic]'" in ok.message
     none = semantic_status(writable_db)
-    assert not none.cached and not none.can_describe and "interestlens semantic encode" in none.message
+    assert not none.cached and not none.can_describe and none.message.endswith("then the item texts need encoding.")
+    assert none.next_step == "encode_texts" and ok.next_step is None
     encode_items(writable_db, tiny_text_encoder)
     assert semantic_status(writable_db).fresh
     with connect_write(writable_db) as con:

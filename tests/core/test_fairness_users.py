@@ -207,3 +207,30 @@ def test_no_gap_without_two_groups_large_enough():
     _, gaps = grouped_metrics(values, groups, n_boot=10, min_group_size=30)
     assert gaps[0].groups == 1 and gaps[0].left_out == 1
     assert math.isnan(gaps[0].difference) and math.isnan(gaps[0].difference_high)
+
+
+def test_default_group_means_equal_metricframes_and_fairlearn_is_not_imported():
+    """The default path's group means (pandas) are MetricFrame's, NaN users left out, an all-NaN group NaN; and
+    importing core.fairness does not import fairlearn (~0.8 s of CPU on the Fairness page's first open)."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(5)
+    a = rng.random(50)
+    a[rng.random(50) < 0.3] = np.nan
+    values = pd.DataFrame({"a": a, "b": rng.random(50)}, index=pd.Index([f"u{i}" for i in range(50)], name="user_id"))
+    groups = pd.DataFrame({"g": rng.choice(["x", "y", "z"], 50), "h": ["p"] * 49 + ["q"]}, index=values.index)
+    values.loc[groups["h"] == "q", "a"] = np.nan  # a one-user group with no value for "a"
+    fast, fast_gaps = grouped_metrics(values, groups, n_boot=None)
+    slow, slow_gaps = grouped_metrics(values, groups, n_boot=None, bootstrap="fairlearn")
+    assert [(r.attribute, r.group, r.size) for r in fast] == [(r.attribute, r.group, r.size) for r in slow]
+    for f, s in zip(fast, slow, strict=True):
+        assert f.values.keys() == s.values.keys()
+        for m in f.values:
+            assert f.values[m] == pytest.approx(s.values[m], nan_ok=True, rel=1e-12)
+    assert math.isnan(next(r for r in fast if r.group == "q").values["a"])
+    assert [(g.attribute, g.metric, g.best_group, g.worst_group) for g in fast_gaps] == \
+        [(g.attribute, g.metric, g.best_group, g.worst_group) for g in slow_gaps]
+    code = "import sys, core.fairness; print('fairlearn' in sys.modules, 'sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -96,8 +96,9 @@ def test_default_cache_lives_beside_the_database_not_in_it(writable_db, tiny_tex
 
 
 def test_damaged_or_missing_cache_gives_a_clear_error(tmp_path):
-    with pytest.raises(NotFoundError, match="semantic encode"):
+    with pytest.raises(NotFoundError, match="There are no text vectors at") as missing:
         read_vectors(tmp_path / "none.parquet")
+    assert missing.value.next_step == "encode_texts" and "interestlens" not in str(missing.value)
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"not parquet")
     with pytest.raises(InterestLensError, match="damaged"):

@@ -216,3 +216,21 @@ def test_reader_gives_up_with_a_clear_message(hand_db):
         with connect_read(hand_db, timeout_s=0.3):
             pass
     p.join()
+
+
+def test_an_older_schema_names_the_migrate_step_and_the_cli_words_it(tmp_path, monkeypatch, capsys):
+    """core describes the old schema and names the step (`next_step="migrate"`); the CLI says which command runs it."""
+    from test_store_open import cli
+
+    db = tmp_path / "old.duckdb"
+    with connect_write(db) as con:
+        con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION - 1)])
+    with pytest.raises(StoreError) as old:
+        with connect_read(db):
+            pass
+    assert str(old.value) == f"{db} has schema {SCHEMA_VERSION - 1}; it needs upgrading to {SCHEMA_VERSION}."
+    assert (old.value.next_step, old.value.step_db) == ("migrate", str(db))
+    code, out, err = cli(monkeypatch, capsys, "summary", "--db", str(db))
+    assert (code, out) == (1, "") and err == (f"error: {db} has schema {SCHEMA_VERSION - 1}; it needs upgrading to "
+                                       f"{SCHEMA_VERSION}. Run `interestlens migrate --db {db}` (or any ingest) to "
+                                       "upgrade it.\n")

@@ -57,7 +57,7 @@ def test_a_log_passed_as_db_is_one_sentence_and_left_unchanged(monkeypatch, caps
     code, out, err = cli(monkeypatch, capsys, "summary", "--db", str(path))
     assert (code, out) == (1, "")
     assert err == (f"error: {path} is not a DuckDB database file (it looks like {LOGS[name][1]}); --db is the "
-                   "database, and a log is loaded into it by `interestlens ingest`.\n")
+                   "database, not a log. Load a log into a database with `interestlens ingest`.\n")
     assert "unexpected" not in err and err.count("\n") == 1
     assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == [name]
 
@@ -105,7 +105,7 @@ def test_a_damaged_database_is_one_sentence(monkeypatch, capsys, synthetic_db, t
     code, out, err = cli(monkeypatch, capsys, "summary", "--db", str(db))
     assert (code, out) == (1, "") and err.count("\n") == 1 and "unexpected" not in err
     assert re.match(DAMAGED, err), err
-    assert err.rstrip().endswith("`interestlens ingest` or `interestlens build`.")
+    assert err.rstrip().endswith("rebuild it. To rebuild it: `interestlens ingest` or `interestlens build`.")
 
 
 def test_a_damaged_catalog_is_one_sentence_on_open(monkeypatch, capsys, synthetic_db, tmp_path):

@@ -108,8 +108,9 @@ def test_drift_job_writes_every_user_beside_the_model(synthetic_db, untrained_mo
     model_dir = tmp_path / "model"
     shutil.copytree(untrained_model_dir, model_dir)
     loaded = load_checkpoint(model_dir)
-    with pytest.raises(NotFoundError, match="interestlens drift"):
+    with pytest.raises(NotFoundError, match="No drift summaries beside the model") as missing:
         read_drift(model_dir)
+    assert missing.value.next_step == "drift"  # the apps word it (cli: `interestlens drift`; app: its button)
     result = build_drift(synthetic_db, loaded)
     assert result.path == model_dir / DRIFT_FILE and result.path.exists()
     table = pq.read_table(result.path).to_pandas()

@@ -63,3 +63,29 @@ def small(png: Path) -> None:
     with Image.open(png) as im:
         flat = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     flat.save(png, optimize=True)
+
+
+def uncaptioned_charts(at: AppTest) -> list[str]:
+    """The keys of the Plotly charts on the page without a one-line caption right after them in the same container
+    (the page's plain-language rule: every chart says what it shows), in page order."""
+    missing: list[str] = []
+
+    def walk(node) -> None:
+        children = getattr(node, "children", None)
+        if not children:
+            return
+        kids = [children[i] for i in sorted(children)]
+        for i, kid in enumerate(kids):
+            if getattr(kid, "type", None) == "plotly_chart":
+                after = kids[i + 1] if i + 1 < len(kids) else None
+                if getattr(after, "type", None) != "caption" or not str(after.value).strip():
+                    missing.append(kid.key or kid.proto.id)
+            walk(kid)
+
+    walk(at._tree)
+    return missing
+
+
+def unexplained_metrics(at: AppTest) -> list[str]:
+    """The labels of the metrics on the page without a help text (the tooltip that says what the number is)."""
+    return [m.label for m in at.metric if not m.proto.help.strip()]

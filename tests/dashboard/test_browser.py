@@ -39,14 +39,22 @@ def _idle(page) -> None:
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=SLOW)
 
 
+ONE_LIST_JS = "document.querySelectorAll('[data-testid=\"stSidebar\"] [data-testid=\"stRadio\"]').length === 1"
+
+
+# The run is over and drew the whole page: no element left over from the previous page (Streamlit marks those
+# data-stale until the run replaces them) and one page list. `_idle` alone can pass in the moment between a click and
+# the run's start, and the screenshot then showed the old page's charts under the new heading.
+SETTLED_JS = ("!document.querySelector('[data-stale=\"true\"]') && "
+              "!document.querySelector('[data-testid=\"stStatusWidget\"]') && " + ONE_LIST_JS)
+
+
 def _shot(page, name: str) -> None:
     _idle(page)
+    page.wait_for_function(SETTLED_JS, timeout=SLOW)
     path = SHOTS / name
     page.screenshot(path=str(path))
     small(path)
-
-
-ONE_LIST_JS = "document.querySelectorAll('[data-testid=\"stSidebar\"] [data-testid=\"stRadio\"]').length === 1"
 
 
 def _goto(page, name: str) -> None:

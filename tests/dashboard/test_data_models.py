@@ -84,3 +84,19 @@ def test_build_drift_summaries_button_writes_them_with_progress(monkeypatch, syn
     assert any(f"Drift summaries of {len(expected):,} users built" in s.value for s in at.success)
     at.run()  # the next run finds them built
     assert at.button(key="data_drift_go").label == "Rebuild drift summaries"
+
+
+def test_the_ingest_run_shown_and_the_tab_live_in_the_url(monkeypatch, writable_db, dash_model, tmp_path):
+    """?data_tab=Ingest runs&data_runs_pick=N opens run N's rejected rows (the default is the latest run)."""
+    from test_live import append_batch
+
+    monkeypatch.setenv("INTERESTLENS_DB", str(writable_db))
+    monkeypatch.setenv("INTERESTLENS_MODEL", str(dash_model))
+    append_batch(writable_db, tmp_path)  # two more runs
+    with connect_read(writable_db) as con:
+        runs = [r[0] for r in con.execute("SELECT run_id FROM ingest_runs ORDER BY run_id").fetchall()]
+    assert len(runs) >= 2
+    at = open_page("data_models", data_tab="Ingest runs")
+    assert not problems(at) and at.selectbox(key="data_runs_pick").value == runs[-1]
+    linked = open_page("data_models", data_tab="Ingest runs", data_runs_pick=str(runs[0]))
+    assert not problems(linked) and linked.selectbox(key="data_runs_pick").value == runs[0]

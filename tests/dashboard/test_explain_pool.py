@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from dashboard_helpers import USER, open_page, problems
 
-from core.checkpoint import load_checkpoint
+from core.checkpoint import load_checkpoint, weights_fingerprint
 from core.explain import HistoryExplainer
 from core.recommend import recommend_users
 from core.store import connect_read
@@ -23,7 +23,7 @@ from dashboard.explain_pool import ExplainBusy, ExplainJob, ExplainPool, explain
 
 def _job(dash_env, item: str | None = None) -> ExplainJob:
     db, model = dash_env
-    return ExplainJob(str(db), str(model), (model / "model.safetensors").stat().st_mtime_ns, USER, item)
+    return ExplainJob(str(db), str(model), weights_fingerprint(model), USER, item)
 
 
 def _same(a, b) -> None:
@@ -115,7 +115,7 @@ def test_the_explain_page_shows_the_pooled_explanation(dash_env, monkeypatch):
         w.join(30)
     assert workers and not any(w.is_alive() for w in workers)
     job = _job(dash_env)  # warming a closed pool (a page run during shutdown) is skipped, never an error
-    assert explain_pool._POOL.warm(job.db_path, job.model_path, job.model_stamp + 1) == []
+    assert explain_pool._POOL.warm(job.db_path, job.model_path, job.model_stamp + "-other") == []
 
 
 def test_a_bad_worker_setting_is_one_sentence_on_the_explain_page_only(dash_env, monkeypatch):

@@ -87,3 +87,27 @@ def test_explain_page_shows_friends_as_a_feature_group(friends_env):
     assert dict(zip(table["user_id"], table["value"], strict=True)) == pytest.approx(
         dict(zip(fx.friends, map(float, fx.values), strict=True)))
     assert (table["explorer"] == "/user?user=" + table["user_id"]).all()
+
+
+def test_the_community_pickers_live_in_the_url(friends_env):
+    """A link with ?cohorts_comm_a=&cohorts_comm_b=&cohorts_period= opens those communities over those windows; a
+    pick is bound to the URL under its key, by the id alone (so a reload or a shared link gives the same comparison)."""
+    db, _model = friends_env
+    from core.social.communities import graph_communities
+
+    with connect_read(db) as con:
+        comm = graph_communities(con, seed=0)
+    ids = sorted(int(c) for c in comm["community"].unique())
+    assert len(ids) >= 2
+    a, b = ids[-1], ids[0]  # not the defaults (A = first, B = second)
+    at = open_page("cohorts", cohorts_by="graph communities", cohorts_comm_a=str(a), cohorts_comm_b=str(b),
+                   cohorts_period="quarter")
+    assert not problems(at)
+    assert at.selectbox(key="cohorts_comm_a").value == a and at.selectbox(key="cohorts_comm_b").value == b
+    assert at.segmented_control(key="cohorts_period").value == "quarter"
+    assert figure(at, "cohorts_comm_share_A")["layout"]["title"]["text"] == f"Category share, community {a}"
+    at.selectbox(key="cohorts_comm_b").set_value(ids[1]).run()
+    assert not problems(at) and at.selectbox(key="cohorts_comm_b").value == ids[1]
+    # the browser writes a bound widget's shown option into the URL under its key: the id alone, stable as sizes move
+    assert [s.proto.query_param_key for s in at.selectbox] == ["cohorts_comm_a", "cohorts_comm_b"]
+    assert at.selectbox(key="cohorts_comm_b").options == [str(i) for i in ids]

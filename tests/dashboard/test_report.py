@@ -150,3 +150,24 @@ def test_chromium_draws_the_report_offline_from_its_packed_plotly(tmp_path, chro
     assert not requests and not errors, (requests, errors)
     assert len(drawn) == 4 and all(n > 0 for n, _ in drawn)
     assert drawn[0][1] == ["#0068c9", "#83c9ff", "#ff2b2b"]  # the timeline's event types, as in the app
+
+
+def test_the_packed_plotly_js_is_built_once_in_streamlits_cache(monkeypatch):
+    """plotly.js is packed once (~3 s) and then served from the data layer's `st.cache_resource`: no cache of its
+    own beside Streamlit's (clearing the app's resource cache packs it again)."""
+    import streamlit as st
+
+    from dashboard import cache
+    from dashboard.components import report_assets
+
+    packed = []
+    real = report_assets.plotly_block
+    monkeypatch.setattr(report_assets, "plotly_block", lambda: packed.append(1) or real())
+    cache.plotly_js.clear()
+    first = user_report("17", _history(), None, None, None)
+    second = user_report("18", _history(), None, None, None)
+    assert len(packed) == 1 and _block(first, "il-plotly") == _block(second, "il-plotly")
+    st.cache_resource.clear()  # the one mechanism the app's caches answer to
+    user_report("19", _history(), None, None, None)
+    assert len(packed) == 2
+    assert not hasattr(report_assets.plotly_block, "cache_info")  # no functools cache left on the builder

@@ -92,8 +92,9 @@ def test_search_by_meaning_over_items_and_users(text_env, encoder):
         users = search_users(loaded, tv, load_sequences(con, loaded.vocab), QUERY, encoder, 10)
     assert _table(at, "user_id")["user_id"].tolist() == [u.user_id for u in users]
     assert at.query_params["q"] == QUERY  # the search is a link
-    linked = open_page("search", q=QUERY, search_what="users")
-    assert linked.segmented_control(key="search_what").value == "users"
+    linked = open_page("search", q=QUERY, search_what="users", search_k="5")
+    assert linked.segmented_control(key="search_what").value == "users" and linked.slider(key="search_k").value == 5
+    assert _table(linked, "user_id")["user_id"].tolist() == [u.user_id for u in users][:5]  # ?search_k= is the count
 
 
 def test_vectors_made_by_another_encoder_say_so_on_the_search_page(text_env):

@@ -139,3 +139,15 @@ def test_html_report_of_the_user_is_offered_for_download(dash_env):
     at.button(key="user_report_build").click().run()
     assert not problems(at)
     assert "Download the report (HTML)" in [b.label for b in at.download_button]
+
+
+def test_the_user_finders_settings_live_in_the_url(dash_env):
+    """A link with the finder's search, order (by its shown label) and minimum opens the finder with them; the
+    table lists only the users they select."""
+    at = open_page("user_explorer", finder_search="u01", finder_order="by id", finder_min="5")
+    assert not problems(at)
+    assert at.text_input(key="finder_search").value == "u01"
+    assert at.selectbox(key="finder_order").value == "user_id"
+    assert at.number_input(key="finder_min").value == 5
+    listed = next(d.value for d in at.dataframe if "user_id" in d.value.columns)["user_id"].tolist()
+    assert listed and all("u01" in u for u in listed) and listed == sorted(listed)
