@@ -15,7 +15,7 @@ from plotly.basedatatypes import BaseFigure
 
 from core.checkpoint import load_checkpoint
 from core.store import connect_read
-from core.trajectory import TrajectoryAnalyzer, grid_view, user_view
+from core.trajectory import TrajectoryAnalyzer, grid_view, user_view, views_state
 from dashboard import cache
 from dashboard.components import charts, explorer_views, model_charts
 from dashboard.components.charts import PreparedFigure
@@ -50,9 +50,13 @@ def test_a_revisited_user_gets_the_same_figures_as_a_fresh_build(dash_env):
         assert not problems(at)
     assert {k: figure(at, k) for k in first} == first
     assert [m.value for m in at.metric if m.label == "Events"] == [f"{len(cache.user_history(cache.database(), USER)):,}"]
-    # ... and what core computes now, drawn without any cache
+    # ... and what core computes now, drawn without any cache (from the model's views file, as the app reads it:
+    # the drift job wrote it; tests/core/test_views_sidecar.py shows it equals the live computation to 1e-6)
+    analyser = TrajectoryAnalyzer(load_checkpoint(model))
+    views = views_state(model, analyser, cache.MAX_K)
+    assert views is not None
     with connect_read(db) as con:
-        uv = user_view(TrajectoryAnalyzer(load_checkpoint(model)), con, USER, cache.MAX_K)
+        uv = user_view(analyser, con, USER, cache.MAX_K, views=views)
     fresh = trajectory_chart(grid_view(uv.trajectory, "auto", model_charts.VIEWS["model"]),
                              "Interest over categories — model")
     assert first["user_trajectory"] == _spec(fresh)
