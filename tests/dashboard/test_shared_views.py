@@ -94,3 +94,27 @@ def test_a_new_commit_or_retrained_model_is_a_new_entry(monkeypatch, writable_db
     assert model2 != model
     again = explorer_views.trajectory_figures(db2, model2, USER, "model", "auto", True, None, None)
     assert again is not figs2 and _spec(again.chart) == _spec(figs2.chart)  # rebuilt (same weights: same drawing)
+
+
+def test_figures_prepared_from_their_dicts_equal_the_built_figures(dash_env):
+    """`PreparedFigure.of` (no Figure built) sends what `PreparedFigure(figure(...))` sends, marks and all."""
+    from core.store import queries
+
+    db, model = dash_env
+    with connect_read(db) as con:
+        traj = TrajectoryAnalyzer(load_checkpoint(model)).user(con, USER)
+        history = queries.user_history(con, USER)
+    n = len(history)
+    grid = grid_view(traj, "auto", model_charts.VIEWS["model"])
+    marks = dict(new_steps=np.array([n - 2, n - 1]), after_training=np.array([n // 2, n - 1]))
+    until = history["ts"].iloc[n // 2].to_pydatetime()
+    pairs = {
+        "trajectory": lambda p: trajectory_chart(grid, "t", **marks, prepared=p),
+        "gate": lambda p: model_charts.gate_line(traj, prepared=p),
+        "timeline": lambda p: charts.timeline(history, np.array([0, 1]), np.array([2]), until, prepared=p),
+    }
+    for name, make in pairs.items():
+        prepared, built = make(True), make(False)
+        assert isinstance(prepared, PreparedFigure) and not isinstance(built, PreparedFigure), name
+        assert _spec(prepared) == _spec(built), name
+        assert _spec(prepared)["layout"]["template"]["layout"], name  # the default template is there, as Figure adds it
