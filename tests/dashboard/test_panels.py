@@ -27,6 +27,7 @@ def test_csv_of_text_columns_is_the_cell_by_cell_one():
     df = pd.DataFrame({"a": ["=1+1", "ok", None, "-x", "@y"], "b": [["=a", "b"], [], None, ["x"], ["y"]],
                        "c": pd.array(["+z", None, "q", "\tt", "\rr"], dtype="string"), "d": [None] * 5,
                        "e": [1, 2, 3, 4, 5]})
+    df = pd.concat([df] * 20, ignore_index=True)  # 100 rows: past the per-cell pass's limit (64)
     per_cell = df.copy()
     for col in ("a", "b", "c", "d"):
         per_cell[col] = per_cell[col].map(_cell, na_action="ignore")
