@@ -16,8 +16,8 @@ float32 arrays in one safetensors file (no pickle), written by the drift batch j
 Validity rule: the file is used only for the same weights (size and mtime of the model file), the same trajectory
 settings and this format; a user's stored view is used only when the digest of the history read now equals the
 stored one, so a user with new events (live ingest, another database) is computed live, never shown stale. The
-file is read through a memory map (`safe_open`): a switch reads its user's rows only, so all users are
-available without holding them in the process. Social models (whose views also depend on friends' histories)
+file is read with positioned reads: a switch reads its user's rows only, so all users are available without
+holding them in the process. Social models (whose views also depend on friends' histories)
 get no sidecar.
 """
 
@@ -222,26 +222,59 @@ class StoredView:
     top: list[tuple[int, float]]  # (model item index, score), best first, as `core.recommend.recommend` gives
 
 
+_DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "U8": np.uint8}
+
+
 class UserViews:
     """An open views file: `usable_for` says whether it fits a model and settings, `stored` reads one user.
 
-    Opened through a memory map; the per-user index, digests, change points and top-K (small) are read at open.
-    Thread-safe for readers (nothing is written after the open).
+    The header (metadata, user index) and the small per-user tables (offsets, digests, change points, top-K) are
+    read at open; a user's per-step rows are read when asked, with positioned reads of just those bytes (not a
+    memory map, whose touched pages would stay in the server's resident memory and count against its bound).
+    Thread-safe for readers (`os.pread` has no shared file position; nothing is written after the open).
     """
 
     def __init__(self, path: str | os.PathLike):
-        from safetensors import safe_open
-
         self.path = Path(path)
-        self._file = safe_open(str(self.path), framework="numpy")
-        self.meta = dict(self._file.metadata() or {})
+        self._fd = os.open(self.path, os.O_RDONLY)
+        try:
+            total = os.fstat(self._fd).st_size
+            size = int(np.frombuffer(os.pread(self._fd, 8, 0).ljust(8, b"\0"), "<u8")[0])
+            if not 0 < size <= total - 8:  # a damaged or foreign file: never read a made-up length
+                raise ValueError("not a views file")
+            header = json.loads(os.pread(self._fd, size, 8))
+            self._base = 8 + size
+            self.meta = dict(header.pop("__metadata__", {}) or {})
+            self._tensors = {name: (np.dtype(_DTYPES[t["dtype"]]), tuple(t["shape"]), t["data_offsets"][0])
+                             for name, t in header.items()}
+            get = self._whole
+            self._offsets, self._digests = get("offsets"), get("digests")
+            self._cps, self._cp_offsets = get("change_points"), get("change_offsets")
+            self._rec_items, self._rec_scores, self._rec_counts = get("rec_items"), get("rec_scores"), get("rec_counts")
+            missing = {*STEP_SERIES, *STEP_SCALARS} - set(self._tensors)
+            if missing:
+                raise ValueError(f"views file without {sorted(missing)}")
+        except Exception:
+            os.close(self._fd)
+            self._fd = None  # closed here: `__del__` must not close a number the process may have reused
+            raise
         self._row = {u: r for r, u in enumerate(json.loads(self.meta.get("users", "[]")))}
-        get = self._file.get_tensor
-        self._offsets, self._digests = get("offsets"), get("digests")
-        self._cps, self._cp_offsets = get("change_points"), get("change_offsets")
-        self._rec_items, self._rec_scores, self._rec_counts = get("rec_items"), get("rec_scores"), get("rec_counts")
-        self._slices = {name: self._file.get_slice(name) for name in (*STEP_SERIES, *STEP_SCALARS)}
         self.k = int(self.meta.get("k", "0"))
+
+    def __del__(self) -> None:
+        fd, self._fd = getattr(self, "_fd", None), None
+        if fd is not None:
+            os.close(fd)
+
+    def _rows(self, name: str, lo: int, hi: int) -> np.ndarray:
+        """Rows [lo, hi) of tensor `name` (along its first axis), read from the file."""
+        dtype, shape, start = self._tensors[name]
+        row = dtype.itemsize * int(np.prod(shape[1:], dtype=np.int64))
+        data = os.pread(self._fd, (hi - lo) * row, self._base + start + lo * row)
+        return np.frombuffer(data, dtype).reshape((hi - lo, *shape[1:]))
+
+    def _whole(self, name: str) -> np.ndarray:
+        return self._rows(name, 0, self._tensors[name][1][0]) if self._tensors[name][1] else np.zeros(0)
 
     @property
     def users(self) -> int:
@@ -259,7 +292,7 @@ class UserViews:
         if r is None or bytes(self._digests[r]) != history_digest(history):
             return None
         lo, hi = int(self._offsets[r]), int(self._offsets[r + 1])
-        series = {name: np.asarray(s[lo:hi], np.float64) for name, s in self._slices.items()}
+        series = {name: self._rows(name, lo, hi).astype(np.float64) for name in (*STEP_SERIES, *STEP_SCALARS)}
         c0, c1 = int(self._cp_offsets[r]), int(self._cp_offsets[r + 1])
         n = min(int(self._rec_counts[r]), int(k))
         top = [(int(i), float(s)) for i, s in zip(self._rec_items[r, :n], self._rec_scores[r, :n], strict=True)]

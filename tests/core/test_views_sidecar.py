@@ -130,3 +130,11 @@ def test_the_drift_job_writes_the_same_views(synthetic_db, model_copy):
     assert a.change_points == b.change_points and a.top == b.top
     for name, x in a.series.items():
         np.testing.assert_array_equal(x, b.series[name])
+
+
+@pytest.mark.parametrize("content", [b"", b"short", b"not a safetensors file", b"\x08\x00\x00\x00\x00\x00\x00\x00{}"])
+def test_a_damaged_file_is_refused_without_reading_a_made_up_length(tmp_path, content):
+    (tmp_path / VIEWS_FILE).write_bytes(content)
+    with pytest.raises((ValueError, KeyError)):
+        UserViews(tmp_path / VIEWS_FILE)
+    assert views_state(tmp_path, None, 10) is None  # the server then rebuilds it
