@@ -280,6 +280,9 @@ class UserViews:
     def users(self) -> int:
         return len(self._row)
 
+    def __contains__(self, user_id: object) -> bool:
+        return str(user_id) in self._row
+
     def usable_for(self, analyzer: TrajectoryAnalyzer, k: int) -> bool:
         """Whether the file was built for this model's weights and settings, in this format, with at least `k`
         recommendations per user."""
