@@ -44,6 +44,8 @@ def user_views(db: DbRef, model: ModelRef, analyzer: TrajectoryAnalyzer, k: int)
     background build is started, see the module docstring)."""
     from core.trajectory.sidecar import VIEWS_FILE, views_state
 
+    if analyzer.social:  # its views depend on friends' histories: no file is kept for it (core.trajectory.sidecar)
+        return None
     key = (model.path, model.stamp)
     stamp = file_stamp(Path(model.path) / VIEWS_FILE)
     with _LOCK:

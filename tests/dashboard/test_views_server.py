@@ -118,3 +118,16 @@ def test_an_explanation_waits_for_its_worker_with_no_cursor_open(dash_env, monke
     out = models.explain(db, model, USER, None)
     assert out == {"explained": USER} and seen["job"].user_id == USER
     assert seen["writer_got_in"]  # on the old code the writer waited for the whole explanation
+
+
+def test_a_social_model_gets_no_views_file_and_no_build(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from dashboard.cache import DbRef, ModelRef
+
+    monkeypatch.setenv("INTERESTLENS_EXPLAIN_WORKERS", "1")
+    monkeypatch.setattr(server_views.multiprocessing, "get_context", lambda kind: pytest.fail("spawned"))
+    model = ModelRef(str(tmp_path), 1)
+    social = SimpleNamespace(social=True)
+    assert server_views.user_views(DbRef(str(tmp_path / "x.duckdb"), (1, 1, 1)), model, social, 10) is None
+    assert server_views.build_started(model) is None
