@@ -261,10 +261,10 @@ class UserViews:
         self._row = {u: r for r, u in enumerate(json.loads(self.meta.get("users", "[]")))}
         self.k = int(self.meta.get("k", "0"))
 
-    def __del__(self) -> None:
+    def __del__(self, _close=os.close) -> None:  # bound now: at interpreter exit the `os` global may be gone
         fd, self._fd = getattr(self, "_fd", None), None
         if fd is not None:
-            os.close(fd)
+            _close(fd)
 
     def _rows(self, name: str, lo: int, hi: int) -> np.ndarray:
         """Rows [lo, hi) of tensor `name` (along its first axis), read from the file."""
