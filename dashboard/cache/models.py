@@ -92,7 +92,8 @@ def user_view(db: DbRef, model: ModelRef, user_id: str) -> UserView:
     warm_explanations(db, model)  # a shared link opens the explorer first: warm the explainers meanwhile
     analyser = trajectory_analyser(model)
     # The trajectory and top-K come from the model's views file when it holds this user's very history
-    # (`dashboard.cache.views`: a file read instead of the model and the change points, ~60 -> ~5 ms of CPU).
+    # (`dashboard.cache.views`: a file read instead of the model and the change points; core's user view 31 -> 14 ms
+    # of CPU p50 on ML-100k with the history read, bench/dashboard_ab.py, docs/serving.md).
     views = user_views(db, model, analyser, MAX_K)
     # The history the page has read already (shared pool); in demo mode that one is scrubbed, so core reads it.
     history = queries_user_history(db, user_id) if demo.active() is None else None
