@@ -67,7 +67,8 @@ __all__ = ["prepare", "drive", "main"]
 
 
 def prepare(work: Path, train_seconds: float) -> tuple[Path, Path]:
-    """ML-100k and a trained default model under `work` (built with the CLI when absent), with drift summaries."""
+    """ML-100k and a trained default model under `work` (built with the CLI when absent), with drift summaries and
+    the explorer's views file (`core.trajectory.sidecar`)."""
     db, model = work / "ml100k.duckdb", work / "models" / "default"
     cli = Path(sys.executable).with_name("interestlens")
     work.mkdir(parents=True, exist_ok=True)
@@ -80,7 +81,13 @@ def prepare(work: Path, train_seconds: float) -> tuple[Path, Path]:
         from core.checkpoint import load_checkpoint
         from core.trajectory import build_drift
 
-        build_drift(db, load_checkpoint(model))
+        build_drift(db, load_checkpoint(model))  # writes the views file too
+    from core.checkpoint import load_checkpoint
+    from core.trajectory import TrajectoryAnalyzer, build_views, views_state
+
+    loaded = load_checkpoint(model)
+    if views_state(model, TrajectoryAnalyzer(loaded), 50) is None:  # as after training: not built during the run
+        build_views(db, loaded)
     return db, model
 
 

@@ -187,9 +187,9 @@ def save_checkpoint(
 
 
 # Files beside a checkpoint computed from its weights (core.evaluate.EVAL_USERS_FILE, core.recommend.RECOMMENDATIONS_FILE,
-# core.trajectory.DRIFT_FILE): a new training drops them, since they describe the weights it replaces. Text vectors
-# (core.semantic.VECTORS_FILE) depend on the item texts only and are kept.
-WEIGHT_DERIVED = ("eval_users.parquet", "recommendations.parquet", "drift.parquet")
+# core.trajectory.DRIFT_FILE, core.trajectory.VIEWS_FILE): a new training drops them, since they describe the weights
+# it replaces. Text vectors (core.semantic.VECTORS_FILE) depend on the item texts only and are kept.
+WEIGHT_DERIVED = ("eval_users.parquet", "recommendations.parquet", "drift.parquet", "views.safetensors")
 
 
 def recover_interrupted_save(path: str | os.PathLike) -> bool:

@@ -25,7 +25,7 @@ from core.privacy import Pseudonymizer, demo_from_env
 from core.store.queries import UserFilter
 
 __all__ = [
-    "active", "stored_user", "stored_users", "shown", "hides_attributes", "list_users", "hide_raw", "pseudonymise",
+    "active", "stored_user", "stored_users", "named_as", "shown", "hides_attributes", "list_users", "hide_raw", "pseudonymise",
     "scrub", "NOBODY", "HIDDEN_RAW",
 ]
 
@@ -102,9 +102,19 @@ def stored_user(con, shown: str) -> Iterator[str]:
         yield str(shown)
         return
     real = _resolve(con, p, shown)
-    try:
+    with named_as(real, str(shown)):
         yield real
+
+
+@contextmanager
+def named_as(real: str, shown: str) -> Iterator[None]:
+    """Error sentences raised inside say `shown`, never the stored id `real` (demo mode; nothing otherwise): for
+    work done after `stored_user`'s connection is closed."""
+    try:
+        yield
     except InterestLensError as exc:
+        if active() is None:
+            raise
         raise _reraise(exc, real, str(shown)) from None
 
 

@@ -2,7 +2,7 @@
 
 Where a user is stored: their events and their `users` row (attributes) in the database; rejected rows whose raw
 text carries their id as a whole field; every derived table with a `user_id` column (Parquet or CSV) beside each
-model (drift summaries, recommendations, per-user evaluation) and beside the database (`<db>.truth/`,
+model (drift summaries, recommendations, per-user evaluation; the explorer's views file, which is deleted) and beside the database (`<db>.truth/`,
 `<db>.semantic/`). Model weights hold no user ids, but a model trained on the user's events has learned from them:
 its card (`metrics.json`) gets a `forgotten` note, which the app shows, until it is retrained.
 
@@ -37,6 +37,8 @@ __all__ = ["FORGOTTEN_KEY", "ForgetResult", "forget_user", "rejects_carrying", "
 
 log = logging.getLogger(__name__)
 
+# core.trajectory.sidecar.VIEWS_FILE, by name: importing it would load the model code (torch) into every forget
+_VIEWS_FILE = "views.safetensors"
 FORGOTTEN_KEY = "forgotten"  # the model card's note about users deleted after the model was trained
 # Characters that separate fields in the raw text of a rejected row (CSV, TSV, `|`, `::`, JSON).
 _SEP = r"\s,;|:\"'{}\[\]"
@@ -118,12 +120,31 @@ def _scrub_files(folders: Sequence[Path], user_id: str) -> dict[str, int]:
                 continue
             suffix = path.suffix.lower()
             try:
-                n = _scrub_parquet(path, user_id) if suffix == ".parquet" else _scrub_csv(path, user_id) if suffix == ".csv" else 0
+                if path.name == _VIEWS_FILE:
+                    n = _drop_views(path, user_id)
+                else:
+                    n = _scrub_parquet(path, user_id) if suffix == ".parquet" else _scrub_csv(path, user_id) if suffix == ".csv" else 0
             except (OSError, pa.ArrowException, ValueError, KeyError) as exc:
                 raise StoreError(f"Could not remove the user from {path} ({exc.__class__.__name__}); nothing was deleted from the database.") from exc
             if n:
                 removed[str(path)] = n
     return removed
+
+
+def _drop_views(path: Path, user_id: str) -> int:
+    """The explorer's views file (`core.trajectory.sidecar`) holds every user's views under their id: one that
+    holds this user (or cannot be read to tell) is deleted, 1; the drift job or the app builds it again from what
+    remains. 0 when the user is not in it."""
+    from core.trajectory.sidecar import UserViews
+
+    try:
+        holds = user_id in UserViews(path)
+    except (OSError, ValueError, KeyError):
+        holds = True
+    if not holds:
+        return 0
+    path.unlink()
+    return 1
 
 
 def _trained_on(model_dir: Path, first_event: dt.datetime | None) -> bool:

@@ -39,6 +39,7 @@ from core.trajectory.measures import (
     total_variation,
 )
 from core.trajectory.result import OTHER, SERIES, DriftSummary, Trajectory
+from core.trajectory.sidecar import VIEWS_FILE, UserViews, ViewsBuild, build_views, views_state
 from core.trajectory.timegrid import GRAINS, Bulk, Grain, bucket_index, bulk_entries, choose_grain, sessions
 from core.trajectory.validation import ChangePointScore, change_point_scores, match_change_points
 from core.trajectory.view import UserView, item_titles, user_view
@@ -100,4 +101,9 @@ __all__ = [
     "UserView",
     "item_titles",
     "user_view",
+    "VIEWS_FILE",
+    "UserViews",
+    "ViewsBuild",
+    "build_views",
+    "views_state",
 ]

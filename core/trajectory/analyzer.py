@@ -107,7 +107,7 @@ class TrajectoryAnalyzer:
         """The trajectory of one history whose events are described by `steps` (index, time, item, title)."""
         cfg = self.config
         out = out if out is not None else self.outputs([history], components=False)[0]
-        events = self._w[history.items]  # [n,C]; an item the model does not know (index 0) weighs nothing
+        events = self.event_weights(history)
         baseline = decayed_histogram(events, cfg.half_life)
         forecast = (out.distribution if self.forecast is None
                     else self.forecast.apply(self.forecast.model_input(out.distribution, out.head), events,
@@ -139,6 +139,37 @@ class TrajectoryAnalyzer:
             short_weight=hz.short_weight,
             model_distribution=out.distribution,
             model_gate=out.gate,
+        )
+
+    def event_weights(self, history: History) -> np.ndarray:
+        """[n, C] the category weights of each event's item; an item the model does not know (index 0) weighs
+        nothing."""
+        return self._w[history.items]
+
+    def stored(self, user_id: str, history: History, steps: pd.DataFrame, series: dict[str, np.ndarray],
+               change_points: list[int]) -> Trajectory:
+        """The trajectory `build` gives for this history, from its costly parts computed earlier (the views
+        sidecar, `core.trajectory.sidecar`): `series` holds distribution, long_term, short_term, baseline,
+        model_distribution ([n, C]), short_weight and model_gate ([n]); events, gate and drift are derived here
+        exactly as `build` derives them."""
+        cfg = self.config
+        return Trajectory(
+            user_id=str(user_id),
+            steps=steps,
+            categories=self.categories,
+            distribution=series["distribution"],
+            long_term=series["long_term"],
+            short_term=series["short_term"],
+            baseline=series["baseline"],
+            gate=1.0 - series["short_weight"],
+            drift=drift_series(series["distribution"], cfg.window),
+            change_points=list(change_points),
+            window=cfg.window,
+            half_life=cfg.half_life,
+            events=self.event_weights(history),
+            short_weight=series["short_weight"],
+            model_distribution=series["model_distribution"],
+            model_gate=series["model_gate"],
         )
 
     def user(self, con: duckdb.DuckDBPyConnection, user_id: str) -> Trajectory:

@@ -21,15 +21,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.checkpoint import LoadedModel
-from core.errors import NotFoundError
+from core.errors import NotFoundError, UserInputError
 from core.friends.context import DEFAULT_K, SocialContext
 from core.friends.graph import load_graph
 from core.friends.states import compute_timelines
 from core.sequences import load_sequences
 from core.store import connect_read
+from core.store.identity import database_id
 from core.trajectory.analyzer import TrajectoryAnalyzer, TrajectoryConfig
 from core.trajectory.grid import drift_summary
 from core.trajectory.result import DriftSummary
+from core.trajectory.sidecar import ViewsWriter
 
 __all__ = ["DRIFT_FILE", "DriftBatch", "build_drift", "read_drift", "summaries_table"]
 
@@ -110,8 +112,11 @@ def build_drift(
     loaded: LoadedModel,
     config: TrajectoryConfig | None = None,
     progress: Callable[[int, int], None] | None = None,
+    views: bool = True,
 ) -> DriftBatch:
-    """Summarise every user's drift and write `drift.parquet` into the model's folder.
+    """Summarise every user's drift and write `drift.parquet` into the model's folder; with `views` (and a model
+    and log it applies to: not social, at most `MAX_VIEW_STEPS` events) also the explorer's views file from the
+    same trajectories (`core.trajectory.sidecar`, `views.safetensors`).
 
     Parameters
     ----------
@@ -121,19 +126,30 @@ def build_drift(
         The model (`load_checkpoint`); the file goes into `loaded.path`.
     progress
         Called with (users done, users in all) after each chunk.
+    views
+        Also write the views file (its top-K adds one forward pass per user).
     """
     t0 = time.perf_counter()
     analyzer = TrajectoryAnalyzer(loaded, config)
     with connect_read(db) as con:
         seqs = load_sequences(con, loaded.vocab)
+        db_id = database_id(con)
         # a social model's trajectories read every user's friends (the whole graph, capped as in training)
         graph = load_graph(con, seqs, DEFAULT_K) if analyzer.social and seqs.n_users else None
     if seqs.n_users == 0:
         raise NotFoundError("This database has no events, so there is no drift to summarise.")
     social = None if graph is None else SocialContext(seqs, graph, compute_timelines(loaded.model, seqs))
+    writer = None
+    if views and not analyzer.social:
+        try:
+            writer = ViewsWriter(analyzer, seqs)
+        except UserInputError as exc:  # too large a log: its explorer views are computed when shown
+            log.info("no views file: %s", exc)
     summaries = []
     for n, traj in enumerate(analyzer.trajectories(seqs, components=False, social=social), start=1):
         summaries.append(drift_summary(traj))
+        if writer is not None:
+            writer.add(n - 1, traj)
         if progress is not None and (n % 256 == 0 or n == seqs.n_users):
             progress(n, seqs.n_users)
     table = summaries_table(summaries)
@@ -141,6 +157,8 @@ def build_drift(
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
+    if writer is not None:
+        writer.write(db_id)
     seconds = time.perf_counter() - t0
     log.info("drift: %d users, %d events in %.1f s -> %s", seqs.n_users, len(seqs.items), seconds, path)
     return DriftBatch(path, seqs.n_users, int(len(seqs.items)), seconds, _ordered(table.to_pandas()))

@@ -21,6 +21,7 @@ from core.recommend import recommend
 from core.store import user_history
 from core.trajectory.analyzer import TrajectoryAnalyzer
 from core.trajectory.result import Trajectory
+from core.trajectory.sidecar import UserViews
 
 __all__ = ["UserView", "user_view", "item_titles"]
 
@@ -57,22 +58,33 @@ def item_titles(con: duckdb.DuckDBPyConnection, item_ids: list[str]) -> pd.DataF
 
 
 def user_view(
-    analyzer: TrajectoryAnalyzer, con: duckdb.DuckDBPyConnection, user_id: str, k: int = 10, attention: Any | None = None
+    analyzer: TrajectoryAnalyzer, con: duckdb.DuckDBPyConnection, user_id: str, k: int = 10, attention: Any | None = None,
+    views: UserViews | None = None, history: pd.DataFrame | None = None,
 ) -> UserView:
     """The explorer's view of one user (see the module docstring); with an `attention` analyser
     (`core.attention.AttentionAnalyzer` of the same model) also the attention at the last step.
 
+    `views`: the model's views sidecar (`core.trajectory.sidecar`, checked with `usable_for` by the caller); when
+    it holds this user's view computed from this very history, the trajectory and top-K are read from it (equal
+    to the live computation to ~1e-7) instead of running the model and the change points. `history`: the user's
+    `core.store.user_history` frame when the caller has read it already (it is not read again).
+
     Raises NotFoundError for a user without events.
     """
     loaded = analyzer.loaded
-    df = user_history(con, str(user_id))
+    df = user_history(con, str(user_id)) if history is None else history
     if df.empty:
         raise NotFoundError(f"User {user_id!r} has no events, so there is no trajectory to show.")
     history = analyzer.history_of(df)
     steps = pd.DataFrame({"index": range(len(df)), "time": df["ts"], "item": df["item_id"], "title": df["title"]})
-    hook = analyzer.friends_hook(con, str(user_id))  # a social model reads the user's friends for both
-    traj = analyzer.build(str(user_id), history, steps, analyzer.social_outputs(con, str(user_id), history, hook))
-    top = recommend(loaded, [history], int(k), friends=hook)[0]
+    stored = views.stored(str(user_id), history, int(k)) if views is not None and not analyzer.social else None
+    if stored is not None:  # the top-k of a stored longer list is the live top-k (best first, same ties)
+        traj = analyzer.stored(str(user_id), history, steps, stored.series, stored.change_points)
+        top = stored.top
+    else:
+        hook = analyzer.friends_hook(con, str(user_id))  # a social model reads the user's friends for both
+        traj = analyzer.build(str(user_id), history, steps, analyzer.social_outputs(con, str(user_id), history, hook))
+        top = recommend(loaded, [history], int(k), friends=hook)[0]
     ids = [loaded.vocab.item_id(i) for i, _ in top]
     info = item_titles(con, ids)
     recs = pd.DataFrame({"rank": range(1, len(top) + 1), "item_id": ids, "score": [s for _, s in top]})

@@ -10,6 +10,7 @@ switching or retraining a model never shows another model's numbers.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -76,9 +77,17 @@ class ModelRef:
         return Path(self.path).name
 
 
+@functools.lru_cache(maxsize=32)
+def _absolute(path: str, cwd: str) -> Path:
+    """`Path(path).resolve()` once per (path, working directory): every page run asks for the database and the
+    models folder, and resolving walks the path's components with a system call each (~2 % of a server's CPU
+    under 20 sessions, docs/serving.md). (A symbolic link changed while the server runs is not followed anew.)"""
+    return Path(path).resolve()
+
+
 def db_path() -> Path:
     """The database the app reads: $INTERESTLENS_DB (set by `interestlens serve --db`), else the default."""
-    return default_db_path().resolve()
+    return _absolute(str(default_db_path()), os.getcwd())
 
 
 def database() -> DbRef:
@@ -108,7 +117,7 @@ def models_root() -> Path:
     """Where checkpoints live (`core.checkpoint.models_root`), as an absolute path."""
     from core.checkpoint import models_root as core_models_root
 
-    return core_models_root().resolve()
+    return _absolute(str(core_models_root()), os.getcwd())
 
 
 def _is_model(path: Path) -> bool:

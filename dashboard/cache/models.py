@@ -14,6 +14,7 @@ from core.store import queries
 from dashboard import demo
 from dashboard.cache.handles import DbRef, ModelRef
 from dashboard.cache.queries import cohort_members
+from dashboard.cache.queries import user_history as queries_user_history
 from dashboard.cache.resources import (
     attention_analyser,
     explainer,
@@ -22,6 +23,7 @@ from dashboard.cache.resources import (
     warm_explanations,
 )
 from dashboard.cache.shared import shared
+from dashboard.cache.views import user_views
 from dashboard.explain_pool import ExplainJob, shared_pool
 from dashboard.reader import READER
 
@@ -88,10 +90,17 @@ def user_view(db: DbRef, model: ModelRef, user_id: str) -> UserView:
     from core.trajectory import user_view as core_user_view
 
     warm_explanations(db, model)  # a shared link opens the explorer first: warm the explainers meanwhile
+    analyser = trajectory_analyser(model)
+    # The trajectory and top-K come from the model's views file when it holds this user's very history
+    # (`dashboard.cache.views`: a file read instead of the model and the change points; core's user view 31 -> 14 ms
+    # of CPU p50 on ML-100k with the history read, bench/dashboard_ab.py, docs/serving.md).
+    views = user_views(db, model, analyser, MAX_K)
+    # The history the page has read already (shared pool); in demo mode that one is scrubbed, so core reads it.
+    history = queries_user_history(db, user_id) if demo.active() is None else None
     # No attention: the explorer does not show it (the Attention page asks `attention` itself), and computing it
     # for every user switch, then copying it out of the cache on every rerun, cost ~10 ms a switch on ML-100k.
     with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
-        return demo.shown(core_user_view(trajectory_analyser(model), con, uid, MAX_K))
+        return demo.shown(core_user_view(analyser, con, uid, MAX_K, views=views, history=history))
 
 
 @st.cache_data(show_spinner=False, max_entries=_PER_USER)
@@ -109,9 +118,12 @@ def explain(db: DbRef, model: ModelRef, user_id: str, item_id: str | None) -> Hi
 
     pool = shared_pool()
     with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
+        lh = None if pool is not None else load_labelled_history(con, loaded_model(model), uid)
+    # The cursor is closed before the explanation runs (seconds on a busy server): a writer (live ingest) or the
+    # reopen after a new commit would otherwise wait for it. Errors still name the id the page shows.
+    with demo.named_as(uid, user_id):
         if pool is not None:  # off this process's interpreter lock: other sessions' switches go on meanwhile
             return demo.shown(pool.explain(ExplainJob(db.path, model.path, model.stamp, uid, item_id)))
-        lh = load_labelled_history(con, loaded_model(model), uid)
         return demo.shown(explainer(model).explain(lh, target=item_id, windows=False))
 
 

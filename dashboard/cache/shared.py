@@ -27,7 +27,7 @@ from typing import Any, ParamSpec, TypeVar
 import numpy as np
 import pandas as pd
 
-__all__ = ["SHARED_BYTES", "BytePool", "PoolStats", "POOL", "deep_bytes", "shared"]
+__all__ = ["SHARED_BYTES", "BytePool", "PoolStats", "POOL", "deep_bytes", "held_once", "shared"]
 
 # The explorer's per-user entries, all functions together. A complete view (user view, history, three figures, the
 # events table with its CSV, marks) is ~0.3 to 1 MiB by this estimate on ML-100k (a 100- to 700-event user; the
@@ -134,7 +134,7 @@ class BytePool:
             finally:
                 with self._lock:
                     self._building.pop(key, None)
-            self._put(key, value, deep_bytes(value))
+            self._put(key, value, deep_bytes(value, set(_HELD_ONCE)))
             return value
 
     def _put(self, key: Hashable, value: Any, size: int) -> None:
@@ -161,6 +161,16 @@ class BytePool:
     def stats(self) -> PoolStats:
         with self._lock:
             return PoolStats(len(self._entries), self._bytes, self.max_bytes, self._hits, self._misses, self._evicted)
+
+
+_HELD_ONCE: set[int] = set()  # ids of objects the process holds once, however many entries refer to them
+
+
+def held_once(obj: R) -> R:
+    """Mark `obj` (kept alive by its owner for the life of the process, e.g. the Plotly template dict every
+    prepared figure refers to) as held once: entries that refer to it are not charged its size."""
+    _HELD_ONCE.add(id(obj))
+    return obj
 
 
 POOL = BytePool(SHARED_BYTES)  # the server's one pool of shared per-user results (lives as long as the process)

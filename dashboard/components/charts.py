@@ -6,6 +6,7 @@ a title like "<b>x</b>" is shown as those characters, never as markup.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 
@@ -90,8 +91,10 @@ def timeline(
     skipped_steps=None,
     trained_until=None,
     axis: str = "date",
+    prepared: bool = False,
 ) -> go.Figure:
-    """The user's events: time × category, one marker symbol per event type, titles on hover.
+    """The user's events: time × category, one marker symbol per event type, titles on hover (with `prepared`, as
+    a `PreparedFigure`).
 
     `history` is `core.store.queries.user_history`'s frame; an event with several categories is drawn once per
     category, an event with none on a "(none)" row. Live marks: `new_steps` are ringed, `skipped_steps` (items the
@@ -126,7 +129,7 @@ def timeline(
         layout["shapes"] = [vline(x, "x", "y domain", color="#6b7280", dash="dot")]
         layout["annotations"] = [dict(showarrow=False, text="model trained until", x=x, xanchor="right", xref="x", y=1,
                                       yanchor="top", yref="y domain")]
-    return figure(data, layout)
+    return PreparedFigure.of(data, layout) if prepared else figure(data, layout)
 
 
 def _markers(g: pd.DataFrame, xcol: str, name: str, marker: dict) -> dict:
@@ -147,6 +150,22 @@ def vline(x: float | int, xref: str, yref: str, *, color: str, dash: str, opacit
     if opacity is not None:
         out["opacity"] = opacity
     return out
+
+
+@functools.cache
+def _default_template(name: str) -> dict:
+    from dashboard.cache.shared import held_once
+
+    # one dict shared by every prepared figure: the shared pool does not charge it to each (~23 KB)
+    return held_once(go.Figure().to_dict()["layout"].get("template", {}))
+
+
+def _template() -> dict:
+    """The template a new Figure gets (Plotly's current default), as a plain dict, built once per default name and
+    shared read-only by every prepared figure."""
+    import plotly.io as pio
+
+    return _default_template(str(pio.templates.default))
 
 
 def figure(data: list[dict], layout: dict) -> go.Figure:
@@ -173,6 +192,20 @@ class PreparedFigure(go.Figure):
 
     def __init__(self, fig: go.Figure):  # no super().__init__(): see the class docstring
         self._spec = fig.to_dict()
+
+    @classmethod
+    def of(cls, data: list[dict], layout: dict) -> PreparedFigure:
+        """What `PreparedFigure(figure(data, layout))` is, without building the Figure: the dict `to_dict` gives
+        (the default template added, numeric arrays base64-encoded) made from the plain dicts themselves. The
+        Figure's construction and deep copy were ~60 % of drawing the explorer's three figures for a new user
+        (ML-100k: trajectory 3.7 -> 1.5 ms, gate 2.2 -> 0.6, timeline's figure 4.2 -> 1.4 ms of CPU). `data` and
+        `layout` are taken over (changed in place), so pass fresh dicts."""
+        from _plotly_utils.utils import convert_to_base64
+
+        out = cls.__new__(cls)
+        out._spec = {"data": data, "layout": {**layout, "template": _template()}}
+        convert_to_base64(out._spec)
+        return out
 
     def __repr__(self) -> str:
         return f"PreparedFigure({len(self._spec.get('data', []))} traces)"

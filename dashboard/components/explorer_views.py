@@ -22,7 +22,6 @@ from dashboard import cache
 from dashboard.cache import DbRef, ModelRef
 from dashboard.cache.shared import shared
 from dashboard.components import charts, model_charts, panels
-from dashboard.components.charts import PreparedFigure
 from dashboard.components.trajectory_chart import VIEW_TITLES, trajectory_chart
 
 __all__ = ["TrajectoryFigures", "steps_key", "trajectory_figures", "timeline_figure", "events_download",
@@ -55,8 +54,8 @@ def trajectory_figures(db: DbRef, model: ModelRef, user: str, view: str, grain: 
     traj = cache.user_view(db, model, user).trajectory
     grid = grid_view(traj, grain, model_charts.VIEWS[view])
     title = f"Interest over categories — {VIEW_TITLES[view]}"
-    chart = PreparedFigure(trajectory_chart(grid, title, _steps(new), _steps(after)))
-    gate = PreparedFigure(model_charts.gate_line(traj)) if states else None
+    chart = trajectory_chart(grid, title, _steps(new), _steps(after), prepared=True)
+    gate = model_charts.gate_line(traj, prepared=True) if states else None
     bulk = grid.bulk.sentence() if grid.bulk.mostly_bulk else None
     return TrajectoryFigures(chart, panels.trajectory_caption(grid), bulk, gate)
 
@@ -65,7 +64,7 @@ def trajectory_figures(db: DbRef, model: ModelRef, user: str, view: str, grain: 
 def timeline_figure(db: DbRef, user: str, new: bytes | None, skipped: bytes | None, trained_until) -> go.Figure:
     """`charts.timeline` of `cache.user_history(db, user)` with the live marks (`steps_key` bytes), prepared."""
     history = cache.user_history(db, user)
-    return PreparedFigure(charts.timeline(history, _steps(new), _steps(skipped), trained_until))
+    return charts.timeline(history, _steps(new), _steps(skipped), trained_until, prepared=True)
 
 
 @shared

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from dashboard.components.charts import base_layout, figure, plain, vline
+from dashboard.components.charts import PreparedFigure, base_layout, figure, plain, vline
 
 __all__ = [
     "VIEWS",
@@ -31,9 +31,9 @@ def _change_lines(traj) -> list[dict]:
             for step in traj.change_points if 0 <= step < len(traj)]
 
 
-def gate_line(traj) -> go.Figure:
+def gate_line(traj, prepared: bool = False) -> go.Figure:
     """The weight on the long-term interest after each event (1 = all long-term), by event. (The drift is drawn
-    under the trajectory, on the time grid: `trajectory_chart`.)"""
+    under the trajectory, on the time grid: `trajectory_chart`.) With `prepared`, a `charts.PreparedFigure`."""
     steps = np.arange(len(traj))
     times = pd.to_datetime(traj.times).strftime("%Y-%m-%d %H:%M").to_numpy(dtype=object)
     line = dict(type="scatter", x=steps, y=np.asarray(traj.gate), mode="lines", name="long-term weight",
@@ -43,7 +43,7 @@ def gate_line(traj) -> go.Figure:
                          yaxis=dict(range=[0, 1], title=dict(text="")), xaxis=dict(title=dict(text="event")))
     if shapes := _change_lines(traj):
         layout["shapes"] = shapes
-    return figure([line], layout)
+    return PreparedFigure.of([line], layout) if prepared else figure([line], layout)
 
 
 def heatmap(matrix: np.ndarray, x: list[str], y: list[str], title: str, zmax: float | None = None) -> go.Figure:

@@ -61,8 +61,21 @@ def csv(df: pd.DataFrame) -> bytes:
     out = df.copy()
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(_cell, na_action="ignore")
+            s = out[col]
+            kind = pd.api.types.infer_dtype(s, skipna=True) if len(s) > _VECTOR_ROWS else "short"
+            if kind == "empty":  # nothing but missing values
+                continue
+            if kind == "string":  # a long text-only column: one vectorised pass
+                risky = s.str[:1].isin(_FORMULA_STARTS).to_numpy(dtype=bool, na_value=False)
+                if risky.any():  # (a per-cell map was most of a long history's CSV)
+                    out[col] = s.where(~risky, "'" + s.astype(str))
+            else:  # lists, maps, numbers mixed in: cell by cell
+                out[col] = s.map(_cell, na_action="ignore")
     return out.to_csv(index=False).encode("utf-8")
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet would run as a formula
+_VECTOR_ROWS = 64  # below this many rows the per-cell pass is cheaper than the vectorised one's fixed cost
 
 
 def _cell(v: object) -> object:
@@ -70,7 +83,7 @@ def _cell(v: object) -> object:
         v = ", ".join(map(str, v))
     elif isinstance(v, dict):
         v = ", ".join(f"{k}={x}" for k, x in sorted(v.items()))
-    if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if isinstance(v, str) and v[:1] in _FORMULA_STARTS:
         return "'" + v
     return v
 

@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from core.trajectory import OTHER
-from dashboard.components.charts import figure, plain, vline
+from dashboard.components.charts import PreparedFigure, figure, plain, vline
 
 __all__ = ["PALETTE", "OTHER_COLOR", "VIEW_TITLES", "GRAIN_LABELS", "trajectory_chart", "colours"]
 
@@ -44,9 +44,9 @@ def _x(grid) -> np.ndarray:
 _TOP, _BOTTOM = [0.3232, 1.0], [0.0, 0.2632]
 
 
-def trajectory_chart(grid, title: str, new_steps=None, after_training=None) -> go.Figure:
+def trajectory_chart(grid, title: str, new_steps=None, after_training=None, prepared: bool = False) -> go.Figure:
     """The stacked interest and the drift of one `GridTrajectory`; live marks (`new_steps`, `after_training`:
-    event indices) shade the buckets holding them."""
+    event indices) shade the buckets holding them. With `prepared`, a `charts.PreparedFigure`."""
     x = _x(grid)
     cmap = colours(grid.categories)
     data = [
@@ -88,7 +88,7 @@ def trajectory_chart(grid, title: str, new_steps=None, after_training=None) -> g
         layout["shapes"] = shapes
     if notes:
         layout["annotations"] = notes
-    return figure(data, layout)
+    return PreparedFigure.of(data, layout) if prepared else figure(data, layout)
 
 
 def _plotly_x(v):

@@ -18,7 +18,7 @@ from core.evaluate import EVAL_USERS_FILE
 from core.ingest import ingest
 from core.recommend import RECOMMENDATIONS_FILE
 from core.semantic import VECTORS_FILE
-from core.trajectory import DRIFT_FILE
+from core.trajectory import DRIFT_FILE, VIEWS_FILE
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_training_again_drops_the_files_derived_from_the_old_weights(synthetic_d
     shutil.copytree(trained_model_dir, out)
     for name in (*WEIGHT_DERIVED, VECTORS_FILE):
         pd.DataFrame({"x": [1]}).to_parquet(out / name)
-    assert set(WEIGHT_DERIVED) == {EVAL_USERS_FILE, RECOMMENDATIONS_FILE, DRIFT_FILE}
+    assert set(WEIGHT_DERIVED) == {EVAL_USERS_FILE, RECOMMENDATIONS_FILE, DRIFT_FILE, VIEWS_FILE}
     r = CliRunner().invoke(app, ["train", "--db", str(synthetic_db), "--out", str(out), "--epochs", "1",
                                  "--max-len", "20", "--device", "cpu", "--json"])
     assert r.exit_code == 0, r.output

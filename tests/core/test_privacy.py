@@ -20,7 +20,8 @@ from core.ingest import ingest
 from core.privacy import FORGOTTEN_KEY, Pseudonymizer, forget_user, rejects_carrying
 from core.recommend import RECOMMENDATIONS_FILE, recommend_all, write_recommendations
 from core.store import connect_read
-from core.trajectory import build_drift
+from core.trajectory import VIEWS_FILE, build_drift
+from core.trajectory.sidecar import UserViews
 
 GONE = "u007"  # a synthetic user with events and attributes
 
@@ -87,6 +88,7 @@ def test_forget_leaves_nothing_of_the_user_and_changes_nothing_else(forget_env, 
     db, new, old = forget_env
     truth = Path(str(db) + ".truth")
     derived = {p: pq.read_table(p).num_rows for p in [*new.glob("*.parquet"), truth / "truth.parquet"]}
+    assert GONE in UserViews(new / VIEWS_FILE)  # the drift job wrote the views file too
     assert {p.name for p in derived} == {"drift.parquet", "recommendations.parquet", "eval_users.parquet", "truth.parquet"}
     before = _tables(db)
     with connect_read(db) as con:
@@ -100,8 +102,10 @@ def test_forget_leaves_nothing_of_the_user_and_changes_nothing_else(forget_env, 
     assert (result["events"], result["users"], result["rejects"], result["compacted"]) == (n_events, 1, 1, True)
     assert result["models_marked"] == [str(new.resolve())]
     assert {Path(p).name: n for p, n in result["files"].items()} == {
-        "drift.parquet": 1, "recommendations.parquet": 5, "eval_users.parquet": 1, "truth.parquet": 1
+        "drift.parquet": 1, "recommendations.parquet": 5, "eval_users.parquet": 1, "truth.parquet": 1,
+        VIEWS_FILE: 1,  # the explorer's views file held the user: deleted, to be rebuilt from what remains
     }
+    assert not (new / VIEWS_FILE).exists()
 
     # Nothing of the user remains: tables, rejects, derived files, and the bytes of every file.
     with connect_read(db) as con:

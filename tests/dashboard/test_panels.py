@@ -20,6 +20,21 @@ def test_csv_neutralises_formulas_and_flattens_lists():
     assert back["categories"].tolist() == ["a, b", "", "c", "d"]
 
 
+def test_csv_of_text_columns_is_the_cell_by_cell_one():
+    """The vectorised pass over text-only columns quotes exactly the cells the per-cell rule quotes."""
+    from dashboard.components.panels import _cell
+
+    df = pd.DataFrame({"a": ["=1+1", "ok", None, "-x", "@y"], "b": [["=a", "b"], [], None, ["x"], ["y"]],
+                       "c": pd.array(["+z", None, "q", "\tt", "\rr"], dtype="string"), "d": [None] * 5,
+                       "e": [1, 2, 3, 4, 5]})
+    df = pd.concat([df] * 20, ignore_index=True)  # 100 rows: past the per-cell pass's limit (64)
+    per_cell = df.copy()
+    for col in ("a", "b", "c", "d"):
+        per_cell[col] = per_cell[col].map(_cell, na_action="ignore")
+    assert csv(df) == per_cell.to_csv(index=False).encode("utf-8")
+    assert csv(df).decode().splitlines()[1].startswith("'=1+1,")
+
+
 def test_markdown_text_is_escaped():
     assert md_text("[click](javascript:alert(1)) *x*") == r"\[click\]\(javascript\:alert\(1\)\) \*x\*"
 

@@ -94,3 +94,16 @@ def test_the_explorer_keeps_its_per_user_entries_within_the_bound(dash_env, monk
         assert [m.value for m in at.metric if m.label == "Events"]  # the page is still drawn in full
         assert pool.stats().bytes <= pool.max_bytes
     assert pool.stats().evicted > 0
+
+
+def test_an_object_held_once_is_not_charged_to_each_entry():
+    from dashboard.cache.shared import BytePool, deep_bytes, held_once
+
+    common = held_once({"layout": {f"k{i}": list(range(20)) for i in range(50)}})  # like Plotly's template dict
+    pool = BytePool(10 * 2**20)
+    values = [{"spec": common, "x": np.zeros(1000)} for _ in range(3)]
+    for n, v in enumerate(values):
+        pool.get_or_build(("f", n), lambda v=v: v)
+    alone = deep_bytes({"x": np.zeros(1000)})
+    assert deep_bytes(common) > 10_000
+    assert pool.stats().bytes <= 3 * (alone + 200)  # the common dict is charged to none of the three

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from core.checkpoint import load_checkpoint, weights_fingerprint
 from core.store import connect_read
-from core.trajectory import TrajectoryAnalyzer, grid_view, user_view
+from core.trajectory import TrajectoryAnalyzer, grid_view, user_view, views_state
 from dashboard import cache
 from dashboard.components import charts, explorer_views, model_charts
 from dashboard.components.charts import PreparedFigure
@@ -52,9 +52,13 @@ def test_a_revisited_user_gets_the_same_figures_as_a_fresh_build(dash_env):
         assert not problems(at)
     assert {k: figure(at, k) for k in first} == first
     assert [m.value for m in at.metric if m.label == "Events"] == [f"{len(cache.user_history(cache.database(), USER)):,}"]
-    # ... and what core computes now, drawn without any cache
+    # ... and what core computes now, drawn without any cache (from the model's views file, as the app reads it:
+    # the drift job wrote it; tests/core/test_views_sidecar.py shows it equals the live computation to 1e-6)
+    analyser = TrajectoryAnalyzer(load_checkpoint(model))
+    views = views_state(model, analyser, cache.MAX_K)
+    assert views is not None
     with connect_read(db) as con:
-        uv = user_view(TrajectoryAnalyzer(load_checkpoint(model)), con, USER, cache.MAX_K)
+        uv = user_view(analyser, con, USER, cache.MAX_K, views=views)
     fresh = trajectory_chart(grid_view(uv.trajectory, "auto", model_charts.VIEWS["model"]),
                              "Interest over categories — model")
     assert first["user_trajectory"] == _spec(fresh)
@@ -101,3 +105,27 @@ def test_a_new_commit_or_retrained_model_is_a_new_entry(monkeypatch, writable_db
     assert model2 != model and model2.stamp == weights_fingerprint(model_dir)
     again = explorer_views.trajectory_figures(db2, model2, USER, "model", "auto", True, None, None)
     assert again is not figs2
+
+
+def test_figures_prepared_from_their_dicts_equal_the_built_figures(dash_env):
+    """`PreparedFigure.of` (no Figure built) sends what `PreparedFigure(figure(...))` sends, marks and all."""
+    from core.store import queries
+
+    db, model = dash_env
+    with connect_read(db) as con:
+        traj = TrajectoryAnalyzer(load_checkpoint(model)).user(con, USER)
+        history = queries.user_history(con, USER)
+    n = len(history)
+    grid = grid_view(traj, "auto", model_charts.VIEWS["model"])
+    marks = dict(new_steps=np.array([n - 2, n - 1]), after_training=np.array([n // 2, n - 1]))
+    until = history["ts"].iloc[n // 2].to_pydatetime()
+    pairs = {
+        "trajectory": lambda p: trajectory_chart(grid, "t", **marks, prepared=p),
+        "gate": lambda p: model_charts.gate_line(traj, prepared=p),
+        "timeline": lambda p: charts.timeline(history, np.array([0, 1]), np.array([2]), until, prepared=p),
+    }
+    for name, make in pairs.items():
+        prepared, built = make(True), make(False)
+        assert isinstance(prepared, PreparedFigure) and not isinstance(built, PreparedFigure), name
+        assert _spec(prepared) == _spec(built), name
+        assert _spec(prepared)["layout"]["template"]["layout"], name  # the default template is there, as Figure adds it
