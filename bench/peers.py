@@ -143,7 +143,7 @@ def _seq_run(results: Results, base: str, loss: tuple[str, int], d: float, lr: f
             for p, t in r["test"].items()}
     results.stage(key, {"model": model, "dropout": d, "lr": lr, "seed": seed, "max_len": window, "test": test,
                         "loss": loss[0], "n_negatives": loss[1], "history": r["history"],
-                        "stopped": r.get("stopped", "early_stopping"),
+                        "stopped": r.get("stopped", "early_stopping"), "resumed_at": r.get("resumed_at", []),
                         "train_seconds": r["train_seconds"], "wall_seconds": r["wall_seconds"], "epochs": r["epochs"],
                         "load1_at_finish": os.getloadavg()[0]})
     print(f"{key} done", file=sys.stderr)
