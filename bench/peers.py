@@ -14,7 +14,9 @@ own early stopping (patience 10, no CPU cap) over a grid dropout {0.2, 0.5} x lr
 (seed 0), then the picked point for seeds 1 and 2. Ours gets no grid: its headline rows use the plain
 `interestlens train` defaults (the rule of core.train.defaults), which is at most the peers' budget.
 Everything is resumable: each finished run is saved (`bench/results/accuracy-<size>.json`, per-run folders under
-`data/cache/peers/<size>/`), so the command can be re-run until all is done. Times are CPU seconds of each training
+`data/cache/peers/<size>/`), and a peer run cut by a STOP file or killed goes on from its last finished epoch
+(`touch data/cache/peers/<size>/STOP` ends every run of the dataset after its current epoch, for a deadline), so the
+command can be re-run until all is done. Times are CPU seconds of each training
 process (one thread each), so other work on a shared machine does not distort them.
 """
 
@@ -34,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import Results  # noqa: E402
+from bench.peers_grid import GRID, grid_runs, pick, run_key  # noqa: E402
 from core.evaluate import (  # noqa: E402  # noqa: E402
     PROTOCOLS,
     evaluate_split_protocols,
@@ -45,7 +48,6 @@ from core.evaluate import (  # noqa: E402  # noqa: E402
 from core.sequences import build_vocab, load_sequences  # noqa: E402
 from core.store import connect_read  # noqa: E402
 
-GRID = [(d, lr) for d in (0.2, 0.5) for lr in (1e-3, 2e-3)]
 RECTOOLS_PY = os.environ.get("RECTOOLS_PYTHON", "/work/venv-rectools/bin/python")
 RECBOLE_PY = os.environ.get("RECBOLE_PYTHON", str(ROOT / ".venv-peers/bin/python"))
 
@@ -96,11 +98,21 @@ def run_seq_part(results: Results, args, seqs, n: int, work: Path) -> None:
     for base in [m for m in args.seq_models.split(",") if m]:
         model = seq_name(base, *loss)
         for d, lr in points:
+            if _stop_requested(work / run_key(model, d, lr, 0)):
+                return
             _seq_run(results, base, loss, d, lr, 0, window, data, work, n)
         picked = {p: _pick(results, model, p) for p in PROTOCOLS}
         for seed in [int(s) for s in args.seeds.split(",") if s and int(s) != 0]:
             for d, lr in {picked[p] for p in PROTOCOLS if picked[p]}:
+                if _stop_requested(work / run_key(model, d, lr, seed)):
+                    return
                 _seq_run(results, base, loss, d, lr, seed, window, data, work, n)
+
+
+def _stop_requested(out: Path) -> bool:
+    """A deadline stop: `STOP` in the run's folder (that run only) or in the dataset's cache folder (everything:
+    the running peer ends after its current epoch and no further run starts)."""
+    return (out / "STOP").exists() or (out.parent / "STOP").exists()
 
 
 def seq_name(base: str, loss: str, n_negatives: int) -> str:
@@ -109,19 +121,16 @@ def seq_name(base: str, loss: str, n_negatives: int) -> str:
     return base if loss == "softmax" else f"{base}-{loss}{n_negatives}"
 
 
-def _key(model: str, d: float, lr: float, seed: int) -> str:
-    return f"{model}_d{d}_lr{lr:g}_s{seed}"
-
-
 def _seq_run(results: Results, base: str, loss: tuple[str, int], d: float, lr: float, seed: int, window: int,
              data: Path, work: Path, n: int) -> None:
     model = seq_name(base, *loss)
-    key = _key(model, d, lr, seed)
+    key = run_key(model, d, lr, seed)
     out = work / key
     prev = results.get(key)
     if prev is not None:
-        # a run a deadline cut short (STOP file) is redone from scratch once the STOP file is gone
-        if prev.get("stopped") != "stop_file" or (out / "STOP").exists():
+        # a run a deadline cut short (STOP file) goes on from its last epoch (seq_run's resume.npz) once the STOP
+        # file is gone
+        if prev.get("stopped") != "stop_file" or _stop_requested(out):
             return
         (out / "result.json").unlink(missing_ok=True)
     cmd = [RECTOOLS_PY, str(ROOT / "bench/peers/seq_run.py"), "--data", str(data), "--model", base, "--dropout",
@@ -134,20 +143,17 @@ def _seq_run(results: Results, base: str, loss: tuple[str, int], d: float, lr: f
             for p, t in r["test"].items()}
     results.stage(key, {"model": model, "dropout": d, "lr": lr, "seed": seed, "max_len": window, "test": test,
                         "loss": loss[0], "n_negatives": loss[1], "history": r["history"],
-                        "stopped": r.get("stopped", "early_stopping"),
+                        "stopped": r.get("stopped", "early_stopping"), "resumed_at": r.get("resumed_at", []),
                         "train_seconds": r["train_seconds"], "wall_seconds": r["wall_seconds"], "epochs": r["epochs"],
                         "load1_at_finish": os.getloadavg()[0]})
     print(f"{key} done", file=sys.stderr)
 
 
 def _pick(results: Results, model: str, protocol: str) -> tuple[float, float] | None:
-    """The grid point with the best seed-0 validation NDCG@10 under `protocol` (None until every grid point has run
-    to its early stopping)."""
-    runs = [results.get(_key(model, d, lr, 0)) for d, lr in GRID]
-    if any(r is None or r.get("stopped") == "stop_file" for r in runs):
-        return None
-    best = max(runs, key=lambda r: r["test"][protocol]["valid_ndcg10"])
-    return best["dropout"], best["lr"]
+    """The grid point seed-0 validation picks under `protocol` (bench.peers_grid.pick), or None until every grid
+    point has converged: extra seeds go only to a final pick."""
+    best = pick(grid_runs(results.data["stages"], None).get(model, []), protocol)
+    return (best.dropout, best.lr) if best is not None and best.final else None
 
 
 def main() -> None:

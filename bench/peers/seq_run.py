@@ -8,13 +8,15 @@ the validation target; the peer trains on the rest.
 Every epoch (`fit_partial`, one epoch at a time) the validation targets are ranked over the full catalogue under
 both protocols (exclude_seen: the user's earlier items removed, the target kept; all_items: nothing removed), ties
 counted pessimistically, exactly InterestLens's rule (core.evaluate.ranking). Each protocol keeps the weights of its
-own best validation epoch; training stops when neither protocol improved for `--patience` epochs (or, for a
-deadline, when a file `<out>/STOP` appears: the run then ends after the current epoch, tests the best epochs so far
-and records `stopped: "stop_file"` instead of `"early_stopping"`, so a capped run is never taken for a converged
-one). Then each
-protocol's selected weights rank the test targets under that protocol. Output `<out>/result.json`: per-epoch
-validation, CPU seconds, and per protocol the test ranks and top-10 lists (bench/peers.py computes the metrics with
-core.evaluate.metrics). A finished config is never re-run; a killed one restarts from scratch.
+own best validation epoch; training stops when neither protocol improved for `--patience` epochs. For a deadline, a
+file `<out>/STOP` (this run) or `<out>/../STOP` (every run of the dataset) ends the run after the current epoch: it
+tests the best epochs so far and records `stopped: "stop_file"` instead of `"early_stopping"`, so a cut run is never
+taken for a converged one. Then each protocol's selected weights rank the test targets under that protocol. Output
+`<out>/result.json`: per-epoch validation, CPU seconds, and per protocol the test ranks and top-10 lists
+(bench/peers.py computes the metrics with core.evaluate.metrics). A finished config is never re-run. A run cut by a
+STOP file or killed resumes from its last finished epoch (`<out>/resume.npz`, bench/peers/seq_resume.py: weights,
+Adam state, RNG state, best weights, history and seconds so far), so hours of CPU are never thrown away; the result
+records the epochs at which it was resumed.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if (args.out / "result.json").exists():
         return
+    import seq_resume
     from pytorch_lightning import seed_everything
     from rectools import Columns
     from rectools.dataset import Dataset
@@ -104,10 +107,11 @@ def main() -> None:
     ds_valid_in = ds_train  # validation input = the training events
     ds_test_in = Dataset.construct(frame(valid_mask))  # test input = training events + the validation target
     cls = SASRecModel if args.model == "sasrec" else BERT4RecModel
-    model = cls(n_factors=args.factors, n_blocks=2, n_heads=2, dropout_rate=args.dropout, session_max_len=args.max_len,
-                lr=args.lr, batch_size=args.batch_size, epochs=1, loss=args.loss, n_negatives=args.n_negatives,
-                deterministic=True,
-                recommend_torch_device="cpu", get_trainer_func=_trainer)
+    model_kwargs = dict(n_factors=args.factors, n_blocks=2, n_heads=2, dropout_rate=args.dropout,
+                        session_max_len=args.max_len, lr=args.lr, batch_size=args.batch_size, epochs=1, loss=args.loss,
+                        n_negatives=args.n_negatives, deterministic=True, recommend_torch_device="cpu",
+                        get_trainer_func=_trainer)
+    model = cls(**model_kwargs)
     vt = items[offsets[rows] + lens[rows] - 2]  # validation target items
     tt = items[offsets[rows] + lens[rows] - 1]  # test target items
     seen_valid = [items[offsets[r] : offsets[r] + lens[r] - 2] for r in rows]
@@ -117,12 +121,33 @@ def main() -> None:
     best_epoch = {p: 0 for p in protocols}
     best_state: dict = {}
     history = []
-    c0, w0 = time.process_time(), time.perf_counter()
-    epoch = 0
+    settings = {k: getattr(args, k) for k in ("model", "dropout", "lr", "seed", "max_len", "factors", "batch_size",
+                                              "loss", "n_negatives")}
+    epoch, cpu_before, wall_before, resumed_at = 0, 0.0, 0.0, []
+    if (args.out / seq_resume.FILE).exists():
+        # build the (untrained) model and its optimizer, then overwrite both from the file
+        model._build_model_from_dataset(ds_train)
+        model.fit_trainer = copy.deepcopy(model._trainer)
+        model.is_fitted = True
+        lm = model.lightning_model
+        lm.is_fitted = True  # else its on_train_start draws fresh Xavier weights over the restored ones
+        lm.optimizer = torch.optim.Adam(lm.torch_model.parameters(), lr=lm.lr, betas=lm.adam_betas)
+        restored = seq_resume.load(args.out, settings, lm.torch_model, lm.optimizer)
+        if restored is None:  # saved under other settings: start afresh, from the same seed
+            seed_everything(args.seed, workers=True)
+            model = cls(**model_kwargs)
+        else:
+            loop, best_state = restored
+            epoch, history, resumed_at = loop["epoch"], loop["history"], loop["resumed_at"] + [loop["epoch"]]
+            best, best_epoch = loop["best"], loop["best_epoch"]
+            cpu_before, wall_before = loop["seconds"], loop["wall_seconds"]
+    c0, w0 = time.process_time() - cpu_before, time.perf_counter() - wall_before
     stopped = "max_epochs"
     while epoch < args.max_epochs:
         epoch += 1
         f0 = time.process_time()
+        if model.is_fitted:  # a fresh trainer each epoch, as a resumed run gets (Lightning draws from the RNG itself)
+            model.fit_trainer = copy.deepcopy(model._trainer)
         model.fit_partial(ds_train, min_epochs=1, max_epochs=1)
         fit_s = time.process_time() - f0
         scores = full_scores(model, ds_valid_in, rows, n_items)
@@ -136,16 +161,21 @@ def main() -> None:
         # seconds: cumulative CPU s (training + validation); fit_seconds: this epoch's training step alone
         history.append({"epoch": epoch, "seconds": time.process_time() - c0, "fit_seconds": fit_s, **{f"valid_ndcg10_{p}": v[p] for p in v}})
         (args.out / "progress.json").write_text(json.dumps(history))
+        lm = model.lightning_model
+        seq_resume.save(args.out, settings, lm.torch_model, lm.optimizer, best_state,
+                        {"epoch": epoch, "best": best, "best_epoch": best_epoch, "history": history,
+                         "seconds": time.process_time() - c0, "wall_seconds": time.perf_counter() - w0,
+                         "resumed_at": resumed_at})
         if all(epoch - best_epoch[p] >= args.patience for p in protocols):
             stopped = "early_stopping"
             break
-        if (args.out / "STOP").exists():
+        if (args.out / "STOP").exists() or (args.out.parent / "STOP").exists():
             stopped = "stop_file"
             break
     train_seconds = time.process_time() - c0
     result = {"model": args.model, "dropout": args.dropout, "lr": args.lr, "seed": args.seed, "max_len": args.max_len,
               "factors": args.factors, "stopped": stopped, "loss": args.loss, "n_negatives": args.n_negatives,
-              "epochs": epoch, "train_seconds": train_seconds,
+              "epochs": epoch, "train_seconds": train_seconds, "resumed_at": resumed_at,
               "wall_seconds": time.perf_counter() - w0, "history": history, "users": rows.tolist(), "test": {}}
     for p in protocols:
         model.lightning_model.torch_model.load_state_dict(best_state[p])
@@ -157,6 +187,8 @@ def main() -> None:
     tmp = args.out / "result.json.tmp"
     tmp.write_text(json.dumps(result))
     os.replace(tmp, args.out / "result.json")
+    if stopped == "early_stopping":  # converged: nothing left to resume (a cut or capped run may go on later)
+        (args.out / seq_resume.FILE).unlink(missing_ok=True)
 
 
 def _trainer():
