@@ -132,14 +132,17 @@ def _scrub_files(folders: Sequence[Path], user_id: str) -> dict[str, int]:
 
 
 def _drop_views(path: Path, user_id: str) -> int:
-    """The explorer's views file (`core.trajectory.sidecar`) holds every user's views under their id: one that
-    holds this user (or cannot be read to tell) is deleted, 1; the drift job or the app builds it again from what
-    remains. 0 when the user is not in it."""
-    from core.trajectory.sidecar import UserViews
+    """The explorer's views file (`core.trajectory.sidecar`) holds every user's views under their id, listed in its
+    safetensors header ("users", JSON): one that holds this user (or cannot be read to tell) is deleted, 1; the drift
+    job or the app builds it again from what remains. 0 when the user is not in it. The header is read here with
+    safetensors itself, since privacy sits below the trajectory layer."""
+    from safetensors import safe_open
 
     try:
-        holds = user_id in UserViews(path)
-    except (OSError, ValueError, KeyError):
+        with safe_open(str(path), "np") as f:
+            users = json.loads((f.metadata() or {}).get("users", "[]"))
+        holds = str(user_id) in {str(u) for u in users}
+    except Exception:  # any unreadable header (safetensors raises its own error types): it may hold the user
         holds = True
     if not holds:
         return 0
