@@ -9,16 +9,14 @@ import itertools
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
+from dashboard_helpers import free_port, wait_healthy
 
 CHROMIUM = "/usr/bin/chromium"
 SERVER_START_S = 180  # a cold `interestlens serve` on a busy 2-core machine
@@ -45,34 +43,18 @@ def dash_env(monkeypatch, synthetic_db, dash_model) -> tuple[Path, Path]:
     return synthetic_db, dash_model
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def _serving(db: Path, model: Path, log_path: Path) -> Iterator[str]:
     """`interestlens serve` on a free port, in its own process group (stopped afterwards), with this process's
     environment (so a test's INTERESTLENS_* settings reach it); yields the base URL once /_stcore/health answers."""
-    port = _free_port()
+    port = free_port()
     log = open(log_path, "w")
     cli = Path(sys.executable).with_name("interestlens")
     proc = subprocess.Popen([str(cli), "serve", "--db", str(db), "--model", str(model), "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("the server did not start:\n" + log_path.read_text())
-            time.sleep(0.5)
+        wait_healthy(url, proc, log_path, SERVER_START_S)
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -89,3 +93,26 @@ def uncaptioned_charts(at: AppTest) -> list[str]:
 def unexplained_metrics(at: AppTest) -> list[str]:
     """The labels of the metrics on the page without a help text (the tooltip that says what the number is)."""
     return [m.label for m in at.metric if not m.proto.help.strip()]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, within_s: float, request_s: float = 2.0) -> None:
+    """Wait until `url`/_stcore/health answers 200; AssertionError with the server's log when `proc` exits first or
+    `within_s` seconds pass."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=request_s) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError("the server did not start:\n" + log_path.read_text())
+        time.sleep(0.5)

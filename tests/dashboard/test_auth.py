@@ -7,13 +7,12 @@ from __future__ import annotations
 import importlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from dashboard_helpers import APP, TIMEOUT, USER
+from dashboard_helpers import APP, TIMEOUT, USER, free_port
 from streamlit.testing.v1 import AppTest
 
 from cli import app
@@ -92,16 +91,10 @@ def _serve(monkeypatch, capsys, *args: str) -> tuple[list[str], dict]:
     return seen["argv"], seen["env"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_binds_this_machine_only_by_default_and_demo_mode_is_opt_in(monkeypatch, capsys, synthetic_db):
     monkeypatch.delenv(DEMO_ENV, raising=False)
     monkeypatch.delenv(DEMO_KEY_ENV, raising=False)
-    port = str(_free_port())
+    port = str(free_port())
     argv, env = _serve(monkeypatch, capsys, "--db", str(synthetic_db), "--port", port)
     flags = dict(zip(argv[5::2], argv[6::2], strict=True))
     assert flags["--server.address"] == "127.0.0.1" and flags["--browser.serverAddress"] == "127.0.0.1"

@@ -16,11 +16,10 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
-from dashboard_helpers import OTHER_USER, USER
+from dashboard_helpers import OTHER_USER, USER, free_port, wait_healthy
 
 from cli.proxy import COOKIE
 from core.store import connect_read, user_history
@@ -31,12 +30,6 @@ if str(ROOT) not in sys.path:  # bench/ is not an installed package (as in test_
 from bench.ws_client import Tab  # noqa: E402
 
 START_S = 240  # two cold Streamlit processes on a busy 2-core machine
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(db: Path, model: Path, port: int, log: Path) -> subprocess.Popen:
@@ -61,16 +54,7 @@ def _streamlit_children(pid: int) -> list[psutil.Process]:
 
 def _wait_ready(proc: subprocess.Popen, port: int, log: Path) -> list[psutil.Process]:
     """Wait until the proxy answers a health check; the two Streamlit processes."""
-    deadline = time.monotonic() + START_S
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=5) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "the server did not start:\n" + log.read_text()
-        time.sleep(0.5)
+    wait_healthy(f"http://127.0.0.1:{port}", proc, log, START_S, request_s=5)
     children = _streamlit_children(proc.pid)
     assert len(children) == 2, log.read_text()
     return children
@@ -99,7 +83,7 @@ def _events(db: Path, user: str) -> str:
 
 def test_two_tabs_land_on_two_processes_each_stays_on_its_own_and_ctrl_c_stops_them_all(dash_env, tmp_path):
     db, model = dash_env
-    port, log = _free_port(), tmp_path / "serve.log"
+    port, log = free_port(), tmp_path / "serve.log"
     proc = _start(db, model, port, log)
     try:
         children = _wait_ready(proc, port, log)
@@ -140,7 +124,7 @@ def test_two_tabs_land_on_two_processes_each_stays_on_its_own_and_ctrl_c_stops_t
 
 def test_a_dead_process_is_started_again_and_sigterm_stops_everything(dash_env, tmp_path):
     db, model = dash_env
-    port, log = _free_port(), tmp_path / "serve.log"
+    port, log = free_port(), tmp_path / "serve.log"
     proc = _start(db, model, port, log)
     try:
         children = _wait_ready(proc, port, log)
