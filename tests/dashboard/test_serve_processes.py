@@ -16,6 +16,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -81,12 +83,23 @@ def _events(db: Path, user: str) -> str:
         return f"{len(user_history(con, user)):,}"
 
 
-def test_two_tabs_land_on_two_processes_each_stays_on_its_own_and_ctrl_c_stops_them_all(dash_env, tmp_path):
-    db, model = dash_env
-    port, log = free_port(), tmp_path / "serve.log"
+@contextmanager
+def _two_processes(db: Path, model: Path, log: Path) -> Iterator[tuple[subprocess.Popen, int, list[psutil.Process]]]:
+    """`serve --processes 2` on a free port, once ready: (supervisor, port, its two Streamlit processes); killed with
+    its process group afterwards if a test left it running."""
+    port = free_port()
     proc = _start(db, model, port, log)
     try:
-        children = _wait_ready(proc, port, log)
+        yield proc, port, _wait_ready(proc, port, log)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_two_tabs_land_on_two_processes_each_stays_on_its_own_and_ctrl_c_stops_them_all(dash_env, tmp_path):
+    db, model = dash_env
+    log = tmp_path / "serve.log"
+    with _two_processes(db, model, log) as (proc, port, children):
         tree = [p.pid for p in psutil.Process(proc.pid).children(recursive=True)]
 
         async def scenario() -> None:
@@ -117,17 +130,12 @@ def test_two_tabs_land_on_two_processes_each_stays_on_its_own_and_ctrl_c_stops_t
         proc.send_signal(signal.SIGINT)  # Ctrl-C: the supervisor stops both process groups, then exits
         assert proc.wait(timeout=60) == 130
         assert _gone([c.pid for c in children] + tree) == []
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_a_dead_process_is_started_again_and_sigterm_stops_everything(dash_env, tmp_path):
     db, model = dash_env
-    port, log = free_port(), tmp_path / "serve.log"
-    proc = _start(db, model, port, log)
-    try:
-        children = _wait_ready(proc, port, log)
+    log = tmp_path / "serve.log"
+    with _two_processes(db, model, log) as (proc, port, children):
         ports = {c.pid: c.cmdline()[c.cmdline().index("--server.port") + 1] for c in children}
         killed = children[0]
         killed.kill()  # a crash: the health check notices the exit and starts the process again on its port
@@ -145,9 +153,6 @@ def test_a_dead_process_is_started_again_and_sigterm_stops_everything(dash_env, 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
         assert _gone(tree) == []
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_a_taken_port_is_one_sentence_and_starts_nothing(dash_env, tmp_path):
