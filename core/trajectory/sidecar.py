@@ -73,10 +73,10 @@ def model_stamp(model_dir: str | os.PathLike) -> str:
     """The weights' identity for the validity rule: their content hash (`core.checkpoint.weights_fingerprint`, as the
     dashboard's `ModelRef` keys a model), so a touched file keeps its views and a model retrained in place with a
     forged mtime does not; "" when the folder has none. Read when a file is opened or written, not per user."""
-    folder = Path(model_dir)
-    if not any((folder / name).is_file() for name in ("model.safetensors", "external.json")):
+    try:
+        return weights_fingerprint(model_dir)  # it picks the file (weights, else an external model's registration)
+    except FileNotFoundError:
         return ""
-    return weights_fingerprint(folder)
 
 
 @dataclass(frozen=True)
