@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from core.trajectory.forecast import HALF_LIVES, InterestForecast, fit_forecast, forecast_components
-from core.trajectory.stacked import StackedFit, gate_features
+from core.trajectory.stacked import StackedFit, fit_stacked, gate_features
 
 
 def test_gates_count_categorised_events_and_the_position_in_the_session():
@@ -63,7 +63,7 @@ def _switching_log(n: int, seed: int):
 
 
 def test_fit_forecast_picks_the_stacked_combiner_when_the_truth_moves_with_the_session():
-    comps, z, y, late, last, model_top = _switching_log(600, 0)
+    comps, z, y, late, last, model_top = _switching_log(300, 0)
     prior = np.full(4, 0.25)
     f = fit_forecast(comps, y, prior, gates=z)
     assert f.kind == "stacked"
@@ -76,13 +76,14 @@ def test_fit_forecast_picks_the_stacked_combiner_when_the_truth_moves_with_the_s
     assert p[rows[late2], last2[late2]].mean() > 0.7
     assert p[rows[~late2], top2[~late2]].mean() > 0.7
     # without gates the candidate does not compete (the earlier behaviour)
-    assert "stacked" not in fit_forecast(comps, y, prior).valid["heldout_log_loss"]
+    assert "stacked" not in fit_forecast(comps[:40], y[:40], prior).valid["heldout_log_loss"]
 
 
 def test_stacked_forecast_round_trips_through_json_and_is_causal():
-    comps, z, y, *_ = _switching_log(300, 2)
-    f = fit_forecast(comps, y, np.full(4, 0.25), gates=z)
-    assert f.kind == "stacked"
+    comps, z, y, *_ = _switching_log(200, 2)
+    perm = np.random.default_rng(0).permutation(200)
+    *_, fit = fit_stacked(comps, z, y, (perm[:100], perm[100:]))
+    f = InterestForecast(kind="stacked", prior=(0.25,) * 4, stacked=fit.to_dict())
     back = InterestForecast.from_dict(json.loads(json.dumps(f.to_dict())))
     rng = np.random.default_rng(3)
     events = np.eye(4)[rng.integers(0, 4, 30)]
