@@ -18,7 +18,9 @@ log-features, one exponent per feature:
 - `+own_time`: plus the user's own histogram decayed in time (half-lives 1 min, 1 h, 1 day): ML-100k's bulk
   sittings put many events in the same minute;
 - `all`: every feature above;
-- `stacked`: `core.trajectory.stacked` (gates: history length, session position), as `fit_forecast` fits it.
+- `stacked`: `core.trajectory.stacked` (gates: history length, session position), as `fit_forecast` fits it;
+- `ensemble` (with `--extra-models`): the product's features plus the marginal of every other ML-100k model given
+  (each read exactly as the first model's, on the same targets), and `ensemble+all` with the features above too.
 
 Ceiling of the history features (`ceiling`): the same log-linear pool of the model-free features (histograms, prior,
 trend, own time histograms) fitted on up to `--ceiling-targets` TRAINING positions (each user's next event inside
@@ -147,6 +149,7 @@ def main() -> None:
     ap.add_argument("--db", required=True)
     ap.add_argument("--model", required=True)
     ap.add_argument("--ceiling-targets", type=int, default=40_000, help="training positions the ceiling pool fits on")
+    ap.add_argument("--extra-models", default="", help="comma-separated other ML-100k model folders (same split)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -173,6 +176,10 @@ def main() -> None:
                                        for h in OWN_HALF_LIVES_S.values()], 1)}
         temps = {T: item_marginal(loaded, seqs, ti.rows, ti.targets, w, T) for T in TEMPERATURES}
         data[which] = (ti, feats, temps)
+    extra = [other_marginals(Path(m), args.db, loaded, {k: v[0] for k, v in data.items()})
+             for m in args.extra_models.split(",") if m]
+    for which in ("valid", "test"):
+        data[which][1]["models"] = np.stack([np.log(np.maximum(e[which], _FLOOR)) for e in extra], 1) if extra else None
     (vi, vf, vt), (te, tf, tt) = data["valid"], data["test"]
     perm = np.random.default_rng(0).permutation(len(vi.y))  # fit_forecast's halves
     halves = (perm[: len(vi.y) // 2], perm[len(vi.y) // 2:])
@@ -185,6 +192,8 @@ def main() -> None:
 
     specs = {"product": ((), 1.0), "+trend": (("trend",), 1.0), "+item_temperature": ((), t_best),
              "+own_time": (("own_time",), 1.0), "all": (("trend", "own_time"), t_best)}
+    if extra:
+        specs.update({"ensemble": (("models",), 1.0), "ensemble+all": (("trend", "own_time", "models"), t_best)})
     figures: dict = {"histogram": {"half_life": base.half_life if math.isfinite(base.half_life) else None,
                                    "pseudo_count": base.pseudo_count, "valid_log_loss": base.valid_log_loss,
                                    "test": _s(hist_test)},
@@ -207,12 +216,33 @@ def main() -> None:
     figures["ceiling"] = ceiling(args, seqs, split, w, prior, ev_all, user, vi, vf, vt, te, tf, tt, halves, hist_test)
     picked = min(figures["candidates"], key=lambda k: figures["candidates"][k]["heldout_valid"])
     figures["picked_on_validation"] = {"name": picked, **figures["candidates"][picked]}
+    figures["extra_models"] = {m: e["ndcg10"] for m, e in zip(args.extra_models.split(","), extra, strict=False)}
     figures.update({"seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                     "load_1min": os.getloadavg()[0], "db": args.db, "model": args.model})
     res = Results("trajectory", "stack-ml100k", resume=False)
     res.stage("stack", figures)
     if args.json:
         print(json.dumps(figures, indent=1, default=str))
+
+
+def other_marginals(path: Path, db: str, first, targets: dict) -> dict:
+    """Another model's marginal at the first model's validation and test targets (its own vocabulary and split,
+    which must give the same targets and categories)."""
+    other = load_checkpoint(path)
+    if list(other.vocab.categories) != list(first.vocab.categories):
+        raise SystemExit(f"{path}: its categories differ from the first model's.")
+    with connect_read(db) as con:
+        seqs = load_sequences(con, other.vocab)
+    split = split_from_card(seqs, other.card.get("split"))
+    w = other.vocab.category_weights().numpy().astype(np.float64)
+    prior = category_prior(seqs, split, w)
+    out: dict = {"ndcg10": other.card.get("test", {}).get("NDCG@10")}
+    for which, ti in targets.items():
+        mine = target_inputs(other, seqs, *split.targets(which), prior)
+        if not np.array_equal(mine.targets, ti.targets):
+            raise SystemExit(f"{path}: its {which} targets differ from the first model's (another split?).")
+        out[which] = mine.model
+    return out
 
 
 def _s(s) -> dict:
