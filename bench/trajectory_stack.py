@@ -5,8 +5,8 @@
 Same protocol as `bench/trajectory.py --interest ml100k` (`core.trajectory.interest`): next-event category of the
 leave-one-out validation and test targets; every weight fitted on validation (two halves, each fitted on one and
 scored on the other, then refitted on all of them, as `fit_forecast` does), test touched once per candidate;
-ratios against the same tuned decayed histogram. Candidates, each a log-linear pool (softmax combiner) of
-log-features, one exponent per feature:
+ratios against the same tuned decayed histogram, with a 95 % paired bootstrap interval over the test targets.
+Candidates, each a log-linear pool (softmax combiner) of log-features, one exponent per feature:
 
 - `product`: the product pool's features (user histograms at half-lives 1, 3, 10, 30, ∞ events, prior, model
   marginal), the candidate `fit_forecast` picks today;
@@ -184,7 +184,8 @@ def main() -> None:
     perm = np.random.default_rng(0).permutation(len(vi.y))  # fit_forecast's halves
     halves = (perm[: len(vi.y) // 2], perm[len(vi.y) // 2:])
     base = tune_histogram(vi, prior)
-    hist_test = forecast_scores(base.forecast(te.counts[base.half_life], prior), te.y)
+    hist_p = base.forecast(te.counts[base.half_life], prior)
+    hist_test = forecast_scores(hist_p, te.y)
     t_best = min(TEMPERATURES, key=lambda T: ce(vt[T], vi.y))
 
     def logs(f: dict, temps: dict, parts: tuple[str, ...], T: float = 1.0) -> np.ndarray:
@@ -204,7 +205,8 @@ def main() -> None:
         lv, lt = logs(vf, vt, parts, T), logs(tf, tt, parts, T)
         p = Pool(lv, vi.y).predict(lt)
         figures["candidates"][name] = {"heldout_valid": heldout(lv, vi.y, halves), "test": _s(forecast_scores(p, te.y)),
-                                       "ratio": forecast_scores(p, te.y).log_loss / hist_test.log_loss}
+                                       "ratio": forecast_scores(p, te.y).log_loss / hist_test.log_loss,
+                                       "ratio_ci95": ratio_interval(p, hist_p, te.y)}
     fc = fit_forecast(vi.comps, vi.y, prior, gates=vi.gates)  # the stacked candidate beside the product, as core fits it
     st = fc.valid["heldout_log_loss"]
     if fc.kind == "stacked":
@@ -243,6 +245,15 @@ def other_marginals(path: Path, db: str, first, targets: dict) -> dict:
             raise SystemExit(f"{path}: its {which} targets differ from the first model's (another split?).")
         out[which] = mine.model
     return out
+
+
+def ratio_interval(p: np.ndarray, hist: np.ndarray, y: np.ndarray, n_boot: int = 2000) -> list[float]:
+    """95 % paired bootstrap interval (test targets resampled) of mean log-loss p / mean log-loss hist."""
+    a = -(y * np.log(np.maximum(p, _FLOOR))).sum(1)
+    b = -(y * np.log(np.maximum(hist, _FLOOR))).sum(1)
+    idx = np.random.default_rng(0).integers(0, len(y), (n_boot, len(y)))
+    r = a[idx].mean(1) / b[idx].mean(1)
+    return [float(x) for x in np.quantile(r, [0.025, 0.975])]
 
 
 def _s(s) -> dict:
