@@ -198,6 +198,9 @@ def main() -> None:
     figures: dict = {"histogram": {"half_life": base.half_life if math.isfinite(base.half_life) else None,
                                    "pseudo_count": base.pseudo_count, "valid_log_loss": base.valid_log_loss,
                                    "test": _s(hist_test)},
+                     # yardsticks: the catalogue prior alone, and what no forecast can remove (the targets' own split)
+                     "prior_test_log_loss": ce(np.tile(prior, (len(te.y), 1)), te.y),
+                     "split_entropy_test": float(-(te.y * np.log(np.maximum(te.y, _FLOOR))).sum(1).mean()),
                      "item_temperature": {"chosen": t_best, "valid_log_loss": {str(T): ce(vt[T], vi.y) for T in TEMPERATURES},
                                           "test_log_loss_raw": {str(T): ce(tt[T], te.y) for T in TEMPERATURES}},
                      "candidates": {}}
