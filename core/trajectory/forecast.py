@@ -23,7 +23,9 @@ agree. With a category head, every candidate is fitted twice, once on each sourc
 kept: the head alone (raw or tempered), or pooled with the decayed histograms. Given the events before each
 target (`BocpdInputs`), three change-point candidates compete too (`core.trajectory.bocpd_fit`): Bayesian online
 change-point filtering with a Dirichlet-categorical segment model, alone ("bocpd") or pooled with the marginal
-("bocpd_mixture", "bocpd_product"); they read the whole history, not the components.
+("bocpd_mixture", "bocpd_product"); they read the whole history, not the components. Given the gates at each
+target (history length and session position, `core.trajectory.stacked`), a stacked combiner competes too: the
+product pool with exponents that move with the gates ("stacked").
 
 Multi-category items: an event's target is its item's category weights w(i, ·), which split the item's mass
 equally over its categories (`Vocab.category_weights`); log-loss is the cross-entropy −Σ_c w(i, c) log p(c), a
@@ -46,6 +48,7 @@ from core.trajectory.bocpd import BocpdParts, bocpd_steps, new_moments
 from core.trajectory.bocpd_fit import BocpdFit, BocpdInputs, fit_bocpd
 from core.trajectory.measures import decayed_counts
 from core.trajectory.optim import minimise as _minimise
+from core.trajectory.stacked import StackedFit, fit_stacked, gate_features
 
 __all__ = ["HALF_LIVES", "KINDS", "HistogramBaseline", "InterestForecast", "forecast_components", "fit_forecast", "cross_entropy"]
 
@@ -53,7 +56,7 @@ HALF_LIVES: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0, math.inf)  # histogram ha
 _FLOOR = 1e-12
 _L2 = 1e-3  # ridge on the mixture's weight logits: keeps them finite when a component is never useful
 
-Kind = Literal["model", "temperature", "mixture", "product", "bocpd", "bocpd_mixture", "bocpd_product"]
+Kind = Literal["model", "temperature", "mixture", "product", "bocpd", "bocpd_mixture", "bocpd_product", "stacked"]
 Source = Literal["marginal", "head"]
 KINDS: tuple[Kind, ...] = ("model", "temperature", "mixture", "product")  # the candidates read from components
 BOCPD_KINDS: tuple[Kind, ...] = ("bocpd", "bocpd_mixture", "bocpd_product")  # the ones that read the history
@@ -73,6 +76,7 @@ class InterestForecast:
     valid: dict = field(default_factory=dict)  # validation log-loss of every candidate and the number of targets
     source: Source = "marginal"  # which model output is m_t: the item-softmax marginal or the category head
     bocpd: dict = field(default_factory=dict)  # a BOCPD kind's filter settings and pool (`BocpdFit.to_dict`)
+    stacked: dict = field(default_factory=dict)  # the stacked kind's combiner (`StackedFit.to_dict`)
 
     def model_input(self, marginal: np.ndarray, head: np.ndarray | None) -> np.ndarray:
         """The model output this forecast reads: [n, C] `marginal` or `head` (ValueError when it needs the head
@@ -106,7 +110,13 @@ class InterestForecast:
             parts = bocpd_steps(ev, new_moments(ts, len(ev), fit.params), np.asarray(self.prior), fit.params)
             return self.apply_parts(parts, model_dist)
         comps, _ = forecast_components(model_dist, events, np.asarray(self.prior), self.half_lives)
+        if self.kind == "stacked":
+            return self.apply_stacked(comps, gate_features(events, ts, StackedFit.from_dict(self.stacked).session_gap))
         return self.apply_components(comps)
+
+    def apply_stacked(self, comps: np.ndarray, gates: np.ndarray) -> np.ndarray:
+        """The stacked kind's forecast from components [N, K+2, C] and gates [N, G] (`gate_features`). [N, C]"""
+        return StackedFit.from_dict(self.stacked).forecast(comps, gates)
 
     def apply_parts(self, parts: BocpdParts, model: np.ndarray) -> np.ndarray:
         """A BOCPD kind's forecast from the filter's parts (`BocpdInputs.parts`) and the model's input [N, C]."""
@@ -114,9 +124,12 @@ class InterestForecast:
 
     def apply_components(self, comps: np.ndarray) -> np.ndarray:
         """The forecast from precomputed components [N, K+2, C] (`forecast_components`). [N, C] (not for the
-        BOCPD kinds, which read the whole history: `apply` / `apply_parts`)."""
+        BOCPD kinds, which read the whole history: `apply` / `apply_parts`; nor for the stacked kind, which also
+        reads the gates: `apply` / `apply_stacked`)."""
         if self.kind in BOCPD_KINDS:
             raise ValueError("A change-point forecast reads the whole history; use apply or apply_parts.")
+        if self.kind == "stacked":
+            raise ValueError("A stacked forecast also reads the history's length and session; use apply or apply_stacked.")
         if len(comps) == 0:
             return np.zeros((0, comps.shape[-1]))
         with torch.no_grad():
@@ -150,6 +163,7 @@ class InterestForecast:
             valid=dict(d.get("valid", {})),
             source=d.get("source", "marginal"),
             bocpd=dict(d.get("bocpd", {})),
+            stacked=dict(d.get("stacked", {})),
         )
 
 
@@ -201,7 +215,7 @@ def cross_entropy(p: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def fit_forecast(
     comps: np.ndarray, y: np.ndarray, prior: np.ndarray, half_lives: tuple[float, ...] = HALF_LIVES,
-    head: np.ndarray | None = None, bocpd: BocpdInputs | None = None,
+    head: np.ndarray | None = None, bocpd: BocpdInputs | None = None, gates: np.ndarray | None = None,
 ) -> InterestForecast:
     """Choose the candidate by held-out log-loss on the validation targets, then refit it on all of them.
 
@@ -225,6 +239,9 @@ def fit_forecast(
     bocpd
         the events before each target (rows aligned with y), or None: with them, the BOCPD candidates (pooled with
         the item-softmax marginal) compete too.
+    gates
+        [N, G] `core.trajectory.stacked.gate_features` at the step before each target, or None: with them, the
+        stacked candidate (over the item-softmax marginal's components) competes too.
     """
     comps = np.asarray(comps, np.float64)
     y = np.asarray(y, np.float64)
@@ -253,6 +270,9 @@ def fit_forecast(
     if bocpd is not None and len(y):
         for name, (held, ins, fit) in fit_bocpd(bocpd, y, comps[:, -1], np.asarray(prior, np.float64), halves).items():
             score[name], losses[name], bocpd_fits[name] = held, ins, fit
+    stacked_fit: StackedFit | None = None
+    if gates is not None and len(y):
+        score["stacked"], losses["stacked"], stacked_fit = fit_stacked(comps, gates, y, halves)
     # a candidate whose fit diverged (non-finite loss) is never chosen; the raw marginal always stands
     best_name = min((k for k in score if math.isfinite(score[k])), key=score.get)  # type: ignore[arg-type]
     if best_name in bocpd_fits:
@@ -262,6 +282,14 @@ def fit_forecast(
             half_lives=tuple(half_lives),
             valid={"targets": int(len(y)), "log_loss": losses, "heldout_log_loss": score},
             bocpd=bocpd_fits[best_name].to_dict(),
+        )
+    if best_name == "stacked" and stacked_fit is not None:
+        return InterestForecast(
+            kind="stacked",
+            prior=tuple(float(x) for x in prior),
+            half_lives=tuple(half_lives),
+            valid={"targets": int(len(y)), "log_loss": losses, "heldout_log_loss": score},
+            stacked=stacked_fit.to_dict(),
         )
     source, kind, best = fitted[best_name]
     pooled = kind in ("mixture", "product")

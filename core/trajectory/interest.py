@@ -48,6 +48,7 @@ from core.trajectory.forecast import (
 )
 from core.trajectory.measures import category_distribution, decayed_counts
 from core.trajectory.planted import planted_report
+from core.trajectory.stacked import GATES, gate_features
 
 __all__ = [
     "N_BINS",
@@ -148,6 +149,7 @@ class TargetInputs:
     counts: dict  # half-life -> [N, C] decayed category counts before each target (the baseline's input)
     head: np.ndarray | None = None  # [N, C] the category head's forecast there (None: the model has no head)
     history: BocpdInputs | None = None  # the events (and times) before each target, for the change-point candidates
+    gates: np.ndarray | None = None  # [N, G] history length and session position before each target (stacked)
 
 
 def target_inputs(
@@ -181,7 +183,7 @@ def target_inputs(
                 heads.append(model.category_forecast(states).double().cpu().numpy())
     m = np.concatenate(marg) if marg else np.zeros((0, w.shape[1]))
     head = (np.concatenate(heads) if heads else np.zeros((0, w.shape[1]))) if with_head else None
-    comps, seen, before, times = [], [], [], []
+    comps, seen, before, times, gates = [], [], [], [], []
     counts: dict = {h: [] for h in BASELINE_HALF_LIVES}
     for k, (r, t) in enumerate(zip(rows, targets, strict=True)):
         ev = w[seqs.items[seqs.offsets[r]:t]]  # [j,C] the events before the target
@@ -189,6 +191,7 @@ def target_inputs(
         times.append(seqs.ts[seqs.offsets[r]:t])
         c, s = forecast_components(np.tile(m[k], (len(ev), 1)), ev, prior, half_lives)
         comps.append(c[-1])
+        gates.append(gate_features(ev, times[-1])[-1])
         seen.append(s[-1])
         for h in BASELINE_HALF_LIVES:
             counts[h].append(decayed_counts(ev, h)[-1])
@@ -200,6 +203,7 @@ def target_inputs(
         {h: np.stack(v) if v else np.zeros((0, C)) for h, v in counts.items()},
         head,
         BocpdInputs(before, times),
+        np.stack(gates) if gates else np.zeros((0, len(GATES))),
     )
 
 
@@ -222,7 +226,7 @@ def fit_interest(loaded: LoadedModel, seqs: Sequences, split: Split) -> tuple[In
     prior = category_prior(seqs, split, w)
     rows, targets = split.targets("valid")
     valid = target_inputs(loaded, seqs, rows, targets, prior)
-    return fit_forecast(valid.comps, valid.y, prior, head=valid.head, bocpd=valid.history), prior
+    return fit_forecast(valid.comps, valid.y, prior, head=valid.head, bocpd=valid.history, gates=valid.gates), prior
 
 
 def saved_forecast(loaded: LoadedModel) -> InterestForecast | None:
@@ -247,7 +251,7 @@ def interest_report(
         raise ValueError("no validation or test target has a category")
     forecast = forecast or saved_forecast(loaded)
     if forecast is None:
-        forecast = fit_forecast(valid.comps, valid.y, prior, head=valid.head, bocpd=valid.history)
+        forecast = fit_forecast(valid.comps, valid.y, prior, head=valid.head, bocpd=valid.history, gates=valid.gates)
     base = tune_histogram(valid, prior)
     test_comps = test.comps
     if forecast.source == "head":
@@ -258,6 +262,8 @@ def interest_report(
 
         parts = test.history.parts(prior, BocpdFit.from_dict(forecast.bocpd).params)
         p_test = forecast.apply_parts(parts, forecast.model_input(test.model, test.head))
+    elif forecast.kind == "stacked":
+        p_test = forecast.apply_stacked(test_comps, test.gates)
     else:
         p_test = forecast.apply_components(test_comps)
     scores = {

@@ -5,7 +5,12 @@
   projection of q through the item→category split. Beside it: the tuned histogram (half-life and pseudo-count
   chosen on validation log-loss, `core.trajectory.interest.tune_histogram`), the plain decayed histogram at that
   half-life (no prior), and the model's raw item-softmax marginal.
-- Entropy: mean entropy of each forecast over the same steps, and of the planted mixtures themselves.
+- Entropy: mean entropy of each forecast over the same steps, and of the planted mixtures themselves
+  (`entropy_ratio`). A forecast is fitted to, and scored on, the next event's split target (an item of several
+  categories counts 1/k in each), so what it should match is the planted mixture pushed through the split,
+  q·M with M = `split_projection` (row c: the expected split of an item drawn under category c); `truth_split`
+  and `entropy_ratio_split` compare like with like. With single-category items M is the identity and the two
+  readings agree; on a multi-category log the literal ratio counts the split's own spread as the forecast's.
 - Share at switches: for every planted switch at event k with 10 events either side, the mean short-term weight
   over steps k..k+9 minus its mean over steps k−10..k−1 (step t = after event t), with a bootstrap 95 % interval
   over switches; beside it, the mean short-term weight of stable users. The same for the model's learned gate
@@ -24,7 +29,7 @@ from core.trajectory.forecast import HistogramBaseline, InterestForecast
 from core.trajectory.horizons import HorizonConfig, decompose
 from core.trajectory.measures import decayed_counts, decayed_histogram, total_variation
 
-__all__ = ["SWITCH_SPAN", "planted_report", "switch_change"]
+__all__ = ["SWITCH_SPAN", "planted_report", "split_projection", "switch_change"]
 
 SWITCH_SPAN = 10  # steps either side of a planted switch
 
@@ -64,7 +69,8 @@ def planted_report(
     if outs and outs[0].head is not None:  # a model with a category head: its raw forecast too
         names += ("category_head",)
     tv: dict[str, list[np.ndarray]] = {k: [] for k in names}
-    ent: dict[str, list[np.ndarray]] = {k: [] for k in (*tv, "truth")}
+    ent: dict[str, list[np.ndarray]] = {k: [] for k in (*tv, "truth", "truth_split")}
+    M = split_projection(truth, cats)
     arch, share, gate_short, switches = [], [], [], []
     for r, out in zip(rows, outs, strict=True):
         uid = str(seqs.user_ids[r])
@@ -85,6 +91,8 @@ def planted_report(
             tv[k].append(total_variation(p[:-1], q[1:]))
             ent[k].append(_entropy(p[:-1]))
         ent["truth"].append(_entropy(q[1:]))
+        if M is not None:
+            ent["truth_split"].append(_entropy(q[1:] @ M))
         arch.append(truth.archetype(uid))
         share.append(decompose(ev, prior, horizons).short_weight)
         gate_short.append(1.0 - out.gate)
@@ -103,8 +111,10 @@ def planted_report(
             kind: {k: float(np.concatenate([v[i] for i in np.flatnonzero(a == kind)]).mean()) for k, v in tv.items()}
             for kind in sorted(set(arch))
         },
-        "entropy": {k: float(np.concatenate(v).mean()) for k, v in ent.items()},
+        "entropy": {k: float(np.concatenate(v).mean()) for k, v in ent.items() if v},
         "entropy_ratio": float(np.concatenate(ent["forecast"]).mean() / max(np.concatenate(ent["truth"]).mean(), 1e-12)),
+        "entropy_ratio_split": (float(np.concatenate(ent["forecast"]).mean() / max(np.concatenate(ent["truth_split"]).mean(), 1e-12))
+                                if M is not None and ent["truth_split"] else None),
         "short_weight": {
             "at_switches": switch_change(share, switches),
             "stable_mean": float(np.concatenate(stable).mean()) if stable else None,
@@ -117,6 +127,30 @@ def planted_report(
             "stable_mean": float(np.nanmean(np.concatenate(stable_gate))) if stable_gate else None,
         },
     }
+
+
+def split_projection(truth: SyntheticTruth, categories: list[str]) -> np.ndarray | None:
+    """[C, C] in `categories`' order: row c = the expected category weights of an item drawn when the planted
+    mixture is all on category c (the generators draw an item of primary category c by its popularity within c;
+    its weight splits equally over its categories). The identity when every item has one category (the planted
+    generator, `single_category`); rebuilt from the synthetic generator's parameters otherwise (deterministic,
+    the same catalogue the log was built from); None when the catalogue is unknown (categories missing).
+    """
+    params = dict(truth.meta.get("params", {}))
+    index = {c: n for n, c in enumerate(categories)}
+    if truth.meta.get("generator") == "planted" or params.get("single_category"):
+        return np.eye(len(categories))
+    if truth.meta.get("generator") not in (None, "synthetic") or not params:
+        return None
+    from core.datasets.synthetic import generate
+
+    items = generate(**params).items
+    M = np.zeros((len(categories), len(categories)))
+    for prim, cs, pop in zip(items["primary_category"], items["categories"], items["popularity"], strict=True):
+        for c in cs:
+            if prim in index and c in index:  # a category the log never shows has no column (q is 0 there too)
+                M[index[prim], index[c]] += float(pop) / len(cs)
+    return M
 
 
 def _entropy(p: np.ndarray) -> np.ndarray:

@@ -26,7 +26,8 @@ def _first_history(db, loaded, n: int = 40):
 def test_checkpoint_keeps_the_forecast_and_trajectories_use_it(trained_model_dir, synthetic_db):
     loaded = load_checkpoint(trained_model_dir)
     section = loaded.card["interest"]
-    assert section["forecast_params"]["kind"] in ("model", "temperature", "mixture", "bocpd", "bocpd_mixture", "bocpd_product")
+    assert section["forecast_params"]["kind"] in ("model", "temperature", "mixture", "bocpd", "bocpd_mixture", "bocpd_product",
+                                                  "stacked")
     assert len(section["reliability"]) == 10 and section["forecast_params"]["valid"]["targets"] > 0
     assert section["forecast"]["log_loss"] > 0  # the test scores sit beside the parameters
     an = TrajectoryAnalyzer(loaded)
