@@ -54,7 +54,8 @@ if not item:
 
 # Cached call into core.
 expl = panels.computed(cache.explain, db, model, user, item)
-if expl is None:
+if expl is None:  # the sentence is shown; a busy server (ExplainBusy) or a held database may answer on a retry
+    st.button("Try again", key="explain_retry", icon=":material/refresh:")
     st.stop()
 
 # Layout.
