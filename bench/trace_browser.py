@@ -163,6 +163,24 @@ async def _both(url: str, pid: int, counts: dict[str, int], sessions: int, round
     return await load if load is not None else None
 
 
+def early_steps(events: list[dict]) -> tuple[int, int]:
+    """How many of the tab's "explorer drawn" steps (after a switch, after going back) came while a run it had asked
+    for was still asked or running, as its websocket saw it; and how many such steps there were."""
+    early = total = 0
+    state = "idle"
+    for e in events:
+        if e.get("sent") == "rerun":
+            state = "asked"
+        elif e.get("got") == "run start":
+            state = "running"
+        elif e.get("got") == "run end" and e.get("status") == "FINISHED_SUCCESSFULLY":
+            state = "idle"
+        elif e.get("step") in ("explain page", "back done"):
+            total += 1
+            early += state != "idle"
+    return early, total
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sessions", type=int, default=0, help="protocol sessions beside the traced tab")
@@ -183,6 +201,9 @@ def main() -> None:
     results.set("setup", {"sessions": args.sessions, "rounds": args.rounds, "load_average": os.getloadavg()})
     results.set("events", events)
     results.set("media_errors", bad)
+    early, steps = early_steps(events)
+    results.set("drawn_while_running", {"early": early, "steps": steps})
+    print(f"the explorer was taken as drawn while a run was under way {early} times of {steps}")
     results.set("protocol", {k: load[k] for k in ("switch_p95_ms", "errors", "error_samples")} if load else None)
     print(f"{len(bad)} media responses other than 200; wrote {results.path}")
 
