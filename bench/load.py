@@ -59,18 +59,29 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 SYNTHETIC = dict(users=2_000, items=1_000, events=100_000, categories=12, seed=0)
 PROBES = ("/_stcore/health", "/_stcore/host-config")
 IDLE_JS = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
+# The metric labelled exactly "Events" (the explorer's). `innerText.includes('Events')` also matched the Explain
+# page's "Events explained", whose value is the user's event count whenever the whole history is explained: the
+# explorer was taken as drawn while the Explain page was still on screen, and the session's next id was typed into
+# a run in progress (issue 23's download 404s: that run's download files were dropped when the switch run ended).
+EVENTS_METRIC_JS = """[...document.querySelectorAll('[data-testid="stMetric"]')].find(e => {
+    const l = e.querySelector('[data-testid="stMetricLabel"]'); return !!l && l.innerText.trim() === 'Events'; })"""
+# The run is over and drew the whole page: Streamlit shows its status widget only some time into a run, and marks the
+# elements left from the previous run data-stale until the run replaces them (as tests/dashboard/test_browser.py's
+# SETTLED_JS): a metric already redrawn beside the previous user's charts is not the page drawn.
+SETTLED_JS = ("!document.querySelector('[data-testid=\"stStatusWidget\"]') && "
+              "!document.querySelector('[data-stale=\"true\"]')")
 # The explorer shows user `n` (its Events metric reads n), the run is over and its charts are drawn.
 EXPLORER_READY_JS = """([n, charts]) => {
-  if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
-  const m = [...document.querySelectorAll('[data-testid="stMetric"]')].find(e => e.innerText.includes('Events'));
+  if (!(@SETTLED@)) return false;
+  const m = @EVENTS@;
   const v = m && m.querySelector('[data-testid="stMetricValue"]');
   return !!v && v.innerText.trim() === n && document.querySelectorAll('.js-plotly-plot .main-svg').length >= charts;
-}"""
+}""".replace("@SETTLED@", SETTLED_JS).replace("@EVENTS@", EVENTS_METRIC_JS)
 EXPLANATION_READY_JS = """() => {
-  if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
+  if (!(@SETTLED@)) return false;
   const m = [...document.querySelectorAll('[data-testid="stMetric"]')].find(e => e.innerText.includes('Score'));
   return !!m && document.querySelectorAll('.js-plotly-plot .main-svg').length >= 1;
-}"""
+}""".replace("@SETTLED@", SETTLED_JS)
 
 __all__ = ["prepare", "user_counts", "server", "tree_rss_mb", "drive", "main"]
 
@@ -296,17 +307,17 @@ TAKEN_JS = """([u, n]) => {
   const box = document.querySelector('input[aria-label="User id"]');
   if (box && box.value !== u) return "lost";
   if (document.querySelector('[data-testid="stStatusWidget"]')) return "ok";
-  const m = [...document.querySelectorAll('[data-testid="stMetric"]')].find(e => e.innerText.includes('Events'));
+  const m = @EVENTS@;
   const v = m && m.querySelector('[data-testid="stMetricValue"]');
   return v && v.innerText.trim() === n ? "ok" : null;
-}"""
+}""".replace("@EVENTS@", EVENTS_METRIC_JS)
 STATE_JS = """() => {
   const box = document.querySelector('input[aria-label="User id"]');
-  const m = [...document.querySelectorAll('[data-testid="stMetric"]')].find(e => e.innerText.includes('Events'));
+  const m = @EVENTS@;
   return {box: box ? box.value : null, events: m ? m.innerText.split('\\n').pop() : null,
           running: !!document.querySelector('[data-testid="stStatusWidget"]'),
           charts: document.querySelectorAll('.js-plotly-plot').length, url: location.pathname + location.search};
-}"""
+}""".replace("@EVENTS@", EVENTS_METRIC_JS)
 
 
 async def _state(page) -> str:

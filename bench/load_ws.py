@@ -61,6 +61,7 @@ WORK = ROOT / "data" / "cache" / "loadws"
 MAX_SESSIONS = 500  # a bound on what one command may open
 MAX_SECONDS = 3600.0
 EXPLAIN_PAGE = "Explain"  # the Explain page's name in the navigation
+BUSY = "explanations right now"  # dashboard/explain_pool.py's ExplainBusy sentence
 BACKEND_COOKIE = "interestlens_backend"  # cli/proxy.py's sticky cookie (bench/ does not import the CLI)
 
 __all__ = ["prepare", "drive", "main"]
@@ -103,6 +104,7 @@ class Record:
     downloads: int = 0
     errors: list[str] = field(default_factory=list)
     in_window: list[str] = field(default_factory=list)  # kinds of interactions finished inside the timed window
+    busy: int = 0  # explanations refused with the busy sentence (the app's answer to overload, not an error)
     backend: str | None = None  # the proxy's sticky cookie (which server process holds the session); None: no proxy
 
 
@@ -190,7 +192,9 @@ async def _session(url: str, rec: Record, users: Users, counts: dict[str, int], 
             if run.items and rng.random() < explain_share and time.monotonic() < window.end:
                 item = run.items[0]
                 shown = await tab.rerun({"user": user, "item": item}, tab.page(EXPLAIN_PAGE))
-                if "Score" not in shown.metrics or shown.problems:
+                if shown.problems and all(BUSY in p for p in shown.problems):  # refused in one sentence, with a retry
+                    rec.busy += 1
+                elif "Score" not in shown.metrics or shown.problems:
                     rec.errors.append(f"explanation of {item} for {user}: {shown.problems or 'no score shown'}")
                 else:
                     rec.explain_ms.append(shown.ms)
@@ -269,7 +273,7 @@ async def drive(url: str, counts: dict[str, int], sessions: int, seconds: float,
         "sessions": sessions,
         "switch_p50_ms": _round(switch["p50"]), "switch_p95_ms": _round(switch["p95"]),
         "explain_p50_ms": _round(explain["p50"]), "explain_p95_ms": _round(explain["p95"]),
-        "errors": len(errors),
+        "errors": len(errors), "explanations_busy": sum(r.busy for r in records),
         "server_cpu_ms_per_switch": _round(cpu_s * 1000.0 / n_switch) if cpu_s is not None and n_switch else None,
         "rss_start_mb": _round(cpu.get("rss_start")), "rss_end_mb": _round(cpu.get("rss_end")),
         "switches": switch["n"], "explanations": explain["n"], "switches_in_window": n_switch,

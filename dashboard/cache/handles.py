@@ -204,15 +204,37 @@ def _read_json(path: str, mtime_ns: int) -> dict:  # (vocab.json) cost every run
         return json.load(f)
 
 
+_CARD_NAMES = ("metrics", "fingerprint", "config", "vocab")
+_CARDS: dict[str, tuple[tuple[int, ...], dict]] = {}  # model folder -> (the files' mtimes, the card); one per folder
+
+
 def read_card(model_dir: Path) -> dict:
-    """The checkpoint's JSON files by name (metrics, fingerprint, config, vocab); absent or damaged files are {}."""
-    out = {}
-    for name in ("metrics", "fingerprint", "config", "vocab"):
-        p = Path(model_dir) / f"{name}.json"
+    """The checkpoint's JSON files by name (metrics, fingerprint, config, vocab); absent or damaged files are {}.
+
+    One `os.stat` per file and, while no file changed, the same dict (shared read-only: callers never change it).
+    The explorer asks for it 8 times a run (sidebar, marks, model fit, social check), and each ask was 4 Path
+    builds, 8 stats and 4 `st.cache_resource` lookups with their argument hashing (docs/serving.md, s23)."""
+    folder = os.fspath(model_dir)
+    stamps = []
+    for name in _CARD_NAMES:
         try:
-            out[name] = _read_json(str(p), p.stat().st_mtime_ns) if p.is_file() else {}
+            stamps.append(os.stat(os.path.join(folder, f"{name}.json")).st_mtime_ns)
+        except OSError:
+            stamps.append(-1)  # absent (or unreadable): {}
+    key = tuple(stamps)
+    held = _CARDS.get(folder)
+    if held is not None and held[0] == key:
+        return held[1]
+    out = {}
+    for name, stamp in zip(_CARD_NAMES, key, strict=True):
+        path = os.path.join(folder, f"{name}.json")
+        try:
+            out[name] = _read_json(path, stamp) if stamp >= 0 and os.path.isfile(path) else {}
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             out[name] = {}
+    if len(_CARDS) >= 64:  # a bound on folders held (a long-running server that saw many models)
+        _CARDS.clear()
+    _CARDS[folder] = (key, out)
     return out
 
 

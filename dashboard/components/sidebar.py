@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from core.errors import InterestLensError
@@ -46,6 +47,24 @@ def card_tables(card: dict) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     scores = {s: metrics[s] for s in ("valid", "test") if isinstance(metrics.get(s), dict) and metrics[s]}
     metric_table = pd.DataFrame(scores).rename_axis("metric") if scores else None
     return fact_table, metric_table
+
+
+_ARROW: dict[str, tuple[dict, pa.Table, pa.Table | None]] = {}  # model folder -> (its card, the card's tables)
+
+
+def _card_arrow(folder: str, card: dict) -> tuple[pa.Table, pa.Table | None]:
+    """`card_tables` as Arrow tables (what `st.dataframe` makes of them, `pa.Table.from_pandas`), made once per card:
+    the sidebar is drawn on every run of every session, and building and converting the two small tables was most
+    of its time (docs/serving.md, s23). `read_card` hands out the same dict while the files are unchanged."""
+    held = _ARROW.get(folder)
+    if held is not None and held[0] is card:
+        return held[1], held[2]
+    facts, metrics = card_tables(card)
+    out = (pa.Table.from_pandas(facts), pa.Table.from_pandas(metrics) if metrics is not None else None)
+    if len(_ARROW) >= 64:  # a bound on folders held
+        _ARROW.clear()
+    _ARROW[folder] = (card, *out)
+    return out
 
 
 def _model_fit(db: cache.DbRef, model_dir: Path, card: dict) -> None:
@@ -130,14 +149,15 @@ def render_sidebar() -> None:
                               on_change=_model_to_url)
         card = cache.read_card(Path(chosen))
         with st.expander("Model card", expanded=False):
-            facts, metrics = card_tables(card)
-            if facts.empty and metrics is None:
+            facts, metrics = _card_arrow(chosen, card)
+            if facts.num_rows == 0 and metrics is None:
                 st.text("metrics.json is missing from this checkpoint.")
             else:
                 st.dataframe(facts, width="stretch")
             if metrics is not None:
                 st.dataframe(metrics, width="stretch", column_config={c: st.column_config.NumberColumn(format="%.4f")
-                                                                      for c in metrics.columns})
+                                                                      for c in metrics.column_names
+                                                                      if c != "metric"})
         _model_health(Path(chosen), card)
         if db.exists:
             _model_fit(db, Path(chosen), card)

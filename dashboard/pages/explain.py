@@ -27,7 +27,11 @@ options = recs["item_id"].astype(str).tolist()
 asked = st.query_params.get("item")  # kept in the URL by hand: the widget shows titles, the URL holds the id
 if asked and asked not in options:
     options.append(asked)
-if asked and st.session_state.get("explain_item") != asked and st.session_state.get("_explain_url_item") != asked:
+# A new `?item=` (a link, a typed URL) sets the box. The item this page wrote to the URL itself comes back with every
+# later rerun, and must not undo a pick made since (`_explain_url_item`); but when the box has no value (a visit to
+# another page drops it), the URL's item is the link's, even the one explained last (it used to show no score).
+fresh = "explain_item" not in st.session_state  # not drawn in the last run (a box cleared by the user holds None)
+if asked and st.session_state.get("explain_item") != asked and (fresh or st.session_state.get("_explain_url_item") != asked):
     st.session_state["explain_item"] = asked
 titles = dict(zip(recs["item_id"].astype(str), recs["title"], strict=True))
 if asked and asked not in titles:
@@ -50,7 +54,8 @@ if not item:
 
 # Cached call into core.
 expl = panels.computed(cache.explain, db, model, user, item)
-if expl is None:
+if expl is None:  # the sentence is shown; a busy server (ExplainBusy) or a held database may answer on a retry
+    st.button("Try again", key="explain_retry", icon=":material/refresh:")
     st.stop()
 
 # Layout.
