@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.load import server  # noqa: E402
+from bench.load import ONE_LIST_JS, server  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
@@ -48,6 +48,7 @@ def _shoot(url: str, out: Path, recbole: bool, height: int) -> float:
                 page.goto(url)
                 _step(t0, "opened")
                 expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=WAIT)
+                page.wait_for_function(ONE_LIST_JS, timeout=WAIT)  # a pick while a second list is drawn can miss
                 page.get_by_test_id("stSidebar").get_by_test_id("stRadio").get_by_text("Compare models", exact=True).click()
                 expect(page.get_by_text("Accuracy per protocol")).to_be_visible(timeout=WAIT)
                 _step(t0, "compared")

@@ -33,6 +33,7 @@ from core.errors import InterestLensError, NotFoundError, SettingError
 from core.external import is_external, load_external
 from core.model import InterestModel, ModelConfig, ModelSizes
 from core.model.social import attach_branch, has_branch_weights, has_category_copy, has_copy_weights
+from core.model_files import model_file
 from core.sequences import Vocab
 
 __all__ = [
@@ -274,9 +275,7 @@ def weights_fingerprint(path: str | os.PathLike) -> str:
     (~1 GB/s, a few ms for an ML-100k checkpoint), so callers that ask on every page run memoise it by the file's
     (size, mtime) (`dashboard.cache.handles.model_ref`).
     """
-    folder = Path(path)
-    weights = folder / "model.safetensors"
-    source = weights if weights.is_file() else folder / "external.json"
+    source = model_file(path)  # the weights, or an external model's registration (core.model_files)
     digest = hashlib.blake2b(digest_size=16)
     with open(source, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

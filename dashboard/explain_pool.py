@@ -4,9 +4,14 @@ One Streamlit server runs every session's script in threads of one interpreter: 
 on ML-100k, ~5 s for the first of a server, which imports SHAP) holds the lock that every other session's user
 switch needs (docs/serving.md). Here explanations run in a small pool of spawned processes:
 
-- each worker loads the checkpoint itself (kept per `(folder, weights' content hash)`) and opens the database READ-ONLY only
-  to read the user's history, closing it before the explanation runs (DuckDB allows many read-only processes; the
-  file is held no longer than a query, so a writer elsewhere waits at most that long);
+- each worker loads the checkpoint itself (kept per `(folder, weights' content hash)`) and never opens the database:
+  the server reads the user's labelled history on its warm shared reader (`dashboard.reader.READER`, ~20 ms of CPU
+  on ML-100k) and sends it with the job. A worker that opened the file per explanation paid a cold DuckDB open
+  (catalog, schema check, cold buffers: ~20 ms of CPU and 50-110 ms of wall at load 9) and would hold the file
+  where the app's writer (`READER.writing`) cannot close it;
+- what crosses the pipe (pickled by `concurrent.futures`, between this server and the workers it spawned, never
+  from a file or the network): the job (two strings, the item id, the history's arrays and labels, a few KB) and
+  the `HistoryExplanation` back (~14 KB on ML-100k);
 - the result is the in-process one: the same `HistoryExplainer` with the same seed, torch on one thread;
 - at most `MAX_PENDING` explanations wait or run at once; one more is refused with one sentence (`ExplainBusy`);
 - `warm` loads the model and SHAP in every worker and explains one user in the background, so the first analyst
@@ -34,10 +39,13 @@ from typing import TYPE_CHECKING
 from core.errors import InterestLensError, UserInputError
 
 if TYPE_CHECKING:
-    from core.explain import HistoryExplainer, HistoryExplanation
+    import duckdb
+
+    from core.checkpoint import LoadedModel
+    from core.explain import HistoryExplainer, HistoryExplanation, LabelledHistory
 
 __all__ = ["MAX_PENDING", "MAX_WORKERS", "WORKERS_ENV", "ExplainBusy", "ExplainJob", "ExplainPool", "configured_workers",
-           "shared_pool", "explain_here"]
+           "shared_pool", "explain_here", "read_job"]
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +60,22 @@ class ExplainBusy(InterestLensError):
 
 @dataclass(frozen=True)
 class ExplainJob:
-    """One explanation to compute: everything a worker needs to do it alone."""
+    """One explanation to compute: everything a worker needs to do it alone, without the database."""
 
-    db_path: str  # the DuckDB file, opened read-only
     model_path: str  # the checkpoint folder
     model_stamp: str  # content hash of its weights (ModelRef.stamp): a retrained model is loaded anew
-    user_id: str  # the STORED user id (demo mode resolves pseudonyms before the job)
+    history: LabelledHistory  # the STORED user's history in the model's indices (demo mode resolves pseudonyms first)
     item_id: str | None  # the item to explain (None: the user's top-1)
+
+
+def read_job(con: duckdb.DuckDBPyConnection, loaded: LoadedModel, model_path: str, model_stamp: str, user_id: str,
+             item_id: str | None) -> ExplainJob:
+    """The job for `user_id` (a STORED id), its history read on `con` (the caller's open read cursor).
+
+    Raises NotFoundError for a user without events."""
+    from core.explain import load_labelled_history
+
+    return ExplainJob(model_path, model_stamp, load_labelled_history(con, loaded, user_id), item_id)
 
 
 def configured_workers() -> int:
@@ -91,15 +108,10 @@ def _explainer(model_path: str, stamp: str) -> HistoryExplainer:
 
 
 def explain_here(job: ExplainJob, explainer: HistoryExplainer | None = None) -> HistoryExplanation:
-    """`HistoryExplainer.explain` of the job's user and item (events and groups; no time windows), computed in
-    this process; the database is open only while the history is read."""
-    from core.explain import load_labelled_history
-    from core.store import connect_read
-
+    """`HistoryExplainer.explain` of the job's history and item (events and groups; no time windows), computed in
+    this process from the job alone (no database)."""
     explainer = explainer or _explainer(job.model_path, job.model_stamp)
-    with connect_read(job.db_path) as con:
-        lh = load_labelled_history(con, explainer.loaded, job.user_id)
-    return explainer.explain(lh, target=job.item_id, windows=False)
+    return explainer.explain(job.history, target=job.item_id, windows=False)
 
 
 def _warm(db_path: str, model_path: str, stamp: str) -> str | None:
@@ -109,10 +121,11 @@ def _warm(db_path: str, model_path: str, stamp: str) -> str | None:
     explainer = _explainer(model_path, stamp)
     with connect_read(db_path) as con:
         users = queries.list_users(con, None, "events_desc", 1)
-    if users.empty:
-        return None
-    user = str(users["user_id"].iloc[0])
-    explain_here(ExplainJob(db_path, model_path, stamp, user, None), explainer)
+        if users.empty:
+            return None
+        user = str(users["user_id"].iloc[0])
+        job = read_job(con, explainer.loaded, model_path, stamp, user, None)
+    explain_here(job, explainer)  # the file is closed before SHAP runs, as for a page's explanation
     return user
 
 

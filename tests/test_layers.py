@@ -114,4 +114,4 @@ def test_core_names_no_cli_command_and_each_app_words_every_next_step():
     assert said == []
     exc = NotFoundError("There is no model at m.", next_step="train", step_db="d b.duckdb")
     assert error_text(exc) == ("There is no model at m\\. Train one with **Train here** on the **Data & models** page, "
-                               "or `interestlens train --db d b.duckdb`.")
+                               "or `interestlens train --db 'd b.duckdb'`.")

@@ -27,6 +27,7 @@ import numpy as np
 from core.errors import NotFoundError, SettingError, UserInputError
 from core.external.adapters import EntryModel, ExternalModel, OnnxModel, TorchScriptModel, load_entry
 from core.external.sidecar import Sidecar, read_item_map, read_sidecar
+from core.model_files import EXTERNAL_FILE, is_model
 from core.sequences import Vocab, build_vocab, data_fingerprint
 
 __all__ = [
@@ -35,7 +36,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-EXTERNAL_FILE = "external.json"
 ExternalKind = Literal["onnx", "torchscript", "entry"]
 _FILES = {"onnx": "model.onnx", "torchscript": "model.pt"}
 _ITEMS = "items.csv"
@@ -199,7 +199,7 @@ def model_folders(root: str | os.PathLike) -> list[Path]:
     if not root.is_dir():
         return []
     return [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.endswith((".tmp", ".old"))
-            and ((d / "model.safetensors").is_file() or is_external(d))]
+            and is_model(d)]
 
 
 def list_models(root: str | os.PathLike) -> list[ModelInfo]:

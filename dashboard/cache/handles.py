@@ -21,6 +21,7 @@ import streamlit as st
 
 from core import live
 from core.errors import InterestLensError
+from core.model_files import is_model, model_file
 from core.store import default_db_path
 from dashboard.reader import READER, file_stamp
 
@@ -120,11 +121,6 @@ def models_root() -> Path:
     return _absolute(str(core_models_root()), os.getcwd())
 
 
-def _is_model(path: Path) -> bool:
-    """A checkpoint of ours or a registered external model (`core.external`)."""
-    return (path / "model.safetensors").is_file() or (path / "external.json").is_file()
-
-
 def list_models() -> list[Path]:
     """Checkpoint folders under `models_root()`, newest first (`core.checkpoint.list_checkpoints`), then the
     registered external models by name."""
@@ -136,7 +132,7 @@ def list_models() -> list[Path]:
     # ~10 % of a user switch's script time on ML-100k (docs/serving.md)
     found += [d.resolve() for d in model_folders(models_root()) if is_external(d)]
     env = os.environ.get("INTERESTLENS_MODEL")
-    if env and _is_model(Path(env)) and Path(env).resolve() not in found:
+    if env and is_model(Path(env)) and Path(env).resolve() not in found:
         found.insert(0, Path(env).resolve())
     return found
 
@@ -147,8 +143,7 @@ def model_ref(model_dir: Path | str) -> ModelRef:
     Keyed on the weights' content, not their mtime: the hash is read again only when the file's stat changes
     (size, inode, mtime or ctime; a rewrite changes ctime even when its mtime is set back), so a run costs a `stat`
     and a touched-but-unchanged file keeps every cached result."""
-    weights = Path(model_dir) / "model.safetensors"
-    s = (weights if weights.is_file() else Path(model_dir) / "external.json").stat()
+    s = model_file(model_dir).stat()  # the file weights_fingerprint hashes (core.model_files: one rule)
     return ModelRef(str(model_dir), _fingerprint(str(model_dir), (s.st_size, s.st_ino, s.st_mtime_ns, s.st_ctime_ns)))
 
 
@@ -161,10 +156,10 @@ def _fingerprint(model_dir: str, file_stat: tuple[int, int, int, int]) -> str:  
 
 def _active_dir() -> Path | None:
     chosen = st.session_state.get("sidebar_model")
-    if chosen and _is_model(Path(chosen)):
+    if chosen and is_model(Path(chosen)):
         return Path(chosen)
     env = os.environ.get("INTERESTLENS_MODEL")
-    if env and _is_model(Path(env)):
+    if env and is_model(Path(env)):
         return Path(env).resolve()
     models = list_models()
     db = database()

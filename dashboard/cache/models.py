@@ -24,7 +24,7 @@ from dashboard.cache.resources import (
 )
 from dashboard.cache.shared import shared
 from dashboard.cache.views import user_views
-from dashboard.explain_pool import ExplainJob, shared_pool
+from dashboard.explain_pool import explain_here, read_job, shared_pool
 from dashboard.reader import READER
 
 if TYPE_CHECKING:  # imported on first use: a page without a model never loads torch or shap
@@ -114,17 +114,17 @@ def attention(db: DbRef, model: ModelRef, user_id: str, step: int | None = None)
 def explain(db: DbRef, model: ModelRef, user_id: str, item_id: str | None) -> HistoryExplanation:
     """`core.explain.HistoryExplainer.explain` (events and feature groups; time windows: `periods`), computed in
     an explanation worker (`dashboard.explain_pool`) when the server has them, else here."""
-    from core.explain import load_labelled_history
-
     pool = shared_pool()
+    # The history is read here, on the shared reader the page has just used (warm), and sent to the worker: a
+    # worker that opened the file itself paid a cold DuckDB open per explanation (docs/dashboard.md).
     with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
-        lh = None if pool is not None else load_labelled_history(con, loaded_model(model), uid)
+        job = read_job(con, loaded_model(model), model.path, model.stamp, uid, item_id)
     # The cursor is closed before the explanation runs (seconds on a busy server): a writer (live ingest) or the
     # reopen after a new commit would otherwise wait for it. Errors still name the id the page shows.
     with demo.named_as(uid, user_id):
         if pool is not None:  # off this process's interpreter lock: other sessions' switches go on meanwhile
-            return demo.shown(pool.explain(ExplainJob(db.path, model.path, model.stamp, uid, item_id)))
-        return demo.shown(explainer(model).explain(lh, target=item_id, windows=False))
+            return demo.shown(pool.explain(job))
+        return demo.shown(explain_here(job, explainer(model)))
 
 
 @st.cache_data(show_spinner=False, max_entries=_EXPLAINED)

@@ -118,3 +118,45 @@ def friends_env(monkeypatch, social_env) -> tuple[Path, Path]:
     monkeypatch.setenv("INTERESTLENS_MODEL", str(model))
     monkeypatch.setenv("INTERESTLENS_MODELS", str(model.parent))
     return db, model
+
+
+_POPULAR_ENTRY = '''
+import duckdb, numpy as np, os
+
+class Popular:
+    max_len = 20
+
+    def __init__(self):
+        con = duckdb.connect(os.environ["INTERESTLENS_DB"], read_only=True)
+        rows = con.execute("SELECT item_id, count(*) FROM events GROUP BY 1 ORDER BY 1").fetchall()
+        con.close()
+        self.item_ids = [r[0] for r in rows]
+        self.counts = np.array([r[1] for r in rows], dtype=float)
+
+    def score(self, histories):
+        return np.tile(self.counts, (len(histories), 1))
+
+def factory():
+    return Popular()
+'''
+
+
+@pytest.fixture
+def compare_env(monkeypatch, synthetic_db, dash_model, tmp_path) -> Path:
+    """Two models for the Compare page: ours (`<root>/ours`, the active one) and a popularity entry point registered
+    as `<root>/popular`; the models root, with the app reading it and the tiny database."""
+    from core.external import add_model
+    from core.store import connect_read
+
+    root = tmp_path / "models"
+    shutil.copytree(dash_model, root / "ours")
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "il_pop_entry.py").write_text(_POPULAR_ENTRY)
+    monkeypatch.syspath_prepend(str(code))
+    monkeypatch.setenv("INTERESTLENS_DB", str(synthetic_db))
+    with connect_read(synthetic_db) as con:
+        add_model(con, root, "popular", "entry", "il_pop_entry:factory")
+    monkeypatch.setenv("INTERESTLENS_MODELS", str(root))
+    monkeypatch.setenv("INTERESTLENS_MODEL", str(root / "ours"))
+    return root

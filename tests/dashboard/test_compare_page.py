@@ -4,46 +4,13 @@ side."""
 
 from __future__ import annotations
 
-import shutil
-import textwrap
-
 from dashboard_helpers import open_page, problems
 
 from core.compare import compare_models, protocol_table
-from core.external import add_model
-from core.store import connect_read
 
 
-def test_compare_page_shows_cores_comparison_and_one_user_under_both(monkeypatch, synthetic_db, dash_model, tmp_path):
-    root = tmp_path / "models"
-    shutil.copytree(dash_model, root / "ours")
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "il_pop_entry.py").write_text(textwrap.dedent("""
-        import duckdb, numpy as np, os
-
-        class Popular:
-            max_len = 20
-
-            def __init__(self):
-                con = duckdb.connect(os.environ["INTERESTLENS_DB"], read_only=True)
-                rows = con.execute("SELECT item_id, count(*) FROM events GROUP BY 1 ORDER BY 1").fetchall()
-                con.close()
-                self.item_ids = [r[0] for r in rows]
-                self.counts = np.array([r[1] for r in rows], dtype=float)
-
-            def score(self, histories):
-                return np.tile(self.counts, (len(histories), 1))
-
-        def factory():
-            return Popular()
-    """))
-    monkeypatch.syspath_prepend(str(code))
-    monkeypatch.setenv("INTERESTLENS_DB", str(synthetic_db))
-    with connect_read(synthetic_db) as con:
-        add_model(con, root, "popular", "entry", "il_pop_entry:factory")
-    monkeypatch.setenv("INTERESTLENS_MODELS", str(root))
-    monkeypatch.setenv("INTERESTLENS_MODEL", str(root / "ours"))
+def test_compare_page_shows_cores_comparison_and_one_user_under_both(compare_env, synthetic_db):
+    root = compare_env
     expected = compare_models(synthetic_db, root / "ours", root / "popular")
     at = open_page("compare")
     assert not problems(at)

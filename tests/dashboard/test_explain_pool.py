@@ -5,10 +5,12 @@ workers are gone after the pool closes."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import threading
 import time
 
+import duckdb
 import numpy as np
 import pytest
 from dashboard_helpers import USER, open_page, problems
@@ -18,12 +20,13 @@ from core.explain import HistoryExplainer
 from core.recommend import recommend_users
 from core.store import connect_read
 from dashboard import explain_pool
-from dashboard.explain_pool import ExplainBusy, ExplainJob, ExplainPool, explain_here
+from dashboard.explain_pool import ExplainBusy, ExplainJob, ExplainPool, explain_here, read_job
 
 
 def _job(dash_env, item: str | None = None) -> ExplainJob:
     db, model = dash_env
-    return ExplainJob(str(db), str(model), weights_fingerprint(model), USER, item)
+    with connect_read(db) as con:
+        return read_job(con, load_checkpoint(model), str(model), weights_fingerprint(model), USER, item)
 
 
 def _same(a, b) -> None:
@@ -56,6 +59,20 @@ def test_a_pooled_explanation_equals_the_in_process_one(dash_env, pool):
     warmed = pool.warm(str(db), str(model), job.model_stamp)
     assert [f.result(timeout=300) for f in warmed] == [max(_users(db), key=_users(db).get)]  # the most active user
     assert pool.warm(str(db), str(model), job.model_stamp) == []  # once per database and model
+
+
+def test_a_worker_never_opens_the_database_so_a_writer_holding_it_stops_no_explanation(dash_env, pool, tmp_path):
+    db, _ = dash_env
+    copy = tmp_path / "held.duckdb"
+    shutil.copy(db, copy)
+    with connect_read(copy) as con:
+        job = read_job(con, load_checkpoint(dash_env[1]), str(dash_env[1]), weights_fingerprint(dash_env[1]), USER, None)
+    want = explain_here(job)
+    with duckdb.connect(str(copy)) as writer:  # held read-write: a read-only open elsewhere would wait, then fail
+        writer.execute("SELECT count(*) FROM events").fetchone()
+        _same(pool.explain(job), want)
+    copy.unlink()  # and with the file gone: the job carries everything the worker needs
+    _same(pool.explain(job), want)
 
 
 def _users(db) -> dict[str, int]:
@@ -115,7 +132,7 @@ def test_the_explain_page_shows_the_pooled_explanation(dash_env, monkeypatch):
         w.join(30)
     assert workers and not any(w.is_alive() for w in workers)
     job = _job(dash_env)  # warming a closed pool (a page run during shutdown) is skipped, never an error
-    assert explain_pool._POOL.warm(job.db_path, job.model_path, job.model_stamp + "-other") == []
+    assert explain_pool._POOL.warm(str(dash_env[0]), job.model_path, job.model_stamp + "-other") == []
 
 
 def test_a_bad_worker_setting_is_one_sentence_on_the_explain_page_only(dash_env, monkeypatch):
