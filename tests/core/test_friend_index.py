@@ -36,9 +36,15 @@ def mixed():
     rows = []
     for n in range(160):
         a, b = (int(x) for x in rng.integers(0, 40, 2))
-        rows.append([f"u{a:02d}", f"u{b:02d}", f"k{n % 3}", float(rng.integers(1, 4)), bool(rng.random() < 0.4), n])
-    rows += [["u01", "u01", "friend", 1.0, False, 160], ["u02", "u03", "trust", 2.0, True, 161],
-             ["u03", "u02", "trust", 5.0, True, 162], ["u02", "u03", "friend", 1.0, False, 163]]
+        rows.append(
+            [f"u{a:02d}", f"u{b:02d}", f"k{n % 3}", float(rng.integers(1, 4)), bool(rng.random() < 0.4), n]
+        )
+    rows += [
+        ["u01", "u01", "friend", 1.0, False, 160],
+        ["u02", "u03", "trust", 2.0, True, 161],
+        ["u03", "u02", "trust", 5.0, True, 162],
+        ["u02", "u03", "friend", 1.0, False, 163],
+    ]
     con.executemany(f"INSERT INTO {EDGES_TABLE} VALUES (?, ?, ?, ?, NULL, ?, 0, ?)", rows)
     return con
 
@@ -97,17 +103,23 @@ def test_user_context_over_the_index_is_the_same_and_reads_no_edges(social_log, 
     with connect_read(social_log.db) as con:
         index = edge_index(con)
         for user in ("s00", "s07", "s19"):
-            (a, ra), (b, rb) = user_context(con, social_model, vocab, user), user_context(
-                con, social_model, vocab, user, edges=index)
+            (a, ra), (b, rb) = (
+                user_context(con, social_model, vocab, user),
+                user_context(con, social_model, vocab, user, edges=index),
+            )
             assert list(a.seqs.user_ids) == list(b.seqs.user_ids) and ra == rb
             assert np.array_equal(a.seqs.items, b.seqs.items) and np.array_equal(a.seqs.ts, b.seqs.ts)
             assert np.array_equal(a.graph.friends(ra), b.graph.friends(rb))
-            assert np.array_equal(a.graph.offsets, b.graph.offsets) and np.array_equal(a.graph.rows, b.graph.rows)
+            assert np.array_equal(a.graph.offsets, b.graph.offsets) and np.array_equal(
+                a.graph.rows, b.graph.rows
+            )
             assert np.array_equal(a.graph.weights, b.graph.weights)
             assert len(b.graph.friends(rb)) > 0
             assert torch.equal(a.timelines.states, b.timelines.states)
         # per user: neither the edges table nor friend_degrees' scan of every edge and event
-        monkeypatch.setattr(context_module, "friend_degrees", lambda *a, **k: pytest.fail("friend_degrees called"))
+        monkeypatch.setattr(
+            context_module, "friend_degrees", lambda *a, **k: pytest.fail("friend_degrees called")
+        )
         seen: list[str] = []
         ctx, row = user_context(_Recorder(con, seen), social_model, vocab, "s00", edges=index)
     assert seen and not any(EDGES_TABLE in sql for sql in seen)
