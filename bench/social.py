@@ -10,6 +10,9 @@ influenced users at those steps, and the time and memory cost of the branch. Run
     OMP_NUM_THREADS=1 python bench/social.py --graph lastfm
     OMP_NUM_THREADS=1 python bench/social.py --graph poisson --section oracle --json
 
+`--section shap-agreement` trains the default branch and measures how often SHAP's top friend with 8 / 16 / 32 / 64
+permutations equals that of 128 permutations on validation targets (sampling noise only, no planted truth read):
+the permutation count is chosen on it (seed 0), docs/social.md.
 `--section influence` trains nothing: how much planted influence the log holds (all events and the test targets)
 and the graph facts that hide the influencer (stage `influence`). `--section oracle` trains the no-social model only and bounds the lift any use of friends could give
 (bench/social_oracle.py: share of test targets copied from the influencer, the no-social model mixed with the
@@ -58,7 +61,7 @@ def main() -> None:
     ap.add_argument("--shap-steps", type=int, default=150, help="influenced steps explained with SHAP")
     ap.add_argument("--shap-permutations", type=int, default=8,
                     help="SHAP permutations per step (results go to social-<graph>-shap<N> when not 8)")
-    ap.add_argument("--section", choices=["compare", "oracle", "influence"], default="compare")
+    ap.add_argument("--section", choices=["compare", "oracle", "influence", "shap-agreement"], default="compare")
     ap.add_argument("--recent-items", type=int, default=friend_states.RECENT_ITEMS,
                     help="friends' recent items the copy path reads (tuning; results go to social-<graph>-m<M>)")
     ap.add_argument("--no-old-branch", action="store_true", help="skip the branch without the copy path")
@@ -73,6 +76,7 @@ def main() -> None:
     size += f"-shap{a.shap_permutations}" if a.shap_permutations != 8 else ""
     size += f"-u{a.users}-e{a.events}" if (a.users, a.events) != (400, 16000) else ""  # a larger log beside
     size += "-default" if a.default_only else ""
+    size += "-shap-agreement" if a.section == "shap-agreement" else ""  # its own file
     res = Results("social", size, resume=False)
     ds = generate_social(users=a.users, items=200, events=a.events, degree=a.graph, seed=a.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,6 +95,13 @@ def main() -> None:
     if a.section == "influence":  # the log's planted influence, no model (bench/social_oracle.influence_figures)
         out.update(influence_figures(ds, seqs, vocab, graph, split))
         res.stage("influence", out)
+        print(json.dumps(out, indent=1) if a.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
+        return
+    if a.section == "shap-agreement":  # how many permutations SHAP needs to rank friends (no truth read)
+        f = fit(seqs, vocab, split, graph, cfg, epochs=a.epochs, batch_size=a.batch, seed=a.seed)
+        out.update(_shap_agreement(f, seqs, graph, split, a.shap_steps))
+        out["load_1min_after"] = os.getloadavg()[0]
+        res.stage("shap_agreement", out)
         print(json.dumps(out, indent=1) if a.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
         return
     if a.section == "oracle":
@@ -234,6 +245,30 @@ def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int, log_prob: 
             "shap_steps_adopted_targets": len(sub),
             "shap_max_additivity_error": float(max(errs)) if errs else None,
             "shap_seconds_per_step": round((time.perf_counter() - t0) / max(len(hits), 1), 3)}  # fmt: skip
+
+
+def _shap_agreement(f, seqs, graph, split, n_steps: int, reference: int = 128) -> dict:
+    """How often the top friend of SHAP with 8 / 16 / 32 / 64 permutations is the top friend of a `reference`-
+    permutation run (other seeds) on the first `n_steps` validation targets with a friend present: the sampling
+    noise of the friends' ranking, measured without the planted truth (the permutation count is chosen on it)."""
+    L = f.model.config.max_len
+    rows, targets = split.targets("valid")
+    agree: dict[int, list[bool]] = {p: [] for p in (8, 16, 32, 64)}
+    for n, (r, hi) in enumerate(zip(rows, targets, strict=True)):
+        if len(agree[8]) >= n_steps:
+            break
+        lo = max(int(seqs.offsets[r]), int(hi) - L)
+        batch = social_batch(seqs, np.array([lo]), np.array([hi]), int(hi) - lo, f.timelines, graph)
+        slots = np.flatnonzero(batch.social.friends[0].numpy() >= 0)
+        if len(slots) < 2 or not bool(batch.social.present[0, -1].any()):
+            continue
+        target = int(seqs.items[hi])
+        top = np.argmax(social_shapley(f.model, batch, target, permutations=reference, seed=10_000 + n).friends[slots])
+        for p in agree:
+            agree[p].append(bool(np.argmax(social_shapley(f.model, batch, target, permutations=p,
+                                                          seed=n).friends[slots]) == top))  # fmt: skip
+    return {"shap_agreement_steps": len(agree[8]), "shap_agreement_reference_permutations": reference,
+            **{f"shap_top_friend_agreement_{p}": round(float(np.mean(v)), 4) for p, v in agree.items()}}
 
 
 @torch.no_grad()
