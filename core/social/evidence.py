@@ -22,7 +22,7 @@ from core.social.fit import social_batch
 
 __all__ = [
     "SocialEvidence", "SocialShapley", "FriendExplanation", "user_social_evidence", "social_shapley",
-    "friend_deletion_curve", "explain_friends",
+    "friend_deletion_curve", "explain_friends", "FRIEND_PERMUTATIONS",
 ]
 
 
@@ -210,8 +210,15 @@ class FriendExplanation:
         }  # fmt: skip
 
 
+# Permutations for the friends' Shapley values: the fewest whose top friend equals a 128-permutation run's on >= 90 %
+# of validation targets (Poisson seed 0: 8 / 16 / 32 / 64 -> 0.733 / 0.783 / 0.900 / 0.917, `bench/social.py
+# --section shap-agreement`, docs/social_shap.md); 16 left one step in five naming another friend by sampling noise.
+FRIEND_PERMUTATIONS = 32
+
+
 def explain_friends(
-    con: duckdb.DuckDBPyConnection, loaded: LoadedModel, user_id: str, target: int, permutations: int = 16,
+    con: duckdb.DuckDBPyConnection, loaded: LoadedModel, user_id: str, target: int,
+    permutations: int = FRIEND_PERMUTATIONS,
     context: tuple[SocialContext, int] | None = None,
 ) -> FriendExplanation:
     """Friends and events as players for the logit of item index `target` after the user's latest event
