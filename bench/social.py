@@ -10,6 +10,9 @@ influenced users at those steps, and the time and memory cost of the branch. Run
     OMP_NUM_THREADS=1 python bench/social.py --graph lastfm
     OMP_NUM_THREADS=1 python bench/social.py --graph poisson --section oracle --json
 
+`--section shap-agreement` trains the default branch and measures how often SHAP's top friend with 8 / 16 / 32 / 64
+permutations equals that of 128 permutations on validation targets (sampling noise only, no planted truth read):
+the permutation count is chosen on it (seed 0), docs/social.md.
 `--section influence` trains nothing: how much planted influence the log holds (all events and the test targets)
 and the graph facts that hide the influencer (stage `influence`). `--section oracle` trains the no-social model only and bounds the lift any use of friends could give
 (bench/social_oracle.py: share of test targets copied from the influencer, the no-social model mixed with the
@@ -58,7 +61,7 @@ def main() -> None:
     ap.add_argument("--shap-steps", type=int, default=150, help="influenced steps explained with SHAP")
     ap.add_argument("--shap-permutations", type=int, default=8,
                     help="SHAP permutations per step (results go to social-<graph>-shap<N> when not 8)")
-    ap.add_argument("--section", choices=["compare", "oracle", "influence"], default="compare")
+    ap.add_argument("--section", choices=["compare", "oracle", "influence", "shap-agreement"], default="compare")
     ap.add_argument("--recent-items", type=int, default=friend_states.RECENT_ITEMS,
                     help="friends' recent items the copy path reads (tuning; results go to social-<graph>-m<M>)")
     ap.add_argument("--no-old-branch", action="store_true", help="skip the branch without the copy path")
@@ -73,6 +76,7 @@ def main() -> None:
     size += f"-shap{a.shap_permutations}" if a.shap_permutations != 8 else ""
     size += f"-u{a.users}-e{a.events}" if (a.users, a.events) != (400, 16000) else ""  # a larger log beside
     size += "-default" if a.default_only else ""
+    size += "-shap-agreement" if a.section == "shap-agreement" else ""  # its own file
     res = Results("social", size, resume=False)
     ds = generate_social(users=a.users, items=200, events=a.events, degree=a.graph, seed=a.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -91,6 +95,13 @@ def main() -> None:
     if a.section == "influence":  # the log's planted influence, no model (bench/social_oracle.influence_figures)
         out.update(influence_figures(ds, seqs, vocab, graph, split))
         res.stage("influence", out)
+        print(json.dumps(out, indent=1) if a.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
+        return
+    if a.section == "shap-agreement":  # how many permutations SHAP needs to rank friends (no truth read)
+        f = fit(seqs, vocab, split, graph, cfg, epochs=a.epochs, batch_size=a.batch, seed=a.seed)
+        out.update(_shap_agreement(f, seqs, graph, split, a.shap_steps))
+        out["load_1min_after"] = os.getloadavg()[0]
+        res.stage("shap_agreement", out)
         print(json.dumps(out, indent=1) if a.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
         return
     if a.section == "oracle":
@@ -152,14 +163,19 @@ def main() -> None:
         lifts = gains[arm][boot].mean(1) / np.maximum(gains["no_social"][boot].mean(1), 1e-9) - 1
         out[f"lift_{arm}_test_NDCG@10_ci95"] = [round(float(x), 4) for x in np.quantile(lifts, [0.025, 0.975])]
     # influenced steps: predict event t+1 from events < t+1 for t = s .. s+AFTER-1
-    r_list, t_list, who, step_list = [], [], [], []
-    for u, s, infl in ds.influence[["user_id", "step", "influencer"]].itertuples(index=False):
+    r_list, t_list, who, step_list, cat_list = [], [], [], [], []
+    for u, s, infl, c in ds.influence[["user_id", "step", "influencer", "category"]].itertuples(index=False):
         r = seqs.row(u)
         for j in range(AFTER):
             t = int(seqs.offsets[r]) + int(s) + j + 1
             if t < seqs.offsets[r + 1]:
                 r_list.append(r), t_list.append(t), who.append(seqs.row(infl)), step_list.append(int(s) + j + 1)
+                cat_list.append(vocab.categories.index(c))
     r_arr, t_arr = np.array(r_list), np.array(t_list)
+    # whether the event explained is of the adopted category: only those can come from the planted influence (the
+    # generator draws the others from the follower's own base mixture, its 0.2 share), so an explanation of that
+    # very item has no influencer to find there (docs/social.md, "SHAP precision")
+    adopted = vocab.category_weights()[seqs.items[t_arr], np.array(cat_list, np.int64)] > 0
     for key, f in fits.items():
         m, _, att = rank_social(f, seqs, graph, r_arr, t_arr)
         out[f"{key}_influenced_steps_NDCG@10"] = round(m["NDCG@10"], 4)
@@ -170,20 +186,28 @@ def main() -> None:
         if key in ("social", "social_cat"):  # "social": unprefixed keys, as before
             pre = "" if key == "social" else f"{key}_"
             fr, has = graph.padded()
-            hits, base = [], []
+            hits, base, hits_adopted, hits_first = [], [], [], []
             for n, w in enumerate(att):
                 present = w > 0
                 if not present.any():
                     continue
                 hits.append(fr[r_arr[n], int(np.argmax(w))] == who[n])
                 base.append(float(who[n] in set(fr[r_arr[n]][present])) / present.sum())
+                if adopted[n]:
+                    hits_adopted.append(hits[-1])
+                if n < a.shap_steps:  # the steps SHAP is measured on
+                    hits_first.append(hits[-1])
             out[f"{pre}precision@1_attention"] = round(float(np.mean(hits)), 4)
+            out[f"{pre}precision@1_attention_adopted_targets"] = round(float(np.mean(hits_adopted)), 4)
+            out[f"{pre}precision@1_attention_shap_steps"] = round(float(np.mean(hits_first)), 4)
             out.update({pre + k: v for k, v in _shap_precision(f, seqs, graph, r_arr, t_arr, who, a.shap_steps,
-                                                                   permutations=a.shap_permutations).items()})
+                                                                   permutations=a.shap_permutations,
+                                                                   adopted=adopted).items()})  # fmt: skip
             # the same with the log-probability of the whole next-item distribution (copy mixture included)
             lp = _shap_precision(f, seqs, graph, r_arr, t_arr, who, a.shap_steps, log_prob=True,
-                                 permutations=a.shap_permutations)
+                                 permutations=a.shap_permutations, adopted=adopted)
             out[f"{pre}precision@1_shap_log_prob"] = lp["precision@1_shap"]
+            out[f"{pre}precision@1_shap_log_prob_adopted_targets"] = lp["precision@1_shap_adopted_targets"]
             out["precision@1_random_friend"] = round(float(np.mean(base)), 4)
             out["influenced_steps_measured"] = len(hits)
     for k in ("valid_NDCG@10", "test_NDCG@10", "test_NDCG@10_influenced_users", "influenced_steps_NDCG@10"):
@@ -195,13 +219,14 @@ def main() -> None:
 
 
 def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int, log_prob: bool = False,
-                    permutations: int = 8) -> dict:  # fmt: skip
+                    permutations: int = 8, adopted: np.ndarray | None = None) -> dict:  # fmt: skip
     """Precision@1 of the friend with the largest Shapley value (players: the window's events and the friends;
     the explained value: the logit of the event that followed, or with `log_prob` its log-probability under the
-    model's whole next-item distribution) at the first `n_steps` influenced steps."""
+    model's whole next-item distribution) at the first `n_steps` influenced steps; with `adopted` [len(rows)] bool
+    also over those of them whose event is of the adopted category."""
     fr, _ = graph.padded()
     L = f.model.config.max_len
-    hits, errs, t0 = [], [], time.perf_counter()
+    hits, errs, kept, t0 = [], [], [], time.perf_counter()
     for n in range(min(n_steps, len(rows))):
         r, hi = rows[n], targets[n]
         lo = max(int(seqs.offsets[r]), hi - L)
@@ -213,9 +238,37 @@ def _shap_precision(f, seqs, graph, rows, targets, who, n_steps: int, log_prob: 
         best = slots[np.argmax(sv.friends[slots])]
         hits.append(fr[r, best] == who[n])
         errs.append(sv.additivity_error)
+        kept.append(n)
+    sub = [h for h, n in zip(hits, kept, strict=True) if adopted is not None and adopted[n]]
     return {"precision@1_shap": round(float(np.mean(hits)), 4), "shap_steps": len(hits),
+            "precision@1_shap_adopted_targets": round(float(np.mean(sub)), 4) if sub else None,
+            "shap_steps_adopted_targets": len(sub),
             "shap_max_additivity_error": float(max(errs)) if errs else None,
             "shap_seconds_per_step": round((time.perf_counter() - t0) / max(len(hits), 1), 3)}  # fmt: skip
+
+
+def _shap_agreement(f, seqs, graph, split, n_steps: int, reference: int = 128) -> dict:
+    """How often the top friend of SHAP with 8 / 16 / 32 / 64 permutations is the top friend of a `reference`-
+    permutation run (other seeds) on the first `n_steps` validation targets with a friend present: the sampling
+    noise of the friends' ranking, measured without the planted truth (the permutation count is chosen on it)."""
+    L = f.model.config.max_len
+    rows, targets = split.targets("valid")
+    agree: dict[int, list[bool]] = {p: [] for p in (8, 16, 32, 64)}
+    for n, (r, hi) in enumerate(zip(rows, targets, strict=True)):
+        if len(agree[8]) >= n_steps:
+            break
+        lo = max(int(seqs.offsets[r]), int(hi) - L)
+        batch = social_batch(seqs, np.array([lo]), np.array([hi]), int(hi) - lo, f.timelines, graph)
+        slots = np.flatnonzero(batch.social.friends[0].numpy() >= 0)
+        if len(slots) < 2 or not bool(batch.social.present[0, -1].any()):
+            continue
+        target = int(seqs.items[hi])
+        top = np.argmax(social_shapley(f.model, batch, target, permutations=reference, seed=10_000 + n).friends[slots])
+        for p in agree:
+            agree[p].append(bool(np.argmax(social_shapley(f.model, batch, target, permutations=p,
+                                                          seed=n).friends[slots]) == top))  # fmt: skip
+    return {"shap_agreement_steps": len(agree[8]), "shap_agreement_reference_permutations": reference,
+            **{f"shap_top_friend_agreement_{p}": round(float(np.mean(v)), 4) for p, v in agree.items()}}
 
 
 @torch.no_grad()

@@ -12,6 +12,7 @@ import pandas as pd
 
 from core.evaluate.windows import window_positions
 from core.friends.graph import FriendGraph, friend_degrees, graph_from_frame, load_graph
+from core.friends.index import EdgeIndex
 from core.friends.states import StateTimelines, compute_timelines, social_inputs
 from core.model import Batch, InterestModel
 from core.sequences import Sequences, Vocab, load_sequences
@@ -64,31 +65,43 @@ def social_context(con: duckdb.DuckDBPyConnection, model: InterestModel, seqs: S
 
 
 def user_context(con: duckdb.DuckDBPyConnection, model: InterestModel, vocab: Vocab, user_id: str,
-                 k: int = DEFAULT_K) -> tuple[SocialContext, int]:  # fmt: skip
+                 k: int = DEFAULT_K, edges: EdgeIndex | None = None) -> tuple[SocialContext, int]:  # fmt: skip
     """One user's friend context without reading the whole graph: the user's and their friends' sequences, the ego
     graph capped as training capped it (friends' degrees from the store), the friends' timelines; and the user's row.
-    NotFoundError when the user has no events."""
-    ctx, rows = users_context(con, model, vocab, [str(user_id)], k)
+    `edges`: the store's edges held for this database version (`users_context`). NotFoundError when the user has no
+    events."""
+    ctx, rows = users_context(con, model, vocab, [str(user_id)], k, edges)
     return ctx, rows[0]
 
 
 def users_context(con: duckdb.DuckDBPyConnection, model: InterestModel, vocab: Vocab, user_ids: Sequence[str],
-                  k: int = DEFAULT_K) -> tuple[SocialContext, list[int]]:  # fmt: skip
+                  k: int = DEFAULT_K, edges: EdgeIndex | None = None) -> tuple[SocialContext, list[int]]:  # fmt: skip
     """`user_context` for a group of users (a cohort, a list to recommend to): their own edges only (one query), their
     and their friends' sequences, each member's friends capped as training capped them, the timelines; and the
     members' rows in the context's sequences. Only the members' friend lists are complete (a friend's own friends
-    are not read). NotFoundError when a member has no events."""
+    are not read). NotFoundError when a member has no events.
+
+    `edges`: the store's edges held in memory for the database `con` reads (`core.friends.index.edge_index`, built
+    for this very version): the members' edges and the friends' degrees are then looked up instead of read with a
+    scan of every edge and event (`friend_degrees`); the context is the same."""
     ids = [str(u) for u in user_ids]
-    edges = con.execute(
+    frame = _member_edges(con, ids) if edges is None else edges.edges_of(ids)
+    members = set(ids)
+    others = sorted({str(x) for x in pd.concat([frame.src_user, frame.dst_user])} - members)
+    seqs = load_sequences(con, vocab, users=[*dict.fromkeys(ids), *others])
+    rows = [seqs.row(u) for u in ids]
+    # degrees of every user named (the cap's tie-break reads the friends' degrees in the whole store)
+    named = sorted(members | set(others))
+    degrees = friend_degrees(con, named) if edges is None else edges.degrees(named)
+    graph = graph_from_frame(frame, seqs, k, degrees=degrees)
+    return SocialContext(seqs, graph, compute_timelines(model, seqs)), rows
+
+
+def _member_edges(con: duckdb.DuckDBPyConnection, ids: list[str]) -> pd.DataFrame:
+    """The edges that make someone a friend of one of `ids`, read from the store (a scan of the edges table)."""
+    return con.execute(
         f"""SELECT src_user, dst_user, weight, directed FROM {EDGES_TABLE}
             WHERE src_user IN (SELECT unnest(?::VARCHAR[]))
                OR (dst_user IN (SELECT unnest(?::VARCHAR[])) AND NOT directed)""",
         [ids, ids],
     ).fetchdf()
-    members = set(ids)
-    others = sorted({str(x) for x in pd.concat([edges.src_user, edges.dst_user])} - members)
-    seqs = load_sequences(con, vocab, users=[*dict.fromkeys(ids), *others])
-    rows = [seqs.row(u) for u in ids]
-    # degrees of every user named (the cap's tie-break reads the friends' degrees in the whole store)
-    graph = graph_from_frame(edges, seqs, k, degrees=friend_degrees(con, sorted(members | set(others))))
-    return SocialContext(seqs, graph, compute_timelines(model, seqs)), rows

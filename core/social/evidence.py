@@ -12,22 +12,17 @@ from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
-import pandas as pd
 import torch
 
 from core.checkpoint import LoadedModel
 from core.errors import NotFoundError, SettingError, UserInputError
-from core.friends.context import DEFAULT_K
-from core.friends.graph import friend_degrees, graph_from_frame
-from core.friends.states import compute_timelines
+from core.friends.context import DEFAULT_K, SocialContext, user_context
 from core.model import Batch, InterestModel
-from core.sequences import load_sequences
 from core.social.fit import social_batch
-from core.store.edges import EDGES_TABLE
 
 __all__ = [
     "SocialEvidence", "SocialShapley", "FriendExplanation", "user_social_evidence", "social_shapley",
-    "friend_deletion_curve", "explain_friends",
+    "friend_deletion_curve", "explain_friends", "FRIEND_PERMUTATIONS",
 ]
 
 
@@ -47,36 +42,31 @@ class SocialEvidence:
         return {"social_share": np.round(self.social_share, 6).tolist(), "influencers": self.influencers}
 
 
-def _user_edges(con: duckdb.DuckDBPyConnection, user_id: str) -> pd.DataFrame:
-    return con.execute(
-        f"""SELECT src_user, dst_user, weight, directed FROM {EDGES_TABLE}
-            WHERE src_user = ? OR (dst_user = ? AND NOT directed)""",
-        [user_id, user_id],
-    ).fetchdf()
-
-
 @torch.no_grad()
 def user_social_evidence(
-    con: duckdb.DuckDBPyConnection, loaded: LoadedModel, user_id: str, top: int = 3, k: int = DEFAULT_K
+    con: duckdb.DuckDBPyConnection, loaded: LoadedModel, user_id: str, top: int = 3, k: int = DEFAULT_K,
+    context: tuple[SocialContext, int] | None = None,
 ) -> SocialEvidence:
     """Social share and influencers at every step of `user_id`'s history (the model must have the branch).
 
     Steps are read in the same fixed half-overlapping windows as friends' timelines, so step t's values depend
     only on the user's events up to t and on friends' events strictly before t's time.
+
+    `context`: the user's friend context and row (`core.friends.context.user_context` for this user, model and
+    database) when the caller built it already, e.g. for the explorer's view of the same user: it is not built
+    again. Without it, it is built here.
     """
     model = loaded.model
     if model.social is None:
         raise SettingError("This model was trained without the social branch (train it with {social} on).", "social")
     user_id = str(user_id)
-    edges = _user_edges(con, user_id)
-    others = sorted({str(x) for x in pd.concat([edges.src_user, edges.dst_user])} - {user_id})
-    seqs = load_sequences(con, loaded.vocab, users=[user_id, *others])
-    try:
-        r = seqs.row(user_id)
-    except NotFoundError:
-        raise NotFoundError(f"User {user_id!r} has no events, so there is no social evidence to show.") from None
-    graph = graph_from_frame(edges, seqs, k, degrees=friend_degrees(con, others))  # the cap as training applied it
-    tl = compute_timelines(model, seqs)
+    if context is None:
+        try:
+            context = user_context(con, model, loaded.vocab, user_id, k)
+        except NotFoundError:
+            raise NotFoundError(f"User {user_id!r} has no events, so there is no social evidence to show.") from None
+    ctx, r = context
+    seqs, graph, tl = ctx.seqs, ctx.graph, ctx.timelines
     a, b = int(seqs.offsets[r]), int(seqs.offsets[r + 1])
     L = model.config.max_len
     half = max(1, L // 2)
@@ -220,11 +210,20 @@ class FriendExplanation:
         }  # fmt: skip
 
 
+# Permutations for the friends' Shapley values: the fewest whose top friend equals a 128-permutation run's on >= 90 %
+# of validation targets (Poisson seed 0: 8 / 16 / 32 / 64 -> 0.733 / 0.783 / 0.900 / 0.917, `bench/social.py
+# --section shap-agreement`, docs/social_shap.md); 16 left one step in five naming another friend by sampling noise.
+FRIEND_PERMUTATIONS = 32
+
+
 def explain_friends(
-    con: duckdb.DuckDBPyConnection, loaded: LoadedModel, user_id: str, target: int, permutations: int = 16
+    con: duckdb.DuckDBPyConnection, loaded: LoadedModel, user_id: str, target: int,
+    permutations: int = FRIEND_PERMUTATIONS,
+    context: tuple[SocialContext, int] | None = None,
 ) -> FriendExplanation:
-    """Friends and events as players for the logit of item index `target` after the user's latest event."""
-    ev = user_social_evidence(con, loaded, user_id)
+    """Friends and events as players for the logit of item index `target` after the user's latest event
+    (`context`: the user's friend context built already, as `user_social_evidence` takes it)."""
+    ev = user_social_evidence(con, loaded, user_id, context=context)
     model, batch = loaded.model, ev.batch
     sv = social_shapley(model, batch, target, permutations=permutations)
     slots = np.flatnonzero(batch.social.friends[0].numpy() >= 0)

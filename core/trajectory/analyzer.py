@@ -188,12 +188,15 @@ class TrajectoryAnalyzer:
         """Whether the model has the social branch (its outputs then read friends)."""
         return getattr(self.loaded.model, "social", None) is not None
 
-    def friends_hook(self, con: duckdb.DuckDBPyConnection, user_id: str):
+    def friends_hook(self, con: duckdb.DuckDBPyConnection, user_id: str,
+                     context: tuple[SocialContext, int] | None = None):  # fmt: skip
         """The `encode_steps` / `core.recommend.recommend` hook giving `user_id`'s windows their friends
-        (core.friends.context.user_context), or None for a model without the social branch."""
+        (core.friends.context.user_context, or `context`: that user's context and row built already), or None
+        for a model without the social branch."""
         if not self.social:
             return None
-        ctx, row = user_context(con, self.loaded.model, self.loaded.vocab, str(user_id))
+        ctx, row = context if context is not None else user_context(con, self.loaded.model, self.loaded.vocab,
+                                                                     str(user_id))  # fmt: skip
         return ctx.history_hook([row])
 
     def social_outputs(self, con: duckdb.DuckDBPyConnection, user_id: str, history: History,

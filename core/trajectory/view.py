@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from core.errors import NotFoundError, UserInputError
+from core.friends.context import SocialContext
 from core.recommend import recommend
 from core.store import user_history
 from core.trajectory.analyzer import TrajectoryAnalyzer
@@ -60,6 +61,7 @@ def item_titles(con: duckdb.DuckDBPyConnection, item_ids: list[str]) -> pd.DataF
 def user_view(
     analyzer: TrajectoryAnalyzer, con: duckdb.DuckDBPyConnection, user_id: str, k: int = 10, attention: Any | None = None,
     views: UserViews | None = None, history: pd.DataFrame | None = None,
+    friends: tuple[SocialContext, int] | None = None,
 ) -> UserView:
     """The explorer's view of one user (see the module docstring); with an `attention` analyser
     (`core.attention.AttentionAnalyzer` of the same model) also the attention at the last step.
@@ -67,7 +69,10 @@ def user_view(
     `views`: the model's views sidecar (`core.trajectory.sidecar`, checked with `usable_for` by the caller); when
     it holds this user's view computed from this very history, the trajectory and top-K are read from it (equal
     to the live computation to ~1e-7) instead of running the model and the change points. `history`: the user's
-    `core.store.user_history` frame when the caller has read it already (it is not read again).
+    `core.store.user_history` frame when the caller has read it already (it is not read again). `friends`: a
+    social model's friend context for this user and their row in it (`core.friends.context.user_context`) when the
+    caller holds it already, e.g. to share it with the Friends panel (`core.social.evidence.user_social_evidence`);
+    without it the view builds its own.
 
     Raises NotFoundError for a user without events.
     """
@@ -82,7 +87,7 @@ def user_view(
         traj = analyzer.stored(str(user_id), history, steps, stored.series, stored.change_points)
         top = stored.top
     else:
-        hook = analyzer.friends_hook(con, str(user_id))  # a social model reads the user's friends for both
+        hook = analyzer.friends_hook(con, str(user_id), friends)  # a social model reads the user's friends for both
         traj = analyzer.build(str(user_id), history, steps, analyzer.social_outputs(con, str(user_id), history, hook))
         top = recommend(loaded, [history], int(k), friends=hook)[0]
     ids = [loaded.vocab.item_id(i) for i, _ in top]

@@ -23,6 +23,7 @@ from dashboard.cache.resources import (
     warm_explanations,
 )
 from dashboard.cache.shared import shared
+from dashboard.cache.social import friend_context
 from dashboard.cache.views import user_views
 from dashboard.explain_pool import explain_here, read_job, shared_pool
 from dashboard.reader import READER
@@ -100,7 +101,9 @@ def user_view(db: DbRef, model: ModelRef, user_id: str) -> UserView:
     # No attention: the explorer does not show it (the Attention page asks `attention` itself), and computing it
     # for every user switch, then copying it out of the cache on every rerun, cost ~10 ms a switch on ML-100k.
     with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
-        return demo.shown(core_user_view(analyser, con, uid, MAX_K, views=views, history=history))
+        # a social model: the friend context the Friends panel of this switch reads too (dashboard.cache.social)
+        friends = friend_context(db, model, con, uid) if analyser.social else None
+        return demo.shown(core_user_view(analyser, con, uid, MAX_K, views=views, history=history, friends=friends))
 
 
 @st.cache_data(show_spinner=False, max_entries=_PER_USER)
@@ -180,7 +183,8 @@ def friend_values(db: DbRef, model: ModelRef, user_id: str, item_id: str) -> Fri
     if loaded.model is None or loaded.model.social is None:
         return None
     with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
-        fx = explain_friends(con, loaded, uid, loaded.vocab.item_index(item_id))
+        fx = explain_friends(con, loaded, uid, loaded.vocab.item_index(item_id),
+                             context=friend_context(db, model, con, uid))
     p = demo.active()
     return fx if p is None else replace(fx, friends=p.pseudonyms(fx.friends))
 

@@ -14,7 +14,8 @@ import streamlit as st
 
 from core.errors import InterestLensError
 from dashboard import cache, demo
-from dashboard.cache import ModelRef
+from dashboard.cache import DbRef, ModelRef
+from dashboard.cache.social import friend_context
 from dashboard.components.charts import md_text
 from dashboard.components.messages import error_text
 from dashboard.reader import READER
@@ -36,13 +37,15 @@ def friends_view(db: str, stamp: tuple[int, int, int], model_dir: str, model_sta
     from core.social.communities import dominant_categories
     from core.social.evidence import user_social_evidence
 
-    loaded = cache.loaded_model(ModelRef(model_dir, model_stamp))
+    model = ModelRef(model_dir, model_stamp)
+    loaded = cache.loaded_model(model)
     if loaded.model is None or loaded.model.social is None:
         return None
     p = demo.active()
     with READER.cursor(db, stamp) as con:  # the app's shared read-only connection
         real = (p.resolve(con, user) or demo.NOBODY) if p is not None else user
-        ev = user_social_evidence(con, loaded, real)
+        # the context the explorer's view of this switch built (one per switch, dashboard.cache.social)
+        ev = user_social_evidence(con, loaded, real, context=friend_context(DbRef(db, stamp), model, con, real))
         dom = dominant_categories(con, ev.friends)
     shown = p.pseudonyms(ev.friends) if p is not None else list(ev.friends)
     friends = pd.DataFrame({"user_id": shown, "influence": ev.influence,

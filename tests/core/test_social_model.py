@@ -137,19 +137,23 @@ def test_cap_rule_weight_then_degree_then_id_and_direction(social_log):
 def test_an_ego_graph_keeps_the_friends_the_whole_graph_keeps(social_log):
     """The Friends panel and explanations read one user's edges only; with the friends' degrees from the store
     (`friend_degrees`) the cap rule keeps exactly the friends training kept, in the same order."""
-    from core.social.evidence import _user_edges
+    from core.friends.context import _member_edges
+    from core.friends.index import edge_index
 
     vocab, seqs = social_log.vocab, social_log.seqs
     differs = 0
     with connect_read(social_log.db) as con:  # the shared log's database, read only
         whole = load_graph(con, seqs, k=2)
+        index = edge_index(con)
         for r, user in enumerate(str(u) for u in seqs.user_ids):
-            edges = _user_edges(con, user)
+            edges = _member_edges(con, [user])
             others = sorted({str(x) for x in pd.concat([edges.src_user, edges.dst_user])} - {user})
             ego = load_sequences(con, vocab, users=[user, *others])
             want = [str(seqs.user_ids[f]) for f in whole.friends(r)]
             got = graph_from_frame(edges, ego, 2, degrees=friend_degrees(con, others))
             assert [str(ego.user_ids[f]) for f in got.friends(ego.row(user))] == want, user
+            held = graph_from_frame(index.edges_of([user]), ego, 2, degrees=index.degrees(others))  # in memory
+            assert [str(ego.user_ids[f]) for f in held.friends(ego.row(user))] == want, user
             bare = graph_from_frame(edges, ego, 2)  # degrees counted in the ego edges alone
             differs += [str(ego.user_ids[f]) for f in bare.friends(ego.row(user))] != want
     assert differs > 0  # without the store's degrees some users' capped friends differ: the check can fail

@@ -111,3 +111,50 @@ def test_the_community_pickers_live_in_the_url(friends_env):
     # the browser writes a bound widget's shown option into the URL under its key: the id alone, stable as sizes move
     assert [s.proto.query_param_key for s in at.selectbox] == ["cohorts_comm_a", "cohorts_comm_b"]
     assert at.selectbox(key="cohorts_comm_b").options == [str(i) for i in ids]
+
+
+def test_a_switch_builds_one_friend_context_over_edges_read_once_per_database(friends_env, monkeypatch):
+    """The explorer's view and its Friends panel share one friend context per user switch, and the edges (with the
+    cap rule's degrees) are read once per database version, not per switch; results equal core's own paths."""
+    import numpy as np
+
+    from core.friends import context as context_module
+    from core.friends import index as index_module
+    from core.friends.states import compute_timelines
+    from core.social import evidence as evidence_module
+    from core.trajectory import TrajectoryAnalyzer
+    from dashboard import cache
+    from dashboard.cache import social
+    from dashboard.components.friends import friends_view
+    from dashboard.reader import file_stamp
+
+    db, model = friends_env
+    built, reads = [], []
+    edge_index = index_module.edge_index
+    monkeypatch.setattr(index_module, "edge_index", lambda con: reads.append(1) or edge_index(con))
+
+    def timelines(model, seqs, *args, **kwargs):  # the model over the user's and friends' sequences: the costly part
+        built.append(seqs.n_users)
+        return compute_timelines(model, seqs, *args, **kwargs)
+
+    # wherever a friend context is built (the panel's evidence built its own before it took the view's)
+    monkeypatch.setattr(context_module, "compute_timelines", timelines)
+    monkeypatch.setattr(evidence_module, "compute_timelines", timelines, raising=False)
+    social.edge_index.clear()
+    social.forget_contexts()
+    cache.user_view.clear()
+    friends_view.clear()
+    ref, mref = cache.DbRef(str(db), file_stamp(db)), cache.model_ref(model)
+    for user in ("s00", "s03"):
+        view = cache.user_view(ref, mref, user)
+        panel = friends_view(ref.path, ref.stamp, mref.path, mref.stamp, user)
+    assert len(built) == 2  # one context per switch, for the view and the panel together (4 before)
+    assert reads == [1]  # the edges once for this database version
+    loaded = load_checkpoint(model)
+    with connect_read(db) as con:  # core's paths, each building its own context from the store
+        ev = user_social_evidence(con, loaded, "s03")
+        traj = TrajectoryAnalyzer(loaded).user(con, "s03")
+    assert np.array_equal(view.trajectory.distribution, traj.distribution)
+    got = dict(zip(panel.friends["user_id"], panel.friends["influence"], strict=True))
+    assert got == dict(zip(ev.friends, ev.influence, strict=True)) and len(got) > 0
+    assert np.array_equal(panel.share["social_share"].to_numpy(), ev.social_share)
