@@ -81,6 +81,8 @@ def test_the_explorer_keeps_its_per_user_entries_within_the_bound(dash_env, monk
     pool = BytePool(1 << 30)
     monkeypatch.setattr(shared, "POOL", pool)
     at = open_page("user_explorer", user=USER)
+    at.session_state["events_open_0"] = True  # "Events as a table" builds its entry only when open (lazy)
+    at.run()
     assert not problems(at)
     one_user = pool.stats().bytes  # the user view, history, figures, tables, CSVs and marks of one user
     names = {k[0].rsplit(".", 1)[-1] for k in pool._entries}
