@@ -15,6 +15,7 @@ Usage::
     python bench/switch_cpu.py --switches 20 --profile 40 --tag ml100k-profile
     python bench/switch_cpu.py --revisit                    # and the same 30 users again (shared caches warm)
     python bench/switch_cpu.py --explanations 10            # and 10 Explain pages, each a new user and item
+    python bench/switch_cpu.py --elements                   # and the messages each switch sends, by element type
 
 Writes `bench/results/switch_cpu-<tag>.json` (cpu_ms_per_switch p50/p95/mean, wall ms, cpu_ms_per_revisit with
 `--revisit`, cpu_ms_per_explanation with `--explanations`, the profile if asked, the load average).
@@ -50,19 +51,23 @@ GROUPS = {
     "dataframe to Arrow": ("dataframe_util", "pyarrow"),
 }
 
-__all__ = ["switch_runs", "main"]
+__all__ = ["switch_runs", "count_elements", "main"]
+
+ELEMENTS: dict[str, list[float]] = {}  # with --elements: message type -> [messages, bytes, serialise ms], all switches
 
 
-def switch_runs(users: list[str], profile: cProfile.Profile | None = None,
-                revisit: bool = False) -> tuple[list[float], list[float], list[float]]:
+def switch_runs(users: list[str], profile: cProfile.Profile | None = None, revisit: bool = False,
+                count: bool = False) -> tuple[list[float], list[float], list[float]]:
     """Open the explorer on `users[0]`, then switch to each further user; CPU and wall ms of each switch (and,
     with `profile`, the switches' script runs profiled). With `revisit`, then switch through the same users again
     (a second visit, as many analysts moving through one catalogue make): the CPU ms of each such switch, not
-    profiled."""
+    profiled. With `count`, the new-user switches' messages are counted into `ELEMENTS` (`count_elements`)."""
     from streamlit.runtime.scriptrunner import script_runner
     from streamlit.testing.v1 import AppTest
 
     measuring = [False]  # the first run (imports, model load) is neither timed nor profiled
+    if count:
+        count_elements(measuring, ELEMENTS)
     if profile is not None:  # the script runs in Streamlit's script thread: profile it there, around each run
         plain_exec = script_runner.exec_func_with_error_handling
 
@@ -103,6 +108,32 @@ def switch_runs(users: list[str], profile: cProfile.Profile | None = None,
     if revisit:
         again = [switch(user)[0] for user in users[1:]]
     return cpu, wall, again
+
+
+def count_elements(on: list[bool], seen: dict[str, list[float]]) -> None:
+    """Patch Streamlit's message queue to count into `seen`, while `on[0]`, every message a run sends by element
+    type (a new element's type, else the delta's or message's kind): type -> [messages, serialised bytes,
+    serialise CPU ms].
+    The served process also serialises each message for the websocket; `AppTest` does not, so this adds it."""
+    from streamlit.runtime.scriptrunner_utils import script_run_context as src
+
+    plain = src.ScriptRunContext.enqueue
+
+    def counted(self, msg):
+        if on[0]:
+            kind = msg.WhichOneof("type")
+            if kind == "delta":
+                kind = msg.delta.WhichOneof("type")
+                kind = msg.delta.new_element.WhichOneof("type") if kind == "new_element" else kind
+            c0 = time.process_time()
+            size = len(msg.SerializeToString())
+            row = seen.setdefault(kind, [0, 0, 0.0])
+            row[0] += 1
+            row[1] += size
+            row[2] += (time.process_time() - c0) * 1000.0
+        return plain(self, msg)
+
+    src.ScriptRunContext.enqueue = counted
 
 
 def explain_runs(users: list[str]) -> list[float]:
@@ -148,6 +179,9 @@ def main() -> None:
     ap.add_argument("--profile", type=int, default=0, help="print and save the N largest cumulative entries")
     ap.add_argument("--revisit", action="store_true", help="then switch through the same users again (CPU per revisit)")
     ap.add_argument("--explanations", type=int, default=0, help="then open N explanations (CPU of the Explain page)")
+    ap.add_argument("--elements", action="store_true",
+                    help="count the messages each new-user switch sends, by element type, with their serialised size "
+                         "(the serialising is inside the switch's CPU figure then)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tag", default="ml100k", help="results file: bench/results/switch_cpu-<tag>.json")
     args = ap.parse_args()
@@ -163,13 +197,24 @@ def main() -> None:
     load_before = os.getloadavg()
     # CPU time, not wall time: on a shared machine waiting for a core would otherwise count as cost
     prof = cProfile.Profile(time.process_time) if args.profile else None
-    cpu, wall, again = switch_runs(users, prof, args.revisit)
+    cpu, wall, again = switch_runs(users, prof, args.revisit, args.elements)
     fig = {"cpu_ms_per_switch": percentiles(cpu), "wall_ms_per_switch": percentiles(wall), "switches": len(cpu),
            "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]},
            "command": " ".join(sys.argv), "code": str(ROOT)}
     print(f"{len(cpu)} switches: CPU ms per switch p50 {fig['cpu_ms_per_switch']['p50']:.0f} / p95 "
           f"{fig['cpu_ms_per_switch']['p95']:.0f} / mean {fig['cpu_ms_per_switch']['mean']:.0f} (wall p50 "
           f"{fig['wall_ms_per_switch']['p50']:.0f}); load {load_before[0]:.1f} -> {os.getloadavg()[0]:.1f}")
+    if args.elements:
+        n = len(cpu)
+        fig["elements_per_switch"] = {k: {"messages": round(v[0] / n, 1), "kib": round(v[1] / n / 1024, 1),
+                                          "serialise_ms": round(v[2] / n, 2)}
+                                      for k, v in sorted(ELEMENTS.items(), key=lambda kv: -kv[1][1])}
+        total = [sum(v[i] for v in ELEMENTS.values()) / n for i in range(3)]
+        fig["elements_total_per_switch"] = {"messages": round(total[0], 1), "kib": round(total[1] / 1024, 1),
+                                            "serialise_ms": round(total[2], 2)}
+        print(f"messages per switch {total[0]:.1f}, {total[1] / 1024:.1f} KiB, serialised in {total[2]:.2f} ms CPU:")
+        for k, v in fig["elements_per_switch"].items():
+            print(f"  {k:22s} {v['messages']:5.1f}  {v['kib']:7.1f} KiB  {v['serialise_ms']:5.2f} ms")
     if args.explanations:  # other users than the switches' (a new explanation each); the first loads SHAP
         spare = [u for u in sorted(user_counts(db)) if u not in set(users)]
         picked = random.Random(args.seed + 1).sample(spare, args.explanations + 1)

@@ -61,8 +61,15 @@ def deep_bytes(obj: Any, _seen: set[int] | None = None) -> int:
         data = 0 if obj.flags.owndata or view_of_seen else obj.nbytes
         return sys.getsizeof(obj) + data + (_cells(obj.ravel(), seen, strings=True) if obj.dtype == object else 0)
     if isinstance(obj, pd.DataFrame):
-        cells = sum(_cells(obj[c].to_numpy(), seen) for c in obj.columns if obj[c].dtype == object)
-        return int(obj.memory_usage(deep=True, index=True).sum()) + cells
+        # column by column: the same total as `obj.memory_usage(deep=True, index=True).sum()`, without the Series
+        # of usages that call builds (it was 60 % of sizing a 300-event history, ~0.5 of ~0.9 ms; a new user's
+        # entries hold 3 to 4 frames)
+        total = int(obj.index.memory_usage(deep=True))
+        for _, col in obj.items():
+            total += int(col.memory_usage(deep=True, index=False))
+            if col.dtype == object:
+                total += _cells(col.to_numpy(), seen)
+        return total
     if isinstance(obj, (pd.Series, pd.Index)):
         return int(obj.memory_usage(deep=True)) + (_cells(obj.to_numpy(), seen) if obj.dtype == object else 0)
     if isinstance(obj, dict):

@@ -13,7 +13,7 @@ from core.store.queries import UserFilter
 from dashboard import cache, demo
 from dashboard.cache import ModelRef
 
-__all__ = ["USER_KEY", "user_box", "selected_user", "select_user", "user_finder", "changed_most"]
+__all__ = ["USER_KEY", "user_box", "selected_user", "select_user", "user_finder", "changed_most", "lazy"]
 
 USER_KEY = "user"  # the widget key and the URL query parameter
 
@@ -52,16 +52,17 @@ def _pick() -> None:
         select_user(ids[rows[0]])
 
 
-def _lazy(name: str, expanded: bool) -> dict:
+def lazy(name: str, expanded: bool) -> dict:
     """A lazy expander's settings: its content runs only while it is open (opening it reruns the page). Drawing
     these two tables closed, on every user switch, was ~20 % of a revisited user's script run on ML-100k (cProfile,
-    docs/serving.md). One widget per starting state, so picking a user still collapses the finder."""
+    docs/serving.md). One widget per starting state, so picking a user still collapses the finder. Also used by the
+    explorer's "Events as a table" (its table, CSV and download button on every switch: ~8 % of a new user's run)."""
     return dict(key=f"{name}_open_{int(expanded)}", on_change="rerun")
 
 
 def user_finder(expanded: bool) -> None:
     """Search, filters and a table of matching users; picking a row selects the user."""
-    with st.expander("Find a user", expanded=expanded, icon=":material/search:", **_lazy("finder", expanded)) as box:
+    with st.expander("Find a user", expanded=expanded, icon=":material/search:", **lazy("finder", expanded)) as box:
         if not box.open:
             return
         c = st.columns([2, 1, 1])
@@ -113,7 +114,7 @@ def changed_most(model: ModelRef | None, expanded: bool, top: int = 50) -> None:
     """Users whose interests changed most (from `drift.parquet` beside the model), ranked by the size of their
     largest change point, which does not grow with the history's length; picking a row selects one."""
     with st.expander("Interests changed most", expanded=expanded, icon=":material/trending_up:",
-                     **_lazy("changed", expanded)) as box:
+                     **lazy("changed", expanded)) as box:
         if not box.open:
             return
         found = cache.changed_most(model.dir, top) if model is not None else None

@@ -11,7 +11,7 @@ from dashboard.components.charts import md_text
 from dashboard.components.explorer import recommendations_panel, trajectory_panel
 from dashboard.components.friends import friends_panel
 from dashboard.components.guards import require_db, require_user
-from dashboard.components.user_finder import changed_most, selected_user, user_finder
+from dashboard.components.user_finder import changed_most, lazy, selected_user, user_finder
 
 st.title("User explorer")
 
@@ -79,15 +79,17 @@ st.plotly_chart(  # built once per user and marks, shared by every session (expl
 st.caption("Every event of this user: time across, category down, one marker shape per event type (crossed: "
            "items new to the model; the dotted line: where its training data ends).")
 
-with st.expander("Events as a table"):
-    if every:
-        table = panels.history_table(history)
-        table.insert(1, "new", table["step"].isin(set(marks.new_steps.tolist())))
-        data = panels.csv(table)
-    else:
-        table, data = explorer_views.events_download(db, user)
-    st.dataframe(table, hide_index=True, width="stretch")
-    st.download_button("Download events (CSV)", data, f"events_{user}.csv", "text/csv", key="user_csv")
+# drawn only while open (lazy): on a switch its table, CSV and download button are neither built nor sent
+with st.expander("Events as a table", **lazy("events", False)) as events_box:
+    if events_box.open:
+        if every:
+            table = panels.history_table(history)
+            table.insert(1, "new", table["step"].isin(set(marks.new_steps.tolist())))
+            data = panels.csv(table)
+        else:
+            table, data = explorer_views.events_download(db, user)
+        st.dataframe(table, hide_index=True, width="stretch")
+        st.download_button("Download events (CSV)", data, f"events_{user}.csv", "text/csv", key="user_csv")
 
 if model is not None:
     panels.report_download(db, model, user, history)

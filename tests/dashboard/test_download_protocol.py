@@ -1,7 +1,7 @@
 """Over Streamlit's own protocol (bench/ws_client.py, no browser), against `interestlens serve`: after a user switch,
 and after going back from the Explain page, the server starts no run the tab did not ask for, and every download
-button the settled page shows answers 200 with the shown user's data (the events CSV holds the user's events in
-order, the recommendations CSV the top-K the page lists).
+button the settled page shows answers 200 with the shown user's data (the recommendations CSV holds the top-K the
+page lists; the events CSV is drawn only when its expander is opened).
 
 Issue 23's download 404s (20 sessions + 3 Chromium) were looked for here first: a file is dropped when a later run of
 the same session finishes without it, so a second run after a switch (a URL write, a routed link, a live and a
@@ -42,11 +42,10 @@ def test_downloads_after_a_switch_and_after_explain_answer_with_the_shown_users_
 
     def check(tab: Tab, run, user: str) -> None:
         links = [u for u in run.downloads if u]
-        assert len(links) == 2, run.downloads  # the recommendations and the events
-        tables = [_rows(tab, u) for u in links]
-        recs = next(t for t in tables if t and "rank" in t[0])
-        events = next(t for t in tables if t is not recs)
-        assert [r["item_id"] for r in events] == items[user]
+        # the recommendations; the events CSV is drawn only once "Events as a table" is opened (a lazy expander,
+        # whose content tests/dashboard/test_user_explorer.py checks)
+        assert len(links) == 1, run.downloads
+        recs = _rows(tab, links[0])
         assert [r["item_id"] for r in recs] == run.items[:len(recs)] and len(recs) == 10
 
     async def scenario() -> None:

@@ -84,6 +84,8 @@ def html_env(monkeypatch, writable_db, tmp_path):
 
 def test_html_titles_render_as_text_in_tables_charts_and_the_report(html_env):
     at = open_page("user_explorer", user="1")
+    at.session_state["events_open_0"] = True  # "Events as a table" draws only once opened (a lazy expander)
+    at.run()
     assert not at.exception
     table = next(d.value for d in at.dataframe if "title" in d.value.columns)
     titles = set(table["title"])

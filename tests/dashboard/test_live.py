@@ -47,6 +47,7 @@ def _metrics(at) -> dict[str, tuple[str, str | None]]:
 def test_a_batch_appended_while_live_shows_up_marked_new(live_env, tmp_path):
     db, model = live_env
     at = open_page("user_explorer", user=USER, grain="event")  # the per-event view: one x per event
+    at.session_state["events_open_0"] = True  # "Events as a table" draws only once opened (a lazy expander)
     at.toggle(key="live").set_value(True).run()
     assert not problems(at)
     with connect_read(db) as con:

@@ -34,6 +34,21 @@ def test_sizes_follow_the_buffers_and_count_shared_objects_once():
     assert abs(deep_bytes(long) - exact) <= 0.1 * exact
 
 
+def test_a_frame_is_sized_as_pandas_deep_usage_plus_its_object_cells():
+    """The column-by-column sum equals `memory_usage(deep=True, index=True)` for every dtype and index; cells
+    that hold lists or dicts are added on top (strings are in pandas' figure already)."""
+    n = 50
+    frame = pd.DataFrame({"step": np.arange(n), "ts": pd.date_range("2020-01-01", periods=n, freq="h"),
+                          "title": [f"title {i}" for i in range(n)], "score": np.linspace(0, 1, n),
+                          "cat": pd.Categorical(["a", "b"] * (n // 2)), "flag": [True, False] * (n // 2)},
+                         index=pd.Index([f"row {i}" for i in range(n)]))
+    assert deep_bytes(frame) == int(frame.memory_usage(deep=True, index=True).sum())
+    nested = frame.assign(tags=[["drama", "comedy"]] * n, context=[{"device": "tv"}] * n)
+    seen: set[int] = set()
+    cells = deep_bytes(nested["tags"].iloc[0], seen) + deep_bytes(nested["context"].iloc[0], seen)  # one object each
+    assert deep_bytes(nested) == int(nested.memory_usage(deep=True, index=True).sum()) + cells
+
+
 def test_the_bound_holds_after_every_insertion_and_recent_entries_stay():
     pool = BytePool(10_000)
     size = deep_bytes(b"x" * 1_000)  # ~1,033 bytes: nine fit, not ten
@@ -81,6 +96,8 @@ def test_the_explorer_keeps_its_per_user_entries_within_the_bound(dash_env, monk
     pool = BytePool(1 << 30)
     monkeypatch.setattr(shared, "POOL", pool)
     at = open_page("user_explorer", user=USER)
+    at.session_state["events_open_0"] = True  # "Events as a table" builds its entry only when open (lazy)
+    at.run()
     assert not problems(at)
     one_user = pool.stats().bytes  # the user view, history, figures, tables, CSVs and marks of one user
     names = {k[0].rsplit(".", 1)[-1] for k in pool._entries}

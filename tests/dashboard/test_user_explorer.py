@@ -123,9 +123,24 @@ def test_unknown_user_in_the_url_gets_a_message_not_a_traceback(dash_env):
 
 
 def test_events_download_is_offered(dash_env):
+    """"Events as a table" is drawn only once opened (a switch neither builds nor sends its table and CSV); opened,
+    it shows every event of the user, in order, and offers them as CSV, and it stays open across a switch."""
+    db, _ = dash_env
     at = open_page("user_explorer", user=USER)
     labels = [b.label for b in at.download_button]
-    assert "Download events (CSV)" in labels and "Download recommendations (CSV)" in labels
+    assert "Download recommendations (CSV)" in labels and "Download events (CSV)" not in labels
+    assert not any("step" in d.value.columns and "item_id" in d.value.columns for d in at.dataframe)
+    for user in (USER, OTHER_USER):
+        at.session_state["events_open_0"] = True  # the analyst opens the expander (it reruns the page)
+        at.query_params["user"] = user
+        at.text_input(key="user").set_value(user).run()
+        assert not problems(at)
+        with connect_read(db) as con:
+            items = [str(i) for i in user_history(con, user)["item_id"]]
+        events = next(d.value for d in at.dataframe if "step" in d.value.columns and "item_id" in d.value.columns)
+        assert [str(i) for i in events["item_id"]] == items
+        labels = [b.label for b in at.download_button]
+        assert "Download events (CSV)" in labels and "Download recommendations (CSV)" in labels
 
 
 def test_markup_in_a_linked_user_id_is_shown_as_text(dash_env):
