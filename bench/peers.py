@@ -172,7 +172,7 @@ def main() -> None:
                     "several datasets can advance point by point; seeds 1 and 2 follow once the grid is complete")
     ap.add_argument("--recbole-models", default="sasrec,gru4rec")
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown (docs/accuracy.md)")
+    ap.add_argument("--markdown", action="store_true", help="print the tables as Markdown (docs/accuracy-peers.md)")
     args = ap.parse_args()
     size = args.size or args.db.stem
     results = Results("accuracy", size)

@@ -142,7 +142,7 @@ def grid_markdown(model: str, runs: list[dict]) -> list[str]:
 
 
 def markdown(report: dict, size: str, load: float | None = None) -> str:
-    """The tables as Markdown for docs/accuracy.md (one per protocol, then one per peer's grid)."""
+    """The tables as Markdown for docs/accuracy-peers.md (one per protocol, then one per peer's grid)."""
     lines = []
     for p, t in report["tables"].items():
         lines += [f"**{size}, `{p}`**" + (f" (1-min load {load:.1f})" if load is not None else ""), "",

@@ -1,6 +1,6 @@
 """A RecTools peer run resumed from `resume.npz` (bench/peers/seq_resume.py) goes on exactly as if it had never
 stopped: same weights, Adam moments and step counts, RNG draws and loop state (checked here on a tiny torch model;
-the RecTools run itself is checked by hand, see docs/accuracy.md)."""
+the RecTools run itself is checked by hand, see docs/accuracy-peers.md)."""
 
 from __future__ import annotations
 
