@@ -112,11 +112,11 @@ def test_an_explanation_waits_for_its_worker_with_no_cursor_open(dash_env, monke
             writer.start()
             seen["writer_got_in"] = done.wait(timeout=10)
             seen["job"] = job
-            return {"explained": job.user_id}
+            return {"explained": job.history.user_id}
 
     monkeypatch.setattr(models, "shared_pool", lambda: Pool())
     out = models.explain(db, model, USER, None)
-    assert out == {"explained": USER} and seen["job"].user_id == USER
+    assert out == {"explained": USER} and seen["job"].history.user_id == USER
     assert seen["writer_got_in"]  # on the old code the writer waited for the whole explanation
 
 
