@@ -4,7 +4,6 @@ section the app opens as before. The server binds to 127.0.0.1 unless told other
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import subprocess
@@ -111,9 +110,9 @@ def test_serve_binds_this_machine_only_by_default_and_demo_mode_is_opt_in(monkey
 
 def _scanner():
     """bench/reliability.py's secret scan (the same code the reliability report runs)."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    return importlib.import_module("bench.reliability").scan_secrets
+    from bench.reliability import scan_secrets
+
+    return scan_secrets
 
 
 def test_no_secret_is_committed():

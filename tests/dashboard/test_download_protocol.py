@@ -14,18 +14,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import sys
 import urllib.request
-from pathlib import Path
 
 from dashboard_helpers import OTHER_USER, USER
 
+from bench.ws_client import Tab
 from core.store import connect_read, user_history
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # bench/ is not an installed package (as in test_load_small.py)
-    sys.path.insert(0, str(ROOT))
-from bench.ws_client import Tab  # noqa: E402
 
 
 def _rows(tab: Tab, url: str) -> list[dict[str, str]]:

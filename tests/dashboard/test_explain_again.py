@@ -10,15 +10,10 @@ stale URL and the box stayed empty."""
 from __future__ import annotations
 
 import asyncio
-import sys
-from pathlib import Path
 
 from dashboard_helpers import OTHER_USER, USER
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # bench/ is not an installed package (as in test_load_small.py)
-    sys.path.insert(0, str(ROOT))
-from bench.ws_client import Tab  # noqa: E402
+from bench.ws_client import Tab
 
 
 def test_the_same_item_explained_again_after_the_explorer_shows_its_score(served):

@@ -10,29 +10,17 @@ sessions + 3 Chromium series: 4 download 404s in the explaining session)."""
 
 from __future__ import annotations
 
-import importlib
-import sys
-from pathlib import Path
-
 from dashboard_helpers import USER
 
 from core.store import connect_read, user_history
 
-ROOT = Path(__file__).resolve().parents[2]
 SLOW = 300_000  # ms: a first explanation on a busy 2-core machine
-
-
-def _bench_load():
-    """bench/load.py itself (the benchmark's code, not a copy)."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    return importlib.import_module("bench.load")
 
 
 def test_the_explorer_is_not_taken_as_drawn_on_the_explain_page(served, dash_env, chromium):
     from playwright.sync_api import expect, sync_playwright
 
-    load = _bench_load()
+    from bench import load  # bench/load.py itself (the benchmark's code, not a copy)
     db, _ = dash_env
     with connect_read(db) as con:
         n = f"{len(user_history(con, USER)):,}"

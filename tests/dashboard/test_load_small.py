@@ -6,22 +6,10 @@ elements, interactions that never finish)."""
 from __future__ import annotations
 
 import asyncio
-import importlib
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _bench_load():
-    """bench/load.py itself (the benchmark's code, not a copy)."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    return importlib.import_module("bench.load")
 
 
 def test_three_sessions_for_twenty_seconds_without_errors(dash_env, tmp_path, chromium):
-    load = _bench_load()
+    from bench import load  # bench/load.py itself (the benchmark's code, not a copy)
     db, model = dash_env
     counts = load.user_counts(db)
     with load.server(db, model, tmp_path / "server.log") as (url, pid):

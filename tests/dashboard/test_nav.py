@@ -21,18 +21,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sys
-from pathlib import Path
 
 from dashboard_helpers import OTHER_USER, USER
 
+from bench.ws_client import Run, Tab
 from core.store import connect_read, user_history
 from dashboard.components import nav
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # bench/ is not an installed package (as in test_session_protocol.py)
-    sys.path.insert(0, str(ROOT))
-from bench.ws_client import Run, Tab  # noqa: E402
 
 TO_EXPLAIN = ("Explain", nav.NAV_KEY)
 TO_EXPLORER = ("User explorer", nav.NAV_KEY)

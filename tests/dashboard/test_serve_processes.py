@@ -23,13 +23,9 @@ from pathlib import Path
 import psutil
 from dashboard_helpers import OTHER_USER, USER, free_port, wait_healthy
 
+from bench.ws_client import Tab
 from cli.proxy import COOKIE
 from core.store import connect_read, user_history
-
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # bench/ is not an installed package (as in test_nav.py)
-    sys.path.insert(0, str(ROOT))
-from bench.ws_client import Tab  # noqa: E402
 
 START_S = 240  # two cold Streamlit processes on a busy 2-core machine
 
