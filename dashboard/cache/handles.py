@@ -10,7 +10,6 @@ switching or retraining a model never shows another model's numbers.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -78,17 +77,17 @@ class ModelRef:
         return Path(self.path).name
 
 
-@functools.lru_cache(maxsize=32)
-def _absolute(path: str, cwd: str) -> Path:
-    """`Path(path).resolve()` once per (path, working directory): every page run asks for the database and the
-    models folder, and resolving walks the path's components with a system call each (~2 % of a server's CPU
-    under 20 sessions, docs/serving.md). (A symbolic link changed while the server runs is not followed anew.)"""
-    return Path(path).resolve()
+def _absolute(path: str) -> Path:
+    """`path` made absolute against the working directory, lexically (`os.path.abspath`): every page run asks for
+    the database and the models folder, and `Path.resolve` walked the path's components with a system call each
+    (~2 % of a server's CPU under 20 sessions, docs/serving-cpu.md). A symbolic link in the path is kept as
+    written: the file opened is the same."""
+    return Path(os.path.abspath(path))
 
 
 def db_path() -> Path:
     """The database the app reads: $INTERESTLENS_DB (set by `interestlens serve --db`), else the default."""
-    return _absolute(str(default_db_path()), os.getcwd())
+    return _absolute(str(default_db_path()))
 
 
 def database() -> DbRef:
@@ -118,7 +117,7 @@ def models_root() -> Path:
     """Where checkpoints live (`core.checkpoint.models_root`), as an absolute path."""
     from core.checkpoint import models_root as core_models_root
 
-    return _absolute(str(core_models_root()), os.getcwd())
+    return _absolute(str(core_models_root()))
 
 
 def list_models() -> list[Path]:

@@ -18,7 +18,7 @@ from core.store.queries import UserFilter
 from core.store.views import ModelFit
 from dashboard import demo
 from dashboard.cache.handles import DbRef, read_card
-from dashboard.cache.shared import shared
+from dashboard.cache.shared import PER_USER_ENTRIES, PER_USER_TTL
 from dashboard.reader import READER
 
 __all__ = [
@@ -64,12 +64,12 @@ def list_users(db: DbRef, flt: UserFilter, order: str, limit: int) -> pd.DataFra
         return demo.list_users(con, flt, order, limit)
 
 
-@shared
+@st.cache_resource(show_spinner=False, max_entries=PER_USER_ENTRIES, ttl=PER_USER_TTL)
 def user_history(db: DbRef, user_id: str) -> pd.DataFrame:
     """`core.store.queries.user_history`: the user's events, oldest first, with titles and categories.
 
-    Shared by every session, never copied (`dashboard.cache.shared`, bounded by bytes with the explorer's other
-    per-user entries): callers only read it (unpickling its Arrow string columns was a visible part of every
+    Shared by every session, never copied (`st.cache_resource`, bounded like the explorer's other per-user
+    entries, `dashboard.cache.shared`): callers only read it (unpickling its Arrow string columns was a visible part of every
     explorer run, docs/serving.md)."""
     with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
         return demo.shown(queries.user_history(con, uid))
