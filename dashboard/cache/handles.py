@@ -128,7 +128,7 @@ def list_models() -> list[Path]:
 
     found = [p.resolve() for p in list_checkpoints(models_root())]
     # the folders only: describing every model (core.external.list_models) parsed each vocabulary on every rerun,
-    # ~10 % of a user switch's script time on ML-100k (docs/serving.md)
+    # ~10 % of a user switch's script time on ML-100k (docs/serving-cpu.md)
     found += [d.resolve() for d in model_folders(models_root()) if is_external(d)]
     env = os.environ.get("INTERESTLENS_MODEL")
     if env and is_model(Path(env)) and Path(env).resolve() not in found:
@@ -207,7 +207,7 @@ def read_card(model_dir: Path) -> dict:
 
     One `os.stat` per file and, while no file changed, the same dict (shared read-only: callers never change it).
     The explorer asks for it 8 times a run (sidebar, marks, model fit, social check), and each ask was 4 Path
-    builds, 8 stats and 4 `st.cache_resource` lookups with their argument hashing (docs/serving.md, s23)."""
+    builds, 8 stats and 4 `st.cache_resource` lookups with their argument hashing (docs/serving-cpu.md, s23)."""
     folder = os.fspath(model_dir)
     stamps = []
     for name in _CARD_NAMES:
@@ -264,7 +264,7 @@ def changed_most(model_dir: Path, top: int) -> ChangedMost | None:
     """The `top` users whose interests changed most, from `drift.parquet` beside the model (None when absent).
 
     Cached as the small result, keyed by the file's modification time: returning the whole drift frame from
-    `st.cache_data` unpickled a copy of it on every run (most of this panel's time on ML-100k, docs/serving.md)."""
+    `st.cache_data` unpickled a copy of it on every run (most of this panel's time on ML-100k, docs/serving-cpu.md)."""
     p = Path(model_dir) / "drift.parquet"
     if not p.is_file():
         return None

@@ -87,14 +87,14 @@ def user_view(db: DbRef, model: ModelRef, user_id: str) -> UserView:
 
     Shared by every session and never copied (`st.cache_resource`, bounded like the explorer's other per-user
     entries, `dashboard.cache.shared`): callers only read it. As a `cache_data` entry it was unpickled twice per explorer
-    run, and 64 entries were fewer than the users many analysts visit (docs/serving.md)."""
+    run, and 64 entries were fewer than the users many analysts visit (docs/serving-memory.md)."""
     from core.trajectory import user_view as core_user_view
 
     warm_explanations(db, model)  # a shared link opens the explorer first: warm the explainers meanwhile
     analyser = trajectory_analyser(model)
     # The trajectory and top-K come from the model's views file when it holds this user's very history
     # (`dashboard.cache.views`: a file read instead of the model and the change points; core's user view 31 -> 14 ms
-    # of CPU p50 on ML-100k with the history read, bench/dashboard_ab.py, docs/serving.md).
+    # of CPU p50 on ML-100k with the history read, bench/dashboard_ab.py, docs/serving-cpu.md).
     views = user_views(db, model, analyser, MAX_K)
     # The history the page has read already (shared cache); in demo mode that one is scrubbed, so core reads it.
     history = queries_user_history(db, user_id) if demo.active() is None else None

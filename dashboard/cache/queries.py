@@ -70,7 +70,7 @@ def user_history(db: DbRef, user_id: str) -> pd.DataFrame:
 
     Shared by every session, never copied (`st.cache_resource`, bounded like the explorer's other per-user
     entries, `dashboard.cache.shared`): callers only read it (unpickling its Arrow string columns was a visible part of every
-    explorer run, docs/serving.md)."""
+    explorer run, docs/serving-memory.md)."""
     with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
         return demo.shown(queries.user_history(con, uid))
 
@@ -192,7 +192,7 @@ def cohort_category_share(db: DbRef, attributes: tuple[tuple[str, str], ...], pe
 def model_fit(db: DbRef, model_dir: str, trained_until: dt.datetime | None) -> ModelFit:
     """`core.store.views.model_fit` for the checkpoint in `model_dir`: what the database holds that its vocabulary
     lacks. Keyed by the folder and its vocabulary's modification time, not by the vocabulary itself: hashing every
-    item id for the cache key was most of the sidebar's time on each run on ML-100k (docs/serving.md)."""
+    item id for the cache key was most of the sidebar's time on each run on ML-100k (docs/serving-cpu.md)."""
     vocab = Path(model_dir) / "vocab.json"
     stamp = vocab.stat().st_mtime_ns if vocab.is_file() else 0
     return _model_fit(db, str(model_dir), stamp, trained_until)

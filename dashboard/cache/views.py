@@ -2,7 +2,7 @@
 background when absent or stale.
 
 A user switch whose view is not in the shared pool reads the user's trajectory and top-K from the model's
-`views.safetensors` instead of running the model and the change points (docs/serving.md: the switch's CPU at 100
+`views.safetensors` instead of running the model and the change points (docs/serving-cpu.md: the switch's CPU at 100
 sessions). The file is checked with a `stat` on each such read, so a file written meanwhile (the background
 build, `interestlens drift`, a retrain) is picked up by the next switch; an unusable one is never read.
 

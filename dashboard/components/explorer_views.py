@@ -3,7 +3,7 @@ every session of the server.
 
 Many analysts moving through the same users redraw the same figures and tables: building them again on every
 rerun (figures, CSV bytes, the model-vocabulary marks) was most of a revisited user's script run on ML-100k
-(cProfile, docs/serving.md). Each builder here is an `st.cache_resource` function (one copy per process, nothing
+(cProfile, docs/serving-cpu.md). Each builder here is an `st.cache_resource` function (one copy per process, nothing
 pickled per call; bounded by the entries and age of `dashboard.cache.shared`), keyed by the `DbRef` and `ModelRef`
 (so a new commit or a retrained model is a new key) and by small settings; live marks enter the key as the bytes of their step arrays. What they return is
 shared read-only: figures are `PreparedFigure`s, tables and bytes are never changed by the pages.
