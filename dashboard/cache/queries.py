@@ -18,7 +18,7 @@ from core.store.queries import UserFilter
 from core.store.views import ModelFit
 from dashboard import demo
 from dashboard.cache.handles import DbRef, read_card
-from dashboard.cache.shared import PER_USER_ENTRIES, PER_USER_TTL
+from dashboard.cache.shared import PER_USER
 from dashboard.reader import READER
 
 __all__ = [
@@ -64,7 +64,7 @@ def list_users(db: DbRef, flt: UserFilter, order: str, limit: int) -> pd.DataFra
         return demo.list_users(con, flt, order, limit)
 
 
-@st.cache_resource(show_spinner=False, max_entries=PER_USER_ENTRIES, ttl=PER_USER_TTL)
+@st.cache_resource(**PER_USER)
 def user_history(db: DbRef, user_id: str) -> pd.DataFrame:
     """`core.store.queries.user_history`: the user's events, oldest first, with titles and categories.
 

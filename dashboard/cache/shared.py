@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["BUDGET_BYTES", "CACHED_USERS_ENV", "PER_USER_ENTRIES", "PER_USER_TTL", "cached_users"]
+from dashboard.cache.handles import DbRef, ModelRef
+
+__all__ = ["BUDGET_BYTES", "CACHED_USERS_ENV", "PER_USER", "PER_USER_ENTRIES", "PER_USER_TTL", "REF_HASHES",
+           "cached_users"]
 
 BUDGET_BYTES = 64 * 2**20  # what the explorer's per-user entries may hold together on ML-100k (docs/serving-memory.md)
 CACHED_USERS_ENV = "INTERESTLENS_CACHED_USERS"
@@ -38,5 +41,22 @@ def cached_users(value: str | None) -> int:
 # each; the trajectory figures and the recommendations' CSV one per user and setting). Read once, at import.
 PER_USER_ENTRIES = cached_users(os.environ.get(CACHED_USERS_ENV))
 # An entry is built again an hour after it was built: the entries of a database state or model that is no longer
-# current (a commit or a retraining makes new keys) go at the cache's next write after that, full or not.
-PER_USER_TTL = "1h"
+# current (a commit or a retraining makes new keys) go at the cache's next write after that, full or not. Seconds,
+# not "1h": Streamlit parses a ttl string on every call.
+PER_USER_TTL = 3600.0
+
+
+def _db_key(ref: DbRef) -> str:
+    return f"{ref.path}\0{ref.stamp}"
+
+
+def _model_key(ref: ModelRef) -> str:
+    return f"{ref.path}\0{ref.stamp}"
+
+
+# How Streamlit hashes the references for a key: as one string each. Its default for a dataclass (`asdict`, then
+# every field and item hashed on its own) was ~0.2 ms of every lookup, 100 times the lookup itself.
+REF_HASHES = {DbRef: _db_key, ModelRef: _model_key}
+
+# The settings of every per-user `st.cache_resource` function: `@st.cache_resource(**PER_USER)`.
+PER_USER = dict(show_spinner=False, max_entries=PER_USER_ENTRIES, ttl=PER_USER_TTL, hash_funcs=REF_HASHES)
