@@ -16,12 +16,17 @@ of long histories needs fewer: `$INTERESTLENS_CACHED_USERS` sets the bound when 
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Callable
+from typing import TypeVar
 
 from dashboard.cache.handles import DbRef, ModelRef
 
 __all__ = ["BUDGET_BYTES", "CACHED_USERS_ENV", "PER_USER", "PER_USER_ENTRIES", "PER_USER_TTL", "REF_HASHES",
-           "cached_users"]
+           "cached_users", "fixed_signature"]
+
+F = TypeVar("F", bound=Callable)
 
 BUDGET_BYTES = 64 * 2**20  # what the explorer's per-user entries may hold together on ML-100k (docs/serving-memory.md)
 CACHED_USERS_ENV = "INTERESTLENS_CACHED_USERS"
@@ -60,3 +65,11 @@ REF_HASHES = {DbRef: _db_key, ModelRef: _model_key}
 
 # The settings of every per-user `st.cache_resource` function: `@st.cache_resource(**PER_USER)`.
 PER_USER = dict(show_spinner=False, max_entries=PER_USER_ENTRIES, ttl=PER_USER_TTL, hash_funcs=REF_HASHES)
+
+
+def fixed_signature(func: F) -> F:
+    """`func` with its signature computed once (`__signature__`): Streamlit names every positional argument of every
+    cached call with `inspect.signature`, which parsed the function anew each time (~15 us an argument, half of a
+    lookup of the 8-argument trajectory figures). Apply it under `st.cache_resource`."""
+    func.__signature__ = inspect.signature(func)
+    return func

@@ -21,7 +21,7 @@ import streamlit as st
 from core.trajectory import grid_view
 from dashboard import cache
 from dashboard.cache import DbRef, ModelRef
-from dashboard.cache.shared import PER_USER
+from dashboard.cache.shared import PER_USER, fixed_signature
 from dashboard.components import charts, model_charts, panels
 from dashboard.components.trajectory_chart import VIEW_TITLES, trajectory_chart
 
@@ -48,6 +48,7 @@ class TrajectoryFigures:
 
 
 @st.cache_resource(**PER_USER)
+@fixed_signature
 def trajectory_figures(db: DbRef, model: ModelRef, user: str, view: str, grain: str, states: bool,
                        new: bytes | None, after: bytes | None) -> TrajectoryFigures:
     """The trajectory panel of `cache.user_view(db, model, user)` on `grain` for `view`; `new` and `after`
@@ -62,6 +63,7 @@ def trajectory_figures(db: DbRef, model: ModelRef, user: str, view: str, grain: 
 
 
 @st.cache_resource(**PER_USER)
+@fixed_signature
 def timeline_figure(db: DbRef, user: str, new: bytes | None, skipped: bytes | None, trained_until) -> go.Figure:
     """`charts.timeline` of `cache.user_history(db, user)` with the live marks (`steps_key` bytes), prepared."""
     history = cache.user_history(db, user)
@@ -69,6 +71,7 @@ def timeline_figure(db: DbRef, user: str, new: bytes | None, skipped: bytes | No
 
 
 @st.cache_resource(**PER_USER)
+@fixed_signature
 def events_download(db: DbRef, user: str) -> tuple[pd.DataFrame, bytes]:
     """The "Events as a table" table (`panels.history_table`) and its CSV bytes (`panels.csv`)."""
     table = panels.history_table(cache.user_history(db, user))
@@ -76,6 +79,7 @@ def events_download(db: DbRef, user: str) -> tuple[pd.DataFrame, bytes]:
 
 
 @st.cache_resource(**PER_USER)
+@fixed_signature
 def recommendations_csv(db: DbRef, model: ModelRef, user: str, k: int) -> bytes:
     """The top-`k` of `cache.user_view` as CSV bytes (`panels.csv`)."""
     return panels.csv(cache.user_view(db, model, user).recommendations.head(int(k)))
