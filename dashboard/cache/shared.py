@@ -8,10 +8,12 @@ missing entry build it once: Streamlit takes a lock per key before building and 
 Streamlit bounds a cache by entries (`max_entries`, least recently used first) and age (`ttl`), not by bytes, so
 the entry bound is set from measured entry sizes (`python bench/cache_budget.py`, docs/serving-memory.md). One
 user's explorer entries, all seven functions together, on ML-100k: p50 0.17 MiB, mean 0.30, p95 1.04, the longest
-history (737 events) 1.60 MiB; a 2,400-event user 4.90 MiB. 64 users per function keep them within ~64 MiB
-(`BUDGET_BYTES`) at ML-100k's p95 user (~19 MiB for typical users, 102 MiB if all were the longest). A catalogue
-of long histories needs fewer: `$INTERESTLENS_CACHED_USERS` sets the bound when the server starts (64 users of
-2,400 events would hold ~314 MiB; 13 hold the 64 MiB).
+history (737 events) 1.60 MiB; a 2,400-event user 4.90 MiB. 128 users per function hold ~38 MiB for users drawn
+at random (their mean), within `BUDGET_BYTES` (64 MiB) while the users kept average under 0.5 MiB (128 users all of
+the p95 size would hold 133 MiB), and keep the current user of 100 sessions at once,
+whose explorer a session's next run (back from Explain, a setting) reads again. A catalogue of long histories
+needs fewer: `$INTERESTLENS_CACHED_USERS` sets the bound when the server starts (128 users of 2,400 events would
+hold ~630 MiB; 13 hold 64 MiB).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ F = TypeVar("F", bound=Callable)
 
 BUDGET_BYTES = 64 * 2**20  # what the explorer's per-user entries may hold together on ML-100k (docs/serving-memory.md)
 CACHED_USERS_ENV = "INTERESTLENS_CACHED_USERS"
-DEFAULT_CACHED_USERS = 64  # BUDGET_BYTES / ML-100k's p95 user (1.04 MiB), bench/results/cache_budget-s20c.json
+DEFAULT_CACHED_USERS = 128  # ~38 MiB at ML-100k's mean user (0.30 MiB), bench/results/cache_budget-s20c.json
 
 
 def cached_users(value: str | None) -> int:

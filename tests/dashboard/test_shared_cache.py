@@ -148,3 +148,13 @@ def test_a_frame_is_sized_as_pandas_deep_usage_plus_its_object_cells():
     seen: set[int] = set()
     cells = deep_bytes(nested["tags"].iloc[0], seen) + deep_bytes(nested["context"].iloc[0], seen)  # one object each
     assert deep_bytes(nested) == int(nested.memory_usage(deep=True, index=True).sum()) + cells
+
+
+def test_the_bound_is_the_default_or_the_environments_whole_number():
+    from dashboard.cache.shared import DEFAULT_CACHED_USERS, cached_users
+
+    assert cached_users(None) == cached_users(" ") == DEFAULT_CACHED_USERS
+    assert cached_users("16") == 16
+    for bad in ("0", "-3", "many", "1.5"):
+        with pytest.raises(ValueError, match="INTERESTLENS_CACHED_USERS must be a whole number"):
+            cached_users(bad)
