@@ -33,7 +33,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import Results  # noqa: E402
-from bench.load import CHROMIUM, CHROMIUM_ARGS, server, user_counts  # noqa: E402
+from bench.load_data import user_counts  # noqa: E402
+from bench.load_page import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from bench.load_server import server  # noqa: E402
 from bench.load_ws import WORK, drive, prepare  # noqa: E402
 
 SLOW = 240_000  # ms a page may take under load

@@ -51,7 +51,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import Results, percentiles  # noqa: E402
-from bench.load import Users, cpu_split, server, tree_rss_mb, user_counts  # noqa: E402
+from bench.load_data import user_counts  # noqa: E402
+from bench.load_server import cpu_split, server, tree_rss_mb  # noqa: E402
+from bench.load_sessions import Users  # noqa: E402
 from bench.serve_procs import proxy_cpu, streamlit_cpu_rss  # noqa: E402
 from bench.ws_client import ProtocolError, Tab, require_loopback  # noqa: E402
 
@@ -252,7 +254,7 @@ async def drive(url: str, counts: dict[str, int], sessions: int, seconds: float,
                      download_every, timeout_s, t0 + i * stagger) for i, r in enumerate(records)]
     browser_job = None
     if browsers:
-        from bench.load import drive as drive_browsers
+        from bench.load_sessions import drive as drive_browsers
 
         browser_job = asyncio.create_task(drive_browsers(url, counts, browsers, seconds, 1, interval=interval,
                                                          server_pid=None, seed=seed + 7, timeout_s=timeout_s,

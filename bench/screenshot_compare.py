@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.load import ONE_LIST_JS, server  # noqa: E402
+from bench.load_page import ONE_LIST_JS  # noqa: E402
+from bench.load_server import server  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
@@ -93,7 +94,7 @@ def main() -> None:
         a, b = (root / Path(m).name for m in (args.model_a, args.model_b))
         shutil.copytree(args.model_a, a)
         shutil.copytree(args.model_b, b)
-        # the served models folder is `root` (bench.load.server points $INTERESTLENS_MODELS at the model's parent),
+        # the served models folder is `root` (bench.load_server.server points $INTERESTLENS_MODELS at the model's parent),
         # so the page lists exactly A and B
         with server(Path(args.db), a, root / "server.log") as (url, _pid):
             seconds = _shoot(url, out, args.recbole, args.height)

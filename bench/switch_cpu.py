@@ -190,7 +190,7 @@ def main() -> None:
         raise SystemExit(f"No database and model under {args.work}: run `python bench/load_ws.py` once to make them.")
     os.environ.update({"INTERESTLENS_DB": str(db), "INTERESTLENS_MODEL": str(model),
                        "INTERESTLENS_MODELS": str(model.parent), "HF_HUB_OFFLINE": "1"})
-    from bench.load import user_counts
+    from bench.load_data import user_counts
 
     users = sorted(user_counts(db))
     users = random.Random(args.seed).sample(users, min(len(users), args.switches + 1))

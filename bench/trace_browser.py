@@ -30,15 +30,10 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import Results  # noqa: E402
-from bench.load import (  # noqa: E402
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    EXPLANATION_READY_JS,
-    EXPLORER_READY_JS,
-    Users,
-    server,
-    user_counts,
-)
+from bench.load_data import user_counts  # noqa: E402
+from bench.load_page import CHROMIUM, CHROMIUM_ARGS, EXPLANATION_READY_JS, EXPLORER_READY_JS  # noqa: E402
+from bench.load_server import server  # noqa: E402
+from bench.load_sessions import Users  # noqa: E402
 from bench.load_ws import WORK, drive, prepare  # noqa: E402
 
 __all__ = ["main"]

@@ -10,7 +10,6 @@ switching or retraining a model never shows another model's numbers.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -78,17 +77,17 @@ class ModelRef:
         return Path(self.path).name
 
 
-@functools.lru_cache(maxsize=32)
-def _absolute(path: str, cwd: str) -> Path:
-    """`Path(path).resolve()` once per (path, working directory): every page run asks for the database and the
-    models folder, and resolving walks the path's components with a system call each (~2 % of a server's CPU
-    under 20 sessions, docs/serving.md). (A symbolic link changed while the server runs is not followed anew.)"""
-    return Path(path).resolve()
+def _absolute(path: str) -> Path:
+    """`path` made absolute against the working directory, lexically (`os.path.abspath`): every page run asks for
+    the database and the models folder, and `Path.resolve` walked the path's components with a system call each
+    (~2 % of a server's CPU under 20 sessions, docs/serving-cpu.md). A symbolic link in the path is kept as
+    written: the file opened is the same."""
+    return Path(os.path.abspath(path))
 
 
 def db_path() -> Path:
     """The database the app reads: $INTERESTLENS_DB (set by `interestlens serve --db`), else the default."""
-    return _absolute(str(default_db_path()), os.getcwd())
+    return _absolute(str(default_db_path()))
 
 
 def database() -> DbRef:
@@ -118,7 +117,7 @@ def models_root() -> Path:
     """Where checkpoints live (`core.checkpoint.models_root`), as an absolute path."""
     from core.checkpoint import models_root as core_models_root
 
-    return _absolute(str(core_models_root()), os.getcwd())
+    return _absolute(str(core_models_root()))
 
 
 def list_models() -> list[Path]:
@@ -129,7 +128,7 @@ def list_models() -> list[Path]:
 
     found = [p.resolve() for p in list_checkpoints(models_root())]
     # the folders only: describing every model (core.external.list_models) parsed each vocabulary on every rerun,
-    # ~10 % of a user switch's script time on ML-100k (docs/serving.md)
+    # ~10 % of a user switch's script time on ML-100k (docs/serving-cpu.md)
     found += [d.resolve() for d in model_folders(models_root()) if is_external(d)]
     env = os.environ.get("INTERESTLENS_MODEL")
     if env and is_model(Path(env)) and Path(env).resolve() not in found:
@@ -208,7 +207,7 @@ def read_card(model_dir: Path) -> dict:
 
     One `os.stat` per file and, while no file changed, the same dict (shared read-only: callers never change it).
     The explorer asks for it 8 times a run (sidebar, marks, model fit, social check), and each ask was 4 Path
-    builds, 8 stats and 4 `st.cache_resource` lookups with their argument hashing (docs/serving.md, s23)."""
+    builds, 8 stats and 4 `st.cache_resource` lookups with their argument hashing (docs/serving-cpu.md, s23)."""
     folder = os.fspath(model_dir)
     stamps = []
     for name in _CARD_NAMES:
@@ -265,7 +264,7 @@ def changed_most(model_dir: Path, top: int) -> ChangedMost | None:
     """The `top` users whose interests changed most, from `drift.parquet` beside the model (None when absent).
 
     Cached as the small result, keyed by the file's modification time: returning the whole drift frame from
-    `st.cache_data` unpickled a copy of it on every run (most of this panel's time on ML-100k, docs/serving.md)."""
+    `st.cache_data` unpickled a copy of it on every run (most of this panel's time on ML-100k, docs/serving-cpu.md)."""
     p = Path(model_dir) / "drift.parquet"
     if not p.is_file():
         return None

@@ -22,7 +22,7 @@ from dashboard.cache.resources import (
     trajectory_analyser,
     warm_explanations,
 )
-from dashboard.cache.shared import shared
+from dashboard.cache.shared import PER_USER, fixed_signature
 from dashboard.cache.social import friend_context
 from dashboard.cache.views import user_views
 from dashboard.explain_pool import explain_here, read_job, shared_pool
@@ -81,22 +81,23 @@ def trajectory(db: DbRef, model: ModelRef, user_id: str) -> Trajectory:
         return demo.shown(trajectory_analyser(model).user(con, uid))
 
 
-@shared
+@st.cache_resource(**PER_USER)
+@fixed_signature
 def user_view(db: DbRef, model: ModelRef, user_id: str) -> UserView:
     """`core.trajectory.user_view`: history, trajectory and top-`MAX_K` from one read (`attention` is None).
 
-    Shared by every session and never copied (`dashboard.cache.shared`, bounded by bytes with the explorer's
-    other per-user entries): callers only read it. As a `cache_data` entry it was unpickled twice per explorer
-    run, and 64 entries were fewer than the users many analysts visit (docs/serving.md)."""
+    Shared by every session and never copied (`st.cache_resource`, bounded like the explorer's other per-user
+    entries, `dashboard.cache.shared`): callers only read it. As a `cache_data` entry it was unpickled twice per explorer
+    run, and 64 entries were fewer than the users many analysts visit (docs/serving-memory.md)."""
     from core.trajectory import user_view as core_user_view
 
     warm_explanations(db, model)  # a shared link opens the explorer first: warm the explainers meanwhile
     analyser = trajectory_analyser(model)
     # The trajectory and top-K come from the model's views file when it holds this user's very history
     # (`dashboard.cache.views`: a file read instead of the model and the change points; core's user view 31 -> 14 ms
-    # of CPU p50 on ML-100k with the history read, bench/dashboard_ab.py, docs/serving.md).
+    # of CPU p50 on ML-100k with the history read, bench/dashboard_ab.py, docs/serving-cpu.md).
     views = user_views(db, model, analyser, MAX_K)
-    # The history the page has read already (shared pool); in demo mode that one is scrubbed, so core reads it.
+    # The history the page has read already (shared cache); in demo mode that one is scrubbed, so core reads it.
     history = queries_user_history(db, user_id) if demo.active() is None else None
     # No attention: the explorer does not show it (the Attention page asks `attention` itself), and computing it
     # for every user switch, then copying it out of the cache on every rerun, cost ~10 ms a switch on ML-100k.

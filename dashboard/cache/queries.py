@@ -18,7 +18,7 @@ from core.store.queries import UserFilter
 from core.store.views import ModelFit
 from dashboard import demo
 from dashboard.cache.handles import DbRef, read_card
-from dashboard.cache.shared import shared
+from dashboard.cache.shared import PER_USER, fixed_signature
 from dashboard.reader import READER
 
 __all__ = [
@@ -64,13 +64,14 @@ def list_users(db: DbRef, flt: UserFilter, order: str, limit: int) -> pd.DataFra
         return demo.list_users(con, flt, order, limit)
 
 
-@shared
+@st.cache_resource(**PER_USER)
+@fixed_signature
 def user_history(db: DbRef, user_id: str) -> pd.DataFrame:
     """`core.store.queries.user_history`: the user's events, oldest first, with titles and categories.
 
-    Shared by every session, never copied (`dashboard.cache.shared`, bounded by bytes with the explorer's other
-    per-user entries): callers only read it (unpickling its Arrow string columns was a visible part of every
-    explorer run, docs/serving.md)."""
+    Shared by every session, never copied (`st.cache_resource`, bounded like the explorer's other per-user
+    entries, `dashboard.cache.shared`): callers only read it (unpickling its Arrow string columns was a visible part of every
+    explorer run, docs/serving-memory.md)."""
     with READER.cursor(db.path, db.stamp) as con, demo.stored_user(con, user_id) as uid:
         return demo.shown(queries.user_history(con, uid))
 
@@ -192,7 +193,7 @@ def cohort_category_share(db: DbRef, attributes: tuple[tuple[str, str], ...], pe
 def model_fit(db: DbRef, model_dir: str, trained_until: dt.datetime | None) -> ModelFit:
     """`core.store.views.model_fit` for the checkpoint in `model_dir`: what the database holds that its vocabulary
     lacks. Keyed by the folder and its vocabulary's modification time, not by the vocabulary itself: hashing every
-    item id for the cache key was most of the sidebar's time on each run on ML-100k (docs/serving.md)."""
+    item id for the cache key was most of the sidebar's time on each run on ML-100k (docs/serving-cpu.md)."""
     vocab = Path(model_dir) / "vocab.json"
     stamp = vocab.stat().st_mtime_ns if vocab.is_file() else 0
     return _model_fit(db, str(model_dir), stamp, trained_until)

@@ -78,7 +78,7 @@ def plotly_js() -> str:
 def warm_explanations(db: DbRef, model: ModelRef) -> None:
     """Warm the explanation workers for this database and model in the background (once; returns at once): they
     load the model and SHAP and explain one user, so the first analyst who asks for an explanation does not pay
-    the ~5 s of CPU that costs (docs/serving.md). Without workers (`$INTERESTLENS_EXPLAIN_WORKERS=0`) nothing is
+    the ~5 s of CPU that costs (docs/serving-memory.md). Without workers (`$INTERESTLENS_EXPLAIN_WORKERS=0`) nothing is
     warmed: a warm-up thread in the server would hold the interpreter lock the first pages need."""
     try:
         pool = shared_pool()

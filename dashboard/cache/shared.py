@@ -1,199 +1,77 @@
-"""Per-user results shared by every session of the server, bounded by their total size in bytes.
+"""The limits of the explorer's per-user caches: Streamlit's `st.cache_resource`, bounded by entries and age.
 
-Many analysts moving through one catalogue ask for the same users again: the explorer's user view, history,
-figures, tables and CSV bytes are built once and handed to every session read-only (docs/serving.md). A bound by
-entries (Streamlit's `max_entries`) lets memory follow the users' sizes: at ML-100k's ~0.3 MiB per user, 1,024
-users grew a server by +33 % over a 20-session run, and a catalogue of long histories would grow it without a
-useful limit. Here every cached function of the explorer draws on ONE pool whose entries' estimated sizes
-(`deep_bytes`) add up to at most `SHARED_BYTES`; the least recently used entries go first.
+Many analysts moving through one catalogue ask for the same users again: the user view, history, figures, tables,
+CSV bytes and marks of a user are built once and handed to every session read-only (`st.cache_resource` returns
+the object itself, nothing is pickled or copied per run; callers never change it). Two sessions asking for the same
+missing entry build it once: Streamlit takes a lock per key before building and looks again under it.
 
-Guarantees: after every insertion the pool's total is at most its bound (an entry larger than the whole bound is
-returned but not kept); a value is built once per key while it stays in the pool, and two sessions asking for the
-same missing key at once build it once (the second waits for the first); what the pool hands out is shared, so
-callers only read it (as with `st.cache_resource`).
+Streamlit bounds a cache by entries (`max_entries`, least recently used first) and age (`ttl`), not by bytes, so
+the entry bound is set from measured entry sizes (`python bench/cache_budget.py`, docs/serving-memory.md). One
+user's explorer entries, all seven functions together, on ML-100k: p50 0.17 MiB, mean 0.30, p95 1.04, the longest
+history (737 events) 1.60 MiB; a 2,400-event user 4.90 MiB. 128 users per function hold ~38 MiB for users drawn
+at random (their mean), within `BUDGET_BYTES` (64 MiB) while the users kept average under 0.5 MiB (128 users all of
+the p95 size would hold 133 MiB), and keep the current user of 100 sessions at once,
+whose explorer a session's next run (back from Explain, a setting) reads again. A catalogue of long histories
+needs fewer: `$INTERESTLENS_CACHED_USERS` sets the bound when the server starts (128 users of 2,400 events would
+hold ~630 MiB; 13 hold 64 MiB).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import sys
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+import inspect
+import os
+from collections.abc import Callable
+from typing import TypeVar
 
-import numpy as np
-import pandas as pd
+from dashboard.cache.handles import DbRef, ModelRef
 
-__all__ = ["SHARED_BYTES", "BytePool", "PoolStats", "POOL", "deep_bytes", "held_once", "shared"]
+__all__ = ["BUDGET_BYTES", "CACHED_USERS_ENV", "PER_USER", "PER_USER_ENTRIES", "PER_USER_TTL", "REF_HASHES",
+           "cached_users", "fixed_signature"]
 
-# The explorer's per-user entries, all functions together. A complete view (user view, history, three figures, the
-# events table with its CSV, marks) is ~0.3 to 1 MiB by this estimate on ML-100k (a 100- to 700-event user; the
-# user view's trajectory arrays are half of it), so 64 MiB holds ~100 to 200 users: those a team moves through
-# between two commits. 96 MiB let the server process grow +21 % over a 20-session run (docs/serving.md).
-SHARED_BYTES = 64 * 2**20
+F = TypeVar("F", bound=Callable)
 
-_SAMPLE = 64  # object cells measured per column; a longer column's total is scaled from them
-P = ParamSpec("P")
-R = TypeVar("R")
+BUDGET_BYTES = 64 * 2**20  # what the explorer's per-user entries may hold together on ML-100k (docs/serving-memory.md)
+CACHED_USERS_ENV = "INTERESTLENS_CACHED_USERS"
+DEFAULT_CACHED_USERS = 128  # ~38 MiB at ML-100k's mean user (0.30 MiB), bench/results/cache_budget-s20c.json
 
 
-def deep_bytes(obj: Any, _seen: set[int] | None = None) -> int:
-    """An estimate of the memory `obj` holds, in bytes, following containers, dataclasses and object attributes.
-
-    numpy arrays count their buffers (`nbytes`), pandas objects their `memory_usage(deep=True)`, strings and bytes
-    `sys.getsizeof`; an object reached twice counts once. It is an estimate (allocator overhead and interned
-    objects shared with the rest of the process are not counted), used to bound caches, not to report RSS.
-    """
-    seen = set() if _seen is None else _seen
-    if obj is None or id(obj) in seen:
-        return 0
-    if isinstance(obj, (bool, int, float)):
-        return sys.getsizeof(obj)
-    seen.add(id(obj))
-    if isinstance(obj, (str, bytes, bytearray)):
-        return sys.getsizeof(obj)
-    if isinstance(obj, np.ndarray):
-        # an array that owns its buffer counts it in sys.getsizeof; a view adds its span unless its base counted
-        view_of_seen = isinstance(obj.base, np.ndarray) and id(obj.base) in seen
-        data = 0 if obj.flags.owndata or view_of_seen else obj.nbytes
-        return sys.getsizeof(obj) + data + (_cells(obj.ravel(), seen, strings=True) if obj.dtype == object else 0)
-    if isinstance(obj, pd.DataFrame):
-        # column by column: the same total as `obj.memory_usage(deep=True, index=True).sum()`, without the Series
-        # of usages that call builds (it was 60 % of sizing a 300-event history, ~0.5 of ~0.9 ms; a new user's
-        # entries hold 3 to 4 frames)
-        total = int(obj.index.memory_usage(deep=True))
-        for _, col in obj.items():
-            total += int(col.memory_usage(deep=True, index=False))
-            if col.dtype == object:
-                total += _cells(col.to_numpy(), seen)
-        return total
-    if isinstance(obj, (pd.Series, pd.Index)):
-        return int(obj.memory_usage(deep=True)) + (_cells(obj.to_numpy(), seen) if obj.dtype == object else 0)
-    if isinstance(obj, dict):
-        return sys.getsizeof(obj) + sum(deep_bytes(k, seen) + deep_bytes(v, seen) for k, v in obj.items())
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return sys.getsizeof(obj) + sum(deep_bytes(v, seen) for v in obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return sys.getsizeof(obj) + sum(deep_bytes(getattr(obj, f.name, None), seen) for f in dataclasses.fields(obj))
-    if hasattr(obj, "__dict__"):
-        return sys.getsizeof(obj) + deep_bytes(vars(obj), seen)
-    return sys.getsizeof(obj)
+def cached_users(value: str | None) -> int:
+    """The entry bound per per-user function: `value` (the environment's setting) when given, else the default."""
+    if value is None or not value.strip():
+        return DEFAULT_CACHED_USERS
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(f"{CACHED_USERS_ENV} must be a whole number of users, at least 1 (got {value!r}).")
+    return int(value)
 
 
-def _cells(values, seen: set[int], strings: bool = False) -> int:
-    """What the cells of an object array or column hold (lists of categories, dicts; with `strings`, strings
-    too): pandas' `memory_usage(deep=True)` counts strings but not the rest, an object array's buffer only its
-    pointers. Long columns are estimated from `_SAMPLE` evenly spread cells (sizing must stay cheap beside the
-    build it bounds: the whole column cost up to 10 ms for a 700-event user)."""
-    n = len(values)
-    if n == 0:
-        return 0
-    picked = range(n) if n <= _SAMPLE else np.linspace(0, n - 1, _SAMPLE).astype(int)
-    cells = values if n <= _SAMPLE else [values[int(i)] for i in picked]
-    total = sum(deep_bytes(v, seen) for v in cells if strings or not isinstance(v, str))
-    return total if n <= _SAMPLE else int(total * n / _SAMPLE)
+# Entries per cached function: the users whose explorer a server keeps (the seven functions hold one entry per user
+# each; the trajectory figures and the recommendations' CSV one per user and setting). Read once, at import.
+PER_USER_ENTRIES = cached_users(os.environ.get(CACHED_USERS_ENV))
+# An entry is built again an hour after it was built: the entries of a database state or model that is no longer
+# current (a commit or a retraining makes new keys) go at the cache's next write after that, full or not. Seconds,
+# not "1h": Streamlit parses a ttl string on every call.
+PER_USER_TTL = 3600.0
 
 
-@dataclass(frozen=True)
-class PoolStats:
-    """What a pool holds and has done, for tests and benches."""
-
-    entries: int  # values kept now
-    bytes: int  # their estimated size, sum of `deep_bytes` at insertion
-    max_bytes: int  # the bound: `bytes` never exceeds it after an insertion
-    hits: int  # lookups answered from the pool
-    misses: int  # lookups that built the value
-    evicted: int  # entries dropped to stay within the bound
+def _db_key(ref: DbRef) -> str:
+    return f"{ref.path}\0{ref.stamp}"
 
 
-class BytePool:
-    """A thread-safe least-recently-used map whose values' estimated sizes add up to at most `max_bytes`."""
-
-    def __init__(self, max_bytes: int):
-        if max_bytes <= 0:
-            raise ValueError("A shared pool needs a positive size bound.")
-        self.max_bytes = int(max_bytes)
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
-        self._building: dict[Hashable, threading.Lock] = {}
-        self._bytes = self._hits = self._misses = self._evicted = 0
-
-    def get_or_build(self, key: Hashable, build: Callable[[], R]) -> R:
-        """The value kept under `key`, or `build()`'s (kept when it fits the bound). One build per missing key
-        at a time: concurrent callers of the same key wait for it instead of building it again."""
-        with self._lock:
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                self._hits += 1
-                return self._entries[key][0]
-            gate = self._building.setdefault(key, threading.Lock())
-        with gate:
-            with self._lock:  # built by another caller while this one waited
-                if key in self._entries:
-                    self._entries.move_to_end(key)
-                    self._hits += 1
-                    return self._entries[key][0]
-            try:
-                value = build()
-            finally:
-                with self._lock:
-                    self._building.pop(key, None)
-            self._put(key, value, deep_bytes(value, set(_HELD_ONCE)))
-            return value
-
-    def _put(self, key: Hashable, value: Any, size: int) -> None:
-        with self._lock:
-            self._misses += 1
-            if size > self.max_bytes:  # larger than the whole pool: served once, not kept
-                return
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self._bytes -= old[1]
-            self._entries[key] = (value, size)
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, (_, dropped) = self._entries.popitem(last=False)
-                self._bytes -= dropped
-                self._evicted += 1
-
-    def clear(self, prefix: Hashable | None = None) -> None:
-        """Drop every entry (or those whose key starts with `prefix`, a function's name)."""
-        with self._lock:
-            for key in [k for k in self._entries if prefix is None or k[0] == prefix]:
-                self._bytes -= self._entries.pop(key)[1]
-
-    def stats(self) -> PoolStats:
-        with self._lock:
-            return PoolStats(len(self._entries), self._bytes, self.max_bytes, self._hits, self._misses, self._evicted)
+def _model_key(ref: ModelRef) -> str:
+    return f"{ref.path}\0{ref.stamp}"
 
 
-_HELD_ONCE: set[int] = set()  # ids of objects the process holds once, however many entries refer to them
+# How Streamlit hashes the references for a key: as one string each. Its default for a dataclass (`asdict`, then
+# every field and item hashed on its own) was ~0.2 ms of every lookup, 100 times the lookup itself.
+REF_HASHES = {DbRef: _db_key, ModelRef: _model_key}
+
+# The settings of every per-user `st.cache_resource` function: `@st.cache_resource(**PER_USER)`.
+PER_USER = dict(show_spinner=False, max_entries=PER_USER_ENTRIES, ttl=PER_USER_TTL, hash_funcs=REF_HASHES)
 
 
-def held_once(obj: R) -> R:
-    """Mark `obj` (kept alive by its owner for the life of the process, e.g. the Plotly template dict every
-    prepared figure refers to) as held once: entries that refer to it are not charged its size."""
-    _HELD_ONCE.add(id(obj))
-    return obj
-
-
-POOL = BytePool(SHARED_BYTES)  # the server's one pool of shared per-user results (lives as long as the process)
-
-
-def shared(func: Callable[P, R]) -> Callable[P, R]:
-    """Cache `func`'s results in `POOL`, keyed by its qualified name and its (hashable) arguments.
-
-    The arguments must be hashable values that name the result completely (`DbRef`, `ModelRef`, ids, settings,
-    bytes). `func.clear()` drops its entries."""
-    name = f"{func.__module__}.{func.__qualname__}"
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        key = (name, args, tuple(sorted(kwargs.items())))
-        return POOL.get_or_build(key, lambda: func(*args, **kwargs))
-
-    wrapper.clear = lambda: POOL.clear(name)  # type: ignore[attr-defined]
-    return wrapper
+def fixed_signature(func: F) -> F:
+    """`func` with its signature computed once (`__signature__`): Streamlit names every positional argument of every
+    cached call with `inspect.signature`, which parsed the function anew each time (~15 us an argument, half of a
+    lookup of the 8-argument trajectory figures). Apply it under `st.cache_resource`."""
+    func.__signature__ = inspect.signature(func)
+    return func

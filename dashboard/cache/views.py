@@ -1,9 +1,9 @@
 """The views sidecar in the server (`core.trajectory.sidecar`): opened once per model and file, built in the
 background when absent or stale.
 
-A user switch whose view is not in the shared pool reads the user's trajectory and top-K from the model's
-`views.safetensors` instead of running the model and the change points (docs/serving.md: the switch's CPU at 100
-sessions). The file is checked with a `stat` on each such read, so a file written meanwhile (the background
+A user switch whose view is not cached yet (`st.cache_resource`, `dashboard.cache.shared`) reads the user's
+trajectory and top-K from the model's `views.safetensors` instead of running the model and the change points
+(docs/serving-cpu.md: the switch's CPU at 100 sessions). The file is checked with a `stat` on each such read, so a file written meanwhile (the background
 build, `interestlens drift`, a retrain) is picked up by the next switch; an unusable one is never read.
 
 Lazy build rule: when the file is absent or does not fit the model (other weights, settings or format), one

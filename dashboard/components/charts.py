@@ -6,7 +6,6 @@ a title like "<b>x</b>" is shown as those characters, never as markup.
 
 from __future__ import annotations
 
-import functools
 import html
 import re
 
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+import streamlit as st
 
 __all__ = [
     "plain",
@@ -152,12 +152,9 @@ def vline(x: float | int, xref: str, yref: str, *, color: str, dash: str, opacit
     return out
 
 
-@functools.cache
+@st.cache_resource(show_spinner=False, max_entries=4)  # one dict per default name, shared by every prepared figure
 def _default_template(name: str) -> dict:
-    from dashboard.cache.shared import held_once
-
-    # one dict shared by every prepared figure: the shared pool does not charge it to each (~23 KB)
-    return held_once(go.Figure().to_dict()["layout"].get("template", {}))
+    return go.Figure().to_dict()["layout"].get("template", {})
 
 
 def _template() -> dict:

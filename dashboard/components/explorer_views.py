@@ -3,9 +3,9 @@ every session of the server.
 
 Many analysts moving through the same users redraw the same figures and tables: building them again on every
 rerun (figures, CSV bytes, the model-vocabulary marks) was most of a revisited user's script run on ML-100k
-(cProfile, docs/serving.md). Each builder here is a `dashboard.cache.shared` entry (one copy per process, nothing
-pickled per call; all per-user entries together bounded by bytes, `SHARED_BYTES`), keyed by the `DbRef` and `ModelRef` (so a new commit or a retrained model is
-a new key) and by small settings; live marks enter the key as the bytes of their step arrays. What they return is
+(cProfile, docs/serving-cpu.md). Each builder here is an `st.cache_resource` function (one copy per process, nothing
+pickled per call; bounded by the entries and age of `dashboard.cache.shared`), keyed by the `DbRef` and `ModelRef`
+(so a new commit or a retrained model is a new key) and by small settings; live marks enter the key as the bytes of their step arrays. What they return is
 shared read-only: figures are `PreparedFigure`s, tables and bytes are never changed by the pages.
 """
 
@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import streamlit as st
 
 from core.trajectory import grid_view
 from dashboard import cache
 from dashboard.cache import DbRef, ModelRef
-from dashboard.cache.shared import shared
+from dashboard.cache.shared import PER_USER, fixed_signature
 from dashboard.components import charts, model_charts, panels
 from dashboard.components.trajectory_chart import VIEW_TITLES, trajectory_chart
 
@@ -46,7 +47,8 @@ class TrajectoryFigures:
     gate: go.Figure | None  # the long/short-term gate (`model_charts.gate_line`), prepared; None without states
 
 
-@shared
+@st.cache_resource(**PER_USER)
+@fixed_signature
 def trajectory_figures(db: DbRef, model: ModelRef, user: str, view: str, grain: str, states: bool,
                        new: bytes | None, after: bytes | None) -> TrajectoryFigures:
     """The trajectory panel of `cache.user_view(db, model, user)` on `grain` for `view`; `new` and `after`
@@ -60,21 +62,24 @@ def trajectory_figures(db: DbRef, model: ModelRef, user: str, view: str, grain: 
     return TrajectoryFigures(chart, panels.trajectory_caption(grid), bulk, gate)
 
 
-@shared
+@st.cache_resource(**PER_USER)
+@fixed_signature
 def timeline_figure(db: DbRef, user: str, new: bytes | None, skipped: bytes | None, trained_until) -> go.Figure:
     """`charts.timeline` of `cache.user_history(db, user)` with the live marks (`steps_key` bytes), prepared."""
     history = cache.user_history(db, user)
     return charts.timeline(history, _steps(new), _steps(skipped), trained_until, prepared=True)
 
 
-@shared
+@st.cache_resource(**PER_USER)
+@fixed_signature
 def events_download(db: DbRef, user: str) -> tuple[pd.DataFrame, bytes]:
     """The "Events as a table" table (`panels.history_table`) and its CSV bytes (`panels.csv`)."""
     table = panels.history_table(cache.user_history(db, user))
     return table, panels.csv(table)
 
 
-@shared
+@st.cache_resource(**PER_USER)
+@fixed_signature
 def recommendations_csv(db: DbRef, model: ModelRef, user: str, k: int) -> bytes:
     """The top-`k` of `cache.user_view` as CSV bytes (`panels.csv`)."""
     return panels.csv(cache.user_view(db, model, user).recommendations.head(int(k)))

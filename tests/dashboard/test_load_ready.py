@@ -20,7 +20,7 @@ SLOW = 300_000  # ms: a first explanation on a busy 2-core machine
 def test_the_explorer_is_not_taken_as_drawn_on_the_explain_page(served, dash_env, chromium):
     from playwright.sync_api import expect, sync_playwright
 
-    from bench import load  # bench/load.py itself (the benchmark's code, not a copy)
+    from bench import load_page as load  # the benchmark's own predicates (bench/load_page.py), not a copy
     db, _ = dash_env
     with connect_read(db) as con:
         n = f"{len(user_history(con, USER)):,}"

@@ -15,18 +15,22 @@ from core.trajectory.analyzer import TrajectoryAnalyzer
 from core.trajectory.sidecar import build_views_at
 from dashboard import cache
 from dashboard.cache import views as server_views
-from dashboard.cache.shared import POOL
 from dashboard.reader import READER
 
 
 @pytest.fixture(autouse=True)
 def _fresh():
-    """No shared entries, opened files or started builds from an earlier test."""
-    POOL.clear()
+    """No cached user views, opened files or started builds from an earlier test."""
+    _forget_users()
     server_views.forget()
     yield
-    POOL.clear()
+    _forget_users()
     server_views.forget()
+
+
+def _forget_users() -> None:
+    cache.user_view.clear()
+    cache.user_history.clear()
 
 
 def test_the_explorer_draws_a_stored_user_without_running_the_model(dash_env, monkeypatch):
@@ -66,14 +70,14 @@ def test_an_absent_file_is_built_once_in_a_spawned_process_and_picked_up(dash_en
     _FakeProcess.started = []
     db, model = cache.database(), cache.model_ref(model_dir)
     first = cache.user_view(db, model, USER)  # computed live meanwhile
-    POOL.clear()
+    _forget_users()
     cache.user_view(db, model, "u010")
     assert _FakeProcess.started == [(db.path, model.path)]  # once per model, whatever the users asked
     build_views_at(*_FakeProcess.started[0])  # what the spawned process runs
     analyser = cache.trajectory_analyser(model)
     views = server_views.user_views(db, model, analyser, cache.MAX_K)  # the next switch sees the new file
     assert views is not None and views.users == 120
-    POOL.clear()
+    _forget_users()
     monkeypatch.setattr(TrajectoryAnalyzer, "build", lambda *a, **kw: pytest.fail("the model ran for a stored user"))
     again = cache.user_view(db, model, USER)
     assert again.recommendations["item_id"].tolist() == first.recommendations["item_id"].tolist()
