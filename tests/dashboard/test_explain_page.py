@@ -34,6 +34,24 @@ def test_choosing_a_recommendation_shows_its_explanation(dash_env):
     assert len(waterfall) >= 2 and waterfall[-1] == "score"  # the total bar in plain words
 
 
+def test_the_list_is_the_explorers_top_10_and_nothing_is_ranked_again(dash_env, monkeypatch):
+    """The Explain page offers the top-10 the explorer showed for the user (the shared user view), in its order,
+    without ranking the catalogue a second time (`cache.recommend`: a forward pass and a title lookup per visit)."""
+    from dashboard import cache
+
+    at = open_page("user_explorer", user=USER)
+    shown = next(d.value for d in at.dataframe if {"rank", "score", "item_id"} <= set(d.value.columns))
+
+    def ranked_again(*args, **kwargs):
+        raise AssertionError("the Explain page ranked the catalogue again")
+
+    monkeypatch.setattr(cache, "recommend", ranked_again)
+    at = open_page("explain", user=USER)
+    assert not problems(at)
+    want = [f"#{r} · {t or i}" for r, t, i in zip(shown["rank"], shown["title"], shown["item_id"], strict=True)]
+    assert at.selectbox(key="explain_item").options == want[:10]
+
+
 def test_explanation_deep_link_selects_user_and_item(dash_env):
     db, model = dash_env
     top = _top(db, model)
