@@ -121,3 +121,22 @@ def test_a_friend_context_reads_the_events_once(social_log):
         friends = [str(ctx.seqs.user_ids[r]) for r in ctx.graph.friends(row)]
         assert friends and ctx.dominant is not None
         assert {f: ctx.dominant[f] for f in friends} == dominant_categories(con, friends)
+
+
+def test_read_group_on_a_parquet_backed_store(hand_db, tmp_path):
+    """export-parquet, then attach: the events are a view over Parquet partitions; the one read is the same."""
+    from core.store.parquet import attach_parquet
+    from core.store.parquet_export import export_parquet
+
+    ds = export_parquet(hand_db, tmp_path / "ds", buckets=3).out
+    db = attach_parquet(tmp_path / "attached.duckdb", ds / "events", users=ds / "users.parquet",
+                        items=ds / "items.parquet").db  # fmt: skip
+    users = ["u1", "u2", "u3", "u4", "u5", "u6", "nobody"]
+    with connect_read(db) as con:
+        vocab = build_vocab(con)
+        got = read_group(con, vocab, users)
+        _same(got.seqs, load_sequences(con, vocab, users=users))
+        assert got.dominant == dominant_categories(con, users)
+    with connect_read(hand_db) as con:
+        assert got.dominant == read_group(con, build_vocab(con), users).dominant
+    assert got.seqs.n_users == 6
