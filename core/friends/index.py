@@ -145,7 +145,8 @@ def refresh_index(con: duckdb.DuckDBPyConnection, index: EdgeIndex) -> EdgeIndex
     object when neither the edges nor which of their users have events changed; the same edges with the degrees
     counted again when only the latter did (a named user's first events, or a user's last ones deleted); a new
     `edge_index` only when the edges themselves changed. Live mode commits events every few seconds, and the edges
-    rarely: the 1M-edge build (~1.7 s of CPU) is then paid once, not by the first switch after each commit.
+    rarely: the 1M-edge build (~1 s of CPU, 2 s wall, bench/social_index.py) is then paid once, not by the first
+    switch after each commit.
 
     Which named users have events is checked only against the runs added since `index` when events were only
     added to the events table (the count grew by exactly the new runs' rows), and against every event otherwise."""
