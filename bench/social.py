@@ -9,6 +9,7 @@ influenced users at those steps, and the time and memory cost of the branch. Run
     OMP_NUM_THREADS=1 python bench/social.py --graph poisson
     OMP_NUM_THREADS=1 python bench/social.py --graph lastfm
     OMP_NUM_THREADS=1 python bench/social.py --graph poisson --section oracle --json
+    OMP_NUM_THREADS=1 python bench/social.py --graph lastfm --users 1600 --events 64000 --default-only --epochs 30
 
 `--section shap-agreement` trains the default branch and measures how often SHAP's top friend with 8 / 16 / 32 / 64
 permutations equals that of 128 permutations on validation targets (sampling noise only, no planted truth read):
