@@ -9,6 +9,7 @@ influenced users at those steps, and the time and memory cost of the branch. Run
     OMP_NUM_THREADS=1 python bench/social.py --graph poisson
     OMP_NUM_THREADS=1 python bench/social.py --graph lastfm
     OMP_NUM_THREADS=1 python bench/social.py --graph poisson --section oracle --json
+    OMP_NUM_THREADS=1 python bench/social.py --graph lastfm --users 1600 --events 64000 --default-only --epochs 30
 
 `--section shap-agreement` trains the default branch and measures how often SHAP's top friend with 8 / 16 / 32 / 64
 permutations equals that of 128 permutations on validation targets (sampling noise only, no planted truth read):
@@ -55,7 +56,8 @@ def main() -> None:
     ap.add_argument("--graph", choices=["poisson", "lastfm"], default="poisson")
     ap.add_argument("--users", type=int, default=400)
     ap.add_argument("--events", type=int, default=16000)
-    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--epochs", type=int, default=15,
+                    help="training epochs of every arm, no early stopping (results go to ...-ep<N> when not 15)")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shap-steps", type=int, default=150, help="influenced steps explained with SHAP")
@@ -76,6 +78,7 @@ def main() -> None:
     size += f"-shap{a.shap_permutations}" if a.shap_permutations != 8 else ""
     size += f"-u{a.users}-e{a.events}" if (a.users, a.events) != (400, 16000) else ""  # a larger log beside
     size += "-default" if a.default_only else ""
+    size += f"-ep{a.epochs}" if a.epochs != 15 else ""  # e.g. 30 epochs beside the 15-epoch figures, not over them
     size += "-shap-agreement" if a.section == "shap-agreement" else ""  # its own file
     res = Results("social", size, resume=False)
     ds = generate_social(users=a.users, items=200, events=a.events, degree=a.graph, seed=a.seed)

@@ -7,8 +7,9 @@ with scans of all edges and all events' user ids (`core.friends.graph.friend_deg
 sequences and state timelines through the model. At 10M events / 1M edges that was ~0.8 s of CPU a switch
 (docs/social_scale.md). Now:
 
-- `edge_index(db)`: the edges in memory (`core.friends.index.EdgeIndex`), keyed by `DbRef`, whose stamp changes
-  with every commit: one scan per database version, then each ego graph is a lookup;
+- `edge_index(db)`: the edges in memory (`core.friends.index.EdgeIndex`), per `DbRef`, whose stamp changes with
+  every commit; a new version refreshes the latest index held, which reads the edges again only when they changed
+  (`core.friends.index.refresh_index`), then each ego graph is a lookup;
 - `friend_context(db, model, con, user)`: the user's context (`core.friends.context.user_context` over that index),
   kept for the few users being looked at now, so the view and the panel of one switch share one.
 
@@ -22,7 +23,6 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 import duckdb
-import streamlit as st
 
 from core.errors import NotFoundError
 from dashboard.cache.handles import DbRef, ModelRef
@@ -43,14 +43,32 @@ _LOCK = threading.Lock()
 _KEPT: OrderedDict[tuple, tuple[SocialContext, int]] = OrderedDict()
 
 
-@st.cache_resource(show_spinner=False, max_entries=2)
-def edge_index(db: DbRef, _con: duckdb.DuckDBPyConnection) -> EdgeIndex:
-    """`core.friends.index.edge_index` of the database as of `db` (read through `_con`, a cursor on that very
-    version): one per version, shared by every session. Two entries: the version being read and the one before
-    it while sessions move over."""
-    from core.friends.index import edge_index as core_edge_index
+# The edges held per database file: the index of the latest versions asked for (the version being read and the
+# one before it while sessions move over), each a (file stamp, index) pair.
+_VERSIONS = 2
+_INDEXES: dict[str, OrderedDict[tuple, EdgeIndex]] = {}
+_INDEX_LOCK = threading.Lock()
 
-    return core_edge_index(_con)
+
+def edge_index(db: DbRef, con: duckdb.DuckDBPyConnection) -> EdgeIndex:
+    """`core.friends.index.edge_index` of the database as of `db` (read through `con`, a cursor on that very
+    version), shared by every session. A new version (every commit gives the file a new stamp) starts from the
+    index of the latest version held (`core.friends.index.refresh_index`): the edges are read again only when they
+    changed, so live mode's commits of events do not rebuild it."""
+    from core.friends.index import edge_index as core_edge_index
+    from core.friends.index import refresh_index
+
+    with _INDEX_LOCK:  # one build at a time: a second session waits for the index instead of building its own
+        held = _INDEXES.setdefault(db.path, OrderedDict())
+        stamp = tuple(db.stamp)
+        if stamp in held:
+            held.move_to_end(stamp)
+            return held[stamp]
+        index = refresh_index(con, next(reversed(held.values()))) if held else core_edge_index(con)
+        held[stamp] = index
+        while len(held) > _VERSIONS:
+            held.popitem(last=False)
+        return index
 
 
 def friend_context(db: DbRef, model: ModelRef, con: duckdb.DuckDBPyConnection,
@@ -80,6 +98,8 @@ def friend_context(db: DbRef, model: ModelRef, con: duckdb.DuckDBPyConnection,
 
 
 def forget_contexts() -> None:
-    """Drop the kept contexts (tests; a new process starts the same way)."""
+    """Drop the kept contexts and edge indexes (tests; a new process starts the same way)."""
     with _LOCK:
         _KEPT.clear()
+    with _INDEX_LOCK:
+        _INDEXES.clear()

@@ -44,9 +44,12 @@ def friends_view(db: str, stamp: tuple[int, int, int], model_dir: str, model_sta
     p = demo.active()
     with READER.cursor(db, stamp) as con:  # the app's shared read-only connection
         real = (p.resolve(con, user) or demo.NOBODY) if p is not None else user
-        # the context the explorer's view of this switch built (one per switch, dashboard.cache.social)
-        ev = user_social_evidence(con, loaded, real, context=friend_context(DbRef(db, stamp), model, con, real))
-        dom = dominant_categories(con, ev.friends)
+        # the context the explorer's view of this switch built (one per switch, dashboard.cache.social), which read
+        # the friends' dominant categories with their events
+        context = friend_context(DbRef(db, stamp), model, con, real)
+        ev = user_social_evidence(con, loaded, real, context=context)
+        held = context[0].dominant if context is not None else None
+        dom = held if held is not None and set(ev.friends) <= held.keys() else dominant_categories(con, ev.friends)
     shown = p.pseudonyms(ev.friends) if p is not None else list(ev.friends)
     friends = pd.DataFrame({"user_id": shown, "influence": ev.influence,
                             "category": [dom[f] or "—" for f in ev.friends]})  # fmt: skip

@@ -31,8 +31,8 @@ def mixed():
     rng = np.random.default_rng(4)
     con = duckdb.connect()
     con.execute(EDGES_SCHEMA)
-    con.execute("CREATE TABLE events (user_id VARCHAR)")
-    con.executemany("INSERT INTO events VALUES (?)", [[f"u{i:02d}"] for i in range(30) for _ in range(2)])
+    con.execute("CREATE TABLE events (user_id VARCHAR, run_id BIGINT)")
+    con.executemany("INSERT INTO events VALUES (?, 1)", [[f"u{i:02d}"] for i in range(30) for _ in range(2)])
     rows = []
     for n in range(160):
         a, b = (int(x) for x in rng.integers(0, 40, 2))
@@ -65,7 +65,7 @@ def test_ego_edges_and_degrees_equal_the_store_queries(mixed):
 
 def test_a_database_without_edges_gives_an_empty_index():
     con = duckdb.connect()
-    con.execute("CREATE TABLE events (user_id VARCHAR)")
+    con.execute("CREATE TABLE events (user_id VARCHAR, run_id BIGINT)")
     index = edge_index(con)
     assert index.n_edges == 0 and index.edges_of(["a"]).empty and index.degrees(["a"]) == {}
 
@@ -81,7 +81,7 @@ def social_model(social_log):
 
 
 class _Recorder:
-    """A connection (or cursor) that records every SQL text run through it or through its cursors."""
+    """A connection (or cursor) that records every SQL text run through it (`execute`, `sql`) or its cursors."""
 
     def __init__(self, con, seen: list[str]):
         self._con, self.seen = con, seen
@@ -90,6 +90,10 @@ class _Recorder:
         self.seen.append(sql)
         self._con.execute(sql, *args, **kwargs)
         return self
+
+    def sql(self, sql, *args, **kwargs):
+        self.seen.append(sql)
+        return self._con.sql(sql, *args, **kwargs)
 
     def cursor(self):
         return _Recorder(self._con.cursor(), self.seen)
@@ -124,3 +128,64 @@ def test_user_context_over_the_index_is_the_same_and_reads_no_edges(social_log, 
         ctx, row = user_context(_Recorder(con, seen), social_model, vocab, "s00", edges=index)
     assert seen and not any(EDGES_TABLE in sql for sql in seen)
     assert len(ctx.graph.friends(row)) > 0
+
+
+def test_refresh_reads_the_edges_again_only_when_they_change(tmp_path, monkeypatch):
+    """Live mode commits events every few seconds: a new database version keeps the index (counting degrees again
+    when a named user's first or last events come or go) and reads the edges again only when they changed."""
+    import duckdb as ddb
+
+    from core.friends import index as index_module
+    from core.friends.index import refresh_index
+    from core.ingest.frames import ingest_frames
+    from core.store.edges import delete_user_edges
+
+    db = tmp_path / "live.duckdb"
+    t = pd.Timestamp("2024-01-01")
+
+    def events(users, hours):
+        return pd.DataFrame({"user_id": users, "item_id": [f"i{n % 3}" for n in range(len(users))],
+                             "ts": [t + pd.Timedelta(hours=hours + n) for n in range(len(users))]})  # fmt: skip
+
+    edges = pd.DataFrame({"src_user": ["a", "a", "b", "c", "a", "f"], "dst_user": ["b", "c", "c", "d", "e", "e"]})
+    ingest_frames(db, events(["a", "b", "c", "d", "a", "b"], 0), edges=edges)  # e and f have no events yet
+    builds = []
+    build = index_module.edge_index
+    monkeypatch.setattr(index_module, "edge_index", lambda con: builds.append(1) or build(con))
+
+    def check(index):
+        users = ["a", "b", "c", "d", "e", "f", "z"]
+        with connect_read(db) as con:
+            assert index.degrees(users) == friend_degrees(con, users)
+            for u in users:
+                assert _sorted(index.edges_of([u])) == _sorted(_member_edges(con, [u])), u
+
+    with connect_read(db) as con:
+        index = build(con)
+        assert refresh_index(con, index) is index  # nothing changed: the very same index
+    check(index)
+    assert index.degrees(["a"]) == {"a": 2}  # b and c; e has no events
+
+    def refreshed(index):
+        with connect_read(db) as con:
+            index = refresh_index(con, index)
+        check(index)
+        return index
+
+    ingest_frames(db, events(["a", "b"], 50))  # more events of users who had some: the same degrees
+    index = refreshed(index)
+    assert index.degrees(["a", "c", "f"]) == {"a": 2, "c": 3}
+    ingest_frames(db, events(["e", "z"], 60))  # e's first events (appended): a's and f's degrees grow
+    index = refreshed(index)
+    assert index.degrees(["a", "c", "f"]) == {"a": 3, "c": 3, "f": 1}
+    with ddb.connect(str(db)) as con:  # a user's last events deleted (as a cold-start clean-up can): c's degree
+        con.execute("DELETE FROM events WHERE user_id = 'd'")
+    index = refreshed(index)
+    assert index.degrees(["a", "c", "f"]) == {"a": 3, "c": 2, "f": 1} and builds == []  # never read again
+    ingest_frames(db, events(["d"], 70), edges=pd.DataFrame({"src_user": ["d"], "dst_user": ["z"]}))
+    index = refreshed(index)
+    assert builds == [1] and index.degrees(["d", "z"]) == {"d": 2, "z": 1}  # new edges: read again
+    with ddb.connect(str(db)) as con:  # forget's removal of a user's edges
+        delete_user_edges(con, "z")
+    index = refreshed(index)
+    assert builds == [1, 1] and index.degrees(["d", "z"]) == {"d": 1}

@@ -115,7 +115,8 @@ def test_the_community_pickers_live_in_the_url(friends_env):
 
 def test_a_switch_builds_one_friend_context_over_edges_read_once_per_database(friends_env, monkeypatch):
     """The explorer's view and its Friends panel share one friend context per user switch, and the edges (with the
-    cap rule's degrees) are read once per database version, not per switch; results equal core's own paths."""
+    cap rule's degrees) are read once, not per switch nor per database version while they do not change; results
+    equal core's own paths."""
     import numpy as np
 
     from core.friends import context as context_module
@@ -140,7 +141,11 @@ def test_a_switch_builds_one_friend_context_over_edges_read_once_per_database(fr
     # wherever a friend context is built (the panel's evidence built its own before it took the view's)
     monkeypatch.setattr(context_module, "compute_timelines", timelines)
     monkeypatch.setattr(evidence_module, "compute_timelines", timelines, raising=False)
-    social.edge_index.clear()
+    # the panel colours friends by the dominant categories the context read with their events: no scan of its own
+    from core.social import communities
+
+    dominant = communities.dominant_categories
+    monkeypatch.setattr(communities, "dominant_categories", lambda *a, **k: pytest.fail("dominant_categories called"))
     social.forget_contexts()
     cache.user_view.clear()
     friends_view.clear()
@@ -150,6 +155,12 @@ def test_a_switch_builds_one_friend_context_over_edges_read_once_per_database(fr
         panel = friends_view(ref.path, ref.stamp, mref.path, mref.stamp, user)
     assert len(built) == 2  # one context per switch, for the view and the panel together (4 before)
     assert reads == [1]  # the edges once for this database version
+    # a new version of the file (live mode commits events every few seconds; here only the stamp moves): the index
+    # of the version before is refreshed, the edges are not read again
+    moved = cache.DbRef(ref.path, (*ref.stamp[:2], ref.stamp[2] + 1))
+    cache.user_view(moved, mref, "s05")
+    friends_view(moved.path, moved.stamp, mref.path, mref.stamp, "s05")
+    assert reads == [1] and len(built) == 3
     loaded = load_checkpoint(model)
     with connect_read(db) as con:  # core's paths, each building its own context from the store
         ev = user_social_evidence(con, loaded, "s03")
@@ -158,3 +169,8 @@ def test_a_switch_builds_one_friend_context_over_edges_read_once_per_database(fr
     got = dict(zip(panel.friends["user_id"], panel.friends["influence"], strict=True))
     assert got == dict(zip(ev.friends, ev.influence, strict=True)) and len(got) > 0
     assert np.array_equal(panel.share["social_share"].to_numpy(), ev.social_share)
+    with connect_read(db) as con:
+        colours = dominant(con, ev.friends)
+    assert dict(zip(panel.friends["user_id"], panel.friends["category"], strict=True)) == {
+        f: colours[f] or "—" for f in ev.friends
+    }
