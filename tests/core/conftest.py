@@ -1,5 +1,6 @@
 """Fixtures shared by the core tests: the 30-user social log that the social copy, model and trajectory tests all
-read, built and ingested once per test session (it was built three times, once per module)."""
+read, built and ingested once per test session (it was built three times, once per module), and a connection that
+records the SQL run through it."""
 
 from __future__ import annotations
 
@@ -39,3 +40,36 @@ def social_log(tmp_path_factory) -> SocialLog:
         seqs = load_sequences(con, vocab)
         graph = load_graph(con, seqs, k=5)
     return SocialLog(ds, db, vocab, seqs, graph)
+
+
+class SqlRecorder:
+    """A DuckDB connection (or cursor) that appends every SQL text run through it (`execute`, `sql`) or through its
+    cursors to `seen`; everything else is the connection's own."""
+
+    def __init__(self, con, seen: list[str]):
+        self._con, self.seen = con, seen
+
+    def execute(self, sql, *args, **kwargs):
+        self.seen.append(sql)
+        return self._con.execute(sql, *args, **kwargs)
+
+    def sql(self, sql, *args, **kwargs):
+        self.seen.append(sql)
+        return self._con.sql(sql, *args, **kwargs)
+
+    def cursor(self):
+        return SqlRecorder(self._con.cursor(), self.seen)
+
+    def __getattr__(self, name):
+        return getattr(self._con, name)
+
+
+@pytest.fixture
+def recording():
+    """`recording(con)` → (a connection that records its SQL, the list it records into)."""
+
+    def wrap(con) -> tuple[SqlRecorder, list[str]]:
+        seen: list[str] = []
+        return SqlRecorder(con, seen), seen
+
+    return wrap

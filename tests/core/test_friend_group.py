@@ -75,28 +75,7 @@ def test_read_group_matches_on_the_social_log(social_log):
         assert sum(v is not None for v in got.dominant.values()) == len(users)
 
 
-class _Recorder:
-    """A connection that records every SQL text run through it (`execute` and `sql`) or its cursors."""
-
-    def __init__(self, con, seen: list[str]):
-        self._con, self.seen = con, seen
-
-    def execute(self, sql, *args, **kwargs):
-        self.seen.append(sql)
-        return self._con.execute(sql, *args, **kwargs)
-
-    def sql(self, sql, *args, **kwargs):
-        self.seen.append(sql)
-        return self._con.sql(sql, *args, **kwargs)
-
-    def cursor(self):
-        return _Recorder(self._con.cursor(), self.seen)
-
-    def __getattr__(self, name):
-        return getattr(self._con, name)
-
-
-def test_a_friend_context_reads_the_events_once(social_log):
+def test_a_friend_context_reads_the_events_once(social_log, recording):
     """The user's context (their and their friends' sequences, and everyone's dominant category) is one query on
     `events` over the edges held in memory: before, the sequences and the panel's dominant categories were two
     scans (and, without the index, the degrees a third)."""
@@ -114,8 +93,8 @@ def test_a_friend_context_reads_the_events_once(social_log):
                                                         len(vocab.event_types)), vocab.category_weights())).eval()  # fmt: skip
     with connect_read(social_log.db) as con:
         index = edge_index(con)
-        seen: list[str] = []
-        ctx, row = user_context(_Recorder(con, seen), model, vocab, "s04", edges=index)
+        recorded, seen = recording(con)
+        ctx, row = user_context(recorded, model, vocab, "s04", edges=index)
         reads = [q for q in seen if "events" in q]
         assert len(reads) == 1, reads
         friends = [str(ctx.seqs.user_ids[r]) for r in ctx.graph.friends(row)]

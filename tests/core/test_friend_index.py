@@ -80,29 +80,7 @@ def social_model(social_log):
     return model.eval()
 
 
-class _Recorder:
-    """A connection (or cursor) that records every SQL text run through it (`execute`, `sql`) or its cursors."""
-
-    def __init__(self, con, seen: list[str]):
-        self._con, self.seen = con, seen
-
-    def execute(self, sql, *args, **kwargs):
-        self.seen.append(sql)
-        self._con.execute(sql, *args, **kwargs)
-        return self
-
-    def sql(self, sql, *args, **kwargs):
-        self.seen.append(sql)
-        return self._con.sql(sql, *args, **kwargs)
-
-    def cursor(self):
-        return _Recorder(self._con.cursor(), self.seen)
-
-    def __getattr__(self, name):
-        return getattr(self._con, name)
-
-
-def test_user_context_over_the_index_is_the_same_and_reads_no_edges(social_log, social_model, monkeypatch):
+def test_user_context_over_the_index_is_the_same_and_reads_no_edges(social_log, social_model, monkeypatch, recording):
     vocab = social_log.vocab
     with connect_read(social_log.db) as con:
         index = edge_index(con)
@@ -124,8 +102,8 @@ def test_user_context_over_the_index_is_the_same_and_reads_no_edges(social_log, 
         monkeypatch.setattr(
             context_module, "friend_degrees", lambda *a, **k: pytest.fail("friend_degrees called")
         )
-        seen: list[str] = []
-        ctx, row = user_context(_Recorder(con, seen), social_model, vocab, "s00", edges=index)
+        recorded, seen = recording(con)
+        ctx, row = user_context(recorded, social_model, vocab, "s00", edges=index)
     assert seen and not any(EDGES_TABLE in sql for sql in seen)
     assert len(ctx.graph.friends(row)) > 0
 
