@@ -36,8 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # first, even when on $PYTHONPATH: bench/dashboard.py must not shadow the app's package
 
 from bench.common import Results, percentiles  # noqa: E402
+from bench.load_data import LOADWS_WORK as WORK  # noqa: E402
+from bench.load_data import loadws_app, user_counts  # noqa: E402
 
-WORK = ROOT / "data" / "cache" / "loadws"  # bench/load_ws.py's database and model
 # The explorer's per-user cached functions (display names as Streamlit keys them: module.qualname).
 FUNCTIONS = ("user_history", "user_view", "trajectory_figures", "timeline_figure", "events_download",
              "recommendations_csv", "_model_marks")
@@ -189,12 +190,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tag", default="ml100k", help="results file: bench/results/cache_budget-<tag>.json")
     args = ap.parse_args()
-    db, model = args.work / "ml100k.duckdb", args.work / "models" / "default"
-    if not db.exists() or not (model / "model.safetensors").exists():
-        raise SystemExit(f"No database and model under {args.work}: run `python bench/load_ws.py` once to make them.")
-    os.environ.update({"INTERESTLENS_DB": str(db), "INTERESTLENS_MODEL": str(model),
-                       "INTERESTLENS_MODELS": str(model.parent), "HF_HUB_OFFLINE": "1"})
-    from bench.load_data import user_counts
+    db, _ = loadws_app(args.work)
 
     counts = user_counts(db)
     longest = max(counts, key=counts.get)

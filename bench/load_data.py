@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -13,8 +14,9 @@ from pathlib import Path
 log = logging.getLogger("bench.load")
 
 SYNTHETIC = dict(users=2_000, items=1_000, events=100_000, categories=12, seed=0)
+LOADWS_WORK = Path(__file__).resolve().parents[1] / "data" / "cache" / "loadws"  # bench/load_ws.py's database and model
 
-__all__ = ["SYNTHETIC", "prepare", "user_counts"]
+__all__ = ["LOADWS_WORK", "SYNTHETIC", "loadws_app", "prepare", "user_counts"]
 
 
 def _fingerprint(db: Path) -> dict:
@@ -61,6 +63,18 @@ def prepare(size: str, work: Path, model_from: Path | None, train_seconds: float
 
         log.warning("building drift summaries for %s", model)
         build_drift(db, load_checkpoint(model))
+    return db, model
+
+
+def loadws_app(work: Path, **env: str) -> tuple[Path, Path]:
+    """The ML-100k database and default model that `python bench/load_ws.py` keeps under `work`, named to the app in
+    this process as `interestlens serve` names them (its environment variables; offline), plus `env`. Exits with
+    the command to run when they are absent."""
+    db, model = work / "ml100k.duckdb", work / "models" / "default"
+    if not db.exists() or not (model / "model.safetensors").exists():
+        raise SystemExit(f"No database and model under {work}: run `python bench/load_ws.py` once to make them.")
+    os.environ.update({"INTERESTLENS_DB": str(db), "INTERESTLENS_MODEL": str(model),
+                       "INTERESTLENS_MODELS": str(model.parent), "HF_HUB_OFFLINE": "1", **env})
     return db, model
 
 

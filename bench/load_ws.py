@@ -51,7 +51,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import Results, percentiles  # noqa: E402
-from bench.load_data import user_counts  # noqa: E402
+from bench.load_data import LOADWS_WORK, user_counts  # noqa: E402
 from bench.load_server import cpu_split, server, tree_rss_mb  # noqa: E402
 from bench.load_sessions import Users  # noqa: E402
 from bench.serve_procs import proxy_cpu, streamlit_cpu_rss  # noqa: E402
@@ -59,7 +59,7 @@ from bench.ws_client import ProtocolError, Tab, require_loopback  # noqa: E402
 
 log = logging.getLogger("bench.load_ws")
 
-WORK = ROOT / "data" / "cache" / "loadws"
+WORK = LOADWS_WORK
 MAX_SESSIONS = 500  # a bound on what one command may open
 MAX_SECONDS = 3600.0
 EXPLAIN_PAGE = "Explain"  # the Explain page's name in the navigation

@@ -21,7 +21,6 @@ times per session, its own shuffle, seed + count, as load_ws does).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections import OrderedDict
@@ -31,22 +30,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import Results, percentiles  # noqa: E402
-
-WORK = ROOT / "data" / "cache" / "loadws"
+from bench.load_data import LOADWS_WORK as WORK  # noqa: E402
+from bench.load_data import loadws_app, user_counts  # noqa: E402
 
 __all__ = ["user_sizes", "replay", "main"]
 
 
-def user_sizes(db: Path, model: Path) -> dict[str, int]:
+def user_sizes(users: list[str]) -> dict[str, int]:
     """Each user's explorer entries, in bytes as `bench/cache_budget.py` sizes them (the explorer opened on one
-    user at a time, its per-user caches emptied before each): the sum over the per-user functions."""
-    os.environ.update({"INTERESTLENS_DB": str(db), "INTERESTLENS_MODEL": str(model),
-                       "INTERESTLENS_MODELS": str(model.parent), "HF_HUB_OFFLINE": "1",
-                       "INTERESTLENS_EXPLAIN_WORKERS": "0"})
+    user at a time, its per-user caches emptied before each; the app named by `loadws_app`): the sum over the
+    per-user functions."""
     from bench.cache_budget import entry_sizes
-    from bench.load_data import user_counts
 
-    users = sorted(user_counts(db))
     return {user: sum(sizes.values()) for user, sizes in zip(users, entry_sizes(users), strict=True)}
 
 
@@ -85,14 +80,10 @@ def main() -> None:
                     help="switches each session asks for in a run (load_ws: 120 s / 5 s = 24, plus the first page)")
     ap.add_argument("--tag", default="ml100k")
     args = ap.parse_args()
-    db, model = args.work / "ml100k.duckdb", args.work / "models" / "default"
-    if not db.exists() or not (model / "model.safetensors").exists():
-        raise SystemExit(f"No database and model under {args.work}: run `python bench/load_ws.py` once to make them.")
-    from bench.load_data import user_counts
-
+    db, _ = loadws_app(args.work, INTERESTLENS_EXPLAIN_WORKERS="0")
     t0 = time.process_time()
-    sizes = user_sizes(db, model)
     counts = user_counts(db)
+    sizes = user_sizes(sorted(counts))
     series = [int(x) for x in args.series.split(",") if x.strip()]
     kib = percentiles([s / 1024 for s in sizes.values()])
     total = sum(sizes.values()) / 2**20

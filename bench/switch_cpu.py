@@ -36,8 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # first, even when on $PYTHONPATH: bench/dashboard.py must not shadow the app's package
 
 from bench.common import Results, percentiles  # noqa: E402
+from bench.load_data import LOADWS_WORK as WORK  # noqa: E402
+from bench.load_data import loadws_app, user_counts  # noqa: E402
 
-WORK = ROOT / "data" / "cache" / "loadws"  # bench/load_ws.py's database and model
 # Cost groups: a profile entry (file:function) belongs to the first group whose text it contains.
 GROUPS = {
     "DuckDB (open + queries)": ("duckdb", "core/store/"),
@@ -185,12 +186,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tag", default="ml100k", help="results file: bench/results/switch_cpu-<tag>.json")
     args = ap.parse_args()
-    db, model = args.work / "ml100k.duckdb", args.work / "models" / "default"
-    if not db.exists() or not (model / "model.safetensors").exists():
-        raise SystemExit(f"No database and model under {args.work}: run `python bench/load_ws.py` once to make them.")
-    os.environ.update({"INTERESTLENS_DB": str(db), "INTERESTLENS_MODEL": str(model),
-                       "INTERESTLENS_MODELS": str(model.parent), "HF_HUB_OFFLINE": "1"})
-    from bench.load_data import user_counts
+    db, _ = loadws_app(args.work)
 
     users = sorted(user_counts(db))
     users = random.Random(args.seed).sample(users, min(len(users), args.switches + 1))
