@@ -233,9 +233,7 @@ def load_sequences(
                 f"SELECT e.user_id, {select} FROM events e {joins} {where} ORDER BY e.user_id, {order}",
                 ctx_params + params,
             ).fetchnumpy()
-            user_col = np.asarray(rel["user_id"], dtype=object)
-            starts = np.flatnonzero(np.r_[True, user_col[1:] != user_col[:-1]]) if len(user_col) else np.zeros(0, int)
-            user_ids, offsets = user_col[starts], np.r_[starts, len(user_col)].astype(np.int64)
+            user_ids, offsets = user_runs(np.asarray(rel["user_id"], dtype=object))
             cols = {c: np.asarray(rel[c], np.int64) for c in rel if c != "user_id"}
         else:
             counts = con.execute("SELECT user_id, count(*) AS n FROM events GROUP BY 1 ORDER BY 1").fetchnumpy()
@@ -255,14 +253,28 @@ def load_sequences(
         for name in registered:
             con.unregister(name)
         con.close()
+    k = len(vocab.context)
+    n = int(offsets[-1])
+    ctx = np.stack([cols[f"ctx{j}"] for j in range(k)], axis=1) if k else np.zeros((n, 0), np.int64)
+    return assemble_sequences(user_ids, offsets, cols["item"], cols["ts"], cols["etype"], ctx)
+
+
+def user_runs(user_col: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The users and their offsets of a per-event user column sorted by user (each user's events contiguous)."""
+    n = len(user_col)
+    starts = np.flatnonzero(np.r_[True, user_col[1:] != user_col[:-1]]) if n else np.zeros(0, np.int64)
+    return user_col[starts], np.r_[starts, n].astype(np.int64)
+
+
+def assemble_sequences(user_ids: np.ndarray, offsets: np.ndarray, items: np.ndarray, ts: np.ndarray,
+                       etypes: np.ndarray, ctx: np.ndarray) -> Sequences:  # fmt: skip
+    """`Sequences` from per-event columns in (user, canonical) order, already in model indices: the time-gap
+    buckets are computed here (each user's first event in the first bucket)."""
     n = int(offsets[-1])
     first = np.zeros(n, bool)
     first[offsets[:-1]] = True
-    ts = cols["ts"]
     gaps = gap_bucket(np.diff(ts, prepend=ts[:1]), first) if n else np.zeros(0, np.int64)
-    k = len(vocab.context)
-    ctx = np.stack([cols[f"ctx{j}"] for j in range(k)], axis=1) if k else np.zeros((n, 0), np.int64)
-    return Sequences(user_ids, offsets, cols["item"], ts, np.asarray(gaps, np.int64), cols["etype"], ctx)
+    return Sequences(user_ids, offsets, items, ts, np.asarray(gaps, np.int64), etypes, ctx)
 
 
 def _mapped_columns(vocab: Vocab, register) -> tuple[str, str, list]:

@@ -24,8 +24,7 @@ from fractions import Fraction
 import duckdb
 import numpy as np
 
-from core.model.batch import gap_bucket
-from core.sequences import Sequences, Vocab
+from core.sequences import Sequences, Vocab, assemble_sequences, user_runs
 
 __all__ = ["GroupRead", "read_group", "DOMINANT_LAST"]
 
@@ -70,21 +69,15 @@ def read_group(con: duckdb.DuckDBPyConnection, vocab: Vocab, users: Sequence[str
     def column(name: str) -> np.ndarray:  # strings as objects, NULL as None
         return table.column(name).to_numpy(zero_copy_only=False)
 
-    user_col = column("user_id").astype(object)
-    n = len(user_col)
-    starts = np.flatnonzero(np.r_[True, user_col[1:] != user_col[:-1]]) if n else np.zeros(0, np.int64)
-    offsets = np.r_[starts, n].astype(np.int64)
+    user_ids, offsets = user_runs(column("user_id").astype(object))
+    n = int(offsets[-1])
     items = vocab.item_indices(column("item_id"))
     types = np.array([vocab.event_type_index(t) if t is not None else 0 for t in column("event_type")], np.int64)
-    ts = column("ts").astype(np.int64)
     ctx = np.zeros((n, len(keys)), np.int64)
     for j, key in enumerate(keys):
         index = {v: i + 1 for i, v in enumerate(vocab.context[key])}
         ctx[:, j] = [index.get(v, 0) if v is not None else 0 for v in column(f"ctx{j}")]
-    first = np.zeros(n, bool)
-    first[offsets[:-1]] = True
-    gaps = np.asarray(gap_bucket(np.diff(ts, prepend=ts[:1]), first), np.int64) if n else np.zeros(0, np.int64)
-    seqs = Sequences(user_col[starts], offsets, items, ts, gaps, types, ctx)
+    seqs = assemble_sequences(user_ids, offsets, items, column("ts").astype(np.int64), types, ctx)
     dominant: dict[str, str | None] = dict.fromkeys(ids)
     cats = table.column("categories").to_pylist()
     for r, user in enumerate(seqs.user_ids):
