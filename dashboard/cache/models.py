@@ -22,7 +22,7 @@ from dashboard.cache.resources import (
     trajectory_analyser,
     warm_explanations,
 )
-from dashboard.cache.shared import PER_USER, fixed_signature
+from dashboard.cache.shared import per_user
 from dashboard.cache.social import friend_context
 from dashboard.cache.views import user_views
 from dashboard.explain_pool import explain_here, read_job, shared_pool
@@ -81,8 +81,7 @@ def trajectory(db: DbRef, model: ModelRef, user_id: str) -> Trajectory:
         return demo.shown(trajectory_analyser(model).user(con, uid))
 
 
-@st.cache_resource(**PER_USER)
-@fixed_signature
+@per_user
 def user_view(db: DbRef, model: ModelRef, user_id: str) -> UserView:
     """`core.trajectory.user_view`: history, trajectory and top-`MAX_K` from one read (`attention` is None).
 

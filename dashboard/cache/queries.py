@@ -18,7 +18,7 @@ from core.store.queries import UserFilter
 from core.store.views import ModelFit
 from dashboard import demo
 from dashboard.cache.handles import DbRef, read_card
-from dashboard.cache.shared import PER_USER, fixed_signature
+from dashboard.cache.shared import per_user
 from dashboard.reader import READER
 
 __all__ = [
@@ -64,8 +64,7 @@ def list_users(db: DbRef, flt: UserFilter, order: str, limit: int) -> pd.DataFra
         return demo.list_users(con, flt, order, limit)
 
 
-@st.cache_resource(**PER_USER)
-@fixed_signature
+@per_user
 def user_history(db: DbRef, user_id: str) -> pd.DataFrame:
     """`core.store.queries.user_history`: the user's events, oldest first, with titles and categories.
 

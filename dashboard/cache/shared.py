@@ -23,10 +23,12 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
+import streamlit as st
+
 from dashboard.cache.handles import DbRef, ModelRef
 
 __all__ = ["BUDGET_BYTES", "CACHED_USERS_ENV", "PER_USER", "PER_USER_ENTRIES", "PER_USER_TTL", "REF_HASHES",
-           "cached_users", "fixed_signature"]
+           "cached_users", "fixed_signature", "per_user"]
 
 F = TypeVar("F", bound=Callable)
 
@@ -65,7 +67,7 @@ def _model_key(ref: ModelRef) -> str:
 # every field and item hashed on its own) was ~0.2 ms of every lookup, 100 times the lookup itself.
 REF_HASHES = {DbRef: _db_key, ModelRef: _model_key}
 
-# The settings of every per-user `st.cache_resource` function: `@st.cache_resource(**PER_USER)`.
+# The settings of every per-user `st.cache_resource` function (`per_user` applies them).
 PER_USER = dict(show_spinner=False, max_entries=PER_USER_ENTRIES, ttl=PER_USER_TTL, hash_funcs=REF_HASHES)
 
 
@@ -75,3 +77,8 @@ def fixed_signature(func: F) -> F:
     lookup of the 8-argument trajectory figures). Apply it under `st.cache_resource`."""
     func.__signature__ = inspect.signature(func)
     return func
+
+
+def per_user(func: F) -> F:
+    """`func` as one of the explorer's per-user caches: `st.cache_resource(**PER_USER)` over `fixed_signature(func)`."""
+    return st.cache_resource(**PER_USER)(fixed_signature(func))

@@ -16,12 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import streamlit as st
 
 from core.trajectory import grid_view
 from dashboard import cache
 from dashboard.cache import DbRef, ModelRef
-from dashboard.cache.shared import PER_USER, fixed_signature
+from dashboard.cache.shared import per_user
 from dashboard.components import charts, model_charts, panels
 from dashboard.components.trajectory_chart import VIEW_TITLES, trajectory_chart
 
@@ -47,8 +46,7 @@ class TrajectoryFigures:
     gate: go.Figure | None  # the long/short-term gate (`model_charts.gate_line`), prepared; None without states
 
 
-@st.cache_resource(**PER_USER)
-@fixed_signature
+@per_user
 def trajectory_figures(db: DbRef, model: ModelRef, user: str, view: str, grain: str, states: bool,
                        new: bytes | None, after: bytes | None) -> TrajectoryFigures:
     """The trajectory panel of `cache.user_view(db, model, user)` on `grain` for `view`; `new` and `after`
@@ -62,24 +60,21 @@ def trajectory_figures(db: DbRef, model: ModelRef, user: str, view: str, grain: 
     return TrajectoryFigures(chart, panels.trajectory_caption(grid), bulk, gate)
 
 
-@st.cache_resource(**PER_USER)
-@fixed_signature
+@per_user
 def timeline_figure(db: DbRef, user: str, new: bytes | None, skipped: bytes | None, trained_until) -> go.Figure:
     """`charts.timeline` of `cache.user_history(db, user)` with the live marks (`steps_key` bytes), prepared."""
     history = cache.user_history(db, user)
     return charts.timeline(history, _steps(new), _steps(skipped), trained_until, prepared=True)
 
 
-@st.cache_resource(**PER_USER)
-@fixed_signature
+@per_user
 def events_download(db: DbRef, user: str) -> tuple[pd.DataFrame, bytes]:
     """The "Events as a table" table (`panels.history_table`) and its CSV bytes (`panels.csv`)."""
     table = panels.history_table(cache.user_history(db, user))
     return table, panels.csv(table)
 
 
-@st.cache_resource(**PER_USER)
-@fixed_signature
+@per_user
 def recommendations_csv(db: DbRef, model: ModelRef, user: str, k: int) -> bytes:
     """The top-`k` of `cache.user_view` as CSV bytes (`panels.csv`)."""
     return panels.csv(cache.user_view(db, model, user).recommendations.head(int(k)))

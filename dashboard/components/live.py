@@ -23,7 +23,7 @@ import streamlit as st
 from core.live import trained_until_of
 from dashboard import cache
 from dashboard.cache import DbRef, ModelRef
-from dashboard.cache.shared import PER_USER, fixed_signature
+from dashboard.cache.shared import per_user
 from dashboard.components.charts import md_text
 
 __all__ = ["LIVE_KEY", "Marks", "controls", "since", "watch", "user_marks", "caption"]
@@ -108,8 +108,7 @@ def user_marks(db: DbRef, user: str, history: pd.DataFrame, model: ModelRef | No
     return replace(marks, new_steps=new)
 
 
-@st.cache_resource(**PER_USER)
-@fixed_signature
+@per_user
 def _model_marks(db: DbRef, user: str, model: ModelRef | None) -> Marks:
     """The marks of `cache.user_history(db, user)` against the model: skipped items, events after training."""
     empty = np.zeros(0, np.int64)
